@@ -1,0 +1,70 @@
+//! keepout's sandbox: run one command with no credentials, no privilege and no way back out.
+//!
+//! The crate has two halves that meet in one plain data type:
+//!
+//! * [`Policy`] says what the sandboxed command sees: which host paths are visible read-only or
+//!   read-write, which are masked, what its environment is, whether it has a network, its limits.
+//!   A policy is built from a [`RunRequest`] by [`Policy::build`], is serialisable (`keepout run
+//!   --print-policy` prints it as TOML), and can be asserted on in tests without running anything.
+//! * A backend enforces a policy. The Linux backend ([`run`]) needs no external binary and no
+//!   privilege: user, mount, pid, ipc, uts and (unless the network is shared) network namespaces,
+//!   a new root built from the policy, Landlock over the same rules, a seccomp deny list,
+//!   `no_new_privs`, no capabilities, a new session, rlimits and a small init as pid 1.
+//!
+//! What the crate guarantees, when [`run`] returns `Ok`: the command ran with exactly the
+//! environment in the policy, saw only the paths in the policy, and no process it started is
+//! still alive. Every raw system call lives in `linux::sys`, the only module with `unsafe`.
+
+mod env;
+mod error;
+pub mod kernel;
+mod plan;
+mod policy;
+
+#[cfg(target_os = "linux")]
+mod linux;
+
+pub use env::{default_env_allowlist, EnvRule};
+pub use error::{Error, Result};
+pub use kernel::KernelSupport;
+pub use plan::{LandlockAccess, LandlockRule, MountStep, SandboxPlan};
+pub use policy::{
+    HomeSpec, Limits, Mode, Mount, MountKind, Network, Policy, ProtectedPath, RunRequest,
+};
+
+/// How the sandboxed command ended, in the terms a shell uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The command exited with this code.
+    Exited(i32),
+    /// The command was killed by this signal number.
+    Signaled(i32),
+}
+
+impl Outcome {
+    /// The exit code a shell would report: the code itself, or 128 + the signal number.
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Outcome::Exited(code) => code,
+            Outcome::Signaled(sig) => 128 + sig,
+        }
+    }
+}
+
+/// Run `policy.command` under the policy and wait for it.
+///
+/// Signals that keepout receives (INT, TERM, HUP, QUIT, USR1, USR2, WINCH, CONT) are forwarded to
+/// the command. The sandbox is killed if keepout dies.
+#[cfg(target_os = "linux")]
+pub fn run(policy: &Policy) -> Result<Outcome> {
+    linux::run(policy)
+}
+
+/// The names of the system calls the seccomp filter denies outright.
+#[cfg(target_os = "linux")]
+pub fn denied_syscall_names() -> Vec<&'static str> {
+    linux::seccomp::denied_syscalls()
+        .iter()
+        .map(|d| d.name.trim_start_matches("SYS_"))
+        .collect()
+}

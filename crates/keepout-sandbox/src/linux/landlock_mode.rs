@@ -1,0 +1,116 @@
+//! `--mode landlock`: the sandbox without namespaces, for systems that refuse user namespaces.
+//!
+//! What still holds: the environment is the policy's allowlist; `$HOME` and `$TMPDIR` are fresh
+//! private directories; Landlock limits reads to the system directories and the project, and
+//! writes to the project, the fresh home and the fresh temp directory; abstract unix sockets and
+//! signals are scoped to the sandbox; the seccomp deny list applies, and additionally refuses new
+//! AF_UNIX sockets (host agents are reachable by path here) and, without `--net`, IP sockets;
+//! no capabilities, no_new_privs, a new session, rlimits.
+//!
+//! What does not hold, and why (documented in docs/sandbox.md): other processes stay visible in
+//! `/proc` (Landlock still refuses to ptrace or signal them); `/etc` is readable as a whole
+//! (Landlock cannot hide a file inside a readable directory); the project's `.git/hooks`,
+//! `.git/config` and `.envrc` cannot be made read-only inside a writable project, so the project
+//! is read-only except for paths named with `--rw`; background processes can outlive the run.
+
+use std::path::{Path, PathBuf};
+
+use rustix::process::{Pid, Signal};
+
+use super::{confine_and_exec, read_report, sys, wait_for, Prepared, SignalForwarder};
+use crate::error::{Error, Result};
+use crate::plan::{LandlockAccess, LandlockRule};
+use crate::policy::{HomeSpec, MountKind, Policy};
+use crate::Outcome;
+
+/// The Landlock rules of landlock mode, over host paths.
+pub(crate) fn rules(policy: &Policy, home: &Path, tmp: &Path) -> Vec<LandlockRule> {
+    let mut rules = Vec::new();
+    let mut add = |path: &Path, access| {
+        rules.push(LandlockRule {
+            path: path.to_path_buf(),
+            access,
+        })
+    };
+    for m in &policy.mounts {
+        match m.kind {
+            MountKind::ReadOnly => add(&m.path, LandlockAccess::Read),
+            // The project is readable; only explicit --rw paths are writable (see module doc).
+            MountKind::ReadWrite if m.path == policy.project => add(&m.path, LandlockAccess::Read),
+            MountKind::ReadWrite if m.why == "--rw" => add(&m.path, LandlockAccess::ReadWrite),
+            _ => {}
+        }
+    }
+    for node in [
+        "/dev/null",
+        "/dev/zero",
+        "/dev/full",
+        "/dev/random",
+        "/dev/urandom",
+    ] {
+        add(Path::new(node), LandlockAccess::Device);
+    }
+    add(Path::new("/proc"), LandlockAccess::Read);
+    add(home, LandlockAccess::ReadWrite);
+    add(tmp, LandlockAccess::ReadWrite);
+    rules
+}
+
+pub(super) fn run(policy: &Policy) -> Result<Outcome> {
+    let scratch = tempfile::Builder::new()
+        .prefix("keepout-")
+        .tempdir()
+        .map_err(|e| Error::Setup {
+            step: "create a private temporary directory".into(),
+            message: e.to_string(),
+        })?;
+    let home: PathBuf = match &policy.home {
+        HomeSpec::Dir(d) => d.clone(),
+        HomeSpec::Fresh => scratch.path().join("home"),
+    };
+    let tmp = scratch.path().join("tmp");
+    for d in [&home, &tmp] {
+        std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
+    }
+    let mut policy = policy.clone();
+    policy
+        .env
+        .insert("HOME".into(), home.to_string_lossy().into_owned());
+    policy
+        .env
+        .insert("TMPDIR".into(), tmp.to_string_lossy().into_owned());
+    let rules = rules(&policy, &home, &tmp);
+    let prepared = Prepared::new(&policy)?;
+    let (err_read, err_write) =
+        rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| Error::Setup {
+            step: "create a pipe".into(),
+            message: e.to_string(),
+        })?;
+    let child = match sys::fork() {
+        Ok(None) => {
+            drop(err_read);
+            let _ = rustix::process::set_parent_process_death_signal(Some(Signal::KILL));
+            if std::env::set_current_dir(&policy.cwd).is_err() {
+                sys::exit_now(125);
+            }
+            confine_and_exec(&rules, &prepared, &policy, err_write)
+        }
+        Ok(Some(pid)) => pid,
+        Err(e) => {
+            return Err(Error::Setup {
+                step: "fork".into(),
+                message: e.to_string(),
+            })
+        }
+    };
+    drop(err_write);
+    let pid = Pid::from_raw(child).expect("fork returned a positive pid");
+    let forwarder = SignalForwarder::start(pid);
+    let report = read_report(err_read);
+    let status = wait_for(pid);
+    drop(forwarder);
+    if let Some(e) = report {
+        return Err(e);
+    }
+    status
+}

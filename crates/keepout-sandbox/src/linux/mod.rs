@@ -1,0 +1,548 @@
+//! The Linux backend: enforce a [`Policy`] with namespaces, a new root, Landlock and seccomp.
+//!
+//! Process layout while a command runs:
+//!
+//! ```text
+//! keepout (host)                      waits, forwards signals, reports errors
+//!  └─ init (pid 1 in new namespaces)   built the new root; reaps, forwards signals; non-dumpable
+//!      └─ the command (pid 2)          new session, no capabilities, no_new_privs, Landlock, seccomp
+//! ```
+//!
+//! Guarantees: the command starts only after every layer is in place (a failing layer is an
+//! error, never a silent downgrade, except Landlock features the kernel lacks, which `keepout
+//! doctor` reports); init gets SIGKILL when keepout dies, and when init exits the kernel kills
+//! every process left in the pid namespace; the command inherits no descriptor beyond 0-2.
+
+mod landlock;
+mod landlock_mode;
+mod mounts;
+pub(crate) mod seccomp;
+pub(crate) mod sys;
+
+use std::ffi::CString;
+use std::io::{self, Read};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::PathBuf;
+
+use rustix::process::{Pid, Signal, WaitOptions};
+use seccompiler::BpfProgram;
+
+use crate::error::{Error, Result};
+use crate::plan::SandboxPlan;
+use crate::policy::{Mode, Network, Policy};
+use crate::Outcome;
+
+pub(crate) use sys::landlock_abi;
+
+/// Signals keepout and init pass on to the command.
+const FORWARDED_SIGNALS: &[i32] = &[
+    libc::SIGINT,
+    libc::SIGTERM,
+    libc::SIGHUP,
+    libc::SIGQUIT,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+    libc::SIGWINCH,
+    libc::SIGCONT,
+];
+
+/// Exit code of a sandbox process that failed before the command started.
+const SETUP_FAILED: i32 = 125;
+
+/// A failed setup step, reported from inside the sandbox to keepout through a pipe.
+#[derive(Debug)]
+pub(crate) struct SetupError {
+    step: String,
+    error: io::Error,
+}
+
+impl SetupError {
+    pub(crate) fn new(step: impl Into<String>, error: io::Error) -> SetupError {
+        SetupError {
+            step: step.into(),
+            error,
+        }
+    }
+}
+
+/// What the sandbox needs, prepared before forking so the children only execute.
+pub(crate) struct Prepared {
+    argv: Vec<CString>,
+    envp: Vec<CString>,
+    /// Candidate paths for the program, in `PATH` order (one entry when argv[0] has a `/`).
+    candidates: Vec<CString>,
+    filters: Vec<BpfProgram>,
+}
+
+impl Prepared {
+    pub(crate) fn new(policy: &Policy) -> Result<Prepared> {
+        let c = |s: &str, what: &str| {
+            CString::new(s).map_err(|_| Error::Usage(format!("{what} contains a NUL byte")))
+        };
+        let argv = policy
+            .command
+            .iter()
+            .map(|a| c(a, "an argument"))
+            .collect::<Result<Vec<_>>>()?;
+        let envp = policy
+            .env
+            .iter()
+            .map(|(k, v)| c(&format!("{k}={v}"), "an environment variable"))
+            .collect::<Result<Vec<_>>>()?;
+        let program = &policy.command[0];
+        let candidates = if program.contains('/') {
+            vec![c(program, "the program")?]
+        } else {
+            let path = policy.env.get("PATH").map(String::as_str).unwrap_or("");
+            path.split(':')
+                .map(|d| if d.is_empty() { "." } else { d })
+                .map(|d| c(&format!("{d}/{program}"), "PATH"))
+                .collect::<Result<Vec<_>>>()?
+        };
+        let filters = seccomp::build_filters(policy.mode, policy.network == Network::Host)
+            .map_err(|e| Error::Setup {
+                step: "build the seccomp filter".into(),
+                message: e,
+            })?;
+        Ok(Prepared {
+            argv,
+            envp,
+            candidates,
+            filters,
+        })
+    }
+}
+
+pub(crate) fn run(policy: &Policy) -> Result<Outcome> {
+    match policy.mode {
+        Mode::Namespaces => run_in_namespaces(policy),
+        Mode::Landlock => landlock_mode::run(policy),
+    }
+}
+
+fn run_in_namespaces(policy: &Policy) -> Result<Outcome> {
+    let plan = SandboxPlan::for_namespaces(policy);
+    let prepared = Prepared::new(policy)?;
+    let pipe = || {
+        rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| Error::Setup {
+            step: "create a pipe".into(),
+            message: e.to_string(),
+        })
+    };
+    let (sync_read, sync_write) = pipe()?;
+    let (err_read, err_write) = pipe()?;
+
+    let mut flags = sys::CLONE_NEWUSER
+        | sys::CLONE_NEWNS
+        | sys::CLONE_NEWPID
+        | sys::CLONE_NEWIPC
+        | sys::CLONE_NEWUTS;
+    if policy.network == Network::None {
+        flags |= sys::CLONE_NEWNET;
+    }
+    let caller_is_root = rustix::process::geteuid().is_root();
+    let child = match sys::clone_process(flags) {
+        Ok(None) => {
+            drop(sync_write);
+            drop(err_read);
+            init_main(
+                policy,
+                &plan,
+                &prepared,
+                sync_read,
+                err_write,
+                caller_is_root,
+            )
+        }
+        Ok(Some(pid)) => pid,
+        Err(e) => return Err(namespace_error("create the namespaces", e)),
+    };
+    drop(sync_read);
+    drop(err_write);
+    let child_pid = Pid::from_raw(child).expect("clone returned a positive pid");
+
+    if let Err(e) = write_id_maps(child, policy, caller_is_root) {
+        let _ = rustix::process::kill_process(child_pid, Signal::KILL);
+        let _ = rustix::process::waitpid(Some(child_pid), WaitOptions::empty());
+        return Err(namespace_error("map the sandbox's user", e));
+    }
+    let forwarder = SignalForwarder::start(child_pid);
+    let _ = rustix::io::write(&sync_write, b"1");
+    drop(sync_write);
+
+    let report = read_report(err_read);
+    let status = wait_for(child_pid);
+    drop(forwarder);
+    if let Some(err) = report {
+        return Err(err);
+    }
+    status
+}
+
+/// Turn a namespace failure into the error a user can act on.
+fn namespace_error(step: &str, e: io::Error) -> Error {
+    let refused = matches!(
+        e.raw_os_error(),
+        Some(libc::EPERM) | Some(libc::EACCES) | Some(libc::ENOSPC) | Some(libc::EINVAL)
+    );
+    if refused {
+        let mut why = format!("{step}: {}", crate::error::describe_io(&e));
+        if std::fs::read_to_string("/proc/sys/kernel/apparmor_restrict_unprivileged_userns")
+            .is_ok_and(|v| v.trim() == "1")
+        {
+            why.push_str("; AppArmor's kernel.apparmor_restrict_unprivileged_userns is 1");
+        }
+        if std::fs::read_to_string("/proc/sys/user/max_user_namespaces")
+            .is_ok_and(|v| v.trim() == "0")
+        {
+            why.push_str("; user.max_user_namespaces is 0");
+        }
+        return Error::UserNamespacesRefused(why);
+    }
+    Error::Setup {
+        step: step.into(),
+        message: crate::error::describe_io(&e),
+    }
+}
+
+fn write_id_maps(pid: libc::pid_t, policy: &Policy, caller_is_root: bool) -> io::Result<()> {
+    let id = &policy.identity;
+    let proc = PathBuf::from(format!("/proc/{pid}"));
+    if !caller_is_root {
+        // An unprivileged writer must give up setgroups before it may write gid_map.
+        std::fs::write(proc.join("setgroups"), "deny")?;
+    }
+    std::fs::write(
+        proc.join("uid_map"),
+        format!("{} {} 1\n", id.uid, id.host_uid),
+    )?;
+    std::fs::write(
+        proc.join("gid_map"),
+        format!("{} {} 1\n", id.gid, id.host_gid),
+    )?;
+    Ok(())
+}
+
+/// Forwards keepout's signals to the sandbox's init until dropped.
+struct SignalForwarder {
+    handle: signal_hook::iterator::Handle,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl SignalForwarder {
+    fn start(target: Pid) -> Option<SignalForwarder> {
+        let mut signals = signal_hook::iterator::Signals::new(FORWARDED_SIGNALS).ok()?;
+        let handle = signals.handle();
+        let thread = std::thread::spawn(move || {
+            for sig in signals.forever() {
+                if let Some(sig) = Signal::from_named_raw(sig) {
+                    let _ = rustix::process::kill_process(target, sig);
+                }
+            }
+        });
+        Some(SignalForwarder {
+            handle,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for SignalForwarder {
+    fn drop(&mut self) {
+        self.handle.close();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Read what the sandbox reported before the command started (empty when all went well).
+fn read_report(err_read: OwnedFd) -> Option<Error> {
+    let mut text = String::new();
+    let _ = std::fs::File::from(err_read).read_to_string(&mut text);
+    let line = text.lines().next()?;
+    let mut parts = line.splitn(4, '\u{1f}');
+    let (kind, what, errno, message) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    let errno: i32 = errno.parse().unwrap_or(0);
+    Some(match kind {
+        "exec" => Error::Exec {
+            program: what.to_string(),
+            message: if errno == libc::ENOENT {
+                "command not found inside the sandbox".into()
+            } else {
+                message.to_string()
+            },
+            not_found: errno == libc::ENOENT,
+        },
+        _ if errno == libc::EPERM || errno == libc::EACCES => {
+            namespace_error(what, io::Error::from_raw_os_error(errno))
+        }
+        _ => Error::Setup {
+            step: what.to_string(),
+            message: message.to_string(),
+        },
+    })
+}
+
+fn wait_for(pid: Pid) -> Result<Outcome> {
+    loop {
+        match rustix::process::waitpid(Some(pid), WaitOptions::empty()) {
+            Ok(Some((_, status))) => {
+                if let Some(code) = status.exit_status() {
+                    return Ok(Outcome::Exited(code));
+                }
+                if let Some(sig) = status.terminating_signal() {
+                    return Ok(Outcome::Signaled(sig));
+                }
+            }
+            Ok(None) => continue,
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => {
+                return Err(Error::Setup {
+                    step: "wait for the sandbox".into(),
+                    message: e.to_string(),
+                })
+            }
+        }
+    }
+}
+
+/// Report a failure to keepout through the error pipe, in the form `read_report` parses.
+fn report(err: BorrowedFd<'_>, kind: &str, what: &str, e: &io::Error) {
+    let msg = format!(
+        "{kind}\u{1f}{what}\u{1f}{}\u{1f}{}\n",
+        e.raw_os_error().unwrap_or(0),
+        crate::error::describe_io(e)
+    );
+    let _ = rustix::io::write(err, msg.as_bytes());
+}
+
+/// pid 1 of the sandbox. Never returns.
+fn init_main(
+    policy: &Policy,
+    plan: &SandboxPlan,
+    prepared: &Prepared,
+    sync_read: OwnedFd,
+    err_write: OwnedFd,
+    caller_is_root: bool,
+) -> ! {
+    let setup = || -> std::result::Result<(), SetupError> {
+        let e =
+            |step: &'static str| move |err: rustix::io::Errno| SetupError::new(step, err.into());
+        rustix::process::set_parent_process_death_signal(Some(Signal::KILL))
+            .map_err(e("die with keepout (PR_SET_PDEATHSIG)"))?;
+        // Wait until keepout has written our uid/gid maps; EOF means keepout is gone.
+        let mut byte = [0u8; 1];
+        if !matches!(std::fs::File::from(sync_read).read(&mut byte), Ok(1)) {
+            sys::exit_now(SETUP_FAILED);
+        }
+        if caller_is_root {
+            sys::clear_groups().map_err(|err| SetupError::new("drop supplementary groups", err))?;
+        }
+        let id = &policy.identity;
+        let (uid, gid) = (
+            rustix::process::Uid::from_raw(id.uid),
+            rustix::process::Gid::from_raw(id.gid),
+        );
+        rustix::thread::set_thread_res_gid(gid, gid, gid)
+            .map_err(e("switch to the sandbox's group"))?;
+        rustix::thread::set_thread_res_uid(uid, uid, uid)
+            .map_err(e("switch to the sandbox's user"))?;
+        rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
+            .map_err(e("make init non-dumpable"))?;
+        sys::wipe_exec_environment()
+            .map_err(|err| SetupError::new("wipe init's environment", err))?;
+        rustix::system::sethostname(b"keepout").map_err(e("set the hostname"))?;
+        if policy.network == Network::None {
+            sys::bring_loopback_up().map_err(|err| SetupError::new("bring up loopback", err))?;
+        }
+        mounts::build_root(plan, id, &policy.cwd)?;
+        Ok(())
+    };
+    if let Err(err) = setup() {
+        report(err_write.as_fd(), "setup", &err.step, &err.error);
+        sys::exit_now(SETUP_FAILED);
+    }
+
+    let mut waited: Vec<i32> = FORWARDED_SIGNALS.to_vec();
+    waited.push(libc::SIGCHLD);
+    let signals = sys::SignalSet::new(&waited);
+    let _ = signals.block();
+    let _ = rustix::process::setsid();
+    let child = match sys::fork() {
+        Ok(None) => command_main(plan, prepared, policy, err_write),
+        Ok(Some(pid)) => pid,
+        Err(err) => {
+            report(err_write.as_fd(), "setup", "start the command", &err);
+            sys::exit_now(SETUP_FAILED);
+        }
+    };
+    drop(err_write);
+    init_loop(child, &signals)
+}
+
+/// Reap every child; pass signals on; exit with the command's status.
+fn init_loop(command: libc::pid_t, signals: &sys::SignalSet) -> ! {
+    let command_pid = Pid::from_raw(command).expect("fork returned a positive pid");
+    loop {
+        let sig = match signals.wait() {
+            Ok(sig) => sig,
+            Err(_) => sys::exit_now(SETUP_FAILED),
+        };
+        if sig != libc::SIGCHLD {
+            if let Some(s) = Signal::from_named_raw(sig) {
+                if rustix::process::kill_process_group(command_pid, s).is_err() {
+                    let _ = rustix::process::kill_process(command_pid, s);
+                }
+            }
+            continue;
+        }
+        loop {
+            match rustix::process::wait(WaitOptions::NOHANG) {
+                Ok(Some((pid, status))) if pid == command_pid => {
+                    let code = status
+                        .exit_status()
+                        .or_else(|| status.terminating_signal().map(|s| 128 + s))
+                        .unwrap_or(SETUP_FAILED);
+                    sys::exit_now(code);
+                }
+                Ok(Some(_)) => continue,
+                _ => break,
+            }
+        }
+    }
+}
+
+/// Drop every capability this process holds, from every set.
+fn drop_capabilities() -> io::Result<()> {
+    use rustix::thread::{CapabilitySet, CapabilitySets};
+    let last: u32 = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(40);
+    for cap in 0..=last.min(63) {
+        if let Some(c) = CapabilitySet::from_bits(1u64 << cap) {
+            let _ = rustix::thread::remove_capability_from_bounding_set(c);
+        }
+    }
+    rustix::thread::clear_ambient_capability_set()?;
+    rustix::thread::set_capabilities(
+        None,
+        CapabilitySets {
+            effective: CapabilitySet::empty(),
+            permitted: CapabilitySet::empty(),
+            inheritable: CapabilitySet::empty(),
+        },
+    )?;
+    Ok(())
+}
+
+/// The terminals among descriptors 0-2.
+fn stdio_terminals() -> Vec<BorrowedFd<'static>> {
+    [
+        rustix::stdio::stdin(),
+        rustix::stdio::stdout(),
+        rustix::stdio::stderr(),
+    ]
+    .into_iter()
+    .filter(|fd| {
+        use std::os::fd::AsRawFd;
+        sys::is_terminal(fd.as_raw_fd())
+    })
+    .collect()
+}
+
+/// Apply the per-process layers (session, limits, capabilities, no_new_privs, Landlock,
+/// seccomp, descriptors) and exec the command. Shared by both modes. Never returns.
+pub(crate) fn confine_and_exec(
+    landlock_rules: &[crate::plan::LandlockRule],
+    prepared: &Prepared,
+    policy: &Policy,
+    err_write: OwnedFd,
+) -> ! {
+    let err = err_write.as_fd();
+    let fail = |what: &str, e: io::Error| -> ! {
+        report(err, "setup", what, &e);
+        sys::exit_now(SETUP_FAILED)
+    };
+    if let Err(e) = rustix::process::setsid() {
+        fail("start a new session", e.into());
+    }
+    sys::reset_signals();
+    let limit = |n: u64| rustix::process::Rlimit {
+        current: Some(n),
+        maximum: Some(n),
+    };
+    if let Err(e) = rustix::process::setrlimit(
+        rustix::process::Resource::Nproc,
+        limit(policy.limits.max_processes),
+    ) {
+        fail("limit processes (RLIMIT_NPROC)", e.into());
+    }
+    if !policy.limits.core_dumps {
+        if let Err(e) = rustix::process::setrlimit(rustix::process::Resource::Core, limit(0)) {
+            fail("disable core dumps", e.into());
+        }
+    }
+    if let Err(e) = drop_capabilities() {
+        fail("drop capabilities", e);
+    }
+    if let Err(e) = rustix::thread::set_no_new_privs(true) {
+        fail("set no_new_privs", e.into());
+    }
+    let terminals = stdio_terminals();
+    if let Err(msg) = landlock::restrict(landlock_rules, &terminals) {
+        fail("Landlock", io::Error::other(msg));
+    }
+    for filter in &prepared.filters {
+        if let Err(e) = seccompiler::apply_filter(filter) {
+            fail(
+                "install the seccomp filter",
+                io::Error::other(e.to_string()),
+            );
+        }
+    }
+    if let Err(e) = sys::close_range_cloexec(3) {
+        fail("close inherited descriptors", e);
+    }
+    let mut last = io::Error::from_raw_os_error(libc::ENOENT);
+    let mut denied = None;
+    for candidate in &prepared.candidates {
+        let e = sys::execve(candidate, &prepared.argv, &prepared.envp);
+        match e.raw_os_error() {
+            Some(libc::ENOENT) | Some(libc::ENOTDIR) => {}
+            Some(libc::EACCES) => denied = Some(e),
+            _ => {
+                last = e;
+                break;
+            }
+        }
+    }
+    let e = denied.unwrap_or(last);
+    let code = if e.raw_os_error() == Some(libc::ENOENT) {
+        127
+    } else {
+        126
+    };
+    report(err, "exec", &policy.command[0], &e);
+    sys::exit_now(code)
+}
+
+fn command_main(plan: &SandboxPlan, prepared: &Prepared, policy: &Policy, err_write: OwnedFd) -> ! {
+    confine_and_exec(&plan.landlock, prepared, policy, err_write)
+}
+
+/// Can this process create a user namespace? Tries it in a short-lived child.
+pub(crate) fn probe_user_namespace() -> std::result::Result<(), String> {
+    match sys::clone_process(sys::CLONE_NEWUSER | sys::CLONE_NEWNS | sys::CLONE_NEWPID) {
+        Ok(None) => sys::exit_now(0),
+        Ok(Some(pid)) => {
+            let pid = Pid::from_raw(pid).expect("positive pid");
+            match rustix::process::waitpid(Some(pid), WaitOptions::empty()) {
+                Ok(Some((_, s))) if s.exit_status() == Some(0) => Ok(()),
+                _ => Err("the probe child failed".into()),
+            }
+        }
+        Err(e) => Err(crate::error::describe_io(&e)),
+    }
+}

@@ -1,0 +1,322 @@
+//! Executes a [`SandboxPlan`]'s mount steps inside the sandbox's new mount namespace and
+//! switches to the new root.
+//!
+//! Guarantees, once [`build_root`] returns `Ok`: the process's root is a tmpfs that holds only
+//! what the plan lists; the host's root is detached (not reachable through `..`, `/proc/self/root`
+//! or any mount); every bind is nosuid and nodev, read-only ones recursively read-only; the root
+//! itself is read-only. Nothing here propagates back to the host (`/` was made a slave first).
+
+use std::ffi::CString;
+use std::fs;
+use std::io;
+use std::os::unix::fs::{symlink, DirBuilderExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use rustix::mount::{
+    mount, mount_bind, mount_bind_recursive, mount_change, mount_remount, unmount, MountFlags,
+    MountPropagationFlags, UnmountFlags,
+};
+
+use super::sys;
+use super::SetupError;
+use crate::plan::{MountStep, SandboxPlan};
+use crate::policy::Identity;
+
+/// Where the host's root is while the new root is built.
+const OLD: &str = "/oldroot";
+/// Where the new root is built.
+const NEW: &str = "/newroot";
+/// The scratch mount point for the builder's own tmpfs (any existing directory works; the
+/// mount is private to the sandbox's mount namespace).
+const BASE: &str = "/tmp";
+
+/// Device nodes bound from the host into the new `/dev`.
+const DEV_NODES: &[&str] = &["null", "zero", "full", "random", "urandom", "tty"];
+/// procfs entries that are host-wide kernel knobs: read-only inside.
+const PROC_READ_ONLY: &[&str] = &["sys", "sysrq-trigger", "irq", "bus", "fs"];
+/// procfs entries that expose kernel internals: hidden inside.
+const PROC_MASKED: &[&str] = &[
+    "kcore",
+    "keys",
+    "timer_list",
+    "sched_debug",
+    "latency_stats",
+    "acpi",
+    "scsi",
+    "kallsyms",
+];
+
+fn step<E: Into<io::Error>>(what: impl Into<String>) -> impl FnOnce(E) -> SetupError {
+    let what = what.into();
+    move |e| SetupError::new(what, e.into())
+}
+
+fn opts(s: &str) -> CString {
+    CString::new(s).expect("mount options have no NUL bytes")
+}
+
+fn cstr(p: &Path) -> CString {
+    CString::new(p.as_os_str().as_encoded_bytes()).expect("paths have no NUL bytes")
+}
+
+/// `/newroot` + an absolute sandbox path.
+fn new_path(p: &Path) -> PathBuf {
+    Path::new(NEW).join(p.strip_prefix("/").unwrap_or(p))
+}
+
+/// `/oldroot` + an absolute host path.
+fn old_path(p: &Path) -> PathBuf {
+    Path::new(OLD).join(p.strip_prefix("/").unwrap_or(p))
+}
+
+fn mkdir_all(p: &Path) -> Result<(), SetupError> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o755)
+        .create(p)
+        .map_err(step(format!("create mount point {}", p.display())))
+}
+
+/// Make sure a mount point of the right type (file or directory) exists at `target`.
+fn mount_point(target: &Path, is_dir: bool) -> Result<(), SetupError> {
+    if is_dir {
+        return mkdir_all(target);
+    }
+    if let Some(parent) = target.parent() {
+        mkdir_all(parent)?;
+    }
+    if fs::symlink_metadata(target).is_err() {
+        fs::File::create(target)
+            .map_err(step(format!("create mount point {}", target.display())))?;
+    }
+    Ok(())
+}
+
+fn tmpfs(target: &Path, mode: u32, size_mib: u64, id: &Identity) -> Result<(), SetupError> {
+    let data = format!(
+        "mode={mode:o},size={size_mib}m,uid={},gid={}",
+        id.uid, id.gid
+    );
+    mount(
+        "tmpfs",
+        target,
+        "tmpfs",
+        MountFlags::NOSUID | MountFlags::NODEV,
+        Some(opts(&data).as_c_str()),
+    )
+    .map_err(step(format!("mount tmpfs on {}", target.display())))
+}
+
+fn bind(source: &Path, target: &Path, read_only: bool) -> Result<(), SetupError> {
+    let meta = fs::metadata(source).map_err(step(format!("bind {}", source.display())))?;
+    mount_point(target, meta.is_dir())?;
+    mount_bind_recursive(source, target).map_err(step(format!(
+        "bind {} on {}",
+        source.display(),
+        target.display()
+    )))?;
+    let mut attrs = sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NODEV;
+    if read_only {
+        attrs |= sys::MOUNT_ATTR_RDONLY;
+    }
+    sys::mount_setattr(&cstr(target), attrs, true).map_err(step(format!(
+        "make {} nosuid,nodev{}",
+        target.display(),
+        if read_only { ",ro" } else { "" }
+    )))
+}
+
+/// Hide `target` behind an empty read-only file or directory.
+fn mask(target: &Path) -> Result<(), SetupError> {
+    let meta = match fs::symlink_metadata(target) {
+        Ok(m) => m,
+        Err(_) => return Ok(()), // nothing to hide
+    };
+    // After the first pivot_root the builder's tmpfs is `/`.
+    let empty = if meta.is_dir() {
+        Path::new("/empty-dir")
+    } else {
+        Path::new("/empty-file")
+    };
+    mount_bind(empty, target).map_err(step(format!("mask {}", target.display())))?;
+    sys::mount_setattr(
+        &cstr(target),
+        sys::MOUNT_ATTR_RDONLY | sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NODEV,
+        false,
+    )
+    .map_err(step(format!("mask {} read-only", target.display())))
+}
+
+fn dev(target: &Path, id: &Identity) -> Result<(), SetupError> {
+    mkdir_all(target)?;
+    let data = format!("mode=755,size=1m,uid={},gid={}", id.uid, id.gid);
+    mount(
+        "tmpfs",
+        target,
+        "tmpfs",
+        MountFlags::NOSUID,
+        Some(opts(&data).as_c_str()),
+    )
+    .map_err(step("mount tmpfs on /dev"))?;
+    for node in DEV_NODES {
+        let host = Path::new(OLD).join("dev").join(node);
+        if fs::metadata(&host).is_err() {
+            continue;
+        }
+        let inside = target.join(node);
+        fs::File::create(&inside).map_err(step(format!("create /dev/{node}")))?;
+        mount_bind(&host, &inside).map_err(step(format!("bind /dev/{node}")))?;
+        sys::mount_setattr(&cstr(&inside), sys::MOUNT_ATTR_NOSUID, false)
+            .map_err(step(format!("make /dev/{node} nosuid")))?;
+    }
+    let pts = target.join("pts");
+    mkdir_all(&pts)?;
+    mount(
+        "devpts",
+        &pts,
+        "devpts",
+        MountFlags::NOSUID | MountFlags::NOEXEC,
+        Some(c"newinstance,ptmxmode=0666,mode=620"),
+    )
+    .map_err(step("mount a new devpts on /dev/pts"))?;
+    let shm = target.join("shm");
+    mkdir_all(&shm)?;
+    tmpfs(&shm, 0o1777, 256, id)?;
+    for (name, to) in [
+        ("ptmx", "pts/ptmx"),
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+    ] {
+        symlink(to, target.join(name)).map_err(step(format!("create /dev/{name}")))?;
+    }
+    mount_remount(
+        target,
+        MountFlags::BIND | MountFlags::RDONLY | MountFlags::NOSUID,
+        "",
+    )
+    .map_err(step("make /dev read-only"))
+}
+
+fn proc(target: &Path) -> Result<(), SetupError> {
+    mkdir_all(target)?;
+    mount(
+        "proc",
+        target,
+        "proc",
+        MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC,
+        None,
+    )
+    .map_err(step("mount a new /proc"))?;
+    for name in PROC_READ_ONLY {
+        let p = target.join(name);
+        if fs::symlink_metadata(&p).is_err() {
+            continue;
+        }
+        mount_bind(&p, &p).map_err(step(format!("bind /proc/{name}")))?;
+        sys::mount_setattr(
+            &cstr(&p),
+            sys::MOUNT_ATTR_RDONLY | sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NODEV,
+            false,
+        )
+        .map_err(step(format!("make /proc/{name} read-only")))?;
+    }
+    for name in PROC_MASKED {
+        mask(&target.join(name))?;
+    }
+    Ok(())
+}
+
+/// Build the new root from the plan and make it the process's root. `cwd` is the working
+/// directory to enter afterwards (a path inside the sandbox).
+pub(super) fn build_root(plan: &SandboxPlan, id: &Identity, cwd: &Path) -> Result<(), SetupError> {
+    // Nothing we mount may propagate to the host; host unmounts may still propagate in.
+    mount_change(
+        "/",
+        MountPropagationFlags::DOWNSTREAM | MountPropagationFlags::REC,
+    )
+    .map_err(step("make / a slave mount"))?;
+    mount(
+        "tmpfs",
+        BASE,
+        "tmpfs",
+        MountFlags::NOSUID | MountFlags::NODEV,
+        Some(c"mode=755,size=1m"),
+    )
+    .map_err(step("mount the builder's tmpfs"))?;
+    for dir in ["newroot", "oldroot", "empty-dir"] {
+        fs::DirBuilder::new()
+            .mode(0o755)
+            .create(Path::new(BASE).join(dir))
+            .map_err(step("create the builder's directories"))?;
+    }
+    fs::set_permissions(
+        Path::new(BASE).join("empty-dir"),
+        fs::Permissions::from_mode(0o555),
+    )
+    .map_err(step("create an empty directory"))?;
+    let empty_file = Path::new(BASE).join("empty-file");
+    fs::File::create(&empty_file).map_err(step("create an empty file"))?;
+    fs::set_permissions(&empty_file, fs::Permissions::from_mode(0o444))
+        .map_err(step("create an empty file"))?;
+    rustix::process::pivot_root(BASE, Path::new(BASE).join("oldroot"))
+        .map_err(step("pivot_root into the builder's tmpfs"))?;
+    rustix::process::chdir("/").map_err(step("chdir /"))?;
+
+    mount(
+        "tmpfs",
+        NEW,
+        "tmpfs",
+        MountFlags::NOSUID | MountFlags::NODEV,
+        Some(c"mode=755,size=1m"),
+    )
+    .map_err(step("mount the new root"))?;
+
+    for s in &plan.steps {
+        match s {
+            MountStep::Bind {
+                source,
+                target,
+                read_only,
+            } => bind(&old_path(source), &new_path(target), *read_only)?,
+            MountStep::Tmpfs { target, size_mib } => {
+                let t = new_path(target);
+                mkdir_all(&t)?;
+                let mode = if target == Path::new("/tmp") {
+                    0o1777
+                } else {
+                    0o755
+                };
+                tmpfs(&t, mode, *size_mib, id)?;
+            }
+            MountStep::Mask { target } => mask(&new_path(target))?,
+            MountStep::Symlink { target, points_to } => {
+                let t = new_path(target);
+                if let Some(parent) = t.parent() {
+                    mkdir_all(parent)?;
+                }
+                symlink(points_to, &t)
+                    .map_err(step(format!("create symlink {}", target.display())))?;
+            }
+            MountStep::Dev { target } => dev(&new_path(target), id)?,
+            MountStep::Proc { target } => proc(&new_path(target))?,
+        }
+    }
+
+    mount_remount(
+        NEW,
+        MountFlags::BIND | MountFlags::RDONLY | MountFlags::NOSUID | MountFlags::NODEV,
+        "",
+    )
+    .map_err(step("make the new root read-only"))?;
+    rustix::process::chdir(NEW).map_err(step("chdir to the new root"))?;
+    rustix::process::pivot_root(".", ".").map_err(step("pivot_root into the new root"))?;
+    unmount(".", UnmountFlags::DETACH).map_err(step("detach the host's root"))?;
+    rustix::process::chdir("/").map_err(step("chdir /"))?;
+    rustix::process::chdir(cwd).map_err(step(format!(
+        "enter the working directory {}",
+        cwd.display()
+    )))?;
+    Ok(())
+}

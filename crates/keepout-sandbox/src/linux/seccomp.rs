@@ -1,0 +1,268 @@
+//! The seccomp deny list: the system calls of threat-model classes A7 (privilege) and A8
+//! (kernel attack surface), and the terminal-injection ioctls of A5.
+//!
+//! Guarantees of the installed filter: a denied call fails with EPERM (`clone3` with ENOSYS,
+//! so libc falls back to `clone`, whose flags the filter can see); a call made through another
+//! architecture's ABI (i386 `int 0x80`) kills the process; an x32-ABI call fails with ENOSYS.
+//! Everything else is allowed: this is a deny list on top of namespaces and Landlock, not the
+//! only wall.
+
+use std::collections::BTreeMap;
+
+use seccompiler::{
+    sock_filter, BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition,
+    SeccompFilter, SeccompRule, TargetArch,
+};
+
+use crate::policy::Mode;
+
+/// A denied system call and why, for `--print-policy` and `keepout doctor`.
+pub struct Denied {
+    pub name: &'static str,
+    pub nr: i64,
+    pub why: &'static str,
+}
+
+macro_rules! denied {
+    ($($name:ident => $why:expr),* $(,)?) => {
+        vec![$(Denied { name: stringify!($name), nr: libc::$name, why: $why }),*]
+    };
+}
+
+/// The system calls denied outright (whatever their arguments).
+pub fn denied_syscalls() -> Vec<Denied> {
+    #[allow(unused_mut)]
+    let mut list = denied![
+        SYS_mount => "A7 mount",
+        SYS_umount2 => "A7 mount",
+        SYS_pivot_root => "A7 mount",
+        SYS_chroot => "A7 mount",
+        SYS_move_mount => "A7 mount",
+        SYS_open_tree => "A7 mount",
+        SYS_fsopen => "A7 mount",
+        SYS_fsconfig => "A7 mount",
+        SYS_fsmount => "A7 mount",
+        SYS_fspick => "A7 mount",
+        SYS_mount_setattr => "A7 mount",
+        SYS_unshare => "A7 new namespaces",
+        SYS_setns => "A7 enter namespaces",
+        SYS_open_by_handle_at => "A7 escape by file handle",
+        SYS_keyctl => "A8 kernel keyring",
+        SYS_add_key => "A8 kernel keyring",
+        SYS_request_key => "A8 kernel keyring",
+        SYS_bpf => "A8 eBPF",
+        SYS_perf_event_open => "A8 perf events",
+        SYS_userfaultfd => "A8 userfaultfd (exploit primitive)",
+        SYS_io_uring_setup => "A8 io_uring",
+        SYS_io_uring_enter => "A8 io_uring",
+        SYS_io_uring_register => "A8 io_uring",
+        SYS_kexec_load => "A8 kexec",
+        SYS_kexec_file_load => "A8 kexec",
+        SYS_init_module => "A8 kernel modules",
+        SYS_finit_module => "A8 kernel modules",
+        SYS_delete_module => "A8 kernel modules",
+        SYS_acct => "A8 process accounting",
+        SYS_swapon => "A8 swap",
+        SYS_swapoff => "A8 swap",
+        SYS_reboot => "A8 reboot",
+        SYS_syslog => "A8 kernel log",
+        SYS_quotactl => "A8 quotas",
+        SYS_vhangup => "A5 terminal hangup",
+    ];
+    #[cfg(target_arch = "x86_64")]
+    list.extend(denied![
+        SYS_iopl => "A8 port I/O",
+        SYS_ioperm => "A8 port I/O",
+        SYS_uselib => "A8 legacy loader",
+        SYS_ustat => "A8 legacy",
+        SYS_sysfs => "A8 legacy",
+    ]);
+    list
+}
+
+const TIOCSTI: u64 = 0x5412;
+const TIOCLINUX: u64 = 0x541C;
+/// Namespace flags that `clone` may not use.
+const CLONE_NS_FLAGS: &[u64] = &[
+    libc::CLONE_NEWUSER as u64,
+    libc::CLONE_NEWNS as u64,
+    libc::CLONE_NEWPID as u64,
+    libc::CLONE_NEWNET as u64,
+    libc::CLONE_NEWIPC as u64,
+    libc::CLONE_NEWUTS as u64,
+    libc::CLONE_NEWCGROUP as u64,
+    0x80, // CLONE_NEWTIME
+];
+/// `personality` values that do not weaken anything (query, PER_LINUX, PER_LINUX32 and their
+/// UNAME26-free forms), as in Docker's default profile.
+const PERSONALITY_ALLOWED: &[u64] = &[0x0, 0x8, 0x20000, 0x20008, 0xffff_ffff];
+
+fn cond(arg: u8, len: SeccompCmpArgLen, op: SeccompCmpOp, value: u64) -> SeccompCondition {
+    SeccompCondition::new(arg, len, op, value).expect("valid seccomp condition")
+}
+
+fn target_arch() -> TargetArch {
+    #[cfg(target_arch = "x86_64")]
+    return TargetArch::x86_64;
+    #[cfg(target_arch = "aarch64")]
+    return TargetArch::aarch64;
+    #[cfg(target_arch = "riscv64")]
+    return TargetArch::riscv64;
+}
+
+/// Build the filters to install, in order. `mode` adds the rules that stand in for namespaces
+/// when there are none (no new AF_UNIX sockets, no IP sockets without a network).
+pub fn build_filters(mode: Mode, network_allowed: bool) -> Result<Vec<BpfProgram>, String> {
+    let mut rules: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
+    for d in denied_syscalls() {
+        rules.insert(d.nr, vec![]);
+    }
+    let rule = |conds: Vec<SeccompCondition>| SeccompRule::new(conds).expect("valid seccomp rule");
+    rules.insert(
+        libc::SYS_ioctl,
+        [TIOCSTI, TIOCLINUX]
+            .iter()
+            .map(|&req| {
+                rule(vec![cond(
+                    1,
+                    SeccompCmpArgLen::Dword,
+                    SeccompCmpOp::Eq,
+                    req,
+                )])
+            })
+            .collect(),
+    );
+    rules.insert(
+        libc::SYS_clone,
+        CLONE_NS_FLAGS
+            .iter()
+            .map(|&f| {
+                rule(vec![cond(
+                    0,
+                    SeccompCmpArgLen::Qword,
+                    SeccompCmpOp::MaskedEq(f),
+                    f,
+                )])
+            })
+            .collect(),
+    );
+    rules.insert(
+        libc::SYS_personality,
+        vec![rule(
+            PERSONALITY_ALLOWED
+                .iter()
+                .map(|&v| cond(0, SeccompCmpArgLen::Dword, SeccompCmpOp::Ne, v))
+                .collect(),
+        )],
+    );
+    if mode == Mode::Landlock {
+        // Without a mount namespace, host unix sockets (ssh-agent, gpg-agent, D-Bus) are
+        // reachable by path, and Landlock on this kernel may not restrict connecting to them.
+        let mut families = vec![libc::AF_UNIX as u64];
+        if !network_allowed {
+            families.extend([
+                libc::AF_INET as u64,
+                libc::AF_INET6 as u64,
+                libc::AF_PACKET as u64,
+            ]);
+        }
+        rules.insert(
+            libc::SYS_socket,
+            families
+                .iter()
+                .map(|&f| rule(vec![cond(0, SeccompCmpArgLen::Dword, SeccompCmpOp::Eq, f)]))
+                .collect(),
+        );
+    }
+    let arch = target_arch();
+    let deny = SeccompFilter::new(
+        rules,
+        SeccompAction::Allow,
+        SeccompAction::Errno(libc::EPERM as u32),
+        arch,
+    )
+    .map_err(|e| e.to_string())?;
+    let mut deny: BpfProgram = deny
+        .try_into()
+        .map_err(|e: seccompiler::BackendError| e.to_string())?;
+    #[cfg(target_arch = "x86_64")]
+    reject_x32(&mut deny);
+
+    let mut clone3 = BTreeMap::new();
+    clone3.insert(libc::SYS_clone3, vec![]);
+    let clone3 = SeccompFilter::new(
+        clone3,
+        SeccompAction::Allow,
+        SeccompAction::Errno(libc::ENOSYS as u32),
+        arch,
+    )
+    .map_err(|e| e.to_string())?;
+    let clone3: BpfProgram = clone3
+        .try_into()
+        .map_err(|e: seccompiler::BackendError| e.to_string())?;
+    Ok(vec![deny, clone3])
+}
+
+/// x32 system calls use the x86_64 audit arch with bit 30 set in the number; a deny list keyed
+/// on x86_64 numbers would not see them. Insert, right after seccompiler's architecture check,
+/// "if nr >= 0x40000000 return ENOSYS".
+#[cfg(target_arch = "x86_64")]
+fn reject_x32(prog: &mut BpfProgram) {
+    const BPF_LD_W_ABS: u16 = 0x00 | 0x00 | 0x20;
+    const BPF_JMP_JGE_K: u16 = 0x05 | 0x30;
+    const BPF_RET_K: u16 = 0x06;
+    const X32_SYSCALL_BIT: u32 = 0x4000_0000;
+    let insns = [
+        sock_filter {
+            code: BPF_LD_W_ABS,
+            jt: 0,
+            jf: 0,
+            k: 0,
+        }, // seccomp_data.nr
+        sock_filter {
+            code: BPF_JMP_JGE_K,
+            jt: 0,
+            jf: 1,
+            k: X32_SYSCALL_BIT,
+        },
+        sock_filter {
+            code: BPF_RET_K,
+            jt: 0,
+            jf: 0,
+            k: libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32,
+        },
+    ];
+    // seccompiler's program starts with a 3-instruction architecture check.
+    for (i, insn) in insns.into_iter().enumerate() {
+        prog.insert(3 + i, insn);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_build_for_both_modes() {
+        for mode in [Mode::Namespaces, Mode::Landlock] {
+            let f = build_filters(mode, false).unwrap();
+            assert_eq!(f.len(), 2);
+            assert!(f[0].len() > denied_syscalls().len());
+        }
+    }
+
+    #[test]
+    fn the_threat_model_syscalls_are_denied() {
+        let names: Vec<&str> = denied_syscalls().iter().map(|d| d.name).collect();
+        for n in [
+            "SYS_keyctl",
+            "SYS_bpf",
+            "SYS_io_uring_setup",
+            "SYS_unshare",
+            "SYS_mount",
+            "SYS_userfaultfd",
+        ] {
+            assert!(names.contains(&n), "{n} missing");
+        }
+    }
+}

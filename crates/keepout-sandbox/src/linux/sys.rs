@@ -1,0 +1,288 @@
+//! The raw system calls the sandbox needs that no safe crate wraps: clone into namespaces,
+//! fork, exec, signal masks, `mount_setattr`, `close_range`, the Landlock ABI query, and wiping
+//! the inherited environment block.
+//!
+//! This is the only module of keepout with `unsafe`. Each block states why it is sound. The
+//! functions are meant to be called from a single-threaded process (keepout forks before it
+//! starts any thread), which is what makes `fork`-style clone sound here.
+
+use std::ffi::{CStr, CString};
+use std::io;
+use std::os::fd::RawFd;
+
+/// Namespace flags for [`clone_process`].
+pub const CLONE_NEWUSER: u64 = libc::CLONE_NEWUSER as u64;
+pub const CLONE_NEWNS: u64 = libc::CLONE_NEWNS as u64;
+pub const CLONE_NEWPID: u64 = libc::CLONE_NEWPID as u64;
+pub const CLONE_NEWIPC: u64 = libc::CLONE_NEWIPC as u64;
+pub const CLONE_NEWUTS: u64 = libc::CLONE_NEWUTS as u64;
+pub const CLONE_NEWNET: u64 = libc::CLONE_NEWNET as u64;
+
+fn check(ret: libc::c_long) -> io::Result<libc::c_long> {
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+/// `clone(2)` with fork semantics (same stack, copy-on-write memory) and the given namespace
+/// flags. Returns `Ok(None)` in the child and `Ok(Some(pid))` in the parent.
+pub fn clone_process(namespace_flags: u64) -> io::Result<Option<libc::pid_t>> {
+    let flags = namespace_flags | libc::SIGCHLD as u64;
+    // SAFETY: with a NULL stack the raw clone syscall behaves like fork(2): the child gets a
+    // copy-on-write copy of the address space and continues on the same stack. The caller is
+    // single-threaded (documented above), so no lock held by another thread can be left locked
+    // in the child. The pointer arguments are NULL, which the kernel accepts for these flags
+    // (no CLONE_PARENT_SETTID/CHILD_SETTID/SETTLS).
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            flags as libc::c_ulong,
+            std::ptr::null_mut::<libc::c_void>(),
+            std::ptr::null_mut::<libc::c_int>(),
+            std::ptr::null_mut::<libc::c_int>(),
+            0 as libc::c_ulong,
+        )
+    };
+    let pid = check(ret)?;
+    Ok(if pid == 0 {
+        None
+    } else {
+        Some(pid as libc::pid_t)
+    })
+}
+
+/// `fork(2)`. Returns `Ok(None)` in the child.
+pub fn fork() -> io::Result<Option<libc::pid_t>> {
+    // SAFETY: fork has no memory-safety preconditions of its own; the caller is single-threaded
+    // (the sandbox's init), so the child does not inherit locks held by other threads.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(if pid == 0 { None } else { Some(pid) })
+}
+
+/// `execve(2)`. Only returns on failure.
+pub fn execve(path: &CStr, argv: &[CString], envp: &[CString]) -> io::Error {
+    let mut argv_ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
+    argv_ptrs.push(std::ptr::null());
+    let mut envp_ptrs: Vec<*const libc::c_char> = envp.iter().map(|a| a.as_ptr()).collect();
+    envp_ptrs.push(std::ptr::null());
+    // SAFETY: `path` and every element are NUL-terminated C strings that outlive the call; both
+    // pointer arrays are NULL-terminated as execve requires.
+    unsafe { libc::execve(path.as_ptr(), argv_ptrs.as_ptr(), envp_ptrs.as_ptr()) };
+    io::Error::last_os_error()
+}
+
+/// Zero the strings of the environment block this process was exec'd with.
+///
+/// The sandbox's init is created by clone, not exec, so `/proc/1/environ` would show keepout's
+/// own environment (tokens included). Init is also made non-dumpable, which already makes that
+/// file unreadable to the sandbox; this is the second wall.
+pub fn wipe_exec_environment() -> io::Result<()> {
+    let stat = std::fs::read_to_string("/proc/self/stat")?;
+    // Fields after the command name (which may contain spaces) start after the last ')'.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // /proc/[pid]/stat fields 50 and 51 (1-based) are env_start and env_end; `fields` starts at
+    // field 3.
+    let parse = |i: usize| fields.get(i - 3).and_then(|v| v.parse::<usize>().ok());
+    let (Some(start), Some(end)) = (parse(50), parse(51)) else {
+        return Err(io::Error::other("no env_start/env_end in /proc/self/stat"));
+    };
+    if end <= start || end - start > (64 << 20) {
+        return Err(io::Error::other("implausible environment block"));
+    }
+    // SAFETY: [env_start, env_end) is the environment string area that the kernel placed on this
+    // process's initial stack at exec time; it is mapped and writable for the life of the
+    // process, and nothing in this child process reads it after this point (keepout captured the
+    // environment it needs as owned Strings before cloning).
+    unsafe { std::ptr::write_bytes(start as *mut u8, 0, end - start) };
+    Ok(())
+}
+
+/// The Landlock ABI version of the running kernel; 0 when Landlock is absent or disabled.
+pub fn landlock_abi() -> i32 {
+    const LANDLOCK_CREATE_RULESET_VERSION: libc::c_ulong = 1;
+    // SAFETY: landlock_create_ruleset(NULL, 0, VERSION) only returns an integer; no memory is
+    // read or written.
+    let v = unsafe {
+        libc::syscall(
+            libc::SYS_landlock_create_ruleset,
+            std::ptr::null::<libc::c_void>(),
+            0usize,
+            LANDLOCK_CREATE_RULESET_VERSION,
+        )
+    };
+    v.max(0) as i32
+}
+
+/// Mark every descriptor from `first` upward close-on-exec.
+pub fn close_range_cloexec(first: u32) -> io::Result<()> {
+    const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+    // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets flags on this process's descriptors.
+    check(unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, CLOSE_RANGE_CLOEXEC) })?;
+    Ok(())
+}
+
+/// Mount attribute bits for [`mount_setattr_recursive`].
+pub const MOUNT_ATTR_RDONLY: u64 = 0x1;
+pub const MOUNT_ATTR_NOSUID: u64 = 0x2;
+pub const MOUNT_ATTR_NODEV: u64 = 0x4;
+
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
+/// `mount_setattr(path)`: set `attrs` on the mount at `path` and, if `recursive`, every mount
+/// beneath it (a read-only bind of `/usr` stays read-only in its submounts too).
+pub fn mount_setattr(path: &CStr, attrs: u64, recursive: bool) -> io::Result<()> {
+    let attr = MountAttr {
+        attr_set: attrs,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    // SAFETY: `path` is a valid C string; `attr` is a properly initialised `struct mount_attr`
+    // whose size is passed alongside it.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            libc::AT_FDCWD,
+            path.as_ptr(),
+            if recursive {
+                libc::AT_RECURSIVE as libc::c_uint
+            } else {
+                0
+            } | libc::AT_SYMLINK_NOFOLLOW as libc::c_uint,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    })?;
+    Ok(())
+}
+
+/// A set of signals.
+pub struct SignalSet(libc::sigset_t);
+
+impl SignalSet {
+    pub fn new(signals: &[i32]) -> SignalSet {
+        // SAFETY: sigemptyset initialises the set fully; sigaddset only writes into it.
+        unsafe {
+            let mut set = std::mem::zeroed::<libc::sigset_t>();
+            libc::sigemptyset(&mut set);
+            for &s in signals {
+                libc::sigaddset(&mut set, s);
+            }
+            SignalSet(set)
+        }
+    }
+
+    /// Block these signals for the calling thread.
+    pub fn block(&self) -> io::Result<()> {
+        // SAFETY: the set is initialised; a NULL old-set pointer is allowed.
+        let r = unsafe { libc::sigprocmask(libc::SIG_BLOCK, &self.0, std::ptr::null_mut()) };
+        if r != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    /// Wait for one of these (blocked) signals and return its number.
+    pub fn wait(&self) -> io::Result<i32> {
+        loop {
+            // SAFETY: the set is initialised; a NULL siginfo pointer is allowed.
+            let r = unsafe { libc::sigwaitinfo(&self.0, std::ptr::null_mut()) };
+            if r >= 0 {
+                return Ok(r);
+            }
+            let e = io::Error::last_os_error();
+            if e.kind() != io::ErrorKind::Interrupted {
+                return Err(e);
+            }
+        }
+    }
+}
+
+/// Unblock every signal and reset every disposition to its default, as a freshly exec'd
+/// program expects (Rust ignores SIGPIPE; an ignored signal would stay ignored across exec).
+pub fn reset_signals() {
+    // SAFETY: an empty, initialised set and SIG_DFL dispositions; signals that cannot be changed
+    // (KILL, STOP) or that do not exist make sigaction fail harmlessly.
+    unsafe {
+        let mut set = std::mem::zeroed::<libc::sigset_t>();
+        libc::sigemptyset(&mut set);
+        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+        for sig in 1..libc::SIGRTMAX() {
+            libc::signal(sig, libc::SIG_DFL);
+        }
+    }
+}
+
+/// Is this descriptor a terminal?
+pub fn is_terminal(fd: RawFd) -> bool {
+    // SAFETY: isatty only inspects the descriptor number.
+    unsafe { libc::isatty(fd) == 1 }
+}
+
+/// `ioctl(fd, TIOCSTI, &c)`, used by `keepout doctor` and tests to see whether terminal
+/// injection is possible. Returns the raw result.
+#[allow(dead_code)]
+pub fn try_tiocsti(fd: RawFd) -> io::Result<()> {
+    let c: libc::c_char = 0;
+    // SAFETY: TIOCSTI reads one byte from the pointer, which points to a live local.
+    let r = unsafe { libc::ioctl(fd, libc::TIOCSTI, &c as *const libc::c_char) };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// `_exit(2)`: leave the process now, without running destructors or atexit handlers (the
+/// right way out of a forked child).
+pub fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit never returns and has no preconditions.
+    unsafe { libc::_exit(code) }
+}
+
+/// Bring the `lo` interface of the current network namespace up.
+pub fn bring_loopback_up() -> io::Result<()> {
+    let sock = rustix::net::socket(
+        rustix::net::AddressFamily::INET,
+        rustix::net::SocketType::DGRAM,
+        None,
+    )?;
+    use std::os::fd::AsRawFd;
+    // SAFETY: `ifreq` is plain old data, zero is a valid value for all of it; the name is
+    // NUL-terminated within IFNAMSIZ; both ioctls read/write only this struct.
+    unsafe {
+        let mut req: libc::ifreq = std::mem::zeroed();
+        for (i, b) in b"lo\0".iter().enumerate() {
+            req.ifr_name[i] = *b as libc::c_char;
+        }
+        if libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        req.ifr_ifru.ifru_flags |= (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
+        if libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) < 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// `setgroups(0, NULL)`: drop every supplementary group (possible only where the user
+/// namespace's `setgroups` file says "allow", i.e. when the caller is root).
+pub fn clear_groups() -> io::Result<()> {
+    // SAFETY: a zero-length list with a NULL pointer is valid for setgroups.
+    if unsafe { libc::setgroups(0, std::ptr::null()) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}

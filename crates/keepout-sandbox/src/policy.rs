@@ -1,0 +1,671 @@
+//! The sandbox policy: plain data that says what a sandboxed command sees.
+//!
+//! A [`Policy`] is built from a [`RunRequest`] (what the user asked for, plus the facts about
+//! the caller that matter: environment, home, uid). Building is the only step that looks at the
+//! host filesystem: it resolves symlinks, drops paths that do not exist and expands the masks of
+//! `/etc`, so that the resulting policy is concrete, printable and enforceable as it stands.
+//!
+//! Guarantees of a built policy:
+//! * every path is absolute and canonical (no symlink components, no `..`);
+//! * nothing of the caller's home, `/root`, `/run`, `/var`, `/mnt`, `/media` or
+//!   `$XDG_RUNTIME_DIR` is listed unless the user named it with `--ro`/`--rw`;
+//! * the environment is exactly [`Policy::env`]: an allowlist of the caller's variables plus
+//!   the values keepout sets, nothing else;
+//! * the project's `.git/hooks`, `.git/config`, `.git/info` and `.envrc` are read-only
+//!   (or, when absent, watched: see [`ProtectedPath`]).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::env::{build_env, EnvRule};
+use crate::error::{Error, Result};
+
+/// How the sandbox is enforced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// Namespaces, a new root, Landlock and seccomp (the default).
+    #[default]
+    Namespaces,
+    /// Landlock, seccomp and a scrubbed environment only; needs no user namespaces.
+    Landlock,
+}
+
+/// Whether the sandbox has a network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Network {
+    /// A network namespace with only its own loopback interface.
+    #[default]
+    None,
+    /// The host's network, as it is (`--net`). Host abstract unix sockets stay unreachable
+    /// where Landlock scoping is available.
+    Host,
+}
+
+/// What one visible path is inside the sandbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "kind")]
+pub enum MountKind {
+    /// The host path (or `source`) bound read-only, nosuid, nodev.
+    ReadOnly,
+    /// The host path (or `source`) bound read-write, nosuid, nodev.
+    ReadWrite,
+    /// Hidden behind an empty read-only file or directory.
+    Masked,
+    /// A fresh, empty, writable tmpfs of at most `size_mib` MiB.
+    Tmpfs { size_mib: u64 },
+    /// A symbolic link to `target`, as on the host (e.g. `/bin -> usr/bin`).
+    Symlink { target: PathBuf },
+    /// A minimal `/dev`: null, zero, full, random, urandom, tty, a new devpts, shm.
+    Dev,
+    /// A new `/proc` for the sandbox's pid namespace; kernel knobs read-only or masked.
+    Proc,
+}
+
+/// One entry of what the sandbox sees, in the order it is put in place.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mount {
+    /// Where it appears inside the sandbox.
+    pub path: PathBuf,
+    #[serde(flatten)]
+    pub kind: MountKind,
+    /// The host path bound there when it differs from `path` (e.g. `--home DIR`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub source: Option<PathBuf>,
+    /// Why it is there, for `--print-policy` and error messages.
+    pub why: String,
+}
+
+/// A path in the project that the host runs code from later, and how it is protected.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProtectedPath {
+    pub path: PathBuf,
+    /// `true`: it exists and is mounted read-only over itself. `false`: it does not exist;
+    /// if the sandbox creates it, keepout moves it aside after the run and says so.
+    pub exists: bool,
+}
+
+/// Where the sandbox's `$HOME` comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HomeSpec {
+    /// An empty tmpfs, new for each run.
+    Fresh,
+    /// A host directory kept between runs (`--home DIR`).
+    Dir(PathBuf),
+}
+
+/// Resource limits applied to every process of the sandbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct Limits {
+    /// RLIMIT_NPROC inside the sandbox's user namespace (threads count too).
+    pub max_processes: u64,
+    /// Size of the fresh `/tmp` (and of a fresh `$HOME`), MiB.
+    pub tmp_size_mib: u64,
+    /// Core dumps are off (RLIMIT_CORE 0) unless this is true.
+    pub core_dumps: bool,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_processes: 2048,
+            tmp_size_mib: 2048,
+            core_dumps: false,
+        }
+    }
+}
+
+/// The user the command runs as.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct Identity {
+    /// uid and gid inside the sandbox: never 0.
+    pub uid: u32,
+    pub gid: u32,
+    /// The host ids they map to. For an ordinary caller these are the caller's own ids; for
+    /// root, the unprivileged `nobody` ids, so that the code is not host root in disguise.
+    pub host_uid: u32,
+    pub host_gid: u32,
+}
+
+/// The uid and gid used inside the sandbox when the caller is root.
+pub const ROOT_CALLER_INNER_ID: u32 = 1000;
+/// The host uid and gid (`nobody`/`nogroup`) that a root caller's sandbox runs as.
+pub const ROOT_CALLER_HOST_ID: u32 = 65534;
+
+/// What the user asked for, plus the facts about the caller that the policy depends on.
+#[derive(Debug, Clone)]
+pub struct RunRequest {
+    pub command: Vec<String>,
+    /// The caller's working directory.
+    pub cwd: PathBuf,
+    /// `--project DIR`; the cwd when absent.
+    pub project: Option<PathBuf>,
+    /// `--home DIR`; a fresh empty home when absent.
+    pub home: Option<PathBuf>,
+    pub read_only: Vec<PathBuf>,
+    pub read_write: Vec<PathBuf>,
+    pub env: Vec<EnvRule>,
+    pub network: Network,
+    pub mode: Mode,
+    pub limits: Limits,
+    /// The caller's environment (normally `std::env::vars_os()` as UTF-8 pairs).
+    pub caller_env: Vec<(String, String)>,
+    /// The caller's home directory; the sandbox's `$HOME` appears at the same path.
+    pub caller_home: PathBuf,
+    pub caller_uid: u32,
+    pub caller_gid: u32,
+}
+
+/// Everything the sandbox will be, as data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct Policy {
+    pub mode: Mode,
+    pub command: Vec<String>,
+    /// Working directory inside the sandbox.
+    pub cwd: PathBuf,
+    pub project: PathBuf,
+    pub network: Network,
+    pub home: HomeSpec,
+    pub home_path: PathBuf,
+    pub identity: Identity,
+    pub limits: Limits,
+    /// The command's whole environment.
+    pub env: BTreeMap<String, String>,
+    /// Paths in the project that run code on the host later.
+    #[serde(rename = "protected")]
+    pub protected: Vec<ProtectedPath>,
+    /// What is visible, in mount order. Anything not listed does not exist inside.
+    #[serde(rename = "mount")]
+    pub mounts: Vec<Mount>,
+}
+
+/// System directories bound read-only when they exist on the host.
+pub const SYSTEM_PATHS: &[&str] = &[
+    "/usr",
+    "/bin",
+    "/sbin",
+    "/lib",
+    "/lib32",
+    "/lib64",
+    "/libx32",
+    "/etc",
+    "/opt",
+    "/nix/store",
+];
+
+/// Files and directories under `/etc` that hold host secrets: masked even though `/etc` is
+/// visible. Entries ending in `*` are prefixes matched in their directory.
+pub const ETC_MASKS: &[&str] = &[
+    "/etc/shadow",
+    "/etc/shadow-",
+    "/etc/gshadow",
+    "/etc/gshadow-",
+    "/etc/security/opasswd",
+    "/etc/sudoers",
+    "/etc/sudoers.d",
+    "/etc/ssl/private",
+    "/etc/ssh/ssh_host_*",
+    "/etc/krb5.keytab",
+    "/etc/NetworkManager/system-connections",
+    "/etc/wireguard",
+    "/etc/docker/key.json",
+    "/etc/ipsec.secrets",
+];
+
+/// Names in the project that the host runs code from later (git hooks and config, direnv).
+pub const PROTECTED_NAMES: &[&str] = &[".git/hooks", ".git/config", ".git/info", ".envrc"];
+
+impl Policy {
+    /// Turn a request into a concrete policy, checking the host paths it names.
+    pub fn build(req: &RunRequest) -> Result<Policy> {
+        if req.command.is_empty() {
+            return Err(Error::Usage(
+                "no command given: keepout run -- COMMAND [ARGS...]".into(),
+            ));
+        }
+        let project_in = req.project.clone().unwrap_or_else(|| req.cwd.clone());
+        let project = canonical(&project_in, "project directory")?;
+        if !project.is_dir() {
+            return Err(Error::Usage(format!(
+                "project {} is not a directory",
+                project.display()
+            )));
+        }
+        if project == Path::new("/") {
+            return Err(Error::Usage(
+                "the project directory cannot be / (cd into the project, or pass --project DIR)"
+                    .into(),
+            ));
+        }
+        let cwd = match canonical(&req.cwd, "working directory") {
+            Ok(cwd) if cwd.starts_with(&project) => cwd,
+            _ => project.clone(),
+        };
+        let identity = if req.caller_uid == 0 {
+            Identity {
+                uid: ROOT_CALLER_INNER_ID,
+                gid: ROOT_CALLER_INNER_ID,
+                host_uid: ROOT_CALLER_HOST_ID,
+                host_gid: ROOT_CALLER_HOST_ID,
+            }
+        } else {
+            Identity {
+                uid: req.caller_uid,
+                gid: req.caller_gid,
+                host_uid: req.caller_uid,
+                host_gid: req.caller_gid,
+            }
+        };
+        let home_path = clean_absolute(&req.caller_home)
+            .filter(|h| h != Path::new("/"))
+            .unwrap_or_else(|| PathBuf::from("/home/sandbox"));
+        let home = match &req.home {
+            None => HomeSpec::Fresh,
+            Some(dir) => HomeSpec::Dir(canonical(dir, "--home directory")?),
+        };
+
+        let mut mounts = Vec::new();
+        for sys in SYSTEM_PATHS {
+            let p = Path::new(sys);
+            match std::fs::symlink_metadata(p) {
+                Ok(m) if m.file_type().is_symlink() => {
+                    let target = std::fs::read_link(p).map_err(|e| Error::io(p, e))?;
+                    mounts.push(Mount {
+                        path: p.into(),
+                        kind: MountKind::Symlink { target },
+                        source: None,
+                        why: "system (symlink as on the host)".into(),
+                    });
+                }
+                Ok(m) if m.is_dir() => mounts.push(Mount {
+                    path: p.into(),
+                    kind: MountKind::ReadOnly,
+                    source: None,
+                    why: "system".into(),
+                }),
+                _ => {}
+            }
+        }
+        for mask in expand_masks(ETC_MASKS) {
+            mounts.push(Mount {
+                path: mask,
+                kind: MountKind::Masked,
+                source: None,
+                why: "host secret under /etc".into(),
+            });
+        }
+        mounts.push(Mount {
+            path: "/dev".into(),
+            kind: MountKind::Dev,
+            source: None,
+            why: "safe device nodes only".into(),
+        });
+        mounts.push(Mount {
+            path: "/proc".into(),
+            kind: MountKind::Proc,
+            source: None,
+            why: "the sandbox's own processes only".into(),
+        });
+        let tmp = MountKind::Tmpfs {
+            size_mib: req.limits.tmp_size_mib,
+        };
+        mounts.push(Mount {
+            path: "/tmp".into(),
+            kind: tmp.clone(),
+            source: None,
+            why: "fresh".into(),
+        });
+        mounts.push(Mount {
+            path: "/run".into(),
+            kind: MountKind::Tmpfs { size_mib: 16 },
+            source: None,
+            why: "fresh and empty: the host's sockets stay outside".into(),
+        });
+        mounts.push(Mount {
+            path: "/var/tmp".into(),
+            kind: MountKind::Symlink {
+                target: "/tmp".into(),
+            },
+            source: None,
+            why: "programs expect it".into(),
+        });
+        if req.network == Network::Host {
+            if let Some(m) = resolv_conf_target() {
+                mounts.push(m);
+            }
+        }
+        mounts.push(Mount {
+            path: home_path.clone(),
+            kind: match &home {
+                HomeSpec::Fresh => tmp.clone(),
+                HomeSpec::Dir(_) => MountKind::ReadWrite,
+            },
+            source: match &home {
+                HomeSpec::Fresh => None,
+                HomeSpec::Dir(d) => Some(d.clone()),
+            },
+            why: "the sandbox's home: nothing of the caller's".into(),
+        });
+
+        // User binds and the project: parents before children so nested mounts stack right.
+        let mut user = Vec::new();
+        for (paths, kind, flag) in [
+            (&req.read_only, MountKind::ReadOnly, "--ro"),
+            (&req.read_write, MountKind::ReadWrite, "--rw"),
+        ] {
+            for p in paths {
+                let path = canonical(p, flag)?;
+                if path == Path::new("/") {
+                    return Err(Error::Usage(format!(
+                        "{flag} / would expose the whole host; name the directories you need"
+                    )));
+                }
+                user.push(Mount {
+                    path,
+                    kind: kind.clone(),
+                    source: None,
+                    why: format!("{flag}"),
+                });
+            }
+        }
+        user.push(Mount {
+            path: project.clone(),
+            kind: MountKind::ReadWrite,
+            source: None,
+            why: "the project".into(),
+        });
+        user.sort_by_key(|m| m.path.components().count());
+        mounts.extend(user);
+
+        let protected = protect_project(&project, &mut mounts)?;
+
+        let env = build_env(req, &home_path)?;
+        Ok(Policy {
+            mode: req.mode,
+            command: req.command.clone(),
+            cwd,
+            project,
+            network: req.network,
+            home,
+            home_path,
+            identity,
+            limits: req.limits.clone(),
+            env,
+            protected,
+            mounts,
+        })
+    }
+
+    /// The policy as TOML, as `keepout run --print-policy` shows it.
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).expect("a Policy always serialises")
+    }
+}
+
+/// Mount the protected names read-only over themselves; `.git` itself is bound over itself so
+/// it is a mount point, which cannot be renamed away and replaced.
+fn protect_project(project: &Path, mounts: &mut Vec<Mount>) -> Result<Vec<ProtectedPath>> {
+    let mut protected = Vec::new();
+    let git = project.join(".git");
+    match std::fs::symlink_metadata(&git) {
+        Ok(m) if m.file_type().is_symlink() => {
+            return Err(Error::Usage(format!(
+                "{} is a symlink; keepout will not guess what it protects. Replace it with the directory, or run elsewhere",
+                git.display()
+            )))
+        }
+        Ok(m) if m.is_dir() => mounts.push(Mount {
+            path: git.clone(),
+            kind: MountKind::ReadWrite,
+            source: None,
+            why: "pinned in place so it cannot be swapped for a planted copy".into(),
+        }),
+        Ok(_) => {
+            // A `.git` file (worktree or submodule pointer): keep the pointer as it is.
+            mounts.push(Mount {
+                path: git.clone(),
+                kind: MountKind::ReadOnly,
+                source: None,
+                why: "gitdir pointer: runs code on the host later".into(),
+            });
+            protected.push(ProtectedPath { path: git.clone(), exists: true });
+        }
+        Err(_) => protected.push(ProtectedPath { path: git.clone(), exists: false }),
+    }
+    for name in PROTECTED_NAMES {
+        let path = project.join(name);
+        if name.starts_with(".git/") && !git.is_dir() {
+            continue;
+        }
+        match std::fs::symlink_metadata(&path) {
+            Ok(m) if m.file_type().is_symlink() => {
+                return Err(Error::Usage(format!(
+                    "{} is a symlink; keepout cannot pin it read-only. Replace it with a real file or directory first",
+                    path.display()
+                )))
+            }
+            Ok(_) => {
+                mounts.push(Mount {
+                    path: path.clone(),
+                    kind: MountKind::ReadOnly,
+                    source: None,
+                    why: "runs code on the host later".into(),
+                });
+                protected.push(ProtectedPath { path, exists: true });
+            }
+            Err(_) => protected.push(ProtectedPath { path, exists: false }),
+        }
+    }
+    Ok(protected)
+}
+
+/// DNS with the host network: where `/etc/resolv.conf` is a symlink (e.g. into
+/// `/run/systemd/resolve`), bind its target at the same path inside the fresh `/run`.
+fn resolv_conf_target() -> Option<Mount> {
+    let link = Path::new("/etc/resolv.conf");
+    if !std::fs::symlink_metadata(link)
+        .ok()?
+        .file_type()
+        .is_symlink()
+    {
+        return None;
+    }
+    let target = std::fs::canonicalize(link).ok()?;
+    if target.starts_with("/etc") || target.starts_with("/usr") {
+        return None; // already visible through a system bind
+    }
+    Some(Mount {
+        path: target,
+        kind: MountKind::ReadOnly,
+        source: None,
+        why: "DNS: target of the /etc/resolv.conf symlink".into(),
+    })
+}
+
+fn expand_masks(masks: &[&str]) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for mask in masks {
+        if let Some(prefix) = mask.strip_suffix('*') {
+            let prefix = Path::new(prefix);
+            let (Some(dir), Some(stem)) = (prefix.parent(), prefix.file_name()) else {
+                continue;
+            };
+            let Ok(entries) = std::fs::read_dir(dir) else {
+                continue;
+            };
+            let mut found: Vec<PathBuf> = entries
+                .flatten()
+                .filter(|e| {
+                    e.file_name()
+                        .as_encoded_bytes()
+                        .starts_with(stem.as_encoded_bytes())
+                })
+                .map(|e| e.path())
+                .filter(|p| !is_symlink(p))
+                .collect();
+            found.sort();
+            out.extend(found);
+        } else {
+            let p = Path::new(mask);
+            if p.exists() && !is_symlink(p) {
+                out.push(p.to_path_buf());
+            }
+        }
+    }
+    out
+}
+
+fn is_symlink(p: &Path) -> bool {
+    std::fs::symlink_metadata(p)
+        .map(|m| m.file_type().is_symlink())
+        .unwrap_or(false)
+}
+
+fn canonical(p: &Path, what: &str) -> Result<PathBuf> {
+    std::fs::canonicalize(p).map_err(|e| {
+        Error::Usage(format!(
+            "{what} {}: {}",
+            p.display(),
+            crate::error::describe_io(&e)
+        ))
+    })
+}
+
+/// An absolute path with `.` and `..` resolved lexically; `None` for a relative path.
+fn clean_absolute(p: &Path) -> Option<PathBuf> {
+    if !p.is_absolute() {
+        return None;
+    }
+    let mut out = PathBuf::from("/");
+    for c in p.components() {
+        match c {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::Normal(n) => out.push(n),
+            _ => {}
+        }
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(project: &Path) -> RunRequest {
+        RunRequest {
+            command: vec!["true".into()],
+            cwd: project.to_path_buf(),
+            project: None,
+            home: None,
+            read_only: vec![],
+            read_write: vec![],
+            env: vec![],
+            network: Network::None,
+            mode: Mode::Namespaces,
+            limits: Limits::default(),
+            caller_env: vec![
+                ("PATH".into(), "/usr/bin:/bin".into()),
+                ("GITHUB_TOKEN".into(), "ghp_secret".into()),
+                ("SSH_AUTH_SOCK".into(), "/run/user/1000/ssh".into()),
+                ("LANG".into(), "C.UTF-8".into()),
+            ],
+            caller_home: "/home/alice".into(),
+            caller_uid: 1000,
+            caller_gid: 1000,
+        }
+    }
+
+    #[test]
+    fn home_and_credentials_are_not_visible() {
+        let dir = tempfile::tempdir().unwrap();
+        let policy = Policy::build(&request(dir.path())).unwrap();
+        let home = policy
+            .mounts
+            .iter()
+            .find(|m| m.path == Path::new("/home/alice"))
+            .unwrap();
+        assert_eq!(home.kind, MountKind::Tmpfs { size_mib: 2048 });
+        for hidden in ["/root", "/home", "/run/user", "/var", "/mnt", "/media"] {
+            assert!(
+                !policy.mounts.iter().any(|m| m.path == Path::new(hidden)
+                    && matches!(m.kind, MountKind::ReadOnly | MountKind::ReadWrite)),
+                "{hidden} must not be bound"
+            );
+        }
+    }
+
+    #[test]
+    fn environment_is_an_allowlist() {
+        let dir = tempfile::tempdir().unwrap();
+        let policy = Policy::build(&request(dir.path())).unwrap();
+        assert!(!policy.env.contains_key("GITHUB_TOKEN"));
+        assert!(!policy.env.contains_key("SSH_AUTH_SOCK"));
+        assert_eq!(policy.env["LANG"], "C.UTF-8");
+        assert_eq!(policy.env["HOME"], "/home/alice");
+    }
+
+    #[test]
+    fn git_internals_are_protected() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join(".git/hooks")).unwrap();
+        std::fs::write(dir.path().join(".git/config"), "").unwrap();
+        let policy = Policy::build(&request(dir.path())).unwrap();
+        let project = std::fs::canonicalize(dir.path()).unwrap();
+        let ro = |p: &str| {
+            policy
+                .mounts
+                .iter()
+                .any(|m| m.path == project.join(p) && m.kind == MountKind::ReadOnly)
+        };
+        assert!(ro(".git/hooks") && ro(".git/config"));
+        let absent: Vec<_> = policy
+            .protected
+            .iter()
+            .filter(|p| !p.exists)
+            .map(|p| p.path.clone())
+            .collect();
+        assert!(absent.contains(&project.join(".envrc")));
+        assert!(absent.contains(&project.join(".git/info")));
+        // The project comes before the protections that sit on top of it.
+        let pos = |p: &Path| policy.mounts.iter().position(|m| m.path == p).unwrap();
+        assert!(pos(&project) < pos(&project.join(".git/hooks")));
+    }
+
+    #[test]
+    fn symlinked_hooks_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join(".git")).unwrap();
+        std::os::unix::fs::symlink("/tmp", dir.path().join(".git/hooks")).unwrap();
+        let err = Policy::build(&request(dir.path())).unwrap_err();
+        assert!(err.to_string().contains("symlink"), "{err}");
+    }
+
+    #[test]
+    fn root_caller_runs_as_nobody_outside() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut req = request(dir.path());
+        req.caller_uid = 0;
+        req.caller_gid = 0;
+        let policy = Policy::build(&req).unwrap();
+        assert_ne!(policy.identity.uid, 0);
+        assert_eq!(policy.identity.host_uid, ROOT_CALLER_HOST_ID);
+    }
+
+    #[test]
+    fn policy_round_trips_through_toml() {
+        let dir = tempfile::tempdir().unwrap();
+        let policy = Policy::build(&request(dir.path())).unwrap();
+        let text = policy.to_toml();
+        let back: Policy = toml::from_str(&text).unwrap();
+        assert_eq!(back, policy);
+    }
+}

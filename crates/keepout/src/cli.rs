@@ -1,0 +1,113 @@
+//! The command line, defined once: help text, completions and parsing all come from here.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use keepout_sandbox::EnvRule;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "keepout",
+    version,
+    about = "Run other people's code without handing it your credentials",
+    long_about = "Run other people's code without handing it your credentials.\n\n\
+        `keepout run -- COMMAND` runs COMMAND in a native Linux sandbox: an empty home, no \
+        network, the system read-only, your project read-write except the files that run code \
+        on your machine later (.git/hooks, .git/config, .git/info, .envrc), a clean \
+        environment, no privilege, and no way to reach your other processes, agents or terminal.",
+    after_help = "Examples:\n  \
+        keepout run -- python3 -m pytest          # no network\n  \
+        keepout run --net -- pip install -e .     # with network\n  \
+        keepout run --ro ~/.pyenv -- tox          # your own toolchain, read-only\n  \
+        keepout run --print-policy -- true        # what the sandbox would see, as TOML\n  \
+        keepout doctor                            # what this kernel can enforce\n  \
+        keepout demo                              # watch a malicious test suite fail"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run a command in the sandbox.
+    Run(RunArgs),
+    /// Show what this kernel supports (user namespaces, Landlock ABI, seccomp, ...).
+    Doctor(DoctorArgs),
+    /// Run a malicious "test suite" on a planted fake home, without and then with keepout.
+    Demo(DemoArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ModeArg {
+    /// Namespaces, a new root, Landlock and seccomp (needs unprivileged user namespaces).
+    Namespaces,
+    /// Landlock, seccomp and a clean environment only (needs no privilege; weaker).
+    Landlock,
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// Allow network access (the host's network). Without it the sandbox has only its own loopback.
+    #[arg(long)]
+    pub net: bool,
+
+    /// The project directory, visible read-write [default: the current directory].
+    #[arg(long, value_name = "DIR")]
+    pub project: Option<PathBuf>,
+
+    /// Keep the sandbox's home in DIR between runs [default: a fresh empty home each run].
+    #[arg(long, value_name = "DIR")]
+    pub home: Option<PathBuf>,
+
+    /// Also show PATH read-only, e.g. a toolchain: --ro ~/.pyenv (repeatable).
+    #[arg(long = "ro", value_name = "PATH")]
+    pub read_only: Vec<PathBuf>,
+
+    /// Also show PATH read-write (repeatable).
+    #[arg(long = "rw", value_name = "PATH")]
+    pub read_write: Vec<PathBuf>,
+
+    /// Pass your variable NAME into the sandbox, or set NAME=VALUE (repeatable).
+    #[arg(long = "env", value_name = "NAME[=VALUE]")]
+    pub env: Vec<EnvRule>,
+
+    /// How to enforce the sandbox.
+    #[arg(long, value_enum, default_value_t = ModeArg::Namespaces)]
+    pub mode: ModeArg,
+
+    /// Most processes (and threads) the sandbox may have at once.
+    #[arg(long, value_name = "N", default_value_t = 2048)]
+    pub max_procs: u64,
+
+    /// Size of the fresh /tmp and of a fresh home, in MiB.
+    #[arg(long, value_name = "MIB", default_value_t = 2048)]
+    pub tmp_size: u64,
+
+    /// Print the policy (what would be visible, the environment, the limits) as TOML and exit.
+    #[arg(long)]
+    pub print_policy: bool,
+
+    /// The command and its arguments.
+    #[arg(last = true, value_name = "COMMAND", required = true, num_args = 1..)]
+    pub command: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct DoctorArgs {
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct DemoArgs {
+    /// Keep the demo's temporary directory and print where it is.
+    #[arg(long)]
+    pub keep: bool,
+}

@@ -1,0 +1,70 @@
+//! keepout: run other people's code without handing it your credentials.
+//!
+//! This binary is thin: it parses the command line, builds a request for the library crates,
+//! and renders their results and errors. Exit codes: the command's own code (128+N when killed
+//! by signal N); 125 when keepout itself fails; 126 when the command cannot be executed; 127 when
+//! it is not found inside the sandbox.
+
+mod cli;
+mod demo;
+mod doctor;
+mod run;
+
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser};
+
+use cli::{Cli, Command};
+
+/// Exit code for keepout's own errors (as with podman and docker: 125 = the runner failed).
+pub const EXIT_KEEPOUT_ERROR: u8 = 125;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(args) => run::run(args),
+        Command::Doctor(args) => doctor::doctor(args),
+        Command::Demo(args) => demo::demo(args),
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "keepout",
+                &mut std::io::stdout(),
+            );
+            Ok(0)
+        }
+    };
+    match result {
+        Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
+        Err(err) => {
+            report(&err);
+            let code = err
+                .downcast_ref::<keepout_sandbox::Error>()
+                .map(|e| match e {
+                    keepout_sandbox::Error::Exec {
+                        not_found: true, ..
+                    } => 127,
+                    keepout_sandbox::Error::Exec { .. } => 126,
+                    _ => EXIT_KEEPOUT_ERROR,
+                })
+                .unwrap_or(EXIT_KEEPOUT_ERROR);
+            ExitCode::from(code)
+        }
+    }
+}
+
+/// The one place that renders errors: the error, its causes, and a hint where there is one.
+fn report(err: &anyhow::Error) {
+    eprintln!("keepout: {err}");
+    for cause in err.chain().skip(1) {
+        eprintln!("  because: {cause}");
+    }
+    if let Some(hint) = err
+        .chain()
+        .find_map(|e| e.downcast_ref::<keepout_sandbox::Error>())
+        .and_then(|e| e.hint())
+    {
+        eprintln!("hint: {hint}");
+    }
+}

@@ -1,0 +1,145 @@
+//! `keepout run`: build the policy from the command line and the caller, then run or print it.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use keepout_sandbox::{Limits, Mode, Network, Policy, ProtectedPath, RunRequest};
+
+use crate::cli::{ModeArg, RunArgs};
+
+/// Build the sandbox request for the current caller.
+pub fn request(args: &RunArgs) -> Result<RunRequest> {
+    let cwd = std::env::current_dir().context("cannot read the current directory")?;
+    let caller_env: Vec<(String, String)> = std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .collect();
+    let caller_home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| "/".into());
+    Ok(RunRequest {
+        command: args.command.clone(),
+        cwd,
+        project: args.project.clone(),
+        home: args.home.clone(),
+        read_only: args.read_only.clone(),
+        read_write: args.read_write.clone(),
+        env: args.env.clone(),
+        network: if args.net {
+            Network::Host
+        } else {
+            Network::None
+        },
+        mode: match args.mode {
+            ModeArg::Namespaces => Mode::Namespaces,
+            ModeArg::Landlock => Mode::Landlock,
+        },
+        limits: Limits {
+            max_processes: args.max_procs,
+            tmp_size_mib: args.tmp_size,
+            ..Limits::default()
+        },
+        caller_env,
+        caller_home,
+        caller_uid: rustix_uid(),
+        caller_gid: rustix_gid(),
+    })
+}
+
+fn rustix_uid() -> u32 {
+    // std has no getuid; /proc/self/status is always there on Linux.
+    proc_status_id("Uid:")
+}
+
+fn rustix_gid() -> u32 {
+    proc_status_id("Gid:")
+}
+
+/// The effective id from `/proc/self/status` (second field of the `Uid:`/`Gid:` line).
+fn proc_status_id(key: &str) -> u32 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(key))
+                .and_then(|l| l.split_whitespace().nth(2).and_then(|v| v.parse().ok()))
+        })
+        .unwrap_or(u32::MAX)
+}
+
+pub fn run(args: RunArgs) -> Result<i32> {
+    let req = request(&args)?;
+    let policy = Policy::build(&req)?;
+    if args.print_policy {
+        print!("{}", policy_document(&policy));
+        return Ok(0);
+    }
+    let before = snapshot_protected(&policy.protected);
+    let outcome = keepout_sandbox::run(&policy)?;
+    quarantine_planted(&policy.protected, &before);
+    Ok(outcome.exit_code())
+}
+
+/// The policy as TOML, with a header that says what the kernel will enforce.
+pub fn policy_document(policy: &Policy) -> String {
+    let support = keepout_sandbox::KernelSupport::probe();
+    let landlock = match support.landlock_abi {
+        0 => "not available on this kernel (the mount namespace is the only filesystem wall)"
+            .to_string(),
+        1..=5 => format!(
+            "ABI {}: filesystem rules only (no socket or signal scoping)",
+            support.landlock_abi
+        ),
+        n => format!("ABI {n}: filesystem rules, abstract unix socket and signal scoping"),
+    };
+    format!(
+        "# keepout sandbox policy. Anything not listed under [[mount]] does not exist inside.\n\
+         # Landlock: {landlock}\n\
+         # seccomp: deny list of {} system calls, plus clone with namespace flags, clone3,\n\
+         #          ioctl TIOCSTI/TIOCLINUX, personality changes, x32 and foreign-arch calls\n\
+         # Also: new session, no_new_privs, no capabilities, non-root uid, pid 1 init, dies with keepout\n{}",
+        keepout_sandbox::denied_syscall_names().len(),
+        policy.to_toml()
+    )
+}
+
+/// Which protected paths exist before the run.
+fn snapshot_protected(protected: &[ProtectedPath]) -> Vec<bool> {
+    protected
+        .iter()
+        .map(|p| std::fs::symlink_metadata(&p.path).is_ok())
+        .collect()
+}
+
+/// A protected path that did not exist before and does now was planted by the sandbox: move it
+/// aside so the host never runs it, and say so.
+fn quarantine_planted(protected: &[ProtectedPath], before: &[bool]) {
+    for (p, existed) in protected.iter().zip(before) {
+        if *existed || std::fs::symlink_metadata(&p.path).is_err() {
+            continue;
+        }
+        let aside = quarantine_name(&p.path);
+        match std::fs::rename(&p.path, &aside) {
+            Ok(()) => eprintln!(
+                "keepout: the sandbox created {}; it runs code on your machine later, so it was moved to {}",
+                p.path.display(),
+                aside.display()
+            ),
+            Err(e) => eprintln!(
+                "keepout: WARNING: the sandbox created {} and keepout could not move it aside ({e}); inspect it before running git or direnv there",
+                p.path.display()
+            ),
+        }
+    }
+}
+
+fn quarantine_name(path: &Path) -> PathBuf {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    path.with_file_name(format!("{name}.keepout-quarantine-{secs}"))
+}
