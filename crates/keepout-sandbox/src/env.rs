@@ -108,9 +108,11 @@ pub(crate) fn build_env(req: &RunRequest, home: &Path) -> Result<BTreeMap<String
                 Some(v) => {
                     env.insert(k.clone(), v.to_string());
                 }
-                None => return Err(Error::Usage(format!(
+                None => {
+                    return Err(Error::Usage(format!(
                     "--env {k}: {k} is not set in your environment (use --env {k}=VALUE to set it)"
-                ))),
+                )))
+                }
             },
         }
     }

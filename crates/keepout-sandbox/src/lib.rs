@@ -60,11 +60,11 @@ pub fn run(policy: &Policy) -> Result<Outcome> {
     linux::run(policy)
 }
 
-/// The names of the system calls the seccomp filter denies outright.
+/// The system calls the seccomp filter denies outright, each with the threat it answers.
 #[cfg(target_os = "linux")]
-pub fn denied_syscall_names() -> Vec<&'static str> {
+pub fn denied_syscalls() -> Vec<(&'static str, &'static str)> {
     linux::seccomp::denied_syscalls()
         .iter()
-        .map(|d| d.name.trim_start_matches("SYS_"))
+        .map(|d| (d.name.trim_start_matches("SYS_"), d.why))
         .collect()
 }

@@ -19,11 +19,12 @@ use crate::policy::{MountKind, Policy};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub enum MountStep {
     /// Bind a host file or directory (recursively), then make it read-only if asked. Always
-    /// nosuid and nodev.
+    /// nosuid and nodev. `idmap`: attach an idmapped copy instead (root callers' writable paths).
     Bind {
         source: PathBuf,
         target: PathBuf,
         read_only: bool,
+        idmap: bool,
     },
     /// A fresh tmpfs, owned by the sandbox's user.
     Tmpfs { target: PathBuf, size_mib: u64 },
@@ -76,6 +77,7 @@ impl SandboxPlan {
                 access: LandlockAccess::ListDir,
             },
         ];
+        let idmap_rw = policy.identity.idmap_root;
         for m in &policy.mounts {
             let target = m.path.clone();
             let source = m.source.clone().unwrap_or_else(|| m.path.clone());
@@ -85,6 +87,7 @@ impl SandboxPlan {
                         source,
                         target,
                         read_only: true,
+                        idmap: false,
                     },
                     Some(LandlockAccess::Read),
                 ),
@@ -93,6 +96,7 @@ impl SandboxPlan {
                         source,
                         target,
                         read_only: false,
+                        idmap: idmap_rw,
                     },
                     Some(LandlockAccess::ReadWrite),
                 ),
@@ -200,7 +204,8 @@ mod tests {
         assert!(plan.steps.contains(&MountStep::Bind {
             source: hooks.clone(),
             target: hooks,
-            read_only: true
+            read_only: true,
+            idmap: false
         }));
     }
 }

@@ -131,6 +131,9 @@ pub struct Identity {
     /// root, the unprivileged `nobody` ids, so that the code is not host root in disguise.
     pub host_uid: u32,
     pub host_gid: u32,
+    /// Root callers only: read-write paths are idmapped, so files the host's root owns there
+    /// appear owned by the sandbox's user, and files it creates are owned by root on the host.
+    pub idmap_root: bool,
 }
 
 /// The uid and gid used inside the sandbox when the caller is root.
@@ -254,6 +257,7 @@ impl Policy {
                 gid: ROOT_CALLER_INNER_ID,
                 host_uid: ROOT_CALLER_HOST_ID,
                 host_gid: ROOT_CALLER_HOST_ID,
+                idmap_root: true,
             }
         } else {
             Identity {
@@ -261,6 +265,7 @@ impl Policy {
                 gid: req.caller_gid,
                 host_uid: req.caller_uid,
                 host_gid: req.caller_gid,
+                idmap_root: false,
             }
         };
         let home_path = clean_absolute(&req.caller_home)

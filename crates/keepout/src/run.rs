@@ -91,14 +91,19 @@ pub fn policy_document(policy: &Policy) -> String {
         ),
         n => format!("ABI {n}: filesystem rules, abstract unix socket and signal scoping"),
     };
+    let denied: Vec<String> = keepout_sandbox::denied_syscalls()
+        .iter()
+        .map(|(name, why)| format!("#   {name:<20} {why}"))
+        .collect();
     format!(
         "# keepout sandbox policy. Anything not listed under [[mount]] does not exist inside.\n\
-         # Landlock: {landlock}\n\
-         # seccomp: deny list of {} system calls, plus clone with namespace flags, clone3,\n\
-         #          ioctl TIOCSTI/TIOCLINUX, personality changes, x32 and foreign-arch calls\n\
-         # Also: new session, no_new_privs, no capabilities, non-root uid, pid 1 init, dies with keepout\n{}",
-        keepout_sandbox::denied_syscall_names().len(),
-        policy.to_toml()
+         # mode {mode:?}. Landlock: {landlock}\n\
+         # Also: new session, no_new_privs, no capabilities, non-root uid, pid 1 init, dies with keepout.\n\
+         # seccomp denies clone with namespace flags, clone3 (ENOSYS), ioctl TIOCSTI/TIOCLINUX,\n\
+         # personality changes, x32 and foreign-architecture calls, and:\n{}\n\n{}",
+        denied.join("\n"),
+        policy.to_toml(),
+        mode = policy.mode,
     )
 }
 

@@ -19,6 +19,7 @@ mod mounts;
 pub(crate) mod seccomp;
 pub(crate) mod sys;
 
+use std::collections::HashMap;
 use std::ffi::CString;
 use std::io::{self, Read};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -131,6 +132,7 @@ fn run_in_namespaces(policy: &Policy) -> Result<Outcome> {
     };
     let (sync_read, sync_write) = pipe()?;
     let (err_read, err_write) = pipe()?;
+    let idmapped = idmapped_trees(&plan, policy.identity.host_uid);
 
     let mut flags = sys::CLONE_NEWUSER
         | sys::CLONE_NEWNS
@@ -149,6 +151,7 @@ fn run_in_namespaces(policy: &Policy) -> Result<Outcome> {
                 policy,
                 &plan,
                 &prepared,
+                &idmapped,
                 sync_read,
                 err_write,
                 caller_is_root,
@@ -177,6 +180,77 @@ fn run_in_namespaces(policy: &Policy) -> Result<Outcome> {
         return Err(err);
     }
     status
+}
+
+/// For a root caller: detached copies of the writable binds, idmapped so that files owned by
+/// host root appear owned by `host_id` (the sandbox's user) and what it creates is root's on
+/// disk. A path that cannot be idmapped (a filesystem without support) is bound plainly and stays
+/// read-only to the sandbox's user; keepout says so.
+fn idmapped_trees(plan: &SandboxPlan, host_id: u32) -> HashMap<PathBuf, OwnedFd> {
+    let mut trees = HashMap::new();
+    let wanted: Vec<(&PathBuf, &PathBuf)> = plan
+        .steps
+        .iter()
+        .filter_map(|s| match s {
+            crate::plan::MountStep::Bind {
+                source,
+                target,
+                idmap: true,
+                ..
+            } => Some((source, target)),
+            _ => None,
+        })
+        .collect();
+    if wanted.is_empty() {
+        return trees;
+    }
+    let userns = match idmap_user_namespace(host_id) {
+        Ok(fd) => fd,
+        Err(e) => {
+            eprintln!("keepout: warning: cannot create the id mapping for root's files ({e}); writable paths owned by root stay read-only inside");
+            return trees;
+        }
+    };
+    for (source, target) in wanted {
+        let c = CString::new(source.as_os_str().as_encoded_bytes()).expect("no NUL in paths");
+        let tree = sys::open_tree_clone(&c)
+            .and_then(|t| sys::mount_setattr_idmap(t.as_fd(), userns.as_fd()).map(|()| t));
+        match tree {
+            Ok(t) => {
+                trees.insert(target.clone(), t);
+            }
+            Err(e) => eprintln!(
+                "keepout: warning: cannot idmap {} ({}); files root owns there stay read-only inside",
+                source.display(),
+                crate::error::describe_io(&e)
+            ),
+        }
+    }
+    trees
+}
+
+/// A user namespace that maps id 0 to `host_id`, for idmapped mounts. Made by a short-lived child.
+fn idmap_user_namespace(host_id: u32) -> io::Result<OwnedFd> {
+    let (hold_read, hold_write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
+    let child = match sys::clone_process(sys::CLONE_NEWUSER)? {
+        None => {
+            drop(hold_write);
+            let mut byte = [0u8; 1];
+            let _ = std::fs::File::from(hold_read).read(&mut byte);
+            sys::exit_now(0)
+        }
+        Some(pid) => pid,
+    };
+    drop(hold_read);
+    let proc = PathBuf::from(format!("/proc/{child}"));
+    let result = (|| {
+        std::fs::write(proc.join("uid_map"), format!("0 {host_id} 1\n"))?;
+        std::fs::write(proc.join("gid_map"), format!("0 {host_id} 1\n"))?;
+        Ok(OwnedFd::from(std::fs::File::open(proc.join("ns/user"))?))
+    })();
+    drop(hold_write);
+    let _ = rustix::process::waitpid(Pid::from_raw(child), WaitOptions::empty());
+    result
 }
 
 /// Turn a namespace failure into the error a user can act on.
@@ -322,6 +396,7 @@ fn init_main(
     policy: &Policy,
     plan: &SandboxPlan,
     prepared: &Prepared,
+    idmapped: &HashMap<PathBuf, OwnedFd>,
     sync_read: OwnedFd,
     err_write: OwnedFd,
     caller_is_root: bool,
@@ -356,7 +431,7 @@ fn init_main(
         if policy.network == Network::None {
             sys::bring_loopback_up().map_err(|err| SetupError::new("bring up loopback", err))?;
         }
-        mounts::build_root(plan, id, &policy.cwd)?;
+        mounts::build_root(plan, id, &policy.cwd, idmapped)?;
         Ok(())
     };
     if let Err(err) = setup() {

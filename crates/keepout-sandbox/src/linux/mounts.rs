@@ -6,9 +6,11 @@
 //! or any mount); every bind is nosuid and nodev, read-only ones recursively read-only; the root
 //! itself is read-only. Nothing here propagates back to the host (`/` was made a slave first).
 
+use std::collections::HashMap;
 use std::ffi::CString;
 use std::fs;
 use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::{symlink, DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -107,14 +109,19 @@ fn tmpfs(target: &Path, mode: u32, size_mib: u64, id: &Identity) -> Result<(), S
     .map_err(step(format!("mount tmpfs on {}", target.display())))
 }
 
-fn bind(source: &Path, target: &Path, read_only: bool) -> Result<(), SetupError> {
+fn bind(
+    source: &Path,
+    target: &Path,
+    read_only: bool,
+    idmapped: Option<BorrowedFd<'_>>,
+) -> Result<(), SetupError> {
     let meta = fs::metadata(source).map_err(step(format!("bind {}", source.display())))?;
     mount_point(target, meta.is_dir())?;
-    mount_bind_recursive(source, target).map_err(step(format!(
-        "bind {} on {}",
-        source.display(),
-        target.display()
-    )))?;
+    let what = format!("bind {} on {}", source.display(), target.display());
+    match idmapped {
+        Some(tree) => sys::move_mount_to(tree, &cstr(target)).map_err(step(what))?,
+        None => mount_bind_recursive(source, target).map_err(step(what))?,
+    }
     let mut attrs = sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NODEV;
     if read_only {
         attrs |= sys::MOUNT_ATTR_RDONLY;
@@ -230,7 +237,13 @@ fn proc(target: &Path) -> Result<(), SetupError> {
 
 /// Build the new root from the plan and make it the process's root. `cwd` is the working
 /// directory to enter afterwards (a path inside the sandbox).
-pub(super) fn build_root(plan: &SandboxPlan, id: &Identity, cwd: &Path) -> Result<(), SetupError> {
+/// `idmapped` holds detached, idmapped mount trees prepared by keepout for some bind targets.
+pub(super) fn build_root(
+    plan: &SandboxPlan,
+    id: &Identity,
+    cwd: &Path,
+    idmapped: &HashMap<PathBuf, OwnedFd>,
+) -> Result<(), SetupError> {
     // Nothing we mount may propagate to the host; host unmounts may still propagate in.
     mount_change(
         "/",
@@ -279,7 +292,11 @@ pub(super) fn build_root(plan: &SandboxPlan, id: &Identity, cwd: &Path) -> Resul
                 source,
                 target,
                 read_only,
-            } => bind(&old_path(source), &new_path(target), *read_only)?,
+                ..
+            } => {
+                let tree = idmapped.get(target).map(|fd| fd.as_fd());
+                bind(&old_path(source), &new_path(target), *read_only, tree)?
+            }
             MountStep::Tmpfs { target, size_mib } => {
                 let t = new_path(target);
                 mkdir_all(&t)?;

@@ -286,3 +286,65 @@ pub fn clear_groups() -> io::Result<()> {
     }
     Ok(())
 }
+
+/// `open_tree(path, OPEN_TREE_CLONE | AT_RECURSIVE)`: a detached copy of the mount tree at
+/// `path`, to be changed with [`mount_setattr_idmap`] and attached with [`move_mount_to`].
+pub fn open_tree_clone(path: &CStr) -> io::Result<std::os::fd::OwnedFd> {
+    const OPEN_TREE_CLONE: libc::c_uint = 1;
+    let flags =
+        OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint | libc::AT_RECURSIVE as libc::c_uint;
+    // SAFETY: `path` is a valid C string; on success the syscall returns a new descriptor that
+    // nothing else owns, so wrapping it in OwnedFd is sound.
+    let fd =
+        check(unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, path.as_ptr(), flags) })?;
+    use std::os::fd::FromRawFd;
+    // SAFETY: the kernel just returned this descriptor; nothing else owns it.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// Make the detached mount tree `tree` idmapped through the user namespace `userns`
+/// (recursively), and nosuid, nodev.
+pub fn mount_setattr_idmap(
+    tree: std::os::fd::BorrowedFd<'_>,
+    userns: std::os::fd::BorrowedFd<'_>,
+) -> io::Result<()> {
+    const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
+    use std::os::fd::AsRawFd;
+    let attr = MountAttr {
+        attr_set: MOUNT_ATTR_IDMAP | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: userns.as_raw_fd() as u64,
+    };
+    // SAFETY: the descriptors are live for the call; the empty path with AT_EMPTY_PATH refers to
+    // `tree` itself; `attr` is an initialised `struct mount_attr` of the size passed.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            tree.as_raw_fd(),
+            c"".as_ptr(),
+            (libc::AT_EMPTY_PATH | libc::AT_RECURSIVE) as libc::c_uint,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    })?;
+    Ok(())
+}
+
+/// `move_mount(tree, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH)`: attach a detached tree.
+pub fn move_mount_to(tree: std::os::fd::BorrowedFd<'_>, target: &CStr) -> io::Result<()> {
+    const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
+    use std::os::fd::AsRawFd;
+    // SAFETY: the descriptor is live; both paths are valid C strings.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            tree.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_FDCWD,
+            target.as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH,
+        )
+    })?;
+    Ok(())
+}
