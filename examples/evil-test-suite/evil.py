@@ -231,6 +231,8 @@ def a1_credentials(home):
 
     def list_home():
         names = sorted(os.listdir(home))
+        if not names:
+            return "blocked", "empty: not the victim's home"
         return "got", f"{len(names)} entries: " + ", ".join(names[:8]) + (" …" if len(names) > 8 else "")
 
     attempt("A1", "list ~/", list_home)
@@ -245,11 +247,7 @@ def a2_environment():
 
     attempt("A2", "scan own environment", scan_env)
 
-    seen = set()
-    for label, pid in (("read /proc/1/environ", 1), ("read /proc/<ppid>/environ", os.getppid())):
-        if pid in seen or pid <= 0:
-            continue
-        seen.add(pid)
+    for label, pid in (("read /proc/1/environ", 1), ("read the parent's /proc/PPID/environ", os.getppid())):
 
         def scan_proc(pid=pid):
             pairs = parse_environ_blob(read_bounded(f"/proc/{pid}/environ"))
@@ -258,7 +256,7 @@ def a2_environment():
                 return "got", describe_hits(hits, len(pairs))
             return "blocked", f"pid {pid}: nothing credential-like among {len(pairs)} vars"
 
-        attempt("A2", label.replace("<ppid>", str(pid)) if pid != 1 else label, scan_proc)
+        attempt("A2", label, scan_proc)
 
 
 def ssh_agent_identities(path):
@@ -300,7 +298,7 @@ def connect_abstract(name):
         s.close()
 
 
-def a3_sockets(agent_sock):
+def a3_sockets(agent_sock, abstract_sock=None):
     if agent_sock:
         attempt("A3", "ssh-agent at --agent-sock", lambda: ssh_agent_identities(agent_sock))
     else:
@@ -321,16 +319,16 @@ def a3_sockets(agent_sock):
             names = sorted(os.listdir(d))
             return "got", f"{len(names)} entries: " + ", ".join(names[:8]) + (" …" if len(names) > 8 else "")
 
-        attempt("A3", f"list {d}", list_runtime)
+        attempt("A3", "list /run/user/UID" if d.startswith("/run/user/") else "list $XDG_RUNTIME_DIR", list_runtime)
 
     attempt("A3", "abstract socket @/tmp/.X11-unix/X0", lambda: connect_abstract("/tmp/.X11-unix/X0"))
 
-    demo = os.environ.get("KEEPOUT_DEMO_ABSTRACT")
+    demo = abstract_sock or os.environ.get("KEEPOUT_DEMO_ABSTRACT")
     if demo:
         name = demo[1:] if demo[:1] in ("@", "\0") else demo
-        attempt("A3", f"abstract socket @{name}", lambda: connect_abstract(name))
+        attempt("A3", "abstract socket $KEEPOUT_DEMO_ABSTRACT", lambda: connect_abstract(name))
     else:
-        report("A3", "abstract socket $KEEPOUT_DEMO_ABSTRACT", "skipped", "KEEPOUT_DEMO_ABSTRACT not set")
+        report("A3", "abstract socket $KEEPOUT_DEMO_ABSTRACT", "skipped", "no --abstract-sock, KEEPOUT_DEMO_ABSTRACT not set")
 
 
 def append_marker(path, text):
@@ -441,9 +439,9 @@ def a6_processes(host_pid):
             extra = "; " + describe_hits(hits, len(pairs)) if hits else ""
             return "got", f"{len(pairs)} vars readable{extra}"
 
-        attempt("A6", f"read /proc/{host_pid}/environ", read_env)
+        attempt("A6", "read the host process's environ", read_env)
     else:
-        report("A6", "read /proc/<host-pid>/environ", "skipped", "no --host-pid given")
+        report("A6", "read the host process's environ", "skipped", "no --host-pid given")
 
     def find_sleepers():
         me = os.getpid()
@@ -465,8 +463,8 @@ def a6_processes(host_pid):
     attempt("A6", "find 'sleep' processes in /proc", find_sleepers)
 
     if not host_pid:
-        report("A6", "kill -0 <host-pid>", "skipped", "no --host-pid given")
-        report("A6", "SIGTERM <host-pid>", "skipped", "no --host-pid given")
+        report("A6", "kill -0 the host process", "skipped", "no --host-pid given")
+        report("A6", "SIGTERM the host process", "skipped", "no --host-pid given")
         return
     probe = {"ok": False}
 
@@ -475,7 +473,7 @@ def a6_processes(host_pid):
         probe["ok"] = True
         return "got", f"pid {host_pid} exists and may be signalled"
 
-    attempt("A6", f"kill -0 {host_pid}", kill0)
+    attempt("A6", "kill -0 the host process", kill0)
 
     def term():
         if not probe["ok"]:
@@ -484,9 +482,9 @@ def a6_processes(host_pid):
         return "got", f"SIGTERM delivered to pid {host_pid}"
 
     if probe["ok"]:
-        attempt("A6", f"SIGTERM {host_pid}", term)
+        attempt("A6", "SIGTERM the host process", term)
     else:
-        report("A6", f"SIGTERM {host_pid}", "blocked", "not attempted: kill -0 failed")
+        report("A6", "SIGTERM the host process", "blocked", "not attempted: kill -0 failed")
 
 
 def host_uid_of(uid):
@@ -681,9 +679,9 @@ def a9_network(host_port):
             finally:
                 s.close()
 
-        attempt("A9", f"connect 127.0.0.1:{host_port}", local_service)
+        attempt("A9", "connect a host service on 127.0.0.1", local_service)
     else:
-        report("A9", "connect 127.0.0.1:<host-port>", "skipped", "no --host-port given")
+        report("A9", "connect a host service on 127.0.0.1", "skipped", "no --host-port given")
 
     def dns():
         infos = run_with_timeout(lambda: socket.getaddrinfo("pypi.org", 443, proto=socket.IPPROTO_TCP), 3)
@@ -720,8 +718,9 @@ def a10_fds(fds):
     if not fds:
         report("A10", "inherited fds >= 3", "blocked", "no inherited descriptors >= 3")
         return
-    for fd, target in sorted(fds.items()):
-        def peek(fd=fd, target=target):
+    def peek():
+        details = []
+        for fd, target in sorted(fds.items()):
             detail = f"fd {fd} -> {target}"
             try:
                 st = os.fstat(fd)
@@ -730,9 +729,10 @@ def a10_fds(fds):
                     detail += f"; contents {mask(data)}" if data else "; empty file"
             except OSError:
                 pass
-            return "got", detail
+            details.append(detail)
+        return "got", "; ".join(details)
 
-        attempt("A10", f"inherited fd {fd}", peek)
+    attempt("A10", "inherited fds >= 3", peek)
 
 
 FORK_LIMIT = 5000
@@ -831,6 +831,10 @@ def main():
     ap.add_argument("--host-pid", type=int, help="a process of the maintainer to signal")
     ap.add_argument("--host-port", type=int, help="a TCP service of the maintainer on 127.0.0.1")
     ap.add_argument("--json", action="store_true", help="print a JSON list instead of the table")
+    ap.add_argument("--json-out", metavar="FILE", help="also write the JSON list to FILE")
+    ap.add_argument("--abstract-sock", metavar="NAME",
+                    help="an abstract unix socket of the maintainer (attackers list them in /proc/net/unix); "
+                         "default: $KEEPOUT_DEMO_ABSTRACT")
     args = ap.parse_args()
     JSON_MODE = args.json
 
@@ -849,7 +853,7 @@ def main():
     steps = [
         lambda: a1_credentials(home),
         a2_environment,
-        lambda: a3_sockets(args.agent_sock),
+        lambda: a3_sockets(args.agent_sock, args.abstract_sock),
         lambda: a4_persistence(home, project),
         a5_terminal,
         lambda: a6_processes(args.host_pid),
@@ -870,6 +874,9 @@ def main():
 
     got = sum(1 for r in RESULTS if r["outcome"] == "got")
     tried = sum(1 for r in RESULTS if r["outcome"] in ("got", "blocked"))
+    if args.json_out:
+        with open(args.json_out, "w") as f:
+            json.dump(RESULTS, f, ensure_ascii=False, indent=1)
     if JSON_MODE:
         print(json.dumps(RESULTS, ensure_ascii=False, indent=1))
     else:
