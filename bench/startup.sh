@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Start-up cost of a sandbox: `keepout run -- true` side by side with bubblewrap at comparable
+# isolation, and bare `true`, in one hyperfine run (median of many runs). Optional rows for
+# firejail and podman when they are installed.
+#
+#   bench/startup.sh                 # 300 runs each; RUNS=1000 bench/startup.sh for more
+#   KEEPOUT=/path/to/keepout bench/startup.sh
+#
+# Prints a table of median, mean, min and max per command, in milliseconds.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+RUNS=${RUNS:-300}
+KEEPOUT=${KEEPOUT:-target/release/keepout}
+if [ ! -x "$KEEPOUT" ]; then
+    cargo build --release --quiet
+fi
+command -v hyperfine >/dev/null || { echo "needs hyperfine (apt-get install hyperfine)" >&2; exit 2; }
+command -v bwrap >/dev/null || { echo "needs bubblewrap (apt-get install bubblewrap)" >&2; exit 2; }
+
+project=$(mktemp -d)
+trap 'rm -rf "$project"' EXIT
+home=${HOME:-/root}
+
+# bubblewrap with the isolation keepout gives by default: every namespace, a new session, death
+# with the parent, the system read-only, a tmpfs home and /tmp, new /proc and /dev, the project
+# read-write, a clean environment.
+bwrap_cmd="bwrap --unshare-all --new-session --die-with-parent --clearenv --setenv PATH /usr/bin:/bin"
+for d in /usr /etc /opt; do [ -d "$d" ] && bwrap_cmd+=" --ro-bind $d $d"; done
+for l in /bin /sbin /lib /lib64; do
+    if [ -L "$l" ]; then bwrap_cmd+=" --symlink $(readlink "$l") $l"; elif [ -d "$l" ]; then bwrap_cmd+=" --ro-bind $l $l"; fi
+done
+bwrap_cmd+=" --proc /proc --dev /dev --tmpfs /tmp --tmpfs $home --bind $project $project --chdir $project true"
+
+args=(-N --warmup 30 --runs "$RUNS" --style basic)
+names=(-n "bare true" true
+       -n "bwrap (comparable isolation)" "$bwrap_cmd"
+       -n "keepout run -- true" "$KEEPOUT run --project $project -- true"
+       -n "keepout run --mode landlock -- true" "$KEEPOUT run --mode landlock --project $project -- true")
+if command -v firejail >/dev/null; then
+    names+=(-n "firejail --quiet --noprofile --private --net=none true" "firejail --quiet --noprofile --private --net=none true")
+fi
+
+json=$(mktemp)
+trap 'rm -rf "$project" "$json"' EXIT
+hyperfine "${args[@]}" --export-json "$json" "${names[@]}" >/dev/null
+echo "# $(uname -r), $(nproc) cores, as $(id -un), $RUNS runs each (milliseconds)"
+python3 - "$json" <<'PY'
+import json, sys
+results = json.load(open(sys.argv[1]))["results"]
+print(f"| {'command':<52} | median | mean ± σ    | min  | max   |")
+print(f"|{'-'*54}|-------:|------------:|-----:|------:|")
+for r in results:
+    ms = lambda v: v * 1000
+    print(f"| {r['command']:<52} | {ms(r['median']):6.2f} | {ms(r['mean']):5.2f} ± {ms(r['stddev']):4.2f} | {ms(r['min']):4.2f} | {ms(r['max']):5.2f} |")
+PY
