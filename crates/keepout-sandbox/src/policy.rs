@@ -376,7 +376,7 @@ impl Policy {
                     path,
                     kind: kind.clone(),
                     source: None,
-                    why: format!("{flag}"),
+                    why: flag.to_string(),
                 });
             }
         }

@@ -290,8 +290,8 @@ pub fn demo(args: DemoArgs) -> Result<i32> {
         }
     }
     println!(
-        "{:<4} {:<42} {:<16} {}",
-        "", "attack", "without keepout", "inside keepout"
+        "{:<4} {:<42} {:<16} inside keepout",
+        "", "attack", "without keepout"
     );
     let mut leaked = Vec::new();
     for a in &without {

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use rustix::process::{Pid, Signal};
 
-use super::{confine_and_exec, read_report, sys, wait_for, Prepared, SignalForwarder};
+use super::{confine_and_exec, parent_signals, read_report, sys, wait_forwarding, Prepared};
 use crate::error::{Error, Result};
 use crate::plan::{LandlockAccess, LandlockRule};
 use crate::policy::{HomeSpec, MountKind, Policy};
@@ -86,6 +86,7 @@ pub(super) fn run(policy: &Policy) -> Result<Outcome> {
             step: "create a pipe".into(),
             message: e.to_string(),
         })?;
+    let signals = parent_signals()?;
     let child = match sys::fork() {
         Ok(None) => {
             drop(err_read);
@@ -105,10 +106,8 @@ pub(super) fn run(policy: &Policy) -> Result<Outcome> {
     };
     drop(err_write);
     let pid = Pid::from_raw(child).expect("fork returned a positive pid");
-    let forwarder = SignalForwarder::start(pid);
     let report = read_report(err_read);
-    let status = wait_for(pid);
-    drop(forwarder);
+    let status = wait_forwarding(pid, &signals);
     if let Some(e) = report {
         return Err(e);
     }

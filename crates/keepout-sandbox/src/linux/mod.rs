@@ -143,6 +143,8 @@ fn run_in_namespaces(policy: &Policy) -> Result<Outcome> {
         flags |= sys::CLONE_NEWNET;
     }
     let caller_is_root = rustix::process::geteuid().is_root();
+    // Signals for the command wait, blocked, until keepout can pass them on (no thread needed).
+    let signals = parent_signals()?;
     let child = match sys::clone_process(flags) {
         Ok(None) => {
             drop(sync_write);
@@ -169,17 +171,64 @@ fn run_in_namespaces(policy: &Policy) -> Result<Outcome> {
         let _ = rustix::process::waitpid(Some(child_pid), WaitOptions::empty());
         return Err(namespace_error("map the sandbox's user", e));
     }
-    let forwarder = SignalForwarder::start(child_pid);
     let _ = rustix::io::write(&sync_write, b"1");
     drop(sync_write);
 
     let report = read_report(err_read);
-    let status = wait_for(child_pid);
-    drop(forwarder);
+    let status = wait_forwarding(child_pid, &signals);
     if let Some(err) = report {
         return Err(err);
     }
     status
+}
+
+/// Block the signals keepout forwards (and SIGCHLD) so [`wait_forwarding`] can take them.
+pub(crate) fn parent_signals() -> Result<sys::SignalSet> {
+    let mut waited: Vec<i32> = FORWARDED_SIGNALS.to_vec();
+    waited.push(libc::SIGCHLD);
+    let set = sys::SignalSet::new(&waited);
+    set.block().map_err(|e| Error::Setup {
+        step: "block signals".into(),
+        message: e.to_string(),
+    })?;
+    Ok(set)
+}
+
+/// Wait for `child`, passing on every forwarded signal keepout receives meanwhile.
+pub(crate) fn wait_forwarding(child: Pid, signals: &sys::SignalSet) -> Result<Outcome> {
+    loop {
+        match rustix::process::waitpid(Some(child), WaitOptions::NOHANG) {
+            Ok(Some((_, status))) => {
+                if let Some(code) = status.exit_status() {
+                    return Ok(Outcome::Exited(code));
+                }
+                if let Some(sig) = status.terminating_signal() {
+                    return Ok(Outcome::Signaled(sig));
+                }
+            }
+            Ok(None) | Err(rustix::io::Errno::INTR) => {}
+            Err(e) => {
+                return Err(Error::Setup {
+                    step: "wait for the sandbox".into(),
+                    message: e.to_string(),
+                })
+            }
+        }
+        match signals.wait() {
+            Ok(libc::SIGCHLD) => {}
+            Ok(sig) => {
+                if let Some(sig) = Signal::from_named_raw(sig) {
+                    let _ = rustix::process::kill_process(child, sig);
+                }
+            }
+            Err(e) => {
+                return Err(Error::Setup {
+                    step: "wait for signals".into(),
+                    message: e.to_string(),
+                })
+            }
+        }
+    }
 }
 
 /// For a root caller: detached copies of the writable binds, idmapped so that files owned by
@@ -297,39 +346,6 @@ fn write_id_maps(pid: libc::pid_t, policy: &Policy, caller_is_root: bool) -> io:
     Ok(())
 }
 
-/// Forwards keepout's signals to the sandbox's init until dropped.
-struct SignalForwarder {
-    handle: signal_hook::iterator::Handle,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl SignalForwarder {
-    fn start(target: Pid) -> Option<SignalForwarder> {
-        let mut signals = signal_hook::iterator::Signals::new(FORWARDED_SIGNALS).ok()?;
-        let handle = signals.handle();
-        let thread = std::thread::spawn(move || {
-            for sig in signals.forever() {
-                if let Some(sig) = Signal::from_named_raw(sig) {
-                    let _ = rustix::process::kill_process(target, sig);
-                }
-            }
-        });
-        Some(SignalForwarder {
-            handle,
-            thread: Some(thread),
-        })
-    }
-}
-
-impl Drop for SignalForwarder {
-    fn drop(&mut self) {
-        self.handle.close();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
 /// Read what the sandbox reported before the command started (empty when all went well).
 fn read_report(err_read: OwnedFd) -> Option<Error> {
     let mut text = String::new();
@@ -356,29 +372,6 @@ fn read_report(err_read: OwnedFd) -> Option<Error> {
             message: message.to_string(),
         },
     })
-}
-
-fn wait_for(pid: Pid) -> Result<Outcome> {
-    loop {
-        match rustix::process::waitpid(Some(pid), WaitOptions::empty()) {
-            Ok(Some((_, status))) => {
-                if let Some(code) = status.exit_status() {
-                    return Ok(Outcome::Exited(code));
-                }
-                if let Some(sig) = status.terminating_signal() {
-                    return Ok(Outcome::Signaled(sig));
-                }
-            }
-            Ok(None) => continue,
-            Err(rustix::io::Errno::INTR) => continue,
-            Err(e) => {
-                return Err(Error::Setup {
-                    step: "wait for the sandbox".into(),
-                    message: e.to_string(),
-                })
-            }
-        }
-    }
 }
 
 /// Report a failure to keepout through the error pipe, in the form `read_report` parses.

@@ -210,18 +210,16 @@ impl SignalSet {
     }
 }
 
-/// Unblock every signal and reset every disposition to its default, as a freshly exec'd
-/// program expects (Rust ignores SIGPIPE; an ignored signal would stay ignored across exec).
+/// Unblock every signal and give SIGPIPE back its default action, as a command expects (Rust
+/// ignores SIGPIPE, and an ignored signal stays ignored across exec; handlers are reset by exec
+/// itself, and other ignored signals are the caller's choice, passed on as any launcher does).
 pub fn reset_signals() {
-    // SAFETY: an empty, initialised set and SIG_DFL dispositions; signals that cannot be changed
-    // (KILL, STOP) or that do not exist make sigaction fail harmlessly.
+    // SAFETY: an empty, initialised set and the SIG_DFL disposition.
     unsafe {
         let mut set = std::mem::zeroed::<libc::sigset_t>();
         libc::sigemptyset(&mut set);
         libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
-        for sig in 1..libc::SIGRTMAX() {
-            libc::signal(sig, libc::SIG_DFL);
-        }
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 
