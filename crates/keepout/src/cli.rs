@@ -52,6 +52,10 @@ pub enum ModeArg {
 }
 
 #[derive(Args, Debug)]
+#[command(
+    after_help = "Exit status: the command's own; 128+N if signal N killed it; 125 if keepout \
+    itself failed; 126 if the command cannot be executed; 127 if it is not found inside the sandbox."
+)]
 pub struct RunArgs {
     /// Allow network access (the host's network). Without it the sandbox has only its own loopback.
     #[arg(long)]

@@ -95,8 +95,15 @@ pub fn policy_document(policy: &Policy) -> String {
         .iter()
         .map(|(name, why)| format!("#   {name:<20} {why}"))
         .collect();
+    let landlock_mode = if policy.mode == Mode::Landlock {
+        "# --mode landlock: there is no new root. Landlock grants what the read-only entries below\n\
+         # list for reading; the project is read-only, --rw paths writable; a fresh $HOME and $TMPDIR\n\
+         # are made per run. Masks, tmpfs entries and /proc, /dev isolation do not apply.\n"
+    } else {
+        ""
+    };
     format!(
-        "# keepout sandbox policy. Anything not listed under [[mount]] does not exist inside.\n\
+        "{landlock_mode}# keepout sandbox policy. Anything not listed under [[mount]] does not exist inside.\n\
          # mode {mode:?}. Landlock: {landlock}\n\
          # Also: new session, no_new_privs, no capabilities, non-root uid, pid 1 init, dies with keepout.\n\
          # seccomp denies clone with namespace flags, clone3 (ENOSYS), ioctl TIOCSTI/TIOCLINUX,\n\
