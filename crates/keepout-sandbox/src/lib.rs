@@ -20,6 +20,7 @@ mod error;
 pub mod kernel;
 mod plan;
 mod policy;
+mod quarantine;
 
 #[cfg(target_os = "linux")]
 mod linux;
@@ -31,6 +32,7 @@ pub use plan::{LandlockAccess, LandlockRule, MountStep, SandboxPlan};
 pub use policy::{
     HomeSpec, Limits, Mode, Mount, MountKind, Network, Policy, ProtectedPath, RunRequest,
 };
+pub use quarantine::Quarantined;
 
 /// How the sandboxed command ended, in the terms a shell uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,13 +53,28 @@ impl Outcome {
     }
 }
 
-/// Run `policy.command` under the policy and wait for it.
+/// What a run produced.
+#[derive(Debug)]
+pub struct RunReport {
+    pub outcome: Outcome,
+    /// `.git`/`.envrc` entries the command planted in the project, moved aside after the run.
+    pub quarantined: Vec<Quarantined>,
+}
+
+/// Run `policy.command` under the policy and wait for it; then move aside anything it planted
+/// in the project that the host would run later (see [`Quarantined`]).
 ///
 /// Signals that keepout receives (INT, TERM, HUP, QUIT, USR1, USR2, WINCH, CONT) are forwarded to
 /// the command. The sandbox is killed if keepout dies.
 #[cfg(target_os = "linux")]
-pub fn run(policy: &Policy) -> Result<Outcome> {
-    linux::run(policy)
+pub fn run(policy: &Policy) -> Result<RunReport> {
+    let watch = quarantine::Watch::start(policy);
+    let outcome = linux::run(policy);
+    let quarantined = watch.finish();
+    Ok(RunReport {
+        outcome: outcome?,
+        quarantined,
+    })
 }
 
 /// The system calls the seccomp filter denies outright, each with the threat it answers.

@@ -222,8 +222,19 @@ pub const ETC_MASKS: &[&str] = &[
     "/etc/ipsec.secrets",
 ];
 
-/// Names in the project that the host runs code from later (git hooks and config, direnv).
-pub const PROTECTED_NAMES: &[&str] = &[".git/hooks", ".git/config", ".git/info", ".envrc"];
+/// Names in the project that the host runs code from later: git hooks and configuration (also
+/// where git looks for them: `commondir`, and the hooks and configs of linked worktrees and
+/// submodules), and direnv's `.envrc`.
+pub const PROTECTED_NAMES: &[&str] = &[
+    ".git/hooks",
+    ".git/config",
+    ".git/config.worktree",
+    ".git/info",
+    ".git/commondir",
+    ".git/worktrees",
+    ".git/modules",
+    ".envrc",
+];
 
 impl Policy {
     /// Turn a request into a concrete policy, checking the host paths it names.

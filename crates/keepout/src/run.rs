@@ -1,9 +1,9 @@
 //! `keepout run`: build the policy from the command line and the caller, then run or print it.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use keepout_sandbox::{Limits, Mode, Network, Policy, ProtectedPath, RunRequest};
+use keepout_sandbox::{Limits, Mode, Network, Policy, RunRequest};
 
 use crate::cli::{ModeArg, RunArgs};
 
@@ -73,10 +73,21 @@ pub fn run(args: RunArgs) -> Result<i32> {
         print!("{}", policy_document(&policy));
         return Ok(0);
     }
-    let before = snapshot_protected(&policy.protected);
-    let outcome = keepout_sandbox::run(&policy)?;
-    quarantine_planted(&policy.protected, &before);
-    Ok(outcome.exit_code())
+    let report = keepout_sandbox::run(&policy)?;
+    for q in &report.quarantined {
+        match &q.moved_to {
+            Ok(to) => eprintln!(
+                "keepout: the sandbox planted {}, which would run code on your machine later; moved it to {}",
+                q.path.display(),
+                to.display()
+            ),
+            Err(e) => eprintln!(
+                "keepout: WARNING: the sandbox planted {} and keepout could not move it aside ({e}); inspect it before you run git or direnv there",
+                q.path.display()
+            ),
+        }
+    }
+    Ok(report.outcome.exit_code())
 }
 
 /// The policy as TOML, with a header that says what the kernel will enforce.
@@ -112,46 +123,4 @@ pub fn policy_document(policy: &Policy) -> String {
         policy.to_toml(),
         mode = policy.mode,
     )
-}
-
-/// Which protected paths exist before the run.
-fn snapshot_protected(protected: &[ProtectedPath]) -> Vec<bool> {
-    protected
-        .iter()
-        .map(|p| std::fs::symlink_metadata(&p.path).is_ok())
-        .collect()
-}
-
-/// A protected path that did not exist before and does now was planted by the sandbox: move it
-/// aside so the host never runs it, and say so.
-fn quarantine_planted(protected: &[ProtectedPath], before: &[bool]) {
-    for (p, existed) in protected.iter().zip(before) {
-        if *existed || std::fs::symlink_metadata(&p.path).is_err() {
-            continue;
-        }
-        let aside = quarantine_name(&p.path);
-        match std::fs::rename(&p.path, &aside) {
-            Ok(()) => eprintln!(
-                "keepout: the sandbox created {}; it runs code on your machine later, so it was moved to {}",
-                p.path.display(),
-                aside.display()
-            ),
-            Err(e) => eprintln!(
-                "keepout: WARNING: the sandbox created {} and keepout could not move it aside ({e}); inspect it before running git or direnv there",
-                p.path.display()
-            ),
-        }
-    }
-}
-
-fn quarantine_name(path: &Path) -> PathBuf {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    path.with_file_name(format!("{name}.keepout-quarantine-{secs}"))
 }

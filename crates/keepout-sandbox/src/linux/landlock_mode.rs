@@ -87,10 +87,14 @@ pub(super) fn run(policy: &Policy) -> Result<Outcome> {
             message: e.to_string(),
         })?;
     let signals = parent_signals()?;
+    let parent = rustix::process::getpid();
     let child = match sys::fork() {
         Ok(None) => {
             drop(err_read);
             let _ = rustix::process::set_parent_process_death_signal(Some(Signal::KILL));
+            if rustix::process::getppid() != Some(parent) {
+                sys::exit_now(125); // keepout died before the death signal was set
+            }
             if std::env::set_current_dir(&policy.cwd).is_err() {
                 sys::exit_now(125);
             }

@@ -172,10 +172,11 @@ fn run_in_namespaces(policy: &Policy) -> Result<Outcome> {
         return Err(namespace_error("map the sandbox's user", e));
     }
     let _ = rustix::io::write(&sync_write, b"1");
-    drop(sync_write);
 
     let report = read_report(err_read);
     let status = wait_forwarding(child_pid, &signals);
+    // Held open until here: init reads EOF on it as "keepout is gone".
+    drop(sync_write);
     if let Some(err) = report {
         return Err(err);
     }
@@ -397,11 +398,10 @@ fn init_main(
     let setup = || -> std::result::Result<(), SetupError> {
         let e =
             |step: &'static str| move |err: rustix::io::Errno| SetupError::new(step, err.into());
-        rustix::process::set_parent_process_death_signal(Some(Signal::KILL))
-            .map_err(e("die with keepout (PR_SET_PDEATHSIG)"))?;
         // Wait until keepout has written our uid/gid maps; EOF means keepout is gone.
+        let mut sync = std::fs::File::from(sync_read);
         let mut byte = [0u8; 1];
-        if !matches!(std::fs::File::from(sync_read).read(&mut byte), Ok(1)) {
+        if !matches!(sync.read(&mut byte), Ok(1)) {
             sys::exit_now(SETUP_FAILED);
         }
         if caller_is_root {
@@ -416,6 +416,17 @@ fn init_main(
             .map_err(e("switch to the sandbox's group"))?;
         rustix::thread::set_thread_res_uid(uid, uid, uid)
             .map_err(e("switch to the sandbox's user"))?;
+        // Only now: the kernel clears the parent-death signal when the host uid changes (a root
+        // caller's sandbox runs as nobody). Then make sure keepout did not die before it was set:
+        // keepout holds the pipe's write end until the end, so EOF means it is gone.
+        rustix::process::set_parent_process_death_signal(Some(Signal::KILL))
+            .map_err(e("die with keepout (PR_SET_PDEATHSIG)"))?;
+        rustix::fs::fcntl_setfl(&sync, rustix::fs::OFlags::NONBLOCK)
+            .map_err(e("check that keepout is alive"))?;
+        if matches!(sync.read(&mut byte), Ok(0)) {
+            sys::exit_now(SETUP_FAILED);
+        }
+        drop(sync);
         rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
             .map_err(e("make init non-dumpable"))?;
         sys::wipe_exec_environment()

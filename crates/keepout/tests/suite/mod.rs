@@ -1,0 +1,17 @@
+//! One module per attack class of the threat model, plus ordinary work that must keep working.
+
+pub mod harness;
+
+mod a01_credentials;
+mod a02_environment;
+mod a03_sockets;
+mod a04_persistence;
+mod a05_terminal;
+mod a06_processes;
+mod a07_privilege;
+mod a08_kernel;
+mod a09_network;
+mod a10_descriptors;
+mod a11_resources;
+mod a12_paths;
+mod ordinary_work;
