@@ -252,11 +252,13 @@ impl Policy {
                 project.display()
             )));
         }
-        if project == Path::new("/") {
-            return Err(Error::Usage(
-                "the project directory cannot be / (cd into the project, or pass --project DIR)"
-                    .into(),
-            ));
+        let secret_places = secret_places(req);
+        if let Some(place) = exposes(&project, &secret_places, true) {
+            return Err(Error::Usage(format!(
+                "the project {} would show the sandbox {place}. cd into the project itself (the \
+                 repository you cloned), or pass --project DIR",
+                project.display()
+            )));
         }
         let cwd = match canonical(&req.cwd, "working directory") {
             Ok(cwd) if cwd.starts_with(&project) => cwd,
@@ -378,9 +380,11 @@ impl Policy {
         ] {
             for p in paths {
                 let path = canonical(p, flag)?;
-                if path == Path::new("/") {
+                if let Some(place) = exposes(&path, &secret_places, false) {
                     return Err(Error::Usage(format!(
-                        "{flag} / would expose the whole host; name the directories you need"
+                        "{flag} {} would show the sandbox {place}. Name the directories the \
+                         command needs instead, e.g. --ro ~/.pyenv",
+                        path.display()
                     )));
                 }
                 user.push(Mount {
@@ -423,6 +427,68 @@ impl Policy {
     pub fn to_toml(&self) -> String {
         toml::to_string(self).expect("a Policy always serialises")
     }
+}
+
+/// Places that hold the caller's secrets or other users' files, each with what it is, for
+/// [`exposes`]. Nothing the sandbox sees may be one of them or contain one.
+fn secret_places(req: &RunRequest) -> Vec<(PathBuf, String)> {
+    let mut places: Vec<(PathBuf, String)> = vec![
+        ("/".into(), "the whole host".into()),
+        ("/root".into(), "root's home".into()),
+        ("/home".into(), "every home directory".into()),
+        ("/run".into(), "the host's sockets under /run".into()),
+        (
+            "/tmp".into(),
+            "the host's /tmp, where agents keep sockets".into(),
+        ),
+        ("/var/tmp".into(), "the host's /var/tmp".into()),
+        ("/dev/shm".into(), "the host's shared memory".into()),
+        ("/var".into(), "/var (mail, spools, databases)".into()),
+        ("/proc".into(), "the host's processes".into()),
+        ("/sys".into(), "/sys".into()),
+        ("/dev".into(), "the host's devices".into()),
+        ("/boot".into(), "/boot".into()),
+        ("/mnt".into(), "/mnt".into()),
+        ("/media".into(), "/media".into()),
+    ];
+    if let Ok(home) = std::fs::canonicalize(&req.caller_home) {
+        places.push((home, "your home directory (SSH keys, tokens)".into()));
+    }
+    for (var, what) in [
+        (
+            "XDG_RUNTIME_DIR",
+            "your runtime directory (agent and D-Bus sockets)",
+        ),
+        ("SSH_AUTH_SOCK", "the directory of your ssh-agent socket"),
+    ] {
+        let value = req
+            .caller_env
+            .iter()
+            .find(|(k, _)| k == var)
+            .map(|(_, v)| PathBuf::from(v));
+        let dir = match var {
+            "SSH_AUTH_SOCK" => value.and_then(|v| v.parent().map(Path::to_path_buf)),
+            _ => value,
+        };
+        if let Some(dir) = dir.and_then(|d| std::fs::canonicalize(d).ok()) {
+            places.push((dir, what.into()));
+        }
+    }
+    places
+}
+
+/// Does showing `path` show one of the secret places (it is one, or contains one)? For a
+/// writable project, the system directories count too.
+fn exposes(path: &Path, places: &[(PathBuf, String)], project: bool) -> Option<String> {
+    for (place, what) in places {
+        if place.starts_with(path) {
+            return Some(what.clone());
+        }
+    }
+    if project && SYSTEM_PATHS.iter().any(|s| path.starts_with(s)) {
+        return Some("a system directory, writable".into());
+    }
+    None
 }
 
 /// Mount the protected names read-only over themselves; `.git` itself is bound over itself so
@@ -654,6 +720,31 @@ mod tests {
         // The project comes before the protections that sit on top of it.
         let pos = |p: &Path| policy.mounts.iter().position(|m| m.path == p).unwrap();
         assert!(pos(&project) < pos(&project.join(".git/hooks")));
+    }
+
+    #[test]
+    fn a_project_that_contains_the_home_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path().join("home/alice");
+        std::fs::create_dir_all(&home).unwrap();
+        let mut req = request(&home);
+        req.caller_home = home.clone();
+        let err = Policy::build(&req).unwrap_err().to_string();
+        assert!(err.contains("home directory"), "{err}");
+        req.cwd = dir.path().join("home");
+        assert!(
+            Policy::build(&req).is_err(),
+            "a parent of the home is refused too"
+        );
+        req.cwd = home.clone();
+        std::fs::create_dir_all(home.join("src/repro")).unwrap();
+        req.cwd = home.join("src/repro");
+        assert!(
+            Policy::build(&req).is_ok(),
+            "a project inside the home is fine"
+        );
+        req.read_only = vec![home.clone()];
+        assert!(Policy::build(&req).is_err(), "--ro ~ is refused");
     }
 
     #[test]

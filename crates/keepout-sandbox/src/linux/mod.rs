@@ -263,7 +263,8 @@ fn idmapped_trees(plan: &SandboxPlan, host_id: u32) -> HashMap<PathBuf, OwnedFd>
     };
     for (source, target) in wanted {
         let c = CString::new(source.as_os_str().as_encoded_bytes()).expect("no NUL in paths");
-        let tree = sys::open_tree_clone(&c)
+        let tree = sys::open_path_no_symlinks(&c)
+            .and_then(|fd| sys::open_tree_clone_fd(fd.as_fd()))
             .and_then(|t| sys::mount_setattr_idmap(t.as_fd(), userns.as_fd()).map(|()| t));
         match tree {
             Ok(t) => {

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::ffi::CString;
 use std::fs;
 use std::io;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::{symlink, DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -115,13 +115,33 @@ fn bind(
     read_only: bool,
     idmapped: Option<BorrowedFd<'_>>,
 ) -> Result<(), SetupError> {
-    let meta = fs::metadata(source).map_err(step(format!("bind {}", source.display())))?;
-    mount_point(target, meta.is_dir())?;
     let what = format!("bind {} on {}", source.display(), target.display());
+    // Bind through handles opened without following any symlink, never through paths that
+    // could be swapped for a symlink in between (another sandbox may share the project).
+    let no_symlink = |p: &Path| {
+        sys::open_path_no_symlinks(&cstr(p)).map_err(|e| {
+            let why = if e.raw_os_error() == Some(libc::ELOOP) {
+                io::Error::other(format!("{} has a symlink in its path", p.display()))
+            } else {
+                e
+            };
+            SetupError::new(what.clone(), why)
+        })
+    };
+    let source_fd = no_symlink(source)?;
+    let is_dir = rustix::fs::fstat(&source_fd)
+        .map(|st| rustix::fs::FileType::from_raw_mode(st.st_mode).is_dir())
+        .map_err(step(what.clone()))?;
+    mount_point(target, is_dir)?;
+    let target_fd = no_symlink(target)?;
+    let via_proc = |fd: &OwnedFd| format!("{OLD}/proc/self/fd/{}", fd.as_raw_fd());
     match idmapped {
-        Some(tree) => sys::move_mount_to(tree, &cstr(target)).map_err(step(what))?,
-        None => mount_bind_recursive(source, target).map_err(step(what))?,
+        Some(tree) => sys::move_mount_to(tree, target_fd.as_fd()).map_err(step(what))?,
+        None => {
+            mount_bind_recursive(via_proc(&source_fd), via_proc(&target_fd)).map_err(step(what))?
+        }
     }
+
     let mut attrs = sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NODEV;
     if read_only {
         attrs |= sys::MOUNT_ATTR_RDONLY;

@@ -80,6 +80,26 @@ pub fn denied_syscalls() -> Vec<Denied> {
     list
 }
 
+/// System calls that take a file mode, and the index of that argument.
+fn set_id_mode_args() -> Vec<(i64, u8)> {
+    #[allow(unused_mut)]
+    let mut list = vec![
+        (libc::SYS_fchmod, 1),
+        (libc::SYS_fchmodat, 2),
+        (libc::SYS_fchmodat2, 2),
+        (libc::SYS_openat, 3),
+        (libc::SYS_mknodat, 2),
+    ];
+    #[cfg(target_arch = "x86_64")]
+    list.extend([
+        (libc::SYS_chmod, 1),
+        (libc::SYS_open, 2),
+        (libc::SYS_creat, 1),
+        (libc::SYS_mknod, 1),
+    ]);
+    list
+}
+
 const TIOCSTI: u64 = 0x5412;
 const TIOCLINUX: u64 = 0x541C;
 /// Namespace flags that `clone` may not use.
@@ -155,6 +175,24 @@ pub fn build_filters(mode: Mode, network_allowed: bool) -> Result<Vec<BpfProgram
                 .collect(),
         )],
     );
+    // A7: no setuid or setgid files. The project is the host's; a setuid copy of a shell left
+    // there would give any local account (or, for a root caller, anyone) the owner's identity.
+    for (nr, mode_arg) in set_id_mode_args() {
+        rules.insert(
+            nr,
+            [libc::S_ISUID as u64, libc::S_ISGID as u64]
+                .iter()
+                .map(|&bit| {
+                    rule(vec![cond(
+                        mode_arg,
+                        SeccompCmpArgLen::Dword,
+                        SeccompCmpOp::MaskedEq(bit),
+                        bit,
+                    )])
+                })
+                .collect(),
+        );
+    }
     if mode == Mode::Landlock {
         // Without a mount namespace, host unix sockets (ssh-agent, gpg-agent, D-Bus) are
         // reachable by path, and Landlock on this kernel may not restrict connecting to them.
@@ -188,8 +226,11 @@ pub fn build_filters(mode: Mode, network_allowed: bool) -> Result<Vec<BpfProgram
     #[cfg(target_arch = "x86_64")]
     reject_x32(&mut deny);
 
+    // Calls whose arguments sit behind a pointer the filter cannot read: ENOSYS, so libc falls
+    // back to the older call that the filter can check (clone, openat).
     let mut clone3 = BTreeMap::new();
     clone3.insert(libc::SYS_clone3, vec![]);
+    clone3.insert(libc::SYS_openat2, vec![]);
     let clone3 = SeccompFilter::new(
         clone3,
         SeccompAction::Allow,

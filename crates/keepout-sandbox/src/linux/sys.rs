@@ -285,21 +285,6 @@ pub fn clear_groups() -> io::Result<()> {
     Ok(())
 }
 
-/// `open_tree(path, OPEN_TREE_CLONE | AT_RECURSIVE)`: a detached copy of the mount tree at
-/// `path`, to be changed with [`mount_setattr_idmap`] and attached with [`move_mount_to`].
-pub fn open_tree_clone(path: &CStr) -> io::Result<std::os::fd::OwnedFd> {
-    const OPEN_TREE_CLONE: libc::c_uint = 1;
-    let flags =
-        OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint | libc::AT_RECURSIVE as libc::c_uint;
-    // SAFETY: `path` is a valid C string; on success the syscall returns a new descriptor that
-    // nothing else owns, so wrapping it in OwnedFd is sound.
-    let fd =
-        check(unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, path.as_ptr(), flags) })?;
-    use std::os::fd::FromRawFd;
-    // SAFETY: the kernel just returned this descriptor; nothing else owns it.
-    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as RawFd) })
-}
-
 /// Make the detached mount tree `tree` idmapped through the user namespace `userns`
 /// (recursively), and nosuid, nodev.
 pub fn mount_setattr_idmap(
@@ -329,20 +314,76 @@ pub fn mount_setattr_idmap(
     Ok(())
 }
 
-/// `move_mount(tree, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH)`: attach a detached tree.
-pub fn move_mount_to(tree: std::os::fd::BorrowedFd<'_>, target: &CStr) -> io::Result<()> {
-    const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
+/// `move_mount(tree, "", target, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH)`:
+/// attach a detached tree onto the object the `target` handle refers to.
+pub fn move_mount_to(
+    tree: std::os::fd::BorrowedFd<'_>,
+    target: std::os::fd::BorrowedFd<'_>,
+) -> io::Result<()> {
+    const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x04;
+    const MOVE_MOUNT_T_EMPTY_PATH: libc::c_uint = 0x40;
     use std::os::fd::AsRawFd;
-    // SAFETY: the descriptor is live; both paths are valid C strings.
+    // SAFETY: both descriptors are live; the empty paths are valid C strings.
     check(unsafe {
         libc::syscall(
             libc::SYS_move_mount,
             tree.as_raw_fd(),
             c"".as_ptr(),
-            libc::AT_FDCWD,
-            target.as_ptr(),
-            MOVE_MOUNT_F_EMPTY_PATH,
+            target.as_raw_fd(),
+            c"".as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH,
         )
     })?;
     Ok(())
+}
+
+/// `openat2(path, O_PATH | O_CLOEXEC, RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS)`: a handle on
+/// exactly what `path` names, refusing any symlink in any component. Binding through this handle
+/// (not through the path again) closes the window in which a symlink could be swapped in.
+pub fn open_path_no_symlinks(path: &CStr) -> io::Result<std::os::fd::OwnedFd> {
+    #[repr(C)]
+    struct OpenHow {
+        flags: u64,
+        mode: u64,
+        resolve: u64,
+    }
+    const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
+    const RESOLVE_NO_SYMLINKS: u64 = 0x04;
+    let how = OpenHow {
+        flags: (libc::O_PATH | libc::O_CLOEXEC) as u64,
+        mode: 0,
+        resolve: RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+    };
+    // SAFETY: `path` is a valid C string and `how` an initialised `struct open_how` whose size is
+    // passed; on success the kernel returns a new descriptor that nothing else owns.
+    let fd = check(unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            libc::AT_FDCWD,
+            path.as_ptr(),
+            &how as *const OpenHow,
+            std::mem::size_of::<OpenHow>(),
+        )
+    })?;
+    use std::os::fd::FromRawFd;
+    // SAFETY: see above.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// `open_tree(fd, "", AT_EMPTY_PATH | OPEN_TREE_CLONE | AT_RECURSIVE)`: a detached copy of the
+/// mount tree at the object `fd` refers to.
+pub fn open_tree_clone_fd(fd: std::os::fd::BorrowedFd<'_>) -> io::Result<std::os::fd::OwnedFd> {
+    const OPEN_TREE_CLONE: libc::c_uint = 1;
+    use std::os::fd::AsRawFd;
+    let flags = OPEN_TREE_CLONE
+        | libc::O_CLOEXEC as libc::c_uint
+        | libc::AT_RECURSIVE as libc::c_uint
+        | libc::AT_EMPTY_PATH as libc::c_uint;
+    // SAFETY: the descriptor is live and the empty path is a valid C string; the returned
+    // descriptor is new and owned by no one else.
+    let tree =
+        check(unsafe { libc::syscall(libc::SYS_open_tree, fd.as_raw_fd(), c"".as_ptr(), flags) })?;
+    use std::os::fd::FromRawFd;
+    // SAFETY: see above.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(tree as RawFd) })
 }

@@ -165,3 +165,49 @@ fn host_secrets_under_etc_are_masked() {
         );
     }
 }
+
+/// `cd ~ && keepout run ...` (or a repository's `sub -> ..` symlink that lands there) would bind
+/// the whole home as the project. keepout refuses a project or --ro/--rw path that is, or
+/// contains, the home directory, and the attack that works outside is not attempted.
+#[test]
+fn the_home_directory_cannot_be_the_project() {
+    for r in runners() {
+        let fx = Fixture::new(&r);
+        let key = fx.credential(".ssh/id_ed25519");
+        let out = fx.outside("cd \"$HOME\" && cat .ssh/id_ed25519");
+        assert!(
+            out.has(&key),
+            "[{r}] outside: the key is readable from the home (proves the attack):{out}"
+        );
+
+        let home = fx.home.display().to_string();
+        for extra in [
+            vec!["--project", home.as_str()],
+            vec!["--ro", home.as_str()],
+            vec!["--rw", home.as_str()],
+        ] {
+            let inn = fx.inside(&extra, "cat \"$HOME/.ssh/id_ed25519\"");
+            assert_eq!(
+                inn.code,
+                Some(125),
+                "[{r}] {extra:?} is refused with keepout's error code:{inn}"
+            );
+            assert!(
+                inn.has("home directory") && !inn.has(&key),
+                "[{r}] {extra:?}: says why, leaks nothing:{inn}"
+            );
+        }
+        // A symlink in the project that leads to the home: cd through it, then run.
+        std::os::unix::fs::symlink(&fx.home, fx.project.join("up")).unwrap();
+        let inn = fx.inside_argv(
+            &["--project", &format!("{}/up", fx.project.display())],
+            &["cat", ".ssh/id_ed25519"],
+        );
+        assert_eq!(
+            inn.code,
+            Some(125),
+            "[{r}] a project reached through a symlink to the home is refused:{inn}"
+        );
+        assert!(!inn.has(&key), "[{r}] nothing leaked:{inn}");
+    }
+}

@@ -239,3 +239,39 @@ fn clone_into_new_user_namespace_refused() {
         );
     }
 }
+
+/// A setuid copy of a shell left in the project would give any local account the maintainer's
+/// identity (for a root caller, root). Outside, the owner may set the bit; inside, every call
+/// that sets S_ISUID or S_ISGID is refused, and nothing setuid is left on the host.
+#[test]
+fn no_setuid_or_setgid_files_left_in_the_project() {
+    for r in runners() {
+        let fx = Fixture::new(&r);
+        let out = fx.outside(
+            "cp /bin/true ./suid-outside && chmod 4755 ./suid-outside && stat -c %a ./suid-outside",
+        );
+        assert!(
+            out.success() && out.stdout.trim() == "4755",
+            "[{r}] outside: the owner can make a setuid file (proves the attack):{out}"
+        );
+        let script =
+            "cp /bin/true ./suid-inside; chmod 4755 ./suid-inside; chmod 2755 ./suid-inside; \
+            python3 -c 'import os; os.open(\"suid-open\", os.O_CREAT|os.O_WRONLY, 0o4755)'; \
+            python3 -c 'import os; os.mknod(\"suid-mknod\", 0o104755)'; true";
+        let inn = fx.inside(&[], script);
+        assert!(
+            inn.has("Operation not permitted"),
+            "[{r}] inside: setting the bits is refused:{inn}"
+        );
+        for name in ["suid-inside", "suid-open", "suid-mknod"] {
+            if let Ok(meta) = std::fs::metadata(fx.project.join(name)) {
+                use std::os::unix::fs::PermissionsExt;
+                assert_eq!(
+                    meta.permissions().mode() & 0o6000,
+                    0,
+                    "[{r}] {name} on the host must not be setuid or setgid"
+                );
+            }
+        }
+    }
+}
