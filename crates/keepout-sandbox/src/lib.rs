@@ -77,6 +77,12 @@ pub fn run(policy: &Policy) -> Result<RunReport> {
     })
 }
 
+/// The Landlock ABI of the running kernel; 0 when Landlock is absent or disabled.
+#[cfg(target_os = "linux")]
+pub fn landlock_abi() -> i32 {
+    linux::landlock_abi()
+}
+
 /// The system calls the seccomp filter denies outright, each with the threat it answers.
 #[cfg(target_os = "linux")]
 pub fn denied_syscalls() -> Vec<(&'static str, &'static str)> {

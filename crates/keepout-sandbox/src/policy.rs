@@ -574,40 +574,41 @@ fn resolv_conf_target() -> Option<Mount> {
 fn expand_masks(masks: &[&str]) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for mask in masks {
-        if let Some(prefix) = mask.strip_suffix('*') {
-            let prefix = Path::new(prefix);
-            let (Some(dir), Some(stem)) = (prefix.parent(), prefix.file_name()) else {
+        let candidates: Vec<PathBuf> = match mask.strip_suffix('*') {
+            Some(prefix) => {
+                let prefix = Path::new(prefix);
+                let (Some(dir), Some(stem)) = (prefix.parent(), prefix.file_name()) else {
+                    continue;
+                };
+                let Ok(entries) = std::fs::read_dir(dir) else {
+                    continue;
+                };
+                let mut found: Vec<PathBuf> = entries
+                    .flatten()
+                    .filter(|e| {
+                        e.file_name()
+                            .as_encoded_bytes()
+                            .starts_with(stem.as_encoded_bytes())
+                    })
+                    .map(|e| e.path())
+                    .collect();
+                found.sort();
+                found
+            }
+            None => vec![PathBuf::from(mask)],
+        };
+        for p in candidates {
+            // A secret that is a symlink is masked where it really is, when that is visible
+            // (inside a system directory); a symlink to elsewhere leads nowhere inside.
+            let Ok(real) = std::fs::canonicalize(&p) else {
                 continue;
             };
-            let Ok(entries) = std::fs::read_dir(dir) else {
-                continue;
-            };
-            let mut found: Vec<PathBuf> = entries
-                .flatten()
-                .filter(|e| {
-                    e.file_name()
-                        .as_encoded_bytes()
-                        .starts_with(stem.as_encoded_bytes())
-                })
-                .map(|e| e.path())
-                .filter(|p| !is_symlink(p))
-                .collect();
-            found.sort();
-            out.extend(found);
-        } else {
-            let p = Path::new(mask);
-            if p.exists() && !is_symlink(p) {
-                out.push(p.to_path_buf());
+            if SYSTEM_PATHS.iter().any(|s| real.starts_with(s)) && !out.contains(&real) {
+                out.push(real);
             }
         }
     }
     out
-}
-
-fn is_symlink(p: &Path) -> bool {
-    std::fs::symlink_metadata(p)
-        .map(|m| m.file_type().is_symlink())
-        .unwrap_or(false)
 }
 
 fn canonical(p: &Path, what: &str) -> Result<PathBuf> {

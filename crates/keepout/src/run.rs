@@ -69,6 +69,8 @@ fn proc_status_id(key: &str) -> u32 {
 pub fn run(args: RunArgs) -> Result<i32> {
     let req = request(&args)?;
     let policy = Policy::build(&req)?;
+    drop(req); // the caller's whole environment: not needed any more
+    warn_about_landlock(&policy);
     if args.print_policy {
         print!("{}", policy_document(&policy));
         return Ok(0);
@@ -88,6 +90,20 @@ pub fn run(args: RunArgs) -> Result<i32> {
         }
     }
     Ok(report.outcome.exit_code())
+}
+
+/// Say so when a layer the policy counts on is missing on this kernel.
+fn warn_about_landlock(policy: &Policy) {
+    let abi = keepout_sandbox::landlock_abi();
+    if abi == 0 {
+        eprintln!("keepout: warning: this kernel has no Landlock; the mount namespace is the only filesystem wall (see `keepout doctor`)");
+    } else if abi < 6 && (policy.network == Network::Host || policy.mode == Mode::Landlock) {
+        eprintln!(
+            "keepout: warning: this kernel's Landlock (ABI {abi}) cannot scope abstract unix sockets or signals: \
+             the host's abstract sockets (D-Bus, X11) are reachable from the sandbox{}. Linux 6.12 or later closes this.",
+            if policy.mode == Mode::Landlock { "" } else { " with --net" }
+        );
+    }
 }
 
 /// The policy as TOML, with a header that says what the kernel will enforce.

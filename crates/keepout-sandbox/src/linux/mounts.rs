@@ -154,10 +154,15 @@ fn bind(
 }
 
 /// Hide `target` behind an empty read-only file or directory.
-fn mask(target: &Path) -> Result<(), SetupError> {
+/// Hide `target` behind an empty read-only file or directory. A target that is gone is an
+/// error when `must_exist` (the policy saw it; it should be there), else nothing to hide.
+fn mask(target: &Path, must_exist: bool) -> Result<(), SetupError> {
     let meta = match fs::symlink_metadata(target) {
         Ok(m) => m,
-        Err(_) => return Ok(()), // nothing to hide
+        Err(e) if must_exist => {
+            return Err(SetupError::new(format!("mask {}", target.display()), e))
+        }
+        Err(_) => return Ok(()),
     };
     // After the first pivot_root the builder's tmpfs is `/`.
     let empty = if meta.is_dir() {
@@ -250,7 +255,7 @@ fn proc(target: &Path) -> Result<(), SetupError> {
         .map_err(step(format!("make /proc/{name} read-only")))?;
     }
     for name in PROC_MASKED {
-        mask(&target.join(name))?;
+        mask(&target.join(name), false)?;
     }
     Ok(())
 }
@@ -327,7 +332,7 @@ pub(super) fn build_root(
                 };
                 tmpfs(&t, mode, *size_mib, id)?;
             }
-            MountStep::Mask { target } => mask(&new_path(target))?,
+            MountStep::Mask { target } => mask(&new_path(target), true)?,
             MountStep::Symlink { target, points_to } => {
                 let t = new_path(target);
                 if let Some(parent) = t.parent() {
