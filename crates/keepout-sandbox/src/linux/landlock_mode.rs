@@ -80,7 +80,7 @@ pub(super) fn run(policy: &Policy) -> Result<Outcome> {
         .env
         .insert("TMPDIR".into(), tmp.to_string_lossy().into_owned());
     let rules = rules(&policy, &home, &tmp);
-    let prepared = Prepared::new(&policy)?;
+    let mut prepared = Prepared::new(&policy)?;
     let (err_read, err_write) =
         rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| Error::Setup {
             step: "create a pipe".into(),
@@ -110,8 +110,13 @@ pub(super) fn run(policy: &Policy) -> Result<Outcome> {
     };
     drop(err_write);
     let pid = Pid::from_raw(child).expect("fork returned a positive pid");
+    let relay = prepared
+        .terminal
+        .take()
+        .map(super::terminal::Terminal::relay);
     let report = read_report(err_read);
-    let status = wait_forwarding(pid, &signals);
+    let status = wait_forwarding(pid, &signals, relay.as_ref());
+    drop(relay);
     if let Some(e) = report {
         return Err(e);
     }

@@ -18,6 +18,7 @@ mod landlock_mode;
 mod mounts;
 pub(crate) mod seccomp;
 pub(crate) mod sys;
+mod terminal;
 
 use std::collections::HashMap;
 use std::ffi::CString;
@@ -73,6 +74,8 @@ pub(crate) struct Prepared {
     /// Candidate paths for the program, in `PATH` order (one entry when argv[0] has a `/`).
     candidates: Vec<CString>,
     filters: Vec<BpfProgram>,
+    /// The command's own terminal, when keepout's stdio is a terminal.
+    terminal: Option<terminal::Terminal>,
 }
 
 impl Prepared {
@@ -105,7 +108,12 @@ impl Prepared {
                 step: "build the seccomp filter".into(),
                 message: e,
             })?;
+        let terminal = terminal::Terminal::for_stdio().map_err(|e| Error::Setup {
+            step: "create the sandbox's terminal".into(),
+            message: e.to_string(),
+        })?;
         Ok(Prepared {
+            terminal,
             argv,
             envp,
             candidates,
@@ -123,7 +131,7 @@ pub(crate) fn run(policy: &Policy) -> Result<Outcome> {
 
 fn run_in_namespaces(policy: &Policy) -> Result<Outcome> {
     let plan = SandboxPlan::for_namespaces(policy);
-    let prepared = Prepared::new(policy)?;
+    let mut prepared = Prepared::new(policy)?;
     let pipe = || {
         rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| Error::Setup {
             step: "create a pipe".into(),
@@ -171,10 +179,12 @@ fn run_in_namespaces(policy: &Policy) -> Result<Outcome> {
         let _ = rustix::process::waitpid(Some(child_pid), WaitOptions::empty());
         return Err(namespace_error("map the sandbox's user", e));
     }
+    let relay = prepared.terminal.take().map(terminal::Terminal::relay);
     let _ = rustix::io::write(&sync_write, b"1");
 
     let report = read_report(err_read);
-    let status = wait_forwarding(child_pid, &signals);
+    let status = wait_forwarding(child_pid, &signals, relay.as_ref());
+    drop(relay);
     // Held open until here: init reads EOF on it as "keepout is gone".
     drop(sync_write);
     if let Some(err) = report {
@@ -196,7 +206,11 @@ pub(crate) fn parent_signals() -> Result<sys::SignalSet> {
 }
 
 /// Wait for `child`, passing on every forwarded signal keepout receives meanwhile.
-pub(crate) fn wait_forwarding(child: Pid, signals: &sys::SignalSet) -> Result<Outcome> {
+pub(crate) fn wait_forwarding(
+    child: Pid,
+    signals: &sys::SignalSet,
+    relay: Option<&terminal::Relay>,
+) -> Result<Outcome> {
     loop {
         match rustix::process::waitpid(Some(child), WaitOptions::NOHANG) {
             Ok(Some((_, status))) => {
@@ -217,6 +231,8 @@ pub(crate) fn wait_forwarding(child: Pid, signals: &sys::SignalSet) -> Result<Ou
         }
         match signals.wait() {
             Ok(libc::SIGCHLD) => {}
+            // The command has a terminal of its own: resizing it signals the command.
+            Ok(libc::SIGWINCH) if relay.is_some() => relay.expect("checked").resize(),
             Ok(sig) => {
                 if let Some(sig) = Signal::from_named_raw(sig) {
                     let _ = rustix::process::kill_process(child, sig);
@@ -547,6 +563,11 @@ pub(crate) fn confine_and_exec(
     };
     if let Err(e) = rustix::process::setsid() {
         fail("start a new session", e.into());
+    }
+    if let Some(t) = &prepared.terminal {
+        if let Err(e) = t.attach() {
+            fail("attach the sandbox's terminal", e);
+        }
     }
     sys::reset_signals();
     let limit = |n: u64| rustix::process::Rlimit {

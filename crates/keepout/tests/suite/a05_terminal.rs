@@ -116,3 +116,31 @@ fn tioclinux_blocked_by_seccomp() {
         );
     }
 }
+
+/// Without TIOCSTI the maintainer's terminal is still a target: a command holding it can turn
+/// off echo (and read what is typed at the prompt after keepout went to the background, where
+/// job control does not stop a process of another session). Outside, a background job's
+/// `stty -echo` on the terminal changes it; inside, the command only has a terminal of its own.
+#[test]
+fn the_maintainers_terminal_modes_cannot_be_changed() {
+    for r in runners() {
+        let fx = Fixture::new(&r);
+        // Both run in the background of a shell on a real pty, then the shell looks at its own
+        // terminal's modes.
+        let attack = "stty -echo <&1 2>/dev/null; stty -echo <&2 2>/dev/null; true";
+        let look = "sleep 1; stty -a </dev/tty | tr ' ' '\\n' | grep -x -- '-\\?echo'";
+
+        let out = under_pty(&fx, &format!("sh -c {} & {look}", q(attack)));
+        assert!(
+            out.stdout.lines().any(|l| l.trim() == "-echo"),
+            "[{r}] outside: a background job turns echo off (proves the attack):{out}"
+        );
+
+        let inside = format!("{} run -- sh -c {} & {look}", keepout_bin(), q(attack));
+        let inn = under_pty(&fx, &inside);
+        assert!(
+            inn.stdout.lines().any(|l| l.trim() == "echo"),
+            "[{r}] inside: the maintainer's terminal keeps echo on:{inn}"
+        );
+    }
+}

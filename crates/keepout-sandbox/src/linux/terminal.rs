@@ -1,0 +1,175 @@
+//! A terminal of the sandbox's own (threat-model A5).
+//!
+//! Handing the maintainer's terminal to untrusted code lets it, even without TIOCSTI, change the
+//! terminal's modes (`stty -echo`) and read what is typed at the prompt after keepout is put in
+//! the background (a sudo password): the command runs in a session of its own, so job control
+//! does not stop it. Instead, when any of descriptors 0-2 is a terminal, the command gets a new
+//! pseudo-terminal in their place, as its controlling terminal, and keepout relays bytes between
+//! the two, as `sudo` does with `use_pty`.
+//!
+//! Guarantees: the command never holds a descriptor of the maintainer's terminal; keepout reads
+//! the maintainer's terminal only while it is the terminal's foreground job (in the background
+//! the kernel stops it, as for any program); the terminal's modes are restored when the relay
+//! ends, and window-size changes are passed on.
+
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::thread::JoinHandle;
+
+use rustix::pty::OpenptFlags;
+use rustix::termios::{OptionalActions, Termios};
+
+use super::sys;
+
+/// The pseudo-terminal the command gets, made before the sandbox is created.
+pub(crate) struct Terminal {
+    master: OwnedFd,
+    slave: OwnedFd,
+    /// Which of descriptors 0, 1, 2 are terminals and get the new one instead.
+    replaced: [bool; 3],
+}
+
+fn stdio(fd: usize) -> BorrowedFd<'static> {
+    match fd {
+        0 => rustix::stdio::stdin(),
+        1 => rustix::stdio::stdout(),
+        _ => rustix::stdio::stderr(),
+    }
+}
+
+impl Terminal {
+    /// A new pseudo-terminal when any of 0-2 is a terminal, with that terminal's modes and size.
+    pub(crate) fn for_stdio() -> io::Result<Option<Terminal>> {
+        use std::os::fd::AsRawFd;
+        let replaced = [0, 1, 2].map(|fd| sys::is_terminal(stdio(fd).as_raw_fd()));
+        let Some(real) = (0..3).find(|&fd| replaced[fd]).map(stdio) else {
+            return Ok(None);
+        };
+        let flags = OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC;
+        let master = rustix::pty::openpt(flags)?;
+        rustix::pty::grantpt(&master)?;
+        rustix::pty::unlockpt(&master)?;
+        let slave = rustix::pty::ioctl_tiocgptpeer(&master, flags)?;
+        if let Ok(modes) = rustix::termios::tcgetattr(real) {
+            let _ = rustix::termios::tcsetattr(&slave, OptionalActions::Now, &modes);
+        }
+        if let Ok(size) = rustix::termios::tcgetwinsize(real) {
+            let _ = rustix::termios::tcsetwinsize(&master, size);
+        }
+        Ok(Some(Terminal {
+            master,
+            slave,
+            replaced,
+        }))
+    }
+
+    /// In the command, after `setsid`: the new terminal on the descriptors it replaces, and as the
+    /// controlling terminal.
+    pub(crate) fn attach(&self) -> io::Result<()> {
+        if self.replaced[0] {
+            rustix::stdio::dup2_stdin(&self.slave)?;
+        }
+        if self.replaced[1] {
+            rustix::stdio::dup2_stdout(&self.slave)?;
+        }
+        if self.replaced[2] {
+            rustix::stdio::dup2_stderr(&self.slave)?;
+        }
+        rustix::process::ioctl_tiocsctty(&self.slave)?;
+        Ok(())
+    }
+
+    /// In keepout: start relaying. Dropping the returned [`Relay`] (after the command ended)
+    /// drains the command's last output and restores the terminal.
+    pub(crate) fn relay(self) -> Relay {
+        let foreground = rustix::termios::tcgetpgrp(rustix::stdio::stdin())
+            .is_ok_and(|pgrp| pgrp == rustix::process::getpgrp());
+        let mut saved = None;
+        if self.replaced[0] && foreground {
+            if let Ok(modes) = rustix::termios::tcgetattr(rustix::stdio::stdin()) {
+                let mut raw = modes.clone();
+                raw.make_raw();
+                if rustix::termios::tcsetattr(rustix::stdio::stdin(), OptionalActions::Now, &raw)
+                    .is_ok()
+                {
+                    saved = Some(modes);
+                }
+            }
+        }
+        let output_fd = [1, 2].into_iter().find(|&fd| self.replaced[fd]);
+        let master_out = self.master.try_clone().ok();
+        let output = master_out.map(|m| {
+            std::thread::spawn(move || {
+                let mut from = std::fs::File::from(m);
+                let mut buf = [0u8; 8192];
+                loop {
+                    match from.read(&mut buf) {
+                        Ok(0) | Err(_) => break, // EIO: every holder of the other end is gone
+                        Ok(n) => {
+                            if let Some(fd) = output_fd {
+                                let _ = write_all(stdio(fd), &buf[..n]);
+                            }
+                        }
+                    }
+                }
+            })
+        });
+        if self.replaced[0] && foreground {
+            if let Ok(m) = self.master.try_clone() {
+                // Detached: it ends with keepout, blocked in read(0) or not.
+                std::thread::spawn(move || {
+                    let mut to = std::fs::File::from(m);
+                    let mut buf = [0u8; 4096];
+                    while let Ok(n) = rustix::io::read(rustix::stdio::stdin(), &mut buf) {
+                        if n == 0 || to.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        }
+        drop(self.slave);
+        Relay {
+            master: self.master,
+            output,
+            saved,
+        }
+    }
+}
+
+/// A running relay; see [`Terminal::relay`].
+pub(crate) struct Relay {
+    master: OwnedFd,
+    output: Option<JoinHandle<()>>,
+    saved: Option<Termios>,
+}
+
+impl Relay {
+    /// Pass the maintainer's window size on (on SIGWINCH); the kernel signals the command.
+    pub(crate) fn resize(&self) {
+        if let Ok(size) = rustix::termios::tcgetwinsize(rustix::stdio::stdout())
+            .or_else(|_| rustix::termios::tcgetwinsize(rustix::stdio::stdin()))
+        {
+            let _ = rustix::termios::tcsetwinsize(self.master.as_fd(), size);
+        }
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        if let Some(t) = self.output.take() {
+            let _ = t.join();
+        }
+        if let Some(modes) = &self.saved {
+            let _ = rustix::termios::tcsetattr(rustix::stdio::stdin(), OptionalActions::Now, modes);
+        }
+    }
+}
+
+fn write_all(fd: BorrowedFd<'_>, mut bytes: &[u8]) -> io::Result<()> {
+    while !bytes.is_empty() {
+        let n = rustix::io::write(fd, bytes)?;
+        bytes = &bytes[n..];
+    }
+    Ok(())
+}
