@@ -140,7 +140,7 @@ fn run_in_namespaces(policy: &Policy) -> Result<Outcome> {
     };
     let (sync_read, sync_write) = pipe()?;
     let (err_read, err_write) = pipe()?;
-    let idmapped = idmapped_trees(&plan, policy.identity.host_uid);
+    let (idmapped, idmap_helper) = idmapped_trees(&plan, policy.identity.host_uid);
 
     let mut flags = sys::CLONE_NEWUSER
         | sys::CLONE_NEWNS
@@ -185,6 +185,9 @@ fn run_in_namespaces(policy: &Policy) -> Result<Outcome> {
     let report = read_report(err_read);
     let status = wait_forwarding(child_pid, &signals, relay.as_ref());
     drop(relay);
+    if let Some(helper) = idmap_helper {
+        let _ = rustix::process::waitpid(Some(helper), WaitOptions::empty());
+    }
     // Held open until here: init reads EOF on it as "keepout is gone".
     drop(sync_write);
     if let Some(err) = report {
@@ -251,8 +254,9 @@ pub(crate) fn wait_forwarding(
 /// For a root caller: detached copies of the writable binds, idmapped so that files owned by
 /// host root appear owned by `host_id` (the sandbox's user) and what it creates is root's on
 /// disk. A path that cannot be idmapped (a filesystem without support) is bound plainly and stays
-/// read-only to the sandbox's user; keepout says so.
-fn idmapped_trees(plan: &SandboxPlan, host_id: u32) -> HashMap<PathBuf, OwnedFd> {
+/// read-only to the sandbox's user; keepout says so. Also returns the helper process that made
+/// the id mapping, for the caller to reap.
+fn idmapped_trees(plan: &SandboxPlan, host_id: u32) -> (HashMap<PathBuf, OwnedFd>, Option<Pid>) {
     let mut trees = HashMap::new();
     let wanted: Vec<(&PathBuf, &PathBuf)> = plan
         .steps
@@ -268,13 +272,13 @@ fn idmapped_trees(plan: &SandboxPlan, host_id: u32) -> HashMap<PathBuf, OwnedFd>
         })
         .collect();
     if wanted.is_empty() {
-        return trees;
+        return (trees, None);
     }
-    let userns = match idmap_user_namespace(host_id) {
-        Ok(fd) => fd,
+    let (userns, helper) = match idmap_user_namespace(host_id) {
+        Ok(made) => made,
         Err(e) => {
             eprintln!("keepout: warning: cannot create the id mapping for root's files ({e}); writable paths owned by root stay read-only inside");
-            return trees;
+            return (trees, None);
         }
     };
     for (source, target) in wanted {
@@ -293,11 +297,11 @@ fn idmapped_trees(plan: &SandboxPlan, host_id: u32) -> HashMap<PathBuf, OwnedFd>
             ),
         }
     }
-    trees
+    (trees, Some(helper))
 }
 
 /// A user namespace that maps id 0 to `host_id`, for idmapped mounts. Made by a short-lived child.
-fn idmap_user_namespace(host_id: u32) -> io::Result<OwnedFd> {
+fn idmap_user_namespace(host_id: u32) -> io::Result<(OwnedFd, Pid)> {
     let (hold_read, hold_write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
     let child = match sys::clone_process(sys::CLONE_NEWUSER)? {
         None => {
@@ -315,9 +319,15 @@ fn idmap_user_namespace(host_id: u32) -> io::Result<OwnedFd> {
         std::fs::write(proc.join("gid_map"), format!("0 {host_id} 1\n"))?;
         Ok(OwnedFd::from(std::fs::File::open(proc.join("ns/user"))?))
     })();
+    // The helper exits on EOF; the caller reaps it after the run rather than waiting here
+    // (start-up time).
     drop(hold_write);
-    let _ = rustix::process::waitpid(Pid::from_raw(child), WaitOptions::empty());
-    result
+    result.map(|fd| {
+        (
+            fd,
+            Pid::from_raw(child).expect("clone returned a positive pid"),
+        )
+    })
 }
 
 /// Turn a namespace failure into the error a user can act on.
