@@ -355,7 +355,7 @@ impl Policy {
             why: "programs expect it".into(),
         });
         if req.network == Network::Host {
-            if let Some(m) = resolv_conf_target() {
+            if let Some(m) = resolv_conf_target(Path::new("/etc/resolv.conf")) {
                 mounts.push(m);
             }
         }
@@ -550,8 +550,7 @@ fn protect_project(project: &Path, mounts: &mut Vec<Mount>) -> Result<Vec<Protec
 
 /// DNS with the host network: where `/etc/resolv.conf` is a symlink (e.g. into
 /// `/run/systemd/resolve`), bind its target at the same path inside the fresh `/run`.
-fn resolv_conf_target() -> Option<Mount> {
-    let link = Path::new("/etc/resolv.conf");
+fn resolv_conf_target(link: &Path) -> Option<Mount> {
     if !std::fs::symlink_metadata(link)
         .ok()?
         .file_type()
@@ -746,6 +745,22 @@ mod tests {
         );
         req.read_only = vec![home.clone()];
         assert!(Policy::build(&req).is_err(), "--ro ~ is refused");
+    }
+
+    #[test]
+    fn dns_follows_a_resolv_conf_symlink_into_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("stub-resolv.conf");
+        std::fs::write(&target, "nameserver 127.0.0.53\n").unwrap();
+        let link = dir.path().join("resolv.conf");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let m = resolv_conf_target(&link).expect("a symlink outside /etc is bound");
+        assert_eq!(m.path, std::fs::canonicalize(&target).unwrap());
+        assert_eq!(m.kind, MountKind::ReadOnly);
+        assert!(
+            resolv_conf_target(&target).is_none(),
+            "a plain file needs nothing"
+        );
     }
 
     #[test]

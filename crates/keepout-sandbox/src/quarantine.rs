@@ -109,9 +109,16 @@ fn move_aside(path: PathBuf) -> Quarantined {
         }
         target = path.with_file_name(format!("{name}.keepout-quarantine-{secs}-{n}"));
     }
-    // rename(2) moves the entry itself: a planted symlink is renamed, never followed.
-    let moved_to = std::fs::rename(&path, &target)
-        .map(|()| target)
-        .map_err(|e| e.to_string());
+    // renameat2 moves the entry itself (a planted symlink is renamed, never followed) and, with
+    // RENAME_NOREPLACE, never over something that appeared at the new name meanwhile.
+    let moved_to = rustix::fs::renameat_with(
+        rustix::fs::CWD,
+        &path,
+        rustix::fs::CWD,
+        &target,
+        rustix::fs::RenameFlags::NOREPLACE,
+    )
+    .map(|()| target)
+    .map_err(|e| e.to_string());
     Quarantined { path, moved_to }
 }

@@ -34,7 +34,9 @@ pub fn clone_process(namespace_flags: u64) -> io::Result<Option<libc::pid_t>> {
     // copy-on-write copy of the address space and continues on the same stack. The caller is
     // single-threaded (documented above), so no lock held by another thread can be left locked
     // in the child. The pointer arguments are NULL, which the kernel accepts for these flags
-    // (no CLONE_PARENT_SETTID/CHILD_SETTID/SETTLS).
+    // (no CLONE_PARENT_SETTID/CHILD_SETTID/SETTLS). Unlike fork(3), glibc's atfork handlers do
+    // not run and its cached thread id is the parent's; the child therefore uses no pthread
+    // functions, `raise` or `abort` (it leaves through `_exit`), only plain system calls.
     let ret = unsafe {
         libc::syscall(
             libc::SYS_clone,
