@@ -140,7 +140,11 @@ fn run_in_namespaces(policy: &Policy) -> Result<Outcome> {
     };
     let (sync_read, sync_write) = pipe()?;
     let (err_read, err_write) = pipe()?;
-    let (idmapped, idmap_helper) = idmapped_trees(&plan, policy.identity.host_uid);
+    let (detached, idmap_helper) = if policy.identity.idmap_root {
+        detached_trees(&plan, policy.identity.host_uid)
+    } else {
+        (HashMap::new(), None)
+    };
 
     let mut flags = sys::CLONE_NEWUSER
         | sys::CLONE_NEWNS
@@ -161,7 +165,7 @@ fn run_in_namespaces(policy: &Policy) -> Result<Outcome> {
                 policy,
                 &plan,
                 &prepared,
-                &idmapped,
+                &detached,
                 sync_read,
                 err_write,
                 caller_is_root,
@@ -251,53 +255,66 @@ pub(crate) fn wait_forwarding(
     }
 }
 
-/// For a root caller: detached copies of the writable binds, idmapped so that files owned by
-/// host root appear owned by `host_id` (the sandbox's user) and what it creates is root's on
-/// disk. A path that cannot be idmapped (a filesystem without support) is bound plainly and stays
-/// read-only to the sandbox's user; keepout says so. Also returns the helper process that made
-/// the id mapping, for the caller to reap.
-fn idmapped_trees(plan: &SandboxPlan, host_id: u32) -> (HashMap<PathBuf, OwnedFd>, Option<Pid>) {
+/// For a root caller: every bind as a detached copy made here, with root's own access (the
+/// sandbox's user is `nobody` on the host and could not even traverse `/root` to reach a
+/// `--ro ~/.pyenv`). Writable ones are also idmapped, so that files owned by host root appear
+/// owned by `host_id` (the sandbox's user) and what it creates is root's on disk. A path that
+/// cannot be prepared so (a filesystem without idmap support) is left to init to bind plainly;
+/// keepout says so. Also returns the helper process that made the id mapping, for the caller to
+/// reap.
+fn detached_trees(plan: &SandboxPlan, host_id: u32) -> (HashMap<PathBuf, OwnedFd>, Option<Pid>) {
     let mut trees = HashMap::new();
-    let wanted: Vec<(&PathBuf, &PathBuf)> = plan
+    let binds: Vec<(&PathBuf, &PathBuf, bool)> = plan
         .steps
         .iter()
         .filter_map(|s| match s {
             crate::plan::MountStep::Bind {
                 source,
                 target,
-                idmap: true,
+                idmap,
                 ..
-            } => Some((source, target)),
+            } => Some((source, target, *idmap)),
             _ => None,
         })
         .collect();
-    if wanted.is_empty() {
-        return (trees, None);
-    }
-    let (userns, helper) = match idmap_user_namespace(host_id) {
-        Ok(made) => made,
-        Err(e) => {
-            eprintln!("keepout: warning: cannot create the id mapping for root's files ({e}); writable paths owned by root stay read-only inside");
-            return (trees, None);
+    let mut userns = None;
+    let mut helper = None;
+    if binds.iter().any(|b| b.2) {
+        match idmap_user_namespace(host_id) {
+            Ok((fd, pid)) => {
+                userns = Some(fd);
+                helper = Some(pid);
+            }
+            Err(e) => eprintln!(
+                "keepout: warning: cannot create the id mapping for root's files ({e}); writable paths owned by root stay read-only inside"
+            ),
         }
-    };
-    for (source, target) in wanted {
+    }
+    for (source, target, idmap) in binds {
         let c = CString::new(source.as_os_str().as_encoded_bytes()).expect("no NUL in paths");
-        let tree = sys::open_path_no_symlinks(&c)
-            .and_then(|fd| sys::open_tree_clone_fd(fd.as_fd()))
-            .and_then(|t| sys::mount_setattr_idmap(t.as_fd(), userns.as_fd()).map(|()| t));
+        let tree =
+            sys::open_path_no_symlinks(&c).and_then(|fd| sys::open_tree_clone_fd(fd.as_fd()));
+        let tree = match (tree, idmap, &userns) {
+            (Ok(t), true, Some(ns)) => sys::mount_setattr_idmap(t.as_fd(), ns.as_fd()).map(|()| t),
+            (tree, _, _) => tree,
+        };
         match tree {
             Ok(t) => {
                 trees.insert(target.clone(), t);
             }
             Err(e) => eprintln!(
-                "keepout: warning: cannot idmap {} ({}); files root owns there stay read-only inside",
+                "keepout: warning: cannot prepare {} for the sandbox ({}); {}",
                 source.display(),
-                crate::error::describe_io(&e)
+                crate::error::describe_io(&e),
+                if idmap {
+                    "files root owns there stay read-only inside"
+                } else {
+                    "the sandbox binds it itself"
+                }
             ),
         }
     }
-    (trees, Some(helper))
+    (trees, helper)
 }
 
 /// A user namespace that maps id 0 to `host_id`, for idmapped mounts. Made by a short-lived child.
@@ -392,7 +409,10 @@ fn read_report(err_read: OwnedFd) -> Option<Error> {
             },
             not_found: errno == libc::ENOENT,
         },
-        _ if errno == libc::EPERM || errno == libc::EACCES => {
+        // A user namespace without capabilities (AppArmor's restriction) fails at the first mount.
+        _ if (errno == libc::EPERM || errno == libc::EACCES)
+            && mounts::is_first_mount_step(what) =>
+        {
             namespace_error(what, io::Error::from_raw_os_error(errno))
         }
         _ => Error::Setup {

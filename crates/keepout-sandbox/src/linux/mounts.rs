@@ -113,7 +113,7 @@ fn bind(
     source: &Path,
     target: &Path,
     read_only: bool,
-    idmapped: Option<BorrowedFd<'_>>,
+    prepared: Option<BorrowedFd<'_>>,
 ) -> Result<(), SetupError> {
     let what = format!("bind {} on {}", source.display(), target.display());
     // Bind through handles opened without following any symlink, never through paths that
@@ -128,16 +128,24 @@ fn bind(
             SetupError::new(what.clone(), why)
         })
     };
-    let source_fd = no_symlink(source)?;
-    let is_dir = rustix::fs::fstat(&source_fd)
+    // A tree keepout prepared is attached as it is; otherwise the source is opened here.
+    let source_fd = match prepared {
+        Some(_) => None,
+        None => Some(no_symlink(source)?),
+    };
+    let source_or_tree = prepared
+        .or(source_fd.as_ref().map(|fd| fd.as_fd()))
+        .expect("one is set");
+    let is_dir = rustix::fs::fstat(source_or_tree)
         .map(|st| rustix::fs::FileType::from_raw_mode(st.st_mode).is_dir())
         .map_err(step(what.clone()))?;
     mount_point(target, is_dir)?;
     let target_fd = no_symlink(target)?;
-    let via_proc = |fd: &OwnedFd| format!("{OLD}/proc/self/fd/{}", fd.as_raw_fd());
-    match idmapped {
-        Some(tree) => sys::move_mount_to(tree, target_fd.as_fd()).map_err(step(what))?,
-        None => {
+    match (prepared, source_fd) {
+        (Some(tree), _) => sys::move_mount_to(tree, target_fd.as_fd()).map_err(step(what))?,
+        (None, source_fd) => {
+            let via_proc = |fd: &OwnedFd| format!("{OLD}/proc/self/fd/{}", fd.as_raw_fd());
+            let source_fd = source_fd.expect("opened above");
             mount_bind_recursive(via_proc(&source_fd), via_proc(&target_fd)).map_err(step(what))?
         }
     }
@@ -260,9 +268,16 @@ fn proc(target: &Path) -> Result<(), SetupError> {
     Ok(())
 }
 
+/// The step name of the first mount, where a user namespace without capabilities fails.
+const FIRST_MOUNT_STEP: &str = "make / a slave mount";
+
+pub(super) fn is_first_mount_step(step: &str) -> bool {
+    step == FIRST_MOUNT_STEP
+}
+
 /// Build the new root from the plan and make it the process's root. `cwd` is the working
 /// directory to enter afterwards (a path inside the sandbox).
-/// `idmapped` holds detached, idmapped mount trees prepared by keepout for some bind targets.
+/// `detached` holds mount trees keepout prepared (root callers), attached instead of binding.
 pub(super) fn build_root(
     plan: &SandboxPlan,
     id: &Identity,
@@ -274,7 +289,7 @@ pub(super) fn build_root(
         "/",
         MountPropagationFlags::DOWNSTREAM | MountPropagationFlags::REC,
     )
-    .map_err(step("make / a slave mount"))?;
+    .map_err(step(FIRST_MOUNT_STEP))?;
     mount(
         "tmpfs",
         BASE,

@@ -252,3 +252,39 @@ fn ro_and_rw_paths() {
         );
     }
 }
+
+/// A toolchain under a private directory (like `~/.pyenv` under root's 0700 `/root`) works with
+/// `--ro`: keepout opens it with the caller's own access, not the sandbox user's.
+#[test]
+fn ro_toolchain_under_a_private_directory() {
+    for r in runners() {
+        let fx = Fixture::new(&r);
+        let private = fx.mkdir("private");
+        let tool = private.join("tool/bin");
+        std::fs::create_dir_all(&tool).unwrap();
+        write_file(
+            &tool.join("hello"),
+            "#!/bin/sh\necho hello-from-tool\n",
+            0o755,
+        );
+        fx.give_to_runner(&private);
+        std::fs::set_permissions(
+            &private,
+            std::os::unix::fs::PermissionsExt::from_mode(0o700),
+        )
+        .unwrap();
+        let tool_dir = private.join("tool").display().to_string();
+        let hello = tool.join("hello").display().to_string();
+
+        let out = fx.outside(&hello);
+        assert!(
+            out.has("hello-from-tool"),
+            "[{r}] outside: the tool runs:{out}"
+        );
+        let inn = fx.inside_argv(&["--ro", &tool_dir], &[&hello]);
+        assert!(
+            inn.success() && inn.has("hello-from-tool"),
+            "[{r}] inside, with --ro:{inn}"
+        );
+    }
+}
