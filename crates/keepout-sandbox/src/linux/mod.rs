@@ -200,8 +200,18 @@ fn run_in_namespaces(policy: &Policy) -> Result<Outcome> {
     status
 }
 
+/// The signals keepout forwards (and SIGCHLD), blocked so that [`wait_forwarding`] can take
+/// them; unblocked again when dropped.
+pub(crate) struct BlockedSignals(sys::SignalSet);
+
+impl Drop for BlockedSignals {
+    fn drop(&mut self) {
+        self.0.unblock();
+    }
+}
+
 /// Block the signals keepout forwards (and SIGCHLD) so [`wait_forwarding`] can take them.
-pub(crate) fn parent_signals() -> Result<sys::SignalSet> {
+pub(crate) fn parent_signals() -> Result<BlockedSignals> {
     let mut waited: Vec<i32> = FORWARDED_SIGNALS.to_vec();
     waited.push(libc::SIGCHLD);
     let set = sys::SignalSet::new(&waited);
@@ -209,13 +219,13 @@ pub(crate) fn parent_signals() -> Result<sys::SignalSet> {
         step: "block signals".into(),
         message: e.to_string(),
     })?;
-    Ok(set)
+    Ok(BlockedSignals(set))
 }
 
 /// Wait for `child`, passing on every forwarded signal keepout receives meanwhile.
 pub(crate) fn wait_forwarding(
     child: Pid,
-    signals: &sys::SignalSet,
+    signals: &BlockedSignals,
     relay: Option<&terminal::Relay>,
 ) -> Result<Outcome> {
     loop {
@@ -236,7 +246,7 @@ pub(crate) fn wait_forwarding(
                 })
             }
         }
-        match signals.wait() {
+        match signals.0.wait() {
             Ok(libc::SIGCHLD) => {}
             // The command has a terminal of its own: resizing it signals the command.
             Ok(libc::SIGWINCH) if relay.is_some() => relay.expect("checked").resize(),

@@ -196,6 +196,12 @@ impl SignalSet {
         Ok(())
     }
 
+    /// Unblock these signals for the calling thread.
+    pub fn unblock(&self) {
+        // SAFETY: the set is initialised; a NULL old-set pointer is allowed.
+        unsafe { libc::sigprocmask(libc::SIG_UNBLOCK, &self.0, std::ptr::null_mut()) };
+    }
+
     /// Wait for one of these (blocked) signals and return its number.
     pub fn wait(&self) -> io::Result<i32> {
         loop {
