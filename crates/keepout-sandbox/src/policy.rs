@@ -311,7 +311,12 @@ impl Policy {
                 _ => {}
             }
         }
-        for mask in expand_masks(ETC_MASKS) {
+        // Only what the sandbox's user could otherwise read needs a mask (and a mount).
+        let caller_is_root = req.caller_uid == 0;
+        for mask in expand_masks(ETC_MASKS)
+            .into_iter()
+            .filter(|m| readable_by_sandbox(m, caller_is_root))
+        {
             mounts.push(Mount {
                 path: mask,
                 kind: MountKind::Masked,
@@ -570,6 +575,23 @@ fn resolv_conf_target(link: &Path) -> Option<Mount> {
     })
 }
 
+/// Could the sandbox's user read `path` if it were not masked? An ordinary caller's sandbox has
+/// the caller's own uid and groups, so the caller's own access check answers; a root caller's
+/// sandbox is `nobody` with no groups, so only the "other" permission bits count.
+fn readable_by_sandbox(path: &Path, caller_is_root: bool) -> bool {
+    use rustix::fs::Access;
+    use std::os::unix::fs::MetadataExt;
+    let Ok(meta) = std::fs::metadata(path) else {
+        return false;
+    };
+    if caller_is_root {
+        let other = if meta.is_dir() { 0o005 } else { 0o004 };
+        return meta.mode() & other != 0;
+    }
+    rustix::fs::access(path, Access::READ_OK).is_ok()
+        || (meta.is_dir() && rustix::fs::access(path, Access::EXEC_OK).is_ok())
+}
+
 fn expand_masks(masks: &[&str]) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for mask in masks {
@@ -761,6 +783,26 @@ mod tests {
             resolv_conf_target(&target).is_none(),
             "a plain file needs nothing"
         );
+    }
+
+    #[test]
+    fn masks_go_only_where_the_sandbox_user_could_read() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("secret");
+        std::fs::write(&secret, "x").unwrap();
+        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o640)).unwrap();
+        assert!(
+            !readable_by_sandbox(&secret, true),
+            "a root caller's sandbox is `other`"
+        );
+        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(readable_by_sandbox(&secret, true));
+        assert!(
+            readable_by_sandbox(&secret, false),
+            "the caller can read its own file"
+        );
+        assert!(!readable_by_sandbox(&dir.path().join("missing"), false));
     }
 
     #[test]

@@ -249,9 +249,16 @@ fn proc(target: &Path) -> Result<(), SetupError> {
         None,
     )
     .map_err(step("mount a new /proc"))?;
+    // The command is never uid 0 on the host and owns nothing in /proc but its own processes'
+    // entries, so only the permission bits for "other" apply to it: a file nobody else may write
+    // (sysrq-trigger, 0200) or read (kcore, 0400) needs no mount on top. Directories always get
+    // one (their files differ).
+    let other_may = |p: &Path, bits: u32| {
+        fs::symlink_metadata(p).map(|m| m.is_dir() || m.permissions().mode() & bits != 0)
+    };
     for name in PROC_READ_ONLY {
         let p = target.join(name);
-        if fs::symlink_metadata(&p).is_err() {
+        if !matches!(other_may(&p, 0o002), Ok(true)) {
             continue;
         }
         mount_bind(&p, &p).map_err(step(format!("bind /proc/{name}")))?;
@@ -263,7 +270,10 @@ fn proc(target: &Path) -> Result<(), SetupError> {
         .map_err(step(format!("make /proc/{name} read-only")))?;
     }
     for name in PROC_MASKED {
-        mask(&target.join(name), false)?;
+        let p = target.join(name);
+        if matches!(other_may(&p, 0o004), Ok(true)) {
+            mask(&p, false)?;
+        }
     }
     Ok(())
 }
