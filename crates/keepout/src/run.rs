@@ -40,21 +40,12 @@ pub fn request(args: &RunArgs) -> Result<RunRequest> {
         },
         caller_env,
         caller_home,
-        caller_uid: rustix_uid(),
-        caller_gid: rustix_gid(),
+        caller_uid: proc_status_id("Uid:"),
+        caller_gid: proc_status_id("Gid:"),
     })
 }
 
-fn rustix_uid() -> u32 {
-    // std has no getuid; /proc/self/status is always there on Linux.
-    proc_status_id("Uid:")
-}
-
-fn rustix_gid() -> u32 {
-    proc_status_id("Gid:")
-}
-
-/// The effective id from `/proc/self/status` (second field of the `Uid:`/`Gid:` line).
+/// The caller's effective uid or gid, from `/proc/self/status` (std has no getuid).
 fn proc_status_id(key: &str) -> u32 {
     std::fs::read_to_string("/proc/self/status")
         .ok()

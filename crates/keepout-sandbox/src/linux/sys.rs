@@ -237,19 +237,6 @@ pub fn is_terminal(fd: RawFd) -> bool {
     unsafe { libc::isatty(fd) == 1 }
 }
 
-/// `ioctl(fd, TIOCSTI, &c)`, used by `keepout doctor` and tests to see whether terminal
-/// injection is possible. Returns the raw result.
-#[allow(dead_code)]
-pub fn try_tiocsti(fd: RawFd) -> io::Result<()> {
-    let c: libc::c_char = 0;
-    // SAFETY: TIOCSTI reads one byte from the pointer, which points to a live local.
-    let r = unsafe { libc::ioctl(fd, libc::TIOCSTI, &c as *const libc::c_char) };
-    if r < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
-
 /// `_exit(2)`: leave the process now, without running destructors or atexit handlers (the
 /// right way out of a forked child).
 pub fn exit_now(code: i32) -> ! {
