@@ -189,6 +189,9 @@ pub struct Policy {
     pub mounts: Vec<Mount>,
 }
 
+/// The `why` of a mount the user asked for with `--rw` (landlock mode grants only those).
+pub(crate) const RW_FLAG: &str = "--rw";
+
 /// System directories bound read-only when they exist on the host.
 pub const SYSTEM_PATHS: &[&str] = &[
     "/usr",
@@ -381,7 +384,7 @@ impl Policy {
         let mut user = Vec::new();
         for (paths, kind, flag) in [
             (&req.read_only, MountKind::ReadOnly, "--ro"),
-            (&req.read_write, MountKind::ReadWrite, "--rw"),
+            (&req.read_write, MountKind::ReadWrite, RW_FLAG),
         ] {
             for p in paths {
                 let path = canonical(p, flag)?;

@@ -20,7 +20,7 @@ use rustix::process::{Pid, Signal};
 use super::{confine_and_exec, parent_signals, read_report, sys, wait_forwarding, Prepared};
 use crate::error::{Error, Result};
 use crate::plan::{LandlockAccess, LandlockRule};
-use crate::policy::{HomeSpec, MountKind, Policy};
+use crate::policy::{HomeSpec, MountKind, Policy, RW_FLAG};
 use crate::Outcome;
 
 /// The Landlock rules of landlock mode, over host paths.
@@ -37,7 +37,7 @@ pub(crate) fn rules(policy: &Policy, home: &Path, tmp: &Path) -> Vec<LandlockRul
             MountKind::ReadOnly => add(&m.path, LandlockAccess::Read),
             // The project is readable; only explicit --rw paths are writable (see module doc).
             MountKind::ReadWrite if m.path == policy.project => add(&m.path, LandlockAccess::Read),
-            MountKind::ReadWrite if m.why == "--rw" => add(&m.path, LandlockAccess::ReadWrite),
+            MountKind::ReadWrite if m.why == RW_FLAG => add(&m.path, LandlockAccess::ReadWrite),
             _ => {}
         }
     }
