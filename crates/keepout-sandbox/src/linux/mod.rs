@@ -312,6 +312,15 @@ fn detached_trees(plan: &SandboxPlan, host_id: u32) -> (HashMap<PathBuf, OwnedFd
             Ok(t) => {
                 trees.insert(target.clone(), t);
             }
+            Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
+                // Root, but not over the host's mounts (root inside a container's user
+                // namespace): say it once; the sandbox binds everything itself.
+                eprintln!(
+                    "keepout: warning: root here cannot prepare mounts for the sandbox (a container?); \
+                     paths only root can reach stay hidden inside and root's files stay read-only"
+                );
+                break;
+            }
             Err(e) => eprintln!(
                 "keepout: warning: cannot prepare {} for the sandbox ({}); {}",
                 source.display(),

@@ -288,3 +288,47 @@ fn ro_toolchain_under_a_private_directory() {
         );
     }
 }
+
+/// Where user namespaces are refused, keepout says exactly that, how to allow them, and that
+/// `--mode landlock` runs without them; and `--mode landlock` does run. The refusal is made real
+/// by a user namespace whose `user.max_user_namespaces` is 0 (writable by its own root).
+#[test]
+fn refused_user_namespaces_are_explained_and_landlock_mode_runs() {
+    for r in runners() {
+        let fx = Fixture::new(&r);
+        let deny = "echo 0 > /proc/sys/user/max_user_namespaces";
+        let out = fx.outside(&format!(
+            "unshare -U -r sh -c {}",
+            q(format!("{deny} && unshare -U true; echo rc=$?"))
+        ));
+        assert!(
+            out.has("rc=") && !out.has("rc=0"),
+            "[{r}] outside: with the limit at 0, even unshare -U is refused (the setup works):{out}"
+        );
+        let run = |mode: &str| {
+            fx.outside(&format!(
+                "unshare -U -r sh -c {}",
+                q(format!(
+                    "{deny} && {} run {mode} -- sh -c 'echo ran-inside'; echo rc=$?",
+                    keepout_bin()
+                ))
+            ))
+        };
+        let refused = run("");
+        assert!(
+            refused.has("rc=125") && !refused.has("ran-inside"),
+            "[{r}] namespaces refused: keepout's own error code, the command did not run:{refused}"
+        );
+        assert!(
+            refused.has("user namespace")
+                && refused.has("max_user_namespaces")
+                && refused.has("--mode landlock"),
+            "[{r}] the message says what failed, how to allow it, and the fallback:{refused}"
+        );
+        let landlock = run("--mode landlock");
+        assert!(
+            landlock.has("ran-inside") && landlock.has("rc=0"),
+            "[{r}] --mode landlock runs without user namespaces:{landlock}"
+        );
+    }
+}
