@@ -21,7 +21,10 @@ use keepout_sandbox::EnvRule;
         keepout run --ro ~/.pyenv -- tox          # your own toolchain, read-only\n  \
         keepout run --print-policy -- true        # what the sandbox would see, as TOML\n  \
         keepout doctor                            # what this kernel can enforce\n  \
-        keepout demo                              # watch a malicious test suite fail"
+        keepout demo                              # watch a malicious test suite fail\n  \
+        echo -n TOKEN | keepout secret set pypi/coverage   # into the encrypted vault\n\n\
+        Vault exit status: 3 wrong passphrase, 4 damaged vault, 5 written by a newer keepout,\n\
+        6 no such secret or no vault yet."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -32,6 +35,11 @@ pub struct Cli {
 pub enum Command {
     /// Run a command in the sandbox.
     Run(RunArgs),
+    /// Store, list and remove secrets in the encrypted vault (a standard age file).
+    Secret {
+        #[command(subcommand)]
+        action: SecretAction,
+    },
     /// Show what this kernel supports (user namespaces, Landlock ABI, seccomp, ...).
     Doctor(DoctorArgs),
     /// Run a malicious "test suite" on a planted fake home, without and then with keepout.
@@ -40,6 +48,31 @@ pub enum Command {
     Completions {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SecretAction {
+    /// Store a secret. The value is read from standard input when that is not a terminal,
+    /// else asked for without echo. The first `set` creates the vault and asks for a new
+    /// passphrase.
+    Set {
+        /// The secret's name, e.g. pypi/coverage (lower-case letters, digits, . _ - and /).
+        name: String,
+        /// A note shown by `keepout secret list`.
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Names and metadata of the stored secrets, never their values.
+    List {
+        /// Print as JSON (name, created, updated, note; times in seconds since 1970).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a secret.
+    Rm {
+        /// The secret's name.
+        name: String,
     },
 }
 

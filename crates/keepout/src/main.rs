@@ -9,6 +9,7 @@ mod cli;
 mod demo;
 mod doctor;
 mod run;
+mod secret;
 
 use std::process::ExitCode;
 
@@ -23,6 +24,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(args) => run::run(args),
+        Command::Secret { action } => secret::secret(action),
         Command::Doctor(args) => doctor::doctor(args),
         Command::Demo(args) => demo::demo(args),
         Command::Completions { shell } => {
@@ -39,6 +41,9 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
         Err(err) => {
             report(&err);
+            if let Some(e) = err.downcast_ref::<keepout_vault::VaultError>() {
+                return ExitCode::from(e.exit_code());
+            }
             let code = err
                 .downcast_ref::<keepout_sandbox::Error>()
                 .map(|e| match e {
@@ -60,11 +65,16 @@ fn report(err: &anyhow::Error) {
     for cause in err.chain().skip(1) {
         eprintln!("  because: {cause}");
     }
-    if let Some(hint) = err
+    let hint = err
         .chain()
         .find_map(|e| e.downcast_ref::<keepout_sandbox::Error>())
         .and_then(|e| e.hint())
-    {
+        .or_else(|| {
+            err.chain()
+                .find_map(|e| e.downcast_ref::<keepout_vault::VaultError>())
+                .and_then(|e| e.hint().map(str::to_string))
+        });
+    if let Some(hint) = hint {
         eprintln!("hint: {hint}");
     }
 }

@@ -15,3 +15,4 @@ mod a10_descriptors;
 mod a11_resources;
 mod a12_paths;
 mod ordinary_work;
+mod vault;

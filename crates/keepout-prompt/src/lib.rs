@@ -1,0 +1,129 @@
+//! The one way keepout asks the user something (a passphrase, later an approval), shared by the
+//! vault and the agent.
+//!
+//! In order: `KEEPOUT_ASKPASS` when set; else the terminal (`/dev/tty`, echo off for secrets);
+//! else `SSH_ASKPASS`. (pinentry's GETPIN/CONFIRM is the next mechanism to add, between
+//! `KEEPOUT_ASKPASS` and the terminal.) With none of them, asking fails: never a silent default.
+//!
+//! The askpass protocol is OpenSSH's: the program gets the prompt text as its first argument;
+//! for a passphrase it prints the answer on standard output; for an approval its exit status 0
+//! means yes, anything else no.
+//!
+//! Guarantees: an answer is returned in memory that is zeroed when dropped; the terminal's echo
+//! is restored even when reading fails.
+
+use std::io::{BufRead, Read, Write};
+use std::process::{Command, Stdio};
+
+use rustix::termios::{LocalModes, OptionalActions};
+use zeroize::Zeroizing;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PromptError {
+    #[error(
+        "cannot ask for {what}: no terminal, and neither KEEPOUT_ASKPASS nor SSH_ASKPASS is set"
+    )]
+    NoWayToAsk { what: String },
+    #[error("{program} (askpass) failed: {detail}")]
+    Askpass { program: String, detail: String },
+    #[error("reading from the terminal failed: {0}")]
+    Terminal(std::io::Error),
+    #[error("cancelled")]
+    Cancelled,
+}
+
+/// Ask for a secret (passphrase or value): `prompt` is shown, nothing typed is echoed.
+pub fn secret(prompt: &str) -> Result<Zeroizing<String>, PromptError> {
+    if let Some(program) = env_program("KEEPOUT_ASKPASS") {
+        return askpass_secret(&program, prompt);
+    }
+    match terminal_secret(prompt) {
+        Err(PromptError::Terminal(e))
+            if e.raw_os_error() == Some(rustix::io::Errno::NXIO.raw_os_error()) => {}
+        Err(PromptError::Terminal(e)) if e.kind() == std::io::ErrorKind::NotFound => {}
+        other => return other,
+    }
+    if let Some(program) = env_program("SSH_ASKPASS") {
+        return askpass_secret(&program, prompt);
+    }
+    Err(PromptError::NoWayToAsk {
+        what: prompt.trim_end_matches([':', ' ']).to_string(),
+    })
+}
+
+fn env_program(var: &str) -> Option<String> {
+    std::env::var(var).ok().filter(|v| !v.is_empty())
+}
+
+fn askpass_secret(program: &str, prompt: &str) -> Result<Zeroizing<String>, PromptError> {
+    let fail = |detail: String| PromptError::Askpass {
+        program: program.to_string(),
+        detail,
+    };
+    let mut child = Command::new(program)
+        .arg(prompt)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| fail(e.to_string()))?;
+    let mut out = Zeroizing::new(Vec::new());
+    child
+        .stdout
+        .take()
+        .expect("piped")
+        .read_to_end(&mut out)
+        .map_err(|e| fail(e.to_string()))?;
+    let status = child.wait().map_err(|e| fail(e.to_string()))?;
+    if !status.success() {
+        return Err(PromptError::Cancelled);
+    }
+    let mut text = Zeroizing::new(
+        String::from_utf8(out.to_vec()).map_err(|_| fail("answer is not UTF-8".into()))?,
+    );
+    if text.ends_with('\n') {
+        text.pop();
+    }
+    Ok(text)
+}
+
+/// Restores the terminal's modes when dropped.
+struct EchoOff<'a> {
+    tty: &'a std::fs::File,
+    saved: rustix::termios::Termios,
+}
+
+impl Drop for EchoOff<'_> {
+    fn drop(&mut self) {
+        let _ = rustix::termios::tcsetattr(self.tty, OptionalActions::Now, &self.saved);
+    }
+}
+
+fn terminal_secret(prompt: &str) -> Result<Zeroizing<String>, PromptError> {
+    let tty = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/tty")
+        .map_err(PromptError::Terminal)?;
+    let saved = rustix::termios::tcgetattr(&tty).map_err(|e| PromptError::Terminal(e.into()))?;
+    let mut quiet = saved.clone();
+    quiet.local_modes.remove(LocalModes::ECHO);
+    quiet.local_modes.insert(LocalModes::ECHONL);
+    (&tty)
+        .write_all(prompt.as_bytes())
+        .map_err(PromptError::Terminal)?;
+    let guard = EchoOff { tty: &tty, saved };
+    rustix::termios::tcsetattr(&tty, OptionalActions::Flush, &quiet)
+        .map_err(|e| PromptError::Terminal(e.into()))?;
+    let mut line = Zeroizing::new(String::new());
+    let n = std::io::BufReader::new(&tty)
+        .read_line(&mut line)
+        .map_err(PromptError::Terminal)?;
+    drop(guard);
+    if n == 0 {
+        return Err(PromptError::Cancelled);
+    }
+    if line.ends_with('\n') {
+        line.pop();
+    }
+    Ok(line)
+}

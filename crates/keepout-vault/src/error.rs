@@ -1,0 +1,70 @@
+//! The vault's one error type. Each variant says what happened; [`VaultError::hint`] says what to
+//! do; [`VaultError::exit_code`] is the documented exit status of `keepout` for it.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum VaultError {
+    #[error("wrong passphrase for {0} (or its passphrase stanza is damaged)")]
+    WrongPassphrase(PathBuf),
+    #[error("{0}")]
+    Corrupted(String),
+    #[error("the vault was written by a newer keepout (format {found}; this one reads up to {supported})")]
+    NewerFormat { found: u32, supported: u32 },
+    #[error("there is no vault at {0} yet")]
+    NoVault(PathBuf),
+    #[error("no secret named {0:?}")]
+    NoSuchSecret(String),
+    #[error("{0:?} is not a secret name: use lower-case letters, digits, '.', '_', '-', and '/' between parts")]
+    BadName(String),
+    #[error("{what} {path}: {source}")]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("encrypting the vault failed: {0}")]
+    Encrypt(String),
+}
+
+impl VaultError {
+    pub(crate) fn io(
+        what: &'static str,
+        path: &std::path::Path,
+        source: std::io::Error,
+    ) -> VaultError {
+        VaultError::Io {
+            what,
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+
+    /// What the user can do about it, where there is something.
+    pub fn hint(&self) -> Option<&'static str> {
+        match self {
+            VaultError::WrongPassphrase(_) => Some("Nothing was changed. Try again; the vault is a standard age file (`age -d`)."),
+            VaultError::Corrupted(_) => Some(
+                "Nothing was overwritten. The previous version is kept next to it as vault.age.bak: \
+                 check it with `age -d vault.age.bak`, then copy it over vault.age.",
+            ),
+            VaultError::NewerFormat { .. } => Some("Nothing was changed. Update keepout to read this vault."),
+            VaultError::NoVault(_) => Some("`keepout secret set NAME` creates it."),
+            VaultError::NoSuchSecret(_) => Some("`keepout secret list` shows the names."),
+            _ => None,
+        }
+    }
+
+    /// keepout's exit status for this error: 3 wrong passphrase, 4 corrupted or unreadable vault,
+    /// 5 newer format, 6 no such secret or vault, 2 bad input, 1 anything else.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            VaultError::WrongPassphrase(_) => 3,
+            VaultError::Corrupted(_) => 4,
+            VaultError::NewerFormat { .. } => 5,
+            VaultError::NoVault(_) | VaultError::NoSuchSecret(_) => 6,
+            VaultError::BadName(_) => 2,
+            VaultError::Io { .. } | VaultError::Encrypt(_) => 1,
+        }
+    }
+}

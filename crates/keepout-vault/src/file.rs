@@ -1,0 +1,223 @@
+//! The vault on disk: one standard age file (scrypt passphrase recipient), written atomically.
+//!
+//! Guarantees:
+//! * the file is a plain age file: `age -d vault.age` (or rage) decrypts it with the passphrase;
+//! * every change is read-modify-write under an exclusive lock (`vault.age.lock`), so concurrent
+//!   writers never lose each other's changes;
+//! * a write goes to a temporary file in the same directory, is fsynced, the current vault is
+//!   hard-linked to `vault.age.bak` (replacing the previous backup atomically), the temporary file
+//!   is renamed over the vault, and the directory is fsynced. At every instant `vault.age` is
+//!   either the complete old vault or the complete new one; a `kill -9` anywhere loses nothing;
+//! * nothing is written when reading fails (wrong passphrase, corruption, newer format).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use age::secrecy::SecretString;
+use zeroize::Zeroizing;
+
+use crate::document::Document;
+use crate::error::VaultError;
+
+/// The vault file and how to write it.
+#[derive(Debug, Clone)]
+pub struct VaultFile {
+    path: PathBuf,
+    /// scrypt's log2(N); `None`: age's default, calibrated to about a second on this machine.
+    work_factor: Option<u8>,
+}
+
+impl VaultFile {
+    /// The vault at `path`.
+    pub fn at(path: impl Into<PathBuf>) -> VaultFile {
+        VaultFile {
+            path: path.into(),
+            work_factor: None,
+        }
+    }
+
+    /// `$KEEPOUT_VAULT`, else `$XDG_DATA_HOME/keepout/vault.age`, else
+    /// `~/.local/share/keepout/vault.age`.
+    pub fn default_path() -> PathBuf {
+        if let Some(p) = std::env::var_os("KEEPOUT_VAULT") {
+            return p.into();
+        }
+        let data = std::env::var_os("XDG_DATA_HOME")
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+            .unwrap_or_else(|| {
+                PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/".into()))
+                    .join(".local/share")
+            });
+        data.join("keepout/vault.age")
+    }
+
+    /// Use scrypt work factor `log_n` for new writes (tests use a small one; the default is age's
+    /// own calibration).
+    pub fn with_work_factor(mut self, log_n: u8) -> VaultFile {
+        self.work_factor = Some(log_n);
+        self
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn exists(&self) -> bool {
+        self.path.exists()
+    }
+
+    fn sibling(&self, suffix: &str) -> PathBuf {
+        let name = self
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        self.path.with_file_name(format!("{name}{suffix}"))
+    }
+
+    /// Where the previous version is kept.
+    pub fn backup_path(&self) -> PathBuf {
+        self.sibling(".bak")
+    }
+
+    /// Decrypt and parse the vault.
+    pub fn read(&self, passphrase: &SecretString) -> Result<Document, VaultError> {
+        let bytes = match std::fs::read(&self.path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(VaultError::NoVault(self.path.clone()))
+            }
+            Err(e) => return Err(VaultError::io("cannot read", &self.path, e)),
+        };
+        let identity = age::scrypt::Identity::new(passphrase.clone());
+        let plain =
+            Zeroizing::new(age::decrypt(&identity, &bytes).map_err(|e| self.decrypt_error(e))?);
+        let text = std::str::from_utf8(&plain).map_err(|_| {
+            VaultError::Corrupted(format!(
+                "{}: the decrypted vault is not text",
+                self.path.display()
+            ))
+        })?;
+        Document::from_toml(text)
+    }
+
+    fn decrypt_error(&self, e: age::DecryptError) -> VaultError {
+        use age::DecryptError as D;
+        let where_ = self.path.display();
+        match e {
+            // The scrypt stanza did not open: the passphrase is wrong (a damaged stanza looks the
+            // same; the message says so).
+            D::DecryptionFailed | D::NoMatchingKeys | D::KeyDecryptionFailed => {
+                VaultError::WrongPassphrase(self.path.clone())
+            }
+            D::InvalidHeader | D::UnknownFormat => VaultError::Corrupted(format!(
+                "{where_} is not an age file, or its header is damaged"
+            )),
+            D::InvalidMac => {
+                VaultError::Corrupted(format!("{where_}: the header was changed (MAC mismatch)"))
+            }
+            D::Io(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                VaultError::Corrupted(format!("{where_} is truncated"))
+            }
+            D::Io(e) if e.kind() == std::io::ErrorKind::InvalidData => VaultError::Corrupted(
+                format!("{where_}: the contents are damaged, truncated or were tampered with"),
+            ),
+            other => VaultError::Corrupted(format!("{where_}: {other}")),
+        }
+    }
+
+    /// Create a new vault; refuses to overwrite one.
+    pub fn create(&self, passphrase: &SecretString) -> Result<(), VaultError> {
+        let _lock = self.lock()?;
+        if self.exists() {
+            return Err(VaultError::io(
+                "will not overwrite",
+                &self.path,
+                std::io::Error::from(std::io::ErrorKind::AlreadyExists),
+            ));
+        }
+        self.write_locked(&Document::new(), passphrase)
+    }
+
+    /// Read, change and write the vault under the lock. Nothing is written if `change` fails.
+    pub fn update<T>(
+        &self,
+        passphrase: &SecretString,
+        change: impl FnOnce(&mut Document) -> Result<T, VaultError>,
+    ) -> Result<T, VaultError> {
+        let _lock = self.lock()?;
+        let mut doc = self.read(passphrase)?;
+        let out = change(&mut doc)?;
+        self.write_locked(&doc, passphrase)?;
+        Ok(out)
+    }
+
+    fn lock(&self) -> Result<std::fs::File, VaultError> {
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        create_private_dir(dir)?;
+        let lock_path = self.sibling(".lock");
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| VaultError::io("cannot open the lock", &lock_path, e))?;
+        f.lock()
+            .map_err(|e| VaultError::io("cannot lock", &lock_path, e))?;
+        Ok(f)
+    }
+
+    fn encrypt(&self, doc: &Document, passphrase: &SecretString) -> Result<Vec<u8>, VaultError> {
+        let mut recipient = age::scrypt::Recipient::new(passphrase.clone());
+        if let Some(n) = self.work_factor {
+            recipient.set_work_factor(n);
+        }
+        age::encrypt(&recipient, doc.to_toml().as_bytes())
+            .map_err(|e| VaultError::Encrypt(e.to_string()))
+    }
+
+    fn write_locked(&self, doc: &Document, passphrase: &SecretString) -> Result<(), VaultError> {
+        let bytes = self.encrypt(doc, passphrase)?;
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        let io = |what| move |e| VaultError::io(what, dir, e);
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".vault-new-")
+            .tempfile_in(dir)
+            .map_err(io("cannot create a temporary file in"))?;
+        tmp.write_all(&bytes)
+            .map_err(io("cannot write a temporary file in"))?;
+        tmp.as_file()
+            .sync_all()
+            .map_err(io("cannot sync a temporary file in"))?;
+        if self.exists() {
+            // The backup is replaced atomically too: link the current vault under a temporary
+            // name, then rename that over the old backup.
+            let staged = self.sibling(".bak.new");
+            let _ = std::fs::remove_file(&staged);
+            std::fs::hard_link(&self.path, &staged)
+                .or_else(|_| std::fs::copy(&self.path, &staged).map(|_| ()))
+                .map_err(|e| VaultError::io("cannot keep a backup at", &staged, e))?;
+            std::fs::rename(&staged, self.backup_path())
+                .map_err(|e| VaultError::io("cannot keep a backup at", &self.backup_path(), e))?;
+        }
+        tmp.persist(&self.path)
+            .map_err(|e| VaultError::io("cannot replace", &self.path, e.error))?;
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io("cannot sync the directory"))?;
+        Ok(())
+    }
+}
+
+fn create_private_dir(dir: &Path) -> Result<(), VaultError> {
+    use std::os::unix::fs::DirBuilderExt;
+    if dir.is_dir() {
+        return Ok(());
+    }
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| VaultError::io("cannot create", dir, e))
+}

@@ -1,0 +1,20 @@
+//! keepout's vault: secrets at rest in one standard age file.
+//!
+//! Three layers, each testable alone: [`VaultFile`] is the file on disk (age encryption with a
+//! scrypt passphrase recipient, atomic writes under a lock, a backup of the previous version);
+//! [`Document`] is its content (a versioned TOML document of named secrets); resolving secret
+//! references (`keepout:NAME`, `pass:`, `op://`, `bw://`) comes next, in its own module.
+//!
+//! Guarantees: a secret's value is only ever in the encrypted file or in memory that is zeroed
+//! when dropped; no error message, `Debug` output or listing contains a value; a failed read
+//! (wrong passphrase, corruption, newer format) never leads to a write.
+
+mod document;
+mod error;
+mod file;
+
+pub use age::secrecy::{ExposeSecret, SecretString};
+pub use document::{check_name, Document, Secret, SecretInfo, FORMAT_VERSION};
+pub use error::VaultError;
+pub use file::VaultFile;
+pub use zeroize::Zeroizing;

@@ -1,0 +1,150 @@
+//! `keepout secret set | list | rm`: the vault from the command line.
+
+use std::io::{IsTerminal, Read};
+
+use anyhow::{bail, Context, Result};
+use keepout_vault::{check_name, SecretString, VaultFile, Zeroizing};
+
+use crate::cli::SecretAction;
+
+/// The vault at its usual place. `KEEPOUT_SCRYPT_WORK_FACTOR` (log2 N) overrides age's
+/// calibrated scrypt cost for new writes; the tests use it to stay fast.
+fn vault() -> VaultFile {
+    let v = VaultFile::at(VaultFile::default_path());
+    match std::env::var("KEEPOUT_SCRYPT_WORK_FACTOR")
+        .ok()
+        .and_then(|s| s.parse::<u8>().ok())
+    {
+        Some(n) => v.with_work_factor(n.clamp(1, 30)),
+        None => v,
+    }
+}
+
+fn ask(prompt: &str) -> Result<Zeroizing<String>> {
+    Ok(keepout_prompt::secret(prompt)?)
+}
+
+/// The passphrase of an existing vault, or a new one (asked twice) for a vault to be created.
+fn passphrase(vault: &VaultFile, new: bool) -> Result<SecretString> {
+    if !new {
+        let p = ask(&format!("Passphrase for {}: ", vault.path().display()))?;
+        return Ok(SecretString::from(p.to_string()));
+    }
+    let p = ask(&format!(
+        "New passphrase for the vault {}: ",
+        vault.path().display()
+    ))?;
+    if p.is_empty() {
+        bail!("the passphrase cannot be empty");
+    }
+    let again = ask("The same passphrase again: ")?;
+    if *p != *again {
+        bail!("the two passphrases differ; nothing was created");
+    }
+    Ok(SecretString::from(p.to_string()))
+}
+
+/// The value: standard input when it is not a terminal (one trailing newline dropped), else
+/// asked for without echo.
+fn read_value(name: &str) -> Result<Zeroizing<String>> {
+    let stdin = std::io::stdin();
+    let value = if stdin.is_terminal() {
+        ask(&format!("Value for {name}: "))?
+    } else {
+        let mut v = Zeroizing::new(String::new());
+        stdin
+            .lock()
+            .read_to_string(&mut v)
+            .context("cannot read the value from standard input")?;
+        if v.ends_with('\n') {
+            v.pop();
+            if v.ends_with('\r') {
+                v.pop();
+            }
+        }
+        v
+    };
+    if value.is_empty() {
+        bail!("the value for {name} is empty; nothing was stored");
+    }
+    Ok(value)
+}
+
+pub fn secret(action: SecretAction) -> Result<i32> {
+    let vault = vault();
+    match action {
+        SecretAction::Set { name, note } => {
+            check_name(&name)?;
+            let value = read_value(&name)?;
+            let creating = !vault.exists();
+            let pass = passphrase(&vault, creating)?;
+            if creating {
+                vault.create(&pass)?;
+                eprintln!("keepout: created the vault {}", vault.path().display());
+            }
+            let replaced = vault.update(&pass, |doc| doc.set(&name, value, note))?;
+            eprintln!(
+                "keepout: {} {name}",
+                if replaced { "replaced" } else { "stored" }
+            );
+        }
+        SecretAction::List { json } => {
+            if !vault.exists() {
+                return Err(keepout_vault::VaultError::NoVault(vault.path().to_path_buf()).into());
+            }
+            let pass = passphrase(&vault, false)?;
+            let list = vault.read(&pass)?.list();
+            if json {
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else if list.is_empty() {
+                eprintln!("keepout: the vault is empty");
+            } else {
+                println!("{:<40} {:<20} note", "name", "updated");
+                for s in list {
+                    println!(
+                        "{:<40} {:<20} {}",
+                        s.name,
+                        format_time(s.updated),
+                        s.note.unwrap_or_default()
+                    );
+                }
+            }
+        }
+        SecretAction::Rm { name } => {
+            let pass = passphrase(&vault, false)?;
+            vault.update(&pass, |doc| doc.remove(&name))?;
+            eprintln!("keepout: removed {name}");
+        }
+    }
+    Ok(0)
+}
+
+/// Seconds since 1970 as `YYYY-MM-DD HH:MM` UTC.
+fn format_time(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}",
+        rem / 3600,
+        rem % 3600 / 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn times_are_shown_as_utc_dates() {
+        assert_eq!(super::format_time(0), "1970-01-01 00:00");
+        assert_eq!(super::format_time(1_795_576_075), "2026-11-25 03:07");
+    }
+}

@@ -1,0 +1,192 @@
+//! `keepout secret`: end to end through the binary, with a scripted askpass (no terminal).
+
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use super::harness::keepout_bin;
+
+struct Vault {
+    dir: tempfile::TempDir,
+}
+
+impl Vault {
+    fn new() -> Vault {
+        let dir = tempfile::tempdir().unwrap();
+        let ask = dir.path().join("askpass.sh");
+        std::fs::write(&ask, "#!/bin/sh\necho 'correct horse'\n").unwrap();
+        std::fs::set_permissions(&ask, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        Vault { dir }
+    }
+
+    fn path(&self) -> PathBuf {
+        self.dir.path().join("data/vault.age")
+    }
+
+    fn cmd(&self) -> Command {
+        let mut c = Command::new(keepout_bin());
+        c.env("KEEPOUT_VAULT", self.path())
+            .env("KEEPOUT_ASKPASS", self.dir.path().join("askpass.sh"))
+            .env("KEEPOUT_SCRYPT_WORK_FACTOR", "4")
+            .stdin(Stdio::null());
+        c
+    }
+
+    fn set(&self, name: &str, value: &str) -> std::process::Output {
+        let mut c = self.cmd();
+        c.args(["secret", "set", name])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = c.spawn().unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(value.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    fn names(&self) -> Vec<String> {
+        let out = self
+            .cmd()
+            .args(["secret", "list", "--json"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "list: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["name"].as_str().unwrap().to_string())
+            .collect()
+    }
+}
+
+#[test]
+fn set_list_rm_and_list_never_shows_values() {
+    let v = Vault::new();
+    assert!(v.set("pypi/coverage", "pypi-VALUE-123\n").status.success());
+    assert!(v.set("github/token", "ghp_VALUE_456").status.success());
+    let out = v.cmd().args(["secret", "list"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("pypi/coverage") && text.contains("github/token"),
+        "{text}"
+    );
+    assert!(!text.contains("VALUE"), "no value is listed: {text}");
+    assert!(v
+        .cmd()
+        .args(["secret", "rm", "github/token"])
+        .status()
+        .unwrap()
+        .success());
+    assert_eq!(v.names(), ["pypi/coverage"]);
+    // The file on disk holds no value in the clear.
+    let raw = std::fs::read(v.path()).unwrap();
+    assert!(!String::from_utf8_lossy(&raw).contains("VALUE"));
+}
+
+#[test]
+fn wrong_passphrase_exits_3_and_changes_nothing() {
+    let v = Vault::new();
+    assert!(v.set("a", "x").status.success());
+    let before = std::fs::read(v.path()).unwrap();
+    let bad = v.dir.path().join("bad.sh");
+    std::fs::write(&bad, "#!/bin/sh\necho wrong\n").unwrap();
+    std::fs::set_permissions(&bad, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let out = v
+        .cmd()
+        .env("KEEPOUT_ASKPASS", &bad)
+        .args(["secret", "rm", "a"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("wrong passphrase"));
+    assert_eq!(std::fs::read(v.path()).unwrap(), before);
+}
+
+#[test]
+fn no_vault_and_no_way_to_ask_are_clear_errors() {
+    let v = Vault::new();
+    let out = v.cmd().args(["secret", "list"]).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(6),
+        "no vault yet: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(v.set("a", "x").status.success());
+    // No askpass and no terminal (setsid: no controlling terminal): say so, never hang.
+    let out = Command::new("setsid")
+        .args(["-w", keepout_bin(), "secret", "list"])
+        .env("KEEPOUT_VAULT", v.path())
+        .env_remove("KEEPOUT_ASKPASS")
+        .env_remove("SSH_ASKPASS")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("cannot ask"), "{err}");
+}
+
+/// kill -9 at random moments while secrets are being written: every time, the vault decrypts,
+/// and what it holds is a prefix of what was written (old or new, never a torn file).
+#[test]
+fn kill_9_during_writes_loses_nothing() {
+    let v = Vault::new();
+    assert!(v.set("seed", "0").status.success());
+    let keepout = keepout_bin();
+    for round in 0..12u64 {
+        let script = format!(
+            "i=0; while [ $i -lt 200 ]; do echo v$i | {keepout} secret set r{round}/s$i 2>/dev/null || exit 1; i=$((i+1)); done"
+        );
+        let mut child = Command::new("sh")
+            .args(["-c", &script])
+            .envs(
+                v.cmd()
+                    .get_envs()
+                    .filter_map(|(k, val)| val.map(|val| (k.to_owned(), val.to_owned()))),
+            )
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(40 + (round * 37) % 200));
+        // SIGKILL the whole group: the shell and the keepout in the middle of a write.
+        let _ = Command::new("kill")
+            .args(["-s", "KILL", "--", &format!("-{}", child.id())])
+            .status();
+        let _ = child.wait();
+        let names = v.names();
+        let mut written: Vec<u64> = names
+            .iter()
+            .filter_map(|n| {
+                n.strip_prefix(&format!("r{round}/s"))
+                    .and_then(|i| i.parse().ok())
+            })
+            .collect();
+        written.sort();
+        let expected: Vec<u64> = (0..written.len() as u64).collect();
+        assert_eq!(
+            written, expected,
+            "round {round}: a contiguous prefix of the writes survives"
+        );
+        assert!(
+            names.contains(&"seed".to_string()),
+            "round {round}: older secrets survive"
+        );
+    }
+}
