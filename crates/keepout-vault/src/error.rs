@@ -25,6 +25,18 @@ pub enum VaultError {
     },
     #[error("encrypting the vault failed: {0}")]
     Encrypt(String),
+    #[error("configuration: {0}")]
+    Config(String),
+    #[error("{wanted}; the scopes are: {}", if known.is_empty() { "(none configured)".to_string() } else { known.join(", ") })]
+    NoScope { wanted: String, known: Vec<String> },
+    #[error("bad secret reference {0}")]
+    BadReference(String),
+    #[error("{reference}: {message}")]
+    Provider {
+        tool: &'static str,
+        reference: String,
+        message: String,
+    },
 }
 
 impl VaultError {
@@ -51,19 +63,26 @@ impl VaultError {
             VaultError::NewerFormat { .. } => Some("Nothing was changed. Update keepout to read this vault."),
             VaultError::NoVault(_) => Some("`keepout secret set NAME` creates it."),
             VaultError::NoSuchSecret(_) => Some("`keepout secret list` shows the names."),
+            VaultError::NoScope { .. } => Some(
+                "Scopes are [[scope]] tables in ~/.config/keepout/config.toml (name, dirs, env); \
+                 `--scope NAME` picks one by name.",
+            ),
             _ => None,
         }
     }
 
     /// keepout's exit status for this error: 3 wrong passphrase, 4 corrupted or unreadable vault,
-    /// 5 newer format, 6 no such secret or vault, 2 bad input, 1 anything else.
+    /// 5 newer format, 6 no such secret or vault, 7 no scope, 8 a provider (pass, op, bw)
+    /// failed, 2 bad input or configuration, 1 anything else.
     pub fn exit_code(&self) -> u8 {
         match self {
             VaultError::WrongPassphrase(_) => 3,
             VaultError::Corrupted(_) => 4,
             VaultError::NewerFormat { .. } => 5,
             VaultError::NoVault(_) | VaultError::NoSuchSecret(_) => 6,
-            VaultError::BadName(_) => 2,
+            VaultError::BadName(_) | VaultError::Config(_) | VaultError::BadReference(_) => 2,
+            VaultError::NoScope { .. } => 7,
+            VaultError::Provider { .. } => 8,
             VaultError::Io { .. } | VaultError::Encrypt(_) => 1,
         }
     }

@@ -2,8 +2,9 @@
 //!
 //! Three layers, each testable alone: [`VaultFile`] is the file on disk (age encryption with a
 //! scrypt passphrase recipient, atomic writes under a lock, a backup of the previous version);
-//! [`Document`] is its content (a versioned TOML document of named secrets); resolving secret
-//! references (`keepout:NAME`, `pass:`, `op://`, `bw://`) comes next, in its own module.
+//! [`Document`] is its content (a versioned TOML document of named secrets); [`SecretRef`] and
+//! the [`Provider`]s resolve references (`keepout:NAME`, `pass:`, `op://`, `bw://`); [`Config`]
+//! holds the scopes that decide which secrets a directory's commands get.
 //!
 //! Guarantees: a secret's value is only ever in the encrypted file or in memory that is zeroed
 //! when dropped; no error message, `Debug` output or listing contains a value; a failed read
@@ -12,9 +13,16 @@
 mod document;
 mod error;
 mod file;
+mod reference;
+mod scope;
 
 pub use age::secrecy::{ExposeSecret, SecretString};
 pub use document::{check_name, Document, Secret, SecretInfo, FORMAT_VERSION};
 pub use error::VaultError;
 pub use file::VaultFile;
+pub use reference::{
+    resolve_env, BitwardenProvider, OnePasswordProvider, PassProvider, Provider, SecretRef,
+    VaultProvider,
+};
+pub use scope::{Config, Scope};
 pub use zeroize::Zeroizing;

@@ -1,0 +1,222 @@
+//! Scopes: which secrets a command gets, decided by the directory it runs in.
+//!
+//! Scopes live in the user's own configuration (`$KEEPOUT_CONFIG`, else
+//! `$XDG_CONFIG_HOME/keepout/config.toml`, else `~/.config/keepout/config.toml`), never in the
+//! repository being worked on: a repository cannot ask for secrets.
+//!
+//! ```toml
+//! [[scope]]
+//! name = "coverage"
+//! dirs = ["~/src/coverage*"]
+//! env = { TWINE_USERNAME = "__token__", TWINE_PASSWORD = "keepout:pypi/coverage" }
+//! confirm = false   # true: ask before releasing the secrets
+//! ```
+//!
+//! Guarantees: a directory matches a scope when it, or one of its parents, matches one of the
+//! scope's `dirs` patterns (`~` is the home directory; `*`, `?`, `[...]` as in shells, `**` across
+//! directories); the most specific match wins (the longest matching pattern); a tie between
+//! scopes is an error, never a guess.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::error::VaultError;
+
+/// One scope of the configuration.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Scope {
+    pub name: String,
+    #[serde(default)]
+    pub dirs: Vec<String>,
+    /// Variable name -> value or secret reference (`keepout:NAME`, `pass:PATH`,
+    /// `op://vault/item/field`, `bw://item/field`).
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Ask for approval before the secrets are released.
+    #[serde(default)]
+    pub confirm: bool,
+}
+
+/// The user's configuration (the part the vault uses).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+pub struct Config {
+    #[serde(default, rename = "scope")]
+    pub scopes: Vec<Scope>,
+}
+
+impl Config {
+    /// Where the configuration is read from.
+    pub fn default_path() -> PathBuf {
+        if let Some(p) = std::env::var_os("KEEPOUT_CONFIG") {
+            return p.into();
+        }
+        std::env::var_os("XDG_CONFIG_HOME")
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+            .unwrap_or_else(|| home().join(".config"))
+            .join("keepout/config.toml")
+    }
+
+    /// Read the configuration; a missing file is an empty one.
+    pub fn load(path: &Path) -> Result<Config, VaultError> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Config::default()),
+            Err(e) => return Err(VaultError::io("cannot read", path, e)),
+        };
+        let config: Config = toml::from_str(&text)
+            .map_err(|e| VaultError::Config(format!("{}: {}", path.display(), e.message())))?;
+        for s in &config.scopes {
+            for name in s.env.keys() {
+                if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                    return Err(VaultError::Config(format!(
+                        "{}: scope {:?}: {name:?} is not an environment variable name",
+                        path.display(),
+                        s.name
+                    )));
+                }
+            }
+        }
+        Ok(config)
+    }
+
+    /// The scope named `name`.
+    pub fn scope(&self, name: &str) -> Result<&Scope, VaultError> {
+        self.scopes
+            .iter()
+            .find(|s| s.name == name)
+            .ok_or_else(|| VaultError::NoScope {
+                wanted: format!("no scope named {name:?}"),
+                known: self.names(),
+            })
+    }
+
+    fn names(&self) -> Vec<String> {
+        self.scopes.iter().map(|s| s.name.clone()).collect()
+    }
+
+    /// The scope for `dir`: the one with the longest pattern matching `dir` or a parent of it.
+    pub fn scope_for(&self, dir: &Path) -> Result<&Scope, VaultError> {
+        let home = home();
+        let mut best: Vec<(&Scope, usize)> = Vec::new();
+        for scope in &self.scopes {
+            let mut score = None;
+            for pattern in &scope.dirs {
+                let expanded = expand_home(pattern, &home);
+                let Ok(glob) = globset::GlobBuilder::new(&expanded)
+                    .literal_separator(true)
+                    .build()
+                else {
+                    continue;
+                };
+                let matcher = glob.compile_matcher();
+                if dir.ancestors().any(|a| matcher.is_match(a)) {
+                    score = score.max(Some(expanded.len()));
+                }
+            }
+            if let Some(score) = score {
+                best.push((scope, score));
+            }
+        }
+        best.sort_by(|a, b| b.1.cmp(&a.1));
+        match best.as_slice() {
+            [] => Err(VaultError::NoScope {
+                wanted: format!("no scope matches {}", dir.display()),
+                known: self.names(),
+            }),
+            [(a, sa), (b, sb), ..] if sa == sb => Err(VaultError::Config(format!(
+                "scopes {:?} and {:?} match {} equally; make one of their dirs patterns more specific",
+                a.name,
+                b.name,
+                dir.display()
+            ))),
+            [(s, _), ..] => Ok(s),
+        }
+    }
+}
+
+fn home() -> PathBuf {
+    PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/".into()))
+}
+
+fn expand_home(pattern: &str, home: &Path) -> String {
+    match pattern.strip_prefix('~') {
+        Some(rest) if rest.is_empty() || rest.starts_with('/') => {
+            format!("{}{rest}", home.display())
+        }
+        _ => pattern.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(text: &str) -> Config {
+        toml::from_str(text).unwrap()
+    }
+
+    #[test]
+    fn the_most_specific_scope_wins_and_parents_match() {
+        let c = config(
+            r#"
+            [[scope]]
+            name = "all-src"
+            dirs = ["/home/a/src/*"]
+            [[scope]]
+            name = "coverage"
+            dirs = ["/home/a/src/coverage*"]
+            env = { TWINE_PASSWORD = "keepout:pypi/coverage" }
+            "#,
+        );
+        assert_eq!(
+            c.scope_for(Path::new("/home/a/src/coverage/tests"))
+                .unwrap()
+                .name,
+            "coverage"
+        );
+        assert_eq!(
+            c.scope_for(Path::new("/home/a/src/coveragepy"))
+                .unwrap()
+                .name,
+            "coverage"
+        );
+        assert_eq!(
+            c.scope_for(Path::new("/home/a/src/other")).unwrap().name,
+            "all-src"
+        );
+        let err = c
+            .scope_for(Path::new("/home/a/docs"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("all-src") && err.contains("coverage"),
+            "lists the scopes: {err}"
+        );
+    }
+
+    #[test]
+    fn star_does_not_cross_directories() {
+        let c = config("[[scope]]\nname = \"x\"\ndirs = [\"/src/*/lib\"]\n");
+        assert!(c.scope_for(Path::new("/src/a/lib")).is_ok());
+        assert!(c.scope_for(Path::new("/src/a/b/lib")).is_err());
+    }
+
+    #[test]
+    fn equally_specific_scopes_are_an_error() {
+        let c = config("[[scope]]\nname = \"a\"\ndirs = [\"/p/x*\"]\n[[scope]]\nname = \"b\"\ndirs = [\"/p/*y\"]\n");
+        assert!(c.scope_for(Path::new("/p/xy")).is_err());
+    }
+
+    #[test]
+    fn home_is_expanded() {
+        assert_eq!(
+            expand_home("~/src/a*", Path::new("/home/u")),
+            "/home/u/src/a*"
+        );
+        assert_eq!(expand_home("~other/x", Path::new("/home/u")), "~other/x");
+    }
+}
