@@ -37,13 +37,8 @@ impl SecretRef {
             }
             return Ok(SecretRef::Pass(path.to_string()));
         }
-        if text.starts_with("op://") {
-            if text["op://".len()..]
-                .split('/')
-                .filter(|p| !p.is_empty())
-                .count()
-                < 3
-            {
+        if let Some(rest) = text.strip_prefix("op://") {
+            if rest.split('/').filter(|p| !p.is_empty()).count() < 3 {
                 return Err(bad("expected op://vault/item/field"));
             }
             return Ok(SecretRef::OnePassword(text.to_string()));

@@ -121,7 +121,7 @@ impl Config {
                 best.push((scope, score));
             }
         }
-        best.sort_by(|a, b| b.1.cmp(&a.1));
+        best.sort_by_key(|b| std::cmp::Reverse(b.1));
         match best.as_slice() {
             [] => Err(VaultError::NoScope {
                 wanted: format!("no scope matches {}", dir.display()),
