@@ -51,6 +51,60 @@ pub fn secret(prompt: &str) -> Result<Zeroizing<String>, PromptError> {
     })
 }
 
+/// Ask for approval: `Ok(true)` only on an explicit yes. An askpass program approves with exit
+/// status 0 (OpenSSH's `SSH_ASKPASS_PROMPT=confirm` convention is set for it); on the terminal,
+/// `y` or `yes`.
+pub fn confirm(prompt: &str) -> Result<bool, PromptError> {
+    if let Some(program) = env_program("KEEPOUT_ASKPASS") {
+        return askpass_confirm(&program, prompt);
+    }
+    match terminal_confirm(prompt) {
+        Err(PromptError::Terminal(e))
+            if e.raw_os_error() == Some(rustix::io::Errno::NXIO.raw_os_error()) => {}
+        Err(PromptError::Terminal(e)) if e.kind() == std::io::ErrorKind::NotFound => {}
+        other => return other,
+    }
+    if let Some(program) = env_program("SSH_ASKPASS") {
+        return askpass_confirm(&program, prompt);
+    }
+    Err(PromptError::NoWayToAsk {
+        what: "approval".into(),
+    })
+}
+
+fn askpass_confirm(program: &str, prompt: &str) -> Result<bool, PromptError> {
+    let status = Command::new(program)
+        .arg(prompt)
+        .env("SSH_ASKPASS_PROMPT", "confirm")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .status()
+        .map_err(|e| PromptError::Askpass {
+            program: program.to_string(),
+            detail: e.to_string(),
+        })?;
+    Ok(status.success())
+}
+
+fn terminal_confirm(prompt: &str) -> Result<bool, PromptError> {
+    let tty = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/tty")
+        .map_err(PromptError::Terminal)?;
+    (&tty)
+        .write_all(format!("{prompt} [y/N] ").as_bytes())
+        .map_err(PromptError::Terminal)?;
+    let mut line = String::new();
+    std::io::BufReader::new(&tty)
+        .read_line(&mut line)
+        .map_err(PromptError::Terminal)?;
+    Ok(matches!(
+        line.trim().to_ascii_lowercase().as_str(),
+        "y" | "yes"
+    ))
+}
+
 fn env_program(var: &str) -> Option<String> {
     std::env::var(var).ok().filter(|v| !v.is_empty())
 }

@@ -40,6 +40,9 @@ pub enum Command {
         #[command(subcommand)]
         action: SecretAction,
     },
+    /// Run a command with the secrets of this directory's scope in its environment (and
+    /// nowhere else).
+    Exec(ExecArgs),
     /// Show what this kernel supports (user namespaces, Landlock ABI, seccomp, ...).
     Doctor(DoctorArgs),
     /// Run a malicious "test suite" on a planted fake home, without and then with keepout.
@@ -130,6 +133,30 @@ pub struct RunArgs {
     #[arg(long)]
     pub print_policy: bool,
 
+    /// The command and its arguments.
+    #[arg(last = true, value_name = "COMMAND", required = true, num_args = 1..)]
+    pub command: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+#[command(
+    after_help = "Scopes are [[scope]] tables in ~/.config/keepout/config.toml ($KEEPOUT_CONFIG):\n  \
+    [[scope]]\n  \
+    name = \"coverage\"\n  \
+    dirs = [\"~/src/coverage*\"]\n  \
+    env = { TWINE_USERNAME = \"__token__\", TWINE_PASSWORD = \"keepout:pypi/coverage\" }\n  \
+    confirm = false   # true: ask before releasing\n\n\
+    References: keepout:NAME (the vault), pass:PATH, op://vault/item/field, bw://item/field;\n\
+    anything else is a literal. Exit status: the command's own; 7 no scope matches; 8 pass, op or\n\
+    bw failed; 3-6 as for `keepout secret`."
+)]
+pub struct ExecArgs {
+    /// Use this scope instead of the one the current directory matches.
+    #[arg(long, value_name = "NAME")]
+    pub scope: Option<String>,
+    /// Replace the secrets' values in the command's output with <concealed by keepout>.
+    #[arg(long)]
+    pub mask: bool,
     /// The command and its arguments.
     #[arg(last = true, value_name = "COMMAND", required = true, num_args = 1..)]
     pub command: Vec<String>,

@@ -8,6 +8,8 @@
 mod cli;
 mod demo;
 mod doctor;
+mod exec;
+mod mask;
 mod run;
 mod secret;
 
@@ -25,6 +27,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => run::run(args),
         Command::Secret { action } => secret::secret(action),
+        Command::Exec(args) => exec::exec(args),
         Command::Doctor(args) => doctor::doctor(args),
         Command::Demo(args) => demo::demo(args),
         Command::Completions { shell } => {

@@ -9,7 +9,7 @@ use crate::cli::SecretAction;
 
 /// The vault at its usual place. `KEEPOUT_SCRYPT_WORK_FACTOR` (log2 N) overrides age's
 /// calibrated scrypt cost for new writes; the tests use it to stay fast.
-fn vault() -> VaultFile {
+pub fn vault() -> VaultFile {
     let v = VaultFile::at(VaultFile::default_path());
     match std::env::var("KEEPOUT_SCRYPT_WORK_FACTOR")
         .ok()
@@ -25,7 +25,7 @@ fn ask(prompt: &str) -> Result<Zeroizing<String>> {
 }
 
 /// The passphrase of an existing vault, or a new one (asked twice) for a vault to be created.
-fn passphrase(vault: &VaultFile, new: bool) -> Result<SecretString> {
+pub fn passphrase(vault: &VaultFile, new: bool) -> Result<SecretString> {
     if !new {
         let p = ask(&format!("Passphrase for {}: ", vault.path().display()))?;
         return Ok(SecretString::from(p.to_string()));
