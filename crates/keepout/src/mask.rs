@@ -31,35 +31,41 @@ impl Masker {
     /// Feed bytes; returns what can be shown now.
     pub fn feed(&mut self, bytes: &[u8]) -> Vec<u8> {
         self.pending.extend_from_slice(bytes);
+        self.scan(false)
+    }
+
+    /// The stream ended: everything left, with the values in it replaced.
+    pub fn finish(&mut self) -> Vec<u8> {
+        self.scan(true)
+    }
+
+    fn scan(&mut self, at_end: bool) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.pending.len());
         let mut i = 0;
         'scan: while i < self.pending.len() {
+            let rest = &self.pending[i..];
+            // A value could start here and finish in a later read (a longer one even when a
+            // shorter one already matches): wait, unless the stream has ended.
+            if !at_end
+                && self
+                    .values
+                    .iter()
+                    .any(|v| v.len() > rest.len() && v.starts_with(rest))
+            {
+                break;
+            }
             for v in &self.values {
-                if self.pending[i..].starts_with(v) {
+                if rest.starts_with(v) {
                     out.extend_from_slice(REPLACEMENT);
                     i += v.len();
                     continue 'scan;
                 }
-            }
-            // Could a value start here and finish in a later read? Then hold the rest back.
-            let rest = &self.pending[i..];
-            if self
-                .values
-                .iter()
-                .any(|v| v.len() > rest.len() && v.starts_with(rest))
-            {
-                break;
             }
             out.push(self.pending[i]);
             i += 1;
         }
         self.pending.drain(..i);
         out
-    }
-
-    /// The stream ended: what was held back is shown (it did not become a value).
-    pub fn finish(&mut self) -> Vec<u8> {
-        std::mem::take(&mut self.pending)
     }
 }
 
@@ -137,6 +143,16 @@ mod tests {
         assert_eq!(m.feed(b"Password: "), b"Password: ");
         assert_eq!(m.feed(b"hun"), b"", "could still become the value");
         assert_eq!(m.feed(b"ted"), b"hunted");
+    }
+
+    #[test]
+    fn a_value_at_the_very_end_is_replaced() {
+        for piece in 1..4 {
+            assert_eq!(
+                mask_in_pieces(b"x abc", piece, &["abc", "abcdef"]),
+                b"x <concealed by keepout>".to_vec()
+            );
+        }
     }
 
     #[test]

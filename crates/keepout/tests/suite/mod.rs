@@ -14,5 +14,6 @@ mod a09_network;
 mod a10_descriptors;
 mod a11_resources;
 mod a12_paths;
+mod exec;
 mod ordinary_work;
 mod vault;
