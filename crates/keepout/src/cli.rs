@@ -43,6 +43,12 @@ pub enum Command {
     /// Run a command with the secrets of this directory's scope in its environment (and
     /// nowhere else).
     Exec(ExecArgs),
+    /// git's credential helper, served from the vault (secrets named git/HOST/USER):
+    /// `git config --global credential.helper '!keepout git-credential'`.
+    GitCredential {
+        #[command(subcommand)]
+        action: GitCredentialAction,
+    },
     /// Show what this kernel supports (user namespaces, Landlock ABI, seccomp, ...).
     Doctor(DoctorArgs),
     /// Run a malicious "test suite" on a planted fake home, without and then with keepout.
@@ -77,6 +83,16 @@ pub enum SecretAction {
         /// The secret's name.
         name: String,
     },
+}
+
+#[derive(Subcommand, Debug, Clone, Copy)]
+pub enum GitCredentialAction {
+    /// Answer git's request with the stored user name and password, if there is one.
+    Get,
+    /// Keep a credential git used successfully.
+    Store,
+    /// Forget a credential git found to be wrong.
+    Erase,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]

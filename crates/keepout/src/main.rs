@@ -9,6 +9,7 @@ mod cli;
 mod demo;
 mod doctor;
 mod exec;
+mod git_credential;
 mod mask;
 mod run;
 mod secret;
@@ -28,6 +29,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run::run(args),
         Command::Secret { action } => secret::secret(action),
         Command::Exec(args) => exec::exec(args),
+        Command::GitCredential { action } => git_credential::git_credential(action),
         Command::Doctor(args) => doctor::doctor(args),
         Command::Demo(args) => demo::demo(args),
         Command::Completions { shell } => {

@@ -190,3 +190,65 @@ fn kill_9_during_writes_loses_nothing() {
         );
     }
 }
+
+/// git's own client (`git credential fill | approve | reject`) talking to `keepout
+/// git-credential` as its helper.
+#[test]
+fn git_credential_helper_with_real_git() {
+    let v = Vault::new();
+    assert!(v
+        .set("git/github.com/alice", "ghp_GIT_TOKEN_1")
+        .status
+        .success());
+    let git = |sub: &str, input: &str| {
+        let mut c = Command::new("git");
+        c.args([
+            "-c",
+            &format!("credential.helper=!{} git-credential", keepout_bin()),
+            "credential",
+            sub,
+        ])
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .env("KEEPOUT_VAULT", v.path())
+        .env("KEEPOUT_ASKPASS", v.dir.path().join("askpass.sh"))
+        .env("KEEPOUT_SCRYPT_WORK_FACTOR", "4")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+        let mut child = c.spawn().unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let out = git("fill", "protocol=https\nhost=github.com\n\n");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("username=alice") && text.contains("password=ghp_GIT_TOKEN_1"),
+        "{text}"
+    );
+    // A host with nothing stored: the helper answers nothing and git (no prompt) fails.
+    let out = git("fill", "protocol=https\nhost=gitlab.com\n\n");
+    assert!(!out.status.success(), "no credential for gitlab.com");
+    // approve stores, reject erases.
+    let out = git(
+        "approve",
+        "protocol=https\nhost=codeberg.org\nusername=bob\npassword=cb-TOKEN\n\n",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(v.names().contains(&"git/codeberg.org/bob".to_string()));
+    let out = git(
+        "reject",
+        "protocol=https\nhost=codeberg.org\nusername=bob\npassword=cb-TOKEN\n\n",
+    );
+    assert!(out.status.success());
+    assert!(!v.names().contains(&"git/codeberg.org/bob".to_string()));
+}
