@@ -100,10 +100,16 @@ impl Config {
 
     /// The scope for `dir`: the one with the longest pattern matching `dir` or a parent of it.
     pub fn scope_for(&self, dir: &Path) -> Result<&Scope, VaultError> {
+        self.scope_and_root_for(dir).map(|(s, _)| s)
+    }
+
+    /// [`Config::scope_for`], and the directory (`dir` or a parent) that matched: leaving it
+    /// leaves the scope.
+    pub fn scope_and_root_for(&self, dir: &Path) -> Result<(&Scope, PathBuf), VaultError> {
         let home = home();
-        let mut best: Vec<(&Scope, usize)> = Vec::new();
+        let mut best: Vec<(&Scope, usize, PathBuf)> = Vec::new();
         for scope in &self.scopes {
-            let mut score = None;
+            let mut score: Option<(usize, PathBuf)> = None;
             for pattern in &scope.dirs {
                 let expanded = expand_home(pattern, &home);
                 let Ok(glob) = globset::GlobBuilder::new(&expanded)
@@ -113,12 +119,15 @@ impl Config {
                     continue;
                 };
                 let matcher = glob.compile_matcher();
-                if dir.ancestors().any(|a| matcher.is_match(a)) {
-                    score = score.max(Some(expanded.len()));
+                // The outermost matching ancestor is the scope's root for this directory.
+                if let Some(root) = dir.ancestors().filter(|a| matcher.is_match(a)).last() {
+                    if score.as_ref().is_none_or(|(n, _)| expanded.len() > *n) {
+                        score = Some((expanded.len(), root.to_path_buf()));
+                    }
                 }
             }
-            if let Some(score) = score {
-                best.push((scope, score));
+            if let Some((score, root)) = score {
+                best.push((scope, score, root));
             }
         }
         best.sort_by_key(|b| std::cmp::Reverse(b.1));
@@ -127,13 +136,13 @@ impl Config {
                 wanted: format!("no scope matches {}", dir.display()),
                 known: self.names(),
             }),
-            [(a, sa), (b, sb), ..] if sa == sb => Err(VaultError::Config(format!(
+            [(a, sa, _), (b, sb, _), ..] if sa == sb => Err(VaultError::Config(format!(
                 "scopes {:?} and {:?} match {} equally; make one of their dirs patterns more specific",
                 a.name,
                 b.name,
                 dir.display()
             ))),
-            [(s, _), ..] => Ok(s),
+            [(s, _, root), ..] => Ok((s, root.clone())),
         }
     }
 }

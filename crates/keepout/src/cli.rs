@@ -43,6 +43,15 @@ pub enum Command {
     /// Run a command with the secrets of this directory's scope in its environment (and
     /// nowhere else).
     Exec(ExecArgs),
+    /// Print shell functions kvars [DURATION] / unkvars: `eval "$(keepout hook bash)"`
+    /// in ~/.bashrc (zsh: ~/.zshrc; fish: `keepout hook fish | source` in config.fish).
+    Hook {
+        #[arg(value_enum)]
+        shell: Shell,
+    },
+    /// The shell code kvars evaluates (used by the hook).
+    #[command(hide = true)]
+    HookEnv(HookEnvArgs),
     /// git's credential helper, served from the vault (secrets named git/HOST/USER):
     /// `git config --global credential.helper '!keepout git-credential'`.
     GitCredential {
@@ -83,6 +92,25 @@ pub enum SecretAction {
         /// The secret's name.
         name: String,
     },
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Shell {
+    Bash,
+    Zsh,
+    Fish,
+}
+
+#[derive(Args, Debug)]
+pub struct HookEnvArgs {
+    #[arg(long, value_enum)]
+    pub shell: Shell,
+    /// How long the variables stay (30s, 10m, 1h; a bare number is minutes).
+    #[arg(long)]
+    pub ttl: Option<String>,
+    /// Use this scope instead of the current directory's.
+    #[arg(long)]
+    pub scope: Option<String>,
 }
 
 #[derive(Subcommand, Debug, Clone, Copy)]

@@ -12,18 +12,27 @@ use keepout_vault::{resolve_env, Config, SecretRef};
 
 use crate::cli::ExecArgs;
 
-pub fn exec(args: ExecArgs) -> Result<i32> {
+/// A scope's variables, resolved: name, value, and whether the value is a secret (not a literal).
+pub struct ScopeValues {
+    pub scope: String,
+    /// The directory (the cwd or a parent) whose match chose the scope; the cwd for `--scope`.
+    pub root: std::path::PathBuf,
+    pub values: Vec<(String, keepout_vault::Zeroizing<String>, bool)>,
+}
+
+/// Find the scope (by name, or for the current directory), ask for approval if it wants it,
+/// and resolve its references, unlocking the vault only if one is `keepout:`.
+pub fn scope_values(scope_name: Option<&str>, for_command: &str) -> Result<ScopeValues> {
     let config = Config::load(&Config::default_path())?;
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
-    let scope = match &args.scope {
-        Some(name) => config.scope(name)?,
-        None => config.scope_for(&cwd)?,
+    let (scope, root) = match scope_name {
+        Some(name) => (config.scope(name)?, cwd.clone()),
+        None => config.scope_and_root_for(&cwd)?,
     };
     if scope.confirm {
         let what = format!(
-            "Release the secrets of scope {:?} to `{}`?",
-            scope.name,
-            args.command.join(" ")
+            "Release the secrets of scope {:?} to {for_command}?",
+            scope.name
         );
         if !keepout_prompt::confirm(&what)? {
             bail!("not approved: no secret was released");
@@ -41,14 +50,30 @@ pub fn exec(args: ExecArgs) -> Result<i32> {
     } else {
         None
     };
-    let values = resolve_env(&scope.env, || Ok(doc.expect("read above when needed")))?;
+    let resolved = resolve_env(&scope.env, || Ok(doc.expect("read above when needed")))?;
+    let values = resolved
+        .into_iter()
+        .zip(&refs)
+        .map(|((name, value), (_, r))| (name, value, r.is_secret()))
+        .collect();
+    Ok(ScopeValues {
+        scope: scope.name.clone(),
+        root,
+        values,
+    })
+}
 
+pub fn exec(args: ExecArgs) -> Result<i32> {
+    let resolved = scope_values(
+        args.scope.as_deref(),
+        &format!("`{}`", args.command.join(" ")),
+    )?;
     let mut cmd = Command::new(&args.command[0]);
     cmd.args(&args.command[1..]);
     let mut secret_values = Vec::new();
-    for ((name, value), (_, reference)) in values.iter().zip(&refs) {
+    for (name, value, is_secret) in &resolved.values {
         cmd.env(name, value.as_str());
-        if reference.is_secret() {
+        if *is_secret {
             secret_values.push(value.as_bytes().to_vec());
         }
     }

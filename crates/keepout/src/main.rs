@@ -10,6 +10,7 @@ mod demo;
 mod doctor;
 mod exec;
 mod git_credential;
+mod hook;
 mod mask;
 mod run;
 mod secret;
@@ -30,6 +31,8 @@ fn main() -> ExitCode {
         Command::Secret { action } => secret::secret(action),
         Command::Exec(args) => exec::exec(args),
         Command::GitCredential { action } => git_credential::git_credential(action),
+        Command::Hook { shell } => hook::hook(shell),
+        Command::HookEnv(args) => hook::hook_env(args),
         Command::Doctor(args) => doctor::doctor(args),
         Command::Demo(args) => demo::demo(args),
         Command::Completions { shell } => {

@@ -318,3 +318,94 @@ env = { OP_VALUE = "op://Private/PyPI/credential", BW_PASSWORD = "bw://crates/pa
     assert_eq!(out.status.code(), Some(8), "{t}");
     assert!(t.contains("item not found") && !t.contains("ran"), "{t}");
 }
+
+/// The shell hook in real shells: kvars exports the scope, unkvars removes it, and the prompt
+/// hook removes it on leaving the scope's directory or when it expires. bash always; zsh and
+/// fish where installed (CI installs them).
+#[test]
+fn kvars_and_unkvars_in_real_shells() {
+    let s = Setup::new(COVERAGE);
+    s.store("pypi/coverage", "pypi-HOOK-VALUE");
+    let bin_dir = Path::new(keepout_bin())
+        .parent()
+        .unwrap()
+        .display()
+        .to_string();
+    let cases: Vec<(&str, &str, String)> = vec![
+        (
+            "bash",
+            "bash",
+            r#"eval "$(keepout hook bash)"
+case "$PROMPT_COMMAND" in *_keepout_prompt*) echo hooked;; esac
+cd src/coverage/tests && kvars && echo "A=$TWINE_PASSWORD"
+_keepout_prompt; echo "B=$TWINE_PASSWORD"
+cd ../../.. && _keepout_prompt; echo "C=[$TWINE_PASSWORD]"
+cd src/coverage && kvars 1s && sleep 2 && _keepout_prompt; echo "D=[$TWINE_PASSWORD]"
+kvars && unkvars; echo "E=[$TWINE_PASSWORD][$KEEPOUT_KVARS]""#
+                .to_string(),
+        ),
+        (
+            "zsh",
+            "zsh",
+            r#"eval "$(keepout hook zsh)"
+(( ${precmd_functions[(I)_keepout_prompt]} )) && echo hooked
+cd src/coverage/tests && kvars && echo "A=$TWINE_PASSWORD"
+_keepout_prompt; echo "B=$TWINE_PASSWORD"
+cd ../../.. && _keepout_prompt; echo "C=[$TWINE_PASSWORD]"
+cd src/coverage && kvars 1s && sleep 2 && _keepout_prompt; echo "D=[$TWINE_PASSWORD]"
+kvars && unkvars; echo "E=[$TWINE_PASSWORD][$KEEPOUT_KVARS]""#
+                .to_string(),
+        ),
+        (
+            "fish",
+            "fish",
+            r#"keepout hook fish | source
+functions -q _keepout_prompt; and echo hooked
+cd src/coverage/tests; and kvars; and echo "A=$TWINE_PASSWORD"
+_keepout_prompt; echo "B=$TWINE_PASSWORD"
+cd ../../..; _keepout_prompt; echo "C=[$TWINE_PASSWORD]"
+cd src/coverage; and kvars 1s; and sleep 2; and _keepout_prompt; echo "D=[$TWINE_PASSWORD]"
+kvars; and unkvars; echo "E=[$TWINE_PASSWORD][$KEEPOUT_KVARS]""#
+                .to_string(),
+        ),
+    ];
+    for (shell, program, script) in cases {
+        let installed = Command::new("sh")
+            .args(["-c", &format!("command -v {program}")])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !installed {
+            assert!(
+                shell != "bash" && std::env::var_os("CI").is_none(),
+                "CI must install {shell}"
+            );
+            eprintln!("note: {shell} is not installed; its hook is not checked");
+            continue;
+        }
+        let mut c = Command::new(program);
+        c.arg("-c")
+            .arg(&script)
+            .current_dir(s.root())
+            .env("PATH", format!("{bin_dir}:/usr/local/bin:/usr/bin:/bin"))
+            .env("KEEPOUT_VAULT", s.root().join("data/vault.age"))
+            .env("KEEPOUT_CONFIG", s.root().join("config.toml"))
+            .env("KEEPOUT_ASKPASS", s.root().join("askpass.sh"))
+            .env("KEEPOUT_SCRYPT_WORK_FACTOR", "4")
+            .env_remove("PROMPT_COMMAND")
+            .stdin(Stdio::null());
+        let out = c.output().unwrap();
+        let t = text(&out);
+        for want in [
+            "hooked",
+            "A=pypi-HOOK-VALUE",
+            "B=pypi-HOOK-VALUE",
+            "C=[]",
+            "D=[]",
+            "E=[][]",
+            "were removed",
+            "expired",
+        ] {
+            assert!(t.contains(want), "{shell}: expected {want:?} in:\n{t}");
+        }
+    }
+}
