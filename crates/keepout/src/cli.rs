@@ -58,6 +58,13 @@ pub enum Command {
         #[command(subcommand)]
         action: GitCredentialAction,
     },
+    /// cargo's credential provider, served from the vault (tokens named cargo/REGISTRY):
+    /// `[registry] global-credential-providers = ["keepout cargo-credential"]`.
+    CargoCredential {
+        /// Passed by cargo.
+        #[arg(long, hide = true)]
+        cargo_plugin: bool,
+    },
     /// Show what this kernel supports (user namespaces, Landlock ABI, seccomp, ...).
     Doctor(DoctorArgs),
     /// Run a malicious "test suite" on a planted fake home, without and then with keepout.

@@ -5,6 +5,7 @@
 //! by signal N); 125 when keepout itself fails; 126 when the command cannot be executed; 127 when
 //! it is not found inside the sandbox.
 
+mod cargo_credential;
 mod cli;
 mod demo;
 mod doctor;
@@ -25,6 +26,12 @@ use cli::{Cli, Command};
 pub const EXIT_KEEPOUT_ERROR: u8 = 125;
 
 fn main() -> ExitCode {
+    // cargo runs a credential provider as `PROGRAM --cargo-plugin` and passes the rest of the
+    // configured command (`cargo-credential`) inside the protocol's JSON.
+    if std::env::args().nth(1).as_deref() == Some("--cargo-plugin") {
+        let _ = cargo_credential::cargo_credential();
+        return ExitCode::SUCCESS;
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(args) => run::run(args),
@@ -32,6 +39,7 @@ fn main() -> ExitCode {
         Command::Exec(args) => exec::exec(args),
         Command::GitCredential { action } => git_credential::git_credential(action),
         Command::Hook { shell } => hook::hook(shell),
+        Command::CargoCredential { .. } => cargo_credential::cargo_credential(),
         Command::HookEnv(args) => hook::hook_env(args),
         Command::Doctor(args) => doctor::doctor(args),
         Command::Demo(args) => demo::demo(args),

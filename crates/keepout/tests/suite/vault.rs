@@ -252,3 +252,85 @@ fn git_credential_helper_with_real_git() {
     assert!(out.status.success());
     assert!(!v.names().contains(&"git/codeberg.org/bob".to_string()));
 }
+
+/// cargo's own client (`cargo login` / `cargo logout`) with keepout as its credential provider,
+/// and the protocol's `get` request answered with the stored token.
+#[test]
+fn cargo_credential_provider_with_real_cargo() {
+    let v = Vault::new();
+    let cargo_home = v.dir.path().join("cargo-home");
+    std::fs::create_dir_all(&cargo_home).unwrap();
+    std::fs::write(
+        cargo_home.join("config.toml"),
+        format!(
+            "[registry]\nglobal-credential-providers = [\"{} cargo-credential\"]\n",
+            keepout_bin()
+        ),
+    )
+    .unwrap();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let run = |args: &[&str], input: &str| {
+        let mut c = Command::new(&cargo);
+        c.args(args)
+            .env("CARGO_HOME", &cargo_home)
+            .env("KEEPOUT_VAULT", v.path())
+            .env("KEEPOUT_ASKPASS", v.dir.path().join("askpass.sh"))
+            .env("KEEPOUT_SCRYPT_WORK_FACTOR", "4")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = c.spawn().unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let out = run(&["login"], "cio-CARGO-TOKEN\n");
+    assert!(
+        out.status.success(),
+        "cargo login: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        v.names().contains(&"cargo/crates-io".to_string()),
+        "cargo login stored the token in the vault"
+    );
+    assert!(
+        !cargo_home.join("credentials.toml").exists(),
+        "and not in a plaintext file"
+    );
+
+    let mut get = v.cmd();
+    get.arg("--cargo-plugin")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped());
+    let mut child = get.spawn().unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"{\"v\":1,\"registry\":{\"index-url\":\"https://github.com/rust-lang/crates.io-index\",\"name\":\"crates-io\"},\"kind\":\"get\",\"operation\":\"publish\",\"name\":\"x\",\"vers\":\"0.1.0\",\"cksum\":\"00\",\"args\":[]}\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.starts_with("{\"v\":[1]}") && text.contains("\"token\":\"cio-CARGO-TOKEN\""),
+        "{text}"
+    );
+
+    let out = run(&["logout"], "");
+    assert!(
+        out.status.success(),
+        "cargo logout: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !v.names().contains(&"cargo/crates-io".to_string()),
+        "cargo logout removed it"
+    );
+}

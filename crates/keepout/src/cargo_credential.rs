@@ -1,0 +1,131 @@
+//! `keepout cargo-credential`: cargo's credential-provider protocol (the cargo team's
+//! `cargo-credential` crate speaks it), served from the vault. A registry's token is the secret
+//! `cargo/REGISTRY` (`cargo/crates-io` for crates.io).
+//!
+//! Set up in ~/.cargo/config.toml:
+//!
+//! ```toml
+//! [registry]
+//! global-credential-providers = ["keepout cargo-credential"]
+//! ```
+
+use cargo_credential::{
+    Action, CacheControl, Credential, CredentialResponse, Error, RegistryInfo, Secret,
+};
+use keepout_vault::{VaultError, Zeroizing};
+
+struct KeepoutCredential;
+
+/// The vault name for a registry: its configured name, else its index URL made into a name.
+fn secret_name(registry: &RegistryInfo<'_>) -> String {
+    let base = registry.name.map(str::to_string).unwrap_or_else(|| {
+        registry
+            .index_url
+            .trim_start_matches("sparse+")
+            .split("://")
+            .last()
+            .unwrap_or("")
+            .to_string()
+    });
+    let cleaned: String = base
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    format!("cargo/{}", cleaned.trim_matches('-'))
+}
+
+fn other(e: impl Into<anyhow::Error>) -> Error {
+    let e: anyhow::Error = e.into();
+    Error::Other(e.into())
+}
+
+impl Credential for KeepoutCredential {
+    fn perform(
+        &self,
+        registry: &RegistryInfo<'_>,
+        action: &Action<'_>,
+        _args: &[&str],
+    ) -> Result<CredentialResponse, Error> {
+        let name = secret_name(registry);
+        let vault = crate::secret::vault();
+        match action {
+            Action::Get(_) => {
+                if !vault.exists() {
+                    return Err(Error::NotFound);
+                }
+                let pass = crate::secret::passphrase(&vault, false).map_err(other)?;
+                let doc = vault.read(&pass).map_err(other)?;
+                match doc.get(&name) {
+                    Ok(s) => Ok(CredentialResponse::Get {
+                        token: Secret::from(s.value.to_string()),
+                        cache: CacheControl::Session,
+                        operation_independent: true,
+                    }),
+                    Err(VaultError::NoSuchSecret(_)) => Err(Error::NotFound),
+                    Err(e) => Err(other(e)),
+                }
+            }
+            Action::Login(options) => {
+                let token = cargo_credential::read_token(options, registry)?;
+                let creating = !vault.exists();
+                let pass = crate::secret::passphrase(&vault, creating).map_err(other)?;
+                if creating {
+                    vault.create(&pass).map_err(other)?;
+                }
+                let value = Zeroizing::new(token.expose().to_string());
+                vault
+                    .update(&pass, |doc| {
+                        doc.set(&name, value, Some("cargo login".into()))
+                    })
+                    .map_err(other)?;
+                Ok(CredentialResponse::Login)
+            }
+            Action::Logout => {
+                if !vault.exists() {
+                    return Err(Error::NotFound);
+                }
+                let pass = crate::secret::passphrase(&vault, false).map_err(other)?;
+                match vault.update(&pass, |doc| doc.remove(&name)) {
+                    Ok(()) => Ok(CredentialResponse::Logout),
+                    Err(VaultError::NoSuchSecret(_)) => Err(Error::NotFound),
+                    Err(e) => Err(other(e)),
+                }
+            }
+            _ => Err(Error::OperationNotSupported),
+        }
+    }
+}
+
+pub fn cargo_credential() -> anyhow::Result<i32> {
+    cargo_credential::main(KeepoutCredential);
+    Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registry_names() {
+        let r = |name: Option<&'static str>, url: &'static str| RegistryInfo {
+            index_url: url,
+            name,
+            headers: vec![],
+        };
+        assert_eq!(
+            secret_name(&r(Some("crates-io"), "https://x")),
+            "cargo/crates-io"
+        );
+        assert_eq!(
+            secret_name(&r(None, "sparse+https://Reg.Example/index/")),
+            "cargo/reg.example-index"
+        );
+    }
+}
