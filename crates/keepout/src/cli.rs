@@ -65,6 +65,21 @@ pub enum Command {
         #[arg(long, hide = true)]
         cargo_plugin: bool,
     },
+    /// Move credentials from a plaintext file into the vault, then (after a yes) remove the file
+    /// or rewrite it without them. The whole original is kept in the vault as backup/KIND.
+    Import {
+        #[arg(value_enum)]
+        kind: ImportKind,
+        /// The file to import [default: its usual place, e.g. ~/.netrc].
+        #[arg(long, value_name = "PATH")]
+        file: Option<PathBuf>,
+        /// Remove or rewrite the file without asking.
+        #[arg(long, conflicts_with = "keep")]
+        yes: bool,
+        /// Leave the file as it is.
+        #[arg(long)]
+        keep: bool,
+    },
     /// Show what this kernel supports (user namespaces, Landlock ABI, seccomp, ...).
     Doctor(DoctorArgs),
     /// Run a malicious "test suite" on a planted fake home, without and then with keepout.
@@ -99,6 +114,22 @@ pub enum SecretAction {
         /// The secret's name.
         name: String,
     },
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ImportKind {
+    /// ~/.netrc
+    Netrc,
+    /// ~/.git-credentials (credential.helper=store)
+    GitCredentials,
+    /// ~/.pypirc passwords
+    Pypirc,
+    /// ~/.cargo/credentials.toml tokens
+    Cargo,
+    /// ~/.npmrc auth tokens
+    Npmrc,
+    /// ~/.config/gh/hosts.yml oauth tokens
+    Gh,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]

@@ -12,6 +12,7 @@ mod doctor;
 mod exec;
 mod git_credential;
 mod hook;
+mod import;
 mod mask;
 mod run;
 mod secret;
@@ -39,6 +40,12 @@ fn main() -> ExitCode {
         Command::Exec(args) => exec::exec(args),
         Command::GitCredential { action } => git_credential::git_credential(action),
         Command::Hook { shell } => hook::hook(shell),
+        Command::Import {
+            kind,
+            file,
+            yes,
+            keep,
+        } => import::import(kind, file, yes, keep),
         Command::CargoCredential { .. } => cargo_credential::cargo_credential(),
         Command::HookEnv(args) => hook::hook_env(args),
         Command::Doctor(args) => doctor::doctor(args),

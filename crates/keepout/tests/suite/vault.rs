@@ -334,3 +334,85 @@ fn cargo_credential_provider_with_real_cargo() {
         "cargo logout removed it"
     );
 }
+
+/// `keepout import netrc`: stored, verified, the original kept encrypted, and the plaintext file
+/// removed only after a yes; then git gets the credential through the helper. A no keeps the
+/// file.
+#[test]
+fn import_netrc_then_git_uses_the_vault() {
+    let v = Vault::new();
+    let home = v.dir.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let netrc = home.join(".netrc");
+    let write_netrc = || {
+        std::fs::write(
+            &netrc,
+            "machine github.com\n  login alice\n  password ghp_NETRC_1\n",
+        )
+        .unwrap()
+    };
+    write_netrc();
+    let no = v.dir.path().join("no.sh");
+    std::fs::write(
+        &no,
+        "#!/bin/sh\n[ -n \"$SSH_ASKPASS_PROMPT\" ] && exit 1\necho 'correct horse'\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&no, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let out = v
+        .cmd()
+        .env("HOME", &home)
+        .env("KEEPOUT_ASKPASS", &no)
+        .args(["import", "netrc"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(netrc.exists(), "a no keeps the file");
+    let names = v.names();
+    assert!(
+        names.contains(&"git/github.com/alice".to_string())
+            && names.contains(&"backup/netrc".to_string()),
+        "{names:?}"
+    );
+
+    let out = v
+        .cmd()
+        .env("HOME", &home)
+        .args(["import", "netrc"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!netrc.exists(), "a yes removes the plaintext file");
+
+    let mut git = Command::new("git");
+    git.args([
+        "-c",
+        &format!("credential.helper=!{} git-credential", keepout_bin()),
+        "credential",
+        "fill",
+    ])
+    .env("HOME", &home)
+    .env("GIT_TERMINAL_PROMPT", "0")
+    .env("KEEPOUT_VAULT", v.path())
+    .env("KEEPOUT_ASKPASS", v.dir.path().join("askpass.sh"))
+    .stdin(Stdio::piped())
+    .stdout(Stdio::piped());
+    let mut child = git.spawn().unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"protocol=https\nhost=github.com\n\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("password=ghp_NETRC_1"));
+}
