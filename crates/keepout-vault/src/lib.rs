@@ -10,6 +10,7 @@
 //! when dropped; no error message, `Debug` output or listing contains a value; a failed read
 //! (wrong passphrase, corruption, newer format) never leads to a write.
 
+pub mod cache;
 mod document;
 mod error;
 mod file;

@@ -60,8 +60,7 @@ impl Credential for KeepoutCredential {
                 if !vault.exists() {
                     return Err(Error::NotFound);
                 }
-                let pass = crate::secret::passphrase(&vault, false).map_err(other)?;
-                let doc = vault.read(&pass).map_err(other)?;
+                let doc = crate::secret::read_document(&vault).map_err(other)?;
                 match doc.get(&name) {
                     Ok(s) => Ok(CredentialResponse::Get {
                         token: Secret::from(s.value.to_string()),
@@ -74,11 +73,7 @@ impl Credential for KeepoutCredential {
             }
             Action::Login(options) => {
                 let token = cargo_credential::read_token(options, registry)?;
-                let creating = !vault.exists();
-                let pass = crate::secret::passphrase(&vault, creating).map_err(other)?;
-                if creating {
-                    vault.create(&pass).map_err(other)?;
-                }
+                let pass = crate::secret::for_writing(&vault).map_err(other)?;
                 let value = Zeroizing::new(token.expose().to_string());
                 vault
                     .update(&pass, |doc| {
@@ -91,7 +86,7 @@ impl Credential for KeepoutCredential {
                 if !vault.exists() {
                     return Err(Error::NotFound);
                 }
-                let pass = crate::secret::passphrase(&vault, false).map_err(other)?;
+                let pass = crate::secret::unlocked(&vault).map_err(other)?;
                 match vault.update(&pass, |doc| doc.remove(&name)) {
                     Ok(()) => Ok(CredentialResponse::Logout),
                     Err(VaultError::NoSuchSecret(_)) => Err(Error::NotFound),

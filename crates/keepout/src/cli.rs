@@ -80,6 +80,12 @@ pub enum Command {
         #[arg(long)]
         keep: bool,
     },
+    /// Forget the unlocked vault now (the unlock cache also forgets after 5 idle minutes,
+    /// KEEPOUT_CACHE_IDLE).
+    Lock,
+    /// The unlock cache's process (started by keepout itself).
+    #[command(hide = true)]
+    CacheDaemon,
     /// Show what this kernel supports (user namespaces, Landlock ABI, seccomp, ...).
     Doctor(DoctorArgs),
     /// Run a malicious "test suite" on a planted fake home, without and then with keepout.

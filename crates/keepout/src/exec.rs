@@ -44,9 +44,7 @@ pub fn scope_values(scope_name: Option<&str>, for_command: &str) -> Result<Scope
         .map(|(k, v)| Ok((k.clone(), SecretRef::parse(v)?)))
         .collect::<Result<_>>()?;
     let doc = if refs.iter().any(|(_, r)| r.needs_vault()) {
-        let vault = crate::secret::vault();
-        let pass = crate::secret::passphrase(&vault, false)?;
-        Some(vault.read(&pass)?)
+        Some(crate::secret::read_document(&crate::secret::vault())?)
     } else {
         None
     };

@@ -71,8 +71,7 @@ pub fn git_credential(action: GitCredentialAction) -> Result<i32> {
             if !vault.exists() {
                 return Ok(0);
             }
-            let pass = crate::secret::passphrase(&vault, false)?;
-            let doc = vault.read(&pass)?;
+            let doc = crate::secret::read_document(&vault)?;
             if let Some((name, user)) = candidates(&doc, &host, get("username").as_deref()) {
                 let value = &doc.get(&name)?.value;
                 let mut out = std::io::stdout().lock();
@@ -88,11 +87,7 @@ pub fn git_credential(action: GitCredentialAction) -> Result<i32> {
             if keepout_vault::check_name(&name).is_err() {
                 bail!("cannot store a credential for user {user:?} (names are lower-case)");
             }
-            let creating = !vault.exists();
-            let pass = crate::secret::passphrase(&vault, creating)?;
-            if creating {
-                vault.create(&pass)?;
-            }
+            let pass = crate::secret::for_writing(&vault)?;
             let value = Zeroizing::new(password.to_string());
             vault.update(&pass, |doc| {
                 let unchanged = doc.get(&name).is_ok_and(|s| *s.value == *value);
@@ -110,7 +105,7 @@ pub fn git_credential(action: GitCredentialAction) -> Result<i32> {
                 return Ok(0);
             };
             let name = format!("git/{host}/{user}");
-            let pass = crate::secret::passphrase(&vault, false)?;
+            let pass = crate::secret::unlocked(&vault)?;
             vault.update(&pass, |doc| {
                 let _ = doc.remove(&name);
                 Ok(())

@@ -372,11 +372,7 @@ pub fn import(kind: ImportKind, file: Option<PathBuf>, yes: bool, keep: bool) ->
     }
     let original = Zeroizing::new(std::fs::read_to_string(&plan.file)?);
     let vault = crate::secret::vault();
-    let creating = !vault.exists();
-    let pass = crate::secret::passphrase(&vault, creating)?;
-    if creating {
-        vault.create(&pass)?;
-    }
+    let pass = crate::secret::for_writing(&vault)?;
     let backup = format!("backup/{label}");
     vault.update(&pass, |doc| {
         for e in &plan.entries {

@@ -40,6 +40,23 @@ fn main() -> ExitCode {
         Command::Exec(args) => exec::exec(args),
         Command::GitCredential { action } => git_credential::git_credential(action),
         Command::Hook { shell } => hook::hook(shell),
+        Command::Lock => {
+            if keepout_vault::cache::lock() {
+                eprintln!("keepout: the vault is locked (the unlock cache forgot it)");
+            } else {
+                eprintln!("keepout: nothing to lock (no unlock cache is running)");
+            }
+            Ok(0)
+        }
+        Command::CacheDaemon => {
+            let idle = std::env::var("KEEPOUT_CACHE_IDLE")
+                .ok()
+                .and_then(|t| hook::parse_duration(&t).ok())
+                .unwrap_or(keepout_vault::cache::DEFAULT_IDLE);
+            keepout_vault::cache::serve(idle)
+                .map(|()| 0)
+                .map_err(anyhow::Error::from)
+        }
         Command::Import {
             kind,
             file,

@@ -24,6 +24,66 @@ fn ask(prompt: &str) -> Result<Zeroizing<String>> {
     Ok(keepout_prompt::secret(prompt)?)
 }
 
+fn cache_enabled() -> bool {
+    std::env::var_os("KEEPOUT_NO_CACHE").is_none_or(|v| v.is_empty())
+}
+
+/// Give a verified passphrase to the unlock cache (starting it if needed).
+fn remember(vault: &VaultFile, pass: &SecretString) {
+    if !cache_enabled() {
+        return;
+    }
+    if let Ok(exe) = std::env::current_exe() {
+        let mut daemon = std::process::Command::new(exe);
+        daemon.arg("cache-daemon");
+        std::os::unix::process::CommandExt::process_group(&mut daemon, 0);
+        keepout_vault::cache::remember(vault.path(), pass, daemon);
+    }
+}
+
+/// The passphrase of the existing vault, from the unlock cache or asked for and checked (then
+/// cached).
+pub fn unlocked(vault: &VaultFile) -> Result<SecretString> {
+    if cache_enabled() {
+        if let Some(p) = keepout_vault::cache::cached_passphrase(vault.path()) {
+            return Ok(p);
+        }
+    }
+    let pass = passphrase(vault, false)?;
+    vault.read(&pass)?;
+    remember(vault, &pass);
+    Ok(pass)
+}
+
+/// The passphrase for a write: a new one (asked twice, the vault created) when there is no
+/// vault yet, else [`unlocked`].
+pub fn for_writing(vault: &VaultFile) -> Result<SecretString> {
+    if vault.exists() {
+        return unlocked(vault);
+    }
+    let pass = passphrase(vault, true)?;
+    vault.create(&pass)?;
+    eprintln!("keepout: created the vault {}", vault.path().display());
+    remember(vault, &pass);
+    Ok(pass)
+}
+
+/// The decrypted vault, from the unlock cache or by asking for the passphrase (then cached).
+pub fn read_document(vault: &VaultFile) -> Result<keepout_vault::Document> {
+    if !vault.exists() {
+        return Err(keepout_vault::VaultError::NoVault(vault.path().to_path_buf()).into());
+    }
+    if cache_enabled() {
+        if let Some(doc) = keepout_vault::cache::cached_document(vault.path()) {
+            return Ok(doc);
+        }
+    }
+    let pass = passphrase(vault, false)?;
+    let doc = vault.read(&pass)?;
+    remember(vault, &pass);
+    Ok(doc)
+}
+
 /// The passphrase of an existing vault, or a new one (asked twice) for a vault to be created.
 pub fn passphrase(vault: &VaultFile, new: bool) -> Result<SecretString> {
     if !new {
@@ -76,12 +136,7 @@ pub fn secret(action: SecretAction) -> Result<i32> {
         SecretAction::Set { name, note } => {
             check_name(&name)?;
             let value = read_value(&name)?;
-            let creating = !vault.exists();
-            let pass = passphrase(&vault, creating)?;
-            if creating {
-                vault.create(&pass)?;
-                eprintln!("keepout: created the vault {}", vault.path().display());
-            }
+            let pass = for_writing(&vault)?;
             let replaced = vault.update(&pass, |doc| doc.set(&name, value, note))?;
             eprintln!(
                 "keepout: {} {name}",
@@ -89,11 +144,7 @@ pub fn secret(action: SecretAction) -> Result<i32> {
             );
         }
         SecretAction::List { json } => {
-            if !vault.exists() {
-                return Err(keepout_vault::VaultError::NoVault(vault.path().to_path_buf()).into());
-            }
-            let pass = passphrase(&vault, false)?;
-            let list = vault.read(&pass)?.list();
+            let list = read_document(&vault)?.list();
             if json {
                 println!("{}", serde_json::to_string_pretty(&list)?);
             } else if list.is_empty() {
@@ -111,7 +162,7 @@ pub fn secret(action: SecretAction) -> Result<i32> {
             }
         }
         SecretAction::Rm { name } => {
-            let pass = passphrase(&vault, false)?;
+            let pass = unlocked(&vault)?;
             vault.update(&pass, |doc| doc.remove(&name))?;
             eprintln!("keepout: removed {name}");
         }

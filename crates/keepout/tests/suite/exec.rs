@@ -45,6 +45,7 @@ impl Setup {
             .env("KEEPOUT_CONFIG", self.root().join("config.toml"))
             .env("KEEPOUT_ASKPASS", self.root().join("askpass.sh"))
             .env("KEEPOUT_SCRYPT_WORK_FACTOR", "4")
+            .env("KEEPOUT_NO_CACHE", "1")
             .stdin(Stdio::null());
         c
     }
@@ -391,6 +392,7 @@ kvars; and unkvars; echo "E=[$TWINE_PASSWORD][$KEEPOUT_KVARS]""#
             .env("KEEPOUT_CONFIG", s.root().join("config.toml"))
             .env("KEEPOUT_ASKPASS", s.root().join("askpass.sh"))
             .env("KEEPOUT_SCRYPT_WORK_FACTOR", "4")
+            .env("KEEPOUT_NO_CACHE", "1")
             .env_remove("PROMPT_COMMAND")
             .stdin(Stdio::null());
         let out = c.output().unwrap();

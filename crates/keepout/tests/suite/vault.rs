@@ -1,7 +1,7 @@
 //! `keepout secret`: end to end through the binary, with a scripted askpass (no terminal).
 
 use std::os::unix::process::CommandExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -30,6 +30,8 @@ impl Vault {
         c.env("KEEPOUT_VAULT", self.path())
             .env("KEEPOUT_ASKPASS", self.dir.path().join("askpass.sh"))
             .env("KEEPOUT_SCRYPT_WORK_FACTOR", "4")
+            // Each test asks for the passphrase itself; the unlock cache has its own test.
+            .env("KEEPOUT_NO_CACHE", "1")
             .stdin(Stdio::null());
         c
     }
@@ -212,6 +214,7 @@ fn git_credential_helper_with_real_git() {
         .env("KEEPOUT_VAULT", v.path())
         .env("KEEPOUT_ASKPASS", v.dir.path().join("askpass.sh"))
         .env("KEEPOUT_SCRYPT_WORK_FACTOR", "4")
+        .env("KEEPOUT_NO_CACHE", "1")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -276,6 +279,7 @@ fn cargo_credential_provider_with_real_cargo() {
             .env("KEEPOUT_VAULT", v.path())
             .env("KEEPOUT_ASKPASS", v.dir.path().join("askpass.sh"))
             .env("KEEPOUT_SCRYPT_WORK_FACTOR", "4")
+            .env("KEEPOUT_NO_CACHE", "1")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -403,6 +407,7 @@ fn import_netrc_then_git_uses_the_vault() {
     .env("GIT_TERMINAL_PROMPT", "0")
     .env("KEEPOUT_VAULT", v.path())
     .env("KEEPOUT_ASKPASS", v.dir.path().join("askpass.sh"))
+    .env("KEEPOUT_NO_CACHE", "1")
     .stdin(Stdio::piped())
     .stdout(Stdio::piped());
     let mut child = git.spawn().unwrap();
@@ -415,4 +420,131 @@ fn import_netrc_then_git_uses_the_vault() {
         .unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("password=ghp_NETRC_1"));
+}
+
+/// The unlock cache: one passphrase, then reads and writes without asking; a wrong askpass no
+/// longer matters while unlocked; `keepout lock` forgets; another user gets no answer; and the
+/// sandbox does not see the socket.
+#[test]
+fn unlock_cache_asks_once_and_lock_forgets() {
+    let v = Vault::new();
+    let runtime = v.dir.path().join("run");
+    std::fs::create_dir_all(&runtime).unwrap();
+    std::fs::set_permissions(
+        &runtime,
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .unwrap();
+    let bad = v.dir.path().join("bad.sh");
+    std::fs::write(&bad, "#!/bin/sh\necho wrong\n").unwrap();
+    std::fs::set_permissions(&bad, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let cached = |askpass: &Path, args: &[&str]| {
+        let mut c = v.cmd();
+        c.env_remove("KEEPOUT_NO_CACHE")
+            .env("XDG_RUNTIME_DIR", &runtime)
+            .env("KEEPOUT_CACHE_IDLE", "60s")
+            .env("KEEPOUT_ASKPASS", askpass)
+            .args(args);
+        c.output().unwrap()
+    };
+    assert!(v.set("a/one", "1").status.success());
+    let good = v.dir.path().join("askpass.sh");
+    let out = cached(&good, &["secret", "list", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        runtime.join("keepout/cache.sock").exists(),
+        "the cache listens in XDG_RUNTIME_DIR/keepout"
+    );
+    // Unlocked: even a wrong askpass is not asked.
+    let out = cached(&bad, &["secret", "list", "--json"]);
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("a/one"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = cached(&bad, &["secret", "rm", "a/one"]);
+    assert!(
+        out.status.success(),
+        "writes use the cached passphrase: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if super::harness::euid() == 0 {
+        // Another uid connecting to the socket gets nothing (the directory is 0700 too; open it
+        // for this check only).
+        std::fs::set_permissions(
+            &runtime,
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .unwrap();
+        std::fs::set_permissions(
+            runtime.join("keepout"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .unwrap();
+        let sock = runtime.join("keepout/cache.sock");
+        std::fs::set_permissions(&sock, std::os::unix::fs::PermissionsExt::from_mode(0o777))
+            .unwrap();
+        let probe = format!(
+            "import socket\ns=socket.socket(socket.AF_UNIX)\ns.connect('{}')\ntry:\n    s.sendall(b'{{\"op\":\"read\",\"path\":\"{}\"}}\\n')\n    r=s.recv(4096)\nexcept OSError:\n    r=b''\nprint('answer:', r)",
+            sock.display(),
+            v.path().display()
+        );
+        let out = Command::new("setpriv")
+            .args([
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                "/usr/bin/python3",
+                "-c",
+                &probe,
+            ])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains("answer: b''"),
+            "another user gets no answer: {text} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::fs::set_permissions(
+            runtime.join("keepout"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o700),
+        )
+        .unwrap();
+        std::fs::set_permissions(
+            &runtime,
+            std::os::unix::fs::PermissionsExt::from_mode(0o700),
+        )
+        .unwrap();
+    }
+    // The sandbox does not see the cache.
+    let project = v.dir.path().join("project");
+    std::fs::create_dir_all(&project).unwrap();
+    let out = Command::new(keepout_bin())
+        .args(["run", "--project"])
+        .arg(&project)
+        .args(["--", "sh", "-c"])
+        .arg(format!("ls {}/keepout/cache.sock", runtime.display()))
+        .env("XDG_RUNTIME_DIR", &runtime)
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "the socket is not visible inside keepout run"
+    );
+
+    let out = cached(&bad, &["lock"]);
+    assert!(out.status.success() && String::from_utf8_lossy(&out.stderr).contains("locked"));
+    let out = cached(&bad, &["secret", "list"]);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "after lock the passphrase is asked again: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _ = cached(&bad, &["lock"]);
 }
