@@ -8,7 +8,8 @@
 //!
 //! Guarantees: only peers of the same uid are answered (SO_PEERCRED); the daemon is
 //! non-dumpable (no ptrace, no core, no /proc/PID/mem for others) and locks its memory where the
-//! memlock limit allows; secrets are held in memory zeroed on drop; when the vault file changes
+//! memlock limit is unlimited (root, or a raised limit; otherwise an encrypted swap is the
+//! protection); secrets are held in memory zeroed on drop; when the vault file changes
 //! on disk the daemon decrypts it again before answering; a sandbox never sees the socket
 //! (`$XDG_RUNTIME_DIR` and `/tmp` are not in it).
 //!
@@ -247,9 +248,17 @@ fn handle(held: &mut Option<Held>, request: Request) -> (Response, bool) {
 /// holds anything else of value: it makes the process non-dumpable and locks its memory.
 pub fn serve(idle: Duration) -> Result<(), VaultError> {
     let _ = rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable);
-    let _ = rustix::mm::mlockall(
-        rustix::mm::MlockAllFlags::CURRENT | rustix::mm::MlockAllFlags::FUTURE,
-    );
+    // Lock all memory, present and future, so nothing is swapped out, but only where the
+    // memlock limit is unlimited: decrypting a vault takes scrypt's working memory (up to
+    // hundreds of MiB), and a locked allocation beyond a small limit would kill the daemon.
+    if rustix::process::getrlimit(rustix::process::Resource::Memlock)
+        .current
+        .is_none()
+    {
+        let _ = rustix::mm::mlockall(
+            rustix::mm::MlockAllFlags::CURRENT | rustix::mm::MlockAllFlags::FUTURE,
+        );
+    }
     let socket = socket_path()?;
     if UnixStream::connect(&socket).is_ok() {
         return Ok(()); // another daemon answers already
