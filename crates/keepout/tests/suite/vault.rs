@@ -548,3 +548,74 @@ fn unlock_cache_asks_once_and_lock_forgets() {
     );
     let _ = cached(&bad, &["lock"]);
 }
+
+/// The unlock cache for every runner (root has no memlock limit; an ordinary user has a small
+/// one, which once killed the daemon): unlock, then a wrong askpass is not needed; lock.
+#[test]
+fn unlock_cache_works_for_every_runner() {
+    use super::harness::{runners, Fixture};
+    for r in runners() {
+        let fx = Fixture::new(&r);
+        let dir = fx.root.join("cache-test");
+        std::fs::create_dir_all(dir.join("run")).unwrap();
+        std::fs::write(dir.join("ask.sh"), "#!/bin/sh\necho 'runner pass'\n").unwrap();
+        std::fs::write(dir.join("bad.sh"), "#!/bin/sh\necho wrong\n").unwrap();
+        for f in ["ask.sh", "bad.sh"] {
+            std::fs::set_permissions(
+                dir.join(f),
+                std::os::unix::fs::PermissionsExt::from_mode(0o755),
+            )
+            .unwrap();
+        }
+        fx.give_to_runner(&dir);
+        std::fs::set_permissions(
+            dir.join("run"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o700),
+        )
+        .unwrap();
+        let run = |askpass: &str, script: &str| {
+            let env: Vec<(String, String)> = [
+                ("PATH", "/usr/local/bin:/usr/bin:/bin".to_string()),
+                ("HOME", fx.home.display().to_string()),
+                ("XDG_RUNTIME_DIR", dir.join("run").display().to_string()),
+                ("KEEPOUT_VAULT", dir.join("vault.age").display().to_string()),
+                ("KEEPOUT_ASKPASS", dir.join(askpass).display().to_string()),
+                ("KEEPOUT_CACHE_IDLE", "60s".to_string()),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+            let argv = vec![
+                "/bin/sh".to_string(),
+                "-c".to_string(),
+                script.replace("KEEPOUT", keepout_bin()),
+            ];
+            r.command(&argv, &env, &dir)
+                .stdin(Stdio::null())
+                .output()
+                .unwrap()
+        };
+        let out = run(
+            "ask.sh",
+            "echo -n v1 | KEEPOUT secret set a/one && KEEPOUT secret list >/dev/null",
+        );
+        assert!(
+            out.status.success(),
+            "[{r}] {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let out = run("bad.sh", "KEEPOUT secret list");
+        assert!(
+            out.status.success() && String::from_utf8_lossy(&out.stdout).contains("a/one"),
+            "[{r}] unlocked: the cache answers: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let out = run("bad.sh", "KEEPOUT lock && KEEPOUT secret list");
+        assert_eq!(
+            out.status.code(),
+            Some(3),
+            "[{r}] after lock: asked again, wrong: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
