@@ -1,8 +1,8 @@
 //! `keepout git-credential get | store | erase`: git's credential-helper protocol, served from the
 //! vault.
 //!
-//! Secrets are named `git/HOST/USERNAME` (the value is the password or token); `git/HOST` alone
-//! is a token for any user name. `get` answers only for the protocols https and http; with no
+//! Secrets are named `git/HOST/USERNAME` (the value is the password or token; a port is written
+//! `HOST-PORT`); `git/HOST` alone is a token for any user name. `get` answers only for the protocols https and http; with no
 //! matching secret it answers nothing, so git goes on to its next helper or asks.
 //!
 //! Set up with `git config --global credential.helper '!keepout git-credential'` (the `!` makes
@@ -59,11 +59,13 @@ pub fn git_credential(action: GitCredentialAction) -> Result<i32> {
     let Some(host) = get("host") else {
         return Ok(0);
     };
+    // Host names are case-insensitive; a port becomes `-PORT` (git/127.0.0.1-8080/USER).
+    let host = host.to_ascii_lowercase().replace(':', "-");
     if protocol != "https" && protocol != "http" {
         return Ok(0);
     }
     if keepout_vault::check_name(&format!("git/{host}")).is_err() {
-        return Ok(0); // a host name keepout cannot store (upper case, port): not ours
+        return Ok(0); // a host name keepout cannot name a secret after: not ours
     }
     let vault = crate::secret::vault();
     match action {

@@ -619,3 +619,157 @@ fn unlock_cache_works_for_every_runner() {
         );
     }
 }
+
+/// A tiny HTTP server on 127.0.0.1 that requires basic auth and serves `git http-backend`.
+const GIT_HTTP_SERVER: &str = r#"
+import base64, http.server, os, subprocess, sys
+root, user, token = sys.argv[1], sys.argv[2], sys.argv[3]
+want = "Basic " + base64.b64encode(f"{user}:{token}".encode()).decode()
+class H(http.server.BaseHTTPRequestHandler):
+    def handle_one(self):
+        if self.headers.get("Authorization", "") != want:
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", 'Basic realm="git"')
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        path, _, query = self.path.partition("?")
+        n = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(n) if n else b""
+        env = dict(os.environ, GIT_PROJECT_ROOT=root, GIT_HTTP_EXPORT_ALL="1",
+                   REQUEST_METHOD=self.command, PATH_INFO=path, QUERY_STRING=query,
+                   CONTENT_TYPE=self.headers.get("Content-Type", ""), CONTENT_LENGTH=str(len(body)),
+                   HTTP_CONTENT_ENCODING=self.headers.get("Content-Encoding", ""),
+                   GIT_PROTOCOL=self.headers.get("Git-Protocol", ""),
+                   REMOTE_USER=user, REMOTE_ADDR="127.0.0.1")
+        out = subprocess.run(["git", "http-backend"], input=body, env=env, capture_output=True).stdout
+        head, _, rest = out.partition(b"\r\n\r\n")
+        status, headers = 200, []
+        for line in head.split(b"\r\n"):
+            k, _, v = line.decode().partition(":")
+            if k.lower() == "status":
+                status = int(v.split()[0])
+            elif k:
+                headers.append((k, v.strip()))
+        self.send_response(status)
+        for k, v in headers:
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(rest)))
+        self.end_headers()
+        self.wfile.write(rest)
+    do_GET = do_POST = handle_one
+    def log_message(self, *a):
+        pass
+srv = http.server.HTTPServer(("127.0.0.1", 0), H)
+print(srv.server_port, flush=True)
+srv.serve_forever()
+"#;
+
+/// End to end: `git clone` and `git push` over HTTP with basic auth on 127.0.0.1 (a real
+/// `git http-backend`), the password coming only from the vault through the helper; a wrong
+/// stored token fails.
+#[test]
+fn git_clone_and_push_over_http_with_the_vault() {
+    let v = Vault::new();
+    let root = v.dir.path().join("srv");
+    std::fs::create_dir_all(&root).unwrap();
+    let sh = |script: &str, cwd: &Path| {
+        let out = Command::new("sh")
+            .args(["-c", script])
+            .current_dir(cwd)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{script}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    sh(
+        "git init -q --bare repo.git && git init -q seed && cd seed && git -c user.name=a -c user.email=a@b commit -q --allow-empty -m one && git push -q ../repo.git HEAD:refs/heads/main && git -C ../repo.git symbolic-ref HEAD refs/heads/main",
+        &root,
+    );
+    let mut server = Command::new("python3")
+        .args(["-c", GIT_HTTP_SERVER])
+        .arg(root.display().to_string())
+        .args(["alice", "http-TOKEN-42"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut port = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(server.stdout.take().unwrap()),
+        &mut port,
+    )
+    .unwrap();
+    let url = format!("http://127.0.0.1:{}/repo.git", port.trim());
+    let git = |args: &[&str], cwd: &Path| {
+        Command::new("git")
+            .args([
+                "-c",
+                &format!("credential.helper=!{} git-credential", keepout_bin()),
+            ])
+            .args([
+                "-c",
+                "user.name=a",
+                "-c",
+                "user.email=a@b",
+                "-c",
+                "credential.useHttpPath=false",
+            ])
+            .args(args)
+            .current_dir(cwd)
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .env("KEEPOUT_VAULT", v.path())
+            .env("KEEPOUT_ASKPASS", v.dir.path().join("askpass.sh"))
+            .env("KEEPOUT_SCRYPT_WORK_FACTOR", "4")
+            .env("KEEPOUT_NO_CACHE", "1")
+            .output()
+            .unwrap()
+    };
+    let host = format!("127.0.0.1-{}", port.trim());
+    assert!(v
+        .set(&format!("git/{host}/alice"), "wrong-token")
+        .status
+        .success());
+    let out = git(&["clone", "-q", &url, "bad"], &root);
+    assert!(
+        !out.status.success(),
+        "a wrong stored token is refused by the server"
+    );
+    assert!(v
+        .set(&format!("git/{host}/alice"), "http-TOKEN-42")
+        .status
+        .success());
+    let out = git(&["clone", "-q", &url, "work"], &root);
+    assert!(
+        out.status.success(),
+        "clone with the vault's token: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let work = root.join("work");
+    let out = git(&["commit", "-q", "--allow-empty", "-m", "two"], &work);
+    assert!(out.status.success());
+    let out = git(&["push", "-q", "origin", "HEAD:main"], &work);
+    assert!(
+        out.status.success(),
+        "push with the vault's token: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let log = Command::new("git")
+        .args([
+            "-C",
+            &root.join("repo.git").display().to_string(),
+            "log",
+            "--oneline",
+            "main",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&log.stdout).contains("two"),
+        "the push arrived"
+    );
+    let _ = server.kill();
+    let _ = server.wait();
+}
