@@ -1,9 +1,11 @@
 //! The one way keepout asks the user something (a passphrase, later an approval), shared by the
 //! vault and the agent.
 //!
-//! In order: `KEEPOUT_ASKPASS` when set; else the terminal (`/dev/tty`, echo off for secrets);
-//! else `SSH_ASKPASS`. (pinentry's GETPIN/CONFIRM is the next mechanism to add, between
-//! `KEEPOUT_ASKPASS` and the terminal.) With none of them, asking fails: never a silent default.
+//! In order: `KEEPOUT_ASKPASS` when set; else pinentry (GETPIN / CONFIRM) where it is installed
+//! and usable, that is when a graphical display is set (`DISPLAY`, `WAYLAND_DISPLAY`) or
+//! `KEEPOUT_PINENTRY` names the program; else the terminal (`/dev/tty`, echo off for secrets);
+//! else `SSH_ASKPASS`. With none of them, asking fails: never a silent default. A pinentry that
+//! gets no answer within a minute is a no.
 //!
 //! The askpass protocol is OpenSSH's: the program gets the prompt text as its first argument;
 //! for a passphrase it prints the answer on standard output; for an approval its exit status 0
@@ -32,10 +34,45 @@ pub enum PromptError {
     Cancelled,
 }
 
+/// How long a pinentry waits for an answer, seconds.
+const PINENTRY_TIMEOUT: u16 = 60;
+
+/// The pinentry program to use, if one is usable here.
+fn pinentry_program() -> Option<String> {
+    if let Some(p) = env_program("KEEPOUT_PINENTRY") {
+        return Some(p);
+    }
+    let display = ["DISPLAY", "WAYLAND_DISPLAY"]
+        .iter()
+        .any(|v| env_program(v).is_some());
+    display.then(|| "pinentry".to_string())
+}
+
+fn pinentry_error(e: pinentry::Error) -> PromptError {
+    match e {
+        pinentry::Error::Cancelled | pinentry::Error::Timeout => PromptError::Cancelled,
+        other => PromptError::Askpass {
+            program: "pinentry".into(),
+            detail: other.to_string(),
+        },
+    }
+}
+
 /// Ask for a secret (passphrase or value): `prompt` is shown, nothing typed is echoed.
 pub fn secret(prompt: &str) -> Result<Zeroizing<String>, PromptError> {
     if let Some(program) = env_program("KEEPOUT_ASKPASS") {
         return askpass_secret(&program, prompt);
+    }
+    if let Some(mut input) = pinentry_program().and_then(pinentry::PassphraseInput::with_binary) {
+        use secrecy::ExposeSecret;
+        let answer = input
+            .with_title("keepout")
+            .with_description(prompt.trim_end_matches([':', ' ']))
+            .with_prompt("Passphrase:")
+            .with_timeout(PINENTRY_TIMEOUT)
+            .interact()
+            .map_err(pinentry_error)?;
+        return Ok(Zeroizing::new(answer.expose_secret().to_string()));
     }
     match terminal_secret(prompt) {
         Err(PromptError::Terminal(e))
@@ -57,6 +94,18 @@ pub fn secret(prompt: &str) -> Result<Zeroizing<String>, PromptError> {
 pub fn confirm(prompt: &str) -> Result<bool, PromptError> {
     if let Some(program) = env_program("KEEPOUT_ASKPASS") {
         return askpass_confirm(&program, prompt);
+    }
+    if let Some(mut dialog) = pinentry_program().and_then(pinentry::ConfirmationDialog::with_binary)
+    {
+        return match dialog
+            .with_title("keepout")
+            .with_timeout(PINENTRY_TIMEOUT)
+            .confirm(prompt)
+        {
+            Ok(yes) => Ok(yes),
+            Err(pinentry::Error::Cancelled | pinentry::Error::Timeout) => Ok(false),
+            Err(e) => Err(pinentry_error(e)),
+        };
     }
     match terminal_confirm(prompt) {
         Err(PromptError::Terminal(e))

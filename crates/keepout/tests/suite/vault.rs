@@ -138,6 +138,9 @@ fn no_vault_and_no_way_to_ask_are_clear_errors() {
         .env("KEEPOUT_VAULT", v.path())
         .env_remove("KEEPOUT_ASKPASS")
         .env_remove("SSH_ASKPASS")
+        .env_remove("KEEPOUT_PINENTRY")
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
         .stdin(Stdio::null())
         .output()
         .unwrap();
@@ -772,4 +775,79 @@ fn git_clone_and_push_over_http_with_the_vault() {
     );
     let _ = server.kill();
     let _ = server.wait();
+}
+
+/// A fake pinentry speaking the Assuan protocol as pinentry does (a real one needs a graphical
+/// display and a person): it records every request, answers GETPIN with a passphrase and
+/// CONFIRM with yes or no.
+const FAKE_PINENTRY: &str = r#"#!/bin/sh
+log="$(dirname "$0")/pinentry.log"
+echo "OK Pleased to meet you"
+while IFS= read -r line; do
+    echo "$line" >> "$log"
+    case "$line" in
+        GETPIN*) echo "D correct horse"; echo OK ;;
+        CONFIRM*) if [ -f "$(dirname "$0")/say-no" ]; then echo "ERR 83886179 Operation cancelled <Pinentry>"; else echo OK; fi ;;
+        BYE*) echo OK; exit 0 ;;
+        *) echo OK ;;
+    esac
+done
+"#;
+
+/// Without KEEPOUT_ASKPASS, a usable pinentry is asked (GETPIN for the passphrase, CONFIRM for
+/// an approval), before the terminal.
+#[test]
+fn pinentry_is_asked_for_passphrases_and_approvals() {
+    let v = Vault::new();
+    assert!(v.set("a/one", "x").status.success());
+    let pin = v.dir.path().join("pin");
+    std::fs::create_dir_all(&pin).unwrap();
+    let fake = pin.join("pinentry");
+    std::fs::write(&fake, FAKE_PINENTRY).unwrap();
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let out = v
+        .cmd()
+        .env_remove("KEEPOUT_ASKPASS")
+        .env("KEEPOUT_PINENTRY", &fake)
+        .args(["secret", "list"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let log = std::fs::read_to_string(pin.join("pinentry.log")).unwrap();
+    assert!(
+        log.contains("GETPIN") && log.contains("Passphrase for"),
+        "{log}"
+    );
+
+    // An approval: CONFIRM; a no releases nothing.
+    let config = v.dir.path().join("config.toml");
+    std::fs::write(&config, "[[scope]]\nname = \"c\"\ndirs = [\"/\"]\nenv = { A = \"keepout:a/one\" }\nconfirm = true\n").unwrap();
+    std::fs::write(pin.join("say-no"), "").unwrap();
+    let exec = |()| {
+        v.cmd()
+            .env_remove("KEEPOUT_ASKPASS")
+            .env("KEEPOUT_PINENTRY", &fake)
+            .env("KEEPOUT_CONFIG", &config)
+            .args(["exec", "--", "sh", "-c", "echo got=$A"])
+            .output()
+            .unwrap()
+    };
+    let out = exec(());
+    assert!(!out.status.success() && !String::from_utf8_lossy(&out.stdout).contains("got="));
+    std::fs::remove_file(pin.join("say-no")).unwrap();
+    let out = exec(());
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("got=x"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let log = std::fs::read_to_string(pin.join("pinentry.log")).unwrap();
+    assert!(
+        log.contains("CONFIRM") && log.contains("Release the secrets of scope"),
+        "{log}"
+    );
 }
