@@ -146,6 +146,10 @@ fn quote(shell: Shell, value: &str) -> String {
 
 /// `keepout hook-env`: the shell code that sets the scope's variables (used by `kvars`).
 pub fn hook_env(args: HookEnvArgs) -> Result<i32> {
+    use std::io::IsTerminal;
+    if std::io::stdout().is_terminal() {
+        bail!("`keepout hook-env` prints secrets for the kvars function to evaluate; it will not print them on a terminal (use kvars, from `keepout hook SHELL`)");
+    }
     let ttl = parse_duration(args.ttl.as_deref().unwrap_or("10m"))?;
     let resolved = crate::exec::scope_values(args.scope.as_deref(), "this shell (kvars)")?;
     let expires = (SystemTime::now() + ttl)
