@@ -22,8 +22,8 @@ pub use document::{check_name, Document, Secret, SecretInfo, FORMAT_VERSION};
 pub use error::VaultError;
 pub use file::VaultFile;
 pub use reference::{
-    resolve_env, BitwardenProvider, OnePasswordProvider, PassProvider, Provider, SecretRef,
-    VaultProvider,
+    resolve_env, BitwardenProvider, OnePasswordProvider, PassProvider, Provider, Resolved,
+    SecretRef, VaultProvider,
 };
 pub use scope::{Config, Scope};
 pub use zeroize::Zeroizing;

@@ -203,12 +203,20 @@ impl Provider for BitwardenProvider {
     }
 }
 
-/// Resolve every value of `env` (name -> reference text). `vault` is asked for only when a
-/// `keepout:` reference is present.
-pub fn resolve_env(
+/// One resolved variable.
+pub struct Resolved {
+    pub name: String,
+    pub value: Zeroizing<String>,
+    /// Whether the value came from a reference (a secret), not a literal.
+    pub secret: bool,
+}
+
+/// Resolve every value of `env` (name -> reference text), in name order. `vault` is called
+/// only when a `keepout:` reference is present, so nothing is unlocked for nothing.
+pub fn resolve_env<E: From<VaultError>>(
     env: &std::collections::BTreeMap<String, String>,
-    vault: impl FnOnce() -> Result<Document, VaultError>,
-) -> Result<Vec<(String, Zeroizing<String>)>, VaultError> {
+    vault: impl FnOnce() -> Result<Document, E>,
+) -> Result<Vec<Resolved>, E> {
     let parsed: Vec<(String, SecretRef)> = env
         .iter()
         .map(|(k, v)| Ok((k.clone(), SecretRef::parse(v)?)))
@@ -233,7 +241,11 @@ pub fn resolve_env(
                 .find_map(|p| p.fetch(r).transpose())
                 .expect("every reference kind has a provider")?,
         };
-        out.push((name, value));
+        out.push(Resolved {
+            name,
+            value,
+            secret: reference.is_secret(),
+        });
     }
     Ok(out)
 }
@@ -283,7 +295,11 @@ mod tests {
     fn the_vault_is_opened_only_when_needed() {
         let mut env = std::collections::BTreeMap::new();
         env.insert("TWINE_USERNAME".to_string(), "__token__".to_string());
-        let out = resolve_env(&env, || panic!("no keepout: reference, no unlock")).unwrap();
-        assert_eq!(*out[0].1, "__token__");
+        let out = resolve_env(&env, || -> Result<Document, VaultError> {
+            panic!("no keepout: reference, no unlock")
+        })
+        .unwrap();
+        assert_eq!(*out[0].value, "__token__");
+        assert!(!out[0].secret);
     }
 }

@@ -8,7 +8,7 @@ use std::os::unix::process::CommandExt;
 use std::process::Command;
 
 use anyhow::{bail, Context, Result};
-use keepout_vault::{resolve_env, Config, SecretRef};
+use keepout_vault::{resolve_env, Config};
 
 use crate::cli::ExecArgs;
 
@@ -17,7 +17,7 @@ pub struct ScopeValues {
     pub scope: String,
     /// The directory (the cwd or a parent) whose match chose the scope; the cwd for `--scope`.
     pub root: std::path::PathBuf,
-    pub values: Vec<(String, keepout_vault::Zeroizing<String>, bool)>,
+    pub values: Vec<keepout_vault::Resolved>,
 }
 
 /// Find the scope (by name, or for the current directory), ask for approval if it wants it,
@@ -38,22 +38,8 @@ pub fn scope_values(scope_name: Option<&str>, for_command: &str) -> Result<Scope
             bail!("not approved: no secret was released");
         }
     }
-    let refs: Vec<(String, SecretRef)> = scope
-        .env
-        .iter()
-        .map(|(k, v)| Ok((k.clone(), SecretRef::parse(v)?)))
-        .collect::<Result<_>>()?;
-    let doc = if refs.iter().any(|(_, r)| r.needs_vault()) {
-        Some(crate::secret::read_document(&crate::secret::vault())?)
-    } else {
-        None
-    };
-    let resolved = resolve_env(&scope.env, || Ok(doc.expect("read above when needed")))?;
-    let values = resolved
-        .into_iter()
-        .zip(&refs)
-        .map(|((name, value), (_, r))| (name, value, r.is_secret()))
-        .collect();
+    let vault = crate::secret::vault();
+    let values = resolve_env(&scope.env, || crate::secret::read_document(&vault))?;
     Ok(ScopeValues {
         scope: scope.name.clone(),
         root,
@@ -69,10 +55,10 @@ pub fn exec(args: ExecArgs) -> Result<i32> {
     let mut cmd = Command::new(&args.command[0]);
     cmd.args(&args.command[1..]);
     let mut secret_values = Vec::new();
-    for (name, value, is_secret) in &resolved.values {
-        cmd.env(name, value.as_str());
-        if *is_secret {
-            secret_values.push(value.as_bytes().to_vec());
+    for v in &resolved.values {
+        cmd.env(&v.name, v.value.as_str());
+        if v.secret {
+            secret_values.push(v.value.as_bytes().to_vec());
         }
     }
     if args.mask {

@@ -160,9 +160,9 @@ pub fn hook_env(args: HookEnvArgs) -> Result<i32> {
         Shell::Fish => format!("set -gx {name} {};\n", quote(args.shell, value)),
     };
     let mut out = String::new();
-    let names: Vec<&str> = resolved.values.iter().map(|(n, _, _)| n.as_str()).collect();
-    for (name, value, _) in &resolved.values {
-        out.push_str(&set(name, value));
+    let names: Vec<&str> = resolved.values.iter().map(|v| v.name.as_str()).collect();
+    for v in &resolved.values {
+        out.push_str(&set(&v.name, &v.value));
     }
     out.push_str(&set("KEEPOUT_KVARS", &names.join(" ")));
     out.push_str(&set("KEEPOUT_KVARS_EXPIRES", &expires.to_string()));
