@@ -170,7 +170,7 @@ fn identity(path: &Path) -> Option<(u64, u64, i64, u64)> {
 }
 
 fn load(path: &Path, passphrase: &SecretString) -> Result<Held, VaultError> {
-    let doc = VaultFile::at(path).read(passphrase)?;
+    let doc = VaultFile::at(path).read(&crate::file::Key::Passphrase(passphrase.clone()))?;
     Ok(Held {
         path: path.to_path_buf(),
         passphrase: passphrase.clone(),

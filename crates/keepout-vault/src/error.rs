@@ -7,6 +7,8 @@ use std::path::PathBuf;
 pub enum VaultError {
     #[error("wrong passphrase for {0} (or its passphrase stanza is damaged)")]
     WrongPassphrase(PathBuf),
+    #[error("none of the identities in [vault] identities opens {0}")]
+    WrongIdentity(PathBuf),
     #[error("{0}")]
     Corrupted(String),
     #[error("the vault was written by a newer keepout (format {found}; this one reads up to {supported})")]
@@ -71,12 +73,12 @@ impl VaultError {
         }
     }
 
-    /// keepout's exit status for this error: 3 wrong passphrase, 4 corrupted or unreadable vault,
+    /// keepout's exit status for this error: 3 wrong passphrase or identity, 4 corrupted or unreadable vault,
     /// 5 newer format, 6 no such secret or vault, 7 no scope, 8 a provider (pass, op, bw)
     /// failed, 2 bad input or configuration, 1 anything else.
     pub fn exit_code(&self) -> u8 {
         match self {
-            VaultError::WrongPassphrase(_) => 3,
+            VaultError::WrongPassphrase(_) | VaultError::WrongIdentity(_) => 3,
             VaultError::Corrupted(_) => 4,
             VaultError::NewerFormat { .. } => 5,
             VaultError::NoVault(_) | VaultError::NoSuchSecret(_) => 6,

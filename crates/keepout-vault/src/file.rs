@@ -19,6 +19,75 @@ use zeroize::Zeroizing;
 use crate::document::Document;
 use crate::error::VaultError;
 
+/// What opens the vault: a passphrase (age's scrypt recipient, the default), or age identities
+/// (X25519 keys in identity files, as `age-keygen` writes them) with the recipients to encrypt to.
+#[derive(Clone)]
+pub enum Key {
+    Passphrase(SecretString),
+    Identities {
+        recipients: Vec<String>,
+        identity_files: Vec<PathBuf>,
+    },
+}
+
+impl From<SecretString> for Key {
+    fn from(p: SecretString) -> Key {
+        Key::Passphrase(p)
+    }
+}
+
+impl Key {
+    fn recipients(
+        &self,
+        work_factor: Option<u8>,
+    ) -> Result<Vec<Box<dyn age::Recipient + Send>>, VaultError> {
+        match self {
+            Key::Passphrase(p) => {
+                let mut r = age::scrypt::Recipient::new(p.clone());
+                if let Some(n) = work_factor {
+                    r.set_work_factor(n);
+                }
+                Ok(vec![Box::new(r)])
+            }
+            Key::Identities { recipients, .. } => {
+                if recipients.is_empty() {
+                    return Err(VaultError::Config("[vault] recipients is empty".into()));
+                }
+                recipients
+                    .iter()
+                    .map(|r| {
+                        r.parse::<age::x25519::Recipient>()
+                            .map(|r| Box::new(r) as Box<dyn age::Recipient + Send>)
+                            .map_err(|e| {
+                                VaultError::Config(format!(
+                                    "recipient {r:?}: {e} (X25519 age1... recipients are supported; plugins are not yet)"
+                                ))
+                            })
+                    })
+                    .collect()
+            }
+        }
+    }
+
+    fn identities(&self) -> Result<Vec<Box<dyn age::Identity>>, VaultError> {
+        match self {
+            Key::Passphrase(p) => Ok(vec![Box::new(age::scrypt::Identity::new(p.clone()))]),
+            Key::Identities { identity_files, .. } => {
+                let mut all: Vec<Box<dyn age::Identity>> = Vec::new();
+                for f in identity_files {
+                    let file = age::IdentityFile::from_file(f.display().to_string())
+                        .map_err(|e| VaultError::io("cannot read the identity file", f, e))?;
+                    let ids = file
+                        .into_identities()
+                        .map_err(|e| VaultError::Config(format!("{}: {e}", f.display())))?;
+                    all.extend(ids.into_iter().map(|i| i as Box<dyn age::Identity>));
+                }
+                Ok(all)
+            }
+        }
+    }
+}
+
 /// The vault file and how to write it.
 #[derive(Debug, Clone)]
 pub struct VaultFile {
@@ -82,7 +151,7 @@ impl VaultFile {
     }
 
     /// Decrypt and parse the vault.
-    pub fn read(&self, passphrase: &SecretString) -> Result<Document, VaultError> {
+    pub fn read(&self, key: &Key) -> Result<Document, VaultError> {
         let bytes = match std::fs::read(&self.path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -90,9 +159,17 @@ impl VaultFile {
             }
             Err(e) => return Err(VaultError::io("cannot read", &self.path, e)),
         };
-        let identity = age::scrypt::Identity::new(passphrase.clone());
+        let identities = key.identities()?;
         let plain =
-            Zeroizing::new(age::decrypt(&identity, &bytes).map_err(|e| self.decrypt_error(e))?);
+            Zeroizing::new(
+                self.decrypt(&identities, &bytes)
+                    .map_err(|e| match (e, key) {
+                        (VaultError::WrongPassphrase(p), Key::Identities { .. }) => {
+                            VaultError::WrongIdentity(p)
+                        }
+                        (e, _) => e,
+                    })?,
+            );
         let text = std::str::from_utf8(&plain).map_err(|_| {
             VaultError::Corrupted(format!(
                 "{}: the decrypted vault is not text",
@@ -100,6 +177,23 @@ impl VaultFile {
             ))
         })?;
         Document::from_toml(text)
+    }
+
+    fn decrypt(
+        &self,
+        identities: &[Box<dyn age::Identity>],
+        bytes: &[u8],
+    ) -> Result<Vec<u8>, VaultError> {
+        use std::io::Read;
+        let decryptor = age::Decryptor::new(bytes).map_err(|e| self.decrypt_error(e))?;
+        let mut reader = decryptor
+            .decrypt(identities.iter().map(|i| i.as_ref()))
+            .map_err(|e| self.decrypt_error(e))?;
+        let mut plain = Vec::new();
+        reader
+            .read_to_end(&mut plain)
+            .map_err(|e| self.decrypt_error(age::DecryptError::Io(e)))?;
+        Ok(plain)
     }
 
     fn decrypt_error(&self, e: age::DecryptError) -> VaultError {
@@ -128,7 +222,7 @@ impl VaultFile {
     }
 
     /// Create a new vault; refuses to overwrite one.
-    pub fn create(&self, passphrase: &SecretString) -> Result<(), VaultError> {
+    pub fn create(&self, key: &Key) -> Result<(), VaultError> {
         let _lock = self.lock()?;
         if self.exists() {
             return Err(VaultError::io(
@@ -137,19 +231,19 @@ impl VaultFile {
                 std::io::Error::from(std::io::ErrorKind::AlreadyExists),
             ));
         }
-        self.write_locked(&Document::new(), passphrase)
+        self.write_locked(&Document::new(), key)
     }
 
     /// Read, change and write the vault under the lock. Nothing is written if `change` fails.
     pub fn update<T>(
         &self,
-        passphrase: &SecretString,
+        key: &Key,
         change: impl FnOnce(&mut Document) -> Result<T, VaultError>,
     ) -> Result<T, VaultError> {
         let _lock = self.lock()?;
-        let mut doc = self.read(passphrase)?;
+        let mut doc = self.read(key)?;
         let out = change(&mut doc)?;
-        self.write_locked(&doc, passphrase)?;
+        self.write_locked(&doc, key)?;
         Ok(out)
     }
 
@@ -168,17 +262,24 @@ impl VaultFile {
         Ok(f)
     }
 
-    fn encrypt(&self, doc: &Document, passphrase: &SecretString) -> Result<Vec<u8>, VaultError> {
-        let mut recipient = age::scrypt::Recipient::new(passphrase.clone());
-        if let Some(n) = self.work_factor {
-            recipient.set_work_factor(n);
-        }
-        age::encrypt(&recipient, doc.to_toml().as_bytes())
-            .map_err(|e| VaultError::Encrypt(e.to_string()))
+    fn encrypt(&self, doc: &Document, key: &Key) -> Result<Vec<u8>, VaultError> {
+        let recipients = key.recipients(self.work_factor)?;
+        let encrypt = |e: &dyn std::fmt::Display| VaultError::Encrypt(e.to_string());
+        let encryptor = age::Encryptor::with_recipients(
+            recipients.iter().map(|r| r.as_ref() as &dyn age::Recipient),
+        )
+        .map_err(|e| encrypt(&e))?;
+        let mut out = Vec::new();
+        let mut writer = encryptor.wrap_output(&mut out).map_err(|e| encrypt(&e))?;
+        writer
+            .write_all(doc.to_toml().as_bytes())
+            .map_err(|e| encrypt(&e))?;
+        writer.finish().map_err(|e| encrypt(&e))?;
+        Ok(out)
     }
 
-    fn write_locked(&self, doc: &Document, passphrase: &SecretString) -> Result<(), VaultError> {
-        let bytes = self.encrypt(doc, passphrase)?;
+    fn write_locked(&self, doc: &Document, key: &Key) -> Result<(), VaultError> {
+        let bytes = self.encrypt(doc, key)?;
         let dir = self.path.parent().unwrap_or(Path::new("."));
         let io = |what| move |e| VaultError::io(what, dir, e);
         let mut tmp = tempfile::Builder::new()

@@ -20,10 +20,10 @@ mod scope;
 pub use age::secrecy::{ExposeSecret, SecretString};
 pub use document::{check_name, Document, Secret, SecretInfo, FORMAT_VERSION};
 pub use error::VaultError;
-pub use file::VaultFile;
+pub use file::{Key, VaultFile};
 pub use reference::{
     resolve_env, BitwardenProvider, OnePasswordProvider, PassProvider, Provider, Resolved,
     SecretRef, VaultProvider,
 };
-pub use scope::{Config, Scope};
+pub use scope::{Config, Scope, VaultSettings};
 pub use zeroize::Zeroizing;

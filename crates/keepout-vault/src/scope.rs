@@ -45,6 +45,43 @@ pub struct Scope {
 pub struct Config {
     #[serde(default, rename = "scope")]
     pub scopes: Vec<Scope>,
+    #[serde(default)]
+    pub vault: VaultSettings,
+}
+
+/// `[vault]`: encrypt to age X25519 recipients and decrypt with identity files instead of a
+/// passphrase.
+///
+/// ```toml
+/// [vault]
+/// recipients = ["age1..."]                          # `age-keygen -y identity.txt`
+/// identities = ["~/.config/keepout/identity.txt"]   # written by `age-keygen -o`
+/// ```
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct VaultSettings {
+    #[serde(default)]
+    pub recipients: Vec<String>,
+    #[serde(default)]
+    pub identities: Vec<String>,
+}
+
+impl VaultSettings {
+    /// The key these settings describe, or `None` for the passphrase (the default).
+    pub fn key(&self) -> Option<crate::file::Key> {
+        if self.recipients.is_empty() && self.identities.is_empty() {
+            return None;
+        }
+        let home = home();
+        Some(crate::file::Key::Identities {
+            recipients: self.recipients.clone(),
+            identity_files: self
+                .identities
+                .iter()
+                .map(|p| PathBuf::from(expand_home(p, &home)))
+                .collect(),
+        })
+    }
 }
 
 impl Config {

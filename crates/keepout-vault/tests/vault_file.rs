@@ -4,10 +4,10 @@
 
 use std::path::Path;
 
-use keepout_vault::{SecretString, VaultError, VaultFile, Zeroizing};
+use keepout_vault::{Key, SecretString, VaultError, VaultFile, Zeroizing};
 
-fn pass(p: &str) -> SecretString {
-    SecretString::from(p.to_string())
+fn pass(p: &str) -> Key {
+    Key::Passphrase(SecretString::from(p.to_string()))
 }
 
 fn new_vault(dir: &Path) -> VaultFile {
@@ -119,7 +119,7 @@ fn truncated_and_tampered_files_are_errors_and_change_nothing() {
 fn a_newer_format_is_refused_and_left_alone() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("vault.age");
-    let mut r = age::scrypt::Recipient::new(pass("p"));
+    let mut r = age::scrypt::Recipient::new(SecretString::from("p".to_string()));
     r.set_work_factor(4);
     let bytes = age::encrypt(&r, b"version = 9\n[secrets]\n").unwrap();
     std::fs::write(&path, &bytes).unwrap();
@@ -211,4 +211,74 @@ fn the_stock_age_cli_decrypts_the_vault() {
         plain.contains("version = 1") && plain.contains("pypi-interop-value"),
         "{plain}"
     );
+}
+
+/// `[vault] recipients/identities`: an X25519 vault, no passphrase; the stock `age -d -i`
+/// decrypts it, and a wrong identity is refused without a write.
+#[test]
+fn an_x25519_vault_with_identity_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let identity = age::x25519::Identity::generate();
+    let id_path = dir.path().join("identity.txt");
+    use age::secrecy::ExposeSecret;
+    std::fs::write(
+        &id_path,
+        format!("{}\n", identity.to_string().expose_secret()),
+    )
+    .unwrap();
+    let key = Key::Identities {
+        recipients: vec![identity.to_public().to_string()],
+        identity_files: vec![id_path.clone()],
+    };
+    let v = VaultFile::at(dir.path().join("vault.age"));
+    v.create(&key).unwrap();
+    v.update(&key, |d| {
+        d.set("x/y", Zeroizing::new("x25519-value".into()), None)
+    })
+    .unwrap();
+    assert_eq!(
+        *v.read(&key).unwrap().get("x/y").unwrap().value,
+        "x25519-value"
+    );
+
+    let other = age::x25519::Identity::generate();
+    let other_path = dir.path().join("other.txt");
+    std::fs::write(
+        &other_path,
+        format!("{}\n", other.to_string().expose_secret()),
+    )
+    .unwrap();
+    let wrong = Key::Identities {
+        recipients: vec![other.to_public().to_string()],
+        identity_files: vec![other_path],
+    };
+    let before = std::fs::read(v.path()).unwrap();
+    assert!(v
+        .update(&wrong, |d| d.set("z", Zeroizing::new("z".into()), None))
+        .is_err());
+    assert_eq!(
+        std::fs::read(v.path()).unwrap(),
+        before,
+        "nothing written with the wrong identity"
+    );
+
+    if std::process::Command::new("age")
+        .arg("--version")
+        .output()
+        .is_ok()
+    {
+        let out = std::process::Command::new("age")
+            .arg("-d")
+            .arg("-i")
+            .arg(&id_path)
+            .arg(v.path())
+            .output()
+            .unwrap();
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("x25519-value"),
+            "stock age decrypts it"
+        );
+    } else {
+        assert!(std::env::var_os("CI").is_none(), "CI must install age");
+    }
 }

@@ -3,7 +3,7 @@
 use std::io::{IsTerminal, Read};
 
 use anyhow::{bail, Context, Result};
-use keepout_vault::{check_name, SecretString, VaultFile, Zeroizing};
+use keepout_vault::{check_name, Key, SecretString, VaultFile, Zeroizing};
 
 use crate::cli::SecretAction;
 
@@ -41,31 +41,51 @@ fn remember(vault: &VaultFile, pass: &SecretString) {
     }
 }
 
-/// The passphrase of the existing vault, from the unlock cache or asked for and checked (then
-/// cached).
-pub fn unlocked(vault: &VaultFile) -> Result<SecretString> {
+/// The key of a vault configured with `[vault] recipients/identities`, if it is.
+fn configured_key() -> Result<Option<Key>> {
+    Ok(
+        keepout_vault::Config::load(&keepout_vault::Config::default_path())?
+            .vault
+            .key(),
+    )
+}
+
+/// The key of the existing vault: configured identities, or the passphrase from the unlock
+/// cache, or asked for and checked (then cached).
+pub fn unlocked(vault: &VaultFile) -> Result<Key> {
+    if let Some(key) = configured_key()? {
+        return Ok(key);
+    }
     if cache_enabled() {
         if let Some(p) = keepout_vault::cache::cached_passphrase(vault.path()) {
-            return Ok(p);
+            return Ok(Key::Passphrase(p));
         }
     }
     let pass = passphrase(vault, false)?;
-    vault.read(&pass)?;
+    vault.read(&Key::Passphrase(pass.clone()))?;
     remember(vault, &pass);
-    Ok(pass)
+    Ok(Key::Passphrase(pass))
 }
 
 /// The passphrase for a write: a new one (asked twice, the vault created) when there is no
 /// vault yet, else [`unlocked`].
-pub fn for_writing(vault: &VaultFile) -> Result<SecretString> {
+pub fn for_writing(vault: &VaultFile) -> Result<Key> {
     if vault.exists() {
         return unlocked(vault);
     }
+    if let Some(key) = configured_key()? {
+        vault.create(&key)?;
+        eprintln!(
+            "keepout: created the vault {} (for the configured recipients)",
+            vault.path().display()
+        );
+        return Ok(key);
+    }
     let pass = passphrase(vault, true)?;
-    vault.create(&pass)?;
+    vault.create(&Key::Passphrase(pass.clone()))?;
     eprintln!("keepout: created the vault {}", vault.path().display());
     remember(vault, &pass);
-    Ok(pass)
+    Ok(Key::Passphrase(pass))
 }
 
 /// The decrypted vault, from the unlock cache or by asking for the passphrase (then cached).
@@ -73,13 +93,16 @@ pub fn read_document(vault: &VaultFile) -> Result<keepout_vault::Document> {
     if !vault.exists() {
         return Err(keepout_vault::VaultError::NoVault(vault.path().to_path_buf()).into());
     }
+    if let Some(key) = configured_key()? {
+        return Ok(vault.read(&key)?);
+    }
     if cache_enabled() {
         if let Some(doc) = keepout_vault::cache::cached_document(vault.path()) {
             return Ok(doc);
         }
     }
     let pass = passphrase(vault, false)?;
-    let doc = vault.read(&pass)?;
+    let doc = vault.read(&Key::Passphrase(pass.clone()))?;
     remember(vault, &pass);
     Ok(doc)
 }

@@ -851,3 +851,91 @@ fn pinentry_is_asked_for_passphrases_and_approvals() {
         "{log}"
     );
 }
+
+/// `[vault] recipients/identities` in the configuration: the CLI never asks for a passphrase
+/// (no askpass, no terminal here), and exec releases from the X25519 vault.
+#[test]
+fn an_x25519_vault_from_the_configuration() {
+    let have = Command::new("age-keygen").arg("--version").output().is_ok();
+    if !have {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must install age (age-keygen)"
+        );
+        return;
+    }
+    let v = Vault::new();
+    let id = v.dir.path().join("identity.txt");
+    assert!(Command::new("age-keygen")
+        .arg("-o")
+        .arg(&id)
+        .output()
+        .unwrap()
+        .status
+        .success());
+    let recipient = String::from_utf8(
+        Command::new("age-keygen")
+            .arg("-y")
+            .arg(&id)
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let config = v.dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[vault]\nrecipients = [\"{}\"]\nidentities = [\"{}\"]\n[[scope]]\nname = \"s\"\ndirs = [\"/\"]\nenv = {{ T = \"keepout:x/token\" }}\n",
+            recipient.trim(),
+            id.display()
+        ),
+    )
+    .unwrap();
+    let run = |args: &[&str], input: Option<&str>| {
+        let mut c = Command::new("setsid");
+        c.arg("-w")
+            .arg(keepout_bin())
+            .args(args)
+            .env("KEEPOUT_VAULT", v.path())
+            .env("KEEPOUT_CONFIG", &config)
+            .env_remove("KEEPOUT_ASKPASS")
+            .env_remove("SSH_ASKPASS")
+            .env_remove("DISPLAY")
+            .env("KEEPOUT_NO_CACHE", "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = c.spawn().unwrap();
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        if let Some(i) = input {
+            stdin.write_all(i.as_bytes()).unwrap();
+        }
+        drop(stdin);
+        child.wait_with_output().unwrap()
+    };
+    let out = run(&["secret", "set", "x/token"], Some("x25519-TOKEN"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run(&["exec", "--", "sh", "-c", "echo got=$T"], None);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("got=x25519-TOKEN"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = Command::new("age")
+        .arg("-d")
+        .arg("-i")
+        .arg(&id)
+        .arg(v.path())
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("x25519-TOKEN"),
+        "stock age -d -i reads it"
+    );
+}
