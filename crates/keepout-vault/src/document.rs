@@ -63,6 +63,21 @@ fn now() -> u64 {
         .unwrap_or(0)
 }
 
+/// Make one part of a secret name from outside text (a host, a user, a registry): lower case,
+/// and every character a name may not hold (including `/`) becomes `-`.
+pub fn name_part(text: &str) -> String {
+    text.to_ascii_lowercase()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect()
+}
+
 /// Check a secret's name: lower-case letters, digits, `.`, `_`, `-`, and `/` between parts.
 pub fn check_name(name: &str) -> Result<(), VaultError> {
     let ok_chars = name.chars().all(|c| {
@@ -210,6 +225,15 @@ mod tests {
         for good in ["pypi/coverage", "github.com/token", "a_b-c.d"] {
             check_name(good).unwrap();
         }
+    }
+
+    #[test]
+    fn name_parts_are_made_valid() {
+        assert_eq!(
+            name_part("Reg.Example/index:8080"),
+            "reg.example-index-8080"
+        );
+        check_name(&format!("x/{}", name_part("Bad Name!"))).unwrap();
     }
 
     #[test]

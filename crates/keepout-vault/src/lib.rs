@@ -18,7 +18,7 @@ mod reference;
 mod scope;
 
 pub use age::secrecy::{ExposeSecret, SecretString};
-pub use document::{check_name, Document, Secret, SecretInfo, FORMAT_VERSION};
+pub use document::{check_name, name_part, Document, Secret, SecretInfo, FORMAT_VERSION};
 pub use error::VaultError;
 pub use file::{Key, VaultFile};
 pub use reference::{

@@ -27,17 +27,7 @@ fn secret_name(registry: &RegistryInfo<'_>) -> String {
             .unwrap_or("")
             .to_string()
     });
-    let cleaned: String = base
-        .to_ascii_lowercase()
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect();
+    let cleaned = keepout_vault::name_part(&base);
     format!("cargo/{}", cleaned.trim_matches('-'))
 }
 

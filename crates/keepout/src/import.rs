@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use keepout_vault::Zeroizing;
+use keepout_vault::{name_part, Zeroizing};
 
 use crate::cli::ImportKind;
 
@@ -36,19 +36,6 @@ struct Plan {
 
 fn home() -> PathBuf {
     PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/".into()))
-}
-
-fn clean(part: &str) -> String {
-    part.to_ascii_lowercase()
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect()
 }
 
 /// `%XX` decoding, as git-credential-store writes user names and passwords.
@@ -81,7 +68,7 @@ fn plan_netrc(text: &str, file: PathBuf) -> Plan {
             if let (Some(h), Some(p)) = (host.take(), password.take()) {
                 let user = login.take().unwrap_or_else(|| "default".into());
                 entries.push(Entry {
-                    name: format!("git/{}/{}", clean(&h), clean(&user)),
+                    name: format!("git/{}/{}", name_part(&h), name_part(&user)),
                     value: Zeroizing::new(p),
                     note: format!("from ~/.netrc (login {user})"),
                 });
@@ -141,7 +128,11 @@ fn plan_git_credentials(text: &str, file: PathBuf) -> Plan {
         };
         let host = hostpath.split('/').next().unwrap_or("");
         entries.push(Entry {
-            name: format!("git/{}/{}", clean(host), clean(&percent_decode(user))),
+            name: format!(
+                "git/{}/{}",
+                name_part(host),
+                name_part(&percent_decode(user))
+            ),
             value: Zeroizing::new(percent_decode(pass)),
             note: "from ~/.git-credentials".into(),
         });
@@ -171,7 +162,7 @@ fn plan_pypirc(text: &str, file: PathBuf) -> Plan {
                 "username" => user = v.trim().to_string(),
                 "password" => {
                     entries.push(Entry {
-                        name: format!("pypi/{}", clean(&section)),
+                        name: format!("pypi/{}", name_part(&section)),
                         value: Zeroizing::new(v.trim().to_string()),
                         note: format!("from ~/.pypirc [{section}] username {user}"),
                     });
@@ -216,7 +207,7 @@ fn plan_cargo(text: &str, file: PathBuf) -> Result<Plan> {
             if let Some(t) = reg.as_table_mut().and_then(|r| r.remove("token")) {
                 if let Some(t) = t.as_str() {
                     entries.push(Entry {
-                        name: format!("cargo/{}", clean(name)),
+                        name: format!("cargo/{}", name_part(name)),
                         value: Zeroizing::new(t.into()),
                         note: "from cargo credentials".into(),
                     });
@@ -269,12 +260,12 @@ fn plan_npmrc(text: &str, file: PathBuf) -> Plan {
                     .to_string();
                 let var = npm_var(&host);
                 entries.push(Entry {
-                    name: format!("npm/{}", clean(&host)),
+                    name: format!("npm/{}", name_part(&host)),
                     value: Zeroizing::new(value.trim().to_string()),
                     note: format!("from ~/.npmrc; npm reads it from ${var}"),
                 });
                 kept.push_str(&format!("{}=${{{var}}}\n", key.trim()));
-                vars.push(format!("{var} = \"keepout:npm/{}\"", clean(&host)));
+                vars.push(format!("{var} = \"keepout:npm/{}\"", name_part(&host)));
                 continue;
             }
         }
@@ -301,7 +292,7 @@ fn plan_gh(text: &str, file: PathBuf) -> Plan {
             host = line.trim_end().trim_end_matches(':').to_string();
         } else if let Some(v) = line.trim().strip_prefix("oauth_token:") {
             entries.push(Entry {
-                name: format!("gh/{}", clean(&host)),
+                name: format!("gh/{}", name_part(&host)),
                 value: Zeroizing::new(v.trim().to_string()),
                 note: "from gh hosts.yml".into(),
             });
