@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use super::harness::keepout_bin;
+use super::harness::{keepout_bin, with_input};
 
 struct Setup {
     dir: tempfile::TempDir,
@@ -51,21 +51,10 @@ impl Setup {
     }
 
     fn store(&self, name: &str, value: &str) {
-        let mut child = self
-            .cmd("")
-            .args(["secret", "set", name])
-            .stdin(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(value.as_bytes())
-            .unwrap();
-        assert!(child.wait().unwrap().success());
+        let mut c = self.cmd("");
+        c.args(["secret", "set", name]);
+        let out = with_input(c, value);
+        assert!(out.status.success(), "{}", text(&out));
     }
 
     fn exec(&self, cwd: &str, extra: &[&str], script: &str) -> Output {

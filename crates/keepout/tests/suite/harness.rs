@@ -930,3 +930,19 @@ impl Fixture {
         format!("{PYTHON} {} {kind} {}", q(client), q(addr))
     }
 }
+
+/// Run `cmd` with `input` on its standard input; its output captured.
+pub fn with_input(mut cmd: Command, input: &str) -> std::process::Output {
+    use std::io::Write;
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}

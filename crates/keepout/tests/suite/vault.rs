@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use super::harness::keepout_bin;
+use super::harness::{keepout_bin, with_input};
 
 struct Vault {
     dir: tempfile::TempDir,
@@ -25,32 +25,26 @@ impl Vault {
         self.dir.path().join("data/vault.age")
     }
 
-    fn cmd(&self) -> Command {
-        let mut c = Command::new(keepout_bin());
+    /// keepout's settings for this vault, on any command (keepout itself, or git or cargo that
+    /// run keepout as their helper).
+    fn env<'c>(&self, c: &'c mut Command) -> &'c mut Command {
         c.env("KEEPOUT_VAULT", self.path())
             .env("KEEPOUT_ASKPASS", self.dir.path().join("askpass.sh"))
             .env("KEEPOUT_SCRYPT_WORK_FACTOR", "4")
             // Each test asks for the passphrase itself; the unlock cache has its own test.
             .env("KEEPOUT_NO_CACHE", "1")
-            .stdin(Stdio::null());
+    }
+
+    fn cmd(&self) -> Command {
+        let mut c = Command::new(keepout_bin());
+        self.env(&mut c).stdin(Stdio::null());
         c
     }
 
     fn set(&self, name: &str, value: &str) -> std::process::Output {
         let mut c = self.cmd();
-        c.args(["secret", "set", name])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = c.spawn().unwrap();
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(value.as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
+        c.args(["secret", "set", name]);
+        with_input(c, value)
     }
 
     fn names(&self) -> Vec<String> {
@@ -213,23 +207,9 @@ fn git_credential_helper_with_real_git() {
             "credential",
             sub,
         ])
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .env("KEEPOUT_VAULT", v.path())
-        .env("KEEPOUT_ASKPASS", v.dir.path().join("askpass.sh"))
-        .env("KEEPOUT_SCRYPT_WORK_FACTOR", "4")
-        .env("KEEPOUT_NO_CACHE", "1")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-        let mut child = c.spawn().unwrap();
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
+        .env("GIT_TERMINAL_PROMPT", "0");
+        v.env(&mut c);
+        with_input(c, input)
     };
     let out = git("fill", "protocol=https\nhost=github.com\n\n");
     let text = String::from_utf8_lossy(&out.stdout);
@@ -277,24 +257,9 @@ fn cargo_credential_provider_with_real_cargo() {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let run = |args: &[&str], input: &str| {
         let mut c = Command::new(&cargo);
-        c.args(args)
-            .env("CARGO_HOME", &cargo_home)
-            .env("KEEPOUT_VAULT", v.path())
-            .env("KEEPOUT_ASKPASS", v.dir.path().join("askpass.sh"))
-            .env("KEEPOUT_SCRYPT_WORK_FACTOR", "4")
-            .env("KEEPOUT_NO_CACHE", "1")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = c.spawn().unwrap();
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
+        c.args(args).env("CARGO_HOME", &cargo_home);
+        v.env(&mut c);
+        with_input(c, input)
     };
     let out = run(&["login"], "cio-CARGO-TOKEN\n");
     assert!(
@@ -312,18 +277,11 @@ fn cargo_credential_provider_with_real_cargo() {
     );
 
     let mut get = v.cmd();
-    get.arg("--cargo-plugin")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped());
-    let mut child = get.spawn().unwrap();
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"{\"v\":1,\"registry\":{\"index-url\":\"https://github.com/rust-lang/crates.io-index\",\"name\":\"crates-io\"},\"kind\":\"get\",\"operation\":\"publish\",\"name\":\"x\",\"vers\":\"0.1.0\",\"cksum\":\"00\",\"args\":[]}\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    get.arg("--cargo-plugin");
+    let out = with_input(
+        get,
+        "{\"v\":1,\"registry\":{\"index-url\":\"https://github.com/rust-lang/crates.io-index\",\"name\":\"crates-io\"},\"kind\":\"get\",\"operation\":\"publish\",\"name\":\"x\",\"vers\":\"0.1.0\",\"cksum\":\"00\",\"args\":[]}\n",
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         text.starts_with("{\"v\":[1]}") && text.contains("\"token\":\"cio-CARGO-TOKEN\""),
@@ -407,21 +365,9 @@ fn import_netrc_then_git_uses_the_vault() {
         "fill",
     ])
     .env("HOME", &home)
-    .env("GIT_TERMINAL_PROMPT", "0")
-    .env("KEEPOUT_VAULT", v.path())
-    .env("KEEPOUT_ASKPASS", v.dir.path().join("askpass.sh"))
-    .env("KEEPOUT_NO_CACHE", "1")
-    .stdin(Stdio::piped())
-    .stdout(Stdio::piped());
-    let mut child = git.spawn().unwrap();
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"protocol=https\nhost=github.com\n\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    .env("GIT_TERMINAL_PROMPT", "0");
+    v.env(&mut git);
+    let out = with_input(git, "protocol=https\nhost=github.com\n\n");
     assert!(String::from_utf8_lossy(&out.stdout).contains("password=ghp_NETRC_1"));
 }
 
@@ -902,18 +848,8 @@ fn an_x25519_vault_from_the_configuration() {
             .env_remove("KEEPOUT_ASKPASS")
             .env_remove("SSH_ASKPASS")
             .env_remove("DISPLAY")
-            .env("KEEPOUT_NO_CACHE", "1")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = c.spawn().unwrap();
-        use std::io::Write;
-        let mut stdin = child.stdin.take().unwrap();
-        if let Some(i) = input {
-            stdin.write_all(i.as_bytes()).unwrap();
-        }
-        drop(stdin);
-        child.wait_with_output().unwrap()
+            .env("KEEPOUT_NO_CACHE", "1");
+        with_input(c, input.unwrap_or(""))
     };
     let out = run(&["secret", "set", "x/token"], Some("x25519-TOKEN"));
     assert!(
