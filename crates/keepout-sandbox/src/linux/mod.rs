@@ -456,7 +456,7 @@ fn init_main(
     policy: &Policy,
     plan: &SandboxPlan,
     prepared: &Prepared,
-    idmapped: &HashMap<PathBuf, OwnedFd>,
+    detached: &HashMap<PathBuf, OwnedFd>,
     sync_read: OwnedFd,
     err_write: OwnedFd,
     caller_is_root: bool,
@@ -501,7 +501,7 @@ fn init_main(
         if policy.network == Network::None {
             sys::bring_loopback_up().map_err(|err| SetupError::new("bring up loopback", err))?;
         }
-        mounts::build_root(plan, id, &policy.cwd, idmapped)?;
+        mounts::build_root(plan, id, &policy.cwd, detached)?;
         Ok(())
     };
     if let Err(err) = setup() {

@@ -292,7 +292,7 @@ pub(super) fn build_root(
     plan: &SandboxPlan,
     id: &Identity,
     cwd: &Path,
-    idmapped: &HashMap<PathBuf, OwnedFd>,
+    detached: &HashMap<PathBuf, OwnedFd>,
 ) -> Result<(), SetupError> {
     // Nothing we mount may propagate to the host; host unmounts may still propagate in.
     mount_change(
@@ -344,7 +344,7 @@ pub(super) fn build_root(
                 read_only,
                 ..
             } => {
-                let tree = idmapped.get(target).map(|fd| fd.as_fd());
+                let tree = detached.get(target).map(|fd| fd.as_fd());
                 bind(&old_path(source), &new_path(target), *read_only, tree)?
             }
             MountStep::Tmpfs { target, size_mib } => {
