@@ -9,6 +9,8 @@ pub enum VaultError {
     WrongPassphrase(PathBuf),
     #[error("none of the identities in [vault] identities opens {0}")]
     WrongIdentity(PathBuf),
+    #[error("the age plugin did not open {path}: {message}")]
+    Plugin { path: PathBuf, message: String },
     #[error("{0}")]
     Corrupted(String),
     #[error("the vault was written by a newer keepout (format {found}; this one reads up to {supported})")]
@@ -64,6 +66,7 @@ impl VaultError {
             ),
             VaultError::NewerFormat { .. } => Some("Nothing was changed. Update keepout to read this vault."),
             VaultError::NoVault(_) => Some("`keepout secret set NAME` creates it."),
+            VaultError::Plugin { .. } => Some("Nothing was changed. Check that the hardware key is present and the PIN is right, then try again."),
             VaultError::NoSuchSecret(_) => Some("`keepout secret list` shows the names."),
             VaultError::NoScope { .. } => Some(
                 "Scopes are [[scope]] tables in ~/.config/keepout/config.toml (name, dirs, env); \
@@ -73,12 +76,14 @@ impl VaultError {
         }
     }
 
-    /// keepout's exit status for this error: 3 wrong passphrase or identity, 4 corrupted or unreadable vault,
+    /// keepout's exit status for this error: 3 wrong passphrase or identity (or an age plugin refused), 4 corrupted or unreadable vault,
     /// 5 newer format, 6 no such secret or vault, 7 no scope, 8 a provider (pass, op, bw)
     /// failed, 2 bad input or configuration, 1 anything else.
     pub fn exit_code(&self) -> u8 {
         match self {
-            VaultError::WrongPassphrase(_) | VaultError::WrongIdentity(_) => 3,
+            VaultError::WrongPassphrase(_)
+            | VaultError::WrongIdentity(_)
+            | VaultError::Plugin { .. } => 3,
             VaultError::Corrupted(_) => 4,
             VaultError::NewerFormat { .. } => 5,
             VaultError::NoVault(_) | VaultError::NoSuchSecret(_) => 6,

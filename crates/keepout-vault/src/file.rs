@@ -1,4 +1,5 @@
-//! The vault on disk: one standard age file (scrypt passphrase recipient), written atomically.
+//! The vault on disk: one standard age file (scrypt passphrase recipient by default; X25519 or
+//! age plugin recipients when configured), written atomically.
 //!
 //! Guarantees:
 //! * the file is a plain age file: `age -d vault.age` (or rage) decrypts it with the passphrase;
@@ -20,7 +21,9 @@ use crate::document::Document;
 use crate::error::VaultError;
 
 /// What opens the vault: a passphrase (age's scrypt recipient, the default), or age identities
-/// (X25519 keys in identity files, as `age-keygen` writes them) with the recipients to encrypt to.
+/// with the recipients to encrypt to: X25519 keys in identity files (as `age-keygen` writes
+/// them), or age plugin identities and recipients (`AGE-PLUGIN-YUBIKEY-...`, `age1yubikey1...`)
+/// served by the plugin's binary on PATH.
 #[derive(Clone)]
 pub enum Key {
     Passphrase(SecretString),
@@ -53,18 +56,34 @@ impl Key {
                 if recipients.is_empty() {
                     return Err(VaultError::Config("[vault] recipients is empty".into()));
                 }
-                recipients
-                    .iter()
-                    .map(|r| {
-                        r.parse::<age::x25519::Recipient>()
-                            .map(|r| Box::new(r) as Box<dyn age::Recipient + Send>)
-                            .map_err(|e| {
-                                VaultError::Config(format!(
-                                    "recipient {r:?}: {e} (X25519 age1... recipients are supported; plugins are not yet)"
-                                ))
-                            })
-                    })
-                    .collect()
+                let mut out: Vec<Box<dyn age::Recipient + Send>> = Vec::new();
+                let mut plugin_recipients: Vec<age::plugin::Recipient> = Vec::new();
+                for r in recipients {
+                    if let Ok(x) = r.parse::<age::x25519::Recipient>() {
+                        out.push(Box::new(x));
+                    } else if let Ok(p) = r.parse::<age::plugin::Recipient>() {
+                        plugin_recipients.push(p);
+                    } else {
+                        return Err(VaultError::Config(format!(
+                            "recipient {r:?} is neither an X25519 recipient (age1...) nor an age plugin recipient (age1NAME1...)"
+                        )));
+                    }
+                }
+                // One plugin process per plugin, holding all of that plugin's recipients.
+                let mut names: Vec<&str> = plugin_recipients.iter().map(|p| p.plugin()).collect();
+                names.sort_unstable();
+                names.dedup();
+                for name in names {
+                    let plugin = age::plugin::RecipientPluginV1::new(
+                        name,
+                        &plugin_recipients,
+                        &[],
+                        PluginPrompts,
+                    )
+                    .map_err(|e| VaultError::Config(plugin_error(&e)))?;
+                    out.push(Box::new(plugin));
+                }
+                Ok(out)
             }
         }
     }
@@ -76,15 +95,62 @@ impl Key {
                 let mut all: Vec<Box<dyn age::Identity>> = Vec::new();
                 for f in identity_files {
                     let file = age::IdentityFile::from_file(f.display().to_string())
-                        .map_err(|e| VaultError::io("cannot read the identity file", f, e))?;
-                    let ids = file
-                        .into_identities()
-                        .map_err(|e| VaultError::Config(format!("{}: {e}", f.display())))?;
+                        .map_err(|e| VaultError::io("cannot read the identity file", f, e))?
+                        .with_callbacks(PluginPrompts);
+                    let ids = file.into_identities().map_err(|e| {
+                        VaultError::Config(format!("{}: {}", f.display(), decrypt_error(&e)))
+                    })?;
                     all.extend(ids.into_iter().map(|i| i as Box<dyn age::Identity>));
                 }
                 Ok(all)
             }
         }
+    }
+}
+
+/// What an age plugin (age-plugin-yubikey, age-plugin-tpm, ...) may ask of the user — a PIN, a
+/// touch, "insert the key" — goes through keepout's one prompt mechanism (KEEPOUT_ASKPASS,
+/// pinentry, the terminal, SSH_ASKPASS), so it works the same from a script, a desktop or the
+/// unlock cache.
+#[derive(Clone, Copy)]
+struct PluginPrompts;
+
+impl age::Callbacks for PluginPrompts {
+    fn display_message(&self, message: &str) {
+        eprintln!("keepout: {message}");
+    }
+
+    fn confirm(&self, message: &str, yes: &str, no: Option<&str>) -> Option<bool> {
+        let no = no.unwrap_or("no");
+        keepout_prompt::confirm(&format!("{message} ({yes} / {no})")).ok()
+    }
+
+    fn request_public_string(&self, description: &str) -> Option<String> {
+        keepout_prompt::secret(description)
+            .ok()
+            .map(|s| s.to_string())
+    }
+
+    fn request_passphrase(&self, description: &str) -> Option<SecretString> {
+        keepout_prompt::secret(description)
+            .ok()
+            .map(|s| SecretString::from(s.to_string()))
+    }
+}
+
+fn plugin_error(e: &age::plugin::ResolveError) -> String {
+    match e {
+        age::plugin::ResolveError::MissingPlugin { binary_name } => format!(
+            "the vault needs the age plugin `{binary_name}`, which is not on PATH; install it (e.g. `cargo install {binary_name}`)"
+        ),
+        other => other.to_string(),
+    }
+}
+
+fn decrypt_error(e: &age::DecryptError) -> String {
+    match e {
+        age::DecryptError::PluginResolve(e) => plugin_error(e),
+        other => other.to_string(),
     }
 }
 
@@ -217,6 +283,15 @@ impl VaultFile {
             D::Io(e) if e.kind() == std::io::ErrorKind::InvalidData => VaultError::Corrupted(
                 format!("{where_}: the contents are damaged, truncated or were tampered with"),
             ),
+            D::Plugin(errors) => VaultError::Plugin {
+                path: self.path.clone(),
+                message: errors
+                    .iter()
+                    .map(|e| e.to_string())
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            },
+            D::PluginResolve(e) => VaultError::Config(plugin_error(&e)),
             other => VaultError::Corrupted(format!("{where_}: {other}")),
         }
     }

@@ -49,8 +49,8 @@ pub struct Config {
     pub vault: VaultSettings,
 }
 
-/// `[vault]`: encrypt to age X25519 recipients and decrypt with identity files instead of a
-/// passphrase.
+/// `[vault]`: encrypt to age recipients (X25519 `age1...`, or an age plugin's `age1NAME1...`)
+/// and decrypt with identity files instead of a passphrase.
 ///
 /// ```toml
 /// [vault]

@@ -23,8 +23,8 @@ use keepout_sandbox::EnvRule;
         keepout doctor                            # what this kernel can enforce\n  \
         keepout demo                              # watch a malicious test suite fail\n  \
         echo -n TOKEN | keepout secret set pypi/coverage   # into the encrypted vault\n\n\
-        Vault exit status: 3 wrong passphrase, 4 damaged vault, 5 written by a newer keepout,\n\
-        6 no such secret or no vault yet."
+        Vault exit status: 3 wrong passphrase or identity (or an age plugin refused), 4 damaged\n\
+        vault, 5 written by a newer keepout, 6 no such secret or no vault yet."
 )]
 pub struct Cli {
     #[command(subcommand)]
