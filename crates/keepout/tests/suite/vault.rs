@@ -300,6 +300,128 @@ fn cargo_credential_provider_with_real_cargo() {
     );
 }
 
+/// A sparse cargo registry on 127.0.0.1 that requires authentication (`auth-required`): without
+/// the right token every request is 401. It records the Authorization headers it saw.
+const CARGO_REGISTRY_SERVER: &str = r#"
+import http.server, json, sys
+token, seen = sys.argv[1], sys.argv[2]
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        auth = self.headers.get("Authorization", "")
+        with open(seen, "a") as f:
+            f.write(f"{self.path} {auth}\n")
+        if auth != token:
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", "Cargo")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        base = f"http://127.0.0.1:{self.server.server_port}"
+        if self.path == "/index/config.json":
+            body = json.dumps({"dl": base + "/dl", "api": base, "auth-required": True})
+        elif self.path == "/index/3/d/dep":
+            body = json.dumps({"name": "dep", "vers": "1.0.0", "deps": [], "cksum": "0" * 64,
+                               "features": {}, "yanked": False})
+        else:
+            self.send_response(404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        data = body.encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+    def log_message(self, *a):
+        pass
+srv = http.server.HTTPServer(("127.0.0.1", 0), H)
+print(srv.server_port, flush=True)
+srv.serve_forever()
+"#;
+
+/// cargo's credential-provider `get`, asked by cargo itself: resolving a dependency from a local
+/// registry that requires authentication. The token reaches the registry only from the vault,
+/// through keepout; with a wrong token stored, cargo fails.
+#[test]
+fn cargo_fetches_from_an_auth_required_registry_with_the_vaults_token() {
+    let v = Vault::new();
+    let seen = v.dir.path().join("seen");
+    let mut server = Command::new("python3")
+        .args(["-c", CARGO_REGISTRY_SERVER, "cio-LOCAL-TOKEN"])
+        .arg(&seen)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut port = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(server.stdout.take().unwrap()),
+        &mut port,
+    )
+    .unwrap();
+    let port = port.trim().to_string();
+
+    let cargo_home = v.dir.path().join("cargo-home");
+    std::fs::create_dir_all(&cargo_home).unwrap();
+    std::fs::write(
+        cargo_home.join("config.toml"),
+        format!(
+            "[registries.local]\nindex = \"sparse+http://127.0.0.1:{port}/index/\"\n\
+             credential-provider = [\"{}\", \"cargo-credential\"]\n",
+            keepout_bin()
+        ),
+    )
+    .unwrap();
+    let project = v.dir.path().join("project");
+    std::fs::create_dir_all(project.join("src")).unwrap();
+    std::fs::write(
+        project.join("Cargo.toml"),
+        "[package]\nname = \"app\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n\
+         [dependencies]\ndep = { version = \"1\", registry = \"local\" }\n",
+    )
+    .unwrap();
+    std::fs::write(project.join("src/lib.rs"), "").unwrap();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let lockfile = || {
+        let mut c = Command::new(&cargo);
+        c.args(["generate-lockfile"])
+            .current_dir(&project)
+            .env("CARGO_HOME", &cargo_home)
+            .env_remove("CARGO_NET_OFFLINE")
+            .stdin(Stdio::null());
+        v.env(&mut c).output().unwrap()
+    };
+
+    assert!(v.set("cargo/local", "cio-WRONG").status.success());
+    let out = lockfile();
+    assert!(
+        !out.status.success(),
+        "a wrong stored token is refused by the registry"
+    );
+    assert!(
+        std::fs::read_to_string(&seen)
+            .unwrap()
+            .contains(" cio-WRONG"),
+        "cargo sent the stored (wrong) token: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(v.set("cargo/local", "cio-LOCAL-TOKEN").status.success());
+    let out = lockfile();
+    let _ = server.kill();
+    let _ = server.wait();
+    assert!(
+        out.status.success(),
+        "cargo generate-lockfile with the vault's token: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lock = std::fs::read_to_string(project.join("Cargo.lock")).unwrap();
+    assert!(lock.contains("name = \"dep\""), "{lock}");
+    let seen = std::fs::read_to_string(&seen).unwrap();
+    assert!(
+        seen.lines().any(|l| l == "/index/3/d/dep cio-LOCAL-TOKEN"),
+        "cargo sent the vault's token for the index: {seen}"
+    );
+}
+
 /// `keepout import netrc`: stored, verified, the original kept encrypted, and the plaintext file
 /// removed only after a yes; then git gets the credential through the helper. A no keeps the
 /// file.
