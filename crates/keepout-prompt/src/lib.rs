@@ -4,8 +4,9 @@
 //! In order: `KEEPOUT_ASKPASS` when set; else pinentry (GETPIN / CONFIRM) where it is installed
 //! and usable, that is when a graphical display is set (`DISPLAY`, `WAYLAND_DISPLAY`) or
 //! `KEEPOUT_PINENTRY` names the program; else the terminal (`/dev/tty`, echo off for secrets);
-//! else `SSH_ASKPASS`. With none of them, asking fails: never a silent default. A pinentry that
-//! gets no answer within a minute is a no.
+//! else `SSH_ASKPASS`. With none of them, asking fails: never a silent default. A question that
+//! gets no answer within the timeout (`KEEPOUT_PROMPT_TIMEOUT` seconds, default 60) is a no: the
+//! askpass program is killed, the pinentry closed, the terminal read given up.
 //!
 //! The askpass protocol is OpenSSH's: the program gets the prompt text as its first argument;
 //! for a passphrase it prints the answer on standard output; for an approval its exit status 0
@@ -34,8 +35,52 @@ pub enum PromptError {
     Cancelled,
 }
 
-/// How long a pinentry waits for an answer, seconds.
-const PINENTRY_TIMEOUT: u16 = 60;
+/// How long any question waits for an answer, seconds: `KEEPOUT_PROMPT_TIMEOUT`, default 60.
+fn timeout_secs() -> u16 {
+    std::env::var("KEEPOUT_PROMPT_TIMEOUT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(60)
+}
+
+/// Wait for `child` until the timeout; kill it then. `None`: it did not answer in time.
+fn wait_or_kill(
+    child: &mut std::process::Child,
+) -> std::io::Result<Option<std::process::ExitStatus>> {
+    let deadline =
+        std::time::Instant::now() + std::time::Duration::from_secs(timeout_secs().into());
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(Some(status));
+        }
+        if std::time::Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Ok(None);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+/// Wait until the terminal has input, up to the timeout.
+fn tty_readable(tty: &std::fs::File) -> Result<bool, PromptError> {
+    let mut fds = [rustix::event::PollFd::new(
+        tty,
+        rustix::event::PollFlags::IN,
+    )];
+    let timeout = rustix::event::Timespec {
+        tv_sec: timeout_secs().into(),
+        tv_nsec: 0,
+    };
+    loop {
+        match rustix::event::poll(&mut fds, Some(&timeout)) {
+            Ok(n) => return Ok(n > 0),
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(PromptError::Terminal(e.into())),
+        }
+    }
+}
 
 /// The pinentry program to use, if one is usable here.
 fn pinentry_program() -> Option<String> {
@@ -69,7 +114,7 @@ pub fn secret(prompt: &str) -> Result<Zeroizing<String>, PromptError> {
             .with_title("keepout")
             .with_description(prompt.trim_end_matches([':', ' ']))
             .with_prompt("Passphrase:")
-            .with_timeout(PINENTRY_TIMEOUT)
+            .with_timeout(timeout_secs())
             .interact()
             .map_err(pinentry_error)?;
         return Ok(Zeroizing::new(answer.expose_secret().to_string()));
@@ -99,7 +144,7 @@ pub fn confirm(prompt: &str) -> Result<bool, PromptError> {
     {
         return match dialog
             .with_title("keepout")
-            .with_timeout(PINENTRY_TIMEOUT)
+            .with_timeout(timeout_secs())
             .confirm(prompt)
         {
             Ok(yes) => Ok(yes),
@@ -122,17 +167,20 @@ pub fn confirm(prompt: &str) -> Result<bool, PromptError> {
 }
 
 fn askpass_confirm(program: &str, prompt: &str) -> Result<bool, PromptError> {
-    let status = Command::new(program)
+    let fail = |e: std::io::Error| PromptError::Askpass {
+        program: program.to_string(),
+        detail: e.to_string(),
+    };
+    let mut child = Command::new(program)
         .arg(prompt)
         .env("SSH_ASKPASS_PROMPT", "confirm")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .status()
-        .map_err(|e| PromptError::Askpass {
-            program: program.to_string(),
-            detail: e.to_string(),
-        })?;
-    Ok(status.success())
+        .spawn()
+        .map_err(fail)?;
+    Ok(wait_or_kill(&mut child)
+        .map_err(fail)?
+        .is_some_and(|s| s.success()))
 }
 
 fn terminal_confirm(prompt: &str) -> Result<bool, PromptError> {
@@ -144,6 +192,10 @@ fn terminal_confirm(prompt: &str) -> Result<bool, PromptError> {
     (&tty)
         .write_all(format!("{prompt} [y/N] ").as_bytes())
         .map_err(PromptError::Terminal)?;
+    if !tty_readable(&tty)? {
+        let _ = (&tty).write_all(b"\n(no answer: no)\n");
+        return Ok(false);
+    }
     let mut line = String::new();
     std::io::BufReader::new(&tty)
         .read_line(&mut line)
@@ -169,15 +221,22 @@ fn askpass_secret(program: &str, prompt: &str) -> Result<Zeroizing<String>, Prom
         .stdout(Stdio::piped())
         .spawn()
         .map_err(|e| fail(e.to_string()))?;
-    let mut out = Zeroizing::new(Vec::new());
-    child
-        .stdout
-        .take()
-        .expect("piped")
-        .read_to_end(&mut out)
+    // Read the answer on a thread so that an askpass that never answers can be killed.
+    let mut stdout = child.stdout.take().expect("piped");
+    let reader = std::thread::spawn(move || {
+        let mut out = Zeroizing::new(Vec::new());
+        stdout.read_to_end(&mut out).map(|_| out)
+    });
+    let status = wait_or_kill(&mut child).map_err(|e| fail(e.to_string()))?;
+    if status.is_none() {
+        // No answer in time; the reader thread ends when the pipe closes.
+        return Err(PromptError::Cancelled);
+    }
+    let out = reader
+        .join()
+        .map_err(|_| fail("reading the answer failed".into()))?
         .map_err(|e| fail(e.to_string()))?;
-    let status = child.wait().map_err(|e| fail(e.to_string()))?;
-    if !status.success() {
+    if !status.is_some_and(|s| s.success()) {
         return Err(PromptError::Cancelled);
     }
     let mut text = Zeroizing::new(
@@ -217,6 +276,9 @@ fn terminal_secret(prompt: &str) -> Result<Zeroizing<String>, PromptError> {
     let guard = EchoOff { tty: &tty, saved };
     rustix::termios::tcsetattr(&tty, OptionalActions::Flush, &quiet)
         .map_err(|e| PromptError::Terminal(e.into()))?;
+    if !tty_readable(&tty)? {
+        return Err(PromptError::Cancelled);
+    }
     let mut line = Zeroizing::new(String::new());
     let n = std::io::BufReader::new(&tty)
         .read_line(&mut line)
