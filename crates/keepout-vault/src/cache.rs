@@ -1,10 +1,11 @@
 //! The unlock cache: unlock once, not for every command.
 //!
-//! A small per-user process (`keepout cache-daemon`, started on the first unlock) holds the
-//! passphrase and the decrypted document of one vault, and answers on a unix socket in
-//! `$XDG_RUNTIME_DIR/keepout/` (else `/tmp/keepout-UID/`), a 0700 directory. It forgets
-//! everything and exits after an idle time (default 5 minutes, `KEEPOUT_CACHE_IDLE`) or on
-//! `keepout lock`. The same process is meant to become `keepout agent`'s home.
+//! A small per-user process holds the key and the decrypted document of one vault, and answers on
+//! a unix socket in `$XDG_RUNTIME_DIR/keepout/` (else `/tmp/keepout-UID/`), a 0700 directory. It
+//! forgets everything after an idle time (default 5 minutes, `KEEPOUT_CACHE_IDLE`) or on
+//! `keepout lock`. That process is `keepout agent` when it runs (the agent signs from the same
+//! [`UnlockCache`]); otherwise `keepout cache-daemon`, started on the first unlock, which exits
+//! when it forgets.
 //!
 //! Guarantees: only peers of the same uid are answered (SO_PEERCRED); the daemon is
 //! non-dumpable (no ptrace, no core, no /proc/PID/mem for others) and locks its memory where the
@@ -27,7 +28,7 @@ use zeroize::{Zeroize, Zeroizing};
 
 use crate::document::Document;
 use crate::error::VaultError;
-use crate::file::VaultFile;
+use crate::file::{Key, VaultFile};
 
 /// Idle time after which the daemon forgets everything.
 pub const DEFAULT_IDLE: Duration = Duration::from_secs(300);
@@ -149,10 +150,10 @@ pub fn remember(path: &Path, passphrase: &SecretString, mut daemon: std::process
     }
 }
 
-/// What the daemon holds.
+/// What the cache holds.
 struct Held {
     path: PathBuf,
-    passphrase: SecretString,
+    key: Key,
     document: Zeroizing<String>,
     /// (dev, inode, mtime, size) of the file the document was read from.
     identity: (u64, u64, i64, u64),
@@ -169,88 +170,151 @@ fn identity(path: &Path) -> Option<(u64, u64, i64, u64)> {
     })
 }
 
-fn load(path: &Path, passphrase: &SecretString) -> Result<Held, VaultError> {
-    let doc = VaultFile::at(path).read(&crate::file::Key::Passphrase(passphrase.clone()))?;
+fn load(path: &Path, key: &Key) -> Result<Held, VaultError> {
+    let doc = VaultFile::at(path).read(key)?;
     Ok(Held {
         path: path.to_path_buf(),
-        passphrase: passphrase.clone(),
+        key: key.clone(),
         document: doc.to_toml(),
         identity: identity(path).unwrap_or_default(),
     })
 }
 
-fn handle(held: &mut Option<Held>, request: Request) -> (Response, bool) {
-    let fail = |e: &str| Response {
-        ok: false,
-        error: Some(e.into()),
-        ..Default::default()
-    };
-    match request {
-        Request::Lock => (
-            Response {
-                ok: true,
-                ..Default::default()
+/// The unlocked vault, in memory: what the cache daemon serves and what `keepout agent` signs
+/// from. It forgets everything after `idle` without use, or on [`UnlockCache::lock`].
+pub struct UnlockCache {
+    idle: Duration,
+    state: std::sync::Mutex<(Option<Held>, Instant)>,
+}
+
+impl UnlockCache {
+    pub fn new(idle: Duration) -> UnlockCache {
+        UnlockCache {
+            idle,
+            state: std::sync::Mutex::new((None, Instant::now())),
+        }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, (Option<Held>, Instant)> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Forget the vault if it has not been used for the idle time; true when it is locked.
+    pub fn expire(&self) -> bool {
+        let mut st = self.state();
+        if st.1.elapsed() >= self.idle {
+            st.0 = None;
+        }
+        st.0.is_none()
+    }
+
+    /// Open the vault at `path` with `key` and hold it.
+    pub fn unlock(&self, path: &Path, key: &Key) -> Result<(), VaultError> {
+        let held = load(path, key)?;
+        *self.state() = (Some(held), Instant::now());
+        Ok(())
+    }
+
+    /// Forget everything now.
+    pub fn lock(&self) {
+        self.state().0 = None;
+    }
+
+    /// The document of the vault at `path`: `None` when locked (or another vault is held). When
+    /// the file changed on disk, it is decrypted again with the held key first.
+    pub fn document(&self, path: &Path) -> Option<Result<Document, VaultError>> {
+        self.expire();
+        let mut st = self.state();
+        let h = st.0.as_mut().filter(|h| h.path == path)?;
+        if identity(path) != Some(h.identity) {
+            match load(path, &h.key) {
+                Ok(new) => *h = new,
+                Err(e) => return Some(Err(e)),
+            }
+        }
+        let doc = Document::from_toml(&h.document);
+        st.1 = Instant::now();
+        Some(doc)
+    }
+
+    fn document_text(&self, path: &Path) -> Result<Zeroizing<String>, String> {
+        match self.document(path) {
+            None => Err("locked".into()),
+            Some(Err(e)) => Err(e.to_string()),
+            Some(Ok(d)) => Ok(d.to_toml()),
+        }
+    }
+
+    fn passphrase(&self, path: &Path) -> Option<SecretString> {
+        self.expire();
+        let mut st = self.state();
+        let p = match &st.0 {
+            Some(Held {
+                path: p,
+                key: Key::Passphrase(pass),
+                ..
+            }) if p == path => pass.clone(),
+            _ => return None,
+        };
+        st.1 = Instant::now();
+        Some(p)
+    }
+
+    /// Answer one request; the bool says whether the caller asked to lock.
+    fn handle(&self, request: Request) -> (Response, bool) {
+        let fail = |e: &str| Response {
+            ok: false,
+            error: Some(e.into()),
+            ..Default::default()
+        };
+        let ok = Response {
+            ok: true,
+            ..Default::default()
+        };
+        match request {
+            Request::Lock => {
+                self.lock();
+                (ok, true)
+            }
+            Request::Unlock { path, passphrase } => {
+                match self.unlock(&path, &Key::Passphrase(SecretString::from(passphrase))) {
+                    Ok(()) => (ok, false),
+                    Err(e) => (fail(&e.to_string()), false),
+                }
+            }
+            Request::Read { path } => match self.document_text(&path) {
+                Ok(text) => (
+                    Response {
+                        ok: true,
+                        document: Some(text.to_string()),
+                        ..Default::default()
+                    },
+                    false,
+                ),
+                Err(e) => (fail(&e), false),
             },
-            true,
-        ),
-        Request::Unlock { path, passphrase } => {
-            match load(&path, &SecretString::from(passphrase)) {
-                Ok(h) => {
-                    *held = Some(h);
-                    (
-                        Response {
-                            ok: true,
-                            ..Default::default()
-                        },
-                        false,
-                    )
-                }
-                Err(e) => (fail(&e.to_string()), false),
-            }
-        }
-        Request::Read { path } | Request::Passphrase { path }
-            if held.as_ref().is_none_or(|h| h.path != path) =>
-        {
-            (fail("locked"), false)
-        }
-        Request::Read { path } => {
-            let h = held.as_mut().expect("checked");
-            if identity(&path) != Some(h.identity) {
-                match load(&path, &h.passphrase) {
-                    Ok(new) => *h = new,
-                    Err(e) => return (fail(&e.to_string()), false),
-                }
-            }
-            (
-                Response {
-                    ok: true,
-                    document: Some(h.document.to_string()),
-                    ..Default::default()
-                },
-                false,
-            )
-        }
-        Request::Passphrase { .. } => {
-            let h = held.as_ref().expect("checked");
-            (
-                Response {
-                    ok: true,
-                    passphrase: Some(h.passphrase.expose_secret().to_string()),
-                    ..Default::default()
-                },
-                false,
-            )
+            Request::Passphrase { path } => match self.passphrase(&path) {
+                Some(p) => (
+                    Response {
+                        ok: true,
+                        passphrase: Some(p.expose_secret().to_string()),
+                        ..Default::default()
+                    },
+                    false,
+                ),
+                None => (fail("locked"), false),
+            },
         }
     }
 }
 
-/// The daemon: serve until idle for `idle` or told to lock. Never call it in a process that
-/// holds anything else of value: it makes the process non-dumpable and locks its memory.
-pub fn serve(idle: Duration) -> Result<(), VaultError> {
+/// Make this process fit to hold secrets: non-dumpable (no ptrace, no core, no /proc/PID/mem for
+/// others), and all memory locked where the memlock limit is unlimited. (Decrypting a vault
+/// takes scrypt's working memory, up to hundreds of MiB; a locked allocation beyond a small
+/// limit would kill the process, so below an unlimited limit an encrypted swap is the
+/// protection.)
+pub fn harden_process() {
     let _ = rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable);
-    // Lock all memory, present and future, so nothing is swapped out, but only where the
-    // memlock limit is unlimited: decrypting a vault takes scrypt's working memory (up to
-    // hundreds of MiB), and a locked allocation beyond a small limit would kill the daemon.
     if rustix::process::getrlimit(rustix::process::Resource::Memlock)
         .current
         .is_none()
@@ -259,66 +323,110 @@ pub fn serve(idle: Duration) -> Result<(), VaultError> {
             rustix::mm::MlockAllFlags::CURRENT | rustix::mm::MlockAllFlags::FUTURE,
         );
     }
+}
+
+/// Bind the cache socket, taking it over from a standalone cache daemon if one answers (that
+/// daemon is told to lock, and exits). For `keepout agent`, which then hosts the cache.
+pub fn take_over_socket() -> Result<UnixListener, VaultError> {
+    let socket = socket_path()?;
+    if ask(&Request::Lock).is_some() {
+        let start = Instant::now();
+        while socket.exists() && start.elapsed() < Duration::from_secs(2) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    let _ = std::fs::remove_file(&socket);
+    UnixListener::bind(&socket).map_err(|e| VaultError::io("cannot listen on", &socket, e))
+}
+
+/// Answer one connection on the cache socket; true when the peer asked to lock.
+fn serve_one(cache: &UnlockCache, stream: UnixStream) -> bool {
+    let me = rustix::process::getuid();
+    let peer = rustix::net::sockopt::socket_peercred(&stream).map(|c| c.uid);
+    if peer != Ok(me) {
+        return false; // another user: not even an answer
+    }
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    let mut line = Zeroizing::new(String::new());
+    if BufReader::new(&stream).read_line(&mut line).is_err() {
+        return false;
+    }
+    let Ok(request) = serde_json::from_str::<Request>(&line) else {
+        return false;
+    };
+    let (mut response, stop) = cache.handle(request);
+    let mut out = Zeroizing::new(serde_json::to_string(&response).unwrap_or_default());
+    if let Some(mut d) = response.document.take() {
+        d.zeroize();
+    }
+    if let Some(mut p) = response.passphrase.take() {
+        p.zeroize();
+    }
+    out.push('\n');
+    let _ = (&stream).write_all(out.as_bytes());
+    stop
+}
+
+/// Wait until `listener` has a connection or `left` passes; false on timeout.
+fn wait_readable(listener: &UnixListener, left: Duration) -> bool {
+    let mut fds = [rustix::event::PollFd::new(
+        listener,
+        rustix::event::PollFlags::IN,
+    )];
+    let timeout = rustix::event::Timespec {
+        tv_sec: left.as_secs() as i64,
+        tv_nsec: left.subsec_nanos() as i64,
+    };
+    loop {
+        match rustix::event::poll(&mut fds, Some(&timeout)) {
+            Ok(0) => return false,
+            Ok(_) => return true,
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(_) => return false,
+        }
+    }
+}
+
+/// Serve the cache socket for a process that lives on when the vault locks (`keepout agent`):
+/// a lock request or the idle time forget the vault, nothing ends the loop.
+pub fn serve_shared(listener: UnixListener, cache: &UnlockCache) {
+    loop {
+        if wait_readable(&listener, Duration::from_secs(1)) {
+            if let Ok((stream, _)) = listener.accept() {
+                serve_one(cache, stream);
+            }
+        }
+        cache.expire();
+    }
+}
+
+/// The standalone daemon: serve until idle for `idle` or told to lock. Never call it in a process
+/// that holds anything else of value: it makes the process non-dumpable and locks its memory.
+pub fn serve(idle: Duration) -> Result<(), VaultError> {
+    harden_process();
     let socket = socket_path()?;
     if UnixStream::connect(&socket).is_ok() {
-        return Ok(()); // another daemon answers already
+        return Ok(()); // another daemon (or the agent) answers already
     }
     let _ = std::fs::remove_file(&socket);
     let listener =
         UnixListener::bind(&socket).map_err(|e| VaultError::io("cannot listen on", &socket, e))?;
-    let me = rustix::process::getuid();
-    let mut held: Option<Held> = None;
+    let cache = UnlockCache::new(idle);
     let mut last = Instant::now();
     loop {
         let left = idle.saturating_sub(last.elapsed());
-        if left.is_zero() {
+        if left.is_zero() || !wait_readable(&listener, left) {
             break;
-        }
-        let mut fds = [rustix::event::PollFd::new(
-            &listener,
-            rustix::event::PollFlags::IN,
-        )];
-        let timeout = rustix::event::Timespec {
-            tv_sec: left.as_secs() as i64,
-            tv_nsec: left.subsec_nanos() as i64,
-        };
-        match rustix::event::poll(&mut fds, Some(&timeout)) {
-            Ok(0) => break,
-            Ok(_) => {}
-            Err(rustix::io::Errno::INTR) => continue,
-            Err(_) => break,
         }
         let Ok((stream, _)) = listener.accept() else {
             continue;
         };
-        let peer = rustix::net::sockopt::socket_peercred(&stream).map(|c| c.uid);
-        if peer != Ok(me) {
-            continue; // another user: not even an answer
-        }
         last = Instant::now();
-        let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-        let mut line = Zeroizing::new(String::new());
-        if BufReader::new(&stream).read_line(&mut line).is_err() {
-            continue;
-        }
-        let Ok(request) = serde_json::from_str::<Request>(&line) else {
-            continue;
-        };
-        let (mut response, stop) = handle(&mut held, request);
-        let mut out = Zeroizing::new(serde_json::to_string(&response).unwrap_or_default());
-        if let Some(mut d) = response.document.take() {
-            d.zeroize();
-        }
-        if let Some(mut p) = response.passphrase.take() {
-            p.zeroize();
-        }
-        out.push('\n');
-        let _ = (&stream).write_all(out.as_bytes());
-        if stop {
+        if serve_one(&cache, stream) {
             break;
         }
     }
-    drop(held);
+    cache.lock();
     let _ = std::fs::remove_file(&socket);
     Ok(())
 }

@@ -117,23 +117,7 @@ pub fn hook(shell: Shell) -> Result<i32> {
 
 /// `10m`, `30s`, `1h`, or a number of minutes.
 pub fn parse_duration(text: &str) -> Result<Duration> {
-    let (num, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
-        Some(i) => text.split_at(i),
-        None => (text, "m"),
-    };
-    let n: u64 = num
-        .parse()
-        .map_err(|_| anyhow::anyhow!("{text:?} is not a duration (e.g. 30s, 10m, 1h)"))?;
-    let secs = match unit {
-        "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        _ => bail!("{text:?} is not a duration (e.g. 30s, 10m, 1h)"),
-    };
-    if secs == 0 {
-        bail!("the duration must be more than zero");
-    }
-    Ok(Duration::from_secs(secs))
+    keepout_vault::parse_duration(text).map_err(|e| anyhow::anyhow!(e))
 }
 
 /// Quote for bash, zsh (single quotes) or fish (single quotes with backslash escapes).
