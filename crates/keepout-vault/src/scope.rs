@@ -197,6 +197,27 @@ fn expand_home(pattern: &str, home: &Path) -> String {
     }
 }
 
+/// A duration as the configuration and the command line write it: `30s`, `10m`, `1h`, or a
+/// number of minutes; more than zero.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let bad = || format!("{text:?} is not a duration (e.g. 30s, 10m, 1h)");
+    let (num, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => text.split_at(i),
+        None => (text, "m"),
+    };
+    let n: u64 = num.parse().map_err(|_| bad())?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        _ => return Err(bad()),
+    };
+    if secs == 0 {
+        return Err("the duration must be more than zero".into());
+    }
+    Ok(std::time::Duration::from_secs(secs))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -267,23 +288,3 @@ mod tests {
     }
 }
 
-/// A duration as the configuration and the command line write it: `30s`, `10m`, `1h`, or a
-/// number of minutes; more than zero.
-pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
-    let bad = || format!("{text:?} is not a duration (e.g. 30s, 10m, 1h)");
-    let (num, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
-        Some(i) => text.split_at(i),
-        None => (text, "m"),
-    };
-    let n: u64 = num.parse().map_err(|_| bad())?;
-    let secs = match unit {
-        "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        _ => return Err(bad()),
-    };
-    if secs == 0 {
-        return Err("the duration must be more than zero".into());
-    }
-    Ok(std::time::Duration::from_secs(secs))
-}
