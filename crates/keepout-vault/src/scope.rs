@@ -287,4 +287,3 @@ mod tests {
         assert_eq!(expand_home("~other/x", Path::new("/home/u")), "~other/x");
     }
 }
-

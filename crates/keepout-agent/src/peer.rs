@@ -1,0 +1,278 @@
+//! Who asks: the process at the other end of the agent socket (pid and uid from SO_PEERCRED,
+//! taken by the kernel at connect time) and its parents, read from /proc.
+//!
+//! What /proc says is for the user's eyes (the prompt) and for the "covers this process tree"
+//! rule; identity decisions use the kernel's uid only. A process can change its own argv, so
+//! the prompt shows the executable's path too.
+
+use std::path::{Path, PathBuf};
+
+/// One process of the chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Process {
+    pub pid: u32,
+    /// Start time in clock ticks since boot: with the pid, names the process even after the pid
+    /// is reused.
+    pub start: u64,
+    pub name: String,
+    pub argv: Vec<String>,
+    pub exe: Option<PathBuf>,
+    pub cwd: Option<PathBuf>,
+}
+
+/// `(pid, start time)`: a process that cannot be confused with a later one of the same pid.
+pub type ProcessId = (u32, u64);
+
+impl Process {
+    /// Read `/proc/PID`; `None` when the process is gone.
+    pub fn read(pid: u32) -> Option<(Process, u32)> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // "pid (comm) state ppid ...": comm may hold spaces and parentheses; it ends at the last ')'.
+        let open = stat.find('(')?;
+        let close = stat.rfind(')')?;
+        let name = stat[open + 1..close].to_string();
+        let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+        let ppid: u32 = fields.get(1)?.parse().ok()?;
+        let start: u64 = fields.get(19)?.parse().ok()?;
+        let argv = std::fs::read(format!("/proc/{pid}/cmdline"))
+            .map(|raw| {
+                raw.split(|&b| b == 0)
+                    .filter(|a| !a.is_empty())
+                    .map(|a| String::from_utf8_lossy(a).into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let exe = std::fs::read_link(format!("/proc/{pid}/exe")).ok();
+        let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).ok();
+        Some((
+            Process {
+                pid,
+                start,
+                name,
+                argv,
+                exe,
+                cwd,
+            },
+            ppid,
+        ))
+    }
+
+    pub fn id(&self) -> ProcessId {
+        (self.pid, self.start)
+    }
+
+    /// The command as a short line: argv (at most 6 words), or the name.
+    pub fn command(&self) -> String {
+        if self.argv.is_empty() {
+            return self.name.clone();
+        }
+        let mut words: Vec<String> = self.argv.iter().take(6).cloned().collect();
+        if let Some(first) = words.first_mut() {
+            if let Some(base) = Path::new(first.as_str()).file_name() {
+                *first = base.to_string_lossy().into_owned();
+            }
+        }
+        let mut line = words.join(" ");
+        if self.argv.len() > 6 {
+            line.push_str(" ...");
+        }
+        if line.chars().count() > 100 {
+            line = line.chars().take(97).collect::<String>() + "...";
+        }
+        line
+    }
+}
+
+/// The peer: the connecting process first, then its parents (pid 1 and kernel threads left out).
+#[derive(Debug, Clone)]
+pub struct Peer {
+    pub uid: u32,
+    pub chain: Vec<Process>,
+}
+
+/// Programs that talk to the agent on someone else's behalf: the prompt names who ran them.
+const CARRIERS: &[&str] = &[
+    "ssh",
+    "scp",
+    "sftp",
+    "ssh-keygen",
+    "ssh-add",
+    "git-remote-ext",
+];
+/// Parents that are not "who asks" but where the user typed it.
+const SHELLS: &[&str] = &["bash", "zsh", "fish", "sh", "dash", "ksh", "tcsh", "csh"];
+
+impl Peer {
+    /// The peer with process id `pid` (from SO_PEERCRED) and uid `uid`.
+    pub fn read(pid: u32, uid: u32) -> Peer {
+        let mut chain = Vec::new();
+        let mut next = pid;
+        while next > 1 && chain.len() < 16 {
+            let Some((p, ppid)) = Process::read(next) else {
+                break;
+            };
+            chain.push(p);
+            next = ppid;
+        }
+        Peer { uid, chain }
+    }
+
+    /// The process that asks for the signature: the peer, or when the peer is ssh (or scp,
+    /// ssh-keygen...) run by a program other than a shell, that program.
+    pub fn requester(&self) -> Option<(&Process, Option<&Process>)> {
+        let first = self.chain.first()?;
+        let carrier = CARRIERS.contains(&first.name.as_str());
+        match self.chain.get(1) {
+            Some(parent) if carrier && !SHELLS.contains(&parent.name.as_str()) => {
+                Some((parent, Some(first)))
+            }
+            _ => Some((first, None)),
+        }
+    }
+
+    /// "git push origin main (pid 4242, ~/src/coverage) via ssh".
+    pub fn describe(&self, home: Option<&Path>) -> String {
+        let Some((who, via)) = self.requester() else {
+            return "a process that has already exited".into();
+        };
+        let cwd = who
+            .cwd
+            .as_deref()
+            .map(|c| tilde(c, home))
+            .unwrap_or_else(|| "?".into());
+        let mut text = format!("{} (pid {}, {cwd})", who.command(), who.pid);
+        if let Some(via) = via {
+            text.push_str(&format!(" via {}", via.name));
+        }
+        text
+    }
+
+    /// "ssh ← git ← bash ← sshd", with the executable of the peer.
+    pub fn chain_text(&self) -> String {
+        let names: Vec<&str> = self.chain.iter().map(|p| p.name.as_str()).collect();
+        let exe = self
+            .chain
+            .first()
+            .and_then(|p| p.exe.as_deref())
+            .map(|e| format!(" [{}]", e.display()))
+            .unwrap_or_default();
+        format!("{}{exe}", names.join(" ← "))
+    }
+
+    /// The process whose tree a "5m" approval covers: the requester.
+    pub fn tree_root(&self) -> Option<ProcessId> {
+        self.requester().map(|(p, _)| p.id())
+    }
+
+    /// Whether `id` is this peer or one of its parents.
+    pub fn descends_from(&self, id: ProcessId) -> bool {
+        self.chain.iter().any(|p| p.id() == id)
+    }
+
+    /// Port numbers the peer's command line names (`-p 2222`, `-oPort=2222`, `ssh://h:2222`), for
+    /// recognising `[host]:port` entries of a hashed known_hosts.
+    pub fn ports(&self) -> Vec<u16> {
+        let mut ports = vec![22];
+        for p in self.chain.iter().take(2) {
+            let mut args = p.argv.iter().peekable();
+            while let Some(a) = args.next() {
+                let value = if a == "-p" {
+                    args.peek().map(|s| s.as_str())
+                } else if let Some(v) = a.strip_prefix("-p") {
+                    Some(v)
+                } else if let Some(v) = a.strip_prefix("-oPort=") {
+                    Some(v)
+                } else if a == "-o" {
+                    args.peek().and_then(|s| s.strip_prefix("Port="))
+                } else if let Some(rest) = a.strip_prefix("ssh://") {
+                    rest.split('/')
+                        .next()
+                        .and_then(|hp| hp.rsplit_once(':'))
+                        .map(|(_, p)| p)
+                } else {
+                    None
+                };
+                if let Some(n) = value.and_then(|v| v.parse().ok()) {
+                    if !ports.contains(&n) {
+                        ports.push(n);
+                    }
+                }
+            }
+        }
+        ports
+    }
+}
+
+fn tilde(path: &Path, home: Option<&Path>) -> String {
+    match home.and_then(|h| path.strip_prefix(h).ok()) {
+        Some(rest) if rest.as_os_str().is_empty() => "~".into(),
+        Some(rest) => format!("~/{}", rest.display()),
+        None => path.display().to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn proc(pid: u32, name: &str, argv: &[&str]) -> Process {
+        Process {
+            pid,
+            start: 7,
+            name: name.into(),
+            argv: argv.iter().map(|s| s.to_string()).collect(),
+            exe: Some(format!("/usr/bin/{name}").into()),
+            cwd: Some("/home/me/src/coverage".into()),
+        }
+    }
+
+    #[test]
+    fn ssh_run_by_git_names_git() {
+        let peer = Peer {
+            uid: 1000,
+            chain: vec![
+                proc(
+                    10,
+                    "ssh",
+                    &["ssh", "-p", "2222", "git@github.com", "git-receive-pack"],
+                ),
+                proc(9, "git", &["git", "push", "origin", "main"]),
+                proc(8, "bash", &["bash"]),
+            ],
+        };
+        assert_eq!(
+            peer.describe(Some(Path::new("/home/me"))),
+            "git push origin main (pid 9, ~/src/coverage) via ssh"
+        );
+        assert_eq!(peer.tree_root(), Some((9, 7)));
+        assert_eq!(peer.ports(), [22, 2222]);
+        assert!(peer
+            .chain_text()
+            .starts_with("ssh ← git ← bash [/usr/bin/ssh]"));
+    }
+
+    #[test]
+    fn ssh_typed_in_a_shell_names_ssh() {
+        let peer = Peer {
+            uid: 1000,
+            chain: vec![
+                proc(10, "ssh", &["ssh", "host"]),
+                proc(8, "bash", &["-bash"]),
+            ],
+        };
+        assert_eq!(
+            peer.describe(None),
+            "ssh host (pid 10, /home/me/src/coverage)"
+        );
+    }
+
+    #[test]
+    fn reads_this_process() {
+        let me = std::process::id();
+        let peer = Peer::read(me, 0);
+        assert_eq!(peer.chain[0].pid, me);
+        assert!(peer.chain.len() >= 2, "the test runner has a parent");
+        assert!(peer.descends_from(peer.chain[1].id()));
+        assert!(!peer.descends_from((peer.chain[1].pid, peer.chain[1].start + 1)));
+    }
+}
