@@ -100,6 +100,36 @@ pub fn parse_private(
         .map_err(|_| "wrong passphrase for the key".to_string())
 }
 
+/// A private key made ready for the vault: unencrypted OpenSSH text (the vault encrypts it),
+/// and its public half.
+pub struct Prepared {
+    pub openssh: zeroize::Zeroizing<String>,
+    pub public: PublicKey,
+}
+
+/// Parse a key file's text (asking `passphrase` if it is encrypted) and prepare it for the vault.
+pub fn prepare(
+    text: &str,
+    passphrase: impl FnOnce() -> Option<zeroize::Zeroizing<String>>,
+) -> Result<Prepared, String> {
+    let key = parse_private(text, passphrase)?;
+    let openssh = key
+        .to_openssh(ssh_key::LineEnding::LF)
+        .map_err(|e| format!("cannot encode the key: {e}"))?;
+    Ok(Prepared {
+        openssh,
+        public: key.public_key().clone(),
+    })
+}
+
+/// "ED25519 SHA256:..." for listings.
+pub fn describe(public: &PublicKey) -> (String, String) {
+    (
+        public.algorithm().as_str().to_string(),
+        public.fingerprint(HashAlg::Sha256).to_string(),
+    )
+}
+
 /// Sign `data` with `key` as the agent protocol asks (`flags` choose the RSA hash).
 pub fn sign(key: &PrivateKey, data: &[u8], flags: u32) -> Result<Signature, String> {
     use signature::Signer;

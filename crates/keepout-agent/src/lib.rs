@@ -18,3 +18,7 @@ pub mod destination;
 pub mod keys;
 pub mod peer;
 pub mod policy;
+mod server;
+
+pub use server::{serve, AgentConfig, ServeError};
+pub use ssh_key::PublicKey;

@@ -80,6 +80,15 @@ pub enum Command {
         #[arg(long)]
         keep: bool,
     },
+    /// SSH keys in the vault, for `keepout agent`: import, list, remove.
+    Ssh {
+        #[command(subcommand)]
+        action: SshAction,
+    },
+    /// An SSH agent that asks before every signature, saying who asks and for which host.
+    /// Its keys are the vault's (`keepout ssh import`), or, with --upstream, another agent's.
+    /// It also keeps the vault unlocked (the unlock cache lives in it while it runs).
+    Agent(AgentArgs),
     /// Forget the unlocked vault now (the unlock cache also forgets after 5 idle minutes,
     /// KEEPOUT_CACHE_IDLE).
     Lock,
@@ -120,6 +129,55 @@ pub enum SecretAction {
         /// The secret's name.
         name: String,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SshAction {
+    /// Move a private key into the vault (secret ssh/NAME; its public half next to the vault),
+    /// then (after a yes) remove the plaintext private key file. An encrypted key asks for its
+    /// passphrase once; in the vault it is protected by the vault's.
+    Import {
+        /// The private key file, e.g. ~/.ssh/id_ed25519 (OpenSSH format).
+        path: PathBuf,
+        /// The key's name in keepout [default: the file name].
+        #[arg(long)]
+        name: Option<String>,
+        /// Remove the private key file without asking.
+        #[arg(long, conflicts_with = "keep")]
+        yes: bool,
+        /// Leave the private key file as it is.
+        #[arg(long)]
+        keep: bool,
+    },
+    /// The agent's keys: name, type, fingerprint and policy ([[ssh.key]] in the config).
+    List {
+        /// Print as JSON (name, algorithm, fingerprint, public_key, confirm, hosts).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a key from the vault.
+    Rm {
+        /// The key's name.
+        name: String,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct AgentArgs {
+    /// Start in the background, print the `export SSH_AUTH_SOCK=...` line, and return.
+    /// Decisions are logged to agent.log next to the socket.
+    #[arg(long)]
+    pub daemon: bool,
+    /// The socket [default: $XDG_RUNTIME_DIR/keepout/agent.sock].
+    #[arg(long, value_name = "PATH")]
+    pub socket: Option<PathBuf>,
+    /// Proxy mode: put approval and host rules in front of this agent (a YubiKey's,
+    /// gpg-agent's, 1Password's, OpenSSH's) and sign with its keys.
+    #[arg(long, value_name = "SOCKET")]
+    pub upstream: Option<PathBuf>,
+    /// Another known_hosts file to name hosts from (also `[ssh] known_hosts` in the config).
+    #[arg(long, value_name = "FILE")]
+    pub known_hosts: Vec<PathBuf>,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]

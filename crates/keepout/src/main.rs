@@ -16,6 +16,7 @@ mod import;
 mod mask;
 mod run;
 mod secret;
+mod ssh;
 
 use std::process::ExitCode;
 
@@ -40,6 +41,8 @@ fn main() -> ExitCode {
         Command::Exec(args) => exec::exec(args),
         Command::GitCredential { action } => git_credential::git_credential(action),
         Command::Hook { shell } => hook::hook(shell),
+        Command::Ssh { action } => ssh::ssh(action),
+        Command::Agent(args) => ssh::agent(args),
         Command::Lock => {
             if keepout_vault::cache::lock() {
                 eprintln!("keepout: the vault is locked (the unlock cache forgot it)");

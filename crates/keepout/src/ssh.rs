@@ -1,0 +1,266 @@
+//! `keepout ssh import | list | rm` and `keepout agent`.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use keepout_agent::keys;
+use keepout_agent::policy::{Confirm, SshSettings};
+use keepout_vault::{Config, Zeroizing};
+
+use crate::cli::{AgentArgs, SshAction};
+
+pub fn ssh(action: SshAction) -> Result<i32> {
+    match action {
+        SshAction::Import {
+            path,
+            name,
+            yes,
+            keep,
+        } => import(&path, name, yes, keep),
+        SshAction::List { json } => list(json),
+        SshAction::Rm { name } => remove(&name),
+    }
+}
+
+fn settings() -> Result<SshSettings> {
+    SshSettings::load(&Config::default_path()).map_err(anyhow::Error::msg)
+}
+
+fn import(path: &Path, name: Option<String>, yes: bool, keep: bool) -> Result<i32> {
+    let name = match name {
+        Some(n) => n,
+        None => keepout_vault::name_part(
+            &path
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        ),
+    };
+    keepout_vault::check_name(&keys::secret_name(&name))
+        .with_context(|| format!("{name:?} cannot name a key; give one with --name"))?;
+    let text = Zeroizing::new(
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?,
+    );
+    let prepared = keys::prepare(&text, || {
+        keepout_prompt::secret(&format!("Passphrase of the key {}: ", path.display())).ok()
+    })
+    .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let (algorithm, fingerprint) = keys::describe(&prepared.public);
+
+    let vault = crate::secret::vault();
+    let key = crate::secret::for_writing(&vault)?;
+    let secret = keys::secret_name(&name);
+    let note = format!("ssh key {algorithm} {fingerprint}, from {}", path.display());
+    vault.update(&key, |doc| {
+        doc.set(&secret, prepared.openssh.clone(), Some(note.clone()))
+    })?;
+    // Verify the round trip before touching the plaintext key.
+    let doc = vault.read(&key)?;
+    let back = keys::prepare(&doc.get(&secret)?.value, || None).map_err(anyhow::Error::msg)?;
+    if back.public != prepared.public {
+        bail!(
+            "{secret} did not read back as stored; {} was left as it is",
+            path.display()
+        );
+    }
+    let dir = keys::public_dir(vault.path());
+    keys::write_public(&dir, &name, &prepared.public)
+        .with_context(|| format!("cannot write the public key into {}", dir.display()))?;
+    eprintln!(
+        "keepout: stored the {algorithm} key {name} ({fingerprint}) in the vault as {secret}"
+    );
+
+    if keep {
+        eprintln!("keepout: {} left as it is (--keep)", path.display());
+    } else if yes
+        || keepout_prompt::confirm(&format!(
+            "Remove the private key file {} now that the key is in the vault?",
+            path.display()
+        ))?
+    {
+        std::fs::remove_file(path)?;
+        eprintln!(
+            "keepout: removed {} (its .pub file, if any, stays: it is public)",
+            path.display()
+        );
+    } else {
+        eprintln!("keepout: {} left as it is", path.display());
+    }
+    eprintln!(
+        "keepout: start the agent (`keepout agent --daemon`) and point SSH_AUTH_SOCK at it; \
+         every signature will be asked for. Policy: [[ssh.key]] name = {name:?} in {}",
+        Config::default_path().display()
+    );
+    Ok(0)
+}
+
+fn confirm_text(c: Confirm) -> String {
+    match c {
+        Confirm::Always => "always".into(),
+        Confirm::Never => "never".into(),
+        Confirm::For(d) => format!("{}s", d.as_secs()),
+    }
+}
+
+fn list(json: bool) -> Result<i32> {
+    let vault = crate::secret::vault();
+    let settings = settings()?;
+    let keys = keys::list(&keys::public_dir(vault.path()));
+    let rows: Vec<serde_json::Value> = keys
+        .iter()
+        .map(|k| {
+            let (algorithm, fingerprint) = keys::describe(&k.public);
+            let policy = settings.policy_for(&[k.name.as_str(), fingerprint.as_str()]);
+            serde_json::json!({
+                "name": k.name,
+                "algorithm": algorithm,
+                "fingerprint": fingerprint,
+                "public_key": k.public.to_openssh().unwrap_or_default(),
+                "confirm": confirm_text(policy.confirm),
+                "hosts": policy.hosts,
+            })
+        })
+        .collect();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(0);
+    }
+    if rows.is_empty() {
+        eprintln!("keepout: no keys yet; `keepout ssh import ~/.ssh/id_ed25519` adds one");
+        return Ok(0);
+    }
+    println!(
+        "{:<20} {:<12} {:<52} {:<8} hosts",
+        "name", "type", "fingerprint", "confirm"
+    );
+    for r in rows {
+        let hosts: Vec<&str> = r["hosts"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|h| h.as_str()).collect())
+            .unwrap_or_default();
+        println!(
+            "{:<20} {:<12} {:<52} {:<8} {}",
+            r["name"].as_str().unwrap_or(""),
+            r["algorithm"].as_str().unwrap_or(""),
+            r["fingerprint"].as_str().unwrap_or(""),
+            r["confirm"].as_str().unwrap_or(""),
+            if hosts.is_empty() {
+                "any".to_string()
+            } else {
+                hosts.join(", ")
+            }
+        );
+    }
+    Ok(0)
+}
+
+fn remove(name: &str) -> Result<i32> {
+    let vault = crate::secret::vault();
+    let key = crate::secret::unlocked(&vault)?;
+    let secret = keys::secret_name(name);
+    vault.update(&key, |doc| doc.remove(&secret))?;
+    let _ = keys::remove_public(&keys::public_dir(vault.path()), name);
+    eprintln!("keepout: removed the key {name} ({secret})");
+    Ok(0)
+}
+
+fn default_socket() -> Result<PathBuf> {
+    Ok(keepout_vault::cache::socket_dir()?.join("agent.sock"))
+}
+
+fn home() -> Option<PathBuf> {
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+}
+
+pub fn agent(args: AgentArgs) -> Result<i32> {
+    let socket = match args.socket {
+        Some(s) => std::path::absolute(s)?,
+        None => default_socket()?,
+    };
+    if args.daemon {
+        return daemon(&socket, &args.upstream, &args.known_hosts);
+    }
+    let config = Config::load(&Config::default_path())?;
+    let settings = settings()?;
+    let home = home();
+    let mut extra: Vec<PathBuf> = settings
+        .known_hosts
+        .iter()
+        .map(|f| match (f.strip_prefix("~/"), &home) {
+            (Some(rest), Some(h)) => h.join(rest),
+            _ => PathBuf::from(f),
+        })
+        .collect();
+    extra.extend(args.known_hosts.iter().cloned());
+    let idle = std::env::var("KEEPOUT_CACHE_IDLE")
+        .ok()
+        .and_then(|t| keepout_vault::parse_duration(&t).ok())
+        .unwrap_or(keepout_vault::cache::DEFAULT_IDLE);
+    let agent_config = keepout_agent::AgentConfig {
+        socket: socket.clone(),
+        vault: crate::secret::vault().path().to_path_buf(),
+        vault_key: config.vault.key(),
+        known_hosts: keepout_agent::destination::known_hosts_files(home.as_deref(), &extra),
+        settings,
+        home,
+        upstream: args.upstream,
+        idle,
+    };
+    keepout_agent::serve(agent_config, || {
+        println!("SSH_AUTH_SOCK={}; export SSH_AUTH_SOCK;", socket.display());
+        let _ = std::io::stdout().flush();
+        eprintln!(
+            "keepout agent: listening on {} (pid {}); every signature is asked for",
+            socket.display(),
+            std::process::id()
+        );
+    })?;
+    Ok(0)
+}
+
+/// Start the agent in the background (its log in agent.log next to the socket), wait until it
+/// answers, print the export line.
+fn daemon(socket: &Path, upstream: &Option<PathBuf>, known_hosts: &[PathBuf]) -> Result<i32> {
+    let log_path = socket.with_file_name("agent.log");
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .with_context(|| format!("cannot open {}", log_path.display()))?;
+    let mut cmd = std::process::Command::new(std::env::current_exe()?);
+    cmd.arg("agent").arg("--socket").arg(socket);
+    if let Some(up) = upstream {
+        cmd.arg("--upstream").arg(up);
+    }
+    for k in known_hosts {
+        cmd.arg("--known-hosts").arg(k);
+    }
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    let mut child = cmd
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .spawn()?;
+    let start = std::time::Instant::now();
+    while start.elapsed() < std::time::Duration::from_secs(5) {
+        if let Some(status) = child.try_wait()? {
+            bail!("the agent stopped ({status}); see {}", log_path.display());
+        }
+        if std::os::unix::net::UnixStream::connect(socket).is_ok() {
+            println!(
+                "SSH_AUTH_SOCK={}; export SSH_AUTH_SOCK;\necho Agent pid {};",
+                socket.display(),
+                child.id()
+            );
+            return Ok(0);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    bail!(
+        "the agent did not start within 5 s; see {}",
+        log_path.display()
+    )
+}
