@@ -61,19 +61,33 @@ impl Process {
         (self.pid, self.start)
     }
 
-    /// The command as a short line: argv (at most 6 words), or the name.
+    /// The command as a short line: argv (at most 8 words; git's `-c KEY=VALUE` and `-C DIR`
+    /// options left out, so that `git push` reads as such), or the name.
     pub fn command(&self) -> String {
         if self.argv.is_empty() {
             return self.name.clone();
         }
-        let mut words: Vec<String> = self.argv.iter().take(6).cloned().collect();
-        if let Some(first) = words.first_mut() {
-            if let Some(base) = Path::new(first.as_str()).file_name() {
-                *first = base.to_string_lossy().into_owned();
-            }
+        let mut words: Vec<String> = Vec::new();
+        let mut args = self.argv.iter();
+        if let Some(first) = args.next() {
+            words.push(match Path::new(first.as_str()).file_name() {
+                Some(base) => base.to_string_lossy().into_owned(),
+                None => first.clone(),
+            });
         }
+        let is_git = words.first().is_some_and(|w| w == "git");
+        let mut rest: Vec<&String> = Vec::new();
+        while let Some(a) = args.next() {
+            if is_git && rest.is_empty() && (a == "-c" || a == "-C") {
+                args.next();
+                continue;
+            }
+            rest.push(a);
+        }
+        let shown = rest.len().min(7);
+        words.extend(rest[..shown].iter().map(|s| s.to_string()));
         let mut line = words.join(" ");
-        if self.argv.len() > 6 {
+        if rest.len() > shown {
             line.push_str(" ...");
         }
         if line.chars().count() > 100 {
@@ -118,14 +132,19 @@ impl Peer {
     }
 
     /// The process that asks for the signature: the peer, or when the peer is ssh (or scp,
-    /// ssh-keygen...) run by a program other than a shell, that program.
+    /// ssh-keygen...) run by a program, that program (looking through `sh -c` wrappers such as
+    /// git's GIT_SSH_COMMAND). When that is an interactive shell, the user typed the ssh
+    /// command: the peer is the requester.
     pub fn requester(&self) -> Option<(&Process, Option<&Process>)> {
         let first = self.chain.first()?;
-        let carrier = CARRIERS.contains(&first.name.as_str());
-        match self.chain.get(1) {
-            Some(parent) if carrier && !SHELLS.contains(&parent.name.as_str()) => {
-                Some((parent, Some(first)))
-            }
+        if !CARRIERS.contains(&first.name.as_str()) {
+            return Some((first, None));
+        }
+        let is_shell = |p: &Process| SHELLS.contains(&p.name.as_str());
+        let wrapper = |p: &Process| is_shell(p) && p.argv.iter().skip(1).any(|a| a == "-c");
+        let above = self.chain[1..].iter().find(|p| !wrapper(p));
+        match above {
+            Some(p) if !is_shell(p) => Some((p, Some(first))),
             _ => Some((first, None)),
         }
     }
@@ -263,6 +282,41 @@ mod tests {
         assert_eq!(
             peer.describe(None),
             "ssh host (pid 10, /home/me/src/coverage)"
+        );
+    }
+
+    #[test]
+    fn looks_through_git_ssh_command_wrappers() {
+        let peer = Peer {
+            uid: 1000,
+            chain: vec![
+                proc(10, "ssh", &["ssh", "-o", "X=1", "git@h"]),
+                proc(
+                    9,
+                    "sh",
+                    &["/bin/sh", "-c", "ssh -o X=1 \"$@\"", "ssh", "git@h"],
+                ),
+                proc(
+                    8,
+                    "git",
+                    &[
+                        "git",
+                        "-c",
+                        "user.name=me",
+                        "-C",
+                        "/x",
+                        "push",
+                        "-q",
+                        "origin",
+                        "main",
+                    ],
+                ),
+                proc(7, "bash", &["-bash"]),
+            ],
+        };
+        assert_eq!(
+            peer.describe(None),
+            "git push -q origin main (pid 8, /home/me/src/coverage) via ssh"
         );
     }
 
