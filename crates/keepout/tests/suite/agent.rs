@@ -810,3 +810,112 @@ fn other_uids_and_the_sandbox_cannot_reach_the_agent() {
         text(&out)
     );
 }
+
+/// RSA (rsa-sha2-256/512) and ECDSA keys log in too; `confirm = "never"` signs without a
+/// question (the host rule still applies).
+#[test]
+fn rsa_and_ecdsa_keys_with_confirm_never() {
+    let s = Setup::new();
+    let rsa = s.new_key("id_rsa", "rsa");
+    let ecdsa = s.new_key("id_ecdsa", "ecdsa");
+    let both = s.path("both.pub");
+    std::fs::write(
+        &both,
+        std::fs::read_to_string(&rsa).unwrap() + &std::fs::read_to_string(&ecdsa).unwrap(),
+    )
+    .unwrap();
+    let sshd = Sshd::start(&s, &both);
+    s.config(
+        "[[ssh.key]]\nname = \"id_rsa\"\nconfirm = \"never\"\nhosts = [\"127.0.0.1\"]\n\n\
+         [[ssh.key]]\nname = \"id_ecdsa\"\nconfirm = \"never\"\nhosts = [\"127.0.0.1\"]\n",
+    );
+    let _agent = s.start_agent(&[]);
+    s.answer("no"); // a question would be answered no: none must be asked
+    for (name, alg) in [
+        ("id_rsa", "rsa-sha2-512"),
+        ("id_ecdsa", "ecdsa-sha2-nistp256"),
+    ] {
+        let mut args = sshd.ssh_options(&s);
+        args.extend([
+            "-o".into(),
+            format!("PubkeyAcceptedAlgorithms={alg}"),
+            "-p".into(),
+            sshd.port.to_string(),
+            format!("{}@127.0.0.1", whoami()),
+            "echo logged-in".into(),
+        ]);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = s.cmd("ssh", &args).output().unwrap();
+        assert!(
+            text(&out).contains("logged-in"),
+            "{name} ({alg}): {}\n{}",
+            text(&out),
+            s.log()
+        );
+        assert!(
+            s.log().contains(&format!("signed with {name}")),
+            "{}",
+            s.log()
+        );
+    }
+    assert!(s.asked().is_empty(), "confirm = never: {:?}", s.asked());
+}
+
+/// `ssh-add -x` locks the agent (no keys listed, no signatures, the vault forgotten) and
+/// `ssh-add -X` with the same password unlocks it; a wrong password does not.
+#[test]
+fn ssh_add_lock_and_unlock() {
+    let s = Setup::new();
+    let public = s.new_key("id_ed25519", "ed25519");
+    s.config("[[ssh.key]]\nname = \"id_ed25519\"\nconfirm = \"never\"\n");
+    let _agent = s.start_agent(&[]);
+    let pw = s.path("lockpw");
+    let ask = |password: &str| {
+        std::fs::write(&pw, format!("#!/bin/sh\necho {password}\n")).unwrap();
+        std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o755)).unwrap();
+    };
+    let ssh_add = |flag: &str| {
+        let mut c = s.cmd("ssh-add", &[flag]);
+        c.env("SSH_ASKPASS", &pw)
+            .env("SSH_ASKPASS_REQUIRE", "force");
+        c.output().unwrap()
+    };
+    let sign = || {
+        s.cmd(
+            "ssh-keygen",
+            &[
+                "-q",
+                "-Y",
+                "sign",
+                "-n",
+                "file",
+                "-f",
+                public.to_str().unwrap(),
+                "m",
+            ],
+        )
+        .output()
+        .unwrap()
+    };
+    std::fs::write(s.home().join("m"), "m").unwrap();
+    ask("lock-pw");
+    assert!(ssh_add("-x").status.success(), "ssh-add -x");
+    let listed = text(&s.cmd("ssh-add", &["-l"]).output().unwrap());
+    assert!(
+        !listed.contains("id_ed25519"),
+        "locked: no keys listed: {listed}"
+    );
+    assert!(!sign().status.success(), "locked: no signature");
+    ask("wrong");
+    assert!(
+        !ssh_add("-X").status.success(),
+        "a wrong password does not unlock"
+    );
+    ask("lock-pw");
+    assert!(ssh_add("-X").status.success(), "ssh-add -X");
+    assert!(
+        sign().status.success(),
+        "unlocked: signs again: {}",
+        s.log()
+    );
+}
