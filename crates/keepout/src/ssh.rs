@@ -251,9 +251,9 @@ fn daemon(socket: &Path, upstream: &Option<PathBuf>, known_hosts: &[PathBuf]) ->
         }
         if std::os::unix::net::UnixStream::connect(socket).is_ok() {
             println!(
-                "SSH_AUTH_SOCK={}; export SSH_AUTH_SOCK;\necho Agent pid {};",
+                "SSH_AUTH_SOCK={}; export SSH_AUTH_SOCK;\nSSH_AGENT_PID={pid}; export SSH_AGENT_PID;\necho Agent pid {pid};",
                 socket.display(),
-                child.id()
+                pid = child.id()
             );
             return Ok(0);
         }
