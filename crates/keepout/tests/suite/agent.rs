@@ -786,6 +786,35 @@ fn other_uids_and_the_sandbox_cannot_reach_the_agent() {
         line.starts_with("SSH_AUTH_SOCK="),
         "agent as {other}: {line:?}"
     );
+    // Non-dumpable: even its own uid cannot read its memory or environment through /proc
+    // (while a plain process of that uid, `sleep`, can be read).
+    let pid = child.0.id();
+    let read_proc = |p: u32| {
+        other
+            .command(
+                &["cat".into(), format!("/proc/{p}/environ")],
+                &env,
+                s2.dir.path(),
+            )
+            .output()
+            .unwrap()
+    };
+    let mut sleeper = Proc(
+        other
+            .command(&["sleep".into(), "30".into()], &env, s2.dir.path())
+            .spawn()
+            .unwrap(),
+    );
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(
+        read_proc(sleeper.0.id()).status.success(),
+        "an ordinary process of the uid is readable"
+    );
+    let _ = sleeper.0.kill();
+    assert!(
+        !read_proc(pid).status.success(),
+        "the agent's /proc/PID/environ is not readable"
+    );
     // Its owner is served...
     let mut own = other.command(
         &["ssh-add".into(), "-l".into()],
