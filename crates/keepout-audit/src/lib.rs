@@ -1,0 +1,134 @@
+//! keepout audit: what any program run by the user could steal or hijack today, and the fix.
+//!
+//! The audit reads known places and small dotfiles under one home (and the current project),
+//! never the whole disk, so it is fast on any home. It never reports a secret's value: a token is
+//! shown by its first four characters and a short SHA-256 fingerprint.
+//!
+//! Everything it looks at comes from a [`Context`], so tests point it at a fixture home and a
+//! fixture environment; the probes that run programs (`sudo -n true`, `ssh-add -l`) run only when
+//! [`Context::probe`] is set.
+
+mod files;
+mod privilege;
+mod ssh;
+mod tokens;
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+/// How bad a finding is. Ordered: `Critical` is the worst.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    pub fn parse(text: &str) -> Option<Severity> {
+        Some(match text {
+            "info" => Severity::Info,
+            "low" => Severity::Low,
+            "medium" => Severity::Medium,
+            "high" => Severity::High,
+            "critical" => Severity::Critical,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+/// One thing found. Field names are stable (they are `keepout audit --json`'s).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    /// Which check: `plaintext-credentials`, `ssh-key-unencrypted`, `ssh-key-permissions`,
+    /// `ssh-agent-unconfirmed`, `ssh-forward-agent`, `token`, `privilege`, `path-writable`,
+    /// `git-global-hook`, `git-credential-store`.
+    pub check: &'static str,
+    pub severity: Severity,
+    /// One line: what was found.
+    pub title: String,
+    /// Where: a path (with `:LINE` where there is one), `environment`, or `groups`.
+    pub location: String,
+    /// Why it matters.
+    pub why: String,
+    /// What to do.
+    pub fix: String,
+    /// The keepout command that fixes it, where there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix_command: Option<String>,
+}
+
+/// What the audit looks at.
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub home: PathBuf,
+    /// The current project (for `.env` files and `.git/config`), if any.
+    pub project: Option<PathBuf>,
+    /// The environment to scan for tokens and to read `PATH` and `SSH_AUTH_SOCK` from.
+    pub env: Vec<(String, String)>,
+    pub uid: u32,
+    pub user: String,
+    /// The names of the user's groups.
+    pub groups: Vec<String>,
+    /// Run probes (`sudo -n true`, `ssh-add -l`); off for fixture audits.
+    pub probe: bool,
+    /// keepout's own agent socket, which is not reported as an unconfirming agent.
+    pub keepout_agent_socket: Option<PathBuf>,
+}
+
+impl Context {
+    pub fn var(&self, name: &str) -> Option<&str> {
+        self.env
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// `~/REL` as a display string.
+    fn show(&self, path: &Path) -> String {
+        match path.strip_prefix(&self.home) {
+            Ok(rest) => format!("~/{}", rest.display()),
+            Err(_) => path.display().to_string(),
+        }
+    }
+}
+
+/// Run every check; the worst findings first.
+pub fn audit(ctx: &Context) -> Vec<Finding> {
+    let mut all = Vec::new();
+    files::check(ctx, &mut all);
+    ssh::check(ctx, &mut all);
+    tokens::check(ctx, &mut all);
+    privilege::check(ctx, &mut all);
+    all.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then_with(|| a.check.cmp(b.check))
+            .then_with(|| a.location.cmp(&b.location))
+    });
+    all
+}
+
+/// A file's text, if it is a small regular file (dotfiles, not data).
+fn read_small(path: &Path) -> Option<String> {
+    let meta = std::fs::metadata(path).ok()?;
+    if !meta.is_file() || meta.len() > 4 << 20 {
+        return None;
+    }
+    let bytes = std::fs::read(path).ok()?;
+    Some(String::from_utf8_lossy(&bytes).into_owned())
+}
