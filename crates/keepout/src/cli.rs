@@ -89,6 +89,10 @@ pub enum Command {
     /// Its keys are the vault's (`keepout ssh import`), or, with --upstream, another agent's.
     /// It also keeps the vault unlocked (the unlock cache lives in it while it runs).
     Agent(AgentArgs),
+    /// What any program you run could steal or hijack today (credential files, SSH keys and
+    /// agents, tokens in dotfiles and history, privilege), worst first, each with the fix.
+    /// Exit status: 0 nothing at or above --fail-on, 1 findings, 2 keepout error.
+    Audit(AuditArgs),
     /// Forget the unlocked vault now (the unlock cache also forgets after 5 idle minutes,
     /// KEEPOUT_CACHE_IDLE).
     Lock,
@@ -160,6 +164,21 @@ pub enum SshAction {
         /// The key's name.
         name: String,
     },
+}
+
+#[derive(Args, Debug)]
+pub struct AuditArgs {
+    /// Print the findings as JSON (fields: check, severity, title, location, why, fix,
+    /// fix_command; documented in docs/audit.md).
+    #[arg(long)]
+    pub json: bool,
+    /// Audit this directory as the home (a fixture, another user's copy); probes that run
+    /// programs (sudo -n, ssh-add -l) are then skipped.
+    #[arg(long, value_name = "DIR")]
+    pub home: Option<PathBuf>,
+    /// The lowest severity that makes the exit status 1.
+    #[arg(long, value_name = "SEVERITY", default_value = "high", value_parser = ["info", "low", "medium", "high", "critical"])]
+    pub fail_on: String,
 }
 
 #[derive(Args, Debug)]

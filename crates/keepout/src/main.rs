@@ -5,6 +5,7 @@
 //! by signal N); 125 when keepout itself fails; 126 when the command cannot be executed; 127 when
 //! it is not found inside the sandbox.
 
+mod audit;
 mod cargo_credential;
 mod cli;
 mod demo;
@@ -42,6 +43,7 @@ fn main() -> ExitCode {
         Command::GitCredential { action } => git_credential::git_credential(action),
         Command::Hook { shell } => hook::hook(shell),
         Command::Ssh { action } => ssh::ssh(action),
+        Command::Audit(args) => Ok(audit::audit(args)),
         Command::Agent(args) => ssh::agent(args),
         Command::Lock => {
             if keepout_vault::cache::lock() {

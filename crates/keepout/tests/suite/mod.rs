@@ -15,6 +15,7 @@ mod a10_descriptors;
 mod a11_resources;
 mod a12_paths;
 mod agent;
+mod audit;
 mod exec;
 mod ordinary_work;
 mod vault;
