@@ -100,35 +100,18 @@ pub fn check(ctx: &Context, out: &mut Vec<Finding>) {
 
 /// `credential.helper = store` in the global git config: git will write ~/.git-credentials.
 fn git_credential_store(ctx: &Context, out: &mut Vec<Finding>) {
-    for rel in [".gitconfig", ".config/git/config"] {
-        let path = ctx.home.join(rel);
-        let Some(text) = read_small(&path) else {
-            continue;
-        };
-        let mut section = String::new();
-        for (n, line) in text.lines().enumerate() {
-            let l = line.trim();
-            if l.starts_with('[') {
-                section = l.trim_matches(['[', ']']).to_ascii_lowercase();
-                continue;
-            }
-            let Some((key, value)) = l.split_once('=') else {
-                continue;
-            };
-            if section.starts_with("credential")
-                && key.trim().eq_ignore_ascii_case("helper")
-                && value.trim().trim_matches('"').starts_with("store")
-            {
-                out.push(Finding {
-                    check: "git-credential-store",
-                    severity: Severity::Medium,
-                    title: "git stores passwords in plain text (credential.helper = store)".into(),
-                    location: format!("{}:{}", ctx.show(&path), n + 1),
-                    why: "Every password git is given is written to ~/.git-credentials, readable by any program you run.".into(),
-                    fix: "Use keepout as git's credential helper: git config --global credential.helper '!keepout git-credential'.".into(),
-                    fix_command: Some("keepout import git-credentials".into()),
-                });
-            }
+    for e in crate::global_git_config(ctx) {
+        if e.section.starts_with("credential") && e.key == "helper" && e.value.starts_with("store")
+        {
+            out.push(Finding {
+                check: "git-credential-store",
+                severity: Severity::Medium,
+                title: "git stores passwords in plain text (credential.helper = store)".into(),
+                location: format!("{}:{}", ctx.show(&e.path), e.line),
+                why: "Every password git is given is written to ~/.git-credentials, readable by any program you run.".into(),
+                fix: "Use keepout as git's credential helper: git config --global credential.helper '!keepout git-credential'.".into(),
+                fix_command: Some("keepout import git-credentials".into()),
+            });
         }
     }
 }

@@ -9,6 +9,7 @@
 //! [`Context::probe`] is set.
 
 mod files;
+mod git;
 mod privilege;
 mod ssh;
 mod tokens;
@@ -114,6 +115,7 @@ pub fn audit(ctx: &Context) -> Vec<Finding> {
     ssh::check(ctx, &mut all);
     tokens::check(ctx, &mut all);
     privilege::check(ctx, &mut all);
+    git::check(ctx, &mut all);
     all.sort_by(|a, b| {
         b.severity
             .cmp(&a.severity)
@@ -131,4 +133,51 @@ fn read_small(path: &Path) -> Option<String> {
     }
     let bytes = std::fs::read(path).ok()?;
     Some(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// One `key = value` of the user's global git config files.
+struct GitConfigEntry {
+    path: PathBuf,
+    /// 1-based.
+    line: usize,
+    /// `core`, `credential`, `url "https://github.com/"` (section name lower-cased, the
+    /// subsection as written).
+    section: String,
+    /// Lower-cased.
+    key: String,
+    value: String,
+}
+
+/// The entries of `~/.gitconfig` and `~/.config/git/config`.
+fn global_git_config(ctx: &Context) -> Vec<GitConfigEntry> {
+    let mut entries = Vec::new();
+    for rel in [".gitconfig", ".config/git/config"] {
+        let path = ctx.home.join(rel);
+        let Some(text) = read_small(&path) else {
+            continue;
+        };
+        let mut section = String::new();
+        for (n, line) in text.lines().enumerate() {
+            let l = line.trim();
+            if let Some(header) = l.strip_prefix('[') {
+                let header = header.trim_end_matches(']').trim();
+                section = match header.split_once(char::is_whitespace) {
+                    Some((name, sub)) => format!("{} {}", name.to_ascii_lowercase(), sub.trim()),
+                    None => header.to_ascii_lowercase(),
+                };
+                continue;
+            }
+            let Some((key, value)) = l.split_once('=') else {
+                continue;
+            };
+            entries.push(GitConfigEntry {
+                path: path.clone(),
+                line: n + 1,
+                section: section.clone(),
+                key: key.trim().to_ascii_lowercase(),
+                value: value.trim().trim_matches('"').to_string(),
+            });
+        }
+    }
+    entries
 }

@@ -4,7 +4,7 @@
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use crate::{read_small, Context, Finding, Severity};
+use crate::{Context, Finding, Severity};
 
 const ADMIN_GROUPS: &[&str] = &["sudo", "wheel", "admin"];
 const ROOT_EQUIVALENT_GROUPS: &[&str] = &["docker", "lxd", "libvirt", "incus-admin"];
@@ -118,37 +118,22 @@ fn writable_path(ctx: &Context, out: &mut Vec<Finding>) {
 /// `core.hooksPath` or `core.fsmonitor` in the global git config: code that runs in every
 /// repository.
 fn git_global_hooks(ctx: &Context, out: &mut Vec<Finding>) {
-    for rel in [".gitconfig", ".config/git/config"] {
-        let path = ctx.home.join(rel);
-        let Some(text) = read_small(&path) else {
+    for e in crate::global_git_config(ctx) {
+        if e.section != "core" || (e.key != "hookspath" && e.key != "fsmonitor") {
             continue;
-        };
-        let mut section = String::new();
-        for (n, line) in text.lines().enumerate() {
-            let l = line.trim();
-            if l.starts_with('[') {
-                section = l.trim_matches(['[', ']']).trim().to_ascii_lowercase();
-                continue;
-            }
-            let Some((key, value)) = l.split_once('=') else {
-                continue;
-            };
-            let key = key.trim().to_ascii_lowercase();
-            if section == "core" && (key == "hookspath" || key == "fsmonitor") {
-                let value = value.trim();
-                if key == "fsmonitor" && (value == "false" || value == "true") {
-                    continue; // the built-in daemon, not a program
-                }
-                out.push(Finding {
-                    check: "git-global-hook",
-                    severity: Severity::Medium,
-                    title: format!("core.{key} = {value} runs for every repository"),
-                    location: format!("{}:{}", ctx.show(&path), n + 1),
-                    why: format!("Whatever is at {value} runs whenever git runs (status in your prompt included); a program that can write there runs code later, as you."),
-                    fix: format!("Make sure {value} and its directory are not writable by the code you run, or remove the setting."),
-                    fix_command: None,
-                });
-            }
         }
+        let (key, value) = (&e.key, &e.value);
+        if key == "fsmonitor" && (value == "false" || value == "true") {
+            continue; // the built-in daemon, not a program
+        }
+        out.push(Finding {
+            check: "git-global-hook",
+            severity: Severity::Medium,
+            title: format!("core.{key} = {value} runs for every repository"),
+            location: format!("{}:{}", ctx.show(&e.path), e.line),
+            why: format!("Whatever is at {value} runs whenever git runs (status in your prompt included); a program that can write there runs code later, as you."),
+            fix: format!("Make sure {value} and its directory are not writable by the code you run, or remove the setting."),
+            fix_command: None,
+        });
     }
 }

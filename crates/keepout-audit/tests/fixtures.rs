@@ -46,7 +46,9 @@ fn a_clean_home_reports_nothing() {
     write(
         h,
         ".gitconfig",
-        "[user]\n\tname = Alice\n[credential]\n\thelper = !keepout git-credential\n",
+        "[user]\n\tname = Alice\n[credential]\n\thelper = !keepout git-credential\n\
+         [url \"https://github.com/\"]\n\tinsteadOf = git@github.com:\n\
+         [url \"git@github.com:\"]\n\tpushInsteadOf = https://github.com/\n",
     );
     write(
         h,
@@ -233,6 +235,13 @@ fn ssh_keys_agent_forwarding() {
     assert_eq!(
         at(&findings, "~/.ssh/id_plain")[0].fix_command.as_deref(),
         Some("keepout ssh import ~/.ssh/id_plain")
+    );
+    // With SSH keys and no `keepout git setup`: fetches can use them.
+    let git = at(&findings, "~/.gitconfig");
+    assert_eq!(git.len(), 1, "{findings:#?}");
+    assert_eq!(
+        (git[0].check, git[0].fix_command.as_deref()),
+        ("git-setup", Some("keepout git setup"))
     );
 }
 

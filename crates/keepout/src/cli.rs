@@ -93,6 +93,13 @@ pub enum Command {
     /// agents, tokens in dotfiles and history, privilege), worst first, each with the fix.
     /// Exit status: 0 nothing at or above --fail-on, 1 findings, 2 keepout error.
     Audit(AuditArgs),
+    /// git, made safe by default: `keepout git setup` makes fetch and clone use HTTPS and push
+    /// use SSH (so every push goes through your agent's approval), by URL rewrites in your
+    /// global git config.
+    Git {
+        #[command(subcommand)]
+        action: GitAction,
+    },
     /// Forget the unlocked vault now (the unlock cache also forgets after 5 idle minutes,
     /// KEEPOUT_CACHE_IDLE).
     Lock,
@@ -164,6 +171,27 @@ pub enum SshAction {
         /// The key's name.
         name: String,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum GitAction {
+    /// Fetch and clone over HTTPS, push over SSH, for github.com, gitlab.com and codeberg.org
+    /// (or the --host given): url.<https>.insteadOf and url.<ssh>.pushInsteadOf in your global
+    /// git config. Idempotent; --undo removes exactly these values.
+    Setup(GitSetupArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct GitSetupArgs {
+    /// A host to set up (repeatable) [default: github.com, gitlab.com, codeberg.org].
+    #[arg(long)]
+    pub host: Vec<String>,
+    /// Print the git commands instead of running them.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Remove the values `git setup` adds.
+    #[arg(long)]
+    pub undo: bool,
 }
 
 #[derive(Args, Debug)]

@@ -12,6 +12,7 @@ mod demo;
 mod doctor;
 mod exec;
 mod git_credential;
+mod git_setup;
 mod hook;
 mod import;
 mod mask;
@@ -44,6 +45,9 @@ fn main() -> ExitCode {
         Command::Hook { shell } => hook::hook(shell),
         Command::Ssh { action } => ssh::ssh(action),
         Command::Audit(args) => Ok(audit::audit(args)),
+        Command::Git {
+            action: cli::GitAction::Setup(args),
+        } => git_setup::git_setup(args),
         Command::Agent(args) => ssh::agent(args),
         Command::Lock => {
             if keepout_vault::cache::lock() {
