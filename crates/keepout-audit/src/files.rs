@@ -109,8 +109,8 @@ fn git_credential_store(ctx: &Context, out: &mut Vec<Finding>) {
                 title: "git stores passwords in plain text (credential.helper = store)".into(),
                 location: format!("{}:{}", ctx.show(&e.path), e.line),
                 why: "Every password git is given is written to ~/.git-credentials, readable by any program you run.".into(),
-                fix: "Use keepout as git's credential helper: git config --global credential.helper '!keepout git-credential'.".into(),
-                fix_command: Some("keepout import git-credentials".into()),
+                fix: "Use keepout as git's credential helper instead (and import what the store holds: keepout import git-credentials).".into(),
+                fix_command: Some("git config --global credential.helper '!keepout git-credential'".into()),
             });
         }
     }

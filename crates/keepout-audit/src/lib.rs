@@ -57,7 +57,7 @@ impl Severity {
 pub struct Finding {
     /// Which check: `plaintext-credentials`, `ssh-key-unencrypted`, `ssh-key-permissions`,
     /// `ssh-agent-unconfirmed`, `ssh-forward-agent`, `token`, `privilege`, `path-writable`,
-    /// `git-global-hook`, `git-credential-store`.
+    /// `git-global-hook`, `git-credential-store`, `git-setup`.
     pub check: &'static str,
     pub severity: Severity,
     /// One line: what was found.
@@ -68,7 +68,7 @@ pub struct Finding {
     pub why: String,
     /// What to do.
     pub fix: String,
-    /// The keepout command that fixes it, where there is one.
+    /// The command that fixes it, where there is one (`keepout audit --fix` runs these).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fix_command: Option<String>,
 }
@@ -89,6 +89,19 @@ pub struct Context {
     pub probe: bool,
     /// keepout's own agent socket, which is not reported as an unconfirming agent.
     pub keepout_agent_socket: Option<PathBuf>,
+    /// sudoers files to read for NOPASSWD rules (those readable: usually only root can).
+    pub sudoers: Vec<PathBuf>,
+}
+
+/// `/etc/sudoers` and the files of `/etc/sudoers.d`.
+pub fn system_sudoers() -> Vec<PathBuf> {
+    let mut files = vec![PathBuf::from("/etc/sudoers")];
+    if let Ok(entries) = std::fs::read_dir("/etc/sudoers.d") {
+        let mut more: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
+        more.sort();
+        files.extend(more);
+    }
+    files
 }
 
 impl Context {

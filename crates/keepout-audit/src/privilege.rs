@@ -40,6 +40,7 @@ pub fn check(ctx: &Context, out: &mut Vec<Finding>) {
             fix_command: None,
         });
     }
+    nopasswd(ctx, out);
     for g in &ctx.groups {
         if ROOT_EQUIVALENT_GROUPS.contains(&g.as_str()) {
             out.push(Finding {
@@ -65,6 +66,38 @@ pub fn check(ctx: &Context, out: &mut Vec<Finding>) {
     }
     writable_path(ctx, out);
     git_global_hooks(ctx, out);
+}
+
+/// A readable sudoers rule with NOPASSWD for the user, one of their groups, or ALL.
+fn nopasswd(ctx: &Context, out: &mut Vec<Finding>) {
+    for file in &ctx.sudoers {
+        let Some(text) = crate::read_small(file) else {
+            continue;
+        };
+        for (n, line) in text.lines().enumerate() {
+            let l = line.trim();
+            if l.starts_with('#') || !l.contains("NOPASSWD") {
+                continue;
+            }
+            let who = l.split_whitespace().next().unwrap_or("");
+            let mine = who == ctx.user
+                || who == "ALL"
+                || who
+                    .strip_prefix('%')
+                    .is_some_and(|g| ctx.groups.iter().any(|m| m == g));
+            if mine {
+                out.push(Finding {
+                    check: "privilege",
+                    severity: Severity::Critical,
+                    title: format!("sudo without a password for {who} (NOPASSWD)"),
+                    location: format!("{}:{}", file.display(), n + 1),
+                    why: "Any program you run can become root silently: install a rootkit, read every user's files.".into(),
+                    fix: "Remove NOPASSWD from the rule (visudo), or limit it to the exact commands that need it.".into(),
+                    fix_command: None,
+                });
+            }
+        }
+    }
 }
 
 fn passwordless_sudo() -> bool {

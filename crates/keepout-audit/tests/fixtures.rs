@@ -17,6 +17,7 @@ fn ctx(home: &Path) -> Context {
         groups: vec!["alice".into()],
         probe: false,
         keepout_agent_socket: None,
+        sudoers: Vec::new(),
     }
 }
 
@@ -389,6 +390,12 @@ fn privilege_and_persistence() {
         c.uid = 1;
     }
     c.groups = vec!["alice".into(), "docker".into(), "sudo".into()];
+    write(
+        h,
+        "sudoers",
+        "root ALL=(ALL) ALL\n%sudo ALL=(ALL) NOPASSWD: ALL\nbob ALL=(ALL) NOPASSWD: ALL\n",
+    );
+    c.sudoers = vec![h.join("sudoers")];
     c.env = vec![(
         "PATH".into(),
         format!("{}:/usr/bin:/bin:/opt/late", bin.display()),
@@ -411,7 +418,7 @@ fn privilege_and_persistence() {
             .count(),
         2
     );
-    assert_eq!(findings[0].severity, Severity::High, "worst first");
+    assert_eq!(findings[0].severity, Severity::Critical, "worst first");
     // The same writable directory after the system ones is not a finding.
     c.env = vec![("PATH".into(), format!("/usr/bin:/bin:{}", bin.display()))];
     assert!(!audit(&c).iter().any(|f| f.check == "path-writable"));

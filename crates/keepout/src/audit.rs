@@ -43,6 +43,11 @@ fn context(args: &AuditArgs) -> Result<Context, String> {
         keepout_agent_socket: keepout_vault::cache::socket_dir()
             .ok()
             .map(|d| d.join("agent.sock")),
+        sudoers: if args.home.is_none() {
+            keepout_audit::system_sudoers()
+        } else {
+            Vec::new()
+        },
         home,
     })
 }
@@ -84,6 +89,83 @@ fn print(findings: &[Finding], home: &str) {
     }
 }
 
+/// The fixes `--fix` can run for a finding: argv, without the leading `keepout` for keepout's own.
+enum FixRun {
+    Keepout(Vec<String>),
+    Git(Vec<String>),
+}
+
+fn fix_run(f: &Finding, home: &std::path::Path) -> Option<FixRun> {
+    if f.check == "git-credential-store" {
+        return Some(FixRun::Git(
+            [
+                "config",
+                "--global",
+                "--replace-all",
+                "credential.helper",
+                "!keepout git-credential",
+            ]
+            .map(str::to_string)
+            .to_vec(),
+        ));
+    }
+    let cmd = f.fix_command.as_deref()?.strip_prefix("keepout ")?;
+    let argv: Vec<String> = cmd
+        .split_whitespace()
+        .map(|w| match w.strip_prefix("~/") {
+            Some(rest) => home.join(rest).display().to_string(),
+            None => w.to_string(),
+        })
+        .collect();
+    // Only the commands that change nothing but the user's own files and vault.
+    matches!(
+        argv.first().map(String::as_str),
+        Some("import" | "ssh" | "git")
+    )
+    .then_some(FixRun::Keepout(argv))
+}
+
+/// `--fix`: ask before each fix keepout can do, run it, then audit again.
+fn fix(ctx: &Context, findings: &[Finding]) -> Result<(), String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let mut done: Vec<String> = Vec::new();
+    for f in findings {
+        let Some(run) = fix_run(f, &ctx.home) else {
+            continue;
+        };
+        let (program, argv, shown) = match &run {
+            FixRun::Keepout(a) => (exe.clone(), a.clone(), format!("keepout {}", a.join(" "))),
+            FixRun::Git(a) => (
+                PathBuf::from("git"),
+                a.clone(),
+                format!("git {}", a.join(" ")),
+            ),
+        };
+        if done.contains(&shown) {
+            continue;
+        }
+        done.push(shown.clone());
+        let question = format!("{} ({}). Run `{shown}`?", f.title, f.location);
+        match keepout_prompt::confirm(&question) {
+            Ok(true) => {}
+            Ok(false) => {
+                eprintln!("keepout: skipped: {shown}");
+                continue;
+            }
+            Err(e) => return Err(e.to_string()),
+        }
+        let status = std::process::Command::new(&program)
+            .args(&argv)
+            .env("HOME", &ctx.home)
+            .status()
+            .map_err(|e| format!("{shown}: {e}"))?;
+        if !status.success() {
+            eprintln!("keepout: `{shown}` failed ({status}); going on");
+        }
+    }
+    Ok(())
+}
+
 /// Exit status: 0 nothing at or above --fail-on, 1 findings, 2 keepout error.
 pub fn audit(args: AuditArgs) -> i32 {
     let ctx = match context(&args) {
@@ -94,7 +176,15 @@ pub fn audit(args: AuditArgs) -> i32 {
         }
     };
     let fail_on = Severity::parse(&args.fail_on).unwrap_or(Severity::High);
-    let findings = keepout_audit::audit(&ctx);
+    let mut findings = keepout_audit::audit(&ctx);
+    if args.fix {
+        if let Err(e) = fix(&ctx, &findings) {
+            eprintln!("keepout: audit --fix: {e}");
+            return 2;
+        }
+        findings = keepout_audit::audit(&ctx);
+        eprintln!("keepout: audit after the fixes:");
+    }
     if args.json {
         #[derive(serde::Serialize)]
         struct Report<'a> {

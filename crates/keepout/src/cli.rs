@@ -204,6 +204,10 @@ pub struct AuditArgs {
     /// programs (sudo -n, ssh-add -l) are then skipped.
     #[arg(long, value_name = "DIR")]
     pub home: Option<PathBuf>,
+    /// Walk through the fixes that keepout can do (import into the vault, `keepout git setup`,
+    /// keepout as git's credential helper), asking before each; then audit again.
+    #[arg(long, conflicts_with = "json")]
+    pub fix: bool,
     /// The lowest severity that makes the exit status 1.
     #[arg(long, value_name = "SEVERITY", default_value = "high", value_parser = ["info", "low", "medium", "high", "critical"])]
     pub fail_on: String,

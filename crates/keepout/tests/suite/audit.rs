@@ -160,3 +160,99 @@ fn git_setup_rewrites_fetch_to_https_and_push_to_ssh() {
     run(keepout_bin(), &["git", "setup", "--undo"], &repo);
     assert_eq!(urls(), before, "--undo restores");
 }
+
+/// `keepout audit --fix` end to end: netrc, git-credentials (and credential.helper = store), an
+/// unencrypted SSH key and git setup are fixed after a yes each; the audit is then clean of them,
+/// and git still gets its password (now from the vault) and sees the key through keepout.
+#[test]
+fn audit_fix_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let home = d.join("home");
+    std::fs::create_dir_all(home.join(".ssh")).unwrap();
+    std::fs::create_dir_all(d.join("bin")).unwrap();
+    std::fs::create_dir_all(d.join("run")).unwrap();
+    std::os::unix::fs::symlink(keepout_bin(), d.join("bin/keepout")).unwrap();
+    std::fs::write(
+        home.join(".netrc"),
+        "machine example.org login alice password netrc-PW-1\n",
+    )
+    .unwrap();
+    std::fs::write(
+        home.join(".git-credentials"),
+        "https://bob:store-PW-2@git.example.com\n",
+    )
+    .unwrap();
+    std::fs::write(home.join(".gitconfig"), "[credential]\n\thelper = store\n").unwrap();
+    let out = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(home.join(".ssh/id_ed25519"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let ask = d.join("askpass");
+    std::fs::write(
+        &ask,
+        "#!/bin/sh\ncase \"$1\" in *assphrase*) echo 'correct horse';; esac\nexit 0\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&ask, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let run = |program: &str, args: &[&str], input: &str| {
+        let mut c = Command::new(program);
+        c.args(args)
+            .env_clear()
+            .env("PATH", format!("{}:/usr/bin:/bin", d.join("bin").display()))
+            .env("HOME", &home)
+            .env("XDG_RUNTIME_DIR", d.join("run"))
+            .env("KEEPOUT_VAULT", d.join("vault.age"))
+            .env("KEEPOUT_CONFIG", d.join("config.toml"))
+            .env("KEEPOUT_ASKPASS", &ask)
+            .env("KEEPOUT_SCRYPT_WORK_FACTOR", "4")
+            .env("KEEPOUT_NO_CACHE", "1")
+            .current_dir(d);
+        super::harness::with_input(c, input)
+    };
+    let out = run(keepout_bin(), &["audit", "--fix"], "");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for gone in [".netrc", ".git-credentials", ".ssh/id_ed25519"] {
+        assert!(!home.join(gone).exists(), "{gone} removed: {text}");
+    }
+    let out = run(
+        keepout_bin(),
+        &["audit", "--home", home.to_str().unwrap(), "--json"],
+        "",
+    );
+    let report = String::from_utf8_lossy(&out.stdout);
+    for check in [
+        "plaintext-credentials",
+        "ssh-key-unencrypted",
+        "git-credential-store",
+        "git-setup",
+    ] {
+        assert!(
+            !report.contains(&format!("\"{check}\"")),
+            "{check} fixed: {report}\n{text}"
+        );
+    }
+    // git still works: its password now comes from the vault, through keepout.
+    let out = run(
+        "git",
+        &["credential", "fill"],
+        "protocol=https\nhost=git.example.com\nusername=bob\n\n",
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("password=store-PW-2"),
+        "git credential fill: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run(keepout_bin(), &["ssh", "list"], "");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("id_ed25519"),
+        "the key is in the vault"
+    );
+}
