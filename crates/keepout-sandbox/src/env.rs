@@ -99,6 +99,26 @@ pub(crate) fn build_env(req: &RunRequest, home: &Path) -> Result<BTreeMap<String
     ] {
         env.insert(k.into(), v);
     }
+    if let crate::policy::Network::Proxied { port } = req.network {
+        // What curl, pip, uv, git, cargo, npm and most HTTP libraries read.
+        let url = format!("http://127.0.0.1:{port}");
+        for k in [
+            "HTTP_PROXY",
+            "HTTPS_PROXY",
+            "ALL_PROXY",
+            "http_proxy",
+            "https_proxy",
+            "all_proxy",
+            "npm_config_proxy",
+            "npm_config_https_proxy",
+            "PIP_PROXY",
+            "CARGO_HTTP_PROXY",
+        ] {
+            env.insert(k.into(), url.clone());
+        }
+        env.insert("NO_PROXY".into(), String::new());
+        env.insert("no_proxy".into(), String::new());
+    }
     for rule in &req.env {
         match rule {
             EnvRule::Set(k, v) => {

@@ -68,8 +68,19 @@ pub struct RunReport {
 /// the command. The sandbox is killed if keepout dies.
 #[cfg(target_os = "linux")]
 pub fn run(policy: &Policy) -> Result<RunReport> {
+    run_with_egress(policy, &mut |_| {})
+}
+
+/// [`run`], for a policy with `Network::Proxied`: `egress` gets the listening socket of the
+/// sandbox's proxy port (bound inside the sandbox's network namespace) as soon as it exists, and
+/// serves it from outside for as long as it likes (keepout's proxy). Dropping it leaves the
+/// sandbox without a network.
+pub fn run_with_egress(
+    policy: &Policy,
+    egress: &mut dyn FnMut(std::net::TcpListener),
+) -> Result<RunReport> {
     let watch = quarantine::Watch::start(policy);
-    let outcome = linux::run(policy);
+    let outcome = linux::run(policy, egress);
     let quarantined = watch.finish();
     Ok(RunReport {
         outcome: outcome?,

@@ -40,9 +40,19 @@ pub enum Network {
     /// A network namespace with only its own loopback interface.
     #[default]
     None,
-    /// The host's network, as it is (`--net`). Host abstract unix sockets stay unreachable
+    /// The host's network, as it is (`--net host`). Host abstract unix sockets stay unreachable
     /// where Landlock scoping is available.
     Host,
+    /// Only the sandbox's own loopback, where `127.0.0.1:port` is a listening socket that
+    /// keepout holds outside the sandbox (its proxy), and the proxy variables point there.
+    Proxied { port: u16 },
+}
+
+impl Network {
+    /// Whether the sandbox gets a network namespace of its own (everything but `Host`).
+    pub fn isolated(self) -> bool {
+        self != Network::Host
+    }
 }
 
 /// What one visible path is inside the sandbox.

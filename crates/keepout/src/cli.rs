@@ -17,7 +17,7 @@ use keepout_sandbox::EnvRule;
         environment, no privilege, and no way to reach your other processes, agents or terminal.",
     after_help = "Examples:\n  \
         keepout run -- python3 -m pytest          # no network\n  \
-        keepout run --net -- pip install -e .     # with network\n  \
+        keepout run --net pypi -- pip install -e .   # PyPI only, through keepout's proxy\n  \
         keepout run --ro ~/.pyenv -- tox          # your own toolchain, read-only\n  \
         keepout run --print-policy -- true        # what the sandbox would see, as TOML\n  \
         keepout doctor                            # what this kernel can enforce\n  \
@@ -290,9 +290,20 @@ pub enum ModeArg {
     itself failed; 126 if the command cannot be executed; 127 if it is not found inside the sandbox."
 )]
 pub struct RunArgs {
-    /// Allow network access (the host's network). Without it the sandbox has only its own loopback.
-    #[arg(long)]
-    pub net: bool,
+    /// Network, through keepout's proxy: presets (pypi, crates, npm, github, gitlab, rubygems,
+    /// go, maven, conda), host names and *.domain, comma-separated; '*' for any public host
+    /// (never loopback, private addresses or this host's own). HTTP and HTTPS only. `host`: the
+    /// host's network as it is (an escape hatch). Without --net: only the sandbox's own loopback.
+    #[arg(long, value_name = "NAMES")]
+    pub net: Option<String>,
+
+    /// Write what the run tried and was refused as JSON (destinations: [{destination, reason}]).
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+
+    /// No summary line of refusals after the run.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
 
     /// The project directory, visible read-write [default: the current directory].
     #[arg(long, value_name = "DIR")]

@@ -7,6 +7,31 @@ use keepout_sandbox::{Limits, Mode, Network, Policy, RunRequest};
 
 use crate::cli::{ModeArg, RunArgs};
 
+/// The proxy's port on the sandbox's own loopback (a network namespace of its own: no clash).
+const PROXY_PORT: u16 = 3128;
+
+/// The allowlist for `--net NAMES` (not `host`): the built-in presets plus the user's
+/// `[net.presets]`.
+fn allowlist(spec: &str) -> Result<keepout_net::Allowlist> {
+    let mut presets = keepout_net::Presets::builtin();
+    let config = keepout_vault::Config::default_path();
+    if let Ok(text) = std::fs::read_to_string(&config) {
+        let table: toml::Table = toml::from_str(&text)
+            .with_context(|| format!("{} is not valid TOML", config.display()))?;
+        if let Some(user) = table
+            .get("net")
+            .and_then(|n| n.get("presets"))
+            .map(|p| toml::to_string(p).unwrap_or_default())
+        {
+            presets.extend(
+                keepout_net::Presets::from_toml(&user)
+                    .with_context(|| format!("{}: [net.presets]", config.display()))?,
+            );
+        }
+    }
+    Ok(keepout_net::Allowlist::parse(spec, &presets)?)
+}
+
 /// Build the sandbox request for the current caller.
 pub fn request(args: &RunArgs) -> Result<RunRequest> {
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
@@ -24,10 +49,10 @@ pub fn request(args: &RunArgs) -> Result<RunRequest> {
         read_only: args.read_only.clone(),
         read_write: args.read_write.clone(),
         env: args.env.clone(),
-        network: if args.net {
-            Network::Host
-        } else {
-            Network::None
+        network: match args.net.as_deref() {
+            None => Network::None,
+            Some("host") => Network::Host,
+            Some(_) => Network::Proxied { port: PROXY_PORT },
         },
         mode: match args.mode {
             ModeArg::Namespaces => Mode::Namespaces,
@@ -58,15 +83,73 @@ fn proc_status_id(key: &str) -> u32 {
 }
 
 pub fn run(args: RunArgs) -> Result<i32> {
+    let allow = match args.net.as_deref() {
+        None | Some("host") => None,
+        Some(spec) => Some(allowlist(spec)?),
+    };
     let req = request(&args)?;
     let policy = Policy::build(&req)?;
     drop(req); // the caller's whole environment: not needed any more
     warn_about_landlock(&policy);
     if args.print_policy {
         print!("{}", policy_document(&policy));
+        if let Some(allow) = &allow {
+            println!(
+                "\n# --net {}: through keepout's proxy (HTTP and HTTPS only), to these hosts:",
+                allow.spec()
+            );
+            for line in allow.describe() {
+                println!("#   {line}");
+            }
+            println!("# never to loopback, private, link-local or this host's own addresses.");
+        }
         return Ok(0);
     }
-    let report = keepout_sandbox::run(&policy)?;
+    if policy.network == Network::Host {
+        eprintln!("keepout: warning: --net host: the sandbox shares your network, including services on 127.0.0.1 and your LAN");
+    }
+    let mut proxy: Option<keepout_net::Proxy> = None;
+    let report = keepout_sandbox::run_with_egress(&policy, &mut |listener| {
+        if let Some(allow) = &allow {
+            proxy = Some(keepout_net::Proxy::start(
+                listener,
+                allow.clone(),
+                keepout_net::own_addresses(),
+            ));
+        }
+    })?;
+    let refusals = proxy.map(|p| p.refusals()).unwrap_or_default();
+    if !refusals.is_empty() && !args.quiet {
+        let shown: Vec<String> = refusals
+            .iter()
+            .take(5)
+            .map(|r| format!("connect {} ({})", r.destination, short_reason(&r.reason)))
+            .collect();
+        let more = refusals.len().saturating_sub(5);
+        eprintln!(
+            "keepout: refused {}: {}{}",
+            refusals.len(),
+            shown.join(" · "),
+            if more > 0 {
+                format!(" · and {more} more")
+            } else {
+                String::new()
+            }
+        );
+    }
+    if let Some(path) = &args.report {
+        #[derive(serde::Serialize)]
+        struct Report<'a> {
+            version: u32,
+            refused: &'a [keepout_net::Refusal],
+        }
+        let text = serde_json::to_string_pretty(&Report {
+            version: 1,
+            refused: &refusals,
+        })?;
+        std::fs::write(path, text + "\n")
+            .with_context(|| format!("cannot write the report {}", path.display()))?;
+    }
     for q in &report.quarantined {
         match &q.moved_to {
             Ok(to) => eprintln!(
@@ -81,6 +164,11 @@ pub fn run(args: RunArgs) -> Result<i32> {
         }
     }
     Ok(report.outcome.exit_code())
+}
+
+/// The first words of a refusal's reason ("not allowed", "resolves to 127.0.0.1").
+fn short_reason(reason: &str) -> &str {
+    reason.split(" (").next().unwrap_or(reason)
 }
 
 /// Say so when a layer the policy counts on is missing on this kernel.

@@ -122,14 +122,60 @@ impl Prepared {
     }
 }
 
-pub(crate) fn run(policy: &Policy) -> Result<Outcome> {
-    match policy.mode {
-        Mode::Namespaces => run_in_namespaces(policy),
-        Mode::Landlock => landlock_mode::run(policy),
+pub(crate) fn run(
+    policy: &Policy,
+    egress: &mut dyn FnMut(std::net::TcpListener),
+) -> Result<Outcome> {
+    match (policy.mode, policy.network) {
+        (Mode::Namespaces, _) => run_in_namespaces(policy, egress),
+        (Mode::Landlock, Network::Proxied { .. }) => Err(Error::Usage(
+            "an allowlisted network (--net NAMES) needs a network namespace: use --mode namespaces"
+                .into(),
+        )),
+        (Mode::Landlock, _) => landlock_mode::run(policy),
     }
 }
 
-fn run_in_namespaces(policy: &Policy) -> Result<Outcome> {
+/// Send one descriptor over a unix socket (SCM_RIGHTS).
+fn send_fd(socket: &OwnedFd, fd: BorrowedFd<'_>) -> rustix::io::Result<()> {
+    use rustix::net::{SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
+    let fds = [fd];
+    let mut space = [std::mem::MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut control = SendAncillaryBuffer::new(&mut space);
+    control.push(SendAncillaryMessage::ScmRights(&fds));
+    rustix::net::sendmsg(
+        socket,
+        &[std::io::IoSlice::new(b"L")],
+        &mut control,
+        SendFlags::empty(),
+    )?;
+    Ok(())
+}
+
+/// Receive one descriptor sent with [`send_fd`]; `None` when the other side closed first.
+fn recv_fd(socket: &OwnedFd) -> rustix::io::Result<Option<OwnedFd>> {
+    use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
+    let mut space = [std::mem::MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut control = RecvAncillaryBuffer::new(&mut space);
+    let mut byte = [0u8; 1];
+    rustix::net::recvmsg(
+        socket,
+        &mut [std::io::IoSliceMut::new(&mut byte)],
+        &mut control,
+        RecvFlags::CMSG_CLOEXEC,
+    )?;
+    for message in control.drain() {
+        if let RecvAncillaryMessage::ScmRights(mut fds) = message {
+            return Ok(fds.next());
+        }
+    }
+    Ok(None)
+}
+
+fn run_in_namespaces(
+    policy: &Policy,
+    egress: &mut dyn FnMut(std::net::TcpListener),
+) -> Result<Outcome> {
     let plan = SandboxPlan::for_namespaces(policy);
     let mut prepared = Prepared::new(policy)?;
     let pipe = || {
@@ -140,6 +186,21 @@ fn run_in_namespaces(policy: &Policy) -> Result<Outcome> {
     };
     let (sync_read, sync_write) = pipe()?;
     let (err_read, err_write) = pipe()?;
+    let (egress_keepout, egress_init) = if matches!(policy.network, Network::Proxied { .. }) {
+        let (a, b) = rustix::net::socketpair(
+            rustix::net::AddressFamily::UNIX,
+            rustix::net::SocketType::STREAM,
+            rustix::net::SocketFlags::CLOEXEC,
+            None,
+        )
+        .map_err(|e| Error::Setup {
+            step: "create the proxy's socket pair".into(),
+            message: e.to_string(),
+        })?;
+        (Some(a), Some(b))
+    } else {
+        (None, None)
+    };
     let (detached, idmap_helper) = if policy.identity.idmap_root {
         detached_trees(&plan, policy.identity.host_uid)
     } else {
@@ -151,7 +212,7 @@ fn run_in_namespaces(policy: &Policy) -> Result<Outcome> {
         | sys::CLONE_NEWPID
         | sys::CLONE_NEWIPC
         | sys::CLONE_NEWUTS;
-    if policy.network == Network::None {
+    if policy.network.isolated() {
         flags |= sys::CLONE_NEWNET;
     }
     let caller_is_root = rustix::process::geteuid().is_root();
@@ -161,13 +222,17 @@ fn run_in_namespaces(policy: &Policy) -> Result<Outcome> {
         Ok(None) => {
             drop(sync_write);
             drop(err_read);
+            drop(egress_keepout);
             init_main(
                 policy,
                 &plan,
                 &prepared,
                 &detached,
-                sync_read,
-                err_write,
+                InitChannels {
+                    sync_read,
+                    err_write,
+                    egress: egress_init,
+                },
                 caller_is_root,
             )
         }
@@ -176,6 +241,7 @@ fn run_in_namespaces(policy: &Policy) -> Result<Outcome> {
     };
     drop(sync_read);
     drop(err_write);
+    drop(egress_init);
     let child_pid = Pid::from_raw(child).expect("clone returned a positive pid");
 
     if let Err(e) = write_id_maps(child, policy, caller_is_root) {
@@ -185,6 +251,13 @@ fn run_in_namespaces(policy: &Policy) -> Result<Outcome> {
     }
     let relay = prepared.terminal.take().map(terminal::Terminal::relay);
     let _ = rustix::io::write(&sync_write, b"1");
+    if let Some(socket) = egress_keepout {
+        // Init sends the proxy port's listener before it starts the command (or closes the
+        // socket when its setup failed: then the report says why).
+        if let Ok(Some(fd)) = recv_fd(&socket) {
+            egress(std::net::TcpListener::from(fd));
+        }
+    }
 
     let report = read_report(err_read);
     let status = wait_forwarding(child_pid, &signals, relay.as_ref());
@@ -452,15 +525,29 @@ fn report(err: BorrowedFd<'_>, kind: &str, what: &str, e: &io::Error) {
 }
 
 /// pid 1 of the sandbox. Never returns.
+/// Init's ends of its channels to keepout.
+struct InitChannels {
+    /// "your id maps are written" (one byte), then EOF when keepout is gone.
+    sync_read: OwnedFd,
+    /// Setup failures, reported as text; closed on exec.
+    err_write: OwnedFd,
+    /// Where the proxy port's listener goes (`Network::Proxied` only).
+    egress: Option<OwnedFd>,
+}
+
 fn init_main(
     policy: &Policy,
     plan: &SandboxPlan,
     prepared: &Prepared,
     detached: &HashMap<PathBuf, OwnedFd>,
-    sync_read: OwnedFd,
-    err_write: OwnedFd,
+    channels: InitChannels,
     caller_is_root: bool,
 ) -> ! {
+    let InitChannels {
+        sync_read,
+        err_write,
+        egress,
+    } = channels;
     let setup = || -> std::result::Result<(), SetupError> {
         let e =
             |step: &'static str| move |err: rustix::io::Errno| SetupError::new(step, err.into());
@@ -498,9 +585,19 @@ fn init_main(
         sys::wipe_exec_environment()
             .map_err(|err| SetupError::new("wipe init's environment", err))?;
         rustix::system::sethostname(b"keepout").map_err(e("set the hostname"))?;
-        if policy.network == Network::None {
+        if policy.network.isolated() {
             sys::bring_loopback_up().map_err(|err| SetupError::new("bring up loopback", err))?;
         }
+        if let (Network::Proxied { port }, Some(egress)) = (policy.network, &egress) {
+            // The proxy's port on the sandbox's loopback, bound here (in the sandbox's network
+            // namespace) and handed out to keepout, which accepts on it from outside. Nothing
+            // in the sandbox keeps it open.
+            let listener = std::net::TcpListener::bind(("127.0.0.1", port))
+                .map_err(|err| SetupError::new("listen on the proxy port", err))?;
+            send_fd(egress, listener.as_fd())
+                .map_err(|err| SetupError::new("hand the proxy port to keepout", err.into()))?;
+        }
+        drop(egress);
         mounts::build_root(plan, id, &policy.cwd, detached)?;
         Ok(())
     };

@@ -33,7 +33,7 @@ fn ssh_agent_socket_unreachable() {
             "[{r}] outside: ssh-add reaches the agent (proves the attack):{out}"
         );
 
-        for extra in [&[][..], &["--net"][..], &["--mode", "landlock"][..]] {
+        for extra in [&[][..], &["--net", "host"][..], &["--mode", "landlock"][..]] {
             let inn = fx.inside(extra, &script);
             assert!(
                 inn.stdout.contains("rc=2"),
@@ -60,7 +60,7 @@ fn abstract_socket_unreachable_with_and_without_net() {
             "[{r}] outside: the abstract socket answers (proves the attack):{out}"
         );
 
-        for extra in [&[][..], &["--net"][..], &["--mode", "landlock"][..]] {
+        for extra in [&[][..], &["--net", "host"][..], &["--mode", "landlock"][..]] {
             let inn = fx.inside(extra, &script);
             assert!(
                 inn.success() && inn.stdout.contains("BLOCKED") && !inn.has("hello-from-the-host"),
@@ -119,7 +119,7 @@ fn runtime_dir_sockets_unreachable() {
             "[{r}] outside: /run has entries:{out}"
         );
 
-        for extra in [&[][..], &["--net"][..], &["--mode", "landlock"][..]] {
+        for extra in [&[][..], &["--net", "host"][..], &["--mode", "landlock"][..]] {
             let inn = fx.inside(extra, &script);
             assert!(
                 inn.success() && inn.stdout.contains("BLOCKED") && !inn.has("hello-from-the-host"),

@@ -143,12 +143,12 @@ fn with_net_host_loopback_reachable_but_not_abstract_sockets() {
             "[{r}] outside: both services answer:{out}"
         );
 
-        let inn = fx.inside(&["--net"], &tcp);
+        let inn = fx.inside(&["--net", "host"], &tcp);
         assert!(
             inn.stdout.contains("CONNECTED hello-from-the-host"),
             "[{r}] inside --net: the host network, loopback included, is shared (documented):{inn}"
         );
-        let inn = fx.inside(&["--net"], &abs);
+        let inn = fx.inside(&["--net", "host"], &abs);
         assert!(
             inn.stdout.contains("BLOCKED") && !inn.has("hello-from-the-host"),
             "[{r}] inside --net: the host's abstract socket must stay unreachable:{inn}"

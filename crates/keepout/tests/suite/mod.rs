@@ -17,5 +17,6 @@ mod a12_paths;
 mod agent;
 mod audit;
 mod exec;
+mod net;
 mod ordinary_work;
 mod vault;

@@ -1,0 +1,159 @@
+//! `keepout run --net NAMES`: registries yes (through keepout's proxy), everything else no, and
+//! the host's own services never, whatever the name. Against the real registries these machines
+//! reach; each test first shows the host itself reaches what the sandbox is refused.
+
+use super::harness::*;
+
+/// Fetch each URL with Python's urllib (which honours the proxy variables); print
+/// `REACHED url` or `REFUSED url why`.
+const FETCH_PY: &str = r#"
+import sys, urllib.request
+for url in sys.argv[1:]:
+    try:
+        urllib.request.urlopen(url, timeout=20).read(100)
+        print("REACHED", url)
+    except Exception as e:
+        print("REFUSED", url, str(e)[:100])
+"#;
+
+/// The host reaches PyPI and crates.io; `--net pypi` reaches PyPI (urllib and the real pip) and
+/// is refused crates.io, and says so on one line and in the JSON report.
+#[test]
+fn registries_yes_everything_else_no() {
+    for r in runners() {
+        let fx = Fixture::new(&r);
+        let fetch = fx.script("fetch.py", FETCH_PY);
+        let urls = "https://pypi.org/simple/six/ https://index.crates.io/config.json";
+        let out = fx.outside(&format!("{PYTHON} {fetch} {urls}"));
+        if !out.stdout.contains("REACHED https://pypi.org") {
+            note(&format!(
+                "[{r}] this machine does not reach PyPI; skipping:{out}"
+            ));
+            return;
+        }
+        assert!(
+            out.stdout.contains("REACHED https://index.crates.io"),
+            "[{r}] outside reaches crates.io:{out}"
+        );
+
+        let report = fx.root.join("report.json");
+        let report_s = report.display().to_string();
+        fx.give_to_runner(&fx.root);
+        let inn = fx.inside(
+            &["--net", "pypi", "--report", &report_s],
+            &format!("{PYTHON} {fetch} {urls}"),
+        );
+        assert!(
+            inn.stdout.contains("REACHED https://pypi.org/simple/six/"),
+            "[{r}] PyPI through the proxy:{inn}"
+        );
+        assert!(
+            inn.stdout.contains("REFUSED https://index.crates.io"),
+            "[{r}] crates.io refused:{inn}"
+        );
+        assert!(
+            inn.stderr
+                .contains("keepout: refused 1: connect index.crates.io:443 (not allowed)"),
+            "[{r}] one summary line:{inn}"
+        );
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+        assert_eq!(
+            json["refused"][0]["destination"], "index.crates.io:443",
+            "[{r}] {json}"
+        );
+
+        // The real pip, through the proxy.
+        let dl = fx.project.join("dl");
+        let inn = fx.inside(
+            &["--net", "pypi", "--env", "PIP_CERT=/etc/ssl/certs/ca-certificates.crt"],
+            &format!("{PYTHON} -m pip download --no-deps --no-cache-dir --disable-pip-version-check -q -d {} six", q(dl.display().to_string())),
+        );
+        let got = std::fs::read_dir(&dl).map(|d| d.count()).unwrap_or(0);
+        assert!(
+            got == 1 && inn.code == Some(0),
+            "[{r}] pip download six:{inn}"
+        );
+        // Nothing refused: no report line.
+        assert!(
+            !inn.stderr.contains("keepout: refused"),
+            "[{r}] no line when nothing is refused:{inn}"
+        );
+    }
+}
+
+/// A server on the host's 127.0.0.1 is out of reach even with `--net '*'`: by address, by
+/// `localhost`, through the proxy and around it.
+#[test]
+fn host_loopback_unreachable_even_with_any_host() {
+    for r in runners() {
+        let fx = Fixture::new(&r);
+        let port = fx.serve("tcp", "");
+        let direct = fx.connect_script("tcp", &port);
+        let out = fx.outside(&direct);
+        assert!(
+            out.stdout.contains("CONNECTED hello-from-the-host"),
+            "[{r}] outside reaches it:{out}"
+        );
+        let fetch = fx.script("fetch.py", FETCH_PY);
+        let script = format!(
+            "{direct}; {PYTHON} {fetch} http://127.0.0.1:{port}/ http://localhost:{port}/ https://localhost/ https://127.0.0.1/"
+        );
+        let inn = fx.inside(&["--net", "*"], &script);
+        assert!(
+            inn.stdout.contains("BLOCKED"),
+            "[{r}] no direct route:{inn}"
+        );
+        assert!(
+            !inn.stdout.contains("REACHED"),
+            "[{r}] nothing through the proxy:{inn}"
+        );
+        assert!(inn.stdout.matches("REFUSED").count() == 4, "[{r}]{inn}");
+        assert!(
+            inn.stderr.contains("keepout: refused"),
+            "[{r}] reported:{inn}"
+        );
+    }
+}
+
+/// --print-policy shows the allowlist; a typo is an error that lists the presets; --mode
+/// landlock cannot enforce an allowlist and says so.
+#[test]
+fn allowlist_in_the_policy_and_clear_errors() {
+    let out = std::process::Command::new(keepout_bin())
+        .args([
+            "run",
+            "--net",
+            "pypi,*.example.net",
+            "--print-policy",
+            "--",
+            "true",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("files.pythonhosted.org") && text.contains("*.example.net"),
+        "{text}"
+    );
+    assert!(
+        text.contains("proxied") || text.contains("port = 3128"),
+        "{text}"
+    );
+    let out = std::process::Command::new(keepout_bin())
+        .args(["run", "--net", "pyip", "--", "true"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(125), "{err}");
+    assert!(
+        err.contains("pypi") && err.contains("crates"),
+        "lists the presets: {err}"
+    );
+    let out = std::process::Command::new(keepout_bin())
+        .args(["run", "--net", "pypi", "--mode", "landlock", "--", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(125));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--mode namespaces"));
+}
