@@ -240,18 +240,31 @@ fn split_host_port(authority: &str, default: u16) -> (String, u16) {
     }
 }
 
+/// Copy `from` to `to` in large chunks until EOF, then pass the EOF on.
+fn pump(mut from: TcpStream, mut to: TcpStream) {
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        match from.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                if to.write_all(&buf[..n]).is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    let _ = to.shutdown(Shutdown::Write);
+}
+
 /// Copy both ways until both sides are done.
 fn relay(client: TcpStream, upstream: TcpStream) {
-    let (Ok(mut c2), Ok(mut u2)) = (client.try_clone(), upstream.try_clone()) else {
+    let _ = client.set_nodelay(true);
+    let _ = upstream.set_nodelay(true);
+    let (Ok(c2), Ok(u2)) = (client.try_clone(), upstream.try_clone()) else {
         return;
     };
-    let (mut c, mut u) = (client, upstream);
-    let up = std::thread::spawn(move || {
-        let _ = std::io::copy(&mut c, &mut u2);
-        let _ = u2.shutdown(Shutdown::Write);
-    });
-    let _ = std::io::copy(&mut u, &mut c2);
-    let _ = c2.shutdown(Shutdown::Write);
+    let up = std::thread::spawn(move || pump(client, u2));
+    pump(upstream, c2);
     let _ = up.join();
 }
 
