@@ -15,6 +15,7 @@
 //! environment in the policy, saw only the paths in the policy, and no process it started is
 //! still alive. Every raw system call lives in `linux::sys`, the only module with `unsafe`.
 
+pub mod decoys;
 mod env;
 mod error;
 pub mod kernel;

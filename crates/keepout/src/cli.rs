@@ -301,6 +301,12 @@ pub struct RunArgs {
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
 
+    /// Plant decoy credentials (~/.ssh/id_ed25519, ~/.netrc, ~/.aws/credentials, ~/.pypirc,
+    /// ~/.config/gh/hosts.yml, with fake values) in the sandbox's fresh home, and report every
+    /// read of them, watched from outside the sandbox.
+    #[arg(long, conflicts_with = "home")]
+    pub decoys: bool,
+
     /// No summary line of refusals after the run.
     #[arg(long, short = 'q')]
     pub quiet: bool,

@@ -87,7 +87,15 @@ pub fn run(args: RunArgs) -> Result<i32> {
         None | Some("host") => None,
         Some(spec) => Some(allowlist(spec)?),
     };
-    let req = request(&args)?;
+    let decoys = if args.decoys && !args.print_policy {
+        Some(keepout_sandbox::decoys::Decoys::plant().context("cannot plant the decoys")?)
+    } else {
+        None
+    };
+    let mut req = request(&args)?;
+    if let Some(d) = &decoys {
+        req.home = Some(d.home().to_path_buf());
+    }
     let policy = Policy::build(&req)?;
     drop(req); // the caller's whole environment: not needed any more
     warn_about_landlock(&policy);
@@ -119,17 +127,22 @@ pub fn run(args: RunArgs) -> Result<i32> {
         }
     })?;
     let refusals = proxy.map(|p| p.refusals()).unwrap_or_default();
-    if !refusals.is_empty() && !args.quiet {
-        let shown: Vec<String> = refusals
-            .iter()
-            .take(5)
-            .map(|r| format!("connect {} ({})", r.destination, short_reason(&r.reason)))
-            .collect();
-        let more = refusals.len().saturating_sub(5);
+    let decoys_read = decoys.as_ref().map(|d| d.opened()).unwrap_or_default();
+    let items: Vec<String> = refusals
+        .iter()
+        .map(|r| format!("connect {} ({})", r.destination, short_reason(&r.reason)))
+        .chain(
+            decoys_read
+                .iter()
+                .map(|p| format!("read of decoy {}", p.display())),
+        )
+        .collect();
+    if !items.is_empty() && !args.quiet {
+        let more = items.len().saturating_sub(6);
         eprintln!(
             "keepout: refused {}: {}{}",
-            refusals.len(),
-            shown.join(" · "),
+            items.len(),
+            items[..items.len().min(6)].join(" · "),
             if more > 0 {
                 format!(" · and {more} more")
             } else {
@@ -142,10 +155,12 @@ pub fn run(args: RunArgs) -> Result<i32> {
         struct Report<'a> {
             version: u32,
             refused: &'a [keepout_net::Refusal],
+            decoys_read: &'a [PathBuf],
         }
         let text = serde_json::to_string_pretty(&Report {
             version: 1,
             refused: &refusals,
+            decoys_read: &decoys_read,
         })?;
         std::fs::write(path, text + "\n")
             .with_context(|| format!("cannot write the report {}", path.display()))?;

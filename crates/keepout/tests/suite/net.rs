@@ -157,3 +157,48 @@ fn allowlist_in_the_policy_and_clear_errors() {
     assert_eq!(out.status.code(), Some(125));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--mode namespaces"));
 }
+
+/// --decoys: fake credentials in the sandbox's fresh home; every read of them is reported, from
+/// outside the sandbox; listing the directory is not a read; a run that reads nothing prints no
+/// line.
+#[test]
+fn decoy_reads_are_reported() {
+    for r in runners() {
+        let fx = Fixture::new(&r);
+        // Outside, the same command reads the runner's real credentials (the attack works).
+        let out = fx.outside("cat ~/.netrc >/dev/null && echo READ-REAL");
+        assert!(out.stdout.contains("READ-REAL"), "[{r}] outside:{out}");
+        let report = fx.root.join("decoys.json");
+        let report_s = report.display().to_string();
+        fx.give_to_runner(&fx.root);
+        let inn = fx.inside(
+            &["--decoys", "--report", &report_s],
+            "ls -a ~/.ssh >/dev/null; cat ~/.netrc ~/.ssh/id_ed25519 | grep -c keepout-decoy",
+        );
+        assert!(
+            inn.stdout.trim() == "2",
+            "[{r}] the decoys are there, with fake values:{inn}"
+        );
+        assert!(
+            inn.stderr.contains("read of decoy ~/.netrc")
+                && inn.stderr.contains("read of decoy ~/.ssh/id_ed25519"),
+            "[{r}] both reads reported:{inn}"
+        );
+        assert!(
+            !inn.stderr.contains("~/.aws"),
+            "[{r}] only what was read:{inn}"
+        );
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+        assert_eq!(
+            json["decoys_read"].as_array().map(Vec::len),
+            Some(2),
+            "[{r}] {json}"
+        );
+        let quiet = fx.inside(&["--decoys"], "ls -a ~ ~/.ssh >/dev/null");
+        assert!(
+            !quiet.stderr.contains("keepout: refused"),
+            "[{r}] listing is not reading:{quiet}"
+        );
+    }
+}
