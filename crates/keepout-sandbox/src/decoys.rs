@@ -46,7 +46,16 @@ impl Decoys {
     /// Plant the decoys in a new private directory (to be the sandbox's `--home`).
     pub fn plant() -> std::io::Result<Decoys> {
         let dir = tempfile::Builder::new().prefix("keepout-home-").tempdir()?;
-        let tag = format!("{:x}", std::process::id() as u64 * 2654435761 ^ nanos());
+        // The temporary directory's random name doubles as the run's tag.
+        let tag = dir
+            .path()
+            .file_name()
+            .map(|n| {
+                n.to_string_lossy()
+                    .trim_start_matches("keepout-home-")
+                    .to_string()
+            })
+            .unwrap_or_default();
         for (rel, text) in DECOYS {
             let path = dir.path().join(rel);
             std::fs::create_dir_all(path.parent().expect("decoys are in directories or home"))?;
@@ -91,11 +100,4 @@ impl Decoys {
         }
         seen.into_iter().map(|r| Path::new("~").join(r)).collect()
     }
-}
-
-fn nanos() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0)
 }
