@@ -202,3 +202,86 @@ fn decoy_reads_are_reported() {
         );
     }
 }
+
+/// The real cargo (`cargo fetch` of a small crate) with `--net crates`, and the real npm
+/// (`npm view`) with `--net npm`; each refused with the other's preset, and the report names
+/// the registry. (cargo needs the toolchain under /root: the root runner only.)
+#[test]
+fn cargo_and_npm_through_the_proxy() {
+    let cargo = std::path::Path::new("/root/.cargo/bin/cargo");
+    for r in runners() {
+        let fx = Fixture::new(&r);
+        let fetch = fx.script("fetch.py", FETCH_PY);
+        let out = fx.outside(&format!(
+            "{PYTHON} {fetch} https://index.crates.io/config.json https://registry.npmjs.org/left-pad"
+        ));
+        if out.stdout.matches("REACHED").count() != 2 {
+            note(&format!(
+                "[{r}] this machine does not reach crates.io and npm; skipping:{out}"
+            ));
+            return;
+        }
+        if have("npm") {
+            let npm = "npm view left-pad version --cache /tmp/npm-cache --no-update-notifier";
+            let ca = "NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt";
+            let inn = fx.inside(&["--net", "npm", "--env", ca], npm);
+            assert!(
+                inn.code == Some(0) && inn.stdout.trim().starts_with('1'),
+                "[{r}] npm view through the proxy:{inn}"
+            );
+            let inn = fx.inside(&["--net", "pypi", "--env", ca], npm);
+            assert!(
+                inn.code != Some(0),
+                "[{r}] npm refused with --net pypi:{inn}"
+            );
+            assert!(
+                inn.stderr
+                    .contains("connect registry.npmjs.org:443 (not allowed)"),
+                "[{r}]{inn}"
+            );
+        }
+        if r.is_root() && cargo.exists() {
+            let project = fx.project.join("cargo-project");
+            std::fs::create_dir_all(project.join("src")).unwrap();
+            std::fs::write(
+                project.join("Cargo.toml"),
+                "[package]\nname = \"p\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[dependencies]\nitoa = \"1\"\n",
+            )
+            .unwrap();
+            std::fs::write(project.join("src/lib.rs"), "").unwrap();
+            let script = format!(
+                "cd {} && /root/.cargo/bin/cargo fetch",
+                q(project.display().to_string())
+            );
+            let args = [
+                "--ro",
+                "/root/.cargo",
+                "--ro",
+                "/root/.rustup",
+                "--env",
+                "RUSTUP_HOME=/root/.rustup",
+                "--env",
+                "CARGO_HOME=/tmp/cargo-home",
+                "--env",
+                "PATH=/root/.cargo/bin:/usr/bin:/bin",
+            ];
+            let mut with = vec!["--net", "crates"];
+            with.extend(args);
+            let inn = fx.inside(&with, &script);
+            assert!(
+                inn.code == Some(0) && inn.stderr.contains("Downloaded itoa"),
+                "[{r}] cargo fetch through the proxy:{inn}"
+            );
+            let mut without = vec!["--net", "pypi"];
+            without.extend(args);
+            let inn = fx.inside(&without, &script);
+            assert!(
+                inn.code != Some(0)
+                    && inn
+                        .stderr
+                        .contains("connect index.crates.io:443 (not allowed)"),
+                "[{r}] cargo refused with --net pypi:{inn}"
+            );
+        }
+    }
+}
