@@ -60,6 +60,9 @@ pub struct RunReport {
     pub outcome: Outcome,
     /// `.git`/`.envrc` entries the command planted in the project, moved aside after the run.
     pub quarantined: Vec<Quarantined>,
+    /// Deny-listed system calls the command tried (refused with EPERM), each once:
+    /// `keyctl`, `ioctl TIOCSTI`, ... (namespaces mode, where the kernel has user notification).
+    pub refused_syscalls: Vec<String>,
 }
 
 /// Run `policy.command` under the policy and wait for it; then move aside anything it planted
@@ -81,11 +84,13 @@ pub fn run_with_egress(
     egress: &mut dyn FnMut(std::net::TcpListener),
 ) -> Result<RunReport> {
     let watch = quarantine::Watch::start(policy);
-    let outcome = linux::run(policy, egress);
+    let result = linux::run(policy, egress);
     let quarantined = watch.finish();
+    let (outcome, refused_syscalls) = result?;
     Ok(RunReport {
-        outcome: outcome?,
+        outcome,
         quarantined,
+        refused_syscalls,
     })
 }
 

@@ -182,7 +182,17 @@ fn run_suite(root: &Path, sandboxed: bool) -> Result<Vec<Attempt>> {
     ];
     if sandboxed {
         let keepout = std::env::current_exe()?.display().to_string();
-        suite_args.splice(0..0, [keepout, "run".into(), "--".into()]);
+        let report = root.join("keepout-report.json").display().to_string();
+        suite_args.splice(
+            0..0,
+            [
+                keepout,
+                "run".into(),
+                "--report".into(),
+                report,
+                "--".into(),
+            ],
+        );
     }
     // With `script` (util-linux) the suite gets a terminal of its own, so terminal injection
     // (A5) is tried for real, on that throwaway terminal and never on yours.
@@ -324,12 +334,35 @@ pub fn demo(args: DemoArgs) -> Result<i32> {
     for a in &leaked {
         println!("  leaked inside: {} {}: {}", a.id, a.attack, a.detail);
     }
+    print_run_report(&dir.path().join("with/keepout-report.json"));
     if args.keep {
         let kept = dir.keep();
         println!("kept {}", kept.display());
     }
     let _ = std::io::stdout().lock().flush();
     Ok(if leaked.is_empty() { 0 } else { 1 })
+}
+
+/// What `keepout run --report` recorded of the suite's run inside: the system calls it was
+/// refused (the line `keepout run` prints on stderr, which the demo's throwaway terminal hides).
+fn print_run_report(path: &Path) {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return;
+    };
+    let Ok(json) = serde_json::from_str::<serde_json::Value>(&text) else {
+        return;
+    };
+    let syscalls: Vec<&str> = json["syscalls"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
+        .unwrap_or_default();
+    if !syscalls.is_empty() {
+        println!(
+            "\nkeepout's report of the run inside (--report): refused {} system calls: {}",
+            syscalls.len(),
+            syscalls.join(" · ")
+        );
+    }
 }
 
 fn which(program: &str) -> bool {

@@ -131,6 +131,7 @@ pub fn run(args: RunArgs) -> Result<i32> {
     let items: Vec<String> = refusals
         .iter()
         .map(|r| format!("connect {} ({})", r.destination, short_reason(&r.reason)))
+        .chain(report.refused_syscalls.iter().cloned())
         .chain(
             decoys_read
                 .iter()
@@ -155,11 +156,13 @@ pub fn run(args: RunArgs) -> Result<i32> {
         struct Report<'a> {
             version: u32,
             refused: &'a [keepout_net::Refusal],
+            syscalls: &'a [String],
             decoys_read: &'a [PathBuf],
         }
         let text = serde_json::to_string_pretty(&Report {
             version: 1,
             refused: &refusals,
+            syscalls: &report.refused_syscalls,
             decoys_read: &decoys_read,
         })?;
         std::fs::write(path, text + "\n")

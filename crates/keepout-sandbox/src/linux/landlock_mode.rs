@@ -98,7 +98,7 @@ pub(super) fn run(policy: &Policy) -> Result<Outcome> {
             if std::env::set_current_dir(&policy.cwd).is_err() {
                 sys::exit_now(125);
             }
-            confine_and_exec(&rules, &prepared, &policy, err_write)
+            confine_and_exec(&rules, &prepared, &policy, err_write, None)
         }
         Ok(Some(pid)) => pid,
         Err(e) => {

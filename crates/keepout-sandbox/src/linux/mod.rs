@@ -122,18 +122,56 @@ impl Prepared {
     }
 }
 
+/// Run the policy; the outcome and the deny-listed system calls the command tried.
 pub(crate) fn run(
     policy: &Policy,
     egress: &mut dyn FnMut(std::net::TcpListener),
-) -> Result<Outcome> {
+) -> Result<(Outcome, Vec<String>)> {
     match (policy.mode, policy.network) {
         (Mode::Namespaces, _) => run_in_namespaces(policy, egress),
         (Mode::Landlock, Network::Proxied { .. }) => Err(Error::Usage(
             "an allowlisted network (--net NAMES) needs a network namespace: use --mode namespaces"
                 .into(),
         )),
-        (Mode::Landlock, _) => landlock_mode::run(policy),
+        (Mode::Landlock, _) => landlock_mode::run(policy).map(|o| (o, Vec::new())),
     }
+}
+
+/// Answer the deny filter's notifications (EPERM, as the filter would have) and record them,
+/// until the sandbox is gone (the listener hangs up) or `stop` is set.
+fn supervise(
+    listener: OwnedFd,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<Vec<String>> {
+    std::thread::spawn(move || {
+        use rustix::event::{PollFd, PollFlags, Timespec};
+        let mut tried: Vec<String> = Vec::new();
+        let tick = Timespec {
+            tv_sec: 0,
+            tv_nsec: 50_000_000,
+        };
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            let mut fds = [PollFd::new(&listener, PollFlags::IN)];
+            match rustix::event::poll(&mut fds, Some(&tick)) {
+                Ok(0) | Err(rustix::io::Errno::INTR) => continue,
+                Err(_) => break,
+                Ok(_) => {}
+            }
+            let revents = fds[0].revents();
+            if revents.contains(PollFlags::IN) {
+                if let Ok(n) = sys::notification_recv(listener.as_fd()) {
+                    let _ = sys::notification_deny(listener.as_fd(), n.id, libc::EPERM);
+                    let what = seccomp::describe(n.nr as i64, &n.args);
+                    if !tried.contains(&what) {
+                        tried.push(what);
+                    }
+                }
+            } else if revents.intersects(PollFlags::HUP | PollFlags::ERR) {
+                break;
+            }
+        }
+        tried
+    })
 }
 
 /// Send one descriptor over a unix socket (SCM_RIGHTS).
@@ -175,7 +213,7 @@ fn recv_fd(socket: &OwnedFd) -> rustix::io::Result<Option<OwnedFd>> {
 fn run_in_namespaces(
     policy: &Policy,
     egress: &mut dyn FnMut(std::net::TcpListener),
-) -> Result<Outcome> {
+) -> Result<(Outcome, Vec<String>)> {
     let plan = SandboxPlan::for_namespaces(policy);
     let mut prepared = Prepared::new(policy)?;
     let pipe = || {
@@ -201,6 +239,17 @@ fn run_in_namespaces(
     } else {
         (None, None)
     };
+    // The command hands its deny filter's notification listener to keepout through this.
+    let (notify_keepout, notify_init) = rustix::net::socketpair(
+        rustix::net::AddressFamily::UNIX,
+        rustix::net::SocketType::STREAM,
+        rustix::net::SocketFlags::CLOEXEC,
+        None,
+    )
+    .map_err(|e| Error::Setup {
+        step: "create the seccomp notification socket pair".into(),
+        message: e.to_string(),
+    })?;
     let (detached, idmap_helper) = if policy.identity.idmap_root {
         detached_trees(&plan, policy.identity.host_uid)
     } else {
@@ -223,6 +272,7 @@ fn run_in_namespaces(
             drop(sync_write);
             drop(err_read);
             drop(egress_keepout);
+            drop(notify_keepout);
             init_main(
                 policy,
                 &plan,
@@ -232,6 +282,7 @@ fn run_in_namespaces(
                     sync_read,
                     err_write,
                     egress: egress_init,
+                    notify: notify_init,
                 },
                 caller_is_root,
             )
@@ -242,6 +293,7 @@ fn run_in_namespaces(
     drop(sync_read);
     drop(err_write);
     drop(egress_init);
+    drop(notify_init);
     let child_pid = Pid::from_raw(child).expect("clone returned a positive pid");
 
     if let Err(e) = write_id_maps(child, policy, caller_is_root) {
@@ -258,6 +310,14 @@ fn run_in_namespaces(
             egress(std::net::TcpListener::from(fd));
         }
     }
+    // The command sends its notification listener just before exec (or closes the socket when
+    // it fails, or when the kernel cannot do user notification: then the filter denies alone).
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let supervisor = match recv_fd(&notify_keepout) {
+        Ok(Some(listener)) => Some(supervise(listener, stop.clone())),
+        _ => None,
+    };
+    drop(notify_keepout);
 
     let report = read_report(err_read);
     let status = wait_forwarding(child_pid, &signals, relay.as_ref());
@@ -267,10 +327,12 @@ fn run_in_namespaces(
     }
     // Held open until here: init reads EOF on it as "keepout is gone".
     drop(sync_write);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let tried = supervisor.and_then(|s| s.join().ok()).unwrap_or_default();
     if let Some(err) = report {
         return Err(err);
     }
-    status
+    status.map(|o| (o, tried))
 }
 
 /// The signals keepout forwards (and SIGCHLD), blocked so that [`wait_forwarding`] can take
@@ -533,6 +595,8 @@ struct InitChannels {
     err_write: OwnedFd,
     /// Where the proxy port's listener goes (`Network::Proxied` only).
     egress: Option<OwnedFd>,
+    /// Passed on to the command, which sends its seccomp listener through it.
+    notify: OwnedFd,
 }
 
 fn init_main(
@@ -547,6 +611,7 @@ fn init_main(
         sync_read,
         err_write,
         egress,
+        notify,
     } = channels;
     let setup = || -> std::result::Result<(), SetupError> {
         let e =
@@ -612,7 +677,7 @@ fn init_main(
     let _ = signals.block();
     let _ = rustix::process::setsid();
     let child = match sys::fork() {
-        Ok(None) => command_main(plan, prepared, policy, err_write),
+        Ok(None) => command_main(plan, prepared, policy, err_write, notify),
         Ok(Some(pid)) => pid,
         Err(err) => {
             report(err_write.as_fd(), "setup", "start the command", &err);
@@ -620,6 +685,7 @@ fn init_main(
         }
     };
     drop(err_write);
+    drop(notify);
     init_loop(child, &signals)
 }
 
@@ -701,6 +767,7 @@ pub(crate) fn confine_and_exec(
     prepared: &Prepared,
     policy: &Policy,
     err_write: OwnedFd,
+    notify: Option<OwnedFd>,
 ) -> ! {
     let err = err_write.as_fd();
     let fail = |what: &str, e: io::Error| -> ! {
@@ -741,7 +808,18 @@ pub(crate) fn confine_and_exec(
     if let Err(msg) = landlock::restrict(landlock_rules, &terminals) {
         fail("Landlock", io::Error::other(msg));
     }
-    for filter in &prepared.filters {
+    for (i, filter) in prepared.filters.iter().enumerate() {
+        // The deny filter (the first) reports to keepout where it can: its EPERMs become
+        // notifications that keepout answers with EPERM and records.
+        if i == 0 {
+            if let Some(socket) = &notify {
+                if let Ok(listener) = sys::install_filter_with_listener(&seccomp::notifying(filter))
+                {
+                    let _ = send_fd(socket, listener.as_fd());
+                    continue;
+                }
+            }
+        }
         if let Err(e) = seccompiler::apply_filter(filter) {
             fail(
                 "install the seccomp filter",
@@ -775,8 +853,14 @@ pub(crate) fn confine_and_exec(
     sys::exit_now(code)
 }
 
-fn command_main(plan: &SandboxPlan, prepared: &Prepared, policy: &Policy, err_write: OwnedFd) -> ! {
-    confine_and_exec(&plan.landlock, prepared, policy, err_write)
+fn command_main(
+    plan: &SandboxPlan,
+    prepared: &Prepared,
+    policy: &Policy,
+    err_write: OwnedFd,
+    notify: OwnedFd,
+) -> ! {
+    confine_and_exec(&plan.landlock, prepared, policy, err_write, Some(notify))
 }
 
 /// Can this process create a user namespace? Tries it in a short-lived child.

@@ -244,6 +244,46 @@ pub fn build_filters(mode: Mode, network_allowed: bool) -> Result<Vec<BpfProgram
     Ok(vec![deny, clone3])
 }
 
+/// The deny filter with every "fail with EPERM" turned into "ask keepout"
+/// (SECCOMP_RET_USER_NOTIF): keepout answers EPERM all the same, and records what was tried.
+/// Allowed calls never leave the kernel, so they pay nothing.
+pub fn notifying(prog: &BpfProgram) -> BpfProgram {
+    const BPF_RET_K: u16 = 0x06;
+    let eperm = libc::SECCOMP_RET_ERRNO | libc::EPERM as u32;
+    prog.iter()
+        .map(|insn| {
+            if insn.code == BPF_RET_K && insn.k == eperm {
+                sock_filter {
+                    k: libc::SECCOMP_RET_USER_NOTIF,
+                    ..insn.clone()
+                }
+            } else {
+                insn.clone()
+            }
+        })
+        .collect()
+}
+
+/// A refused call in words, for the run's report: `keyctl`, `ioctl TIOCSTI`, `clone (new
+/// namespace)`, `chmod (setuid/setgid)`.
+pub fn describe(nr: i64, args: &[u64; 6]) -> String {
+    if let Some(d) = denied_syscalls().iter().find(|d| d.nr == nr) {
+        return d.name.trim_start_matches("SYS_").to_string();
+    }
+    match nr {
+        libc::SYS_ioctl if args[1] as u32 as u64 == TIOCSTI => "ioctl TIOCSTI".into(),
+        libc::SYS_ioctl if args[1] as u32 as u64 == TIOCLINUX => "ioctl TIOCLINUX".into(),
+        libc::SYS_ioctl => "ioctl".into(),
+        libc::SYS_clone => "clone (new namespace)".into(),
+        libc::SYS_personality => "personality".into(),
+        libc::SYS_socket => "socket".into(),
+        other if set_id_mode_args().iter().any(|(n, _)| *n == other) => {
+            "a setuid/setgid mode (chmod, open or mknod)".into()
+        }
+        other => format!("system call {other}"),
+    }
+}
+
 /// x32 system calls use the x86_64 audit arch with bit 30 set in the number; a deny list keyed
 /// on x86_64 numbers would not see them. Insert, right after seccompiler's architecture check,
 /// "if nr >= 0x40000000 return ENOSYS".

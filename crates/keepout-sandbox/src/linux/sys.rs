@@ -382,3 +382,83 @@ pub fn open_tree_clone_fd(fd: std::os::fd::BorrowedFd<'_>) -> io::Result<std::os
     // SAFETY: see above.
     Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(tree as RawFd) })
 }
+
+/// Install a seccomp filter (no_new_privs must be set) and return its user-notification
+/// listener: the filter's `SECCOMP_RET_USER_NOTIF` calls wait for an answer on it.
+pub fn install_filter_with_listener(
+    filter: &[seccompiler::sock_filter],
+) -> io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    let prog = libc::sock_fprog {
+        len: u16::try_from(filter.len()).map_err(|_| io::Error::from_raw_os_error(libc::E2BIG))?,
+        filter: filter.as_ptr() as *mut libc::sock_filter,
+    };
+    // SAFETY: seccompiler's sock_filter is #[repr(C)] {u16 code, u8 jt, u8 jf, u32 k}, the same
+    // layout as the kernel's (and libc's) struct sock_filter; `prog` points at `filter`, which
+    // outlives the call, and the kernel copies the program before returning.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER,
+            libc::SECCOMP_FILTER_FLAG_NEW_LISTENER,
+            &prog as *const libc::sock_fprog,
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: on success the kernel returned a new descriptor that nothing else owns.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// One system call waiting for keepout's answer.
+pub struct Notification {
+    pub id: u64,
+    pub nr: i32,
+    pub args: [u64; 6],
+}
+
+/// Take the next notification from a listener (blocks until there is one).
+pub fn notification_recv(listener: std::os::fd::BorrowedFd<'_>) -> io::Result<Notification> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: seccomp_notif is plain data; all-zero is a valid value, and the kernel requires
+    // the buffer zeroed.
+    let mut n: libc::seccomp_notif = unsafe { std::mem::zeroed() };
+    // SAFETY: the ioctl writes one struct seccomp_notif into `n`, which is exactly that size.
+    let r = unsafe { libc::ioctl(listener.as_raw_fd(), libc::SECCOMP_IOCTL_NOTIF_RECV, &mut n) };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(Notification {
+        id: n.id,
+        nr: n.data.nr,
+        args: n.data.args,
+    })
+}
+
+/// Answer notification `id`: the call fails with `errno`.
+pub fn notification_deny(
+    listener: std::os::fd::BorrowedFd<'_>,
+    id: u64,
+    errno: i32,
+) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let mut resp = libc::seccomp_notif_resp {
+        id,
+        val: 0,
+        error: -errno,
+        flags: 0,
+    };
+    // SAFETY: the ioctl reads one struct seccomp_notif_resp from `resp`, which is exactly that.
+    let r = unsafe {
+        libc::ioctl(
+            listener.as_raw_fd(),
+            libc::SECCOMP_IOCTL_NOTIF_SEND,
+            &mut resp,
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}

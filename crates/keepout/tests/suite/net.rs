@@ -203,6 +203,50 @@ fn decoy_reads_are_reported() {
     }
 }
 
+/// Deny-listed system calls the code tried are reported (seccomp user notification answered by
+/// keepout with the same EPERM), each once, on the line and in the JSON; the call still fails.
+#[test]
+fn refused_syscalls_are_reported() {
+    const KEYCTL: &str = "import ctypes; l = ctypes.CDLL(None, use_errno=True); \
+        r = [l.syscall(250, 0, -3, 0) for _ in range(3)]; print('keyctl', r[0], ctypes.get_errno())";
+    for r in runners() {
+        let fx = Fixture::new(&r);
+        // Outside, keyctl reaches the kernel: the session keyring's id (>= 0).
+        let out = fx.outside(&format!("{PYTHON} -c {}", q(KEYCTL)));
+        assert!(
+            out.stdout.starts_with("keyctl ") && !out.stdout.starts_with("keyctl -1"),
+            "[{r}] outside keyctl works:{out}"
+        );
+        let report = fx.root.join("syscalls.json");
+        let report_s = report.display().to_string();
+        fx.give_to_runner(&fx.root);
+        let inn = fx.inside(
+            &["--report", &report_s],
+            &format!("{PYTHON} -c {}; unshare -U true", q(KEYCTL)),
+        );
+        assert!(
+            inn.stdout.contains("keyctl -1 1"),
+            "[{r}] inside keyctl still fails with EPERM:{inn}"
+        );
+        assert!(
+            inn.stderr.contains("keepout: refused 2: keyctl · unshare"),
+            "[{r}] each call reported once, in order:{inn}"
+        );
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+        assert_eq!(
+            json["syscalls"],
+            serde_json::json!(["keyctl", "unshare"]),
+            "[{r}] {json}"
+        );
+        let quiet = fx.inside(&[], &format!("{PYTHON} -c 'print(1)'; git --version"));
+        assert!(
+            !quiet.stderr.contains("keepout: refused"),
+            "[{r}] ordinary work reports nothing:{quiet}"
+        );
+    }
+}
+
 /// The real cargo (`cargo fetch` of a small crate) with `--net crates`, and the real npm
 /// (`npm view`) with `--net npm`; each refused with the other's preset, and the report names
 /// the registry. (cargo needs the toolchain under /root: the root runner only.)
