@@ -31,7 +31,8 @@ pub use error::{Error, Result};
 pub use kernel::KernelSupport;
 pub use plan::{LandlockAccess, LandlockRule, MountStep, SandboxPlan};
 pub use policy::{
-    HomeSpec, Limits, Mode, Mount, MountKind, Network, Policy, ProtectedPath, RunRequest,
+    HomeSpec, KeptHome, Limits, Mode, Mount, MountKind, Network, Policy, ProtectedPath,
+    RunRequest,
 };
 pub use quarantine::Quarantined;
 

@@ -26,6 +26,15 @@ pub enum MountStep {
         read_only: bool,
         idmap: bool,
     },
+    /// overlayfs at `target`: `lower` (host paths, topmost first) under the writable `upper`,
+    /// with `work` beside it; nosuid, nodev. A root caller's is made by keepout outside the
+    /// sandbox and attached; an ordinary caller's sandbox mounts it in its user namespace.
+    Overlay {
+        lower: Vec<PathBuf>,
+        upper: PathBuf,
+        work: PathBuf,
+        target: PathBuf,
+    },
     /// A fresh tmpfs, owned by the sandbox's user.
     Tmpfs { target: PathBuf, size_mib: u64 },
     /// Hide a file or directory behind an empty read-only one.
@@ -100,6 +109,24 @@ impl SandboxPlan {
                     },
                     Some(LandlockAccess::ReadWrite),
                 ),
+                MountKind::Kept => (
+                    MountStep::Bind {
+                        source,
+                        target,
+                        read_only: false,
+                        idmap: false,
+                    },
+                    Some(LandlockAccess::ReadWrite),
+                ),
+                MountKind::Overlay { layers, work } => (
+                    MountStep::Overlay {
+                        lower: layers.clone(),
+                        upper: source,
+                        work: work.clone(),
+                        target,
+                    },
+                    Some(LandlockAccess::ReadWrite),
+                ),
                 MountKind::Masked => (MountStep::Mask { target }, None),
                 MountKind::Tmpfs { size_mib } => (
                     MountStep::Tmpfs {
@@ -159,6 +186,7 @@ mod tests {
             cwd: dir.path().into(),
             project: None,
             home: None,
+            kept_home: None,
             read_only: vec![],
             read_write: vec![],
             env: vec![],
@@ -195,7 +223,7 @@ mod tests {
             .find(|r| r.path == Path::new("/usr"))
             .unwrap();
         assert_eq!(usr.access, LandlockAccess::Read);
-        let hooks = policy.project.join(".git/hooks");
+        let hooks = policy.project.clone().unwrap().join(".git/hooks");
         assert!(
             plan.landlock.iter().all(|r| r.path != hooks),
             "no misleading rule for hooks"

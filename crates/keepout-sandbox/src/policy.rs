@@ -65,6 +65,12 @@ pub enum MountKind {
     ReadWrite,
     /// Hidden behind an empty read-only file or directory.
     Masked,
+    /// A directory keepout keeps for the sandbox (a workspace's home), owned on the host by the
+    /// sandbox's own user: bound read-write as it is (`source`), nosuid, nodev, never idmapped.
+    Kept,
+    /// overlayfs: the read-only `layers` (topmost first) under the writable `source` directory,
+    /// with overlayfs's `work` directory beside it. Writes never reach a layer.
+    Overlay { layers: Vec<PathBuf>, work: PathBuf },
     /// A fresh, empty, writable tmpfs of at most `size_mib` MiB.
     Tmpfs { size_mib: u64 },
     /// A symbolic link to `target`, as on the host (e.g. `/bin -> usr/bin`).
@@ -106,6 +112,26 @@ pub enum HomeSpec {
     Fresh,
     /// A host directory kept between runs (`--home DIR`).
     Dir(PathBuf),
+    /// A workspace's home, kept by keepout (see [`KeptHome`]).
+    Kept(KeptHome),
+}
+
+/// A home that keepout keeps for the sandbox: a workspace. It is owned on the host by the
+/// sandbox's own user (for a root caller, `nobody`), so it is bound as it is, and the workspace's
+/// project lives inside it: there is no project of the host's in such a run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct KeptHome {
+    /// The writable directory: the home itself, or overlayfs's upper directory.
+    pub upper: PathBuf,
+    /// Read-only layers under `upper`, topmost first; empty when `upper` is the whole home.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub layers: Vec<PathBuf>,
+    /// overlayfs's work directory (empty, on the same filesystem as `upper`); needed with layers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub work: Option<PathBuf>,
+    /// Where the command starts, relative to the home (the workspace's project).
+    pub workdir: PathBuf,
 }
 
 /// Resource limits applied to every process of the sandbox.
@@ -161,6 +187,9 @@ pub struct RunRequest {
     pub project: Option<PathBuf>,
     /// `--home DIR`; a fresh empty home when absent.
     pub home: Option<PathBuf>,
+    /// A workspace's home instead (`home` and `project` must then be `None`): the command starts
+    /// in its project, inside the home, and no directory of the host's is the project.
+    pub kept_home: Option<KeptHome>,
     pub read_only: Vec<PathBuf>,
     pub read_write: Vec<PathBuf>,
     pub env: Vec<EnvRule>,
@@ -183,7 +212,10 @@ pub struct Policy {
     pub command: Vec<String>,
     /// Working directory inside the sandbox.
     pub cwd: PathBuf,
-    pub project: PathBuf,
+    /// The host directory that is the project (read-write); `None` for a workspace, whose
+    /// project lives in its kept home.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<PathBuf>,
     pub network: Network,
     pub home: HomeSpec,
     pub home_path: PathBuf,
@@ -257,25 +289,57 @@ impl Policy {
                 "no command given: keepout run -- COMMAND [ARGS...]".into(),
             ));
         }
-        let project_in = req.project.clone().unwrap_or_else(|| req.cwd.clone());
-        let project = canonical(&project_in, "project directory")?;
-        if !project.is_dir() {
-            return Err(Error::Usage(format!(
-                "project {} is not a directory",
-                project.display()
-            )));
-        }
         let secret_places = secret_places(req);
-        if let Some(place) = exposes(&project, &secret_places, true) {
-            return Err(Error::Usage(format!(
-                "the project {} would show the sandbox {place}. cd into the project itself (the \
-                 repository you cloned), or pass --project DIR",
-                project.display()
-            )));
-        }
-        let cwd = match canonical(&req.cwd, "working directory") {
-            Ok(cwd) if cwd.starts_with(&project) => cwd,
-            _ => project.clone(),
+        let home_path = clean_absolute(&req.caller_home)
+            .filter(|h| h != Path::new("/"))
+            .unwrap_or_else(|| PathBuf::from("/home/sandbox"));
+        let (project, cwd) = match &req.kept_home {
+            Some(kept) => {
+                if req.project.is_some() || req.home.is_some() {
+                    return Err(Error::Usage(
+                        "a workspace brings its own home and project: no --project or --home"
+                            .into(),
+                    ));
+                }
+                if req.mode == Mode::Landlock {
+                    return Err(Error::Usage(
+                        "a workspace needs --mode namespaces (its home is mounted)".into(),
+                    ));
+                }
+                let relative_and_plain = kept
+                    .workdir
+                    .components()
+                    .all(|c| matches!(c, std::path::Component::Normal(_)));
+                if !relative_and_plain {
+                    return Err(Error::Usage(format!(
+                        "the workspace's project {} must be a plain path inside its home",
+                        kept.workdir.display()
+                    )));
+                }
+                (None, home_path.join(&kept.workdir))
+            }
+            None => {
+                let project_in = req.project.clone().unwrap_or_else(|| req.cwd.clone());
+                let project = canonical(&project_in, "project directory")?;
+                if !project.is_dir() {
+                    return Err(Error::Usage(format!(
+                        "project {} is not a directory",
+                        project.display()
+                    )));
+                }
+                if let Some(place) = exposes(&project, &secret_places, true) {
+                    return Err(Error::Usage(format!(
+                        "the project {} would show the sandbox {place}. cd into the project itself (the \
+                         repository you cloned), or pass --project DIR",
+                        project.display()
+                    )));
+                }
+                let cwd = match canonical(&req.cwd, "working directory") {
+                    Ok(cwd) if cwd.starts_with(&project) => cwd,
+                    _ => project.clone(),
+                };
+                (Some(project), cwd)
+            }
         };
         let identity = if req.caller_uid == 0 {
             Identity {
@@ -294,12 +358,10 @@ impl Policy {
                 idmap_root: false,
             }
         };
-        let home_path = clean_absolute(&req.caller_home)
-            .filter(|h| h != Path::new("/"))
-            .unwrap_or_else(|| PathBuf::from("/home/sandbox"));
-        let home = match &req.home {
-            None => HomeSpec::Fresh,
-            Some(dir) => HomeSpec::Dir(canonical(dir, "--home directory")?),
+        let home = match (&req.kept_home, &req.home) {
+            (Some(kept), _) => HomeSpec::Kept(kept_home(kept)?),
+            (None, None) => HomeSpec::Fresh,
+            (None, Some(dir)) => HomeSpec::Dir(canonical(dir, "--home directory")?),
         };
 
         let mut mounts = Vec::new();
@@ -382,12 +444,24 @@ impl Policy {
             kind: match &home {
                 HomeSpec::Fresh => tmp.clone(),
                 HomeSpec::Dir(_) => MountKind::ReadWrite,
+                HomeSpec::Kept(k) => match &k.work {
+                    Some(work) if !k.layers.is_empty() => MountKind::Overlay {
+                        layers: k.layers.clone(),
+                        work: work.clone(),
+                    },
+                    _ => MountKind::Kept,
+                },
             },
             source: match &home {
                 HomeSpec::Fresh => None,
                 HomeSpec::Dir(d) => Some(d.clone()),
+                HomeSpec::Kept(k) => Some(k.upper.clone()),
             },
-            why: "the sandbox's home: nothing of the caller's".into(),
+            why: match &home {
+                HomeSpec::Kept(_) => "the workspace's home (and its project): nothing of the caller's",
+                _ => "the sandbox's home: nothing of the caller's",
+            }
+            .into(),
         });
 
         // User binds and the project: parents before children so nested mounts stack right.
@@ -413,16 +487,21 @@ impl Policy {
                 });
             }
         }
-        user.push(Mount {
-            path: project.clone(),
-            kind: MountKind::ReadWrite,
-            source: None,
-            why: "the project".into(),
-        });
+        if let Some(project) = &project {
+            user.push(Mount {
+                path: project.clone(),
+                kind: MountKind::ReadWrite,
+                source: None,
+                why: "the project".into(),
+            });
+        }
         user.sort_by_key(|m| m.path.components().count());
         mounts.extend(user);
 
-        let protected = protect_project(&project, &mut mounts)?;
+        let protected = match &project {
+            Some(project) => protect_project(project, &mut mounts)?,
+            None => Vec::new(),
+        };
 
         let env = build_env(req, &home_path)?;
         Ok(Policy {
@@ -445,6 +524,46 @@ impl Policy {
     pub fn to_toml(&self) -> String {
         toml::to_string(self).expect("a Policy always serialises")
     }
+}
+
+/// A workspace's home made concrete: its directories canonical, layers with a work directory,
+/// and no path that overlayfs's option string could misread.
+fn kept_home(kept: &KeptHome) -> Result<KeptHome> {
+    let dir = |p: &Path, what: &str| -> Result<PathBuf> {
+        let c = canonical(p, what)?;
+        if !c.is_dir() {
+            return Err(Error::Usage(format!("{what} {} is not a directory", c.display())));
+        }
+        let text = c.to_string_lossy();
+        if text.contains([',', ':', '\\']) {
+            return Err(Error::Usage(format!(
+                "{what} {}: overlayfs cannot take a path with ',', ':' or '\\'; \
+                 set XDG_DATA_HOME to a plainer path",
+                c.display()
+            )));
+        }
+        Ok(c)
+    };
+    let layers = kept
+        .layers
+        .iter()
+        .map(|l| dir(l, "workspace layer"))
+        .collect::<Result<Vec<_>>>()?;
+    let work = match (&kept.work, layers.is_empty()) {
+        (Some(w), _) => Some(dir(w, "workspace work directory")?),
+        (None, true) => None,
+        (None, false) => {
+            return Err(Error::Usage(
+                "a workspace on layers needs a work directory".into(),
+            ))
+        }
+    };
+    Ok(KeptHome {
+        upper: dir(&kept.upper, "workspace home")?,
+        layers,
+        work,
+        workdir: kept.workdir.clone(),
+    })
 }
 
 /// Places that hold the caller's secrets or other users' files, each with what it is, for
@@ -683,6 +802,7 @@ mod tests {
             cwd: project.to_path_buf(),
             project: None,
             home: None,
+            kept_home: None,
             read_only: vec![],
             read_write: vec![],
             env: vec![],

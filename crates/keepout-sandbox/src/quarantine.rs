@@ -34,7 +34,7 @@ pub struct Quarantined {
 /// What was true before the run.
 pub struct Watch {
     absent: Vec<PathBuf>,
-    project: PathBuf,
+    project: Option<PathBuf>,
     existing: HashSet<(PathBuf, u64)>,
 }
 
@@ -68,7 +68,13 @@ impl Watch {
             .filter(|p| std::fs::symlink_metadata(&p.path).is_err())
             .map(|p| p.path.clone())
             .collect();
-        let existing = plantable_entries(&policy.project).into_iter().collect();
+        let existing = policy
+            .project
+            .as_deref()
+            .map(plantable_entries)
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
         Watch {
             absent,
             project: policy.project.clone(),
@@ -84,7 +90,12 @@ impl Watch {
             .filter(|p| std::fs::symlink_metadata(p).is_ok())
             .cloned()
             .collect();
-        for entry in plantable_entries(&self.project) {
+        let now = self
+            .project
+            .as_deref()
+            .map(plantable_entries)
+            .unwrap_or_default();
+        for entry in now {
             if !self.existing.contains(&entry) && !planted.contains(&entry.0) {
                 planted.push(entry.0);
             }

@@ -46,6 +46,7 @@ pub fn request(args: &RunArgs) -> Result<RunRequest> {
         cwd,
         project: args.project.clone(),
         home: args.home.clone(),
+        kept_home: None,
         read_only: args.read_only.clone(),
         read_write: args.read_write.clone(),
         env: args.env.clone(),

@@ -36,7 +36,9 @@ pub(crate) fn rules(policy: &Policy, home: &Path, tmp: &Path) -> Vec<LandlockRul
         match m.kind {
             MountKind::ReadOnly => add(&m.path, LandlockAccess::Read),
             // The project is readable; only explicit --rw paths are writable (see module doc).
-            MountKind::ReadWrite if m.path == policy.project => add(&m.path, LandlockAccess::Read),
+            MountKind::ReadWrite if Some(&m.path) == policy.project.as_ref() => {
+                add(&m.path, LandlockAccess::Read)
+            }
             MountKind::ReadWrite if m.why == RW_FLAG => add(&m.path, LandlockAccess::ReadWrite),
             _ => {}
         }
@@ -67,6 +69,11 @@ pub(super) fn run(policy: &Policy) -> Result<Outcome> {
     let home: PathBuf = match &policy.home {
         HomeSpec::Dir(d) => d.clone(),
         HomeSpec::Fresh => scratch.path().join("home"),
+        HomeSpec::Kept(_) => {
+            return Err(Error::Usage(
+                "a workspace needs --mode namespaces (its home is mounted)".into(),
+            ))
+        }
     };
     let tmp = scratch.path().join("tmp");
     for d in [&home, &tmp] {

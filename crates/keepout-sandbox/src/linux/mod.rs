@@ -468,6 +468,28 @@ fn detached_trees(plan: &SandboxPlan, host_id: u32) -> (HashMap<PathBuf, OwnedFd
             ),
         }
     }
+    // Overlays (a workspace on layers) are made here too, with root's own access: inside, the
+    // sandbox's user namespace could not create the whiteouts of deletions as root's files.
+    for s in &plan.steps {
+        if let crate::plan::MountStep::Overlay {
+            lower,
+            upper,
+            work,
+            target,
+        } = s
+        {
+            match mounts::overlay_tree(lower, upper, work) {
+                Ok(t) => {
+                    trees.insert(target.clone(), t);
+                }
+                Err(e) => eprintln!(
+                    "keepout: warning: cannot prepare the overlay for {} ({}); the sandbox tries itself",
+                    target.display(),
+                    crate::error::describe_io(&e)
+                ),
+            }
+        }
+    }
     (trees, helper)
 }
 

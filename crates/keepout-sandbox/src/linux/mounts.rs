@@ -161,7 +161,34 @@ fn bind(
     )))
 }
 
-/// Hide `target` behind an empty read-only file or directory.
+/// A detached overlayfs mount: `lower` (topmost first) under `upper`, with overlayfs's `work`
+/// directory; nosuid, nodev. Its own metadata goes in `user.overlay.*` extended attributes
+/// (`userxattr`), which is what a mount in a user namespace needs, so a layer reads the same
+/// whether a root caller's keepout made the mount outside the sandbox or an ordinary caller's
+/// sandbox made it inside its user namespace. Attach it with `move_mount`.
+pub(super) fn overlay_tree(lower: &[PathBuf], upper: &Path, work: &Path) -> io::Result<OwnedFd> {
+    use rustix::mount::{
+        fsconfig_create, fsconfig_set_flag, fsconfig_set_string, fsmount, fsopen, FsMountFlags,
+        FsOpenFlags, MountAttrFlags,
+    };
+    let fs = fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC)?;
+    let lowerdir = lower
+        .iter()
+        .map(|p| p.to_string_lossy())
+        .collect::<Vec<_>>()
+        .join(":");
+    fsconfig_set_string(&fs, "lowerdir", lowerdir.as_str())?;
+    fsconfig_set_string(&fs, "upperdir", upper)?;
+    fsconfig_set_string(&fs, "workdir", work)?;
+    fsconfig_set_flag(&fs, "userxattr")?;
+    fsconfig_create(&fs)?;
+    Ok(fsmount(
+        &fs,
+        FsMountFlags::FSMOUNT_CLOEXEC,
+        MountAttrFlags::MOUNT_ATTR_NOSUID | MountAttrFlags::MOUNT_ATTR_NODEV,
+    )?)
+}
+
 /// Hide `target` behind an empty read-only file or directory. A target that is gone is an
 /// error when `must_exist` (the policy saw it; it should be there), else nothing to hide.
 fn mask(target: &Path, must_exist: bool) -> Result<(), SetupError> {
@@ -346,6 +373,28 @@ pub(super) fn build_root(
             } => {
                 let tree = detached.get(target).map(|fd| fd.as_fd());
                 bind(&old_path(source), &new_path(target), *read_only, tree)?
+            }
+            MountStep::Overlay {
+                lower,
+                upper,
+                work,
+                target,
+            } => {
+                let t = new_path(target);
+                mkdir_all(&t)?;
+                let what = format!("mount overlayfs on {}", target.display());
+                let made;
+                let tree = match detached.get(target) {
+                    Some(fd) => fd.as_fd(),
+                    None => {
+                        let lower: Vec<PathBuf> = lower.iter().map(|l| old_path(l)).collect();
+                        made = overlay_tree(&lower, &old_path(upper), &old_path(work))
+                            .map_err(step(what.clone()))?;
+                        made.as_fd()
+                    }
+                };
+                let target_fd = sys::open_path_no_symlinks(&cstr(&t)).map_err(step(what.clone()))?;
+                sys::move_mount_to(tree, target_fd.as_fd()).map_err(step(what))?;
             }
             MountStep::Tmpfs { target, size_mib } => {
                 let t = new_path(target);

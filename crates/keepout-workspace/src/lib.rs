@@ -1,0 +1,821 @@
+//! keepout's workspaces and layers: long-lived sandboxes that are cheap to start over.
+//!
+//! A **workspace** is a home that keepout keeps for the sandbox, with the project inside it
+//! (`~/PROJECT`): `keepout try` clones into a new one, `keepout shell` comes back to it. A
+//! **layer** is a workspace's home frozen read-only (`keepout workspace snapshot`); a new
+//! workspace made `--from` a layer starts at once on an overlay of it, so the set-up (Pythons,
+//! tox environments, caches) is never run again, and layers stack like a Dockerfile's `FROM`.
+//!
+//! On disk, under the store's root (`$XDG_DATA_HOME/keepout`):
+//! ```text
+//! workspaces/NAME/meta.toml   name, source, layer, project, created, last used
+//! workspaces/NAME/home/       the home itself, or overlayfs's upper directory on a layer
+//! workspaces/NAME/work/       overlayfs's work directory (on a layer only)
+//! layers/NAME/meta.toml       name, parent layer, the workspace it was made from, created
+//! layers/NAME/home/           the frozen home; nothing writes here once it is a layer
+//! ```
+//!
+//! Guarantees:
+//! * names are short and plain (`[a-z0-9][a-z0-9._-]*`, at most 64), so no name is a path;
+//! * metadata is replaced atomically (a temporary file renamed over it), and a new layer appears
+//!   under its name only once it is whole (its directory is renamed into place);
+//! * a snapshot never copies: the workspace's home becomes the layer by a rename, and the
+//!   workspace goes on, unchanged to look at, on an overlay of it. A snapshot cut off between
+//!   the two steps is repaired the next time the workspace is opened;
+//! * a layer that a workspace or another layer stands on is never removed;
+//! * nothing here runs code from a workspace: files are only created, renamed and removed;
+//! * for a root caller, everything a sandbox writes to is owned by the sandbox's own host user
+//!   ([`Store::with_owner`]), never by root.
+
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+/// The metadata format this version writes and reads.
+const FORMAT_VERSION: u32 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0:?} is not a workspace or layer name: use lower-case letters, digits, '.', '_' and '-' (at most 64, starting with a letter or digit)")]
+    BadName(String),
+    #[error("no workspace {name:?}{}", list_known(.known))]
+    NoWorkspace { name: String, known: Vec<String> },
+    #[error("no layer {name:?}{}", list_known(.known))]
+    NoLayer { name: String, known: Vec<String> },
+    #[error("a workspace named {0:?} exists already (keepout shell {0} goes back into it; keepout workspace rm {0} removes it)")]
+    WorkspaceExists(String),
+    #[error("a layer named {0:?} exists already")]
+    LayerExists(String),
+    #[error("layer {layer:?} is in use by {users}: remove those first")]
+    LayerInUse { layer: String, users: String },
+    #[error("workspace {0:?} is in use by another keepout; wait for it to end")]
+    Busy(String),
+    #[error("{path}: {what} was written by a newer keepout (format {found}); this one reads {FORMAT_VERSION}")]
+    NewerFormat {
+        path: PathBuf,
+        what: &'static str,
+        found: u32,
+    },
+    #[error("{path}: damaged metadata: {message}")]
+    Damaged { path: PathBuf, message: String },
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn list_known(names: &[String]) -> String {
+    if names.is_empty() {
+        " (there are none yet)".into()
+    } else {
+        format!(" (there are: {})", names.join(", "))
+    }
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Is `name` a valid workspace or layer name?
+pub fn valid_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    name.len() <= 64
+        && chars
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c))
+}
+
+fn check_name(name: &str) -> Result<()> {
+    if valid_name(name) {
+        Ok(())
+    } else {
+        Err(Error::BadName(name.into()))
+    }
+}
+
+/// Turn anything (a repository's name, say) into a valid name: lower-case, other characters
+/// replaced by `-`; `fallback` when nothing is left.
+pub fn sanitize_name(raw: &str, fallback: &str) -> String {
+    let mut out: String = raw
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    out = out
+        .trim_start_matches(|c: char| !c.is_ascii_alphanumeric())
+        .to_string();
+    out.truncate(56);
+    if out.is_empty() {
+        fallback.into()
+    } else {
+        out
+    }
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// What `meta.toml` of a workspace says.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkspaceMeta {
+    pub version: u32,
+    pub name: String,
+    /// Where it came from (`try`'s source), if anywhere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// The layer it stands on, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layer: Option<String>,
+    /// The project's directory inside the home (`~/PROJECT`).
+    pub project: String,
+    /// Seconds since 1970.
+    pub created: u64,
+    pub last_used: u64,
+}
+
+/// What `meta.toml` of a layer says.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LayerMeta {
+    pub version: u32,
+    pub name: String,
+    /// The layer under this one, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
+    /// The workspace it was made from.
+    pub from_workspace: String,
+    pub created: u64,
+}
+
+/// One workspace.
+#[derive(Debug, Clone)]
+pub struct Workspace {
+    pub dir: PathBuf,
+    pub meta: WorkspaceMeta,
+}
+
+impl Workspace {
+    /// The home: the whole of it, or the upper directory over its layers.
+    pub fn home(&self) -> PathBuf {
+        self.dir.join("home")
+    }
+
+    /// overlayfs's work directory (used on a layer only).
+    pub fn work(&self) -> PathBuf {
+        self.dir.join("work")
+    }
+}
+
+/// One layer.
+#[derive(Debug, Clone)]
+pub struct Layer {
+    pub dir: PathBuf,
+    pub meta: LayerMeta,
+}
+
+impl Layer {
+    pub fn home(&self) -> PathBuf {
+        self.dir.join("home")
+    }
+}
+
+/// Held while a sandbox runs in a workspace (or while it is snapshot or removed): an advisory
+/// lock on `workspaces/NAME/lock`, let go when dropped or when the process dies.
+#[derive(Debug)]
+pub struct WorkspaceLock {
+    _file: std::fs::File,
+}
+
+/// Where workspaces and layers live, and who owns what sandboxes write.
+#[derive(Debug, Clone)]
+pub struct Store {
+    root: PathBuf,
+    owner: Option<(u32, u32)>,
+}
+
+impl Store {
+    /// `$KEEPOUT_DATA_HOME`, else `$XDG_DATA_HOME/keepout`, else `~/.local/share/keepout`.
+    pub fn default_root() -> PathBuf {
+        if let Some(p) = std::env::var_os("KEEPOUT_DATA_HOME").filter(|p| !p.is_empty()) {
+            return p.into();
+        }
+        std::env::var_os("XDG_DATA_HOME")
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+            .unwrap_or_else(|| {
+                PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/".into()))
+                    .join(".local/share")
+            })
+            .join("keepout")
+    }
+
+    pub fn new(root: impl Into<PathBuf>) -> Store {
+        Store {
+            root: root.into(),
+            owner: None,
+        }
+    }
+
+    /// Directories a sandbox writes to (homes, work directories) are made owned by this uid and
+    /// gid: a root caller's sandbox runs as `nobody` on the host.
+    pub fn with_owner(mut self, uid: u32, gid: u32) -> Store {
+        self.owner = Some((uid, gid));
+        self
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn workspaces_dir(&self) -> PathBuf {
+        self.root.join("workspaces")
+    }
+
+    fn layers_dir(&self) -> PathBuf {
+        self.root.join("layers")
+    }
+
+    /// Make a directory (and its parents, private to the caller), then hand it to the owner.
+    fn make_dir(&self, path: &Path, for_sandbox: bool) -> Result<()> {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(path)
+            .map_err(io(path))?;
+        if for_sandbox {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
+                .map_err(io(path))?;
+            if let Some((uid, gid)) = self.owner {
+                std::os::unix::fs::chown(path, Some(uid), Some(gid)).map_err(io(path))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Every workspace, by name.
+    pub fn workspaces(&self) -> Result<Vec<Workspace>> {
+        let mut out = Vec::new();
+        for name in list_names(&self.workspaces_dir())? {
+            out.push(self.workspace(&name)?);
+        }
+        Ok(out)
+    }
+
+    /// Every layer, by name.
+    pub fn layers(&self) -> Result<Vec<Layer>> {
+        let mut out = Vec::new();
+        for name in list_names(&self.layers_dir())? {
+            out.push(self.layer(&name)?);
+        }
+        Ok(out)
+    }
+
+    pub fn exists(&self, name: &str) -> bool {
+        valid_name(name) && self.workspaces_dir().join(name).join("meta.toml").exists()
+    }
+
+    /// One workspace. One whose snapshot was cut off (its home already the layer's) is set on
+    /// that layer now.
+    pub fn workspace(&self, name: &str) -> Result<Workspace> {
+        check_name(name)?;
+        let dir = self.workspaces_dir().join(name);
+        let meta_path = dir.join("meta.toml");
+        if !meta_path.exists() {
+            return Err(Error::NoWorkspace {
+                name: name.into(),
+                known: list_names(&self.workspaces_dir())?,
+            });
+        }
+        let meta: WorkspaceMeta = read_meta(&meta_path, "the workspace")?;
+        let mut ws = Workspace { dir, meta };
+        if !ws.home().exists() {
+            self.finish_snapshot(&mut ws)?;
+        }
+        Ok(ws)
+    }
+
+    pub fn layer(&self, name: &str) -> Result<Layer> {
+        check_name(name)?;
+        let dir = self.layers_dir().join(name);
+        let meta_path = dir.join("meta.toml");
+        if !meta_path.exists() {
+            return Err(Error::NoLayer {
+                name: name.into(),
+                known: list_names(&self.layers_dir())?,
+            });
+        }
+        Ok(Layer {
+            meta: read_meta(&meta_path, "the layer")?,
+            dir,
+        })
+    }
+
+    /// The homes of `layer` and every layer under it, topmost first (overlayfs's lowerdir order).
+    pub fn layer_stack(&self, layer: &str) -> Result<Vec<PathBuf>> {
+        let mut stack = Vec::new();
+        let mut next = Some(layer.to_string());
+        while let Some(name) = next {
+            let l = self.layer(&name)?;
+            if stack.contains(&l.home()) || stack.len() > 128 {
+                return Err(Error::Damaged {
+                    path: l.dir.join("meta.toml"),
+                    message: "the layers' parents form a loop".into(),
+                });
+            }
+            stack.push(l.home());
+            next = l.meta.parent;
+        }
+        Ok(stack)
+    }
+
+    /// What the sandbox needs to run in the workspace: its home (an overlay on its layers, or a
+    /// plain directory) and where to start (`project`: its project; `false`: the home itself).
+    pub fn kept_home(&self, ws: &Workspace, in_project: bool) -> Result<keepout_sandbox::KeptHome> {
+        let layers = match &ws.meta.layer {
+            Some(l) => self.layer_stack(l)?,
+            None => Vec::new(),
+        };
+        let work = if layers.is_empty() {
+            None
+        } else {
+            // overlayfs wants an empty work directory of its own; it cleans it itself, but one
+            // left by a killed run is cleared here.
+            let work = ws.work();
+            if work.exists() {
+                remove_tree(&work)?;
+            }
+            self.make_dir(&work, true)?;
+            Some(work)
+        };
+        Ok(keepout_sandbox::KeptHome {
+            upper: ws.home(),
+            layers,
+            work,
+            workdir: if in_project {
+                PathBuf::from(&ws.meta.project)
+            } else {
+                PathBuf::new()
+            },
+        })
+    }
+
+    /// A new, empty workspace (on `layer`, if given), whose project will be `~/PROJECT`.
+    /// `make_project`: create that directory now (a clone will make it otherwise).
+    pub fn create(
+        &self,
+        name: &str,
+        source: Option<String>,
+        layer: Option<&str>,
+        project: &str,
+        make_project: bool,
+    ) -> Result<Workspace> {
+        check_name(name)?;
+        if !valid_name(project) {
+            return Err(Error::BadName(project.into()));
+        }
+        if let Some(layer) = layer {
+            self.layer(layer)?;
+        }
+        self.make_dir(&self.workspaces_dir(), false)?;
+        let dir = self.workspaces_dir().join(name);
+        // Made whole under a temporary name, then renamed into place: a workspace either exists
+        // with its metadata or not at all.
+        let partial = tempfile::Builder::new()
+            .prefix(&format!(".partial-{name}-"))
+            .tempdir_in(self.workspaces_dir())
+            .map_err(io(&self.workspaces_dir()))?;
+        let ws = Workspace {
+            dir: partial.path().to_path_buf(),
+            meta: WorkspaceMeta {
+                version: FORMAT_VERSION,
+                name: name.into(),
+                source,
+                layer: layer.map(str::to_string),
+                project: project.into(),
+                created: now(),
+                last_used: now(),
+            },
+        };
+        self.make_dir(&ws.home(), true)?;
+        if make_project {
+            self.make_dir(&ws.home().join(project), true)?;
+        }
+        write_meta(&ws.dir.join("meta.toml"), &ws.meta)?;
+        if dir.exists() {
+            return Err(Error::WorkspaceExists(name.into()));
+        }
+        let partial = partial.keep();
+        rustix::fs::renameat_with(
+            rustix::fs::CWD,
+            &partial,
+            rustix::fs::CWD,
+            &dir,
+            rustix::fs::RenameFlags::NOREPLACE,
+        )
+        .map_err(|e| {
+            let _ = remove_tree(&partial);
+            if e == rustix::io::Errno::EXIST || e == rustix::io::Errno::NOTEMPTY {
+                Error::WorkspaceExists(name.into())
+            } else {
+                io(&dir)(e.into())
+            }
+        })?;
+        Ok(Workspace { dir, meta: ws.meta })
+    }
+
+    /// Record that the workspace was used now.
+    pub fn touch(&self, ws: &mut Workspace) -> Result<()> {
+        ws.meta.last_used = now();
+        write_meta(&ws.dir.join("meta.toml"), &ws.meta)
+    }
+
+    /// Take the workspace's lock: exclusive (snapshot, remove, a run on layers: two overlays on
+    /// one upper directory are not allowed) or shared (a run in a plain workspace).
+    pub fn lock(&self, ws: &Workspace, exclusive: bool) -> Result<WorkspaceLock> {
+        let path = ws.dir.join("lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io(&path))?;
+        let how = if exclusive {
+            rustix::fs::FlockOperation::NonBlockingLockExclusive
+        } else {
+            rustix::fs::FlockOperation::NonBlockingLockShared
+        };
+        match rustix::fs::flock(&file, how) {
+            Ok(()) => Ok(WorkspaceLock { _file: file }),
+            Err(rustix::io::Errno::WOULDBLOCK) => Err(Error::Busy(ws.meta.name.clone())),
+            Err(e) => Err(io(&path)(e.into())),
+        }
+    }
+
+    /// Freeze the workspace's home as the read-only layer `layer`; the workspace goes on, on an
+    /// overlay of it, looking the same.
+    pub fn snapshot(&self, workspace: &str, layer: &str) -> Result<Layer> {
+        check_name(layer)?;
+        let mut ws = self.workspace(workspace)?;
+        let _lock = self.lock(&ws, true)?;
+        if self.layers_dir().join(layer).exists() {
+            return Err(Error::LayerExists(layer.into()));
+        }
+        self.make_dir(&self.layers_dir(), false)?;
+        let partial = tempfile::Builder::new()
+            .prefix(&format!(".partial-{layer}-"))
+            .tempdir_in(self.layers_dir())
+            .map_err(io(&self.layers_dir()))?;
+        let meta = LayerMeta {
+            version: FORMAT_VERSION,
+            name: layer.into(),
+            parent: ws.meta.layer.clone(),
+            from_workspace: ws.meta.name.clone(),
+            created: now(),
+        };
+        write_meta(&partial.path().join("meta.toml"), &meta)?;
+        // Step 1: the home moves into the (still hidden) layer; step 2: the layer appears under
+        // its name. A cut-off step 1 leaves the workspace without a home: see finish_snapshot.
+        std::fs::rename(ws.home(), partial.path().join("home")).map_err(io(&ws.home()))?;
+        let dir = self.layers_dir().join(layer);
+        let partial = partial.keep();
+        std::fs::rename(&partial, &dir).map_err(io(&dir))?;
+        self.finish_snapshot(&mut ws)?;
+        self.layer(layer)
+    }
+
+    /// Second half of a snapshot: the workspace, whose home became a layer, stands on that
+    /// layer with a new, empty upper directory.
+    fn finish_snapshot(&self, ws: &mut Workspace) -> Result<()> {
+        let made = self.layers()?.into_iter().rfind(|l| {
+            l.meta.from_workspace == ws.meta.name && l.meta.parent == ws.meta.layer
+        });
+        let Some(made) = made else {
+            // No layer took it: the home is simply missing (removed by hand); start it empty.
+            return self.make_dir(&ws.home(), true);
+        };
+        ws.meta.layer = Some(made.meta.name.clone());
+        write_meta(&ws.dir.join("meta.toml"), &ws.meta)?;
+        self.make_dir(&ws.home(), true)
+    }
+
+    /// Remove a workspace and everything in it.
+    pub fn remove(&self, name: &str) -> Result<()> {
+        let ws = self.workspace(name)?;
+        let lock = self.lock(&ws, true)?;
+        // Renamed away first, so that a half-removed workspace is never mistaken for one.
+        let doomed = self
+            .workspaces_dir()
+            .join(format!(".removing-{name}-{}", std::process::id()));
+        std::fs::rename(&ws.dir, &doomed).map_err(io(&ws.dir))?;
+        drop(lock);
+        remove_tree(&doomed)
+    }
+
+    /// Which workspaces and layers stand directly on `layer`.
+    pub fn users_of(&self, layer: &str) -> Result<Vec<String>> {
+        let mut users: Vec<String> = self
+            .workspaces()?
+            .into_iter()
+            .filter(|w| w.meta.layer.as_deref() == Some(layer))
+            .map(|w| format!("workspace {}", w.meta.name))
+            .collect();
+        users.extend(
+            self.layers()?
+                .into_iter()
+                .filter(|l| l.meta.parent.as_deref() == Some(layer))
+                .map(|l| format!("layer {}", l.meta.name)),
+        );
+        Ok(users)
+    }
+
+    /// Remove a layer that nothing stands on.
+    pub fn remove_layer(&self, name: &str) -> Result<()> {
+        let layer = self.layer(name)?;
+        let users = self.users_of(name)?;
+        if !users.is_empty() {
+            return Err(Error::LayerInUse {
+                layer: name.into(),
+                users: users.join(", "),
+            });
+        }
+        let doomed = self
+            .layers_dir()
+            .join(format!(".removing-{name}-{}", std::process::id()));
+        std::fs::rename(&layer.dir, &doomed).map_err(io(&layer.dir))?;
+        remove_tree(&doomed)
+    }
+
+    /// Remove every layer that no workspace uses, directly or through other layers. Returns
+    /// their names.
+    pub fn remove_unused_layers(&self) -> Result<Vec<String>> {
+        let mut removed = Vec::new();
+        loop {
+            let unused: Vec<String> = self
+                .layers()?
+                .into_iter()
+                .map(|l| l.meta.name)
+                .filter(|n| self.users_of(n).is_ok_and(|u| u.is_empty()))
+                .collect();
+            if unused.is_empty() {
+                return Ok(removed);
+            }
+            for name in unused {
+                self.remove_layer(&name)?;
+                removed.push(name);
+            }
+        }
+    }
+
+    /// A name like `base` that no workspace has yet: `base`, `base-2`, `base-3`, ...
+    pub fn free_name(&self, base: &str) -> String {
+        let base = sanitize_name(base, "workspace");
+        if !self.workspaces_dir().join(&base).exists() {
+            return base;
+        }
+        (2..)
+            .map(|n| format!("{base}-{n}"))
+            .find(|n| !self.workspaces_dir().join(n).exists())
+            .expect("some number is free")
+    }
+}
+
+/// Bytes a directory tree takes on disk (allocated blocks; hard links counted once per walk).
+pub fn disk_usage(path: &Path) -> u64 {
+    let mut seen = std::collections::HashSet::new();
+    let mut total = 0;
+    let mut stack = vec![path.to_path_buf()];
+    while let Some(p) = stack.pop() {
+        let Ok(meta) = std::fs::symlink_metadata(&p) else {
+            continue;
+        };
+        if meta.nlink() > 1 && !meta.is_dir() && !seen.insert((meta.dev(), meta.ino())) {
+            continue;
+        }
+        total += meta.blocks() * 512;
+        if meta.is_dir() {
+            if let Ok(entries) = std::fs::read_dir(&p) {
+                stack.extend(entries.flatten().map(|e| e.path()));
+            }
+        }
+    }
+    total
+}
+
+/// Remove a tree that a sandbox wrote: never following a symlink, and giving directories back
+/// their owner's access first (overlayfs leaves a `work` directory with mode 000).
+pub fn remove_tree(path: &Path) -> Result<()> {
+    match std::fs::remove_dir_all(path) {
+        Ok(()) => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(_) => {}
+    }
+    let mut stack = vec![path.to_path_buf()];
+    while let Some(p) = stack.pop() {
+        let Ok(meta) = std::fs::symlink_metadata(&p) else {
+            continue;
+        };
+        if meta.is_dir() {
+            let _ = std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o700));
+            if let Ok(entries) = std::fs::read_dir(&p) {
+                stack.extend(entries.flatten().map(|e| e.path()));
+            }
+        }
+    }
+    std::fs::remove_dir_all(path).map_err(io(path))
+}
+
+fn list_names(dir: &Path) -> Result<Vec<String>> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io(dir)(e)),
+    };
+    let mut names: Vec<String> = entries
+        .flatten()
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| valid_name(n) && dir.join(n).join("meta.toml").exists())
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+fn read_meta<T: serde::de::DeserializeOwned>(path: &Path, what: &'static str) -> Result<T> {
+    let text = std::fs::read_to_string(path).map_err(io(path))?;
+    let table: toml::Table = toml::from_str(&text).map_err(|e| Error::Damaged {
+        path: path.into(),
+        message: e.message().to_string(),
+    })?;
+    let found = table
+        .get("version")
+        .and_then(|v| v.as_integer())
+        .unwrap_or(0);
+    if found > FORMAT_VERSION as i64 {
+        return Err(Error::NewerFormat {
+            path: path.into(),
+            what,
+            found: found as u32,
+        });
+    }
+    toml::from_str(&text).map_err(|e| Error::Damaged {
+        path: path.into(),
+        message: e.message().to_string(),
+    })
+}
+
+/// Write metadata atomically: a temporary file beside it, synced, renamed over it.
+fn write_meta<T: Serialize>(path: &Path, meta: &T) -> Result<()> {
+    let dir = path.parent().expect("metadata lives in a directory");
+    let text = toml::to_string(meta).expect("metadata always serialises");
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io(dir))?;
+    tmp.write_all(text.as_bytes()).map_err(io(path))?;
+    tmp.as_file().sync_all().map_err(io(path))?;
+    tmp.persist(path).map_err(|e| io(path)(e.error))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path().join("keepout"));
+        (dir, store)
+    }
+
+    #[test]
+    fn names_are_plain() {
+        assert!(valid_name("bug-123"));
+        assert!(valid_name("py3.12_base"));
+        for bad in ["", "-x", ".x", "A", "a/b", "..", "a b", &"x".repeat(65)] {
+            assert!(!valid_name(bad), "{bad:?}");
+        }
+        assert_eq!(sanitize_name("Repro.Git!", "w"), "repro.git-");
+        assert_eq!(sanitize_name("///", "w"), "w");
+    }
+
+    #[test]
+    fn create_list_touch_remove() {
+        let (_d, s) = store();
+        assert!(s.workspaces().unwrap().is_empty());
+        let ws = s
+            .create("bug-1", Some("github:a/b".into()), None, "b", true)
+            .unwrap();
+        assert!(ws.home().join("b").is_dir());
+        assert!(matches!(
+            s.create("bug-1", None, None, "b", true),
+            Err(Error::WorkspaceExists(_))
+        ));
+        let mut ws = s.workspace("bug-1").unwrap();
+        assert_eq!(ws.meta.source.as_deref(), Some("github:a/b"));
+        s.touch(&mut ws).unwrap();
+        assert_eq!(s.free_name("bug-1"), "bug-1-2");
+        assert_eq!(s.workspaces().unwrap().len(), 1);
+        s.remove("bug-1").unwrap();
+        assert!(matches!(
+            s.workspace("bug-1"),
+            Err(Error::NoWorkspace { .. })
+        ));
+        // Nothing half-made is left behind.
+        assert_eq!(
+            std::fs::read_dir(s.root().join("workspaces"))
+                .unwrap()
+                .count(),
+            0
+        );
+    }
+
+    #[test]
+    fn snapshot_moves_the_home_into_a_layer_and_stacks() {
+        let (_d, s) = store();
+        let ws = s.create("base", None, None, "base", true).unwrap();
+        std::fs::write(ws.home().join("tool"), "v1").unwrap();
+        let layer = s.snapshot("base", "py-base").unwrap();
+        assert_eq!(
+            std::fs::read_to_string(layer.home().join("tool")).unwrap(),
+            "v1"
+        );
+        let ws = s.workspace("base").unwrap();
+        assert_eq!(ws.meta.layer.as_deref(), Some("py-base"));
+        assert_eq!(std::fs::read_dir(ws.home()).unwrap().count(), 0);
+        // A second snapshot of the same workspace stacks on the first.
+        std::fs::write(ws.home().join("more"), "v2").unwrap();
+        let top = s.snapshot("base", "py-more").unwrap();
+        assert_eq!(top.meta.parent.as_deref(), Some("py-base"));
+        assert_eq!(
+            s.layer_stack("py-more").unwrap(),
+            vec![top.home(), layer.home()]
+        );
+        let kept = s.kept_home(&s.workspace("base").unwrap(), true).unwrap();
+        assert_eq!(kept.layers.len(), 2);
+        assert!(kept.work.as_ref().unwrap().is_dir());
+        assert_eq!(kept.workdir, Path::new("base"));
+        // Layers in use are kept; unused ones go when asked.
+        assert!(matches!(
+            s.remove_layer("py-base"),
+            Err(Error::LayerInUse { .. })
+        ));
+        s.remove("base").unwrap();
+        assert_eq!(
+            s.remove_unused_layers().unwrap(),
+            vec!["py-more".to_string(), "py-base".to_string()]
+        );
+    }
+
+    #[test]
+    fn a_cut_off_snapshot_is_finished_on_open() {
+        let (_d, s) = store();
+        let ws = s.create("base", None, None, "base", true).unwrap();
+        std::fs::write(ws.home().join("f"), "x").unwrap();
+        s.snapshot("base", "l1").unwrap();
+        // Simulate the cut: the workspace's metadata still says no layer, its home is gone.
+        let mut meta = s.workspace("base").unwrap().meta;
+        meta.layer = None;
+        write_meta(&ws.dir.join("meta.toml"), &meta).unwrap();
+        remove_tree(&ws.home()).unwrap();
+        let ws = s.workspace("base").unwrap();
+        assert_eq!(ws.meta.layer.as_deref(), Some("l1"));
+        assert!(ws.home().is_dir());
+    }
+
+    #[test]
+    fn newer_and_damaged_metadata_are_clear_errors() {
+        let (_d, s) = store();
+        let ws = s.create("w", None, None, "w", false).unwrap();
+        std::fs::write(ws.dir.join("meta.toml"), "version = 9\nname = 'w'\n").unwrap();
+        assert!(matches!(
+            s.workspace("w"),
+            Err(Error::NewerFormat { found: 9, .. })
+        ));
+        std::fs::write(ws.dir.join("meta.toml"), "not toml [").unwrap();
+        assert!(matches!(s.workspace("w"), Err(Error::Damaged { .. })));
+    }
+
+    #[test]
+    fn a_busy_workspace_cannot_be_removed() {
+        let (_d, s) = store();
+        let ws = s.create("w", None, None, "w", false).unwrap();
+        let _held = s.lock(&ws, false).unwrap();
+        assert!(matches!(s.remove("w"), Err(Error::Busy(_))));
+    }
+}
