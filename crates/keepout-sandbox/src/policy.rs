@@ -458,7 +458,9 @@ impl Policy {
                 HomeSpec::Kept(k) => Some(k.upper.clone()),
             },
             why: match &home {
-                HomeSpec::Kept(_) => "the workspace's home (and its project): nothing of the caller's",
+                HomeSpec::Kept(_) => {
+                    "the workspace's home (and its project): nothing of the caller's"
+                }
                 _ => "the sandbox's home: nothing of the caller's",
             }
             .into(),
@@ -532,7 +534,10 @@ fn kept_home(kept: &KeptHome) -> Result<KeptHome> {
     let dir = |p: &Path, what: &str| -> Result<PathBuf> {
         let c = canonical(p, what)?;
         if !c.is_dir() {
-            return Err(Error::Usage(format!("{what} {} is not a directory", c.display())));
+            return Err(Error::Usage(format!(
+                "{what} {} is not a directory",
+                c.display()
+            )));
         }
         let text = c.to_string_lossy();
         if text.contains([',', ':', '\\']) {

@@ -506,9 +506,10 @@ impl Store {
     /// Second half of a snapshot: the workspace, whose home became a layer, stands on that
     /// layer with a new, empty upper directory.
     fn finish_snapshot(&self, ws: &mut Workspace) -> Result<()> {
-        let made = self.layers()?.into_iter().rfind(|l| {
-            l.meta.from_workspace == ws.meta.name && l.meta.parent == ws.meta.layer
-        });
+        let made = self
+            .layers()?
+            .into_iter()
+            .rfind(|l| l.meta.from_workspace == ws.meta.name && l.meta.parent == ws.meta.layer);
         let Some(made) = made else {
             // No layer took it: the home is simply missing (removed by hand); start it empty.
             return self.make_dir(&ws.home(), true);

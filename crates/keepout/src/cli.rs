@@ -35,6 +35,16 @@ pub struct Cli {
 pub enum Command {
     /// Run a command in the sandbox.
     Run(RunArgs),
+    /// Clone a repository inside the sandbox into a new workspace, then run COMMAND there (no
+    /// command: a shell). SOURCE: https://HOST/..., github:OWNER/REPO, a local path or file://.
+    Try(TryArgs),
+    /// Go back into a workspace: a shell in its project, or COMMAND. Its home is as you left it.
+    Shell(ShellArgs),
+    /// List, snapshot (freeze as a read-only layer) and remove workspaces and layers.
+    Workspace {
+        #[command(subcommand)]
+        action: WorkspaceAction,
+    },
     /// Store, list and remove secrets in the encrypted vault (a standard age file).
     Secret {
         #[command(subcommand)]
@@ -350,6 +360,104 @@ pub struct RunArgs {
     /// The command and its arguments.
     #[arg(last = true, value_name = "COMMAND", required = true, num_args = 1..)]
     pub command: Vec<String>,
+}
+
+/// What a command in a workspace may have besides its home (`try`, `shell`).
+#[derive(Args, Debug, Clone, Default)]
+pub struct WorkspaceSandboxArgs {
+    /// Network for the command, as for `keepout run --net` (a clone gets only what it needs).
+    #[arg(long, value_name = "NAMES")]
+    pub net: Option<String>,
+    /// Pass your variable NAME into the sandbox, or set NAME=VALUE (repeatable).
+    #[arg(long = "env", value_name = "NAME[=VALUE]")]
+    pub env: Vec<EnvRule>,
+    /// Also show PATH read-only (repeatable).
+    #[arg(long = "ro", value_name = "PATH")]
+    pub read_only: Vec<PathBuf>,
+    /// Write what the command tried and was refused as JSON (as `keepout run --report`).
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    /// No summary line of refusals after the run.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}
+
+#[derive(Args, Debug)]
+#[command(after_help = "Examples:\n  \
+    keepout try https://github.com/someone/repro -- tox\n  \
+    keepout try github:someone/repro                 # no command: a shell there\n  \
+    keepout try ./bug-123.git --name bug-123 -- pytest -x\n  \
+    keepout try --from py-base github:someone/repro -- tox\n\n\
+    The clone runs inside the sandbox, with no credentials and none of your git configuration,\n\
+    reaching only the repository's host (over HTTPS) or nothing at all (a local path, read-only).\n\
+    A clone that fails leaves no workspace behind.")]
+pub struct TryArgs {
+    /// What to clone: https://HOST/PATH, github:OWNER/REPO, a local path or file://PATH.
+    pub source: String,
+    /// The workspace's name [default: the repository's name, made unique].
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Start on this layer (`keepout workspace snapshot`): its home, tools and caches are there.
+    #[arg(long, value_name = "LAYER")]
+    pub from: Option<String>,
+    /// Clone submodules too.
+    #[arg(long)]
+    pub recursive: bool,
+    #[command(flatten)]
+    pub sandbox: WorkspaceSandboxArgs,
+    /// The command to run in the clone [default: an interactive shell].
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+#[command(after_help = "Examples:\n  \
+    keepout shell bug-123                          # a shell in its project\n  \
+    keepout shell bug-123 -- pytest tests/test_x.py\n  \
+    keepout shell base --new --net pypi            # a new, empty workspace\n  \
+    keepout shell scratch --from py-base           # a new workspace on a layer")]
+pub struct ShellArgs {
+    /// The workspace.
+    pub name: String,
+    /// Make it, empty (a project directory ~/NAME and nothing else), when it does not exist.
+    #[arg(long, conflicts_with = "from")]
+    pub new: bool,
+    /// Make it on this layer when it does not exist.
+    #[arg(long, value_name = "LAYER")]
+    pub from: Option<String>,
+    #[command(flatten)]
+    pub sandbox: WorkspaceSandboxArgs,
+    /// The command to run [default: an interactive shell].
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum WorkspaceAction {
+    /// Workspaces (name, source, layer, size, created, last used) and layers.
+    List {
+        /// Print as JSON (workspaces: name, source, layer, project, size, created, last_used;
+        /// layers: name, parent, from_workspace, size, created; times in seconds since 1970).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Freeze a workspace's home as a read-only layer; the workspace goes on, on top of it.
+    /// New workspaces start on it at once: `keepout try --from LAYER` / `keepout shell NEW --from LAYER`.
+    Snapshot {
+        /// The workspace.
+        workspace: String,
+        /// The new layer's name.
+        layer: String,
+    },
+    /// Remove workspaces; with --layers, also every layer no workspace stands on.
+    Rm {
+        /// The workspaces.
+        #[arg(required_unless_present = "layers")]
+        names: Vec<String>,
+        /// Remove the layers that no workspace uses any more.
+        #[arg(long)]
+        layers: bool,
+    },
 }
 
 #[derive(Args, Debug)]

@@ -19,6 +19,7 @@ mod mask;
 mod run;
 mod secret;
 mod ssh;
+mod workspace;
 
 use std::process::ExitCode;
 
@@ -39,6 +40,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(args) => run::run(args),
+        Command::Try(args) => workspace::try_source(args),
+        Command::Shell(args) => workspace::shell(args),
+        Command::Workspace { action } => workspace::workspace(action),
         Command::Secret { action } => secret::secret(action),
         Command::Exec(args) => exec::exec(args),
         Command::GitCredential { action } => git_credential::git_credential(action),

@@ -12,7 +12,7 @@ const PROXY_PORT: u16 = 3128;
 
 /// The allowlist for `--net NAMES` (not `host`): the built-in presets plus the user's
 /// `[net.presets]`.
-fn allowlist(spec: &str) -> Result<keepout_net::Allowlist> {
+pub fn allowlist(spec: &str) -> Result<keepout_net::Allowlist> {
     let mut presets = keepout_net::Presets::builtin();
     let config = keepout_vault::Config::default_path();
     if let Ok(text) = std::fs::read_to_string(&config) {
@@ -32,8 +32,18 @@ fn allowlist(spec: &str) -> Result<keepout_net::Allowlist> {
     Ok(keepout_net::Allowlist::parse(spec, &presets)?)
 }
 
-/// Build the sandbox request for the current caller.
-pub fn request(args: &RunArgs) -> Result<RunRequest> {
+/// The sandbox's network for `--net SPEC` (none without it).
+pub fn network(spec: Option<&str>) -> Network {
+    match spec {
+        None => Network::None,
+        Some("host") => Network::Host,
+        Some(_) => Network::Proxied { port: PROXY_PORT },
+    }
+}
+
+/// A request for `command` with the caller's facts (working directory, environment, home,
+/// ids) and the defaults for everything else: no network, a fresh home, the cwd as project.
+pub fn caller_request(command: Vec<String>) -> Result<RunRequest> {
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
     let caller_env: Vec<(String, String)> = std::env::vars_os()
         .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
@@ -42,19 +52,33 @@ pub fn request(args: &RunArgs) -> Result<RunRequest> {
         .map(PathBuf::from)
         .unwrap_or_else(|| "/".into());
     Ok(RunRequest {
-        command: args.command.clone(),
+        command,
         cwd,
+        project: None,
+        home: None,
+        kept_home: None,
+        read_only: Vec::new(),
+        read_write: Vec::new(),
+        env: Vec::new(),
+        network: Network::None,
+        mode: Mode::Namespaces,
+        limits: Limits::default(),
+        caller_env,
+        caller_home,
+        caller_uid: caller_uid(),
+        caller_gid: proc_status_id("Gid:"),
+    })
+}
+
+/// Build the sandbox request for `keepout run`.
+pub fn request(args: &RunArgs) -> Result<RunRequest> {
+    Ok(RunRequest {
         project: args.project.clone(),
         home: args.home.clone(),
-        kept_home: None,
         read_only: args.read_only.clone(),
         read_write: args.read_write.clone(),
         env: args.env.clone(),
-        network: match args.net.as_deref() {
-            None => Network::None,
-            Some("host") => Network::Host,
-            Some(_) => Network::Proxied { port: PROXY_PORT },
-        },
+        network: network(args.net.as_deref()),
         mode: match args.mode {
             ModeArg::Namespaces => Mode::Namespaces,
             ModeArg::Landlock => Mode::Landlock,
@@ -64,11 +88,13 @@ pub fn request(args: &RunArgs) -> Result<RunRequest> {
             tmp_size_mib: args.tmp_size,
             ..Limits::default()
         },
-        caller_env,
-        caller_home,
-        caller_uid: proc_status_id("Uid:"),
-        caller_gid: proc_status_id("Gid:"),
+        ..caller_request(args.command.clone())?
     })
+}
+
+/// The caller's effective uid.
+pub fn caller_uid() -> u32 {
+    proc_status_id("Uid:")
 }
 
 /// The caller's effective uid or gid, from `/proc/self/status` (std has no getuid).
@@ -114,12 +140,30 @@ pub fn run(args: RunArgs) -> Result<i32> {
         }
         return Ok(0);
     }
+    execute(
+        &policy,
+        allow.as_ref(),
+        decoys.as_ref(),
+        args.report.as_deref(),
+        args.quiet,
+    )
+}
+
+/// Run a built policy: with keepout's proxy when `allow` is given, then the one line of what was
+/// refused (unless `quiet`), the JSON `report`, and what was moved aside. Returns the exit code.
+pub fn execute(
+    policy: &Policy,
+    allow: Option<&keepout_net::Allowlist>,
+    decoys: Option<&keepout_sandbox::decoys::Decoys>,
+    report_path: Option<&std::path::Path>,
+    quiet: bool,
+) -> Result<i32> {
     if policy.network == Network::Host {
         eprintln!("keepout: warning: --net host: the sandbox shares your network, including services on 127.0.0.1 and your LAN");
     }
     let mut proxy: Option<keepout_net::Proxy> = None;
-    let report = keepout_sandbox::run_with_egress(&policy, &mut |listener| {
-        if let Some(allow) = &allow {
+    let report = keepout_sandbox::run_with_egress(policy, &mut |listener| {
+        if let Some(allow) = allow {
             proxy = Some(keepout_net::Proxy::start(
                 listener,
                 allow.clone(),
@@ -128,7 +172,7 @@ pub fn run(args: RunArgs) -> Result<i32> {
         }
     })?;
     let refusals = proxy.map(|p| p.refusals()).unwrap_or_default();
-    let decoys_read = decoys.as_ref().map(|d| d.opened()).unwrap_or_default();
+    let decoys_read = decoys.map(|d| d.opened()).unwrap_or_default();
     let items: Vec<String> = refusals
         .iter()
         .map(|r| format!("connect {} ({})", r.destination, short_reason(&r.reason)))
@@ -139,7 +183,7 @@ pub fn run(args: RunArgs) -> Result<i32> {
                 .map(|p| format!("read of decoy {}", p.display())),
         )
         .collect();
-    if !items.is_empty() && !args.quiet {
+    if !items.is_empty() && !quiet {
         let more = items.len().saturating_sub(6);
         eprintln!(
             "keepout: refused {}: {}{}",
@@ -152,7 +196,7 @@ pub fn run(args: RunArgs) -> Result<i32> {
             }
         );
     }
-    if let Some(path) = &args.report {
+    if let Some(path) = report_path {
         #[derive(serde::Serialize)]
         struct Report<'a> {
             version: u32,

@@ -393,7 +393,8 @@ pub(super) fn build_root(
                         made.as_fd()
                     }
                 };
-                let target_fd = sys::open_path_no_symlinks(&cstr(&t)).map_err(step(what.clone()))?;
+                let target_fd =
+                    sys::open_path_no_symlinks(&cstr(&t)).map_err(step(what.clone()))?;
                 sys::move_mount_to(tree, target_fd.as_fd()).map_err(step(what))?;
             }
             MountStep::Tmpfs { target, size_mib } => {
