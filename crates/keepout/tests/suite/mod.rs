@@ -20,3 +20,4 @@ mod exec;
 mod net;
 mod ordinary_work;
 mod vault;
+mod workspaces;

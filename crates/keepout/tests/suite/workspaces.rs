@@ -1,0 +1,290 @@
+//! Workspaces and layers (`keepout try`, `keepout shell`, `keepout workspace`), with real git
+//! against local repositories, as root and as an unprivileged user. The workspaces live under
+//! the fixture's fake home (`~/.local/share/keepout`).
+
+use super::harness::*;
+
+/// `keepout ARGS...` as the runner, in the project, with the fixture's environment.
+fn keepout(fx: &Fixture, args: &[&str]) -> Output {
+    let mut argv = vec![keepout_bin()];
+    argv.extend_from_slice(args);
+    let what = format!("[{}] {}", fx.runner, argv.join(" "));
+    run(fx.command(&argv), what)
+}
+
+/// A bare clone of the fixture's project, owned by the runner; returns its path.
+fn bare_repo(fx: &Fixture) -> String {
+    let repo = fx.root.join("repro.git");
+    let out = fx.outside(&format!(
+        "git clone -q --bare . {}",
+        q(repo.display().to_string())
+    ));
+    assert!(out.success(), "[{}] bare clone:{out}", fx.runner);
+    repo.display().to_string()
+}
+
+fn store_dir(fx: &Fixture) -> std::path::PathBuf {
+    fx.home.join(".local/share/keepout")
+}
+
+/// try clones inside the sandbox (the caller's git configuration never applies: outside, a
+/// rewrite in ~/.gitconfig breaks the same clone), runs the command in the clone, and a later
+/// `shell` finds the home as the first run left it. The workspace never shows the real home.
+#[test]
+fn try_clones_inside_and_shell_comes_back() {
+    for r in runners() {
+        let fx = Fixture::new(&r);
+        let repo = bare_repo(&fx);
+        // The caller's git configuration rewrites the source to nowhere: a clone that reads it
+        // (one run as the caller on the host) fails.
+        let gitconfig = fx.home.join(".gitconfig");
+        write_file(
+            &gitconfig,
+            &format!("[url \"file:///nonexistent/\"]\n\tinsteadOf = {repo}\n"),
+            0o644,
+        );
+        fx.give_to_runner(&gitconfig);
+        let outside = fx.outside(&format!(
+            "git clone -q {} {}/outside-clone",
+            q(&repo),
+            q(fx.root.display().to_string())
+        ));
+        assert!(
+            !outside.success(),
+            "[{r}] the caller's config applies outside:{outside}"
+        );
+
+        let out = keepout(
+            &fx,
+            &[
+                "try",
+                &repo,
+                "--name",
+                "bug-1",
+                "--",
+                "sh",
+                "-c",
+                "pwd; cat README.md; echo kept > ~/left-here; cat ~/.netrc 2>&1; ls ~",
+            ],
+        );
+        assert!(out.success(), "[{r}] try:{out}");
+        assert!(out.stdout.contains("hello"), "[{r}] the clone's file:{out}");
+        assert!(
+            out.stdout.lines().next() == Some(&format!("{}/repro", fx.home.display())),
+            "[{r}] runs in the clone, ~/repro:{out}"
+        );
+        assert!(
+            !out.stdout.contains(&fx.credential(".netrc")),
+            "[{r}] the real ~/.netrc is not in the workspace:{out}"
+        );
+
+        let again = keepout(
+            &fx,
+            &["shell", "bug-1", "--", "sh", "-c", "pwd; cat ~/left-here"],
+        );
+        assert!(again.success(), "[{r}] shell:{again}");
+        assert!(
+            again.stdout.contains("kept"),
+            "[{r}] the home as left:{again}"
+        );
+
+        let list = keepout(&fx, &["workspace", "list", "--json"]);
+        let json: serde_json::Value = serde_json::from_str(&list.stdout).unwrap();
+        assert_eq!(json["workspaces"][0]["name"], "bug-1", "[{r}] {json}");
+        assert_eq!(
+            json["workspaces"][0]["source"],
+            repo.as_str(),
+            "[{r}] {json}"
+        );
+        assert!(json["workspaces"][0]["last_used"].as_u64().unwrap() > 0);
+
+        let rm = keepout(&fx, &["workspace", "rm", "bug-1"]);
+        assert!(rm.success(), "[{r}] rm:{rm}");
+        assert!(
+            !store_dir(&fx).join("workspaces/bug-1").exists(),
+            "[{r}] removed"
+        );
+    }
+}
+
+/// A source that is not a git repository, or does not exist, is a clear error and leaves no
+/// half-made workspace.
+#[test]
+fn a_failed_clone_leaves_nothing() {
+    for r in runners() {
+        let fx = Fixture::new(&r);
+        let not_repo = fx.mkdir("not-a-repo");
+        let out = keepout(&fx, &["try", &not_repo.display().to_string(), "--", "true"]);
+        assert!(!out.success(), "[{r}] not a repository:{out}");
+        assert!(
+            out.stderr.contains("no workspace was kept"),
+            "[{r}] says so:{out}"
+        );
+        let missing = keepout(&fx, &["try", "/nonexistent/repo.git"]);
+        assert!(
+            !missing.success() && missing.stderr.contains("no such directory"),
+            "[{r}] missing:{missing}"
+        );
+        let ssh = keepout(&fx, &["try", "git@github.com:a/b.git"]);
+        assert!(
+            !ssh.success() && ssh.stderr.contains("HTTPS"),
+            "[{r}] ssh refused:{ssh}"
+        );
+        let left: Vec<_> = std::fs::read_dir(store_dir(&fx).join("workspaces"))
+            .map(|d| d.flatten().map(|e| e.file_name()).collect())
+            .unwrap_or_default();
+        assert!(left.is_empty(), "[{r}] nothing left behind: {left:?}");
+        let shell = keepout(&fx, &["shell", "nope", "--", "true"]);
+        assert!(
+            !shell.success() && shell.stderr.contains("--new"),
+            "[{r}] an unknown workspace is an error with the way out:{shell}"
+        );
+    }
+}
+
+/// snapshot freezes a workspace as a layer; a workspace --from it sees the layer's files, and
+/// its writes, changes and deletions never reach the layer; layers stack; rm --layers removes
+/// only what nothing uses.
+#[test]
+fn layers_are_read_only_and_stack() {
+    for r in runners() {
+        let fx = Fixture::new(&r);
+        let setup = keepout(
+            &fx,
+            &[
+                "shell",
+                "base",
+                "--new",
+                "--",
+                "sh",
+                "-c",
+                "mkdir -p ~/.local/bin && printf 'echo tool v1\\n' > ~/.local/bin/tool && echo data > ~/cache",
+            ],
+        );
+        assert!(setup.success(), "[{r}] set-up:{setup}");
+        let snap = keepout(&fx, &["workspace", "snapshot", "base", "py-base"]);
+        assert!(snap.success(), "[{r}] snapshot:{snap}");
+        let layer_home = store_dir(&fx).join("layers/py-base/home");
+        assert_eq!(read(&layer_home.join("cache")).as_deref(), Some("data\n"));
+
+        let use_it = keepout(
+            &fx,
+            &[
+                "shell",
+                "scratch",
+                "--from",
+                "py-base",
+                "--",
+                "sh",
+                "-c",
+                "sh ~/.local/bin/tool && cat ~/cache && echo changed > ~/cache && rm ~/.local/bin/tool && echo mine > ~/new && pwd",
+            ],
+        );
+        assert!(use_it.success(), "[{r}] on the layer:{use_it}");
+        assert!(
+            use_it.stdout.contains("tool v1") && use_it.stdout.contains("data"),
+            "[{r}] the layer's files are there:{use_it}"
+        );
+        // The layer, byte for byte as it was.
+        assert_eq!(
+            read(&layer_home.join("cache")).as_deref(),
+            Some("data\n"),
+            "[{r}]"
+        );
+        assert_eq!(
+            read(&layer_home.join(".local/bin/tool")).as_deref(),
+            Some("echo tool v1\n"),
+            "[{r}]"
+        );
+        assert!(!layer_home.join("new").exists(), "[{r}]");
+        // The workspace keeps its own changes; another workspace on the layer does not see them.
+        let back = keepout(
+            &fx,
+            &[
+                "shell",
+                "scratch",
+                "--",
+                "sh",
+                "-c",
+                "cat ~/cache ~/new; ls ~/.local/bin",
+            ],
+        );
+        assert!(
+            back.stdout.contains("changed")
+                && back.stdout.contains("mine")
+                && !back.stdout.contains("tool"),
+            "[{r}] the workspace's own changes stay:{back}"
+        );
+        let other = keepout(
+            &fx,
+            &[
+                "shell", "other", "--from", "py-base", "--", "cat", "../cache",
+            ],
+        );
+        assert_eq!(
+            other.stdout, "data\n",
+            "[{r}] a second workspace sees the layer:{other}"
+        );
+
+        // Stacking: a snapshot of a workspace on a layer is a layer on that layer.
+        let snap2 = keepout(&fx, &["workspace", "snapshot", "scratch", "scratch-l"]);
+        assert!(snap2.success(), "[{r}] second snapshot:{snap2}");
+        let top = keepout(
+            &fx,
+            &[
+                "shell",
+                "top",
+                "--from",
+                "scratch-l",
+                "--",
+                "sh",
+                "-c",
+                "cat ~/cache ~/new; ls ~/.local/bin | wc -l",
+            ],
+        );
+        assert_eq!(
+            top.stdout, "changed\nmine\n0\n",
+            "[{r}] stacked layers, whiteouts included:{top}"
+        );
+
+        // Layers in use stay; unused ones go with --layers.
+        let busy = keepout(&fx, &["workspace", "rm", "base", "other", "--layers"]);
+        assert!(busy.success(), "[{r}] rm:{busy}");
+        assert!(
+            layer_home.exists(),
+            "[{r}] py-base is still used by scratch-l's chain"
+        );
+        let all = keepout(&fx, &["workspace", "rm", "scratch", "top", "--layers"]);
+        assert!(
+            all.stdout.contains("removed layer scratch-l")
+                && all.stdout.contains("removed layer py-base"),
+            "[{r}] unused layers removed:{all}"
+        );
+        let list = keepout(&fx, &["workspace", "list"]);
+        assert!(list.stdout.contains("no workspaces yet"), "[{r}] {list}");
+    }
+}
+
+/// `keepout shell` is interactive bash on a terminal of its own, with a prompt that names the
+/// workspace (run under `script`, a real pseudo-terminal).
+#[test]
+fn shell_is_interactive_with_a_named_prompt() {
+    for r in runners() {
+        let fx = Fixture::new(&r);
+        let make = keepout(&fx, &["shell", "dbg", "--new", "--", "true"]);
+        assert!(make.success(), "[{r}] {make}");
+        let line = format!("{} shell dbg", keepout_bin());
+        let out = with_input(
+            fx.command(&["script", "-qec", &line, "/dev/null"]),
+            "echo inside-$KEEPOUT_WORKSPACE\nexit 3\n",
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("(keepout:dbg)"), "[{r}] prompt:\n{text}");
+        assert!(text.contains("inside-dbg"), "[{r}] ran the input:\n{text}");
+        assert_eq!(
+            out.status.code(),
+            Some(3),
+            "[{r}] the shell's exit status:\n{text}"
+        );
+    }
+}
