@@ -31,8 +31,8 @@ pub use error::{Error, Result};
 pub use kernel::KernelSupport;
 pub use plan::{LandlockAccess, LandlockRule, MountStep, SandboxPlan};
 pub use policy::{
-    HomeSpec, KeptHome, Limits, Mode, Mount, MountKind, Network, Policy, ProtectedPath, RunRequest,
-    ROOT_CALLER_HOST_ID,
+    HomeSpec, KeptHome, Limits, Mode, Mount, MountKind, Network, Policy, ProtectedPath, ReviewDirs,
+    RunRequest, PROTECTED_NAMES, ROOT_CALLER_HOST_ID,
 };
 pub use quarantine::Quarantined;
 

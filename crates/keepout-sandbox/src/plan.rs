@@ -34,6 +34,9 @@ pub enum MountStep {
         upper: PathBuf,
         work: PathBuf,
         target: PathBuf,
+        /// A root caller's own files as the lower layers: made idmapped first, as a read-write
+        /// bind would be, so that the sandbox's user may change (copy up) them.
+        idmap_lower: bool,
     },
     /// A fresh tmpfs, owned by the sandbox's user.
     Tmpfs { target: PathBuf, size_mib: u64 },
@@ -118,12 +121,17 @@ impl SandboxPlan {
                     },
                     Some(LandlockAccess::ReadWrite),
                 ),
-                MountKind::Overlay { layers, work } => (
+                MountKind::Overlay {
+                    layers,
+                    work,
+                    callers_layers,
+                } => (
                     MountStep::Overlay {
                         lower: layers.clone(),
                         upper: source,
                         work: work.clone(),
                         target,
+                        idmap_lower: idmap_rw && *callers_layers,
                     },
                     Some(LandlockAccess::ReadWrite),
                 ),
@@ -187,6 +195,7 @@ mod tests {
             project: None,
             home: None,
             kept_home: None,
+            review: None,
             read_only: vec![],
             read_write: vec![],
             env: vec![],

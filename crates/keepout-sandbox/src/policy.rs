@@ -70,7 +70,15 @@ pub enum MountKind {
     Kept,
     /// overlayfs: the read-only `layers` (topmost first) under the writable `source` directory,
     /// with overlayfs's `work` directory beside it. Writes never reach a layer.
-    Overlay { layers: Vec<PathBuf>, work: PathBuf },
+    /// `callers_layers`: the layers are the caller's own files (the real project under
+    /// `--review`), which a root caller's sandbox sees idmapped, as it sees a read-write bind;
+    /// otherwise they belong to the sandbox's user already (a workspace's layers).
+    Overlay {
+        layers: Vec<PathBuf>,
+        work: PathBuf,
+        #[serde(default)]
+        callers_layers: bool,
+    },
     /// A fresh, empty, writable tmpfs of at most `size_mib` MiB.
     Tmpfs { size_mib: u64 },
     /// A symbolic link to `target`, as on the host (e.g. `/bin -> usr/bin`).
@@ -114,6 +122,14 @@ pub enum HomeSpec {
     Dir(PathBuf),
     /// A workspace's home, kept by keepout (see [`KeptHome`]).
     Kept(KeptHome),
+}
+
+/// Where a `--review` run's writes go: overlayfs's upper and work directories (one filesystem,
+/// owned by the sandbox's user on the host).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReviewDirs {
+    pub upper: PathBuf,
+    pub work: PathBuf,
 }
 
 /// A home that keepout keeps for the sandbox: a workspace. It is owned on the host by the
@@ -190,6 +206,9 @@ pub struct RunRequest {
     /// A workspace's home instead (`home` and `project` must then be `None`): the command starts
     /// in its project, inside the home, and no directory of the host's is the project.
     pub kept_home: Option<KeptHome>,
+    /// `--review`: the project is an overlay whose writes land in these directories; the real
+    /// tree is not written at all.
+    pub review: Option<ReviewDirs>,
     pub read_only: Vec<PathBuf>,
     pub read_write: Vec<PathBuf>,
     pub env: Vec<EnvRule>,
@@ -448,6 +467,7 @@ impl Policy {
                     Some(work) if !k.layers.is_empty() => MountKind::Overlay {
                         layers: k.layers.clone(),
                         work: work.clone(),
+                        callers_layers: false,
                     },
                     _ => MountKind::Kept,
                 },
@@ -489,20 +509,46 @@ impl Policy {
                 });
             }
         }
-        if let Some(project) = &project {
-            user.push(Mount {
+        match (&project, &req.review) {
+            (Some(project), None) => user.push(Mount {
                 path: project.clone(),
                 kind: MountKind::ReadWrite,
                 source: None,
                 why: "the project".into(),
-            });
+            }),
+            (Some(project), Some(review)) => {
+                if req.mode == Mode::Landlock {
+                    return Err(Error::Usage(
+                        "--review needs --mode namespaces (the project is an overlay)".into(),
+                    ));
+                }
+                user.push(Mount {
+                    path: project.clone(),
+                    kind: MountKind::Overlay {
+                        layers: vec![project.clone()],
+                        work: canonical(&review.work, "review work directory")?,
+                        callers_layers: true,
+                    },
+                    source: Some(canonical(&review.upper, "review directory")?),
+                    why: "the project, under review: every write goes aside".into(),
+                })
+            }
+            (None, Some(_)) => {
+                return Err(Error::Usage(
+                    "--review is for your own tree; a workspace is a sandbox's already".into(),
+                ))
+            }
+            (None, None) => {}
         }
         user.sort_by_key(|m| m.path.components().count());
         mounts.extend(user);
 
-        let protected = match &project {
-            Some(project) => protect_project(project, &mut mounts)?,
-            None => Vec::new(),
+        // Under review nothing reaches the real tree, so nothing in it needs pinning (a pinned
+        // `.git` would even be the real one, writable, over the overlay); `review apply` leaves
+        // the same names alone.
+        let protected = match (&project, &req.review) {
+            (Some(project), None) => protect_project(project, &mut mounts)?,
+            _ => Vec::new(),
         };
 
         let env = build_env(req, &home_path)?;
@@ -808,6 +854,7 @@ mod tests {
             project: None,
             home: None,
             kept_home: None,
+            review: None,
             read_only: vec![],
             read_write: vec![],
             env: vec![],

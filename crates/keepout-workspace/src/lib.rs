@@ -27,6 +27,8 @@
 //! * for a root caller, everything a sandbox writes to is owned by the sandbox's own host user
 //!   ([`Store::with_owner`]), never by root.
 
+pub mod review;
+
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};

@@ -45,6 +45,9 @@ pub enum Command {
         #[command(subcommand)]
         action: WorkspaceAction,
     },
+    /// What a `keepout run --review` changed in the project, risky first; `diff`, `apply` or
+    /// `discard` it. Works on the latest review of the current project unless --id says.
+    Review(ReviewArgs),
     /// Store, list and remove secrets in the encrypted vault (a standard age file).
     Secret {
         #[command(subcommand)]
@@ -357,6 +360,11 @@ pub struct RunArgs {
     #[arg(long)]
     pub print_policy: bool,
 
+    /// Every write to the project goes aside, the real tree is not touched; afterwards
+    /// `keepout review` shows the changes, `review diff` the diff, `review apply` puts them in.
+    #[arg(long, conflicts_with = "mode")]
+    pub review: bool,
+
     /// The command and its arguments.
     #[arg(last = true, value_name = "COMMAND", required = true, num_args = 1..)]
     pub command: Vec<String>,
@@ -430,6 +438,43 @@ pub struct ShellArgs {
     /// The command to run [default: an interactive shell].
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+#[command(after_help = "Examples:\n  \
+    keepout run --review -- make test   # writes go aside\n  \
+    keepout review                      # added / modified / deleted, risky first\n  \
+    keepout review diff                 # the diff, with git's colours\n  \
+    keepout review apply                # into the tree (never through a symlink)\n  \
+    keepout review discard")]
+pub struct ReviewArgs {
+    #[command(subcommand)]
+    pub action: Option<ReviewAction>,
+    /// The review to work on (see `keepout review list`) [default: the latest of this project].
+    #[arg(long, global = true, value_name = "ID")]
+    pub id: Option<String>,
+    /// Print the changes as JSON (path, kind: added|modified|deleted, entry: file|dir|symlink,
+    /// risk, link_target).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ReviewAction {
+    /// The changes as a diff (git diff --no-index; colours as your git shows them).
+    Diff,
+    /// Put the changes into the project: atomically per file, never through a symlink, never
+    /// outside the project; .git/hooks, .git/config, .git/info and .envrc stay as they are
+    /// unless --include-git.
+    Apply {
+        /// Also apply changes to .git/hooks, .git/config, .git/info and .envrc.
+        #[arg(long)]
+        include_git: bool,
+    },
+    /// Drop the changes.
+    Discard,
+    /// Every review kept, newest last.
+    List,
 }
 
 #[derive(Subcommand, Debug)]

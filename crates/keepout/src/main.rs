@@ -16,6 +16,7 @@ mod git_setup;
 mod hook;
 mod import;
 mod mask;
+mod review;
 mod run;
 mod secret;
 mod ssh;
@@ -40,6 +41,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(args) => run::run(args),
+        Command::Review(args) => review::review(args),
         Command::Try(args) => workspace::try_source(args),
         Command::Shell(args) => workspace::shell(args),
         Command::Workspace { action } => workspace::workspace(action),

@@ -57,6 +57,7 @@ pub fn caller_request(command: Vec<String>) -> Result<RunRequest> {
         project: None,
         home: None,
         kept_home: None,
+        review: None,
         read_only: Vec::new(),
         read_write: Vec::new(),
         env: Vec::new(),
@@ -123,7 +124,28 @@ pub fn run(args: RunArgs) -> Result<i32> {
     if let Some(d) = &decoys {
         req.home = Some(d.home().to_path_buf());
     }
-    let policy = Policy::build(&req)?;
+    let review = if args.review && !args.print_policy {
+        let project = args.project.clone().unwrap_or_else(|| req.cwd.clone());
+        let project = std::fs::canonicalize(&project)
+            .with_context(|| format!("cannot find the project {}", project.display()))?;
+        let review = crate::workspace::store().new_review(&project, &args.command)?;
+        req.review = Some(keepout_sandbox::ReviewDirs {
+            upper: review.upper(),
+            work: review.work(),
+        });
+        Some(review)
+    } else {
+        None
+    };
+    let policy = match Policy::build(&req) {
+        Ok(p) => p,
+        Err(e) => {
+            if let Some(r) = &review {
+                let _ = crate::workspace::store().discard_review(r);
+            }
+            return Err(e.into());
+        }
+    };
     drop(req); // the caller's whole environment: not needed any more
     warn_about_landlock(&policy);
     if args.print_policy {
@@ -140,13 +162,21 @@ pub fn run(args: RunArgs) -> Result<i32> {
         }
         return Ok(0);
     }
-    execute(
+    let code = execute(
         &policy,
         allow.as_ref(),
         decoys.as_ref(),
         args.report.as_deref(),
         args.quiet,
-    )
+    );
+    match (review, code) {
+        (Some(review), Ok(code)) => crate::review::after_run(&review, code),
+        (Some(review), Err(e)) => {
+            let _ = crate::workspace::store().discard_review(&review);
+            Err(e)
+        }
+        (None, code) => code,
+    }
 }
 
 /// Run a built policy: with keepout's proxy when `allow` is given, then the one line of what was

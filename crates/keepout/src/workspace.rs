@@ -16,7 +16,7 @@ use crate::cli::{ShellArgs, TryArgs, WorkspaceAction, WorkspaceSandboxArgs};
 use crate::run;
 
 /// The store, owned as a root caller's sandbox (`nobody` on the host) needs it.
-fn store() -> Store {
+pub fn store() -> Store {
     let store = Store::new(Store::default_root());
     if run::caller_uid() == 0 {
         store.with_owner(ROOT_CALLER_HOST_ID, ROOT_CALLER_HOST_ID)

@@ -424,7 +424,16 @@ fn detached_trees(plan: &SandboxPlan, host_id: u32) -> (HashMap<PathBuf, OwnedFd
         .collect();
     let mut userns = None;
     let mut helper = None;
-    if binds.iter().any(|b| b.2) {
+    let idmapped_overlay = plan.steps.iter().any(|s| {
+        matches!(
+            s,
+            crate::plan::MountStep::Overlay {
+                idmap_lower: true,
+                ..
+            }
+        )
+    });
+    if binds.iter().any(|b| b.2) || idmapped_overlay {
         match idmap_user_namespace(host_id) {
             Ok((fd, pid)) => {
                 userns = Some(fd);
@@ -476,9 +485,26 @@ fn detached_trees(plan: &SandboxPlan, host_id: u32) -> (HashMap<PathBuf, OwnedFd
             upper,
             work,
             target,
+            idmap_lower,
         } = s
         {
-            match mounts::overlay_tree(lower, upper, work) {
+            // The caller's own files (the real project under review) as idmapped trees, as a
+            // read-write bind of them would be.
+            let lower_trees: io::Result<Vec<OwnedFd>> = match (idmap_lower, &userns) {
+                (true, Some(ns)) => lower
+                    .iter()
+                    .map(|l| {
+                        let c = CString::new(l.as_os_str().as_encoded_bytes())
+                            .expect("no NUL in paths");
+                        let tree = sys::open_path_no_symlinks(&c)
+                            .and_then(|fd| sys::open_tree_clone_fd(fd.as_fd()))?;
+                        sys::mount_setattr_idmap(tree.as_fd(), ns.as_fd())?;
+                        Ok(tree)
+                    })
+                    .collect(),
+                _ => Ok(Vec::new()),
+            };
+            match lower_trees.and_then(|t| mounts::overlay_tree(lower, &t, upper, work)) {
                 Ok(t) => {
                     trees.insert(target.clone(), t);
                 }

@@ -166,18 +166,31 @@ fn bind(
 /// (`userxattr`), which is what a mount in a user namespace needs, so a layer reads the same
 /// whether a root caller's keepout made the mount outside the sandbox or an ordinary caller's
 /// sandbox made it inside its user namespace. Attach it with `move_mount`.
-pub(super) fn overlay_tree(lower: &[PathBuf], upper: &Path, work: &Path) -> io::Result<OwnedFd> {
+/// The lower layers are `lower_trees` (mount trees, e.g. idmapped, topmost first) when given,
+/// else the paths `lower`.
+pub(super) fn overlay_tree(
+    lower: &[PathBuf],
+    lower_trees: &[OwnedFd],
+    upper: &Path,
+    work: &Path,
+) -> io::Result<OwnedFd> {
     use rustix::mount::{
-        fsconfig_create, fsconfig_set_flag, fsconfig_set_string, fsmount, fsopen, FsMountFlags,
-        FsOpenFlags, MountAttrFlags,
+        fsconfig_create, fsconfig_set_fd, fsconfig_set_flag, fsconfig_set_string, fsmount, fsopen,
+        FsMountFlags, FsOpenFlags, MountAttrFlags,
     };
     let fs = fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC)?;
-    let lowerdir = lower
-        .iter()
-        .map(|p| p.to_string_lossy())
-        .collect::<Vec<_>>()
-        .join(":");
-    fsconfig_set_string(&fs, "lowerdir", lowerdir.as_str())?;
+    if lower_trees.is_empty() {
+        let lowerdir = lower
+            .iter()
+            .map(|p| p.to_string_lossy())
+            .collect::<Vec<_>>()
+            .join(":");
+        fsconfig_set_string(&fs, "lowerdir", lowerdir.as_str())?;
+    } else {
+        for tree in lower_trees {
+            fsconfig_set_fd(&fs, "lowerdir+", tree)?;
+        }
+    }
     fsconfig_set_string(&fs, "upperdir", upper)?;
     fsconfig_set_string(&fs, "workdir", work)?;
     fsconfig_set_flag(&fs, "userxattr")?;
@@ -379,6 +392,7 @@ pub(super) fn build_root(
                 upper,
                 work,
                 target,
+                ..
             } => {
                 let t = new_path(target);
                 mkdir_all(&t)?;
@@ -388,7 +402,7 @@ pub(super) fn build_root(
                     Some(fd) => fd.as_fd(),
                     None => {
                         let lower: Vec<PathBuf> = lower.iter().map(|l| old_path(l)).collect();
-                        made = overlay_tree(&lower, &old_path(upper), &old_path(work))
+                        made = overlay_tree(&lower, &[], &old_path(upper), &old_path(work))
                             .map_err(step(what.clone()))?;
                         made.as_fd()
                     }

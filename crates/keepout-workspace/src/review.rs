@@ -1,0 +1,645 @@
+//! Reviews: what a `keepout run --review` wrote, held aside until the maintainer applies or
+//! discards it.
+//!
+//! During the run the project is an overlay: the real tree is its read-only lower layer and every
+//! write lands in the review's `upper` directory (`reviews/ID/upper`). Afterwards [`Review::changes`]
+//! reads `upper` as overlayfs left it (files, directories, symlinks; whiteouts for deletions;
+//! opaque directories for a directory replaced whole) against the real tree.
+//!
+//! Guarantees of [`Review::apply`]:
+//! * it never follows a symlink: every step opens the real tree one component at a time from a
+//!   descriptor of the project, refusing symlinks (`O_NOFOLLOW`), so neither a symlink of the
+//!   real tree nor one the code made leads a write outside the project; a symlink the code made
+//!   is applied as a symlink;
+//! * each file is replaced atomically: written whole to a temporary name in its directory,
+//!   synced, then renamed over the old one;
+//! * setuid, setgid and sticky bits are never applied;
+//! * `.git/hooks`, `.git/config`, `.git/config.worktree`, `.git/info`, `.git/commondir`,
+//!   `.git/worktrees`, `.git/modules` and `.envrc` (the names `keepout run` protects) are left
+//!   alone unless asked (`include_git`), and reported as skipped.
+
+use std::collections::BTreeSet;
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use rustix::fs::{AtFlags, Mode, OFlags};
+use serde::{Deserialize, Serialize};
+
+use crate::{io, now, read_meta, remove_tree, write_meta, Error, Result, Store, FORMAT_VERSION};
+
+/// What a review's `meta.toml` says.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReviewMeta {
+    pub version: u32,
+    pub id: String,
+    /// The real tree the run worked on.
+    pub project: PathBuf,
+    pub command: Vec<String>,
+    pub created: u64,
+}
+
+/// One run's writes, held aside.
+#[derive(Debug, Clone)]
+pub struct Review {
+    pub dir: PathBuf,
+    pub meta: ReviewMeta,
+}
+
+/// How an entry of the project changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChangeKind {
+    Added,
+    Modified,
+    Deleted,
+}
+
+/// What kind of entry it is (after the change; before it, for a deletion).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EntryKind {
+    File,
+    Dir,
+    Symlink,
+    Other,
+}
+
+/// One change the run made.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Change {
+    /// Relative to the project.
+    pub path: PathBuf,
+    pub kind: ChangeKind,
+    pub entry: EntryKind,
+    /// Why it deserves a look first, if it does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub risk: Option<String>,
+    /// The target, for a symlink.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub link_target: Option<PathBuf>,
+}
+
+/// What `apply` did.
+#[derive(Debug, Default)]
+pub struct ApplyReport {
+    pub applied: usize,
+    /// Paths left alone because they are protected (see the module doc).
+    pub skipped: Vec<PathBuf>,
+}
+
+/// The names `keepout run` protects, which `apply` leaves alone unless asked.
+fn protected(rel: &Path) -> bool {
+    keepout_sandbox::PROTECTED_NAMES
+        .iter()
+        .any(|p| rel.starts_with(p))
+}
+
+/// Why a path deserves a look first.
+fn risk_of(rel: &Path, entry: EntryKind, executable: bool) -> Option<String> {
+    let s = rel.to_string_lossy();
+    let name = rel
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if protected(rel) {
+        return Some("runs code when you use git or direnv".into());
+    }
+    if rel.starts_with(".git") {
+        return Some("git's own files".into());
+    }
+    if entry == EntryKind::Symlink {
+        return Some("a symlink".into());
+    }
+    const CI: &[&str] = &[
+        ".github",
+        ".gitlab-ci.yml",
+        ".gitlab",
+        ".circleci",
+        ".travis.yml",
+        "Jenkinsfile",
+        "azure-pipelines.yml",
+        ".buildkite",
+        ".woodpecker.yml",
+        ".drone.yml",
+    ];
+    if CI.iter().any(|c| rel.starts_with(c)) {
+        return Some("CI configuration".into());
+    }
+    const BUILD: &[&str] = &[
+        "setup.py",
+        "setup.cfg",
+        "pyproject.toml",
+        "conftest.py",
+        "tox.ini",
+        "noxfile.py",
+        "Makefile",
+        "makefile",
+        "GNUmakefile",
+        "CMakeLists.txt",
+        "configure",
+        "build.rs",
+        "Cargo.toml",
+        "package.json",
+        ".npmrc",
+        ".pre-commit-config.yaml",
+        "Dockerfile",
+        "Justfile",
+        "justfile",
+        ".cargo",
+        ".vscode",
+        ".idea",
+    ];
+    if BUILD.iter().any(|b| name == *b || rel.starts_with(b)) || s.ends_with(".mk") {
+        return Some("build, test or editor configuration: runs code".into());
+    }
+    if executable && entry == EntryKind::File {
+        return Some("executable".into());
+    }
+    None
+}
+
+fn entry_kind(meta: &std::fs::Metadata) -> EntryKind {
+    let t = meta.file_type();
+    if t.is_symlink() {
+        EntryKind::Symlink
+    } else if t.is_dir() {
+        EntryKind::Dir
+    } else if t.is_file() {
+        EntryKind::File
+    } else {
+        EntryKind::Other
+    }
+}
+
+/// overlayfs's whiteout: a character device 0/0.
+fn is_whiteout(meta: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    meta.file_type().is_char_device() && meta.rdev() == 0
+}
+
+/// Is `dir` an opaque directory (it replaced the lower one whole)? `userxattr` mounts mark it
+/// `user.overlay.opaque`, privileged ones `trusted.overlay.opaque`.
+fn is_opaque(dir: &Path) -> bool {
+    ["user.overlay.opaque", "trusted.overlay.opaque"]
+        .iter()
+        .any(|name| {
+            let mut buf = [0u8; 4];
+            rustix::fs::lgetxattr(dir, *name, &mut buf[..]).is_ok_and(|n| n >= 1 && buf[0] == b'y')
+        })
+}
+
+fn same_file_content(a: &Path, b: &Path) -> bool {
+    let (Ok(mut fa), Ok(mut fb)) = (open_nofollow(a), open_nofollow(b)) else {
+        return false;
+    };
+    let mut ba = [0u8; 65536];
+    let mut bb = [0u8; 65536];
+    loop {
+        let (Ok(na), Ok(nb)) = (read_full(&mut fa, &mut ba), read_full(&mut fb, &mut bb)) else {
+            return false;
+        };
+        if na != nb || ba[..na] != bb[..nb] {
+            return false;
+        }
+        if na == 0 {
+            return true;
+        }
+    }
+}
+
+fn read_full(f: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match f.read(&mut buf[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    Ok(n)
+}
+
+fn open_nofollow(p: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc_nofollow())
+        .open(p)
+}
+
+fn libc_nofollow() -> i32 {
+    OFlags::NOFOLLOW.bits() as i32
+}
+
+impl Review {
+    pub fn upper(&self) -> PathBuf {
+        self.dir.join("upper")
+    }
+
+    pub fn work(&self) -> PathBuf {
+        self.dir.join("work")
+    }
+
+    /// Every change, risky ones first, then by path.
+    pub fn changes(&self) -> Result<Vec<Change>> {
+        let mut out = Vec::new();
+        self.walk(Path::new(""), true, &mut out)?;
+        out.sort_by(|a, b| {
+            (a.risk.is_none(), &a.path, a.kind).cmp(&(b.risk.is_none(), &b.path, b.kind))
+        });
+        Ok(out)
+    }
+
+    /// Compare `upper/rel` with the real `project/rel`. `real_dir`: the real `rel` is a
+    /// directory reached through directories only (so looking into it follows no symlink).
+    fn walk(&self, rel: &Path, real_dir: bool, out: &mut Vec<Change>) -> Result<()> {
+        let upper = self.upper().join(rel);
+        let real = self.meta.project.join(rel);
+        let mut names: Vec<_> = std::fs::read_dir(&upper)
+            .map_err(io(&upper))?
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        names.sort();
+        if real_dir && !rel.as_os_str().is_empty() && is_opaque(&upper) {
+            // Replaced whole: what the real directory had and the new one lacks is deleted.
+            let kept: BTreeSet<_> = names.iter().cloned().collect();
+            if let Ok(entries) = std::fs::read_dir(&real) {
+                let mut gone: Vec<_> = entries
+                    .flatten()
+                    .filter(|e| !kept.contains(&e.file_name()))
+                    .collect();
+                gone.sort_by_key(|e| e.file_name());
+                for e in gone {
+                    let entry = e
+                        .metadata()
+                        .map(|m| entry_kind(&m))
+                        .unwrap_or(EntryKind::Other);
+                    let path = rel.join(e.file_name());
+                    out.push(Change {
+                        risk: risk_of(&path, entry, false),
+                        path,
+                        kind: ChangeKind::Deleted,
+                        entry,
+                        link_target: None,
+                    });
+                }
+            }
+        }
+        for name in names {
+            let path = rel.join(&name);
+            let up = upper.join(&name);
+            let meta = std::fs::symlink_metadata(&up).map_err(io(&up))?;
+            let real_meta = if real_dir {
+                std::fs::symlink_metadata(real.join(&name)).ok()
+            } else {
+                None
+            };
+            if is_whiteout(&meta) {
+                if let Some(rm) = real_meta {
+                    let entry = entry_kind(&rm);
+                    out.push(Change {
+                        risk: risk_of(&path, entry, false),
+                        path,
+                        kind: ChangeKind::Deleted,
+                        entry,
+                        link_target: None,
+                    });
+                }
+                continue;
+            }
+            let entry = entry_kind(&meta);
+            let executable = meta.mode() & 0o111 != 0;
+            let link_target = if entry == EntryKind::Symlink {
+                std::fs::read_link(&up).ok()
+            } else {
+                None
+            };
+            let kind = match &real_meta {
+                None => Some(ChangeKind::Added),
+                Some(rm) if entry_kind(rm) != entry => Some(ChangeKind::Modified),
+                Some(rm) => {
+                    let mode_changed = rm.mode() & 0o7777 != meta.mode() & 0o7777;
+                    let changed = match entry {
+                        EntryKind::File => {
+                            mode_changed || !same_file_content(&up, &real.join(&name))
+                        }
+                        EntryKind::Symlink => {
+                            std::fs::read_link(real.join(&name)).ok() != link_target
+                        }
+                        EntryKind::Dir => mode_changed,
+                        EntryKind::Other => true,
+                    };
+                    changed.then_some(ChangeKind::Modified)
+                }
+            };
+            if let Some(kind) = kind {
+                out.push(Change {
+                    risk: risk_of(&path, entry, executable),
+                    path: path.clone(),
+                    kind,
+                    entry,
+                    link_target,
+                });
+            }
+            if entry == EntryKind::Dir {
+                let real_is_dir = real_meta.is_some_and(|m| m.file_type().is_dir());
+                self.walk(&path, real_is_dir, out)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Put the run's changes into the real tree (see the module doc for what is guaranteed).
+    pub fn apply(&self, include_git: bool) -> Result<ApplyReport> {
+        let project = &self.meta.project;
+        let root = rustix::fs::open(
+            project,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| io(project)(e.into()))?;
+        let mut report = ApplyReport::default();
+        self.apply_dir(Path::new(""), &root, include_git, &mut report)?;
+        Ok(report)
+    }
+
+    fn apply_dir(
+        &self,
+        rel: &Path,
+        real_dir: &OwnedFd,
+        include_git: bool,
+        report: &mut ApplyReport,
+    ) -> Result<()> {
+        let upper = self.upper().join(rel);
+        let mut names: Vec<_> = std::fs::read_dir(&upper)
+            .map_err(io(&upper))?
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        names.sort();
+        let fail = |path: &Path, e: rustix::io::Errno| Error::Io {
+            path: self.meta.project.join(path),
+            source: e.into(),
+        };
+        if !rel.as_os_str().is_empty() && is_opaque(&upper) {
+            let kept: BTreeSet<_> = names.iter().cloned().collect();
+            for e in rustix::fs::Dir::read_from(real_dir).map_err(|e| fail(rel, e))? {
+                let e = e.map_err(|e| fail(rel, e))?;
+                let name = os_name(e.file_name().to_bytes());
+                if name == "." || name == ".." || kept.contains(&name) {
+                    continue;
+                }
+                let path = rel.join(&name);
+                if protected(&path) && !include_git {
+                    report.skipped.push(path);
+                    continue;
+                }
+                remove_at(real_dir, &name).map_err(|e| fail(&path, e))?;
+                report.applied += 1;
+            }
+        }
+        for name in names {
+            let path = rel.join(&name);
+            if protected(&path) && !include_git {
+                report.skipped.push(path);
+                continue;
+            }
+            let up = upper.join(&name);
+            let meta = std::fs::symlink_metadata(&up).map_err(io(&up))?;
+            let existing =
+                rustix::fs::statat(real_dir, name.as_os_str(), AtFlags::SYMLINK_NOFOLLOW)
+                    .ok()
+                    .map(|st| rustix::fs::FileType::from_raw_mode(st.st_mode));
+            if is_whiteout(&meta) {
+                if existing.is_some() {
+                    remove_at(real_dir, &name).map_err(|e| fail(&path, e))?;
+                    report.applied += 1;
+                }
+                continue;
+            }
+            let mode = Mode::from_raw_mode(meta.mode() & 0o777);
+            match entry_kind(&meta) {
+                EntryKind::Dir => {
+                    if existing.is_some_and(|t| t != rustix::fs::FileType::Directory) {
+                        // A symlink or file the code replaced by a directory: the entry itself
+                        // goes (never what it points to).
+                        remove_at(real_dir, &name).map_err(|e| fail(&path, e))?;
+                    }
+                    if existing != Some(rustix::fs::FileType::Directory) {
+                        rustix::fs::mkdirat(real_dir, name.as_os_str(), mode)
+                            .map_err(|e| fail(&path, e))?;
+                        report.applied += 1;
+                    }
+                    let child = rustix::fs::openat(
+                        real_dir,
+                        name.as_os_str(),
+                        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                        Mode::empty(),
+                    )
+                    .map_err(|e| fail(&path, e))?;
+                    rustix::fs::fchmod(&child, mode).map_err(|e| fail(&path, e))?;
+                    self.apply_dir(&path, &child, include_git, report)?;
+                }
+                EntryKind::File => {
+                    let tmp = temp_name(&name);
+                    let written = (|| -> Result<()> {
+                        let out = rustix::fs::openat(
+                            real_dir,
+                            tmp.as_os_str(),
+                            OFlags::WRONLY
+                                | OFlags::CREATE
+                                | OFlags::EXCL
+                                | OFlags::NOFOLLOW
+                                | OFlags::CLOEXEC,
+                            mode,
+                        )
+                        .map_err(|e| fail(&path, e))?;
+                        let mut out = std::fs::File::from(out);
+                        let mut src = open_nofollow(&up).map_err(io(&up))?;
+                        std::io::copy(&mut src, &mut out).map_err(io(&up))?;
+                        rustix::fs::fchmod(out.as_fd(), mode).map_err(|e| fail(&path, e))?;
+                        out.flush().map_err(io(&up))?;
+                        out.sync_all().map_err(io(&up))?;
+                        Ok(())
+                    })();
+                    self.replace(real_dir, &tmp, &name, existing, written, &path)?;
+                    report.applied += 1;
+                }
+                EntryKind::Symlink => {
+                    let target = std::fs::read_link(&up).map_err(io(&up))?;
+                    let tmp = temp_name(&name);
+                    let made = rustix::fs::symlinkat(&target, real_dir, tmp.as_os_str())
+                        .map_err(|e| fail(&path, e));
+                    self.replace(real_dir, &tmp, &name, existing, made, &path)?;
+                    report.applied += 1;
+                }
+                EntryKind::Other => {
+                    // Devices, fifos, sockets: nothing a project needs; leave them out.
+                    report.skipped.push(path);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Rename the finished temporary entry over `name` (a directory there goes first).
+    fn replace(
+        &self,
+        real_dir: &OwnedFd,
+        tmp: &std::ffi::OsStr,
+        name: &std::ffi::OsStr,
+        existing: Option<rustix::fs::FileType>,
+        written: Result<()>,
+        path: &Path,
+    ) -> Result<()> {
+        if let Err(e) = written {
+            let _ = rustix::fs::unlinkat(real_dir, tmp, AtFlags::empty());
+            return Err(e);
+        }
+        let fail = |e: rustix::io::Errno| Error::Io {
+            path: self.meta.project.join(path),
+            source: e.into(),
+        };
+        if existing == Some(rustix::fs::FileType::Directory) {
+            remove_at(real_dir, name).map_err(fail)?;
+        }
+        rustix::fs::renameat(real_dir, tmp, real_dir, name).map_err(|e| {
+            let _ = rustix::fs::unlinkat(real_dir, tmp, AtFlags::empty());
+            fail(e)
+        })
+    }
+}
+
+/// A name beside `name` for the entry being written (created exclusively, so never an existing
+/// one).
+fn temp_name(name: &std::ffi::OsStr) -> std::ffi::OsString {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let mut t = std::ffi::OsString::from(format!(".keepout-apply-{}-{n}-", std::process::id()));
+    t.push(name);
+    t
+}
+
+/// Remove the entry `name` in `dir`, a whole directory tree included, never following a symlink.
+fn remove_at(dir: &OwnedFd, name: &std::ffi::OsStr) -> rustix::io::Result<()> {
+    let st = rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW)?;
+    if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::Directory {
+        return rustix::fs::unlinkat(dir, name, AtFlags::empty());
+    }
+    let child = rustix::fs::openat(
+        dir,
+        name,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    let mut names = Vec::new();
+    for e in rustix::fs::Dir::read_from(&child)? {
+        let e = e?;
+        let n = os_name(e.file_name().to_bytes());
+        if n != "." && n != ".." {
+            names.push(n);
+        }
+    }
+    for n in names {
+        remove_at(&child, &n)?;
+    }
+    rustix::fs::unlinkat(dir, name, AtFlags::REMOVEDIR)
+}
+
+/// An `OsString` from a directory entry's raw name.
+fn os_name(bytes: &[u8]) -> std::ffi::OsString {
+    use std::os::unix::ffi::OsStrExt;
+    std::ffi::OsStr::from_bytes(bytes).to_os_string()
+}
+
+impl Store {
+    fn reviews_dir(&self) -> PathBuf {
+        self.root().join("reviews")
+    }
+
+    /// A new review of `project` (canonical) for `command`: its empty `upper` and `work`.
+    pub fn new_review(&self, project: &Path, command: &[String]) -> Result<Review> {
+        self.make_dir(&self.reviews_dir(), false)?;
+        let stamp = now();
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("{stamp}-"))
+            .rand_bytes(4)
+            .tempdir_in(self.reviews_dir())
+            .map_err(io(&self.reviews_dir()))?
+            .keep();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).map_err(io(&dir))?;
+        let review = Review {
+            meta: ReviewMeta {
+                version: FORMAT_VERSION,
+                id: dir
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                project: project.to_path_buf(),
+                command: command.to_vec(),
+                created: stamp,
+            },
+            dir,
+        };
+        self.make_dir(&review.upper(), true)?;
+        self.make_dir(&review.work(), true)?;
+        write_meta(&review.dir.join("meta.toml"), &review.meta)?;
+        Ok(review)
+    }
+
+    /// Every review, oldest first.
+    pub fn reviews(&self) -> Result<Vec<Review>> {
+        let dir = self.reviews_dir();
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io(&dir)(e)),
+        };
+        let mut out = Vec::new();
+        for e in entries.flatten() {
+            let meta_path = e.path().join("meta.toml");
+            if meta_path.exists() {
+                out.push(Review {
+                    meta: read_meta(&meta_path, "the review")?,
+                    dir: e.path(),
+                });
+            }
+        }
+        out.sort_by(|a, b| (a.meta.created, &a.meta.id).cmp(&(b.meta.created, &b.meta.id)));
+        Ok(out)
+    }
+
+    /// The newest review of `project` (or of any project, with `None`).
+    pub fn latest_review(&self, project: Option<&Path>) -> Result<Option<Review>> {
+        Ok(self
+            .reviews()?
+            .into_iter()
+            .rfind(|r| project.is_none_or(|p| r.meta.project == p)))
+    }
+
+    /// Drop a review and its files.
+    pub fn discard_review(&self, review: &Review) -> Result<()> {
+        remove_tree(&review.dir)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn risk_names_what_runs_code() {
+        let r = |p: &str| risk_of(Path::new(p), EntryKind::File, false);
+        assert!(r(".git/hooks/pre-commit").is_some());
+        assert!(r(".envrc").is_some());
+        assert!(r(".github/workflows/ci.yml").is_some());
+        assert!(r("sub/setup.py").is_some());
+        assert!(r("src/lib.rs").is_none());
+        assert!(risk_of(Path::new("run.sh"), EntryKind::File, true).is_some());
+        assert!(risk_of(Path::new("l"), EntryKind::Symlink, false).is_some());
+        assert!(protected(Path::new(".git/hooks/x")));
+        assert!(!protected(Path::new(".git/objects/ab")));
+    }
+}
