@@ -19,5 +19,6 @@ mod audit;
 mod exec;
 mod net;
 mod ordinary_work;
+mod review;
 mod vault;
 mod workspaces;

@@ -1,0 +1,220 @@
+//! `keepout run --review`: the real tree stays byte for byte as it was; `keepout review apply`
+//! reproduces what the code did, never writing through a symlink; as root and as an
+//! unprivileged user.
+
+use super::harness::*;
+
+/// Every entry under a directory: path, type, mode, link target or content hash, one per line
+/// (what "byte for byte the same tree" means here; times aside).
+const MANIFEST_PY: &str = r#"
+import hashlib, os, stat, sys
+root = sys.argv[1]
+skip = set(sys.argv[2:])
+out = []
+for dirpath, dirnames, filenames in os.walk(root):
+    dirnames.sort()
+    for name in sorted(dirnames + filenames):
+        p = os.path.join(dirpath, name)
+        rel = os.path.relpath(p, root)
+        if any(rel == s or rel.startswith(s + "/") for s in skip):
+            continue
+        st = os.lstat(p)
+        mode = oct(stat.S_IMODE(st.st_mode))
+        if stat.S_ISLNK(st.st_mode):
+            out.append(f"{rel} link {os.readlink(p)}")
+        elif stat.S_ISDIR(st.st_mode):
+            out.append(f"{rel} dir {mode}")
+        else:
+            h = hashlib.sha256(open(p, "rb").read()).hexdigest()[:16]
+            out.append(f"{rel} file {mode} {h}")
+print("\n".join(out))
+"#;
+
+/// What untrusted code does to the tree: additions, changes, deletions, a rename, mode changes,
+/// a new symlink, a directory replaced whole, and a symlink of the real tree (to a directory
+/// outside the project) replaced by a directory with a file in it; plus git hooks and .envrc.
+const CHANGES_SH: &str = "set -e
+echo more >> a.txt
+rm b.txt
+echo new > c.txt
+chmod +x c.txt
+chmod -x run.sh
+mv d/x d/x2
+rm -r gone
+mkdir gone
+echo z > gone/z
+ln -s ../a.txt d/l
+rm outside-link
+mkdir outside-link
+echo pwned > outside-link/authorized_keys
+echo hook > .git/hooks/pre-commit
+echo 'echo planted' > .envrc
+";
+
+fn keepout(fx: &Fixture, args: &[&str]) -> Output {
+    let mut argv = vec![keepout_bin()];
+    argv.extend_from_slice(args);
+    let what = format!("[{}] {}", fx.runner, argv.join(" "));
+    run(fx.command(&argv), what)
+}
+
+fn manifest(fx: &Fixture, dir: &std::path::Path, skip: &[&str]) -> String {
+    let py = fx.root.join("manifest.py");
+    if !py.exists() {
+        write_file(&py, MANIFEST_PY, 0o755);
+    }
+    let mut script = format!(
+        "{PYTHON} {} {}",
+        q(py.display().to_string()),
+        q(dir.display().to_string())
+    );
+    for s in skip {
+        script.push(' ');
+        script.push_str(&q(s));
+    }
+    let out = fx.outside(&script);
+    assert!(out.success(), "[{}] manifest:{out}", fx.runner);
+    out.stdout
+}
+
+/// The tree before the changes, in `dir`; `outside-link` points at `target`.
+fn plant_tree(fx: &Fixture, dir: &std::path::Path, target: &std::path::Path) {
+    let out = fx.outside(&format!(
+        "set -e; cd {}; printf 'a\\n' > a.txt; printf 'b\\n' > b.txt; printf '#!/bin/sh\\n' > run.sh; \
+         chmod 755 run.sh; mkdir -p d gone/sub; echo x > d/x; echo y > gone/sub/y; \
+         ln -s {} outside-link",
+        q(dir.display().to_string()),
+        q(target.display().to_string())
+    ));
+    assert!(out.success(), "[{}] plant:{out}", fx.runner);
+}
+
+#[test]
+fn review_keeps_the_tree_and_apply_reproduces_the_run() {
+    for r in runners() {
+        let fx = Fixture::new(&r);
+        // The symlink's target: a directory outside the project that must never be written.
+        let ssh = fx.mkdir("victim-ssh");
+        plant_tree(&fx, &fx.project, &ssh);
+        let direct = fx.mkdir("direct");
+        let copy = fx.outside(&format!("cp -a . {}", q(direct.display().to_string())));
+        assert!(copy.success(), "[{r}] copy:{copy}");
+        let before = manifest(&fx, &fx.project, &[]);
+
+        // The attack works without keepout: run directly in a copy whose link points at a
+        // second victim directory, a naive "copy the changes over" writes through the link.
+        let naive_victim = fx.mkdir("naive-victim");
+        let naive = fx.mkdir("naive");
+        plant_tree(&fx, &naive, &naive_victim);
+        let out = fx.outside(&format!(
+            "cd {} && mkdir -p /tmp/keepout-naive-$$ && echo pwned > /tmp/keepout-naive-$$/authorized_keys \
+             && cp -r /tmp/keepout-naive-$$/. outside-link/ && rm -r /tmp/keepout-naive-$$",
+            q(naive.display().to_string())
+        ));
+        assert!(out.success(), "[{r}] naive:{out}");
+        assert!(
+            naive_victim.join("authorized_keys").exists(),
+            "[{r}] a naive copy writes through the symlink"
+        );
+
+        let run = keepout(&fx, &["run", "--review", "--", "sh", "-c", CHANGES_SH]);
+        assert!(run.success(), "[{r}] run --review:{run}");
+        assert!(
+            run.stderr.contains("nothing was written to your tree"),
+            "[{r}] says so, without a terminal:{run}"
+        );
+        assert_eq!(
+            manifest(&fx, &fx.project, &[]),
+            before,
+            "[{r}] the real tree is byte for byte unchanged"
+        );
+
+        let show = keepout(&fx, &["review", "--json"]);
+        let changes: serde_json::Value = serde_json::from_str(&show.stdout).unwrap();
+        let has = |path: &str, kind: &str| {
+            changes
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|c| c["path"] == path && c["kind"] == kind)
+        };
+        for (path, kind) in [
+            ("a.txt", "modified"),
+            ("b.txt", "deleted"),
+            ("c.txt", "added"),
+            ("run.sh", "modified"),
+            ("d/x", "deleted"),
+            ("d/x2", "added"),
+            ("d/l", "added"),
+            ("gone/sub", "deleted"),
+            ("outside-link", "modified"),
+            (".envrc", "added"),
+        ] {
+            assert!(has(path, kind), "[{r}] {path} {kind} in {changes}");
+        }
+        // Risky first: git hooks and .envrc lead the list.
+        assert!(
+            changes[0]["risk"].is_string() && changes[1]["risk"].is_string(),
+            "[{r}] {changes}"
+        );
+
+        // The same changes made directly, for comparison.
+        let mut direct_script = format!("cd {} && ", q(direct.display().to_string()));
+        direct_script.push_str(&CHANGES_SH.replace("set -e\n", "").replace('\n', " && "));
+        direct_script.push_str(" true");
+        let out = fx.outside(&direct_script);
+        assert!(out.success(), "[{r}] direct:{out}");
+
+        let apply = keepout(&fx, &["review", "apply"]);
+        assert!(apply.success(), "[{r}] apply:{apply}");
+        assert!(
+            apply.stderr.contains("left alone: .envrc"),
+            "[{r}] .envrc left alone:{apply}"
+        );
+        let skip = [".git", ".envrc"];
+        assert_eq!(
+            manifest(&fx, &fx.project, &skip),
+            manifest(&fx, &direct, &skip),
+            "[{r}] apply reproduces exactly what the code did"
+        );
+        assert!(
+            std::fs::read_dir(&ssh).unwrap().next().is_none(),
+            "[{r}] nothing written through the replaced symlink"
+        );
+        assert!(
+            !fx.project.join(".git/hooks/pre-commit").exists()
+                && !fx.project.join(".envrc").exists(),
+            "[{r}] hooks and .envrc left alone"
+        );
+        let gone = keepout(&fx, &["review"]);
+        assert!(!gone.success(), "[{r}] an applied review is gone:{gone}");
+
+        // --include-git applies them; a run that changes nothing keeps no review.
+        let envrc = keepout(
+            &fx,
+            &[
+                "run",
+                "--review",
+                "--",
+                "sh",
+                "-c",
+                "echo 'echo ok' > .envrc",
+            ],
+        );
+        assert!(envrc.success(), "[{r}] {envrc}");
+        let apply = keepout(&fx, &["review", "apply", "--include-git"]);
+        assert!(apply.success(), "[{r}] {apply}");
+        assert_eq!(
+            read(&fx.project.join(".envrc")).as_deref(),
+            Some("echo ok\n"),
+            "[{r}]"
+        );
+        let nothing = keepout(&fx, &["run", "--review", "--", "cat", "a.txt"]);
+        assert!(
+            nothing.stderr.contains("changed nothing"),
+            "[{r}] nothing changed:{nothing}"
+        );
+        let list = keepout(&fx, &["review", "list"]);
+        assert!(list.stdout.contains("no reviews kept"), "[{r}] {list}");
+    }
+}
