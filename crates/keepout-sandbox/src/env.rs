@@ -2,15 +2,18 @@
 //!
 //! Guarantee: the command's environment holds only (1) the caller's variables whose exact names
 //! are in [`default_env_allowlist`], (2) what keepout sets (`HOME`, `USER`, `LOGNAME`, `TMPDIR`,
-//! `SHELL`, `KEEPOUT_SANDBOX`), and (3) what the user passed by name with `--env`. A variable's
-//! name pattern never lets it through: `LC_*` is the fixed list of locale categories, not a
-//! prefix, so `LC_TOKEN` stays outside.
+//! `SHELL`, `KEEPOUT_SANDBOX`, the proxy variables with `--net NAMES`, and for the caller's
+//! toolchains the paths their tools need: `RUSTUP_HOME`, `CARGO_HOME`, `PYENV_ROOT`, ...,
+//! plus pyenv's version directories appended to `PATH`), and (3) what the user passed by name
+//! with `--env`, which wins. A variable's name pattern never lets it through: `LC_*` is the
+//! fixed list of locale categories, not a prefix, so `LC_TOKEN` stays outside.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::error::{Error, Result};
 use crate::policy::RunRequest;
+use crate::toolchains::Survey;
 
 /// The caller's variables that pass into the sandbox, and why each is safe and useful.
 pub fn default_env_allowlist() -> &'static [(&'static str, &'static str)] {
@@ -72,7 +75,11 @@ impl std::str::FromStr for EnvRule {
 /// The fallback `PATH` when the caller has none.
 const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin";
 
-pub(crate) fn build_env(req: &RunRequest, home: &Path) -> Result<BTreeMap<String, String>> {
+pub(crate) fn build_env(
+    req: &RunRequest,
+    home: &Path,
+    toolchains: &Survey,
+) -> Result<BTreeMap<String, String>> {
     let allow = default_env_allowlist();
     let mut env: BTreeMap<String, String> = req
         .caller_env
@@ -118,6 +125,15 @@ pub(crate) fn build_env(req: &RunRequest, home: &Path) -> Result<BTreeMap<String
         }
         env.insert("NO_PROXY".into(), String::new());
         env.insert("no_proxy".into(), String::new());
+    }
+    env.extend(toolchains.env.iter().cloned());
+    let path = env.entry("PATH".into()).or_default();
+    for dir in &toolchains.path_tail {
+        let dir = dir.to_string_lossy();
+        if !path.split(':').any(|d| d == dir) {
+            path.push(':');
+            path.push_str(&dir);
+        }
     }
     for rule in &req.env {
         match rule {

@@ -48,8 +48,9 @@ impl Error {
                     .into(),
             ),
             Error::Exec { not_found: true, .. } => Some(
-                "The sandbox sees only the system directories, the project and what you pass with --ro/--rw: \
-                 a program under your home (pyenv, rustup, ~/.local/bin) needs `--ro DIR`."
+                "The sandbox sees only the system directories, the project, your toolchains (rustup, pyenv, uv, nvm, \
+                 asdf, mise, sdkman, Go: `--print-policy` lists them) and what you pass with --ro/--rw: \
+                 another program under your home (~/.local/bin) needs `--ro DIR`."
                     .into(),
             ),
             Error::Setup { .. } => Some("`keepout doctor` shows what this kernel supports.".into()),

@@ -22,6 +22,7 @@ pub mod kernel;
 mod plan;
 mod policy;
 mod quarantine;
+pub mod toolchains;
 
 #[cfg(target_os = "linux")]
 mod linux;

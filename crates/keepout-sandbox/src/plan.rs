@@ -198,6 +198,8 @@ mod tests {
             review: None,
             read_only: vec![],
             read_write: vec![],
+            toolchains: false,
+            extra_toolchains: vec![],
             env: vec![],
             network: Network::None,
             mode: Mode::Namespaces,

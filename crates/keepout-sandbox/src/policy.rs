@@ -8,7 +8,8 @@
 //! Guarantees of a built policy:
 //! * every path is absolute and canonical (no symlink components, no `..`);
 //! * nothing of the caller's home, `/root`, `/run`, `/var`, `/mnt`, `/media` or
-//!   `$XDG_RUNTIME_DIR` is listed unless the user named it with `--ro`/`--rw`;
+//!   `$XDG_RUNTIME_DIR` is listed unless the user named it with `--ro`/`--rw`, or it is one of
+//!   the caller's toolchains, read-only (see [`crate::toolchains`]);
 //! * the environment is exactly [`Policy::env`]: an allowlist of the caller's variables plus
 //!   the values keepout sets, nothing else;
 //! * the project's `.git/hooks`, `.git/config`, `.git/info` and `.envrc` are read-only
@@ -21,6 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::env::{build_env, EnvRule};
 use crate::error::{Error, Result};
+use crate::toolchains::{self, SkippedToolchain, Survey};
 
 /// How the sandbox is enforced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -211,6 +213,11 @@ pub struct RunRequest {
     pub review: Option<ReviewDirs>,
     pub read_only: Vec<PathBuf>,
     pub read_write: Vec<PathBuf>,
+    /// Show the caller's toolchains, read-only: those found under the home and
+    /// `extra_toolchains` (see [`toolchains`]).
+    pub toolchains: bool,
+    /// Toolchain directories the config names (`[run] toolchains`).
+    pub extra_toolchains: Vec<PathBuf>,
     pub env: Vec<EnvRule>,
     pub network: Network,
     pub mode: Mode,
@@ -248,6 +255,13 @@ pub struct Policy {
     /// What is visible, in mount order. Anything not listed does not exist inside.
     #[serde(rename = "mount")]
     pub mounts: Vec<Mount>,
+    /// Toolchains found under the home (or named in the config) but not shown, and why.
+    #[serde(
+        rename = "skipped-toolchain",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub skipped_toolchains: Vec<SkippedToolchain>,
 }
 
 /// The `why` of a mount the user asked for with `--rw` (landlock mode grants only those).
@@ -308,7 +322,7 @@ impl Policy {
                 "no command given: keepout run -- COMMAND [ARGS...]".into(),
             ));
         }
-        let secret_places = secret_places(req);
+        let secret_places = secret_places(&req.caller_home, &req.caller_env);
         let home_path = clean_absolute(&req.caller_home)
             .filter(|h| h != Path::new("/"))
             .unwrap_or_else(|| PathBuf::from("/home/sandbox"));
@@ -486,7 +500,20 @@ impl Policy {
             .into(),
         });
 
-        // User binds and the project: parents before children so nested mounts stack right.
+        let toolchains = if req.toolchains {
+            let caller = toolchains::Caller {
+                home: &req.caller_home,
+                uid: req.caller_uid,
+                env: &req.caller_env,
+                mode: req.mode,
+            };
+            toolchains::survey(&caller, true, &req.extra_toolchains)?
+        } else {
+            Survey::default()
+        };
+
+        // User binds, toolchains and the project: parents before children so nested mounts
+        // stack right.
         let mut user = Vec::new();
         for (paths, kind, flag) in [
             (&req.read_only, MountKind::ReadOnly, "--ro"),
@@ -540,6 +567,11 @@ impl Policy {
             }
             (None, None) => {}
         }
+        for m in toolchains.mounts() {
+            if !user.iter().any(|u| u.path == m.path) {
+                user.push(m); // unless --ro, --rw or the project shows it already
+            }
+        }
         user.sort_by_key(|m| m.path.components().count());
         mounts.extend(user);
 
@@ -551,7 +583,7 @@ impl Policy {
             _ => Vec::new(),
         };
 
-        let env = build_env(req, &home_path)?;
+        let env = build_env(req, &home_path, &toolchains)?;
         Ok(Policy {
             mode: req.mode,
             command: req.command.clone(),
@@ -565,6 +597,7 @@ impl Policy {
             env,
             protected,
             mounts,
+            skipped_toolchains: toolchains.skipped,
         })
     }
 
@@ -619,7 +652,10 @@ fn kept_home(kept: &KeptHome) -> Result<KeptHome> {
 
 /// Places that hold the caller's secrets or other users' files, each with what it is, for
 /// [`exposes`]. Nothing the sandbox sees may be one of them or contain one.
-fn secret_places(req: &RunRequest) -> Vec<(PathBuf, String)> {
+pub(crate) fn secret_places(
+    caller_home: &Path,
+    caller_env: &[(String, String)],
+) -> Vec<(PathBuf, String)> {
     let mut places: Vec<(PathBuf, String)> = vec![
         ("/".into(), "the whole host".into()),
         ("/root".into(), "root's home".into()),
@@ -639,7 +675,7 @@ fn secret_places(req: &RunRequest) -> Vec<(PathBuf, String)> {
         ("/mnt".into(), "/mnt".into()),
         ("/media".into(), "/media".into()),
     ];
-    if let Ok(home) = std::fs::canonicalize(&req.caller_home) {
+    if let Ok(home) = std::fs::canonicalize(caller_home) {
         places.push((home, "your home directory (SSH keys, tokens)".into()));
     }
     for (var, what) in [
@@ -649,8 +685,7 @@ fn secret_places(req: &RunRequest) -> Vec<(PathBuf, String)> {
         ),
         ("SSH_AUTH_SOCK", "the directory of your ssh-agent socket"),
     ] {
-        let value = req
-            .caller_env
+        let value = caller_env
             .iter()
             .find(|(k, _)| k == var)
             .map(|(_, v)| PathBuf::from(v));
@@ -667,7 +702,7 @@ fn secret_places(req: &RunRequest) -> Vec<(PathBuf, String)> {
 
 /// Does showing `path` show one of the secret places (it is one, or contains one)? For a
 /// writable project, the system directories count too.
-fn exposes(path: &Path, places: &[(PathBuf, String)], project: bool) -> Option<String> {
+pub(crate) fn exposes(path: &Path, places: &[(PathBuf, String)], project: bool) -> Option<String> {
     for (place, what) in places {
         if place.starts_with(path) {
             return Some(what.clone());
@@ -761,7 +796,7 @@ fn resolv_conf_target(link: &Path) -> Option<Mount> {
 /// Could the sandbox's user read `path` if it were not masked? An ordinary caller's sandbox has
 /// the caller's own uid and groups, so the caller's own access check answers; a root caller's
 /// sandbox is `nobody` with no groups, so only the "other" permission bits count.
-fn readable_by_sandbox(path: &Path, caller_is_root: bool) -> bool {
+pub(crate) fn readable_by_sandbox(path: &Path, caller_is_root: bool) -> bool {
     use rustix::fs::Access;
     use std::os::unix::fs::MetadataExt;
     let Ok(meta) = std::fs::metadata(path) else {
@@ -826,7 +861,7 @@ fn canonical(p: &Path, what: &str) -> Result<PathBuf> {
 }
 
 /// An absolute path with `.` and `..` resolved lexically; `None` for a relative path.
-fn clean_absolute(p: &Path) -> Option<PathBuf> {
+pub(crate) fn clean_absolute(p: &Path) -> Option<PathBuf> {
     if !p.is_absolute() {
         return None;
     }
@@ -857,6 +892,8 @@ mod tests {
             review: None,
             read_only: vec![],
             read_write: vec![],
+            toolchains: false,
+            extra_toolchains: vec![],
             env: vec![],
             network: Network::None,
             mode: Mode::Namespaces,
@@ -1008,6 +1045,42 @@ mod tests {
         let policy = Policy::build(&req).unwrap();
         assert_ne!(policy.identity.uid, 0);
         assert_eq!(policy.identity.host_uid, ROOT_CALLER_HOST_ID);
+    }
+
+    #[test]
+    fn toolchains_go_inside_the_fresh_home_read_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = std::fs::canonicalize(dir.path()).unwrap().join("alice");
+        for d in [".rustup", ".cargo/bin", ".pyenv"] {
+            std::fs::create_dir_all(home.join(d)).unwrap();
+        }
+        std::fs::write(home.join(".cargo/credentials.toml"), "token").unwrap();
+        let project = tempfile::tempdir().unwrap();
+        let mut req = request(project.path());
+        req.caller_home = home.clone();
+        req.toolchains = true;
+        req.read_only = vec![home.join(".pyenv")];
+        let policy = Policy::build(&req).unwrap();
+        let at = |p: &Path| policy.mounts.iter().position(|m| m.path == p);
+        let rustup = at(&home.join(".rustup")).expect("rustup is shown");
+        assert!(at(&home).unwrap() < rustup, "the home comes first");
+        assert_eq!(policy.mounts[rustup].kind, MountKind::ReadOnly);
+        assert!(at(&home.join(".cargo/bin")).is_some() && at(&home.join(".cargo")).is_none());
+        let pyenv: Vec<_> = policy
+            .mounts
+            .iter()
+            .filter(|m| m.path == home.join(".pyenv"))
+            .collect();
+        assert_eq!(pyenv.len(), 1, "--ro ~/.pyenv and the toolchain: one mount");
+        assert_eq!(
+            policy.env["RUSTUP_HOME"],
+            home.join(".rustup").to_string_lossy()
+        );
+
+        req.toolchains = false;
+        let policy = Policy::build(&req).unwrap();
+        assert!(!policy.mounts.iter().any(|m| m.why.starts_with("toolchain")));
+        assert!(!policy.env.contains_key("RUSTUP_HOME"));
     }
 
     #[test]

@@ -18,7 +18,7 @@ use keepout_sandbox::EnvRule;
     after_help = "Examples:\n  \
         keepout run -- python3 -m pytest          # no network\n  \
         keepout run --net pypi -- pip install -e .   # PyPI only, through keepout's proxy\n  \
-        keepout run --ro ~/.pyenv -- tox          # your own toolchain, read-only\n  \
+        keepout run -- tox                        # your pyenv, rustup, nvm...: read-only inside\n  \
         keepout run --print-policy -- true        # what the sandbox would see, as TOML\n  \
         keepout doctor                            # what this kernel can enforce\n  \
         keepout demo                              # watch a malicious test suite fail\n  \
@@ -332,13 +332,18 @@ pub struct RunArgs {
     #[arg(long, value_name = "DIR")]
     pub home: Option<PathBuf>,
 
-    /// Also show PATH read-only, e.g. a toolchain: --ro ~/.pyenv (repeatable).
+    /// Also show PATH read-only, e.g. --ro ~/data (repeatable).
     #[arg(long = "ro", value_name = "PATH")]
     pub read_only: Vec<PathBuf>,
 
     /// Also show PATH read-write (repeatable).
     #[arg(long = "rw", value_name = "PATH")]
     pub read_write: Vec<PathBuf>,
+
+    /// Leave out your toolchains, otherwise shown read-only: rustup and ~/.cargo/bin, pyenv,
+    /// uv's Pythons, nvm, asdf, mise, sdkman, Go's (and the config's `[run] toolchains`).
+    #[arg(long)]
+    pub no_toolchains: bool,
 
     /// Pass your variable NAME into the sandbox, or set NAME=VALUE (repeatable).
     #[arg(long = "env", value_name = "NAME[=VALUE]")]

@@ -1,14 +1,39 @@
-//! `keepout doctor`: what this kernel and machine can enforce.
+//! `keepout doctor`: what this kernel and machine can enforce, and which of the caller's
+//! toolchains and Pythons a sandbox can run.
+
+use std::path::PathBuf;
 
 use anyhow::Result;
-use keepout_sandbox::KernelSupport;
+use keepout_sandbox::toolchains::{self, Python, SkippedToolchain, Survey, Toolchain};
+use keepout_sandbox::{KernelSupport, Mode};
+use serde::Serialize;
 
 use crate::cli::DoctorArgs;
 
+/// `keepout doctor --json`: the kernel's fields, plus the toolchains and Pythons.
+#[derive(Serialize)]
+struct Report<'a> {
+    #[serde(flatten)]
+    kernel: &'a KernelSupport,
+    /// Shown read-only in every `keepout run` (without --no-toolchains).
+    toolchains: &'a [Toolchain],
+    skipped_toolchains: &'a [SkippedToolchain],
+    /// Every versioned Python a sandbox can run.
+    pythons: &'a [Python],
+}
+
 pub fn doctor(args: DoctorArgs) -> Result<i32> {
     let support = KernelSupport::probe();
+    let survey = toolchain_survey();
+    let pythons = toolchains::pythons(&survey);
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&support)?);
+        let report = Report {
+            kernel: &support,
+            toolchains: &survey.shown,
+            skipped_toolchains: &survey.skipped,
+            pythons: &pythons,
+        };
+        println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         println!("kernel {}", support.kernel);
         for c in &support.checks {
@@ -19,10 +44,55 @@ pub fn doctor(args: DoctorArgs) -> Result<i32> {
                 c.detail
             );
         }
+        println!("toolchains, read-only in every sandbox (--no-toolchains leaves them out):");
+        if survey.shown.is_empty() {
+            println!("  none found in your home");
+        }
+        for t in &survey.shown {
+            match &t.link {
+                None => println!("  {:<14} {}", t.name, t.path.display()),
+                Some(target) => println!(
+                    "  {:<14} {} -> {}",
+                    t.name,
+                    t.path.display(),
+                    target.display()
+                ),
+            }
+        }
+        for s in &survey.skipped {
+            println!("  [skip] {} ({})", s.path.display(), s.why);
+        }
+        println!("pythons a sandbox can run:");
+        for p in &pythons {
+            println!("  {:<12} {:<56} {}", p.name, p.path.display(), p.from);
+        }
     }
     let userns = support
         .checks
         .iter()
         .any(|c| c.name == "user namespaces" && c.ok);
     Ok(if userns { 0 } else { 1 })
+}
+
+/// The toolchains `keepout run` would show this caller. A config that `keepout run` would refuse
+/// is reported, and the toolchains found in the home are still listed.
+fn toolchain_survey() -> Survey {
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| "/".into());
+    let env: Vec<(String, String)> = std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .collect();
+    let caller = toolchains::Caller {
+        home: &home,
+        uid: crate::run::caller_uid(),
+        env: &env,
+        mode: Mode::Namespaces,
+    };
+    let survey = crate::run::config_toolchains()
+        .and_then(|extra| Ok(toolchains::survey(&caller, true, &extra)?));
+    survey.unwrap_or_else(|e| {
+        eprintln!("keepout: doctor: `keepout run` would refuse this: {e:#}");
+        toolchains::survey(&caller, true, &[]).unwrap_or_default()
+    })
 }

@@ -10,26 +10,61 @@ use crate::cli::{ModeArg, RunArgs};
 /// The proxy's port on the sandbox's own loopback (a network namespace of its own: no clash).
 const PROXY_PORT: u16 = 3128;
 
+/// The user's config file (`$XDG_CONFIG_HOME/keepout/config.toml`) as a table, with its path;
+/// an empty table when there is none.
+fn config_table() -> Result<(PathBuf, toml::Table)> {
+    let config = keepout_vault::Config::default_path();
+    let table = match std::fs::read_to_string(&config) {
+        Ok(text) => toml::from_str(&text)
+            .with_context(|| format!("{} is not valid TOML", config.display()))?,
+        Err(_) => toml::Table::new(),
+    };
+    Ok((config, table))
+}
+
 /// The allowlist for `--net NAMES` (not `host`): the built-in presets plus the user's
 /// `[net.presets]`.
 pub fn allowlist(spec: &str) -> Result<keepout_net::Allowlist> {
     let mut presets = keepout_net::Presets::builtin();
-    let config = keepout_vault::Config::default_path();
-    if let Ok(text) = std::fs::read_to_string(&config) {
-        let table: toml::Table = toml::from_str(&text)
-            .with_context(|| format!("{} is not valid TOML", config.display()))?;
-        if let Some(user) = table
-            .get("net")
-            .and_then(|n| n.get("presets"))
-            .map(|p| toml::to_string(p).unwrap_or_default())
-        {
-            presets.extend(
-                keepout_net::Presets::from_toml(&user)
-                    .with_context(|| format!("{}: [net.presets]", config.display()))?,
-            );
-        }
+    let (config, table) = config_table()?;
+    if let Some(user) = table
+        .get("net")
+        .and_then(|n| n.get("presets"))
+        .map(|p| toml::to_string(p).unwrap_or_default())
+    {
+        presets.extend(
+            keepout_net::Presets::from_toml(&user)
+                .with_context(|| format!("{}: [net.presets]", config.display()))?,
+        );
     }
     Ok(keepout_net::Allowlist::parse(spec, &presets)?)
+}
+
+/// More toolchain directories from the config, `~` expanded:
+/// `[run] toolchains = ["~/opt/zig"]`.
+pub fn config_toolchains() -> Result<Vec<PathBuf>> {
+    let (config, table) = config_table()?;
+    let Some(list) = table.get("run").and_then(|r| r.get("toolchains")) else {
+        return Ok(Vec::new());
+    };
+    let bad = || {
+        anyhow::anyhow!(
+            "{}: [run] toolchains must be a list of paths, e.g. [\"~/opt/zig\"]",
+            config.display()
+        )
+    };
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    let mut paths = Vec::new();
+    for entry in list.as_array().ok_or_else(bad)? {
+        let entry = entry.as_str().ok_or_else(bad)?;
+        paths.push(match (entry.strip_prefix('~'), &home) {
+            (Some(rest), Some(home)) if rest.is_empty() || rest.starts_with('/') => {
+                home.join(rest.trim_start_matches('/'))
+            }
+            _ => PathBuf::from(entry),
+        });
+    }
+    Ok(paths)
 }
 
 /// The sandbox's network for `--net SPEC` (none without it).
@@ -42,7 +77,8 @@ pub fn network(spec: Option<&str>) -> Network {
 }
 
 /// A request for `command` with the caller's facts (working directory, environment, home,
-/// ids) and the defaults for everything else: no network, a fresh home, the cwd as project.
+/// ids) and the defaults for everything else: no network, a fresh home, the cwd as project,
+/// the caller's toolchains (and the config's) read-only.
 pub fn caller_request(command: Vec<String>) -> Result<RunRequest> {
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
     let caller_env: Vec<(String, String)> = std::env::vars_os()
@@ -60,6 +96,8 @@ pub fn caller_request(command: Vec<String>) -> Result<RunRequest> {
         review: None,
         read_only: Vec::new(),
         read_write: Vec::new(),
+        toolchains: true,
+        extra_toolchains: config_toolchains()?,
         env: Vec::new(),
         network: Network::None,
         mode: Mode::Namespaces,
@@ -78,6 +116,7 @@ pub fn request(args: &RunArgs) -> Result<RunRequest> {
         home: args.home.clone(),
         read_only: args.read_only.clone(),
         read_write: args.read_write.clone(),
+        toolchains: !args.no_toolchains,
         env: args.env.clone(),
         network: network(args.net.as_deref()),
         mode: match args.mode {
