@@ -20,5 +20,6 @@ mod exec;
 mod net;
 mod ordinary_work;
 mod review;
+mod toolchains;
 mod vault;
 mod workspaces;
