@@ -393,6 +393,9 @@ pub struct WorkspaceSandboxArgs {
     /// No summary line of refusals after the run.
     #[arg(long, short = 'q')]
     pub quiet: bool,
+    /// Leave out your toolchains (rustup, pyenv, uv, nvm, ...), otherwise shown read-only.
+    #[arg(long)]
+    pub no_toolchains: bool,
 }
 
 #[derive(Args, Debug)]

@@ -125,6 +125,7 @@ fn run_in(
         read_only: opts.read_only.clone(),
         env,
         network: run::network(net),
+        toolchains: !opts.no_toolchains,
         ..run::caller_request(command)?
     };
     let policy = Policy::build(&req)?;
@@ -220,6 +221,7 @@ pub fn try_source(args: TryArgs) -> Result<i32> {
     let clone_opts = WorkspaceSandboxArgs {
         read_only: source.local.iter().cloned().collect(),
         quiet: args.sandbox.quiet,
+        no_toolchains: args.sandbox.no_toolchains,
         ..WorkspaceSandboxArgs::default()
     };
     eprintln!(
