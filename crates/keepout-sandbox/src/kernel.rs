@@ -21,6 +21,27 @@ pub struct KernelSupport {
     pub checks: Vec<Check>,
 }
 
+/// Can workspace layers and `--review` (overlayfs) be used with data kept in `dir`? The check
+/// `keepout doctor` shows.
+#[cfg(target_os = "linux")]
+pub fn overlay_check(dir: &std::path::Path) -> Check {
+    let result = crate::linux::probe_overlay(dir);
+    Check {
+        name: "overlayfs (layers, --review)",
+        ok: result.is_ok(),
+        detail: match result {
+            Ok(()) => format!(
+                "workspaces start on layers at once; --review works (data in {})",
+                dir.display()
+            ),
+            Err(e) => format!(
+                "refused in {} ({e}): a workspace --from a layer starts on a copy of it; --review cannot run",
+                dir.display()
+            ),
+        },
+    }
+}
+
 impl KernelSupport {
     /// Probe the running kernel.
     #[cfg(target_os = "linux")]

@@ -149,6 +149,9 @@ pub struct WorkspaceMeta {
     /// The layer it stands on, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub layer: Option<String>,
+    /// The layer it started as a copy of, where overlayfs was refused (see [`Store::materialize`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub copied_from: Option<String>,
     /// The project's directory inside the home (`~/PROJECT`).
     pub project: String,
     /// Seconds since 1970.
@@ -413,6 +416,7 @@ impl Store {
                 name: name.into(),
                 source,
                 layer: layer.map(str::to_string),
+                copied_from: None,
                 project: project.into(),
                 created: now(),
                 last_used: now(),
@@ -443,6 +447,77 @@ impl Store {
             }
         })?;
         Ok(Workspace { dir, meta: ws.meta })
+    }
+
+    /// Where overlayfs is refused: turn a new workspace on a layer into one that holds a copy of
+    /// the layer's files (the merged view of its stack), standing on nothing. Slower to make and
+    /// bigger on disk, the same to use.
+    pub fn materialize(&self, ws: &mut Workspace) -> Result<()> {
+        let Some(layer) = ws.meta.layer.clone() else {
+            return Ok(());
+        };
+        let stack = self.layer_stack(&layer)?;
+        for l in stack.iter().rev() {
+            self.copy_layer(l, &ws.home())?;
+        }
+        ws.meta.layer = None;
+        ws.meta.copied_from = Some(layer);
+        write_meta(&ws.dir.join("meta.toml"), &ws.meta)
+    }
+
+    /// Copy one layer over `dest` as overlayfs would show it on top: whiteouts delete, opaque
+    /// directories replace, the rest is copied (`copy_file_range`: a reflink where the
+    /// filesystem can) and owned by the store's owner.
+    fn copy_layer(&self, src: &Path, dest: &Path) -> Result<()> {
+        let mut entries: Vec<_> = std::fs::read_dir(src)
+            .map_err(io(src))?
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        entries.sort();
+        for name in entries {
+            let (s, d) = (src.join(&name), dest.join(&name));
+            let meta = std::fs::symlink_metadata(&s).map_err(io(&s))?;
+            let existing = std::fs::symlink_metadata(&d).ok();
+            let replace = |keep_dir: bool| -> Result<()> {
+                match &existing {
+                    Some(m) if m.is_dir() && !keep_dir => remove_tree(&d),
+                    Some(m) if !m.is_dir() => std::fs::remove_file(&d).map_err(io(&d)),
+                    _ => Ok(()),
+                }
+            };
+            if review::is_whiteout(&meta) {
+                replace(false)?;
+            } else if meta.is_dir() {
+                replace(!review::is_opaque(&s))?;
+                if !d.is_dir() {
+                    std::fs::create_dir(&d).map_err(io(&d))?;
+                }
+                std::fs::set_permissions(&d, meta.permissions()).map_err(io(&d))?;
+                self.give(&d)?;
+                self.copy_layer(&s, &d)?;
+            } else if meta.file_type().is_symlink() {
+                replace(false)?;
+                let target = std::fs::read_link(&s).map_err(io(&s))?;
+                std::os::unix::fs::symlink(target, &d).map_err(io(&d))?;
+                self.give(&d)?;
+            } else if meta.is_file() {
+                replace(false)?;
+                std::fs::copy(&s, &d).map_err(io(&d))?;
+                self.give(&d)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Hand an entry keepout made to the store's owner (a symlink itself, not its target).
+    fn give(&self, path: &Path) -> Result<()> {
+        match self.owner {
+            Some((uid, gid)) => {
+                std::os::unix::fs::lchown(path, Some(uid), Some(gid)).map_err(io(path))
+            }
+            None => Ok(()),
+        }
     }
 
     /// Record that the workspace was used now.
@@ -783,6 +858,46 @@ mod tests {
             s.remove_unused_layers().unwrap(),
             vec!["py-more".to_string(), "py-base".to_string()]
         );
+    }
+
+    #[test]
+    fn a_copy_of_a_layer_stack_is_its_merged_view() {
+        let (_d, s) = store();
+        let ws = s.create("base", None, None, "base", true).unwrap();
+        std::fs::write(ws.home().join("keep"), "1").unwrap();
+        std::fs::write(ws.home().join("gone"), "1").unwrap();
+        std::fs::create_dir(ws.home().join("dir")).unwrap();
+        std::fs::write(ws.home().join("dir/old"), "1").unwrap();
+        s.snapshot("base", "l1").unwrap();
+        // The upper layer as overlayfs would leave it: a changed file, a symlink, and (as a
+        // plain file here: making a whiteout needs privilege) no whiteout.
+        let ws = s.workspace("base").unwrap();
+        std::fs::write(ws.home().join("keep"), "2").unwrap();
+        std::os::unix::fs::symlink("keep", ws.home().join("link")).unwrap();
+        s.snapshot("base", "l2").unwrap();
+        let mut copy = s.create("copy", None, Some("l2"), "copy", false).unwrap();
+        s.materialize(&mut copy).unwrap();
+        let copy = s.workspace("copy").unwrap();
+        assert_eq!(copy.meta.layer, None);
+        assert_eq!(copy.meta.copied_from.as_deref(), Some("l2"));
+        assert_eq!(
+            std::fs::read_to_string(copy.home().join("keep")).unwrap(),
+            "2"
+        );
+        assert_eq!(
+            std::fs::read_to_string(copy.home().join("dir/old")).unwrap(),
+            "1"
+        );
+        assert_eq!(
+            std::fs::read_link(copy.home().join("link")).unwrap(),
+            Path::new("keep")
+        );
+        // Nothing depends on the layers any more.
+        assert!(s
+            .users_of("l2")
+            .unwrap()
+            .iter()
+            .all(|u| !u.contains("copy")));
     }
 
     #[test]

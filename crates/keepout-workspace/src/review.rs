@@ -174,14 +174,14 @@ fn entry_kind(meta: &std::fs::Metadata) -> EntryKind {
 }
 
 /// overlayfs's whiteout: a character device 0/0.
-fn is_whiteout(meta: &std::fs::Metadata) -> bool {
+pub(crate) fn is_whiteout(meta: &std::fs::Metadata) -> bool {
     use std::os::unix::fs::FileTypeExt;
     meta.file_type().is_char_device() && meta.rdev() == 0
 }
 
 /// Is `dir` an opaque directory (it replaced the lower one whole)? `userxattr` mounts mark it
 /// `user.overlay.opaque`, privileged ones `trusted.overlay.opaque`.
-fn is_opaque(dir: &Path) -> bool {
+pub(crate) fn is_opaque(dir: &Path) -> bool {
     ["user.overlay.opaque", "trusted.overlay.opaque"]
         .iter()
         .any(|name| {

@@ -23,7 +23,15 @@ struct Report<'a> {
 }
 
 pub fn doctor(args: DoctorArgs) -> Result<i32> {
-    let support = KernelSupport::probe();
+    let mut support = KernelSupport::probe();
+    // Where workspaces and reviews would live (its nearest existing directory, so that the
+    // check makes nothing).
+    let data = keepout_workspace::Store::default_root();
+    if let Some(dir) = data.ancestors().find(|d| d.is_dir()) {
+        support
+            .checks
+            .push(keepout_sandbox::kernel::overlay_check(dir));
+    }
     let survey = toolchain_survey();
     let pythons = toolchains::pythons(&survey);
     if args.json {

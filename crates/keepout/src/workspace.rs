@@ -139,6 +139,31 @@ fn run_in(
     )
 }
 
+/// Why layers cannot be mounted where the store is, if they cannot (`KEEPOUT_NO_OVERLAY=1`
+/// says so too: for tests, and for a system whose probe misleads).
+fn overlay_refused(store: &Store) -> Option<String> {
+    if std::env::var_os("KEEPOUT_NO_OVERLAY").is_some_and(|v| v == "1") {
+        return Some("KEEPOUT_NO_OVERLAY=1".into());
+    }
+    let check = keepout_sandbox::kernel::overlay_check(store.root());
+    (!check.ok).then_some(check.detail)
+}
+
+/// A new workspace on a layer: where overlayfs is refused, it starts on a copy of the layer.
+fn on_layer_or_copy(store: &Store, ws: &mut Workspace) -> Result<()> {
+    let Some(layer) = ws.meta.layer.clone() else {
+        return Ok(());
+    };
+    if let Some(why) = overlay_refused(store) {
+        eprintln!(
+            "keepout: overlayfs cannot be used here ({why}); workspace {} starts on a copy of layer {layer} instead",
+            ws.meta.name
+        );
+        store.materialize(ws)?;
+    }
+    Ok(())
+}
+
 /// An interactive shell, or the command given.
 fn command_or_shell(command: &[String]) -> Vec<String> {
     if !command.is_empty() {
@@ -192,6 +217,10 @@ pub fn try_source(args: TryArgs) -> Result<i32> {
         &source.name,
         false,
     )?;
+    if let Err(e) = on_layer_or_copy(&store, &mut ws) {
+        let _ = store.remove(&name);
+        return Err(e);
+    }
     write_bashrc(&ws, owner())?;
 
     // The clone: inside, with only the source's host (or nothing), no credentials, no hooks,
@@ -286,7 +315,11 @@ pub fn shell(args: ShellArgs) -> Result<i32> {
         }
         store.workspace(&args.name)?
     } else if args.new || args.from.is_some() {
-        let ws = store.create(&args.name, None, args.from.as_deref(), &args.name, true)?;
+        let mut ws = store.create(&args.name, None, args.from.as_deref(), &args.name, true)?;
+        if let Err(e) = on_layer_or_copy(&store, &mut ws) {
+            let _ = store.remove(&args.name);
+            return Err(e);
+        }
         write_bashrc(&ws, owner())?;
         eprintln!(
             "keepout: new workspace {}{}",
@@ -361,6 +394,7 @@ fn list(store: &Store, json: bool) -> Result<i32> {
                     "name": w.meta.name,
                     "source": w.meta.source,
                     "layer": w.meta.layer,
+                    "copied_from": w.meta.copied_from,
                     "project": w.meta.project,
                     "size": keepout_workspace::disk_usage(&w.home()),
                     "created": w.meta.created,
@@ -399,7 +433,11 @@ fn list(store: &Store, json: bool) -> Result<i32> {
             "{:<20} {:<36} {:<14} {:>9}  {:<12} {}",
             w.meta.name,
             w.meta.source.as_deref().unwrap_or("-"),
-            w.meta.layer.as_deref().unwrap_or("-"),
+            match (&w.meta.layer, &w.meta.copied_from) {
+                (Some(l), _) => l.clone(),
+                (None, Some(c)) => format!("{c} (copy)"),
+                (None, None) => "-".into(),
+            },
             human_size(keepout_workspace::disk_usage(&w.home())),
             ago(w.meta.created),
             ago(w.meta.last_used)

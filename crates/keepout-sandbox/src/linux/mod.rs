@@ -925,3 +925,58 @@ pub(crate) fn probe_user_namespace() -> std::result::Result<(), String> {
         Err(e) => Err(crate::error::describe_io(&e)),
     }
 }
+
+/// Can overlayfs layers be mounted on `dir`'s filesystem the way a sandbox of this caller
+/// mounts them (with `userxattr`: outside the sandbox for root, inside a user namespace mapped
+/// to the caller otherwise)? Tried on empty directories made in `dir`.
+pub(crate) fn probe_overlay(dir: &std::path::Path) -> std::result::Result<(), String> {
+    let scratch = tempfile::Builder::new()
+        .prefix(".keepout-overlay-probe-")
+        .tempdir_in(dir)
+        .map_err(|e| format!("cannot make a directory in {}: {e}", dir.display()))?;
+    let [lower, upper, work] = ["lower", "upper", "work"].map(|d| scratch.path().join(d));
+    for d in [&lower, &upper, &work] {
+        std::fs::create_dir(d).map_err(|e| e.to_string())?;
+    }
+    let attempt = || mounts::overlay_tree(std::slice::from_ref(&lower), &[], &upper, &work);
+    if rustix::process::geteuid().is_root() {
+        return attempt()
+            .map(drop)
+            .map_err(|e| crate::error::describe_io(&e));
+    }
+    let uid = rustix::process::geteuid().as_raw();
+    let gid = rustix::process::getegid().as_raw();
+    let (ready_read, ready_write) =
+        rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| e.to_string())?;
+    match sys::clone_process(sys::CLONE_NEWUSER | sys::CLONE_NEWNS) {
+        Ok(None) => {
+            drop(ready_write);
+            let mut byte = [0u8; 1];
+            let _ = std::fs::File::from(ready_read).read(&mut byte);
+            sys::exit_now(match attempt() {
+                Ok(_) => 0,
+                Err(e) => e.raw_os_error().unwrap_or(1),
+            })
+        }
+        Ok(Some(child)) => {
+            drop(ready_read);
+            let proc = PathBuf::from(format!("/proc/{child}"));
+            let mapped = std::fs::write(proc.join("setgroups"), "deny")
+                .and_then(|()| std::fs::write(proc.join("uid_map"), format!("{uid} {uid} 1\n")))
+                .and_then(|()| std::fs::write(proc.join("gid_map"), format!("{gid} {gid} 1\n")));
+            drop(ready_write);
+            let pid = Pid::from_raw(child).expect("positive pid");
+            let status = rustix::process::waitpid(Some(pid), WaitOptions::empty());
+            mapped.map_err(|e| e.to_string())?;
+            match status {
+                Ok(Some((_, s))) if s.exit_status() == Some(0) => Ok(()),
+                Ok(Some((_, s))) => Err(match s.exit_status() {
+                    Some(errno) => crate::error::describe_io(&io::Error::from_raw_os_error(errno)),
+                    None => "the probe child failed".into(),
+                }),
+                _ => Err("the probe child failed".into()),
+            }
+        }
+        Err(e) => Err(crate::error::describe_io(&e)),
+    }
+}

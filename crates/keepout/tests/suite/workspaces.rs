@@ -288,3 +288,56 @@ fn shell_is_interactive_with_a_named_prompt() {
         );
     }
 }
+
+/// Where overlayfs is refused (forced here with KEEPOUT_NO_OVERLAY=1), a workspace --from a
+/// layer starts on a copy of it, says so, and still never changes the layer.
+#[test]
+fn without_overlayfs_a_workspace_starts_on_a_copy() {
+    for r in runners() {
+        let fx = Fixture::new(&r);
+        let setup = keepout(
+            &fx,
+            &[
+                "shell",
+                "base",
+                "--new",
+                "--",
+                "sh",
+                "-c",
+                "echo data > ~/cache",
+            ],
+        );
+        assert!(setup.success(), "[{r}] {setup}");
+        let snap = keepout(&fx, &["workspace", "snapshot", "base", "lay"]);
+        assert!(snap.success(), "[{r}] {snap}");
+        let out = fx.outside(&format!(
+            "KEEPOUT_NO_OVERLAY=1 {} shell c --from lay -- sh -c 'cat ~/cache; echo changed > ~/cache'",
+            keepout_bin()
+        ));
+        assert!(out.success(), "[{r}] {out}");
+        assert_eq!(out.stdout, "data\n", "[{r}] the layer's files:{out}");
+        assert!(
+            out.stderr.contains("starts on a copy of layer lay"),
+            "[{r}] says so:{out}"
+        );
+        let layer_file = store_dir(&fx).join("layers/lay/home/cache");
+        assert_eq!(
+            read(&layer_file).as_deref(),
+            Some("data\n"),
+            "[{r}] layer unchanged"
+        );
+        let list = keepout(&fx, &["workspace", "list", "--json"]);
+        let json: serde_json::Value = serde_json::from_str(&list.stdout).unwrap();
+        let c = json["workspaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|w| w["name"] == "c")
+            .cloned()
+            .unwrap();
+        assert_eq!(c["copied_from"], "lay", "[{r}] {json}");
+        assert!(c["layer"].is_null(), "[{r}] {json}");
+        let back = keepout(&fx, &["shell", "c", "--", "cat", "../cache"]);
+        assert_eq!(back.stdout, "changed\n", "[{r}] its own copy:{back}");
+    }
+}
