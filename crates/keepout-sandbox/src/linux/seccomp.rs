@@ -80,25 +80,42 @@ pub fn denied_syscalls() -> Vec<Denied> {
     list
 }
 
-/// System calls that take a file mode, and the index of that argument.
-fn set_id_mode_args() -> Vec<(i64, u8)> {
+/// A system call that takes a file mode: its number, the index of the mode argument, and, for
+/// the open calls, the index of the flags argument (the mode means something only when the
+/// flags create a file; otherwise the register holds whatever was there, and must not decide).
+struct ModeArg {
+    nr: i64,
+    mode: u8,
+    open_flags: Option<u8>,
+}
+
+fn set_id_mode_args() -> Vec<ModeArg> {
+    let arg = |nr, mode, open_flags| ModeArg {
+        nr,
+        mode,
+        open_flags,
+    };
     #[allow(unused_mut)]
     let mut list = vec![
-        (libc::SYS_fchmod, 1),
-        (libc::SYS_fchmodat, 2),
-        (libc::SYS_fchmodat2, 2),
-        (libc::SYS_openat, 3),
-        (libc::SYS_mknodat, 2),
+        arg(libc::SYS_fchmod, 1, None),
+        arg(libc::SYS_fchmodat, 2, None),
+        arg(libc::SYS_fchmodat2, 2, None),
+        arg(libc::SYS_openat, 3, Some(2)),
+        arg(libc::SYS_mknodat, 2, None),
     ];
     #[cfg(target_arch = "x86_64")]
     list.extend([
-        (libc::SYS_chmod, 1),
-        (libc::SYS_open, 2),
-        (libc::SYS_creat, 1),
-        (libc::SYS_mknod, 1),
+        arg(libc::SYS_chmod, 1, None),
+        arg(libc::SYS_open, 2, Some(1)),
+        arg(libc::SYS_creat, 1, None),
+        arg(libc::SYS_mknod, 1, None),
     ]);
     list
 }
+
+/// The open flags that create a file, and so give the mode argument a meaning: O_CREAT, and
+/// O_TMPFILE's own bit.
+const CREATING_OPEN_FLAGS: &[u64] = &[libc::O_CREAT as u64, 0o20000000];
 
 const TIOCSTI: u64 = 0x5412;
 const TIOCLINUX: u64 = 0x541C;
@@ -177,21 +194,33 @@ pub fn build_filters(mode: Mode, network_allowed: bool) -> Result<Vec<BpfProgram
     );
     // A7: no setuid or setgid files. The project is the host's; a setuid copy of a shell left
     // there would give any local account (or, for a root caller, anyone) the owner's identity.
-    for (nr, mode_arg) in set_id_mode_args() {
-        rules.insert(
-            nr,
-            [libc::S_ISUID as u64, libc::S_ISGID as u64]
-                .iter()
-                .map(|&bit| {
-                    rule(vec![cond(
-                        mode_arg,
-                        SeccompCmpArgLen::Dword,
-                        SeccompCmpOp::MaskedEq(bit),
-                        bit,
-                    )])
-                })
-                .collect(),
-        );
+    for m in set_id_mode_args() {
+        let mut any = Vec::new();
+        for bit in [libc::S_ISUID as u64, libc::S_ISGID as u64] {
+            let set_id = cond(
+                m.mode,
+                SeccompCmpArgLen::Dword,
+                SeccompCmpOp::MaskedEq(bit),
+                bit,
+            );
+            match m.open_flags {
+                None => any.push(rule(vec![set_id])),
+                Some(flags) => {
+                    for &create in CREATING_OPEN_FLAGS {
+                        any.push(rule(vec![
+                            cond(
+                                flags,
+                                SeccompCmpArgLen::Dword,
+                                SeccompCmpOp::MaskedEq(create),
+                                create,
+                            ),
+                            set_id.clone(),
+                        ]));
+                    }
+                }
+            }
+        }
+        rules.insert(m.nr, any);
     }
     if mode == Mode::Landlock {
         // Without a mount namespace, host unix sockets (ssh-agent, gpg-agent, D-Bus) are
@@ -277,7 +306,7 @@ pub fn describe(nr: i64, args: &[u64; 6]) -> String {
         libc::SYS_clone => "clone (new namespace)".into(),
         libc::SYS_personality => "personality".into(),
         libc::SYS_socket => "socket".into(),
-        other if set_id_mode_args().iter().any(|(n, _)| *n == other) => {
+        other if set_id_mode_args().iter().any(|m| m.nr == other) => {
             "a setuid/setgid mode (chmod, open or mknod)".into()
         }
         other => format!("system call {other}"),

@@ -275,3 +275,36 @@ fn no_setuid_or_setgid_files_left_in_the_project() {
         }
     }
 }
+
+/// The mode argument of open/openat means something only when the flags create a file; an
+/// ordinary open must never be refused for whatever that unused register happens to hold
+/// (here: 0o6755, set deliberately through a raw openat). Creating with those bits still is.
+#[test]
+fn an_open_that_creates_nothing_is_never_refused_for_its_mode_register() {
+    const OPENAT_PY: &str = r#"
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+AT_FDCWD = -100
+for name, flags in (("read", os.O_RDONLY), ("create", os.O_CREAT | os.O_WRONLY)):
+    ctypes.set_errno(0)
+    fd = libc.syscall(ctypes.c_long(257), ctypes.c_long(AT_FDCWD), ctypes.c_char_p(b"README.md" if name == "read" else b"made-here"),
+                      ctypes.c_long(flags), ctypes.c_long(0o6755))
+    print(name, "ok" if fd >= 0 else f"errno {ctypes.get_errno()}")
+"#;
+    for r in runners() {
+        let fx = Fixture::new(&r);
+        let py = fx.script("openat_mode.py", OPENAT_PY);
+        let out = fx.outside(&format!("{PYTHON} {py}"));
+        assert!(out.stdout.contains("read ok"), "[{r}] outside:{out}");
+        let inn = fx.inside(&[], &format!("{PYTHON} {py}"));
+        assert!(
+            inn.stdout.contains("read ok"),
+            "[{r}] inside: an open without O_CREAT is not refused:{inn}"
+        );
+        assert!(
+            inn.stdout.contains("create errno 1"),
+            "[{r}] inside: creating with setuid/setgid bits still is:{inn}"
+        );
+    }
+}
