@@ -78,7 +78,12 @@ fn parse_source(source: &str, cwd: &Path) -> Result<CloneSource> {
             });
         }
     }
-    if source.starts_with("ssh://") || source.starts_with("git://") || source.contains("@") {
+    // scp-like `user@host:path` (a local path starts with / or . or has no colon after an @).
+    let scp_like = !source.starts_with(['/', '.'])
+        && source
+            .split_once('@')
+            .is_some_and(|(_, rest)| rest.contains(':'));
+    if source.starts_with("ssh://") || source.starts_with("git://") || scp_like {
         bail!(
             "{source}: keepout clones over HTTPS (or from a local path) only: SSH would need your \
              keys, which never enter the sandbox. Use the https:// address"
@@ -506,6 +511,12 @@ mod tests {
         assert_eq!(https.net.as_deref(), Some("gitlab.com"));
         assert_eq!(https.name, "b");
         assert!(parse_source("git@github.com:a/b.git", cwd).is_err());
+        assert!(parse_source("git://github.com/a/b", cwd).is_err());
+        // A local path may hold an @.
+        assert!(parse_source("/nonexistent/repo@v1", cwd)
+            .unwrap_err()
+            .to_string()
+            .contains("no such directory"));
         assert!(parse_source("ssh://github.com/a/b", cwd).is_err());
         assert!(parse_source("https://me:tok@github.com/a/b", cwd).is_err());
         assert!(parse_source("github:onlyowner", cwd).is_err());
