@@ -296,14 +296,23 @@ pub fn try_source(args: TryArgs) -> Result<i32> {
         }
     }
     eprintln!("keepout: workspace {name} is ready; `keepout shell {name}` comes back to it");
-    let net = args.sandbox.net.clone();
+    enter(&store, &mut ws, &args.command, &args.sandbox)
+}
+
+/// The command (or a shell) in the workspace's project, with what the user asked for.
+fn enter(
+    store: &Store,
+    ws: &mut Workspace,
+    command: &[String],
+    opts: &WorkspaceSandboxArgs,
+) -> Result<i32> {
     run_in(
-        &store,
-        &mut ws,
+        store,
+        ws,
         true,
-        command_or_shell(&args.command),
-        net.as_deref(),
-        &args.sandbox,
+        command_or_shell(command),
+        opts.net.as_deref(),
+        opts,
         Vec::new(),
     )
 }
@@ -344,16 +353,7 @@ pub fn shell(args: ShellArgs) -> Result<i32> {
             args.name
         );
     };
-    let net = args.sandbox.net.clone();
-    run_in(
-        &store,
-        &mut ws,
-        true,
-        command_or_shell(&args.command),
-        net.as_deref(),
-        &args.sandbox,
-        Vec::new(),
-    )
+    enter(&store, &mut ws, &args.command, &args.sandbox)
 }
 
 pub fn workspace(action: WorkspaceAction) -> Result<i32> {

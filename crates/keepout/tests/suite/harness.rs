@@ -742,6 +742,15 @@ impl Fixture {
         argv
     }
 
+    /// `keepout ARGS...` (any subcommand) as the runner, in the project, with the fixture's
+    /// environment.
+    pub fn keepout(&self, args: &[&str]) -> Output {
+        let mut argv = vec![keepout_bin()];
+        argv.extend_from_slice(args);
+        let what = format!("[{}] {}", self.runner, argv.join(" "));
+        run(self.command(&argv), what)
+    }
+
     /// `keepout run <extra> -- sh -c script` as the runner.
     pub fn inside(&self, extra: &[&str], script: &str) -> Output {
         self.spawn_inside(extra, script).wait()

@@ -51,13 +51,6 @@ echo hook > .git/hooks/pre-commit
 echo 'echo planted' > .envrc
 ";
 
-fn keepout(fx: &Fixture, args: &[&str]) -> Output {
-    let mut argv = vec![keepout_bin()];
-    argv.extend_from_slice(args);
-    let what = format!("[{}] {}", fx.runner, argv.join(" "));
-    run(fx.command(&argv), what)
-}
-
 fn manifest(fx: &Fixture, dir: &std::path::Path, skip: &[&str]) -> String {
     let py = fx.root.join("manifest.py");
     if !py.exists() {
@@ -117,7 +110,7 @@ fn review_keeps_the_tree_and_apply_reproduces_the_run() {
             "[{r}] a naive copy writes through the symlink"
         );
 
-        let run = keepout(&fx, &["run", "--review", "--", "sh", "-c", CHANGES_SH]);
+        let run = fx.keepout(&["run", "--review", "--", "sh", "-c", CHANGES_SH]);
         assert!(run.success(), "[{r}] run --review:{run}");
         assert!(
             run.stderr.contains("nothing was written to your tree"),
@@ -129,7 +122,7 @@ fn review_keeps_the_tree_and_apply_reproduces_the_run() {
             "[{r}] the real tree is byte for byte unchanged"
         );
 
-        let show = keepout(&fx, &["review", "--json"]);
+        let show = fx.keepout(&["review", "--json"]);
         let changes: serde_json::Value = serde_json::from_str(&show.stdout).unwrap();
         let has = |path: &str, kind: &str| {
             changes
@@ -165,7 +158,7 @@ fn review_keeps_the_tree_and_apply_reproduces_the_run() {
         let out = fx.outside(&direct_script);
         assert!(out.success(), "[{r}] direct:{out}");
 
-        let apply = keepout(&fx, &["review", "apply"]);
+        let apply = fx.keepout(&["review", "apply"]);
         assert!(apply.success(), "[{r}] apply:{apply}");
         assert!(
             apply.stderr.contains("left alone: .envrc"),
@@ -186,35 +179,32 @@ fn review_keeps_the_tree_and_apply_reproduces_the_run() {
                 && !fx.project.join(".envrc").exists(),
             "[{r}] hooks and .envrc left alone"
         );
-        let gone = keepout(&fx, &["review"]);
+        let gone = fx.keepout(&["review"]);
         assert!(!gone.success(), "[{r}] an applied review is gone:{gone}");
 
         // --include-git applies them; a run that changes nothing keeps no review.
-        let envrc = keepout(
-            &fx,
-            &[
-                "run",
-                "--review",
-                "--",
-                "sh",
-                "-c",
-                "echo 'echo ok' > .envrc",
-            ],
-        );
+        let envrc = fx.keepout(&[
+            "run",
+            "--review",
+            "--",
+            "sh",
+            "-c",
+            "echo 'echo ok' > .envrc",
+        ]);
         assert!(envrc.success(), "[{r}] {envrc}");
-        let apply = keepout(&fx, &["review", "apply", "--include-git"]);
+        let apply = fx.keepout(&["review", "apply", "--include-git"]);
         assert!(apply.success(), "[{r}] {apply}");
         assert_eq!(
             read(&fx.project.join(".envrc")).as_deref(),
             Some("echo ok\n"),
             "[{r}]"
         );
-        let nothing = keepout(&fx, &["run", "--review", "--", "cat", "a.txt"]);
+        let nothing = fx.keepout(&["run", "--review", "--", "cat", "a.txt"]);
         assert!(
             nothing.stderr.contains("changed nothing"),
             "[{r}] nothing changed:{nothing}"
         );
-        let list = keepout(&fx, &["review", "list"]);
+        let list = fx.keepout(&["review", "list"]);
         assert!(list.stdout.contains("no reviews kept"), "[{r}] {list}");
     }
 }

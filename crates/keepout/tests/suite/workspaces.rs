@@ -4,14 +4,6 @@
 
 use super::harness::*;
 
-/// `keepout ARGS...` as the runner, in the project, with the fixture's environment.
-fn keepout(fx: &Fixture, args: &[&str]) -> Output {
-    let mut argv = vec![keepout_bin()];
-    argv.extend_from_slice(args);
-    let what = format!("[{}] {}", fx.runner, argv.join(" "));
-    run(fx.command(&argv), what)
-}
-
 /// A bare clone of the fixture's project, owned by the runner; returns its path.
 fn bare_repo(fx: &Fixture) -> String {
     let repo = fx.root.join("repro.git");
@@ -54,19 +46,16 @@ fn try_clones_inside_and_shell_comes_back() {
             "[{r}] the caller's config applies outside:{outside}"
         );
 
-        let out = keepout(
-            &fx,
-            &[
-                "try",
-                &repo,
-                "--name",
-                "bug-1",
-                "--",
-                "sh",
-                "-c",
-                "pwd; cat README.md; echo kept > ~/left-here; cat ~/.netrc 2>&1; ls ~",
-            ],
-        );
+        let out = fx.keepout(&[
+            "try",
+            &repo,
+            "--name",
+            "bug-1",
+            "--",
+            "sh",
+            "-c",
+            "pwd; cat README.md; echo kept > ~/left-here; cat ~/.netrc 2>&1; ls ~",
+        ]);
         assert!(out.success(), "[{r}] try:{out}");
         assert!(out.stdout.contains("hello"), "[{r}] the clone's file:{out}");
         assert!(
@@ -78,17 +67,14 @@ fn try_clones_inside_and_shell_comes_back() {
             "[{r}] the real ~/.netrc is not in the workspace:{out}"
         );
 
-        let again = keepout(
-            &fx,
-            &["shell", "bug-1", "--", "sh", "-c", "pwd; cat ~/left-here"],
-        );
+        let again = fx.keepout(&["shell", "bug-1", "--", "sh", "-c", "pwd; cat ~/left-here"]);
         assert!(again.success(), "[{r}] shell:{again}");
         assert!(
             again.stdout.contains("kept"),
             "[{r}] the home as left:{again}"
         );
 
-        let list = keepout(&fx, &["workspace", "list", "--json"]);
+        let list = fx.keepout(&["workspace", "list", "--json"]);
         let json: serde_json::Value = serde_json::from_str(&list.stdout).unwrap();
         assert_eq!(json["workspaces"][0]["name"], "bug-1", "[{r}] {json}");
         assert_eq!(
@@ -98,7 +84,7 @@ fn try_clones_inside_and_shell_comes_back() {
         );
         assert!(json["workspaces"][0]["last_used"].as_u64().unwrap() > 0);
 
-        let rm = keepout(&fx, &["workspace", "rm", "bug-1"]);
+        let rm = fx.keepout(&["workspace", "rm", "bug-1"]);
         assert!(rm.success(), "[{r}] rm:{rm}");
         assert!(
             !store_dir(&fx).join("workspaces/bug-1").exists(),
@@ -114,18 +100,18 @@ fn a_failed_clone_leaves_nothing() {
     for r in runners() {
         let fx = Fixture::new(&r);
         let not_repo = fx.mkdir("not-a-repo");
-        let out = keepout(&fx, &["try", &not_repo.display().to_string(), "--", "true"]);
+        let out = fx.keepout(&["try", &not_repo.display().to_string(), "--", "true"]);
         assert!(!out.success(), "[{r}] not a repository:{out}");
         assert!(
             out.stderr.contains("no workspace was kept"),
             "[{r}] says so:{out}"
         );
-        let missing = keepout(&fx, &["try", "/nonexistent/repo.git"]);
+        let missing = fx.keepout(&["try", "/nonexistent/repo.git"]);
         assert!(
             !missing.success() && missing.stderr.contains("no such directory"),
             "[{r}] missing:{missing}"
         );
-        let ssh = keepout(&fx, &["try", "git@github.com:a/b.git"]);
+        let ssh = fx.keepout(&["try", "git@github.com:a/b.git"]);
         assert!(
             !ssh.success() && ssh.stderr.contains("HTTPS"),
             "[{r}] ssh refused:{ssh}"
@@ -134,7 +120,7 @@ fn a_failed_clone_leaves_nothing() {
             .map(|d| d.flatten().map(|e| e.file_name()).collect())
             .unwrap_or_default();
         assert!(left.is_empty(), "[{r}] nothing left behind: {left:?}");
-        let shell = keepout(&fx, &["shell", "nope", "--", "true"]);
+        let shell = fx.keepout(&["shell", "nope", "--", "true"]);
         assert!(
             !shell.success() && shell.stderr.contains("--new"),
             "[{r}] an unknown workspace is an error with the way out:{shell}"
@@ -149,9 +135,7 @@ fn a_failed_clone_leaves_nothing() {
 fn layers_are_read_only_and_stack() {
     for r in runners() {
         let fx = Fixture::new(&r);
-        let setup = keepout(
-            &fx,
-            &[
+        let setup = fx.keepout(&[
                 "shell",
                 "base",
                 "--new",
@@ -162,14 +146,12 @@ fn layers_are_read_only_and_stack() {
             ],
         );
         assert!(setup.success(), "[{r}] set-up:{setup}");
-        let snap = keepout(&fx, &["workspace", "snapshot", "base", "py-base"]);
+        let snap = fx.keepout(&["workspace", "snapshot", "base", "py-base"]);
         assert!(snap.success(), "[{r}] snapshot:{snap}");
         let layer_home = store_dir(&fx).join("layers/py-base/home");
         assert_eq!(read(&layer_home.join("cache")).as_deref(), Some("data\n"));
 
-        let use_it = keepout(
-            &fx,
-            &[
+        let use_it = fx.keepout(&[
                 "shell",
                 "scratch",
                 "--from",
@@ -198,69 +180,60 @@ fn layers_are_read_only_and_stack() {
         );
         assert!(!layer_home.join("new").exists(), "[{r}]");
         // The workspace keeps its own changes; another workspace on the layer does not see them.
-        let back = keepout(
-            &fx,
-            &[
-                "shell",
-                "scratch",
-                "--",
-                "sh",
-                "-c",
-                "cat ~/cache ~/new; ls ~/.local/bin",
-            ],
-        );
+        let back = fx.keepout(&[
+            "shell",
+            "scratch",
+            "--",
+            "sh",
+            "-c",
+            "cat ~/cache ~/new; ls ~/.local/bin",
+        ]);
         assert!(
             back.stdout.contains("changed")
                 && back.stdout.contains("mine")
                 && !back.stdout.contains("tool"),
             "[{r}] the workspace's own changes stay:{back}"
         );
-        let other = keepout(
-            &fx,
-            &[
-                "shell", "other", "--from", "py-base", "--", "cat", "../cache",
-            ],
-        );
+        let other = fx.keepout(&[
+            "shell", "other", "--from", "py-base", "--", "cat", "../cache",
+        ]);
         assert_eq!(
             other.stdout, "data\n",
             "[{r}] a second workspace sees the layer:{other}"
         );
 
         // Stacking: a snapshot of a workspace on a layer is a layer on that layer.
-        let snap2 = keepout(&fx, &["workspace", "snapshot", "scratch", "scratch-l"]);
+        let snap2 = fx.keepout(&["workspace", "snapshot", "scratch", "scratch-l"]);
         assert!(snap2.success(), "[{r}] second snapshot:{snap2}");
-        let top = keepout(
-            &fx,
-            &[
-                "shell",
-                "top",
-                "--from",
-                "scratch-l",
-                "--",
-                "sh",
-                "-c",
-                "cat ~/cache ~/new; ls ~/.local/bin | wc -l",
-            ],
-        );
+        let top = fx.keepout(&[
+            "shell",
+            "top",
+            "--from",
+            "scratch-l",
+            "--",
+            "sh",
+            "-c",
+            "cat ~/cache ~/new; ls ~/.local/bin | wc -l",
+        ]);
         assert_eq!(
             top.stdout, "changed\nmine\n0\n",
             "[{r}] stacked layers, whiteouts included:{top}"
         );
 
         // Layers in use stay; unused ones go with --layers.
-        let busy = keepout(&fx, &["workspace", "rm", "base", "other", "--layers"]);
+        let busy = fx.keepout(&["workspace", "rm", "base", "other", "--layers"]);
         assert!(busy.success(), "[{r}] rm:{busy}");
         assert!(
             layer_home.exists(),
             "[{r}] py-base is still used by scratch-l's chain"
         );
-        let all = keepout(&fx, &["workspace", "rm", "scratch", "top", "--layers"]);
+        let all = fx.keepout(&["workspace", "rm", "scratch", "top", "--layers"]);
         assert!(
             all.stdout.contains("removed layer scratch-l")
                 && all.stdout.contains("removed layer py-base"),
             "[{r}] unused layers removed:{all}"
         );
-        let list = keepout(&fx, &["workspace", "list"]);
+        let list = fx.keepout(&["workspace", "list"]);
         assert!(list.stdout.contains("no workspaces yet"), "[{r}] {list}");
     }
 }
@@ -271,7 +244,7 @@ fn layers_are_read_only_and_stack() {
 fn shell_is_interactive_with_a_named_prompt() {
     for r in runners() {
         let fx = Fixture::new(&r);
-        let make = keepout(&fx, &["shell", "dbg", "--new", "--", "true"]);
+        let make = fx.keepout(&["shell", "dbg", "--new", "--", "true"]);
         assert!(make.success(), "[{r}] {make}");
         let line = format!("{} shell dbg", keepout_bin());
         let out = with_input(
@@ -295,20 +268,17 @@ fn shell_is_interactive_with_a_named_prompt() {
 fn without_overlayfs_a_workspace_starts_on_a_copy() {
     for r in runners() {
         let fx = Fixture::new(&r);
-        let setup = keepout(
-            &fx,
-            &[
-                "shell",
-                "base",
-                "--new",
-                "--",
-                "sh",
-                "-c",
-                "echo data > ~/cache",
-            ],
-        );
+        let setup = fx.keepout(&[
+            "shell",
+            "base",
+            "--new",
+            "--",
+            "sh",
+            "-c",
+            "echo data > ~/cache",
+        ]);
         assert!(setup.success(), "[{r}] {setup}");
-        let snap = keepout(&fx, &["workspace", "snapshot", "base", "lay"]);
+        let snap = fx.keepout(&["workspace", "snapshot", "base", "lay"]);
         assert!(snap.success(), "[{r}] {snap}");
         let out = fx.outside(&format!(
             "KEEPOUT_NO_OVERLAY=1 {} shell c --from lay -- sh -c 'cat ~/cache; echo changed > ~/cache'",
@@ -326,7 +296,7 @@ fn without_overlayfs_a_workspace_starts_on_a_copy() {
             Some("data\n"),
             "[{r}] layer unchanged"
         );
-        let list = keepout(&fx, &["workspace", "list", "--json"]);
+        let list = fx.keepout(&["workspace", "list", "--json"]);
         let json: serde_json::Value = serde_json::from_str(&list.stdout).unwrap();
         let c = json["workspaces"]
             .as_array()
@@ -337,7 +307,7 @@ fn without_overlayfs_a_workspace_starts_on_a_copy() {
             .unwrap();
         assert_eq!(c["copied_from"], "lay", "[{r}] {json}");
         assert!(c["layer"].is_null(), "[{r}] {json}");
-        let back = keepout(&fx, &["shell", "c", "--", "cat", "../cache"]);
+        let back = fx.keepout(&["shell", "c", "--", "cat", "../cache"]);
         assert_eq!(back.stdout, "changed\n", "[{r}] its own copy:{back}");
     }
 }
