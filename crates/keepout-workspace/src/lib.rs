@@ -61,6 +61,8 @@ pub enum Error {
         what: &'static str,
         found: u32,
     },
+    #[error("your tree changed since the run at {}: applying would overwrite that. `keepout review diff` shows the run's changes; `keepout review apply --force` applies them anyway", .0.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))]
+    Conflict(Vec<PathBuf>),
     #[error("{path}: damaged metadata: {message}")]
     Damaged { path: PathBuf, message: String },
     #[error("{path}: {source}")]

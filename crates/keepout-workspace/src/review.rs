@@ -13,6 +13,8 @@
 //!   is applied as a symlink;
 //! * each file is replaced atomically: written whole to a temporary name in its directory,
 //!   synced, then renamed over the old one;
+//! * a path the maintainer changed in the real tree since the run (against the state noted by
+//!   [`Review::record_base`] just after it) makes the whole apply refuse, unless forced;
 //! * setuid, setgid and sticky bits are never applied;
 //! * `.git/hooks`, `.git/config`, `.git/config.worktree`, `.git/info`, `.git/commondir`,
 //!   `.git/worktrees`, `.git/modules` and `.envrc` (the names `keepout run` protects) are left
@@ -351,8 +353,46 @@ impl Review {
         Ok(())
     }
 
+    /// Note how the real tree stood, where the run changed it, just after the run: `apply`
+    /// refuses to overwrite what changed since (the maintainer's own edits).
+    pub fn record_base(&self, changes: &[Change]) -> Result<()> {
+        let base: std::collections::BTreeMap<String, String> = changes
+            .iter()
+            .map(|c| {
+                (
+                    c.path.to_string_lossy().into_owned(),
+                    fingerprint(&self.meta.project.join(&c.path)),
+                )
+            })
+            .collect();
+        write_meta(&self.dir.join("base.toml"), &base)
+    }
+
+    /// The paths whose state in the real tree differs from the recorded base.
+    fn conflicts(&self) -> Result<Vec<PathBuf>> {
+        let path = self.dir.join("base.toml");
+        if !path.exists() {
+            return Ok(Vec::new());
+        }
+        let base: std::collections::BTreeMap<String, String> =
+            read_meta(&path, "the review's base")?;
+        Ok(base
+            .into_iter()
+            .filter(|(rel, print)| fingerprint(&self.meta.project.join(rel)) != *print)
+            .map(|(rel, _)| PathBuf::from(rel))
+            .collect())
+    }
+
     /// Put the run's changes into the real tree (see the module doc for what is guaranteed).
-    pub fn apply(&self, include_git: bool) -> Result<ApplyReport> {
+    /// Where the tree changed since the run at a path the run changed, nothing is applied
+    /// ([`Error::Conflict`]) unless `force`.
+    pub fn apply(&self, include_git: bool, force: bool) -> Result<ApplyReport> {
+        if !force {
+            let conflicts = self.conflicts()?;
+            if !conflicts.is_empty() {
+                return Err(Error::Conflict(conflicts));
+            }
+        }
         let project = &self.meta.project;
         let root = rustix::fs::open(
             project,
@@ -509,6 +549,25 @@ impl Review {
             let _ = rustix::fs::unlinkat(real_dir, tmp, AtFlags::empty());
             fail(e)
         })
+    }
+}
+
+/// How an entry of the real tree stands, to tell later whether it changed: absent, or its type,
+/// inode, mode and (for what is not a directory, whose times move with every entry) size and
+/// modification time.
+fn fingerprint(path: &Path) -> String {
+    match std::fs::symlink_metadata(path) {
+        Err(_) => "absent".into(),
+        Ok(m) if m.is_dir() => format!("dir {} {:o}", m.ino(), m.mode()),
+        Ok(m) => format!(
+            "{:?} {} {:o} {} {}.{}",
+            entry_kind(&m),
+            m.ino(),
+            m.mode(),
+            m.size(),
+            m.mtime(),
+            m.mtime_nsec()
+        ),
     }
 }
 

@@ -478,6 +478,9 @@ pub enum ReviewAction {
         /// Also apply changes to .git/hooks, .git/config, .git/info and .envrc.
         #[arg(long)]
         include_git: bool,
+        /// Apply even where your tree changed since the run (your edits there are replaced).
+        #[arg(long)]
+        force: bool,
     },
     /// Drop the changes.
     Discard,

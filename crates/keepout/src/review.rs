@@ -67,6 +67,7 @@ fn summary(review: &Review, changes: &[Change], all: bool) -> Vec<String> {
 pub fn after_run(review: &Review, code: i32) -> Result<i32> {
     let store = store();
     let changes = review.changes()?;
+    review.record_base(&changes)?;
     if changes.is_empty() {
         store.discard_review(review)?;
         eprintln!("keepout: the run changed nothing in the project");
@@ -91,7 +92,7 @@ pub fn after_run(review: &Review, code: i32) -> Result<i32> {
         }
         match answer.trim() {
             "a" | "apply" => {
-                apply(review, false)?;
+                apply(review, false, false)?;
                 break;
             }
             "d" | "discard" => {
@@ -109,9 +110,9 @@ pub fn after_run(review: &Review, code: i32) -> Result<i32> {
     Ok(code)
 }
 
-fn apply(review: &Review, include_git: bool) -> Result<()> {
+fn apply(review: &Review, include_git: bool, force: bool) -> Result<()> {
     let report = review
-        .apply(include_git)
+        .apply(include_git, force)
         .with_context(|| format!("applying review {}", review.meta.id))?;
     for s in &report.skipped {
         eprintln!(
@@ -225,7 +226,7 @@ pub fn review(args: ReviewArgs) -> Result<i32> {
             }
         }
         Some(ReviewAction::Diff) => diff(&review, &changes)?,
-        Some(ReviewAction::Apply { include_git }) => apply(&review, include_git)?,
+        Some(ReviewAction::Apply { include_git, force }) => apply(&review, include_git, force)?,
         Some(ReviewAction::Discard) => {
             store.discard_review(&review)?;
             eprintln!("keepout: review {} discarded", review.meta.id);

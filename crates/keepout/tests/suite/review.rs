@@ -199,6 +199,36 @@ fn review_keeps_the_tree_and_apply_reproduces_the_run() {
             Some("echo ok\n"),
             "[{r}]"
         );
+        // Your own edit after the run is never overwritten silently.
+        let run = fx.keepout(&[
+            "run",
+            "--review",
+            "--",
+            "sh",
+            "-c",
+            "echo from-the-run > a.txt",
+        ]);
+        assert!(run.success(), "[{r}] {run}");
+        let edit = fx.outside("echo my-edit > a.txt");
+        assert!(edit.success(), "[{r}] {edit}");
+        let refused = fx.keepout(&["review", "apply"]);
+        assert!(
+            !refused.success() && refused.stderr.contains("changed since the run at a.txt"),
+            "[{r}] a conflict is refused and named:{refused}"
+        );
+        assert_eq!(
+            read(&fx.project.join("a.txt")).as_deref(),
+            Some("my-edit\n"),
+            "[{r}]"
+        );
+        let forced = fx.keepout(&["review", "apply", "--force"]);
+        assert!(forced.success(), "[{r}] {forced}");
+        assert_eq!(
+            read(&fx.project.join("a.txt")).as_deref(),
+            Some("from-the-run\n"),
+            "[{r}]"
+        );
+
         let nothing = fx.keepout(&["run", "--review", "--", "cat", "a.txt"]);
         assert!(
             nothing.stderr.contains("changed nothing"),
