@@ -10,7 +10,9 @@
 //! Guarantees: the command never holds a descriptor of the maintainer's terminal; keepout reads
 //! the maintainer's terminal only while it is the terminal's foreground job (in the background
 //! the kernel stops it, as for any program); the terminal's modes are restored when the relay
-//! ends, and window-size changes are passed on.
+//! ends, and window-size changes are passed on; once the relay ends, keepout reads no more of
+//! the maintainer's keystrokes for the command (what is typed next is keepout's, or the next
+//! program's).
 
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -114,24 +116,53 @@ impl Terminal {
                 }
             })
         });
+        let mut input = None;
+        let mut stop_input = None;
         if self.replaced[0] && foreground {
-            if let Ok(m) = self.master.try_clone() {
-                // Detached: it ends with keepout, blocked in read(0) or not.
-                std::thread::spawn(move || {
+            let stop = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC);
+            if let (Ok(m), Ok((stop_read, stop_write))) = (self.master.try_clone(), stop) {
+                // Ends when the relay is dropped (the stop pipe hangs up), so that input typed
+                // after the run (an answer to keepout, the next run's) is not taken here.
+                input = Some(std::thread::spawn(move || {
+                    use rustix::event::{PollFd, PollFlags};
                     let mut to = std::fs::File::from(m);
                     let mut buf = [0u8; 4096];
-                    while let Ok(n) = rustix::io::read(rustix::stdio::stdin(), &mut buf) {
-                        if n == 0 || to.write_all(&buf[..n]).is_err() {
+                    let stdin = rustix::stdio::stdin();
+                    loop {
+                        let mut fds = [
+                            PollFd::new(&stdin, PollFlags::IN),
+                            PollFd::new(&stop_read, PollFlags::IN),
+                        ];
+                        match rustix::event::poll(&mut fds, None) {
+                            Ok(_) => {}
+                            Err(rustix::io::Errno::INTR) => continue,
+                            Err(_) => break,
+                        }
+                        if !fds[1].revents().is_empty() {
                             break;
                         }
+                        if fds[0].revents().is_empty() {
+                            continue;
+                        }
+                        match rustix::io::read(stdin, &mut buf) {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => {
+                                if to.write_all(&buf[..n]).is_err() {
+                                    break;
+                                }
+                            }
+                        }
                     }
-                });
+                }));
+                stop_input = Some(stop_write);
             }
         }
         drop(self.slave);
         Relay {
             master: self.master,
             output,
+            input,
+            stop_input,
             saved,
         }
     }
@@ -141,6 +172,10 @@ impl Terminal {
 pub(crate) struct Relay {
     master: OwnedFd,
     output: Option<JoinHandle<()>>,
+    /// The thread that passes the maintainer's keystrokes on, and the pipe whose closing
+    /// stops it.
+    input: Option<JoinHandle<()>>,
+    stop_input: Option<OwnedFd>,
     saved: Option<Termios>,
 }
 
@@ -158,6 +193,10 @@ impl Relay {
 impl Drop for Relay {
     fn drop(&mut self) {
         if let Some(t) = self.output.take() {
+            let _ = t.join();
+        }
+        drop(self.stop_input.take());
+        if let Some(t) = self.input.take() {
             let _ = t.join();
         }
         if let Some(modes) = &self.saved {

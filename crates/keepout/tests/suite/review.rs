@@ -238,3 +238,55 @@ fn review_keeps_the_tree_and_apply_reproduces_the_run() {
         assert!(list.stdout.contains("no reviews kept"), "[{r}] {list}");
     }
 }
+
+/// A terminal of its own for `argv`, answering `answer` once `prompt` shows (python's pty: a
+/// person typing after reading, not input queued before the run).
+const ANSWER_PY: &str = r#"
+import os, pty, select, sys
+prompt, answer, argv = sys.argv[1].encode(), sys.argv[2].encode(), sys.argv[3:]
+pid, fd = pty.fork()
+if pid == 0:
+    os.execvp(argv[0], argv)
+out, answered = b"", False
+while True:
+    r, _, _ = select.select([fd], [], [], 20)
+    if not r:
+        break
+    try:
+        data = os.read(fd, 4096)
+    except OSError:
+        break
+    if not data:
+        break
+    out += data
+    if not answered and prompt in out:
+        os.write(fd, answer + b"\n")
+        answered = True
+sys.stdout.write(out.decode(errors="replace"))
+_, status = os.waitpid(pid, 0)
+sys.exit(os.waitstatus_to_exitcode(status))
+"#;
+
+/// On a terminal, keepout asks after the run; the answer typed then is keepout's (the relay of
+/// the run's terminal has stopped reading), and `a` applies.
+#[test]
+fn on_a_terminal_the_answer_after_the_run_applies() {
+    for r in runners() {
+        let fx = Fixture::new(&r);
+        let py = fx.script("answer.py", ANSWER_PY);
+        let out = fx.outside(&format!(
+            "{PYTHON} {py} 'Apply these changes' a {} run --review -- sh -c 'echo typed > asked.txt'",
+            keepout_bin()
+        ));
+        assert!(out.success(), "[{r}] {out}");
+        assert!(
+            out.stdout.contains("applied 1 changes"),
+            "[{r}] the answer reached keepout:{out}"
+        );
+        assert_eq!(
+            read(&fx.project.join("asked.txt")).as_deref(),
+            Some("typed\n"),
+            "[{r}]"
+        );
+    }
+}
