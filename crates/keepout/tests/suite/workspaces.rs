@@ -311,3 +311,37 @@ fn without_overlayfs_a_workspace_starts_on_a_copy() {
         assert_eq!(back.stdout, "changed\n", "[{r}] its own copy:{back}");
     }
 }
+
+/// An https:// source is cloned through keepout's proxy, with the source's host (and only it)
+/// allowed. No git server is reachable from these machines, so the test clones a PyPI page:
+/// PyPI itself answers "not found", so the request got out to the named host through the
+/// proxy; and a failed clone keeps nothing.
+#[test]
+fn an_https_clone_reaches_its_host_through_the_proxy() {
+    for r in runners() {
+        let fx = Fixture::new(&r);
+        let probe = fx.outside(&format!(
+            "{PYTHON} -c \"import urllib.request; urllib.request.urlopen('https://pypi.org/simple/six/', timeout=20); print('REACHED')\""
+        ));
+        if !probe.stdout.contains("REACHED") {
+            note(&format!(
+                "[{r}] this machine does not reach PyPI; skipping:{probe}"
+            ));
+            return;
+        }
+        let out = fx.keepout(&["try", "https://pypi.org/simple/six/", "--", "true"]);
+        assert!(!out.success(), "[{r}] not a git repository:{out}");
+        assert!(
+            out.stderr.contains("network: pypi.org only")
+                && out
+                    .stderr
+                    .contains("repository 'https://pypi.org/simple/six/' not found"),
+            "[{r}] git reached pypi.org through the proxy, which answered:{out}"
+        );
+        assert!(
+            !out.stderr.contains("keepout: refused"),
+            "[{r}] nothing refused on the way:{out}"
+        );
+        assert!(out.stderr.contains("no workspace was kept"), "[{r}] {out}");
+    }
+}
