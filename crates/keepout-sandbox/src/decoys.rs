@@ -13,7 +13,10 @@ use rustix::fs::inotify;
 
 /// The planted home and the watch on its decoys.
 pub struct Decoys {
-    dir: tempfile::TempDir,
+    /// The fresh home keepout made ([`Decoys::plant`]); `None` for a kept home that is watched
+    /// ([`Decoys::watch`]).
+    dir: Option<tempfile::TempDir>,
+    home: PathBuf,
     inotify: OwnedFd,
     /// Watch descriptor -> the decoy's path relative to the home.
     watches: Vec<(i32, &'static str)>,
@@ -56,26 +59,37 @@ impl Decoys {
                     .to_string()
             })
             .unwrap_or_default();
-        for (rel, text) in DECOYS {
-            let path = dir.path().join(rel);
-            std::fs::create_dir_all(path.parent().expect("decoys are in directories or home"))?;
-            std::fs::write(&path, text.replace("TAG", &tag))?;
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
-        }
+        plant_into(dir.path(), &tag, None)?;
+        let mut decoys = Decoys::watch(&[dir.path().to_path_buf()])?;
+        decoys.dir = Some(dir);
+        Ok(decoys)
+    }
+
+    /// Watch the decoys found in a kept home: `dirs` are what the sandbox's home is made of,
+    /// topmost first (a workspace's home, then its layers); each decoy is watched where the
+    /// sandbox sees it, the topmost copy.
+    pub fn watch(dirs: &[PathBuf]) -> std::io::Result<Decoys> {
         let inotify =
             inotify::init(inotify::CreateFlags::CLOEXEC | inotify::CreateFlags::NONBLOCK)?;
         let mut watches = Vec::new();
         for (rel, _) in DECOYS {
+            let Some(path) = dirs
+                .iter()
+                .map(|d| d.join(rel))
+                .find(|p| std::fs::symlink_metadata(p).is_ok_and(|m| m.is_file()))
+            else {
+                continue;
+            };
             let wd = inotify::add_watch(
                 &inotify,
-                dir.path().join(rel),
+                path,
                 inotify::WatchFlags::OPEN | inotify::WatchFlags::ACCESS,
             )?;
             watches.push((wd, *rel));
         }
         Ok(Decoys {
-            dir,
+            dir: None,
+            home: dirs.first().cloned().unwrap_or_default(),
             inotify,
             watches,
         })
@@ -83,7 +97,7 @@ impl Decoys {
 
     /// The directory to use as the sandbox's home.
     pub fn home(&self) -> &Path {
-        self.dir.path()
+        &self.home
     }
 
     /// The decoys opened since they were planted, as `~/REL`, each once.
@@ -100,4 +114,33 @@ impl Decoys {
         }
         seen.into_iter().map(|r| Path::new("~").join(r)).collect()
     }
+}
+
+/// Plant the decoys (those not there yet) in `home`, tagged `tag`, readable by their owner only;
+/// `owner`: the uid and gid to give them (a root caller's kept home belongs to the sandbox's
+/// user).
+pub fn plant_into(home: &Path, tag: &str, owner: Option<(u32, u32)>) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    for (rel, text) in DECOYS {
+        let path = home.join(rel);
+        if std::fs::symlink_metadata(&path).is_ok() {
+            continue;
+        }
+        let parent = path.parent().expect("decoys are in directories or home");
+        let mut made = Vec::new();
+        for dir in parent.ancestors().take_while(|d| *d != home) {
+            if !dir.exists() {
+                made.push(dir.to_path_buf());
+            }
+        }
+        std::fs::create_dir_all(parent)?;
+        std::fs::write(&path, text.replace("TAG", tag))?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+        if let Some((uid, gid)) = owner {
+            for p in made.iter().chain([&path]) {
+                std::os::unix::fs::chown(p, Some(uid), Some(gid))?;
+            }
+        }
+    }
+    Ok(())
 }

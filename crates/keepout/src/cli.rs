@@ -419,6 +419,11 @@ pub struct TryArgs {
     /// Clone submodules too.
     #[arg(long)]
     pub recursive: bool,
+    /// No decoy credentials in the new workspace's home (by default it gets a fake
+    /// ~/.ssh/id_ed25519, ~/.netrc, ~/.aws/credentials, ~/.pypirc and ~/.config/gh/hosts.yml,
+    /// and every read of them is reported after each run there).
+    #[arg(long)]
+    pub no_decoys: bool,
     #[command(flatten)]
     pub sandbox: WorkspaceSandboxArgs,
     /// The command to run in the clone [default: an interactive shell].

@@ -125,6 +125,13 @@ fn run_in(
     )];
     env.extend(extra_env);
     env.extend(opts.env.iter().cloned());
+    // Decoys in the home (planted by `try`, or in a layer under it) are watched from outside.
+    let decoys = keepout_sandbox::decoys::Decoys::watch(
+        &std::iter::once(kept.upper.clone())
+            .chain(kept.layers.iter().cloned())
+            .collect::<Vec<_>>(),
+    )
+    .context("cannot watch the workspace's decoys")?;
     let req = keepout_sandbox::RunRequest {
         kept_home: Some(kept),
         read_only: opts.read_only.clone(),
@@ -138,7 +145,7 @@ fn run_in(
     run::execute(
         &policy,
         allow.as_ref(),
-        None,
+        Some(&decoys),
         opts.report.as_deref(),
         opts.quiet,
     )
@@ -222,7 +229,15 @@ pub fn try_source(args: TryArgs) -> Result<i32> {
         &source.name,
         false,
     )?;
-    if let Err(e) = on_layer_or_copy(&store, &mut ws) {
+    let prepared = on_layer_or_copy(&store, &mut ws).and_then(|()| {
+        if args.no_decoys {
+            return Ok(());
+        }
+        let tag = format!("{name}-{}", ws.meta.created);
+        keepout_sandbox::decoys::plant_into(&ws.home(), &tag, owner().map(|id| (id, id)))
+            .context("cannot plant the decoys")
+    });
+    if let Err(e) = prepared {
         let _ = store.remove(&name);
         return Err(e);
     }

@@ -345,3 +345,56 @@ fn an_https_clone_reaches_its_host_through_the_proxy() {
         assert!(out.stderr.contains("no workspace was kept"), "[{r}] {out}");
     }
 }
+
+/// `try` plants decoy credentials in the new workspace's home (not the real ones: those stay
+/// unreadable), and every read of them, in that run or a later `shell`, or through a layer made
+/// from it, is reported; `--no-decoys` plants none.
+#[test]
+fn try_plants_decoys_and_reports_their_reads() {
+    for r in runners() {
+        let fx = Fixture::new(&r);
+        let repo = bare_repo(&fx);
+        let out = fx.keepout(&["try", &repo, "--name", "d", "--", "cat", "../.netrc"]);
+        assert!(out.success(), "[{r}] {out}");
+        assert!(
+            out.stdout.contains("keepout-decoy-") && !out.stdout.contains(&fx.credential(".netrc")),
+            "[{r}] a decoy, not the real ~/.netrc:{out}"
+        );
+        assert!(
+            out.stderr.contains("read of decoy ~/.netrc"),
+            "[{r}] the read is reported:{out}"
+        );
+        let later = fx.keepout(&["shell", "d", "--", "cat", "../.ssh/id_ed25519"]);
+        assert!(
+            later.stderr.contains("read of decoy ~/.ssh/id_ed25519"),
+            "[{r}] in a later shell too:{later}"
+        );
+        let quiet = fx.keepout(&["shell", "d", "--", "ls", "-a", ".."]);
+        assert!(
+            !quiet.stderr.contains("keepout: refused"),
+            "[{r}] listing is not reading:{quiet}"
+        );
+        let snap = fx.keepout(&["workspace", "snapshot", "d", "dl"]);
+        assert!(snap.success(), "[{r}] {snap}");
+        let layered = fx.keepout(&["shell", "on-d", "--from", "dl", "--", "cat", "../.pypirc"]);
+        assert!(
+            layered.stderr.contains("read of decoy ~/.pypirc"),
+            "[{r}] through a layer:{layered}"
+        );
+        let none = fx.keepout(&[
+            "try",
+            &repo,
+            "--name",
+            "n",
+            "--no-decoys",
+            "--",
+            "ls",
+            "-a",
+            "..",
+        ]);
+        assert!(
+            none.success() && !none.stdout.contains(".netrc"),
+            "[{r}] --no-decoys:{none}"
+        );
+    }
+}
