@@ -107,14 +107,15 @@ fn run_in(
     ws: &mut Workspace,
     in_project: bool,
     command: Vec<String>,
-    net: Option<&str>,
     opts: &WorkspaceSandboxArgs,
     extra_env: Vec<EnvRule>,
 ) -> Result<i32> {
+    // Two overlays on one upper directory are not allowed (and the work directory is cleared
+    // for each): a workspace on layers is one run's at a time; a plain home may be shared.
+    let _lock = store.lock(ws, ws.meta.layer.is_some())?;
     let kept = store.kept_home(ws, in_project)?;
-    // Two overlays on one upper directory are not allowed; a plain home may be shared.
-    let _lock = store.lock(ws, !kept.layers.is_empty())?;
     store.touch(ws)?;
+    let net = opts.net.as_deref();
     let allow = match net {
         None | Some("host") => None,
         Some(spec) => Some(run::allowlist(spec)?),
@@ -187,13 +188,13 @@ fn command_or_shell(command: &[String]) -> Vec<String> {
     vec![if bash { "bash" } else { "sh" }.into()]
 }
 
-/// A new workspace's `~/.bashrc`: a prompt that names the workspace (no layer: the layer's own
-/// home brings whatever it has).
+/// A new workspace's `~/.bashrc`, unless its home brings one (from a layer, or a copy of one):
+/// a prompt that names the workspace.
 fn write_bashrc(ws: &Workspace, owner: Option<u32>) -> Result<()> {
-    if ws.meta.layer.is_some() {
+    let path = ws.home().join(".bashrc");
+    if ws.meta.layer.is_some() || std::fs::symlink_metadata(&path).is_ok() {
         return Ok(());
     }
-    let path = ws.home().join(".bashrc");
     std::fs::write(
         &path,
         "# Written by keepout when this workspace was made; yours to change.\n\
@@ -229,15 +230,7 @@ pub fn try_source(args: TryArgs) -> Result<i32> {
         &source.name,
         false,
     )?;
-    let prepared = on_layer_or_copy(&store, &mut ws).and_then(|()| {
-        if args.no_decoys {
-            return Ok(());
-        }
-        let tag = format!("{name}-{}", ws.meta.created);
-        keepout_sandbox::decoys::plant_into(&ws.home(), &tag, owner().map(|id| (id, id)))
-            .context("cannot plant the decoys")
-    });
-    if let Err(e) = prepared {
+    if let Err(e) = on_layer_or_copy(&store, &mut ws) {
         let _ = store.remove(&name);
         return Err(e);
     }
@@ -268,6 +261,7 @@ pub fn try_source(args: TryArgs) -> Result<i32> {
     });
     clone.extend(["--".into(), source.url.clone(), source.name.clone()]);
     let clone_opts = WorkspaceSandboxArgs {
+        net: source.net.clone(),
         read_only: source.local.iter().cloned().collect(),
         quiet: args.sandbox.quiet,
         no_toolchains: args.sandbox.no_toolchains,
@@ -281,19 +275,14 @@ pub fn try_source(args: TryArgs) -> Result<i32> {
             None => " (no network)".into(),
         }
     );
+    // HOME is the sandbox's empty /tmp for the clone: no dotfile of the workspace or of its
+    // layers (a ~/.netrc, a decoy's included) takes part.
     let git_env = vec![
         EnvRule::Set("GIT_TERMINAL_PROMPT".into(), "0".into()),
         EnvRule::Set("GIT_CONFIG_NOSYSTEM".into(), "1".into()),
+        EnvRule::Set("HOME".into(), "/tmp".into()),
     ];
-    let cloned = run_in(
-        &store,
-        &mut ws,
-        false,
-        clone,
-        source.net.as_deref(),
-        &clone_opts,
-        git_env,
-    );
+    let cloned = run_in(&store, &mut ws, false, clone, &clone_opts, git_env);
     match cloned {
         Ok(0) => {}
         other => {
@@ -310,6 +299,12 @@ pub fn try_source(args: TryArgs) -> Result<i32> {
             });
         }
     }
+    // The decoys go in after the clone (which looks at no dotfile anyway).
+    if !args.no_decoys {
+        let tag = format!("{name}-{}", ws.meta.created);
+        keepout_sandbox::decoys::plant_into(&ws.home(), &tag, owner().map(|id| (id, id)))
+            .context("cannot plant the decoys")?;
+    }
     eprintln!("keepout: workspace {name} is ready; `keepout shell {name}` comes back to it");
     enter(&store, &mut ws, &args.command, &args.sandbox)
 }
@@ -321,15 +316,7 @@ fn enter(
     command: &[String],
     opts: &WorkspaceSandboxArgs,
 ) -> Result<i32> {
-    run_in(
-        store,
-        ws,
-        true,
-        command_or_shell(command),
-        opts.net.as_deref(),
-        opts,
-        Vec::new(),
-    )
+    run_in(store, ws, true, command_or_shell(command), opts, Vec::new())
 }
 
 pub fn shell(args: ShellArgs) -> Result<i32> {
