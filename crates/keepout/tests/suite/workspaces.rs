@@ -398,3 +398,41 @@ fn try_plants_decoys_and_reports_their_reads() {
         );
     }
 }
+
+/// A workspace on a layer is one run's at a time (two overlays on one upper directory are not
+/// allowed): a second run is told it is in use, and the first one's files are unharmed.
+#[test]
+fn a_layered_workspace_in_use_refuses_a_second_run() {
+    for r in runners() {
+        let fx = Fixture::new(&r);
+        let setup = fx.keepout(&["shell", "base", "--new", "--", "true"]);
+        assert!(setup.success(), "[{r}] {setup}");
+        let snap = fx.keepout(&["workspace", "snapshot", "base", "lay"]);
+        assert!(snap.success(), "[{r}] {snap}");
+        let make = fx.keepout(&["shell", "w", "--from", "lay", "--", "true"]);
+        assert!(make.success(), "[{r}] {make}");
+        let first = Running::spawn(
+            fx.command(&[
+                keepout_bin(),
+                "shell",
+                "w",
+                "--",
+                "sh",
+                "-c",
+                "echo one > ~/one; sleep 3; cat ~/one",
+            ]),
+            format!("[{r}] first run"),
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        let second = fx.keepout(&["shell", "w", "--", "true"]);
+        assert!(
+            !second.success() && second.stderr.contains("in use"),
+            "[{r}] the second run is refused:{second}"
+        );
+        let first = first.wait();
+        assert!(
+            first.success() && first.stdout.contains("one"),
+            "[{r}] the first run is unharmed:{first}"
+        );
+    }
+}
