@@ -19,6 +19,9 @@ use keepout_sandbox::EnvRule;
         keepout run -- python3 -m pytest          # no network\n  \
         keepout run --net pypi -- pip install -e .   # PyPI only, through keepout's proxy\n  \
         keepout run -- tox                        # your pyenv, rustup, nvm...: read-only inside\n  \
+        keepout run --review -- make test         # writes go aside; then `keepout review`\n  \
+        keepout try github:someone/repro -- tox   # clone inside, into a new workspace\n  \
+        keepout shell repro                       # back into it later\n  \
         keepout run --print-policy -- true        # what the sandbox would see, as TOML\n  \
         keepout doctor                            # what this kernel can enforce\n  \
         keepout demo                              # watch a malicious test suite fail\n  \
