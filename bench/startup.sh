@@ -40,6 +40,17 @@ names=(-n "bare true" true
 if command -v firejail >/dev/null; then
     names+=(-n "firejail --quiet --noprofile --private --net=none true" "firejail --quiet --noprofile --private --net=none true")
 fi
+# @anthropic-ai/sandbox-runtime (npm install -g @anthropic-ai/sandbox-runtime; needs ripgrep and
+# socat): its default, no network and the filesystem read-only but for the working directory.
+if command -v srt >/dev/null && (cd "$project" && srt true) >/dev/null 2>&1; then
+    names+=(-n "srt true" "bash -c 'cd $project && exec srt true'")
+fi
+# podman, with the host's / as the container's root (no image registry needed), no network.
+if command -v podman >/dev/null && podman run --rm --network none --rootfs / true >/dev/null 2>&1; then
+    names+=(-n "podman run --rm --network none --rootfs / true" "podman run --rm --network none --rootfs / true")
+elif command -v podman >/dev/null; then
+    echo "note: podman is installed but cannot start a container here: $(podman run --rm --network none --rootfs / true 2>&1 | tail -1)" >&2
+fi
 
 json=$(mktemp)
 trap 'rm -rf "$project" "$json"' EXIT
