@@ -670,12 +670,13 @@ impl Store {
         Ok(out)
     }
 
-    /// The newest review of `project` (or of any project, with `None`).
-    pub fn latest_review(&self, project: Option<&Path>) -> Result<Option<Review>> {
+    /// The newest review of the project that `dir` is in (the project itself or a directory
+    /// inside it), or of any project with `None`.
+    pub fn latest_review(&self, dir: Option<&Path>) -> Result<Option<Review>> {
         Ok(self
             .reviews()?
             .into_iter()
-            .rfind(|r| project.is_none_or(|p| r.meta.project == p)))
+            .rfind(|r| dir.is_none_or(|d| d.starts_with(&r.meta.project))))
     }
 
     /// Drop a review and its files.

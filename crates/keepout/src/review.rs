@@ -205,6 +205,7 @@ pub fn review(args: ReviewArgs) -> Result<i32> {
         None => {
             let cwd = std::env::current_dir()?;
             let project = std::fs::canonicalize(&cwd).unwrap_or(cwd);
+            // The project's own directory or one inside it.
             match store.latest_review(Some(&project))? {
                 Some(r) => r,
                 None => bail!(
