@@ -199,6 +199,13 @@ pub fn run(args: RunArgs) -> Result<i32> {
             }
             println!("# never to loopback, private, link-local or this host's own addresses.");
         }
+        if args.review {
+            println!(
+                "\n# --review: the project is an overlay instead, the tree its read-only lower layer;\n\
+                 # every write goes to {}/reviews/ID, and nothing in the tree is pinned.",
+                crate::workspace::store().root().display()
+            );
+        }
         return Ok(0);
     }
     let code = execute(
