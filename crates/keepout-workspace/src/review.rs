@@ -401,7 +401,16 @@ impl Review {
         )
         .map_err(|e| io(project)(e.into()))?;
         let mut report = ApplyReport::default();
-        self.apply_dir(Path::new(""), &root, include_git, &mut report)?;
+        let root_mode = rustix::fs::fstat(&root)
+            .map(|st| Mode::from_raw_mode(st.st_mode & 0o7777))
+            .map_err(|e| io(project)(e.into()))?;
+        with_write_access(&root, root_mode, || {
+            self.apply_dir(Path::new(""), &root, include_git, &mut report)
+        })
+        .map_err(|e| match e {
+            WriteAccess::Chmod(e) => io(project)(e.into()),
+            WriteAccess::Inner(e) => e,
+        })?;
         Ok(report)
     }
 
@@ -479,8 +488,13 @@ impl Review {
                         Mode::empty(),
                     )
                     .map_err(|e| fail(&path, e))?;
-                    rustix::fs::fchmod(&child, mode).map_err(|e| fail(&path, e))?;
-                    self.apply_dir(&path, &child, include_git, report)?;
+                    with_write_access(&child, mode, || {
+                        self.apply_dir(&path, &child, include_git, report)
+                    })
+                    .map_err(|e| match e {
+                        WriteAccess::Chmod(e) => fail(&path, e),
+                        WriteAccess::Inner(e) => e,
+                    })?;
                 }
                 EntryKind::File => {
                     let tmp = temp_name(&name);
@@ -569,6 +583,37 @@ fn fingerprint(path: &Path) -> String {
             m.mtime_nsec()
         ),
     }
+}
+
+/// Why [`with_write_access`] failed.
+enum WriteAccess {
+    Chmod(rustix::io::Errno),
+    Inner(Error),
+}
+
+/// Run `f` with the owner's full access to `dir`, then give `dir` its `final_mode`, whether `f`
+/// succeeded or not. The run changed files in place where apply replaces them by rename, which
+/// needs the directory writable even where the run's own view of it is read-only.
+fn with_write_access(
+    dir: &OwnedFd,
+    final_mode: Mode,
+    f: impl FnOnce() -> Result<()>,
+) -> std::result::Result<(), WriteAccess> {
+    let current = rustix::fs::fstat(dir)
+        .map(|st| st.st_mode & 0o7777)
+        .map_err(WriteAccess::Chmod)?;
+    // Not the owner (a shared directory): go on as the directory is, and let a write that is
+    // not allowed say so.
+    let open = Mode::from_raw_mode(final_mode.as_raw_mode() | 0o700);
+    let opened = open.as_raw_mode() != current && rustix::fs::fchmod(dir, open).is_ok();
+    let result = f();
+    let restored = if opened || final_mode.as_raw_mode() != current {
+        rustix::fs::fchmod(dir, final_mode)
+    } else {
+        Ok(())
+    };
+    result.map_err(WriteAccess::Inner)?;
+    restored.map_err(WriteAccess::Chmod)
 }
 
 /// A name beside `name` for the entry being written (created exclusively, so never an existing

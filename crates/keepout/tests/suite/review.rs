@@ -30,11 +30,13 @@ for dirpath, dirnames, filenames in os.walk(root):
 print("\n".join(out))
 "#;
 
-/// What untrusted code does to the tree: additions, changes, deletions, a rename, mode changes,
-/// a new symlink, a directory replaced whole, and a symlink of the real tree (to a directory
+/// What untrusted code does to the tree: additions, changes (one in a read-only directory, which
+/// apply, replacing by rename, must open and close again), deletions, a rename, mode changes, a
+/// new symlink, a directory replaced whole, and a symlink of the real tree (to a directory
 /// outside the project) replaced by a directory with a file in it; plus git hooks and .envrc.
 const CHANGES_SH: &str = "set -e
 echo more >> a.txt
+echo more >> locked/f
 rm b.txt
 echo new > c.txt
 chmod +x c.txt
@@ -75,6 +77,7 @@ fn plant_tree(fx: &Fixture, dir: &std::path::Path, target: &std::path::Path) {
     let out = fx.outside(&format!(
         "set -e; cd {}; printf 'a\\n' > a.txt; printf 'b\\n' > b.txt; printf '#!/bin/sh\\n' > run.sh; \
          chmod 755 run.sh; mkdir -p d gone/sub; echo x > d/x; echo y > gone/sub/y; \
+         mkdir locked; echo l > locked/f; chmod 555 locked; \
          ln -s {} outside-link",
         q(dir.display().to_string()),
         q(target.display().to_string())
@@ -133,6 +136,7 @@ fn review_keeps_the_tree_and_apply_reproduces_the_run() {
         };
         for (path, kind) in [
             ("a.txt", "modified"),
+            ("locked/f", "modified"),
             ("b.txt", "deleted"),
             ("c.txt", "added"),
             ("run.sh", "modified"),
@@ -236,6 +240,11 @@ fn review_keeps_the_tree_and_apply_reproduces_the_run() {
         );
         let list = fx.keepout(&["review", "list"]);
         assert!(list.stdout.contains("no reviews kept"), "[{r}] {list}");
+        // The read-only directories go with the fixture.
+        fx.outside(&format!(
+            "chmod -R u+w {}",
+            q(fx.root.display().to_string())
+        ));
     }
 }
 
