@@ -471,13 +471,7 @@ impl Store {
     /// directories replace, the rest is copied (`copy_file_range`: a reflink where the
     /// filesystem can) and owned by the store's owner.
     fn copy_layer(&self, src: &Path, dest: &Path) -> Result<()> {
-        let mut entries: Vec<_> = std::fs::read_dir(src)
-            .map_err(io(src))?
-            .flatten()
-            .map(|e| e.file_name())
-            .collect();
-        entries.sort();
-        for name in entries {
+        for name in sorted_entries(src)? {
             let (s, d) = (src.join(&name), dest.join(&name));
             let meta = std::fs::symlink_metadata(&s).map_err(io(&s))?;
             let existing = std::fs::symlink_metadata(&d).ok();
@@ -722,6 +716,18 @@ pub fn remove_tree(path: &Path) -> Result<()> {
         }
     }
     std::fs::remove_dir_all(path).map_err(io(path))
+}
+
+/// The names in a directory keepout reads through (a layer, a review's upper directory), in
+/// order, so that what is done with them is done the same way every time.
+fn sorted_entries(dir: &Path) -> Result<Vec<std::ffi::OsString>> {
+    let mut names: Vec<_> = std::fs::read_dir(dir)
+        .map_err(io(dir))?
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    names.sort();
+    Ok(names)
 }
 
 fn list_names(dir: &Path) -> Result<Vec<String>> {

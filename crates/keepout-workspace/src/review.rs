@@ -29,7 +29,10 @@ use std::path::{Path, PathBuf};
 use rustix::fs::{AtFlags, Mode, OFlags};
 use serde::{Deserialize, Serialize};
 
-use crate::{io, now, read_meta, remove_tree, write_meta, Error, Result, Store, FORMAT_VERSION};
+use crate::{
+    io, now, read_meta, remove_tree, sorted_entries, write_meta, Error, Result, Store,
+    FORMAT_VERSION,
+};
 
 /// What a review's `meta.toml` says.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -258,12 +261,7 @@ impl Review {
     fn walk(&self, rel: &Path, real_dir: bool, out: &mut Vec<Change>) -> Result<()> {
         let upper = self.upper().join(rel);
         let real = self.meta.project.join(rel);
-        let mut names: Vec<_> = std::fs::read_dir(&upper)
-            .map_err(io(&upper))?
-            .flatten()
-            .map(|e| e.file_name())
-            .collect();
-        names.sort();
+        let names = sorted_entries(&upper)?;
         if real_dir && !rel.as_os_str().is_empty() && is_opaque(&upper) {
             // Replaced whole: what the real directory had and the new one lacks is deleted.
             let kept: BTreeSet<_> = names.iter().cloned().collect();
@@ -422,12 +420,7 @@ impl Review {
         report: &mut ApplyReport,
     ) -> Result<()> {
         let upper = self.upper().join(rel);
-        let mut names: Vec<_> = std::fs::read_dir(&upper)
-            .map_err(io(&upper))?
-            .flatten()
-            .map(|e| e.file_name())
-            .collect();
-        names.sort();
+        let names = sorted_entries(&upper)?;
         let fail = |path: &Path, e: rustix::io::Errno| Error::Io {
             path: self.meta.project.join(path),
             source: e.into(),
