@@ -15,6 +15,15 @@ fn bare_repo(fx: &Fixture) -> String {
     repo.display().to_string()
 }
 
+/// A new workspace `base`, set up by `script` (sh -c), frozen as the layer `layer`.
+fn layer_from_new_workspace(fx: &Fixture, script: &str, layer: &str) {
+    let r = &fx.runner;
+    let setup = fx.keepout(&["shell", "base", "--new", "--", "sh", "-c", script]);
+    assert!(setup.success(), "[{r}] set-up:{setup}");
+    let snap = fx.keepout(&["workspace", "snapshot", "base", layer]);
+    assert!(snap.success(), "[{r}] snapshot:{snap}");
+}
+
 fn store_dir(fx: &Fixture) -> std::path::PathBuf {
     fx.home.join(".local/share/keepout")
 }
@@ -135,19 +144,11 @@ fn a_failed_clone_leaves_nothing() {
 fn layers_are_read_only_and_stack() {
     for r in runners() {
         let fx = Fixture::new(&r);
-        let setup = fx.keepout(&[
-                "shell",
-                "base",
-                "--new",
-                "--",
-                "sh",
-                "-c",
-                "mkdir -p ~/.local/bin && printf 'echo tool v1\\n' > ~/.local/bin/tool && echo data > ~/cache",
-            ],
+        layer_from_new_workspace(
+            &fx,
+            "mkdir -p ~/.local/bin && printf 'echo tool v1\\n' > ~/.local/bin/tool && echo data > ~/cache",
+            "py-base",
         );
-        assert!(setup.success(), "[{r}] set-up:{setup}");
-        let snap = fx.keepout(&["workspace", "snapshot", "base", "py-base"]);
-        assert!(snap.success(), "[{r}] snapshot:{snap}");
         let layer_home = store_dir(&fx).join("layers/py-base/home");
         assert_eq!(read(&layer_home.join("cache")).as_deref(), Some("data\n"));
 
@@ -268,18 +269,7 @@ fn shell_is_interactive_with_a_named_prompt() {
 fn without_overlayfs_a_workspace_starts_on_a_copy() {
     for r in runners() {
         let fx = Fixture::new(&r);
-        let setup = fx.keepout(&[
-            "shell",
-            "base",
-            "--new",
-            "--",
-            "sh",
-            "-c",
-            "echo data > ~/cache",
-        ]);
-        assert!(setup.success(), "[{r}] {setup}");
-        let snap = fx.keepout(&["workspace", "snapshot", "base", "lay"]);
-        assert!(snap.success(), "[{r}] {snap}");
+        layer_from_new_workspace(&fx, "echo data > ~/cache", "lay");
         let out = fx.outside(&format!(
             "KEEPOUT_NO_OVERLAY=1 {} shell c --from lay -- sh -c 'cat ~/cache; echo changed > ~/cache'",
             keepout_bin()
@@ -405,10 +395,7 @@ fn try_plants_decoys_and_reports_their_reads() {
 fn a_layered_workspace_in_use_refuses_a_second_run() {
     for r in runners() {
         let fx = Fixture::new(&r);
-        let setup = fx.keepout(&["shell", "base", "--new", "--", "true"]);
-        assert!(setup.success(), "[{r}] {setup}");
-        let snap = fx.keepout(&["workspace", "snapshot", "base", "lay"]);
-        assert!(snap.success(), "[{r}] {snap}");
+        layer_from_new_workspace(&fx, "true", "lay");
         let make = fx.keepout(&["shell", "w", "--from", "lay", "--", "true"]);
         assert!(make.success(), "[{r}] {make}");
         let first = Running::spawn(
