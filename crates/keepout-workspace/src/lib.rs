@@ -254,6 +254,11 @@ impl Store {
         &self.root
     }
 
+    /// Who owns what sandboxes write here ([`Store::with_owner`]), if not the caller.
+    pub fn owner(&self) -> Option<(u32, u32)> {
+        self.owner
+    }
+
     fn workspaces_dir(&self) -> PathBuf {
         self.root.join("workspaces")
     }

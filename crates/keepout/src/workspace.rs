@@ -190,7 +190,7 @@ fn command_or_shell(command: &[String]) -> Vec<String> {
 
 /// A new workspace's `~/.bashrc`, unless its home brings one (from a layer, or a copy of one):
 /// a prompt that names the workspace.
-fn write_bashrc(ws: &Workspace, owner: Option<u32>) -> Result<()> {
+fn write_bashrc(ws: &Workspace, owner: Option<(u32, u32)>) -> Result<()> {
     let path = ws.home().join(".bashrc");
     if ws.meta.layer.is_some() || std::fs::symlink_metadata(&path).is_ok() {
         return Ok(());
@@ -201,14 +201,10 @@ fn write_bashrc(ws: &Workspace, owner: Option<u32>) -> Result<()> {
          PS1='(keepout:${KEEPOUT_WORKSPACE}) \\w\\$ '\n",
     )
     .with_context(|| format!("cannot write {}", path.display()))?;
-    if let Some(id) = owner {
-        std::os::unix::fs::chown(&path, Some(id), Some(id))?;
+    if let Some((uid, gid)) = owner {
+        std::os::unix::fs::chown(&path, Some(uid), Some(gid))?;
     }
     Ok(())
-}
-
-fn owner() -> Option<u32> {
-    (run::caller_uid() == 0).then_some(ROOT_CALLER_HOST_ID)
 }
 
 pub fn try_source(args: TryArgs) -> Result<i32> {
@@ -234,7 +230,7 @@ pub fn try_source(args: TryArgs) -> Result<i32> {
         let _ = store.remove(&name);
         return Err(e);
     }
-    write_bashrc(&ws, owner())?;
+    write_bashrc(&ws, store.owner())?;
 
     // The clone: inside, with only the source's host (or nothing), no credentials, no hooks,
     // and a global git configuration of its own (not even a layer's), which trusts the local
@@ -302,7 +298,7 @@ pub fn try_source(args: TryArgs) -> Result<i32> {
     // The decoys go in after the clone (which looks at no dotfile anyway).
     if !args.no_decoys {
         let tag = format!("{name}-{}", ws.meta.created);
-        keepout_sandbox::decoys::plant_into(&ws.home(), &tag, owner().map(|id| (id, id)))
+        keepout_sandbox::decoys::plant_into(&ws.home(), &tag, store.owner())
             .context("cannot plant the decoys")?;
     }
     eprintln!("keepout: workspace {name} is ready; `keepout shell {name}` comes back to it");
@@ -336,7 +332,7 @@ pub fn shell(args: ShellArgs) -> Result<i32> {
             let _ = store.remove(&args.name);
             return Err(e);
         }
-        write_bashrc(&ws, owner())?;
+        write_bashrc(&ws, store.owner())?;
         eprintln!(
             "keepout: new workspace {}{}",
             args.name,
