@@ -103,6 +103,18 @@ pub(crate) fn build_env(
         ("TMPDIR", "/tmp".into()),
         ("SHELL", "/bin/sh".into()),
         ("KEEPOUT_SANDBOX", "1".into()),
+        // Python's bytecode goes outside the project: no .pyc the run writes beside a source
+        // can then be mistaken for one Python wrote (see `quarantine`), and none is needed.
+        (
+            "PYTHONPYCACHEPREFIX",
+            match &req.bytecode_cache {
+                Some(dir) => dir.to_string_lossy().into_owned(),
+                None => home
+                    .join(".cache/keepout-pycache")
+                    .to_string_lossy()
+                    .into_owned(),
+            },
+        ),
     ] {
         env.insert(k.into(), v);
     }

@@ -15,12 +15,15 @@
 //! environment in the policy, saw only the paths in the policy, and no process it started is
 //! still alive. Every raw system call lives in `linux::sys`, the only module with `unsafe`.
 
+pub mod autorun;
 pub mod decoys;
 mod env;
 mod error;
+pub mod git_index;
 pub mod kernel;
 mod plan;
 mod policy;
+pub mod project_scan;
 mod quarantine;
 pub mod toolchains;
 
@@ -35,7 +38,7 @@ pub use policy::{
     HomeSpec, KeptHome, Limits, Mode, Mount, MountKind, Network, Policy, ProtectedPath, ReviewDirs,
     RunRequest, PROTECTED_NAMES, ROOT_CALLER_HOST_ID,
 };
-pub use quarantine::Quarantined;
+pub use quarantine::{AfterRun, IndexFlagsCleared, Quarantined};
 
 /// How the sandboxed command ended, in the terms a shell uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,8 +63,9 @@ impl Outcome {
 #[derive(Debug)]
 pub struct RunReport {
     pub outcome: Outcome,
-    /// `.git`/`.envrc` entries the command planted in the project, moved aside after the run.
-    pub quarantined: Vec<Quarantined>,
+    /// What the command left in the project that runs later or hides a change, and what
+    /// keepout did about it after the run (see [`AfterRun`]).
+    pub after: AfterRun,
     /// Deny-listed system calls the command tried (refused with EPERM), each once:
     /// `keyctl`, `ioctl TIOCSTI`, ... (namespaces mode, where the kernel has user notification).
     pub refused_syscalls: Vec<String>,
@@ -87,11 +91,11 @@ pub fn run_with_egress(
 ) -> Result<RunReport> {
     let watch = quarantine::Watch::start(policy);
     let result = linux::run(policy, egress);
-    let quarantined = watch.finish();
+    let after = watch.finish();
     let (outcome, refused_syscalls) = result?;
     Ok(RunReport {
         outcome,
-        quarantined,
+        after,
         refused_syscalls,
     })
 }

@@ -103,6 +103,15 @@ impl SandboxPlan {
                     },
                     Some(LandlockAccess::Read),
                 ),
+                MountKind::Pinned => (
+                    MountStep::Bind {
+                        source,
+                        target,
+                        read_only: true,
+                        idmap: idmap_rw,
+                    },
+                    Some(LandlockAccess::Read),
+                ),
                 MountKind::ReadWrite => (
                     MountStep::Bind {
                         source,
@@ -208,6 +217,8 @@ mod tests {
             caller_home: "/home/alice".into(),
             caller_uid: 1000,
             caller_gid: 1000,
+            allow_sockets: vec![],
+            bytecode_cache: None,
         };
         let p = Policy::build(&req).unwrap();
         (dir, p)

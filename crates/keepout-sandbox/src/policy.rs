@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::env::{build_env, EnvRule};
 use crate::error::{Error, Result};
+use crate::project_scan::{self, ProjectScan};
 use crate::toolchains::{self, SkippedToolchain, Survey};
 
 /// How the sandbox is enforced.
@@ -65,6 +66,11 @@ pub enum MountKind {
     ReadOnly,
     /// The host path (or `source`) bound read-write, nosuid, nodev.
     ReadWrite,
+    /// The caller's own file or directory inside the project, bound read-only over itself
+    /// because the host runs code from it later (git's hooks and configuration at any depth,
+    /// editor and tool files); idmapped like the project for a root caller, so git inside sees
+    /// it owned as the rest of the tree.
+    Pinned,
     /// Hidden behind an empty read-only file or directory.
     Masked,
     /// A directory keepout keeps for the sandbox (a workspace's home), owned on the host by the
@@ -228,6 +234,12 @@ pub struct RunRequest {
     pub caller_home: PathBuf,
     pub caller_uid: u32,
     pub caller_gid: u32,
+    /// `--socket PATH`: unix sockets in the project the sandbox may reach (all others are
+    /// masked).
+    pub allow_sockets: Vec<PathBuf>,
+    /// A directory kept for this project's Python bytecode (`PYTHONPYCACHEPREFIX`), bound
+    /// read-write; `None`: under the sandbox's home.
+    pub bytecode_cache: Option<PathBuf>,
 }
 
 /// Everything the sandbox will be, as data.
@@ -262,10 +274,21 @@ pub struct Policy {
         skip_serializing_if = "Vec::is_empty"
     )]
     pub skipped_toolchains: Vec<SkippedToolchain>,
+    /// Paths the user made writable with `--rw` (what `--mode landlock` grants writes to).
+    #[serde(
+        rename = "rw-by-request",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub requested_rw: Vec<PathBuf>,
+    /// The walk of the project made while building (see [`crate::project_scan`]), reused by the
+    /// after-run check so the project is walked once before the run.
+    #[serde(skip)]
+    pub scan: Option<ProjectScan>,
 }
 
-/// The `why` of a mount the user asked for with `--rw` (landlock mode grants only those).
-pub(crate) const RW_FLAG: &str = "--rw";
+/// The `why` of a mount the user asked for with `--rw`.
+const RW_FLAG: &str = "--rw";
 
 /// System directories bound read-only when they exist on the host.
 pub const SYSTEM_PATHS: &[&str] = &[
@@ -515,6 +538,7 @@ impl Policy {
         // User binds, toolchains and the project: parents before children so nested mounts
         // stack right.
         let mut user = Vec::new();
+        let mut requested_rw = Vec::new();
         for (paths, kind, flag) in [
             (&req.read_only, MountKind::ReadOnly, "--ro"),
             (&req.read_write, MountKind::ReadWrite, RW_FLAG),
@@ -527,6 +551,9 @@ impl Policy {
                          command needs instead, e.g. --ro ~/.pyenv",
                         path.display()
                     )));
+                }
+                if kind == MountKind::ReadWrite {
+                    requested_rw.push(path.clone());
                 }
                 user.push(Mount {
                     path,
@@ -567,6 +594,14 @@ impl Policy {
             }
             (None, None) => {}
         }
+        if let Some(cache) = &req.bytecode_cache {
+            user.push(Mount {
+                path: canonical(cache, "bytecode cache")?,
+                kind: MountKind::ReadWrite,
+                source: None,
+                why: "this project's Python bytecode (PYTHONPYCACHEPREFIX), kept by keepout".into(),
+            });
+        }
         for m in toolchains.mounts() {
             if !user.iter().any(|u| u.path == m.path) {
                 user.push(m); // unless --ro, --rw or the project shows it already
@@ -577,11 +612,16 @@ impl Policy {
 
         // Under review nothing reaches the real tree, so nothing in it needs pinning (a pinned
         // `.git` would even be the real one, writable, over the overlay); `review apply` leaves
-        // the same names alone.
-        let protected = match (&project, &req.review) {
-            (Some(project), None) => protect_project(project, &mut mounts)?,
+        // the same names alone. A host service's socket is masked either way: a connection
+        // through the overlay reaches the real one.
+        let scan = project.as_deref().map(|p| project_scan::scan(p, false));
+        let protected = match (&project, &scan, &req.review) {
+            (Some(project), Some(scan), None) => protect_project(project, scan, &mut mounts)?,
             _ => Vec::new(),
         };
+        if let Some(scan) = &scan {
+            mask_sockets(scan, &req.allow_sockets, &mut mounts)?;
+        }
 
         let env = build_env(req, &home_path, &toolchains)?;
         Ok(Policy {
@@ -598,6 +638,8 @@ impl Policy {
             protected,
             mounts,
             skipped_toolchains: toolchains.skipped,
+            requested_rw,
+            scan,
         })
     }
 
@@ -714,9 +756,16 @@ pub(crate) fn exposes(path: &Path, places: &[(PathBuf, String)], project: bool) 
     None
 }
 
-/// Mount the protected names read-only over themselves; `.git` itself is bound over itself so
-/// it is a mount point, which cannot be renamed away and replaced.
-fn protect_project(project: &Path, mounts: &mut Vec<Mount>) -> Result<Vec<ProtectedPath>> {
+/// Pin what the host runs code from later read-only over itself, at any depth (see
+/// [`crate::autorun`]): the control entries of every git directory, `.git` pointer files, editor
+/// and tool files. The project's own `.git` is also bound over itself so it is a mount point,
+/// which cannot be renamed away and replaced. Nothing inside a directory a package manager
+/// recreates whole is pinned (it is checked after the run instead).
+fn protect_project(
+    project: &Path,
+    scan: &ProjectScan,
+    mounts: &mut Vec<Mount>,
+) -> Result<Vec<ProtectedPath>> {
     let mut protected = Vec::new();
     let git = project.join(".git");
     match std::fs::symlink_metadata(&git) {
@@ -732,43 +781,94 @@ fn protect_project(project: &Path, mounts: &mut Vec<Mount>) -> Result<Vec<Protec
             source: None,
             why: "pinned in place so it cannot be swapped for a planted copy".into(),
         }),
-        Ok(_) => {
-            // A `.git` file (worktree or submodule pointer): keep the pointer as it is.
-            mounts.push(Mount {
-                path: git.clone(),
-                kind: MountKind::ReadOnly,
-                source: None,
-                why: "gitdir pointer: runs code on the host later".into(),
-            });
-            protected.push(ProtectedPath { path: git.clone(), exists: true });
-        }
-        Err(_) => protected.push(ProtectedPath { path: git.clone(), exists: false }),
+        Ok(_) => {}
+        Err(_) => protected.push(ProtectedPath {
+            path: git.clone(),
+            exists: false,
+        }),
     }
+    let mut pins: Vec<(PathBuf, &'static str)> = Vec::new();
+    let refuse_symlink = |path: &Path| {
+        Err(Error::Usage(format!(
+            "{} is a symlink; keepout cannot pin it read-only. Replace it with a real file or directory first",
+            path.display()
+        )))
+    };
+    for g in scan.git_dirs.iter().filter(|g| g.dir.pinnable) {
+        for c in g.control.iter().filter(|c| c.pinnable) {
+            if c.is_symlink {
+                return refuse_symlink(&c.path);
+            }
+            pins.push((
+                c.path.clone(),
+                "git: decides what git runs on the host later",
+            ));
+        }
+    }
+    for p in scan
+        .git_pointers
+        .iter()
+        .filter(|p| p.pinnable && !p.is_symlink)
+    {
+        pins.push((
+            p.path.clone(),
+            "gitdir pointer: runs code on the host later",
+        ));
+    }
+    for e in scan.editor_files.iter().filter(|e| e.pinnable) {
+        if e.is_symlink {
+            return refuse_symlink(&e.path);
+        }
+        let why = crate::autorun::editor_or_tool(project_scan::file_name(&e.path), e.is_dir)
+            .unwrap_or("runs code on the host later");
+        pins.push((e.path.clone(), why));
+    }
+    pins.sort_by_key(|(p, _)| p.components().count());
+    for (path, why) in pins {
+        mounts.push(Mount {
+            path: path.clone(),
+            kind: MountKind::Pinned,
+            source: None,
+            why: why.into(),
+        });
+        protected.push(ProtectedPath { path, exists: true });
+    }
+    // What is absent at the top is watched (moved aside after the run if it appears).
     for name in PROTECTED_NAMES {
         let path = project.join(name);
-        if name.starts_with(".git/") && !git.is_dir() {
+        if (name.starts_with(".git/") && !git.is_dir()) || protected.iter().any(|p| p.path == path)
+        {
             continue;
         }
-        match std::fs::symlink_metadata(&path) {
-            Ok(m) if m.file_type().is_symlink() => {
-                return Err(Error::Usage(format!(
-                    "{} is a symlink; keepout cannot pin it read-only. Replace it with a real file or directory first",
-                    path.display()
-                )))
-            }
-            Ok(_) => {
-                mounts.push(Mount {
-                    path: path.clone(),
-                    kind: MountKind::ReadOnly,
-                    source: None,
-                    why: "runs code on the host later".into(),
-                });
-                protected.push(ProtectedPath { path, exists: true });
-            }
-            Err(_) => protected.push(ProtectedPath { path, exists: false }),
+        if std::fs::symlink_metadata(&path).is_err() {
+            protected.push(ProtectedPath {
+                path,
+                exists: false,
+            });
         }
     }
     Ok(protected)
+}
+
+/// Mask every unix socket in the project (a host service's: a dev database's socket directory,
+/// a forwarded agent, git's fsmonitor daemon) unless `--socket` names it.
+fn mask_sockets(scan: &ProjectScan, allowed: &[PathBuf], mounts: &mut Vec<Mount>) -> Result<()> {
+    let allowed: Vec<PathBuf> = allowed
+        .iter()
+        .map(|p| canonical(p, "--socket"))
+        .collect::<Result<_>>()?;
+    for socket in &scan.sockets {
+        if allowed.contains(socket) {
+            continue;
+        }
+        mounts.push(Mount {
+            path: socket.clone(),
+            kind: MountKind::Masked,
+            source: None,
+            why: "a host service's unix socket (--socket PATH to let the sandbox connect)".into(),
+        });
+    }
+    Ok(())
 }
 
 /// DNS with the host network: where `/etc/resolv.conf` is a symlink (e.g. into
@@ -907,6 +1007,8 @@ mod tests {
             caller_home: "/home/alice".into(),
             caller_uid: 1000,
             caller_gid: 1000,
+            allow_sockets: vec![],
+            bytecode_cache: None,
         }
     }
 

@@ -1,135 +1,364 @@
-//! After a run: find what the sandbox planted in the project that the host would run later, and
-//! move it aside.
+//! After a run: find what the sandbox left in the project that the host would run later, or
+//! that hides a change from the maintainer, and undo it (threat classes A4, A14-A16).
 //!
-//! The read-only mounts protect what exists before the run (see `policy::PROTECTED_NAMES`). What
-//! does not exist cannot carry a mount, so it is checked afterwards, when every process of the
-//! sandbox is dead and nothing can race: a protected path that appeared, and any `.git` or
-//! `.envrc` anywhere in the project that was not there, as the same inode, before the run (a
-//! nested repository's `core.fsmonitor` runs at the next `git status` in that directory; a
-//! git-aware shell prompt is enough). The project is listed (not stat'ed) once before and once
-//! after the run. Each find is renamed to `NAME.keepout-quarantine-<unix time>` where it was.
+//! The read-only mounts protect what exists before the run (see `Policy::build`). What does not
+//! exist cannot carry a mount, and a mount cannot sit inside a directory a package manager
+//! recreates; both are checked afterwards, when every process of the sandbox is dead and
+//! nothing can race. The project is walked once before and once after the run
+//! ([`crate::project_scan`]), and:
 //!
-//! Guarantee: when [`Watch::finish`] returns, no `.git` or `.envrc` created or replaced during
-//! the run remains under its name in the project, unless renaming it failed, which is reported.
-//! Limit: if keepout itself is killed with SIGKILL, the check does not run.
+//! * a git directory, gitdir pointer, editor or tool file (the catalogue in [`crate::autorun`])
+//!   that was not there before as the same inode, a control entry that appeared in a git
+//!   directory (`commondir`, `config`, `hooks`...), a symlink that appeared inside one (git
+//!   writes through `FETCH_HEAD`, `ORIG_HEAD`, logs), and such an entry that was there but
+//!   not pinned and changed (its or, for a directory, any of its files' ctime is after the
+//!   start) is renamed to `NAME.keepout-quarantine-<unix time>` where it was;
+//! * an index whose assume-unchanged or skip-worktree flags grew is put back with git's own
+//!   `git update-index`; one with a file-system monitor extension that the run wrote loses it;
+//! * bytecode (`.pyc`, `.pyo`, `.elc`) written or changed during the run is removed: the
+//!   sandbox's Python writes its bytecode outside the project (`PYTHONPYCACHEPREFIX`), so an
+//!   ordinary workload leaves none there, and a stale one runs instead of the source you read;
+//! * Python start-up files (`*.pth`, `sitecustomize.py`) written during the run are named.
+//!
+//! Guarantee: when [`Watch::finish`] returns, nothing of the above remains under its name in the
+//! project, unless undoing it failed, which is reported. Limit: if keepout itself is killed
+//! with SIGKILL, the check does not run.
 
 use std::collections::HashSet;
-use std::os::unix::fs::DirEntryExt;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::policy::Policy;
-
-/// Names that run code on the host when they sit in a directory the maintainer enters.
-const PLANTABLE: &[&str] = &[".git", ".envrc"];
+use crate::git_index::HidingFlags;
+use crate::policy::{MountKind, Policy};
+use crate::project_scan::{self, Found, ProjectScan};
 
 /// One path moved aside.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Quarantined {
     pub path: PathBuf,
+    /// What it is and why it matters ("a new git directory", "VS Code: tasks ...").
+    pub why: String,
     /// Where it is now, or the error that kept it in place.
     pub moved_to: Result<PathBuf, String>,
 }
 
-/// What was true before the run.
-pub struct Watch {
-    absent: Vec<PathBuf>,
-    project: Option<PathBuf>,
-    existing: HashSet<(PathBuf, u64)>,
+/// Index flags the run set, and what clearing them gave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexFlagsCleared {
+    /// The index file.
+    pub index: PathBuf,
+    pub assume_unchanged: Vec<String>,
+    pub skip_worktree: Vec<String>,
+    /// The file-system monitor extension (its bitmap marks entries valid) was dropped.
+    pub fsmonitor: bool,
+    /// `Err`: git could not clear them; the message says why.
+    pub result: Result<(), String>,
 }
 
-/// Every `.git` and `.envrc` under `root` (not descending into `.git` or through symlinks),
-/// with its inode number. Uses only what `readdir` returns: no `stat` per file.
-fn plantable_entries(root: &Path) -> Vec<(PathBuf, u64)> {
-    let mut found = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let name = entry.file_name();
-            if PLANTABLE.iter().any(|n| name == *n) {
-                found.push((entry.path(), entry.ino()));
-            } else if entry.file_type().is_ok_and(|t| t.is_dir()) {
-                stack.push(entry.path());
-            }
-        }
-    }
-    found
+/// What keepout undid or noticed after the run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AfterRun {
+    pub quarantined: Vec<Quarantined>,
+    pub index_flags: Vec<IndexFlagsCleared>,
+    /// Bytecode written or changed during the run, removed (or the error that kept it).
+    pub bytecode_removed: Vec<(PathBuf, Result<(), String>)>,
+    /// Python start-up files written during the run (kept: editable installs need them).
+    pub startup_files: Vec<PathBuf>,
+}
+
+/// What was true before the run.
+pub struct Watch {
+    project: Option<PathBuf>,
+    before: ProjectScan,
+    existing: HashSet<(PathBuf, u64)>,
+    /// Whether read-only mounts pinned what existed (namespaces mode, not under review).
+    pinned: bool,
+    /// The run's start, as file timestamps count it, a little early (timestamps are coarse).
+    start: (i64, i64),
 }
 
 impl Watch {
-    /// Take note of the project before the command runs.
+    /// Take note of the project before the command runs. A review run writes nothing to the
+    /// real tree, so there is nothing to watch.
     pub fn start(policy: &Policy) -> Watch {
-        let absent = policy
-            .protected
-            .iter()
-            .filter(|p| std::fs::symlink_metadata(&p.path).is_err())
-            .map(|p| p.path.clone())
-            .collect();
-        let existing = policy
-            .project
-            .as_deref()
-            .map(plantable_entries)
-            .unwrap_or_default()
-            .into_iter()
-            .collect();
+        let under_review = policy.mounts.iter().any(|m| {
+            Some(&m.path) == policy.project.as_ref() && matches!(m.kind, MountKind::Overlay { .. })
+        });
+        let project = policy.project.clone().filter(|_| !under_review);
+        let before = match (&policy.scan, &project) {
+            (Some(scan), Some(_)) => scan.clone(),
+            (None, Some(p)) => project_scan::scan(p, false),
+            _ => ProjectScan::default(),
+        };
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        // Up to a jiffy (and then some) behind the precise clock.
+        let early = now.saturating_sub(std::time::Duration::from_millis(20));
         Watch {
-            absent,
-            project: policy.project.clone(),
-            existing,
+            existing: before.identities(),
+            before,
+            project,
+            pinned: policy.mode == crate::policy::Mode::Namespaces,
+            start: (early.as_secs() as i64, i64::from(early.subsec_nanos())),
         }
     }
 
-    /// After the run: move aside what was planted.
-    pub fn finish(self) -> Vec<Quarantined> {
-        let mut planted: Vec<PathBuf> = self
-            .absent
+    /// After the run: undo what was left, and say what.
+    pub fn finish(self) -> AfterRun {
+        let mut out = AfterRun::default();
+        let Some(project) = self.project.as_deref() else {
+            return out;
+        };
+        let after = project_scan::scan(project, true);
+        let mut moved: Vec<PathBuf> = Vec::new();
+        let mut aside = |path: &Path, why: String, out: &mut AfterRun| {
+            if moved.iter().any(|m| path.starts_with(m)) {
+                return; // inside something already moved aside
+            }
+            moved.push(path.to_path_buf());
+            out.quarantined.push(move_aside(path, why));
+        };
+        let is_new = |f: &Found| !self.existing.contains(&(f.path.clone(), f.ino));
+        let changed =
+            |f: &Found| !(self.pinned && f.pinnable) && changed_since(&f.path, self.start);
+
+        // New or replaced git directories first: everything inside goes with them.
+        let mut new_dirs: Vec<&Found> = after
+            .git_dirs
             .iter()
-            .filter(|p| std::fs::symlink_metadata(p).is_ok())
-            .cloned()
+            .map(|g| &g.dir)
+            .filter(|d| is_new(d))
             .collect();
-        let now = self
-            .project
-            .as_deref()
-            .map(plantable_entries)
-            .unwrap_or_default();
-        for entry in now {
-            if !self.existing.contains(&entry) && !planted.contains(&entry.0) {
-                planted.push(entry.0);
+        new_dirs.sort_by_key(|d| d.path.components().count());
+        for d in new_dirs {
+            aside(
+                &d.path,
+                "a git repository git would open there".into(),
+                &mut out,
+            );
+        }
+        for p in &after.git_pointers {
+            if is_new(p) || changed(p) {
+                aside(
+                    &p.path,
+                    "a .git pointer: git reads the repository it names".into(),
+                    &mut out,
+                );
             }
         }
-        planted.into_iter().map(move_aside).collect()
+        for g in &after.git_dirs {
+            for c in &g.control {
+                if is_new(c) {
+                    aside(
+                        &c.path,
+                        format!("git's {} (decides what git runs), new", name(&c.path)),
+                        &mut out,
+                    );
+                } else if changed(c) {
+                    aside(
+                        &c.path,
+                        format!("git's {} (decides what git runs), changed", name(&c.path)),
+                        &mut out,
+                    );
+                }
+            }
+        }
+        for s in &after.git_symlinks {
+            if is_new(s) {
+                aside(
+                    &s.path,
+                    "a symlink inside a git directory: git writes through it".into(),
+                    &mut out,
+                );
+            }
+        }
+        for e in &after.editor_files {
+            let what = crate::autorun::editor_or_tool(project_scan::file_name(&e.path), e.is_dir)
+                .unwrap_or("runs code when you open it");
+            if is_new(e) {
+                aside(&e.path, format!("new: {what}"), &mut out);
+            } else if changed(e) {
+                aside(&e.path, format!("changed: {what}"), &mut out);
+            }
+        }
+
+        // Index flags that hide a change, in the repositories that stayed.
+        for g in &after.git_dirs {
+            if moved.iter().any(|m| g.dir.path.starts_with(m)) {
+                continue;
+            }
+            let Some(index) = &g.index else { continue };
+            let before = self
+                .before
+                .git_dirs
+                .iter()
+                .find(|b| b.dir.path == g.dir.path)
+                .and_then(|b| b.index.as_ref());
+            if before.is_some_and(|b| b.stamp == index.stamp) {
+                continue; // the run did not write it
+            }
+            let Ok(now) = &index.flags else { continue };
+            let was = before
+                .and_then(|b| b.flags.as_ref().ok())
+                .cloned()
+                .unwrap_or_default();
+            let added = now.added_since(&was);
+            if added.no_entry_flags() && !added.fsmonitor {
+                continue;
+            }
+            out.index_flags
+                .push(clear_index_flags(&g.dir.path, &index.path, &added));
+        }
+
+        for pyc in &after.bytecode {
+            if changed_since(pyc, self.start) {
+                let r = std::fs::remove_file(pyc).map_err(|e| e.to_string());
+                out.bytecode_removed.push((pyc.clone(), r));
+            }
+        }
+        out.startup_files = after
+            .startup_files
+            .into_iter()
+            .filter(|p| changed_since(p, self.start))
+            .collect();
+        out
     }
 }
 
-fn move_aside(path: PathBuf) -> Quarantined {
+fn name(p: &Path) -> String {
+    String::from_utf8_lossy(project_scan::file_name(p)).into_owned()
+}
+
+/// Was `path` (or, for a directory, anything in it) created or changed at or after `start`?
+/// ctime, which no system call can set back (utimes moves mtime only, and sets ctime to now).
+fn changed_since(path: &Path, start: (i64, i64)) -> bool {
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
+        return false;
+    };
+    if (meta.ctime(), meta.ctime_nsec()) >= start {
+        return true;
+    }
+    if meta.is_dir() {
+        if let Ok(entries) = std::fs::read_dir(path) {
+            return entries.flatten().any(|e| changed_since(&e.path(), start));
+        }
+    }
+    false
+}
+
+/// Put the hiding flags the run added back with git itself, which writes indexes; drop a
+/// file-system monitor extension. git runs with the repository's own (pinned or checked)
+/// configuration, but with no fsmonitor and no hooks.
+fn clear_index_flags(git_dir: &Path, index: &Path, added: &HidingFlags) -> IndexFlagsCleared {
+    let text = |s: &std::collections::BTreeSet<Vec<u8>>| -> Vec<String> {
+        s.iter()
+            .map(|p| String::from_utf8_lossy(p).into_owned())
+            .collect()
+    };
+    let mut result = Ok(());
+    let git = |args: &[&str],
+               paths: Option<&std::collections::BTreeSet<Vec<u8>>>|
+     -> Result<(), String> {
+        let mut cmd = Command::new("git");
+        cmd.args([
+            "-c",
+            "core.fsmonitor=false",
+            "-c",
+            "core.hooksPath=/dev/null",
+        ]);
+        if name(git_dir) == ".git" {
+            let work_tree = git_dir.parent().unwrap_or(git_dir);
+            cmd.arg("-C").arg(work_tree);
+            cmd.arg(format!("--git-dir={}", git_dir.display()));
+            cmd.arg(format!("--work-tree={}", work_tree.display()));
+        } else {
+            cmd.arg("-C").arg(git_dir);
+            cmd.arg(format!("--git-dir={}", git_dir.display()));
+        }
+        cmd.arg("update-index").args(args);
+        cmd.stdout(std::process::Stdio::null());
+        cmd.stderr(std::process::Stdio::piped());
+        if paths.is_some() {
+            cmd.args(["-z", "--stdin"]);
+            cmd.stdin(std::process::Stdio::piped());
+        } else {
+            cmd.stdin(std::process::Stdio::null());
+        }
+        let mut child = cmd.spawn().map_err(|e| format!("cannot run git: {e}"))?;
+        if let (Some(paths), Some(mut stdin)) = (paths, child.stdin.take()) {
+            use std::io::Write;
+            let mut bytes = Vec::new();
+            for p in paths {
+                bytes.extend_from_slice(p);
+                bytes.push(0);
+            }
+            stdin
+                .write_all(&bytes)
+                .map_err(|e| format!("git update-index: {e}"))?;
+        }
+        let out = child.wait_with_output().map_err(|e| e.to_string())?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "git update-index {}: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr).trim()
+            ))
+        }
+    };
+    // One flag per invocation: with both, git applies only the last one given.
+    if !added.assume_unchanged.is_empty() {
+        result = result.and(git(
+            &["--no-assume-unchanged"],
+            Some(&added.assume_unchanged),
+        ));
+    }
+    if !added.skip_worktree.is_empty() {
+        result = result.and(git(&["--no-skip-worktree"], Some(&added.skip_worktree)));
+    }
+    if added.fsmonitor {
+        result = result.and(git(&["--no-fsmonitor"], None));
+    }
+    IndexFlagsCleared {
+        index: index.to_path_buf(),
+        assume_unchanged: text(&added.assume_unchanged),
+        skip_worktree: text(&added.skip_worktree),
+        fsmonitor: added.fsmonitor,
+        result,
+    }
+}
+
+fn move_aside(path: &Path, why: String) -> Quarantined {
     let secs = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let mut target = path.with_file_name(format!("{name}.keepout-quarantine-{secs}"));
+    let base = name(path);
+    let mut target = path.with_file_name(format!("{base}.keepout-quarantine-{secs}"));
     for n in 1.. {
         if std::fs::symlink_metadata(&target).is_err() {
             break;
         }
-        target = path.with_file_name(format!("{name}.keepout-quarantine-{secs}-{n}"));
+        target = path.with_file_name(format!("{base}.keepout-quarantine-{secs}-{n}"));
     }
     // renameat2 moves the entry itself (a planted symlink is renamed, never followed) and, with
     // RENAME_NOREPLACE, never over something that appeared at the new name meanwhile.
     let moved_to = rustix::fs::renameat_with(
         rustix::fs::CWD,
-        &path,
+        path,
         rustix::fs::CWD,
         &target,
         rustix::fs::RenameFlags::NOREPLACE,
     )
     .map(|()| target)
     .map_err(|e| e.to_string());
-    Quarantined { path, moved_to }
+    Quarantined {
+        path: path.to_path_buf(),
+        why,
+        moved_to,
+    }
 }

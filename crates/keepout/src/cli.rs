@@ -343,6 +343,11 @@ pub struct RunArgs {
     #[arg(long = "rw", value_name = "PATH")]
     pub read_write: Vec<PathBuf>,
 
+    /// Let the sandbox connect to this unix socket in the project (repeatable). Every other
+    /// socket there (a dev database's, a forwarded agent's, git's fsmonitor daemon's) is masked.
+    #[arg(long = "socket", value_name = "PATH")]
+    pub sockets: Vec<PathBuf>,
+
     /// Leave out your toolchains, otherwise shown read-only: rustup and ~/.cargo/bin, pyenv,
     /// uv's Pythons, nvm, asdf, mise, sdkman, Go's (and the config's `[run] toolchains`).
     #[arg(long)]

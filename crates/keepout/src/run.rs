@@ -106,7 +106,35 @@ pub fn caller_request(command: Vec<String>) -> Result<RunRequest> {
         caller_home,
         caller_uid: caller_uid(),
         caller_gid: proc_status_id("Gid:"),
+        allow_sockets: Vec::new(),
+        bytecode_cache: None,
     })
+}
+
+/// The directory keepout keeps for one project's Python bytecode, made if missing:
+/// `$XDG_CACHE_HOME/keepout/pycache/NAME-HASH` (else `~/.cache/...`). The sandbox's Python
+/// writes there (`PYTHONPYCACHEPREFIX`) instead of beside the sources, so a run leaves no
+/// bytecode in the project and the next run of the same project starts warm. Only sandboxes
+/// of this project use it; the host's Python never looks there.
+pub fn bytecode_cache(project: &std::path::Path) -> Result<PathBuf> {
+    use std::hash::{Hash, Hasher};
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .context("neither XDG_CACHE_HOME nor HOME is set: nowhere to keep the bytecode cache")?;
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    project.hash(&mut hasher);
+    let name = project
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "root".into());
+    let dir = base
+        .join("keepout/pycache")
+        .join(format!("{name}-{:016x}", hasher.finish()));
+    std::fs::create_dir_all(&dir)
+        .with_context(|| format!("cannot create the bytecode cache {}", dir.display()))?;
+    Ok(dir)
 }
 
 /// Build the sandbox request for `keepout run`.
@@ -128,6 +156,7 @@ pub fn request(args: &RunArgs) -> Result<RunRequest> {
             tmp_size_mib: args.tmp_size,
             ..Limits::default()
         },
+        allow_sockets: args.sockets.clone(),
         ..caller_request(args.command.clone())?
     })
 }
@@ -160,6 +189,12 @@ pub fn run(args: RunArgs) -> Result<i32> {
         None
     };
     let mut req = request(&args)?;
+    if args.mode == ModeArg::Namespaces {
+        let project = req.project.clone().unwrap_or_else(|| req.cwd.clone());
+        if let Ok(project) = std::fs::canonicalize(&project) {
+            req.bytecode_cache = Some(bytecode_cache(&project)?);
+        }
+    }
     if let Some(d) = &decoys {
         req.home = Some(d.home().to_path_buf());
     }
@@ -289,20 +324,91 @@ pub fn execute(
         std::fs::write(path, text + "\n")
             .with_context(|| format!("cannot write the report {}", path.display()))?;
     }
-    for q in &report.quarantined {
+    render_after_run(&report.after);
+    Ok(report.outcome.exit_code())
+}
+
+/// What keepout undid after the run, on stderr, a line each (never silenced by --quiet: each
+/// is something the run did to your tree).
+pub fn render_after_run(after: &keepout_sandbox::AfterRun) {
+    for q in &after.quarantined {
         match &q.moved_to {
             Ok(to) => eprintln!(
-                "keepout: the sandbox planted {}, which would run code on your machine later; moved it to {}",
+                "keepout: the sandbox left {} ({}), which would run code on your machine later; moved it to {}",
                 q.path.display(),
+                q.why,
                 to.display()
             ),
             Err(e) => eprintln!(
-                "keepout: WARNING: the sandbox planted {} and keepout could not move it aside ({e}); inspect it before you run git or direnv there",
-                q.path.display()
+                "keepout: WARNING: the sandbox left {} ({}) and keepout could not move it aside ({e}); inspect it before you run git, open an editor or cd there",
+                q.path.display(),
+                q.why
             ),
         }
     }
-    Ok(report.outcome.exit_code())
+    for f in &after.index_flags {
+        let mut what = Vec::new();
+        if !f.assume_unchanged.is_empty() {
+            what.push(format!(
+                "assume-unchanged on {}",
+                f.assume_unchanged.join(", ")
+            ));
+        }
+        if !f.skip_worktree.is_empty() {
+            what.push(format!("skip-worktree on {}", f.skip_worktree.join(", ")));
+        }
+        if f.fsmonitor {
+            what.push("a file-system monitor extension".into());
+        }
+        match &f.result {
+            Ok(()) => eprintln!(
+                "keepout: the sandbox set {} in {}, which hides changes from git status and git diff; cleared",
+                what.join("; "),
+                f.index.display()
+            ),
+            Err(e) => eprintln!(
+                "keepout: WARNING: the sandbox set {} in {}, which hides changes from git status and git diff, and clearing failed ({e}); run: git update-index --no-skip-worktree --no-assume-unchanged PATHS",
+                what.join("; "),
+                f.index.display()
+            ),
+        }
+    }
+    let removed = after
+        .bytecode_removed
+        .iter()
+        .filter(|(_, r)| r.is_ok())
+        .count();
+    if removed > 0 {
+        let first = &after.bytecode_removed[0].0;
+        eprintln!(
+            "keepout: removed {removed} bytecode file{} the sandbox wrote in the project (e.g. {}): it would run instead of the source you read; your tools compile their own",
+            if removed == 1 { "" } else { "s" },
+            first.display()
+        );
+    }
+    for (path, r) in &after.bytecode_removed {
+        if let Err(e) = r {
+            eprintln!(
+                "keepout: WARNING: cannot remove bytecode the sandbox wrote, {} ({e}); delete it before you import that module",
+                path.display()
+            );
+        }
+    }
+    if !after.startup_files.is_empty() {
+        let names: Vec<String> = after
+            .startup_files
+            .iter()
+            .take(5)
+            .map(|p| p.display().to_string())
+            .collect();
+        eprintln!(
+            "keepout: the sandbox wrote {} Python start-up file{} that run at every start of that environment: {}{} (kept; read them before you use that environment outside keepout)",
+            after.startup_files.len(),
+            if after.startup_files.len() == 1 { "" } else { "s" },
+            names.join(", "),
+            if after.startup_files.len() > 5 { ", ..." } else { "" }
+        );
+    }
 }
 
 /// The first words of a refusal's reason ("not allowed", "resolves to 127.0.0.1").

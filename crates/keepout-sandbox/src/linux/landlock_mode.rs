@@ -20,7 +20,7 @@ use rustix::process::{Pid, Signal};
 use super::{confine_and_exec, parent_signals, read_report, sys, wait_forwarding, Prepared};
 use crate::error::{Error, Result};
 use crate::plan::{LandlockAccess, LandlockRule};
-use crate::policy::{HomeSpec, MountKind, Policy, RW_FLAG};
+use crate::policy::{HomeSpec, MountKind, Policy};
 use crate::Outcome;
 
 /// The Landlock rules of landlock mode, over host paths.
@@ -34,12 +34,14 @@ pub(crate) fn rules(policy: &Policy, home: &Path, tmp: &Path) -> Vec<LandlockRul
     };
     for m in &policy.mounts {
         match m.kind {
-            MountKind::ReadOnly => add(&m.path, LandlockAccess::Read),
+            MountKind::ReadOnly | MountKind::Pinned => add(&m.path, LandlockAccess::Read),
             // The project is readable; only explicit --rw paths are writable (see module doc).
             MountKind::ReadWrite if Some(&m.path) == policy.project.as_ref() => {
                 add(&m.path, LandlockAccess::Read)
             }
-            MountKind::ReadWrite if m.why == RW_FLAG => add(&m.path, LandlockAccess::ReadWrite),
+            MountKind::ReadWrite if policy.requested_rw.contains(&m.path) => {
+                add(&m.path, LandlockAccess::ReadWrite)
+            }
             _ => {}
         }
     }

@@ -1,0 +1,282 @@
+//! One walk over a project that finds everything in it the host runs later or that reaches a
+//! host service: git directories at any depth and their control entries, editor and tool files,
+//! symlinks and indexes inside git directories, unix sockets, bytecode and Python start-up files
+//! (the catalogue is [`crate::autorun`]).
+//!
+//! The walk reads directories only (`readdir` gives each entry's type and inode): no `stat` per
+//! file, never follows a symlink, and reads a git index only where one exists. The same walk
+//! runs before the run (what exists: pinned read-only, remembered) and after it (what changed:
+//! see [`crate::quarantine`]).
+
+use std::collections::HashSet;
+use std::ffi::{OsStr, OsString};
+use std::fs::DirEntry;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{DirEntryExt, FileTypeExt};
+use std::path::{Path, PathBuf};
+
+use crate::autorun;
+use crate::git_index::{self, HidingFlags};
+
+/// One entry the walk found: where, which inode, what type, and whether a read-only mount may
+/// pin it (not inside a directory a package manager recreates whole).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    pub path: PathBuf,
+    pub ino: u64,
+    pub is_dir: bool,
+    pub pinnable: bool,
+    pub is_symlink: bool,
+}
+
+/// A git directory: a `.git` directory, a bare repository, a submodule's repository.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GitDir {
+    pub dir: Found,
+    /// Its existing [`autorun::GIT_CONTROL`] entries.
+    pub control: Vec<Found>,
+    /// Its index's hiding flags, and the index's identity (inode, size, ctime) when it has one.
+    pub index: Option<IndexState>,
+}
+
+/// A git index as found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexState {
+    pub path: PathBuf,
+    pub stamp: (u64, u64, i64, i64),
+    pub flags: Result<HidingFlags, String>,
+}
+
+/// What the walk found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProjectScan {
+    pub git_dirs: Vec<GitDir>,
+    /// `.git` files and symlinks (gitdir pointers).
+    pub git_pointers: Vec<Found>,
+    /// Symlinks anywhere inside a git directory (git writes through some of them).
+    pub git_symlinks: Vec<Found>,
+    pub editor_files: Vec<Found>,
+    /// Unix sockets (a host service's; the sandbox must not reach them).
+    pub sockets: Vec<PathBuf>,
+    /// Bytecode and Python start-up files, by name (collected when asked for).
+    pub bytecode: Vec<PathBuf>,
+    pub startup_files: Vec<PathBuf>,
+}
+
+impl ProjectScan {
+    /// Every (path, inode) of the git directories, pointers, git symlinks, control entries and
+    /// editor files: what existed, to tell what is new.
+    pub fn identities(&self) -> HashSet<(PathBuf, u64)> {
+        let mut set = HashSet::new();
+        for g in &self.git_dirs {
+            set.insert((g.dir.path.clone(), g.dir.ino));
+            for c in &g.control {
+                set.insert((c.path.clone(), c.ino));
+            }
+        }
+        for f in self
+            .git_pointers
+            .iter()
+            .chain(&self.git_symlinks)
+            .chain(&self.editor_files)
+        {
+            set.insert((f.path.clone(), f.ino));
+        }
+        set
+    }
+}
+
+/// Walk `root`. `leftovers`: also collect bytecode and start-up files by name.
+pub fn scan(root: &Path, leftovers: bool) -> ProjectScan {
+    let mut out = ProjectScan::default();
+    let mut stack: Vec<(PathBuf, bool)> = vec![(root.to_path_buf(), true)];
+    while let Some((dir, pinnable)) = stack.pop() {
+        let Ok(entries) = read_entries(&dir) else {
+            continue;
+        };
+        let names = entries.iter().map(|(_, t, n)| (n.as_bytes(), t.is_dir()));
+        if dir != root && autorun::looks_like_git_dir(names) {
+            // A bare repository git would open here; its inode is the parent's entry's, which
+            // the caller does not have: take it from the directory itself.
+            let ino = std::fs::symlink_metadata(&dir)
+                .map(|m| std::os::unix::fs::MetadataExt::ino(&m))
+                .unwrap_or(0);
+            let found = found(&dir, ino, true, pinnable, false);
+            scan_git_dir(found, entries, &mut out);
+            continue;
+        }
+        for (entry, ty, name) in entries {
+            let path = entry.path();
+            let is_dir = ty.is_dir();
+            let is_symlink = ty.is_symlink();
+            if name == ".git" {
+                let f = found(&path, entry.ino(), is_dir, pinnable, is_symlink);
+                if is_dir {
+                    if let Ok(inner) = read_entries(&path) {
+                        scan_git_dir(f, inner, &mut out);
+                    }
+                } else {
+                    out.git_pointers.push(f);
+                }
+                continue;
+            }
+            // A symlink counts under its name as either kind: what it points at is unknown.
+            let as_dir = is_dir || is_symlink;
+            if autorun::editor_or_tool(name.as_bytes(), as_dir)
+                .or_else(|| autorun::editor_or_tool(name.as_bytes(), false).filter(|_| is_symlink))
+                .is_some()
+            {
+                out.editor_files
+                    .push(found(&path, entry.ino(), is_dir, pinnable, is_symlink));
+                continue;
+            }
+            if ty.is_socket() {
+                out.sockets.push(path);
+            } else if is_dir {
+                let pin = pinnable && !autorun::REGENERATED_DIRS.iter().any(|d| name == *d);
+                stack.push((path, pin));
+            } else if leftovers && ty.is_file() {
+                let n = name.as_bytes();
+                if autorun::is_bytecode(n) {
+                    out.bytecode.push(path);
+                } else if autorun::is_startup_file(n) {
+                    out.startup_files.push(path);
+                }
+            }
+        }
+    }
+    out
+}
+
+fn found(path: &Path, ino: u64, is_dir: bool, pinnable: bool, is_symlink: bool) -> Found {
+    Found {
+        path: path.to_path_buf(),
+        ino,
+        is_dir,
+        pinnable,
+        is_symlink,
+    }
+}
+
+/// A directory's entries with their types (from `readdir`) and names.
+type Entries = Vec<(DirEntry, std::fs::FileType, OsString)>;
+
+fn read_entries(dir: &Path) -> std::io::Result<Entries> {
+    let mut v = Vec::new();
+    for e in std::fs::read_dir(dir)?.flatten() {
+        if let Ok(t) = e.file_type() {
+            let name = e.file_name();
+            v.push((e, t, name));
+        }
+    }
+    Ok(v)
+}
+
+/// A git directory: its control entries, index, symlinks and sockets, and the repositories of
+/// its submodules under `modules/`.
+fn scan_git_dir(dir: Found, entries: Entries, out: &mut ProjectScan) {
+    let mut control = Vec::new();
+    let mut index = None;
+    let mut sub_repos = Vec::new();
+    let mut inner_dirs = Vec::new();
+    for (entry, ty, name) in entries {
+        let path = entry.path();
+        if ty.is_symlink() {
+            out.git_symlinks
+                .push(found(&path, entry.ino(), false, false, true));
+        }
+        if autorun::GIT_CONTROL.iter().any(|c| name == *c) {
+            control.push(found(
+                &path,
+                entry.ino(),
+                ty.is_dir(),
+                dir.pinnable,
+                ty.is_symlink(),
+            ));
+        }
+        if ty.is_socket() {
+            out.sockets.push(path.clone());
+        }
+        if name == "index" && ty.is_file() {
+            index = Some(path.clone());
+        }
+        if !ty.is_dir() {
+            continue;
+        }
+        match name.as_bytes() {
+            b"objects" => {}
+            b"modules" => sub_repos.push(path),
+            _ => inner_dirs.push(path),
+        }
+    }
+    let index = index.map(|path| read_index(&dir.path, path));
+    let pinnable = dir.pinnable;
+    out.git_dirs.push(GitDir {
+        dir,
+        control,
+        index,
+    });
+    // Symlinks and sockets deeper inside (refs/, logs/, hooks/, worktrees/...).
+    let mut stack = inner_dirs;
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = read_entries(&d) else {
+            continue;
+        };
+        for (entry, ty, _) in entries {
+            if ty.is_symlink() {
+                out.git_symlinks
+                    .push(found(&entry.path(), entry.ino(), false, false, true));
+            } else if ty.is_socket() {
+                out.sockets.push(entry.path());
+            } else if ty.is_dir() {
+                stack.push(entry.path());
+            }
+        }
+    }
+    // Each directory under modules/ is a submodule's repository (nested ones under its own
+    // modules/); a directory there that is not one is walked as a repository all the same.
+    for modules in sub_repos {
+        let Ok(entries) = read_entries(&modules) else {
+            continue;
+        };
+        for (entry, ty, _) in entries {
+            let path = entry.path();
+            if ty.is_symlink() {
+                out.git_symlinks
+                    .push(found(&path, entry.ino(), false, false, true));
+            } else if ty.is_dir() {
+                if let Ok(inner) = read_entries(&path) {
+                    let f = found(&path, entry.ino(), true, pinnable, false);
+                    scan_git_dir(f, inner, out);
+                }
+            }
+        }
+    }
+}
+
+/// The index's identity and hiding flags. The object id length comes from the repository's
+/// `extensions.objectFormat` (SHA-256 repositories have 32-byte ids).
+fn read_index(git_dir: &Path, path: PathBuf) -> IndexState {
+    use std::os::unix::fs::MetadataExt;
+    let stamp = std::fs::symlink_metadata(&path)
+        .map(|m| (m.ino(), m.size(), m.ctime(), m.ctime_nsec()))
+        .unwrap_or_default();
+    let sha256 = std::fs::read(git_dir.join("config"))
+        .map(|c| {
+            let text = String::from_utf8_lossy(&c).to_ascii_lowercase();
+            text.lines().any(|l| {
+                let l: String = l.chars().filter(|c| !c.is_whitespace()).collect();
+                l == "objectformat=sha256"
+            })
+        })
+        .unwrap_or(false);
+    let flags = std::fs::read(&path)
+        .map_err(|e| e.to_string())
+        .and_then(|bytes| git_index::hiding_flags(&bytes, if sha256 { 32 } else { 20 }));
+    IndexState { path, stamp, flags }
+}
+
+/// The name of a path's last component as bytes ("" for none).
+pub fn file_name(p: &Path) -> &[u8] {
+    p.file_name().map(OsStr::as_bytes).unwrap_or(b"")
+}
