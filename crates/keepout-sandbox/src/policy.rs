@@ -1052,7 +1052,7 @@ mod tests {
             policy
                 .mounts
                 .iter()
-                .any(|m| m.path == project.join(p) && m.kind == MountKind::ReadOnly)
+                .any(|m| m.path == project.join(p) && m.kind == MountKind::Pinned)
         };
         assert!(ro(".git/hooks") && ro(".git/config"));
         let absent: Vec<_> = policy
@@ -1188,9 +1188,10 @@ mod tests {
     #[test]
     fn policy_round_trips_through_toml() {
         let dir = tempfile::tempdir().unwrap();
-        let policy = Policy::build(&request(dir.path())).unwrap();
+        let mut policy = Policy::build(&request(dir.path())).unwrap();
         let text = policy.to_toml();
         let back: Policy = toml::from_str(&text).unwrap();
+        policy.scan = None; // the walk of the project is not part of the printed policy
         assert_eq!(back, policy);
     }
 }
