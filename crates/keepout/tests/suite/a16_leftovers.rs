@@ -1,0 +1,144 @@
+//! A16: executable leftovers that review does not show: Python bytecode that runs instead of
+//! the unchanged source beside it, a sourceless `.pyc` that shadows a standard module, and
+//! Python start-up files. The maintainer's later `import` proves the attack without the sandbox.
+
+use super::a14_git_anywhere::proven_then_stopped;
+use super::harness::*;
+
+fn marker(fx: &Fixture) -> String {
+    fx.root.join("PWNED").display().to_string()
+}
+
+fn marked(fx: &Fixture, _: &Output) -> bool {
+    fx.root.join("PWNED").exists()
+}
+
+/// Bytecode with the header of the unchanged `mod.py` (same size, same mtime) but other code,
+/// in `__pycache__`, and a sourceless `json.pyc` in the project's root: the host's `import mod,
+/// json` runs both. keepout removes them after the run and says so.
+#[test]
+fn planted_bytecode_is_removed() {
+    for r in runners() {
+        let setup = |_: &Fixture| {
+            format!(
+                "printf 'print(\"good\")\\n# {}\\n' > mod.py",
+                "-".repeat(200)
+            )
+        };
+        let attack = |fx: &Fixture| {
+            let m = marker(fx);
+            format!(
+                "export D=$(mktemp -d) && cat > $D/plant.py <<'PY'
+import os, py_compile, sys
+d = os.environ['D']
+good = os.stat('mod.py')
+evil = 'open(\"{m}\", \"w\")\\n'
+evil += '#' * (good.st_size - len(evil) - 1) + '\\n'
+with open(d + '/evil.py', 'w') as f:
+    f.write(evil)
+os.utime(d + '/evil.py', ns=(good.st_atime_ns, good.st_mtime_ns))
+os.makedirs('__pycache__', exist_ok=True)
+py_compile.compile(d + '/evil.py', cfile='__pycache__/mod.' + sys.implementation.cache_tag + '.pyc')
+with open(d + '/json.py', 'w') as f:
+    f.write('open(\"{m}\", \"w\")\\n')
+py_compile.compile(d + '/json.py', cfile='json.pyc')
+print('planted')
+PY
+python3 $D/plant.py"
+            )
+        };
+        let later = |_: &Fixture| "python3 -c 'import mod, json' 2>&1".to_string();
+        let (fx, inn) = proven_then_stopped(&r, &setup, &attack, &later, &marked);
+        assert!(inn.has("planted"), "[{r}] inside, the attack ran:{inn}");
+        assert!(
+            inn.stderr.contains("removed 2 bytecode files"),
+            "[{r}] keepout says it removed them:{inn}"
+        );
+        assert!(!fx.project.join("json.pyc").exists());
+        let good = fx.outside("python3 -c 'import mod'");
+        assert!(good.stdout.contains("good"), "[{r}] the source runs:{good}");
+    }
+}
+
+/// A `.pth` file in a virtualenv inside the project: its import line runs at every start of
+/// that environment's Python. keepout names it (and keeps it: editable installs need theirs).
+#[test]
+fn python_startup_files_are_named() {
+    for r in runners() {
+        let site = ".venv/lib/python3/site-packages";
+        let attack = |fx: &Fixture| {
+            format!(
+                "mkdir -p {site} && echo 'import os; open({:?}, \"w\")' > {site}/zz-evil.pth",
+                marker(fx)
+            )
+        };
+        let later = |_: &Fixture| format!("python3 -c 'import site; site.addsitedir(\"{site}\")'");
+        let fx = Fixture::new(&r);
+        fx.outside(&attack(&fx));
+        let out = fx.outside(&later(&fx));
+        assert!(
+            marked(&fx, &out),
+            "[{r}] outside: the .pth runs (proves the attack):{out}"
+        );
+        drop(fx);
+        let fx = Fixture::new(&r);
+        let inn = fx.inside(&[], &attack(&fx));
+        assert!(
+            inn.stderr.contains("Python start-up file") && inn.stderr.contains("zz-evil.pth"),
+            "[{r}] keepout names the .pth it leaves:{inn}"
+        );
+    }
+}
+
+/// Ordinary work: a virtualenv inside the project, `pip install -e .` into it and pytest from
+/// it, through `--net pypi`; then a second run and a `--review` run. The sandbox's Python
+/// writes its bytecode outside the project, so nothing is removed and no .pyc is left in the
+/// tree; the editable install's .pth is named and works on the host afterwards.
+#[test]
+fn venv_editable_install_and_pytest() {
+    if !have("python3") {
+        return note("no python3");
+    }
+    for r in runners() {
+        let fx = Fixture::new(&r);
+        let s = fx.outside(
+            "mkdir -p src/demo tests && echo 'def two(): return 2' > src/demo/__init__.py \
+             && printf '[project]\\nname = \"demo\"\\nversion = \"0.1\"\\n[tool.setuptools.packages.find]\\nwhere = [\"src\"]\\n' > pyproject.toml \
+             && printf 'import demo\\ndef test_two():\\n    assert demo.two() == 2\\n' > tests/test_demo.py",
+        );
+        assert!(s.success(), "{s}");
+        let inn = fx.inside(
+            &["--net", "pypi"],
+            "python3 -m venv .venv && .venv/bin/pip install -q pytest && .venv/bin/pip install -q -e . && .venv/bin/pytest -q tests",
+        );
+        assert!(
+            inn.success() && inn.has("1 passed"),
+            "[{r}] pytest in the venv:{inn}"
+        );
+        assert!(
+            !inn.stderr.contains("removed"),
+            "[{r}] nothing to remove:{inn}"
+        );
+        assert!(
+            inn.stderr.contains(".pth"),
+            "[{r}] the editable .pth is named:{inn}"
+        );
+        let pyc = fx.outside("find . -name '*.pyc' | head -3");
+        assert!(
+            pyc.stdout.trim().is_empty(),
+            "[{r}] no bytecode in the tree:{pyc}"
+        );
+        let again = fx.inside(&[], ".venv/bin/pytest -q tests");
+        assert!(
+            again.success() && again.has("1 passed"),
+            "[{r}] a second run:{again}"
+        );
+        let review = fx.inside(&["--review"], ".venv/bin/pytest -q tests");
+        assert!(review.has("1 passed"), "[{r}] under --review:{review}");
+        let host = fx.outside(".venv/bin/python -c 'import demo; print(demo.two())'");
+        assert!(
+            host.stdout.contains('2'),
+            "[{r}] the editable install works on the host:{host}"
+        );
+    }
+}
