@@ -22,6 +22,7 @@ pub mod kernel;
 mod plan;
 mod policy;
 mod quarantine;
+pub mod terminal_filter;
 pub mod toolchains;
 
 #[cfg(target_os = "linux")]
@@ -36,6 +37,7 @@ pub use policy::{
     RunRequest, PROTECTED_NAMES, ROOT_CALLER_HOST_ID,
 };
 pub use quarantine::Quarantined;
+pub use terminal_filter::{Dropped, TerminalPolicy};
 
 /// How the sandboxed command ended, in the terms a shell uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,6 +67,9 @@ pub struct RunReport {
     /// Deny-listed system calls the command tried (refused with EPERM), each once:
     /// `keyctl`, `ioctl TIOCSTI`, ... (namespaces mode, where the kernel has user notification).
     pub refused_syscalls: Vec<String>,
+    /// Terminal sequences the command wrote and the relay dropped, by kind (see
+    /// [`terminal_filter`]); empty when the command had no terminal.
+    pub terminal_dropped: Vec<Dropped>,
 }
 
 /// Run `policy.command` under the policy and wait for it; then move aside anything it planted
@@ -88,11 +93,12 @@ pub fn run_with_egress(
     let watch = quarantine::Watch::start(policy);
     let result = linux::run(policy, egress);
     let quarantined = watch.finish();
-    let (outcome, refused_syscalls) = result?;
+    let (outcome, refused_syscalls, terminal_dropped) = result?;
     Ok(RunReport {
         outcome,
         quarantined,
         refused_syscalls,
+        terminal_dropped,
     })
 }
 

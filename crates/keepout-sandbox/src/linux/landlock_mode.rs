@@ -58,7 +58,7 @@ pub(crate) fn rules(policy: &Policy, home: &Path, tmp: &Path) -> Vec<LandlockRul
     rules
 }
 
-pub(super) fn run(policy: &Policy) -> Result<Outcome> {
+pub(super) fn run(policy: &Policy) -> Result<(Outcome, Vec<crate::Dropped>)> {
     let scratch = tempfile::Builder::new()
         .prefix("keepout-")
         .tempdir()
@@ -120,12 +120,14 @@ pub(super) fn run(policy: &Policy) -> Result<Outcome> {
     let relay = prepared
         .terminal
         .take()
-        .map(super::terminal::Terminal::relay);
+        .map(|t| t.relay(policy.terminal));
     let report = read_report(err_read);
     let status = wait_forwarding(pid, &signals, relay.as_ref());
-    drop(relay);
+    let dropped = relay
+        .map(super::terminal::Relay::finish)
+        .unwrap_or_default();
     if let Some(e) = report {
         return Err(e);
     }
-    status
+    status.map(|o| (o, dropped))
 }
