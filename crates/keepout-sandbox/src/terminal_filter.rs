@@ -219,12 +219,12 @@ impl Filter {
     }
 
     fn drop_as(&mut self, what: &str) {
-        let what = if self.dropped.len() >= MAX_KINDS && !self.dropped.iter().any(|d| d.what == what)
-        {
-            "other"
-        } else {
-            what
-        };
+        let what =
+            if self.dropped.len() >= MAX_KINDS && !self.dropped.iter().any(|d| d.what == what) {
+                "other"
+            } else {
+                what
+            };
         match self.dropped.iter_mut().find(|d| d.what == what) {
             Some(d) => d.count += 1,
             None => self.dropped.push(Dropped {
@@ -494,8 +494,7 @@ impl Filter {
 
     fn end_string(&mut self, kind: Str, terminator: &[u8], out: &mut Vec<u8>) {
         let whole = self.body_len == self.body.len();
-        if kind == Str::Osc && self.policy.allow_clipboard && whole && clipboard_write(&self.body)
-        {
+        if kind == Str::Osc && self.policy.allow_clipboard && whole && clipboard_write(&self.body) {
             out.extend_from_slice(&self.held);
             out.extend_from_slice(&self.body);
             out.extend_from_slice(terminator);
@@ -555,11 +554,9 @@ fn first_param(params: &[u8]) -> Option<u32> {
     if digits.is_empty() {
         return None;
     }
-    Some(
-        digits
-            .iter()
-            .fold(0u32, |n, d| n.saturating_mul(10).saturating_add(u32::from(d - b'0'))),
-    )
+    Some(digits.iter().fold(0u32, |n, d| {
+        n.saturating_mul(10).saturating_add(u32::from(d - b'0'))
+    }))
 }
 
 /// `None`: the CSI with parameter/intermediate bytes `body` and final byte `fin` passes;
@@ -809,7 +806,12 @@ mod tests {
             "{:?} must be dropped",
             String::from_utf8_lossy(seq)
         );
-        assert_eq!(kinds(&dropped), [what], "{:?}", String::from_utf8_lossy(seq));
+        assert_eq!(
+            kinds(&dropped),
+            [what],
+            "{:?}",
+            String::from_utf8_lossy(seq)
+        );
     }
 
     #[test]
@@ -902,10 +904,16 @@ mod tests {
     fn dcs_apc_pm_sos_are_dropped() {
         dropped_as(b"\x1bPtmux;hello\x1b\\", "DCS tmux passthrough");
         dropped_as(b"\x1bP$qm\x1b\\", "DCS $q status request (DECRQSS)");
-        dropped_as(b"\x1bP+q544e\x1b\\", "DCS +q capability request (XTGETTCAP)");
+        dropped_as(
+            b"\x1bP+q544e\x1b\\",
+            "DCS +q capability request (XTGETTCAP)",
+        );
         dropped_as(b"\x1bP0;0;0q#0;2;0;0;0#0~~@@\x1b\\", "DCS sixel graphics");
         dropped_as(b"\x1bPq\"1;1;1;1#0~\x1b\\", "DCS sixel graphics");
-        dropped_as(b"\x1bP1;1|17/6563686f\x1b\\", "DCS | user-defined keys (DECUDK)");
+        dropped_as(
+            b"\x1bP1;1|17/6563686f\x1b\\",
+            "DCS | user-defined keys (DECUDK)",
+        );
         dropped_as(b"\x1bP\x1b\\", "DCS");
         dropped_as(b"\x1b_Gf=100;AAAA\x1b\\", "APC kitty graphics");
         dropped_as(b"\x1b_hello\x1b\\", "APC");
@@ -978,7 +986,10 @@ mod tests {
     #[test]
     fn broken_utf8_becomes_replacement_characters() {
         let (out, dropped) = filter(b"a\xffb\xc3(c\xe2\x82d\xf0\x9f\x98");
-        assert_eq!(String::from_utf8(out).unwrap(), "a\u{fffd}b\u{fffd}(c\u{fffd}d\u{fffd}");
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "a\u{fffd}b\u{fffd}(c\u{fffd}d\u{fffd}"
+        );
         assert!(dropped.is_empty());
         // C0 9B is an overlong ESC: C0 becomes U+FFFD, so `9B P` is the CSI DCH we judged.
         let (out, dropped) = filter(b"\xc0\x9bP$q\x1b\\x");
@@ -1176,8 +1187,12 @@ mod tests {
         while data.len() < 64 << 20 {
             data.extend_from_slice(line.as_bytes());
         }
-        let plain = "plain ascii text of a build log line, nothing special here at all\n".repeat(1 << 20);
-        for (name, input) in [("coloured UTF-8", &data[..]), ("plain ASCII", plain.as_bytes())] {
+        let plain =
+            "plain ascii text of a build log line, nothing special here at all\n".repeat(1 << 20);
+        for (name, input) in [
+            ("coloured UTF-8", &data[..]),
+            ("plain ASCII", plain.as_bytes()),
+        ] {
             let mut f = Filter::new(TerminalPolicy::default());
             let mut out = Vec::with_capacity(16384);
             let start = std::time::Instant::now();
@@ -1187,7 +1202,10 @@ mod tests {
             }
             let secs = start.elapsed().as_secs_f64();
             let mib = input.len() as f64 / (1 << 20) as f64;
-            eprintln!("{name}: {mib:.0} MiB in {secs:.3}s = {:.0} MiB/s", mib / secs);
+            eprintln!(
+                "{name}: {mib:.0} MiB in {secs:.3}s = {:.0} MiB/s",
+                mib / secs
+            );
             assert!(f.dropped().is_empty());
         }
     }

@@ -117,10 +117,7 @@ pub(super) fn run(policy: &Policy) -> Result<(Outcome, Vec<crate::Dropped>)> {
     };
     drop(err_write);
     let pid = Pid::from_raw(child).expect("fork returned a positive pid");
-    let relay = prepared
-        .terminal
-        .take()
-        .map(|t| t.relay(policy.terminal));
+    let relay = prepared.terminal.take().map(|t| t.relay(policy.terminal));
     let report = read_report(err_read);
     let status = wait_forwarding(pid, &signals, relay.as_ref());
     let dropped = relay

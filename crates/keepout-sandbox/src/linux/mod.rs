@@ -302,10 +302,7 @@ fn run_in_namespaces(
         let _ = rustix::process::waitpid(Some(child_pid), WaitOptions::empty());
         return Err(namespace_error("map the sandbox's user", e));
     }
-    let relay = prepared
-        .terminal
-        .take()
-        .map(|t| t.relay(policy.terminal));
+    let relay = prepared.terminal.take().map(|t| t.relay(policy.terminal));
     let _ = rustix::io::write(&sync_write, b"1");
     if let Some(socket) = egress_keepout {
         // Init sends the proxy port's listener before it starts the command (or closes the
