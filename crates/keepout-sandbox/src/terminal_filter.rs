@@ -847,7 +847,8 @@ mod tests {
         passes(b"\x9b1;32mgreen\x9b0m\x85");
     }
 
-    /// What vim writes when it starts, edits and quits (captured from vim 9 with TERM=xterm-256color).
+    /// Output modelled on what vim 9 writes at start and quit with TERM=xterm-256color (written
+    /// by hand from its termcap entries, not a capture; the suite runs the real vim).
     #[test]
     fn vim_like_output_passes_byte_exact() {
         let vim = concat!(
