@@ -25,6 +25,7 @@ mod plan;
 mod policy;
 pub mod project_scan;
 mod quarantine;
+pub mod terminal_filter;
 pub mod toolchains;
 
 #[cfg(target_os = "linux")]
@@ -39,6 +40,7 @@ pub use policy::{
     RunRequest, PROTECTED_NAMES, ROOT_CALLER_HOST_ID,
 };
 pub use quarantine::{AfterRun, IndexFlagsCleared, Quarantined};
+pub use terminal_filter::{Dropped, TerminalPolicy};
 
 /// How the sandboxed command ended, in the terms a shell uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,6 +71,9 @@ pub struct RunReport {
     /// Deny-listed system calls the command tried (refused with EPERM), each once:
     /// `keyctl`, `ioctl TIOCSTI`, ... (namespaces mode, where the kernel has user notification).
     pub refused_syscalls: Vec<String>,
+    /// Terminal sequences the command wrote and the relay dropped, by kind (see
+    /// [`terminal_filter`]); empty when the command had no terminal.
+    pub terminal_dropped: Vec<Dropped>,
 }
 
 /// Run `policy.command` under the policy and wait for it; then move aside anything it planted
@@ -92,11 +97,12 @@ pub fn run_with_egress(
     let watch = quarantine::Watch::start(policy);
     let result = linux::run(policy, egress);
     let after = watch.finish();
-    let (outcome, refused_syscalls) = result?;
+    let (outcome, refused_syscalls, terminal_dropped) = result?;
     Ok(RunReport {
         outcome,
         after,
         refused_syscalls,
+        terminal_dropped,
     })
 }
 

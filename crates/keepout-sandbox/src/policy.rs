@@ -259,6 +259,9 @@ pub struct Policy {
     pub home_path: PathBuf,
     pub identity: Identity,
     pub limits: Limits,
+    /// What the command's terminal output may do beyond drawing (`--allow-clipboard`).
+    #[serde(default)]
+    pub terminal: crate::TerminalPolicy,
     /// The command's whole environment.
     pub env: BTreeMap<String, String>,
     /// Paths in the project that run code on the host later.
@@ -634,6 +637,7 @@ impl Policy {
             home_path,
             identity,
             limits: req.limits.clone(),
+            terminal: crate::TerminalPolicy::default(),
             env,
             protected,
             mounts,

@@ -327,6 +327,9 @@ pub struct RunArgs {
     #[arg(long, short = 'q')]
     pub quiet: bool,
 
+    #[command(flatten)]
+    pub terminal: TerminalArgs,
+
     /// The project directory, visible read-write [default: the current directory].
     #[arg(long, value_name = "DIR")]
     pub project: Option<PathBuf>,
@@ -404,6 +407,26 @@ pub struct WorkspaceSandboxArgs {
     /// Leave out your toolchains (rustup, pyenv, uv, nvm, ...), otherwise shown read-only.
     #[arg(long)]
     pub no_toolchains: bool,
+    #[command(flatten)]
+    pub terminal: TerminalArgs,
+}
+
+/// What the command's output may do to your terminal (`run`, `try`, `shell`).
+#[derive(Args, Debug, Clone, Default)]
+pub struct TerminalArgs {
+    /// Let the command set your clipboard through the terminal (OSC 52 writes, e.g. vim's or
+    /// tmux's yank); reading the clipboard stays refused. Without it, keepout drops every
+    /// sequence that acts on your terminal beyond drawing text and colours.
+    #[arg(long)]
+    pub allow_clipboard: bool,
+}
+
+impl TerminalArgs {
+    pub fn policy(&self) -> keepout_sandbox::TerminalPolicy {
+        keepout_sandbox::TerminalPolicy {
+            allow_clipboard: self.allow_clipboard,
+        }
+    }
 }
 
 #[derive(Args, Debug)]

@@ -212,7 +212,10 @@ pub fn run(args: RunArgs) -> Result<i32> {
         None
     };
     let policy = match Policy::build(&req) {
-        Ok(p) => p,
+        Ok(p) => Policy {
+            terminal: args.terminal.policy(),
+            ..p
+        },
         Err(e) => {
             if let Some(r) = &review {
                 let _ = crate::workspace::store().discard_review(r);
@@ -261,7 +264,8 @@ pub fn run(args: RunArgs) -> Result<i32> {
 }
 
 /// Run a built policy: with keepout's proxy when `allow` is given, then the one line of what was
-/// refused (unless `quiet`), the JSON `report`, and what was moved aside. Returns the exit code.
+/// refused and the one of what the terminal relay dropped (unless `quiet`), the JSON `report`,
+/// and what was moved aside. Returns the exit code.
 pub fn execute(
     policy: &Policy,
     allow: Option<&keepout_net::Allowlist>,
@@ -307,6 +311,11 @@ pub fn execute(
             }
         );
     }
+    if let Some(line) = keepout_sandbox::terminal_filter::summary(&report.terminal_dropped) {
+        if !quiet {
+            eprintln!("keepout: terminal: dropped {line}");
+        }
+    }
     if let Some(path) = report_path {
         #[derive(serde::Serialize)]
         struct Report<'a> {
@@ -314,12 +323,14 @@ pub fn execute(
             refused: &'a [keepout_net::Refusal],
             syscalls: &'a [String],
             decoys_read: &'a [PathBuf],
+            terminal_dropped: &'a [keepout_sandbox::Dropped],
         }
         let text = serde_json::to_string_pretty(&Report {
             version: 1,
             refused: &refusals,
             syscalls: &report.refused_syscalls,
             decoys_read: &decoys_read,
+            terminal_dropped: &report.terminal_dropped,
         })?;
         std::fs::write(path, text + "\n")
             .with_context(|| format!("cannot write the report {}", path.display()))?;

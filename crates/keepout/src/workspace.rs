@@ -141,7 +141,10 @@ fn run_in(
         toolchains: !opts.no_toolchains,
         ..run::caller_request(command)?
     };
-    let policy = Policy::build(&req)?;
+    let policy = Policy {
+        terminal: opts.terminal.policy(),
+        ..Policy::build(&req)?
+    };
     drop(req);
     run::execute(
         &policy,

@@ -60,7 +60,7 @@ pub(crate) fn rules(policy: &Policy, home: &Path, tmp: &Path) -> Vec<LandlockRul
     rules
 }
 
-pub(super) fn run(policy: &Policy) -> Result<Outcome> {
+pub(super) fn run(policy: &Policy) -> Result<(Outcome, Vec<crate::Dropped>)> {
     let scratch = tempfile::Builder::new()
         .prefix("keepout-")
         .tempdir()
@@ -119,15 +119,14 @@ pub(super) fn run(policy: &Policy) -> Result<Outcome> {
     };
     drop(err_write);
     let pid = Pid::from_raw(child).expect("fork returned a positive pid");
-    let relay = prepared
-        .terminal
-        .take()
-        .map(super::terminal::Terminal::relay);
+    let relay = prepared.terminal.take().map(|t| t.relay(policy.terminal));
     let report = read_report(err_read);
     let status = wait_forwarding(pid, &signals, relay.as_ref());
-    drop(relay);
+    let dropped = relay
+        .map(super::terminal::Relay::finish)
+        .unwrap_or_default();
     if let Some(e) = report {
         return Err(e);
     }
-    status
+    status.map(|o| (o, dropped))
 }

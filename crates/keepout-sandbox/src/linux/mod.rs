@@ -122,18 +122,19 @@ impl Prepared {
     }
 }
 
-/// Run the policy; the outcome and the deny-listed system calls the command tried.
+/// Run the policy; the outcome, the deny-listed system calls the command tried, and the
+/// terminal sequences the relay dropped.
 pub(crate) fn run(
     policy: &Policy,
     egress: &mut dyn FnMut(std::net::TcpListener),
-) -> Result<(Outcome, Vec<String>)> {
+) -> Result<(Outcome, Vec<String>, Vec<crate::Dropped>)> {
     match (policy.mode, policy.network) {
         (Mode::Namespaces, _) => run_in_namespaces(policy, egress),
         (Mode::Landlock, Network::Proxied { .. }) => Err(Error::Usage(
             "an allowlisted network (--net NAMES) needs a network namespace: use --mode namespaces"
                 .into(),
         )),
-        (Mode::Landlock, _) => landlock_mode::run(policy).map(|o| (o, Vec::new())),
+        (Mode::Landlock, _) => landlock_mode::run(policy).map(|(o, d)| (o, Vec::new(), d)),
     }
 }
 
@@ -213,7 +214,7 @@ fn recv_fd(socket: &OwnedFd) -> rustix::io::Result<Option<OwnedFd>> {
 fn run_in_namespaces(
     policy: &Policy,
     egress: &mut dyn FnMut(std::net::TcpListener),
-) -> Result<(Outcome, Vec<String>)> {
+) -> Result<(Outcome, Vec<String>, Vec<crate::Dropped>)> {
     let plan = SandboxPlan::for_namespaces(policy);
     let mut prepared = Prepared::new(policy)?;
     let pipe = || {
@@ -301,7 +302,7 @@ fn run_in_namespaces(
         let _ = rustix::process::waitpid(Some(child_pid), WaitOptions::empty());
         return Err(namespace_error("map the sandbox's user", e));
     }
-    let relay = prepared.terminal.take().map(terminal::Terminal::relay);
+    let relay = prepared.terminal.take().map(|t| t.relay(policy.terminal));
     let _ = rustix::io::write(&sync_write, b"1");
     if let Some(socket) = egress_keepout {
         // Init sends the proxy port's listener before it starts the command (or closes the
@@ -321,7 +322,7 @@ fn run_in_namespaces(
 
     let report = read_report(err_read);
     let status = wait_forwarding(child_pid, &signals, relay.as_ref());
-    drop(relay);
+    let dropped = relay.map(terminal::Relay::finish).unwrap_or_default();
     if let Some(helper) = idmap_helper {
         let _ = rustix::process::waitpid(Some(helper), WaitOptions::empty());
     }
@@ -332,7 +333,7 @@ fn run_in_namespaces(
     if let Some(err) = report {
         return Err(err);
     }
-    status.map(|o| (o, tried))
+    status.map(|o| (o, tried, dropped))
 }
 
 /// The signals keepout forwards (and SIGCHLD), blocked so that [`wait_forwarding`] can take

@@ -13,6 +13,10 @@
 //! ends, and window-size changes are passed on; once the relay ends, keepout reads no more of
 //! the maintainer's keystrokes for the command (what is typed next is keepout's, or the next
 //! program's).
+//!
+//! The command's output passes through a [`Filter`] on its way (threat-model A17): sequences
+//! that act on the maintainer's terminal beyond drawing (clipboard, title reports, DCS, window
+//! operations, ...) are dropped, and [`Relay::finish`] says which.
 
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -22,6 +26,7 @@ use rustix::pty::OpenptFlags;
 use rustix::termios::{OptionalActions, Termios};
 
 use super::sys;
+use crate::terminal_filter::{Dropped, Filter, TerminalPolicy};
 
 /// The pseudo-terminal the command gets, made before the sandbox is created.
 pub(crate) struct Terminal {
@@ -83,7 +88,7 @@ impl Terminal {
 
     /// In keepout: start relaying. Dropping the returned [`Relay`] (after the command ended)
     /// drains the command's last output and restores the terminal.
-    pub(crate) fn relay(self) -> Relay {
+    pub(crate) fn relay(self, policy: TerminalPolicy) -> Relay {
         let foreground = rustix::termios::tcgetpgrp(rustix::stdio::stdin())
             .is_ok_and(|pgrp| pgrp == rustix::process::getpgrp());
         let mut saved = None;
@@ -103,17 +108,29 @@ impl Terminal {
         let output = master_out.map(|m| {
             std::thread::spawn(move || {
                 let mut from = std::fs::File::from(m);
-                let mut buf = [0u8; 8192];
+                let mut buf = vec![0u8; 16384];
+                let mut filtered = Vec::with_capacity(buf.len());
+                let mut filter = Filter::new(policy);
                 loop {
                     match from.read(&mut buf) {
                         Ok(0) | Err(_) => break, // EIO: every holder of the other end is gone
                         Ok(n) => {
+                            // Everything complete goes out now; only an unfinished sequence
+                            // waits for the next read.
+                            filtered.clear();
+                            filter.feed(&buf[..n], &mut filtered);
                             if let Some(fd) = output_fd {
-                                let _ = write_all(stdio(fd), &buf[..n]);
+                                let _ = write_all(stdio(fd), &filtered);
                             }
                         }
                     }
                 }
+                filtered.clear();
+                filter.finish(&mut filtered);
+                if let Some(fd) = output_fd {
+                    let _ = write_all(stdio(fd), &filtered);
+                }
+                filter.dropped().to_vec()
             })
         });
         let mut input = None;
@@ -171,7 +188,7 @@ impl Terminal {
 /// A running relay; see [`Terminal::relay`].
 pub(crate) struct Relay {
     master: OwnedFd,
-    output: Option<JoinHandle<()>>,
+    output: Option<JoinHandle<Vec<Dropped>>>,
     /// The thread that passes the maintainer's keystrokes on, and the pipe whose closing
     /// stops it.
     input: Option<JoinHandle<()>>,
@@ -180,6 +197,15 @@ pub(crate) struct Relay {
 }
 
 impl Relay {
+    /// After the command ended: drain its last output, restore the terminal, and say which
+    /// sequences the filter dropped.
+    pub(crate) fn finish(mut self) -> Vec<Dropped> {
+        self.output
+            .take()
+            .and_then(|t| t.join().ok())
+            .unwrap_or_default()
+    }
+
     /// Pass the maintainer's window size on (on SIGWINCH); the kernel signals the command.
     pub(crate) fn resize(&self) {
         if let Ok(size) = rustix::termios::tcgetwinsize(rustix::stdio::stdout())

@@ -17,6 +17,7 @@ mod a12_paths;
 mod a14_git_anywhere;
 mod a15_editor_files;
 mod a16_leftovers;
+mod a17_terminal;
 mod a20_host_sockets;
 mod agent;
 mod audit;
