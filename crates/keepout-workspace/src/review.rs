@@ -92,13 +92,71 @@ pub struct ApplyReport {
     pub applied: usize,
     /// Paths left alone because they are protected (see the module doc).
     pub skipped: Vec<PathBuf>,
+    /// New symlinks that point outside the project, left out (with their targets).
+    pub outside_symlinks: Vec<(PathBuf, PathBuf)>,
+    /// Bytecode the run wrote, left out: it runs instead of the source beside it.
+    pub bytecode: Vec<PathBuf>,
 }
 
-/// The names `keepout run` protects, which `apply` leaves alone unless asked.
+/// What `apply` may also put in, beyond ordinary files.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApplyOptions {
+    /// git's own files, at any depth, and editor and tool files (see `protected`).
+    pub include_git: bool,
+    /// Symlinks that point outside the project.
+    pub include_symlinks: bool,
+    /// Where the tree changed since the run.
+    pub force: bool,
+}
+
+/// What `keepout run` protects, which `apply` leaves alone unless asked: anything inside a
+/// `.git` at any depth, and the editor and tool files of `keepout_sandbox::autorun` (a
+/// directory component counts as a directory, the last one as either kind).
 fn protected(rel: &Path) -> bool {
-    keepout_sandbox::PROTECTED_NAMES
+    use std::os::unix::ffi::OsStrExt;
+    if keepout_sandbox::PROTECTED_NAMES
         .iter()
         .any(|p| rel.starts_with(p))
+    {
+        return true;
+    }
+    let parts: Vec<&[u8]> = rel.components().map(|c| c.as_os_str().as_bytes()).collect();
+    let control = |name: &[u8]| {
+        keepout_sandbox::autorun::GIT_CONTROL
+            .iter()
+            .any(|c| c.as_bytes() == name)
+    };
+    parts.iter().enumerate().any(|(i, &name)| {
+        let last = i + 1 == parts.len();
+        // A `.git` pointer file, or git's control entries inside a `.git` (its submodules'
+        // under modules/ too); objects, refs and the index apply like the rest.
+        (name == b".git" && (last || parts[i + 1..].iter().any(|&n| control(n))))
+            || keepout_sandbox::autorun::editor_or_tool(name, true).is_some()
+            || (last && keepout_sandbox::autorun::editor_or_tool(name, false).is_some())
+    })
+}
+
+/// Does a symlink at `rel` (relative to the project) with this target point outside the
+/// project? Absolute targets do; relative ones do when `..` climbs above the project's root.
+fn points_outside(rel: &Path, target: &Path) -> bool {
+    use std::path::Component;
+    if target.is_absolute() {
+        return true;
+    }
+    let mut depth: i64 = rel.components().count() as i64 - 1;
+    for c in target.components() {
+        match c {
+            Component::ParentDir => {
+                depth -= 1;
+                if depth < 0 {
+                    return true;
+                }
+            }
+            Component::Normal(_) => depth += 1,
+            _ => {}
+        }
+    }
+    false
 }
 
 /// Why a path deserves a look first.
@@ -384,8 +442,8 @@ impl Review {
     /// Put the run's changes into the real tree (see the module doc for what is guaranteed).
     /// Where the tree changed since the run at a path the run changed, nothing is applied
     /// ([`Error::Conflict`]) unless `force`.
-    pub fn apply(&self, include_git: bool, force: bool) -> Result<ApplyReport> {
-        if !force {
+    pub fn apply(&self, options: ApplyOptions) -> Result<ApplyReport> {
+        if !options.force {
             let conflicts = self.conflicts()?;
             if !conflicts.is_empty() {
                 return Err(Error::Conflict(conflicts));
@@ -403,7 +461,7 @@ impl Review {
             .map(|st| Mode::from_raw_mode(st.st_mode & 0o7777))
             .map_err(|e| io(project)(e.into()))?;
         with_write_access(&root, root_mode, || {
-            self.apply_dir(Path::new(""), &root, include_git, &mut report)
+            self.apply_dir(Path::new(""), &root, options, &mut report)
         })
         .map_err(|e| match e {
             WriteAccess::Chmod(e) => io(project)(e.into()),
@@ -416,7 +474,7 @@ impl Review {
         &self,
         rel: &Path,
         real_dir: &OwnedFd,
-        include_git: bool,
+        options: ApplyOptions,
         report: &mut ApplyReport,
     ) -> Result<()> {
         let upper = self.upper().join(rel);
@@ -434,7 +492,7 @@ impl Review {
                     continue;
                 }
                 let path = rel.join(&name);
-                if protected(&path) && !include_git {
+                if protected(&path) && !options.include_git {
                     report.skipped.push(path);
                     continue;
                 }
@@ -444,12 +502,20 @@ impl Review {
         }
         for name in names {
             let path = rel.join(&name);
-            if protected(&path) && !include_git {
+            if protected(&path) && !options.include_git {
                 report.skipped.push(path);
                 continue;
             }
             let up = upper.join(&name);
             let meta = std::fs::symlink_metadata(&up).map_err(io(&up))?;
+            if meta.is_file() && keepout_sandbox::autorun::is_bytecode(name.as_encoded_bytes()) {
+                report.bytecode.push(path);
+                continue;
+            }
+            if meta.is_dir() && !options.include_git && looks_like_git_dir(&up) {
+                report.skipped.push(path); // a bare repository git would open there
+                continue;
+            }
             let existing =
                 rustix::fs::statat(real_dir, name.as_os_str(), AtFlags::SYMLINK_NOFOLLOW)
                     .ok()
@@ -482,7 +548,7 @@ impl Review {
                     )
                     .map_err(|e| fail(&path, e))?;
                     with_write_access(&child, mode, || {
-                        self.apply_dir(&path, &child, include_git, report)
+                        self.apply_dir(&path, &child, options, report)
                     })
                     .map_err(|e| match e {
                         WriteAccess::Chmod(e) => fail(&path, e),
@@ -516,6 +582,10 @@ impl Review {
                 }
                 EntryKind::Symlink => {
                     let target = std::fs::read_link(&up).map_err(io(&up))?;
+                    if !options.include_symlinks && points_outside(&path, &target) {
+                        report.outside_symlinks.push((path, target));
+                        continue;
+                    }
                     let tmp = temp_name(&name);
                     let made = rustix::fs::symlinkat(&target, real_dir, tmp.as_os_str())
                         .map_err(|e| fail(&path, e));
@@ -617,6 +687,20 @@ fn temp_name(name: &std::ffi::OsStr) -> std::ffi::OsString {
     let mut t = std::ffi::OsString::from(format!(".keepout-apply-{}-{n}-", std::process::id()));
     t.push(name);
     t
+}
+
+/// Is `dir` (a directory of the review's upper layer) a repository git would open?
+fn looks_like_git_dir(dir: &Path) -> bool {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return false;
+    };
+    let names: Vec<(std::ffi::OsString, bool)> = entries
+        .flatten()
+        .map(|e| (e.file_name(), e.file_type().is_ok_and(|t| t.is_dir())))
+        .collect();
+    keepout_sandbox::autorun::looks_like_git_dir(
+        names.iter().map(|(n, d)| (n.as_encoded_bytes(), *d)),
+    )
 }
 
 /// Remove the entry `name` in `dir`, a whole directory tree included, never following a symlink.
@@ -726,6 +810,31 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn symlinks_outside_the_project() {
+        assert!(points_outside(Path::new("a"), Path::new("/etc/passwd")));
+        assert!(points_outside(Path::new("a"), Path::new("../x")));
+        assert!(points_outside(Path::new("d/a"), Path::new("../../x")));
+        assert!(!points_outside(Path::new("d/a"), Path::new("../x")));
+        assert!(!points_outside(Path::new("a"), Path::new("b/c")));
+        assert!(points_outside(Path::new("d/a"), Path::new("b/../../../x")));
+    }
+
+    #[test]
+    fn protected_at_any_depth() {
+        assert!(protected(Path::new("vendor/lib/.git/config")));
+        assert!(protected(Path::new(".git/modules/sub/hooks/pre-commit")));
+        assert!(!protected(Path::new("vendor/lib/.git/objects/ab")));
+        assert!(protected(Path::new("sub/.vscode/tasks.json")));
+        assert!(protected(Path::new("deep/.envrc")));
+        assert!(protected(Path::new("x/.env")));
+        assert!(
+            !protected(Path::new(".env/lib/site.py")),
+            "a venv named .env is not a dotenv file"
+        );
+        assert!(!protected(Path::new("src/main.rs")));
+    }
 
     #[test]
     fn risk_names_what_runs_code() {

@@ -508,12 +508,16 @@ pub enum ReviewAction {
     /// The changes as a diff (git diff --no-index; colours as your git shows them).
     Diff,
     /// Put the changes into the project: atomically per file, never through a symlink, never
-    /// outside the project; .git/hooks, .git/config, .git/info and .envrc stay as they are
-    /// unless --include-git.
+    /// outside the project; git's files (any .git, at any depth) and editor and tool files
+    /// (.envrc, .vscode/, .idea/, .npmrc...) stay as they are unless --include-git; new
+    /// symlinks out of the project are left out unless --include-symlinks; bytecode always.
     Apply {
-        /// Also apply changes to .git/hooks, .git/config, .git/info and .envrc.
+        /// Also apply changes to git's files and to editor and tool files.
         #[arg(long)]
         include_git: bool,
+        /// Also apply new symlinks that point outside the project.
+        #[arg(long)]
+        include_symlinks: bool,
         /// Apply even where your tree changed since the run (your edits there are replaced).
         #[arg(long)]
         force: bool,

@@ -92,7 +92,7 @@ pub fn after_run(review: &Review, code: i32) -> Result<i32> {
         }
         match answer.trim() {
             "a" | "apply" => {
-                apply(review, false, false)?;
+                apply(review, Default::default())?;
                 break;
             }
             "d" | "discard" => {
@@ -110,14 +110,29 @@ pub fn after_run(review: &Review, code: i32) -> Result<i32> {
     Ok(code)
 }
 
-fn apply(review: &Review, include_git: bool, force: bool) -> Result<()> {
+fn apply(review: &Review, options: keepout_workspace::review::ApplyOptions) -> Result<()> {
     let report = review
-        .apply(include_git, force)
+        .apply(options)
         .with_context(|| format!("applying review {}", review.meta.id))?;
     for s in &report.skipped {
         eprintln!(
             "keepout: left alone: {} (it runs code on your machine later; --include-git applies it)",
             s.display()
+        );
+    }
+    for (s, target) in &report.outside_symlinks {
+        eprintln!(
+            "keepout: left alone: {} -> {} (a symlink out of the project: what you write to it later lands there; --include-symlinks applies it)",
+            s.display(),
+            target.display()
+        );
+    }
+    if !report.bytecode.is_empty() {
+        eprintln!(
+            "keepout: left out {} bytecode file{} the run wrote (e.g. {}): it would run instead of the source beside it; your Python compiles its own",
+            report.bytecode.len(),
+            if report.bytecode.len() == 1 { "" } else { "s" },
+            report.bytecode[0].display()
         );
     }
     store().discard_review(review)?;
@@ -227,7 +242,18 @@ pub fn review(args: ReviewArgs) -> Result<i32> {
             }
         }
         Some(ReviewAction::Diff) => diff(&review, &changes)?,
-        Some(ReviewAction::Apply { include_git, force }) => apply(&review, include_git, force)?,
+        Some(ReviewAction::Apply {
+            include_git,
+            include_symlinks,
+            force,
+        }) => apply(
+            &review,
+            keepout_workspace::review::ApplyOptions {
+                include_git,
+                include_symlinks,
+                force,
+            },
+        )?,
         Some(ReviewAction::Discard) => {
             store.discard_review(&review)?;
             eprintln!("keepout: review {} discarded", review.meta.id);

