@@ -58,6 +58,9 @@ pub struct ProjectScan {
     pub editor_files: Vec<Found>,
     /// Unix sockets (a host service's; the sandbox must not reach them).
     pub sockets: Vec<PathBuf>,
+    /// Symlinks elsewhere in the tree (one the run makes out of the project is a way out
+    /// for the maintainer's later writes).
+    pub symlinks: Vec<Found>,
     /// Bytecode and Python start-up files, by name (collected when asked for).
     pub bytecode: Vec<PathBuf>,
     pub startup_files: Vec<PathBuf>,
@@ -79,6 +82,7 @@ impl ProjectScan {
             .iter()
             .chain(&self.git_symlinks)
             .chain(&self.editor_files)
+            .chain(&self.symlinks)
         {
             set.insert((f.path.clone(), f.ino));
         }
@@ -102,7 +106,7 @@ pub fn scan(root: &Path, leftovers: bool) -> ProjectScan {
                 .map(|m| std::os::unix::fs::MetadataExt::ino(&m))
                 .unwrap_or(0);
             let found = found(&dir, ino, true, pinnable, false);
-            scan_git_dir(found, entries, &mut out);
+            scan_git_dir(root, found, entries, &mut out);
             continue;
         }
         for (entry, ty, name) in entries {
@@ -113,7 +117,7 @@ pub fn scan(root: &Path, leftovers: bool) -> ProjectScan {
                 let f = found(&path, entry.ino(), is_dir, pinnable, is_symlink);
                 if is_dir {
                     if let Ok(inner) = read_entries(&path) {
-                        scan_git_dir(f, inner, &mut out);
+                        scan_git_dir(root, f, inner, &mut out);
                     }
                 } else {
                     out.git_pointers.push(f);
@@ -130,7 +134,10 @@ pub fn scan(root: &Path, leftovers: bool) -> ProjectScan {
                     .push(found(&path, entry.ino(), is_dir, pinnable, is_symlink));
                 continue;
             }
-            if ty.is_socket() {
+            if is_symlink {
+                out.symlinks
+                    .push(found(&path, entry.ino(), false, false, true));
+            } else if ty.is_socket() {
                 out.sockets.push(path);
             } else if is_dir {
                 let pin = pinnable && !autorun::REGENERATED_DIRS.iter().any(|d| name == *d);
@@ -174,7 +181,7 @@ fn read_entries(dir: &Path) -> std::io::Result<Entries> {
 
 /// A git directory: its control entries, index, symlinks and sockets, and the repositories of
 /// its submodules under `modules/`.
-fn scan_git_dir(dir: Found, entries: Entries, out: &mut ProjectScan) {
+fn scan_git_dir(root: &Path, dir: Found, entries: Entries, out: &mut ProjectScan) {
     let mut control = Vec::new();
     let mut index = None;
     let mut sub_repos = Vec::new();
@@ -211,6 +218,19 @@ fn scan_git_dir(dir: Found, entries: Entries, out: &mut ProjectScan) {
     }
     let index = index.map(|path| read_index(&dir.path, path));
     let pinnable = dir.pinnable;
+    // What the configuration points at inside the tree is configuration too: a hooks
+    // directory (`core.hooksPath`, husky's `.husky/_`) and included files (`include.path`,
+    // `includeIf.*.path`), which a worktree can hold untracked or ignored.
+    for target in config_paths(&dir.path) {
+        if let Ok(real) = std::fs::canonicalize(&target) {
+            if real.starts_with(root) && !control.iter().any(|c| c.path == real) {
+                if let Ok(meta) = std::fs::symlink_metadata(&real) {
+                    use std::os::unix::fs::MetadataExt;
+                    control.push(found(&real, meta.ino(), meta.is_dir(), pinnable, false));
+                }
+            }
+        }
+    }
     out.git_dirs.push(GitDir {
         dir,
         control,
@@ -247,11 +267,58 @@ fn scan_git_dir(dir: Found, entries: Entries, out: &mut ProjectScan) {
             } else if ty.is_dir() {
                 if let Ok(inner) = read_entries(&path) {
                     let f = found(&path, entry.ino(), true, pinnable, false);
-                    scan_git_dir(f, inner, out);
+                    scan_git_dir(root, f, inner, out);
                 }
             }
         }
     }
+}
+
+/// The paths a git directory's `config` names that git reads or runs from: `core.hooksPath`
+/// (relative to the work tree, the git directory's parent for a `.git`), `include.path` and
+/// `includeIf.<cond>.path` (relative to the configuration file). A plain reading of git's
+/// format: sections, `key = value`, quotes and `#`/`;` comments; `~/` paths are the caller's
+/// home, not the tree, and are left out.
+pub fn config_paths(git_dir: &Path) -> Vec<PathBuf> {
+    let Ok(text) = std::fs::read_to_string(git_dir.join("config")) else {
+        return Vec::new();
+    };
+    let work_tree = if file_name(git_dir) == b".git" {
+        git_dir.parent().unwrap_or(git_dir).to_path_buf()
+    } else {
+        git_dir.to_path_buf()
+    };
+    let mut section = String::new();
+    let mut paths = Vec::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if let Some(rest) = line.strip_prefix('[') {
+            let name = rest.split(']').next().unwrap_or("");
+            let base = name.split(['"', ' ', '.']).next().unwrap_or("");
+            section = base.to_ascii_lowercase();
+            continue;
+        }
+        let Some((key, value)) = line.split_once('=') else {
+            continue;
+        };
+        let key = key.trim().to_ascii_lowercase();
+        let mut value = value.trim();
+        if let Some(v) = value.strip_prefix('"') {
+            value = v.split('"').next().unwrap_or("");
+        } else {
+            value = value.split(['#', ';']).next().unwrap_or("").trim();
+        }
+        if value.is_empty() || value.starts_with('~') {
+            continue;
+        }
+        let base = match (section.as_str(), key.as_str()) {
+            ("core", "hookspath") => &work_tree,
+            ("include" | "includeif", "path") => git_dir,
+            _ => continue,
+        };
+        paths.push(base.join(value));
+    }
+    paths
 }
 
 /// The index's identity and hiding flags. The object id length comes from the repository's

@@ -18,6 +18,9 @@
 //! * bytecode (`.pyc`, `.pyo`, `.elc`) written or changed during the run is removed: the
 //!   sandbox's Python writes its bytecode outside the project (`PYTHONPYCACHEPREFIX`), so an
 //!   ordinary workload leaves none there, and a stale one runs instead of the source you read;
+//! * a new symlink that points out of the project, other than into what the sandbox saw
+//!   read-only (the system, toolchains), is moved aside: the maintainer's next write to it
+//!   (an editor's save, `>>`) would land in their home;
 //! * Python start-up files (`*.pth`, `sitecustomize.py`) written during the run are named.
 //!
 //! Guarantee: when [`Watch::finish`] returns, nothing of the above remains under its name in the
@@ -77,6 +80,9 @@ pub struct Watch {
     pinned: bool,
     /// The run's start, as file timestamps count it, a little early (timestamps are coarse).
     start: (i64, i64),
+    /// What the sandbox saw read-only (system, toolchains, `--ro`): a symlink into it is no
+    /// way out for the maintainer's later writes.
+    read_only: Vec<PathBuf>,
 }
 
 impl Watch {
@@ -103,6 +109,13 @@ impl Watch {
             project,
             pinned: policy.mode == crate::policy::Mode::Namespaces,
             start: (early.as_secs() as i64, i64::from(early.subsec_nanos())),
+            read_only: policy
+                .mounts
+                .iter()
+                .filter(|m| matches!(m.kind, MountKind::ReadOnly | MountKind::Symlink { .. }))
+                .map(|m| m.path.clone())
+                .chain([PathBuf::from("/dev/null")])
+                .collect(),
         }
     }
 
@@ -175,6 +188,21 @@ impl Watch {
                 );
             }
         }
+        for l in after.symlinks.iter().filter(|l| is_new(l)) {
+            let Ok(target) = std::fs::read_link(&l.path) else {
+                continue;
+            };
+            let resolved = lexical(&l.path.parent().unwrap_or(project).join(&target));
+            if !resolved.starts_with(project)
+                && !self.read_only.iter().any(|r| resolved.starts_with(r))
+            {
+                aside(
+                    &l.path,
+                    format!("a symlink out of the project, to {}: what you write to it later lands there", target.display()),
+                    &mut out,
+                );
+            }
+        }
         for e in &after.editor_files {
             let what = crate::autorun::editor_or_tool(project_scan::file_name(&e.path), e.is_dir)
                 .unwrap_or("runs code when you open it");
@@ -226,6 +254,22 @@ impl Watch {
             .collect();
         out
     }
+}
+
+/// `path` with `.` and `..` taken away without looking at the filesystem.
+fn lexical(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 fn name(p: &Path) -> String {

