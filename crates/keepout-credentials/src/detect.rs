@@ -147,6 +147,13 @@ fn placeholder(value: &str) -> bool {
             .contains(&v.to_ascii_lowercase().as_str())
 }
 
+/// [`placeholder`], and for a key setting (`privateKey`, `ssl_key`), a path to the key file.
+fn placeholder_for(key: &str, value: &str) -> bool {
+    let v = value.trim();
+    placeholder(v)
+        || (key.to_ascii_lowercase().ends_with("key") && (v.starts_with('/') || v.starts_with("~/")))
+}
+
 /// A userinfo that is a credential: with a password, or a token as the user name.
 fn credential_userinfo(userinfo: &str) -> bool {
     match userinfo.split_once(':') {
@@ -159,7 +166,9 @@ fn credential_userinfo(userinfo: &str) -> bool {
 }
 
 /// Remove the credentials from one line; each removal is recorded in `hits`.
-fn scrub_line(line: &str, n: usize, hits: &mut Vec<Hit>) -> String {
+/// In a `comment` (`#`, `;`, `<!-- -->`), only URLs, headers and token shapes count: stock files
+/// carry examples there (`<password>repopwd</password>` in Maven's `settings.xml`).
+fn scrub_line(line: &str, n: usize, comment: bool, hits: &mut Vec<Hit>) -> String {
     let mut hit = |kind: &'static str, secret: &str| {
         hits.push(Hit {
             line: n,
@@ -196,12 +205,16 @@ fn scrub_line(line: &str, n: usize, hits: &mut Vec<Hit>) -> String {
     out.push_str(&line[last..]);
     let line = out;
 
+    if comment {
+        return scrub_shapes(&line, n, hits);
+    }
+
     // XML elements with a credential name: emptied.
     let mut out = String::with_capacity(line.len());
     let mut last = 0;
     for c in xml_re().captures_iter(&line) {
         let (name, value) = (c.get(1).expect("group"), c.get(2).expect("group"));
-        if is_credential_key(name.as_str()) && !placeholder(value.as_str()) {
+        if is_credential_key(name.as_str()) && !placeholder_for(name.as_str(), value.as_str()) {
             hit(CREDENTIAL_VALUE, value.as_str());
             out.push_str(&line[last..value.start()]);
             last = value.end();
@@ -236,7 +249,7 @@ fn scrub_line(line: &str, n: usize, hits: &mut Vec<Hit>) -> String {
         let value = &rest[start..end];
         // A bare `Authorization: ...` is a header, which the header rule read as a whole.
         let header = !quoted && c[1].to_ascii_lowercase().ends_with("authorization");
-        if header || value.starts_with("//") || placeholder(value) {
+        if header || value.starts_with("//") || placeholder_for(&c[1], value) {
             continue; // `https://...` after `url:` is no value of a credential key
         }
         hit(CREDENTIAL_VALUE, value);
@@ -248,16 +261,22 @@ fn scrub_line(line: &str, n: usize, hits: &mut Vec<Hit>) -> String {
         from = last;
     }
     out.push_str(&line[last..]);
-    let line = out;
+    scrub_shapes(&out, n, hits)
+}
 
-    // Tokens of a known shape, wherever they are left.
-    let mut line = line;
+/// Tokens of a known shape, wherever they are left: removed.
+fn scrub_shapes(line: &str, n: usize, hits: &mut Vec<Hit>) -> String {
+    let mut line = line.to_string();
     for (kind, re) in tokens::patterns() {
         if *kind == tokens::PRIVATE_KEY {
             continue;
         }
         if let Some(m) = re.find(&line) {
-            hit(kind, m.as_str());
+            hits.push(Hit {
+                line: n,
+                kind,
+                shown: tokens::fingerprint(m.as_str()),
+            });
             line = re.replace_all(&line, "").into_owned();
         }
     }
@@ -286,6 +305,7 @@ fn netrc_hits(text: &str) -> Vec<Hit> {
 fn scrub(text: &str) -> (String, Vec<Hit>) {
     let mut hits = Vec::new();
     let mut out = String::with_capacity(text.len());
+    let mut in_xml_comment = false;
     for (n, piece) in text.split_inclusive('\n').enumerate() {
         let (line, end) = match piece.strip_suffix('\n') {
             Some(l) => match l.strip_suffix('\r') {
@@ -294,8 +314,16 @@ fn scrub(text: &str) -> (String, Vec<Hit>) {
             },
             None => (piece, ""),
         };
+        let trimmed = line.trim_start();
+        let opens = trimmed.starts_with("<!--");
+        let comment = in_xml_comment || opens || trimmed.starts_with(['#', ';']);
+        if let Some(at) = line.rfind("<!--") {
+            in_xml_comment = !line[at..].contains("-->");
+        } else if in_xml_comment && line.contains("-->") {
+            in_xml_comment = false;
+        }
         let before = hits.len();
-        let scrubbed = scrub_line(line, n + 1, &mut hits);
+        let scrubbed = scrub_line(line, n + 1, comment, &mut hits);
         out.push_str(if hits.len() == before { line } else { &scrubbed });
         out.push_str(end);
     }
@@ -412,6 +440,9 @@ mod tests {
             "# old one: \n"
         );
         for clean in [
+            "<!-- a sample:\n<server>\n  <password>repopwd</password>\n  <privateKey>/k</privateKey>\n</server>\n-->\n",
+            "<server><privateKey>/path/to/key</privateKey></server>\n",
+            "# password = changeme\n; token = example\n",
             "//registry.npmjs.org/:_authToken=${NPM_TOKEN}\n",
             "<password>${env.MAVEN_PASSWORD}</password>\n",
             "token:\n  path: /x\n",

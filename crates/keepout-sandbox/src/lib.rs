@@ -22,6 +22,7 @@ pub mod kernel;
 mod plan;
 mod policy;
 mod quarantine;
+mod system_credentials;
 pub mod toolchains;
 
 #[cfg(target_os = "linux")]
