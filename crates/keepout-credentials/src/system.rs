@@ -140,8 +140,9 @@ pub const MAX_TEXT: u64 = 256 << 10;
 pub const TOO_LARGE: &str = "too large to examine";
 
 /// The existing regular files (symlinks followed) of the catalogue: absolute places under `root`
-/// (`/` for the real system), `~/` places under `home` when given. In catalogue order, each once.
-pub fn files(root: &Path, home: Option<&Path>) -> Vec<(&'static Place, PathBuf)> {
+/// (`/` for the real system) and `~/` places under `home`, each when given. In catalogue order,
+/// each once.
+pub fn files(root: Option<&Path>, home: Option<&Path>) -> Vec<(&'static Place, PathBuf)> {
     let mut out: Vec<(&'static Place, PathBuf)> = Vec::new();
     for place in CATALOGUE {
         let (base, rel) = match place.path.strip_prefix("~/") {
@@ -149,7 +150,10 @@ pub fn files(root: &Path, home: Option<&Path>) -> Vec<(&'static Place, PathBuf)>
                 Some(home) => (home, rel),
                 None => continue,
             },
-            None => (root, place.path.trim_start_matches('/')),
+            None => match root {
+                Some(root) => (root, place.path.trim_start_matches('/')),
+                None => continue,
+            },
         };
         for path in expand(base, rel) {
             if std::fs::metadata(&path).is_ok_and(|m| m.is_file())
@@ -262,7 +266,7 @@ mod tests {
             std::fs::write(r.join(rel), "x").unwrap();
         }
         std::fs::create_dir_all(r.join("etc/uv/uv.toml")).unwrap(); // a directory: not a file
-        let found: Vec<PathBuf> = files(r, Some(&r.join("home")))
+        let found: Vec<PathBuf> = files(Some(r), Some(&r.join("home")))
             .into_iter()
             .map(|(_, p)| p.strip_prefix(r).unwrap().to_path_buf())
             .collect();
@@ -276,6 +280,7 @@ mod tests {
             ]
             .map(PathBuf::from)
         );
-        assert_eq!(files(r, None).len(), 3);
+        assert_eq!(files(Some(r), None).len(), 3);
+        assert_eq!(files(None, Some(&r.join("home"))).len(), 1);
     }
 }

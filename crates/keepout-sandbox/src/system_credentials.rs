@@ -46,7 +46,7 @@ pub fn mounts(caller_is_root: bool) -> Vec<Mount> {
     let mut out: Vec<Mount> = Vec::new();
     let mut seen: Vec<PathBuf> = Vec::new();
     let mut total = 0;
-    for (place, path) in files("/".as_ref(), None) {
+    for (place, path) in files(Some("/".as_ref()), None) {
         // Where it really is, when that is visible inside (a symlink to elsewhere leads nowhere).
         let Ok(real) = std::fs::canonicalize(&path) else {
             continue;
