@@ -14,6 +14,7 @@ mod a09_network;
 mod a10_descriptors;
 mod a11_resources;
 mod a12_paths;
+mod a19_system_credentials;
 mod agent;
 mod audit;
 mod exec;
