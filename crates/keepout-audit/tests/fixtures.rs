@@ -492,7 +492,13 @@ fn credentials_in_system_wide_files() {
     assert!(findings[1].title.contains("Authorization header"));
     assert!(findings[0].title.contains("credential value (line 2)"));
     let all = serde_json::to_string(&findings).unwrap();
-    for secret in ["FAKE-PIP-SECRET", "RkFLRS1HSVQ", &npm, "FAKE-NETRC", "FAKE-NVM"] {
+    for secret in [
+        "FAKE-PIP-SECRET",
+        "RkFLRS1HSVQ",
+        &npm,
+        "FAKE-NETRC",
+        "FAKE-NVM",
+    ] {
         assert!(!all.contains(secret), "{secret} shown: {all}");
     }
 

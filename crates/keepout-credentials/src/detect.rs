@@ -151,7 +151,8 @@ fn placeholder(value: &str) -> bool {
 fn placeholder_for(key: &str, value: &str) -> bool {
     let v = value.trim();
     placeholder(v)
-        || (key.to_ascii_lowercase().ends_with("key") && (v.starts_with('/') || v.starts_with("~/")))
+        || (key.to_ascii_lowercase().ends_with("key")
+            && (v.starts_with('/') || v.starts_with("~/")))
 }
 
 /// A userinfo that is a credential: with a password, or a token as the user name.
@@ -159,8 +160,7 @@ fn credential_userinfo(userinfo: &str) -> bool {
     match userinfo.split_once(':') {
         Some((_, password)) => !placeholder(password),
         None => {
-            !placeholder(userinfo)
-                && (userinfo.len() >= 20 || !tokens::find(userinfo).is_empty())
+            !placeholder(userinfo) && (userinfo.len() >= 20 || !tokens::find(userinfo).is_empty())
         }
     }
 }
@@ -324,7 +324,11 @@ fn scrub(text: &str) -> (String, Vec<Hit>) {
         }
         let before = hits.len();
         let scrubbed = scrub_line(line, n + 1, comment, &mut hits);
-        out.push_str(if hits.len() == before { line } else { &scrubbed });
+        out.push_str(if hits.len() == before {
+            line
+        } else {
+            &scrubbed
+        });
         out.push_str(end);
     }
     (out, hits)
@@ -415,7 +419,9 @@ mod tests {
     #[test]
     fn headers_keys_and_shapes() {
         assert_eq!(
-            redacted("[http \"https://creds.invalid/\"]\n\textraHeader = Authorization: Bearer abc123\n"),
+            redacted(
+                "[http \"https://creds.invalid/\"]\n\textraHeader = Authorization: Bearer abc123\n"
+            ),
             "[http \"https://creds.invalid/\"]\n\textraHeader = \n"
         );
         assert_eq!(
@@ -435,10 +441,7 @@ mod tests {
             "PATH=/usr/bin\nexport DEPLOY_TOKEN=\"\"\naws_secret_access_key = \"\"\n"
         );
         let gh = format!("ghp_{}", "a1B2".repeat(9));
-        assert_eq!(
-            redacted(&format!("# old one: {gh}\n")),
-            "# old one: \n"
-        );
+        assert_eq!(redacted(&format!("# old one: {gh}\n")), "# old one: \n");
         for clean in [
             "<!-- a sample:\n<server>\n  <password>repopwd</password>\n  <privateKey>/k</privateKey>\n</server>\n-->\n",
             "<server><privateKey>/path/to/key</privateKey></server>\n",

@@ -48,6 +48,7 @@ const URL: &str = "a URL with user:password@ or a token as the user";
 /// Every place keepout knows. Absolute ones are kept out of sandboxes (the system directories
 /// are visible there); `~/` ones sit inside toolchains (masked by `toolchains`) and are for the
 /// audit.
+#[rustfmt::skip]
 pub const CATALOGUE: &[Place] = &[
     // Python
     p("/etc/pip.conf", "pip (site-wide)", URL, Text),

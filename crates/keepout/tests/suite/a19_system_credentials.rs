@@ -51,11 +51,8 @@ impl Planted {
             self.dirs.push(d.clone());
         }
         std::fs::write(path, content).expect("plant a system file");
-        std::fs::set_permissions(
-            path,
-            std::os::unix::fs::PermissionsExt::from_mode(0o644),
-        )
-        .unwrap();
+        std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o644))
+            .unwrap();
         self.files.push(path.to_path_buf());
         true
     }
@@ -154,7 +151,10 @@ fn a19_system_credential_files_are_kept_out() {
         let policy = fx.keepout(&["run", "--print-policy", "--", "true"]);
         assert!(policy.success(), "[{r}] --print-policy:{policy}");
         for secret in [&netrc_secret, &pip_secret, &git_secret] {
-            assert!(!policy.has(secret), "[{r}] the policy shows {secret}:{policy}");
+            assert!(
+                !policy.has(secret),
+                "[{r}] the policy shows {secret}:{policy}"
+            );
         }
 
         if netrc {
@@ -196,13 +196,17 @@ fn a19_system_credential_files_are_kept_out() {
             let inn = fx.inside(&[], "echo x > /etc/xdg/pip/pip.conf");
             assert!(!inn.success(), "[{r}] inside: the copy is read-only:{inn}");
             assert!(
-                policy.has("credentials outside the home: pip (XDG site-wide) (URL with credentials"),
+                policy
+                    .has("credentials outside the home: pip (XDG site-wide) (URL with credentials"),
                 "[{r}] --print-policy says why:{policy}"
             );
             if have_pip {
                 let script = format!("{PYTHON} -m pip config list");
                 let out = fx.outside(&script);
-                assert!(out.success() && out.has(&pip_secret), "[{r}] outside: pip reads it:{out}");
+                assert!(
+                    out.success() && out.has(&pip_secret),
+                    "[{r}] outside: pip reads it:{out}"
+                );
                 let inn = fx.inside(&[], &script);
                 assert!(
                     inn.success()
@@ -214,7 +218,8 @@ fn a19_system_credential_files_are_kept_out() {
         }
 
         if git {
-            let script = "git config --system --get-urlmatch http.extraheader https://creds.invalid/x; \
+            let script =
+                "git config --system --get-urlmatch http.extraheader https://creds.invalid/x; \
                           git config --system keepout-a19.visible";
             let out = fx.outside(script);
             assert!(
@@ -258,7 +263,10 @@ fn a19_a_file_without_credentials_is_shown_unchanged() {
     for r in runners() {
         let fx = Fixture::new(&r);
         let out = fx.outside("cat /etc/boto.cfg");
-        assert!(out.success() && out.stdout == content, "[{r}] outside:{out}");
+        assert!(
+            out.success() && out.stdout == content,
+            "[{r}] outside:{out}"
+        );
         let inn = fx.inside(&[], "cat /etc/boto.cfg");
         assert!(
             inn.success() && inn.stdout == content,
