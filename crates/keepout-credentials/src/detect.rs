@@ -99,14 +99,14 @@ fn re(cell: &'static OnceLock<Regex>, pattern: &str) -> &'static Regex {
 
 fn url_re() -> &'static Regex {
     static R: OnceLock<Regex> = OnceLock::new();
-    re(&R, r#"(?i)\b[a-z][a-z0-9+.\-]*://([^/\s@"'<>]+)@"#)
+    re(&R, r#"(?i)(?-u:\b)[a-z][a-z0-9+.\-]*://([^/\s@"'<>]+)@"#)
 }
 
 fn auth_re() -> &'static Regex {
     static R: OnceLock<Regex> = OnceLock::new();
     re(
         &R,
-        r#"(?i)\b(?:proxy-)?authorization[ \t]*:[ \t]*((?:basic|bearer|token|digest|negotiate)?[ \t]*)([^"'\r\n]*)"#,
+        r#"(?i)(?-u:\b)(?:proxy-)?authorization[ \t]*:[ \t]*((?:basic|bearer|token|digest|negotiate)?[ \t]*)([^"'\r\n]*)"#,
     )
 }
 
@@ -301,6 +301,55 @@ fn netrc_hits(text: &str) -> Vec<Hit> {
     hits
 }
 
+/// Parts of every token shape, in lower case: a line with none of them holds no token.
+const SHAPE_NEEDLES: &[&str] = &[
+    "ghp_",
+    "gho_",
+    "ghs_",
+    "ghu_",
+    "ghr_",
+    "github_pat_",
+    "pypi-",
+    "npm_",
+    "cio",
+    "glpat-",
+    "akia",
+    "xoxb-",
+    "xoxp-",
+];
+/// Parts of every credential key ([`KEY_ENDINGS`]), in lower case.
+const KEY_NEEDLES: &[&str] = &[
+    "passw",
+    "passphrase",
+    "pass=",
+    "pass =",
+    "pass:",
+    "pass\"",
+    "token",
+    "auth",
+    "secret",
+    "api_key",
+    "apikey",
+    "api-key",
+    "access_key",
+    "access-key",
+    "private_key",
+    "privatekey",
+    "private-key",
+    "key_data",
+    "key-data",
+];
+
+/// Could any rule match this line? A cheap test that spares the regular expressions (and their
+/// compilation) the lines, and usually the files, that hold nothing: most of them.
+fn worth_a_look(line: &str, comment: bool) -> bool {
+    let lower = line.to_ascii_lowercase();
+    (lower.contains("://") && lower.contains('@'))
+        || lower.contains("authorization")
+        || SHAPE_NEEDLES.iter().any(|n| lower.contains(n))
+        || (!comment && KEY_NEEDLES.iter().any(|n| lower.contains(n)))
+}
+
 /// The text with every credential removed, and what was removed.
 fn scrub(text: &str) -> (String, Vec<Hit>) {
     let mut hits = Vec::new();
@@ -322,6 +371,10 @@ fn scrub(text: &str) -> (String, Vec<Hit>) {
         } else if in_xml_comment && line.contains("-->") {
             in_xml_comment = false;
         }
+        if !worth_a_look(line, comment) {
+            out.push_str(piece);
+            continue;
+        }
         let before = hits.len();
         let scrubbed = scrub_line(line, n + 1, comment, &mut hits);
         out.push_str(if hits.len() == before {
@@ -336,11 +389,15 @@ fn scrub(text: &str) -> (String, Vec<Hit>) {
 
 /// What to show of a file of this shape with this text.
 pub fn examine(text: &str, shape: Shape) -> Verdict {
-    let private_keys: Vec<Hit> = tokens::find(text)
-        .into_iter()
-        .filter(|(_, kind, _)| *kind == tokens::PRIVATE_KEY)
-        .map(|(line, kind, shown)| Hit { line, kind, shown })
-        .collect();
+    let private_keys: Vec<Hit> = (if text.contains("PRIVATE KEY-----") {
+        tokens::find(text)
+    } else {
+        Vec::new()
+    })
+    .into_iter()
+    .filter(|(_, kind, _)| *kind == tokens::PRIVATE_KEY)
+    .map(|(line, kind, shown)| Hit { line, kind, shown })
+    .collect();
     match shape {
         Shape::Secret if !text.trim().is_empty() => {
             return Verdict::Mask {

@@ -14,18 +14,21 @@ pub const PRIVATE_KEY: &str = "private key block";
 const PATTERNS: &[(&str, &str)] = &[
     (
         "GitHub token",
-        r"\b(?:ghp|gho|ghs|ghu|ghr)_[A-Za-z0-9]{36}\b",
+        r"(?-u:\b)(?:ghp|gho|ghs|ghu|ghr)_[A-Za-z0-9]{36}(?-u:\b)",
     ),
     (
         "GitHub fine-grained token",
-        r"\bgithub_pat_[A-Za-z0-9_]{40,}\b",
+        r"(?-u:\b)github_pat_[A-Za-z0-9_]{40,}(?-u:\b)",
     ),
-    ("PyPI token", r"\bpypi-AgEIcHlwaS5vcmc[A-Za-z0-9_-]{20,}"),
-    ("npm token", r"\bnpm_[A-Za-z0-9]{36}\b"),
-    ("crates.io token", r"\bcio[A-Za-z0-9]{32}\b"),
-    ("GitLab token", r"\bglpat-[A-Za-z0-9_-]{20,}\b"),
-    ("AWS access key id", r"\bAKIA[0-9A-Z]{16}\b"),
-    ("Slack token", r"\bxox[bp]-[0-9A-Za-z-]{10,}"),
+    (
+        "PyPI token",
+        r"(?-u:\b)pypi-AgEIcHlwaS5vcmc[A-Za-z0-9_-]{20,}",
+    ),
+    ("npm token", r"(?-u:\b)npm_[A-Za-z0-9]{36}(?-u:\b)"),
+    ("crates.io token", r"(?-u:\b)cio[A-Za-z0-9]{32}(?-u:\b)"),
+    ("GitLab token", r"(?-u:\b)glpat-[A-Za-z0-9_-]{20,}(?-u:\b)"),
+    ("AWS access key id", r"(?-u:\b)AKIA[0-9A-Z]{16}(?-u:\b)"),
+    ("Slack token", r"(?-u:\b)xox[bp]-[0-9A-Za-z-]{10,}"),
     (PRIVATE_KEY, r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
 ];
 

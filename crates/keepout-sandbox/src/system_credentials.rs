@@ -54,6 +54,7 @@ pub fn mounts(caller_is_root: bool) -> Vec<Mount> {
         if !SYSTEM_PATHS.iter().any(|s| real.starts_with(s))
             || seen.contains(&real)
             || !readable_by_sandbox(&real, caller_is_root)
+            || !traversable_by_sandbox(&real, caller_is_root)
         {
             continue;
         }
@@ -95,9 +96,38 @@ pub fn mounts(caller_is_root: bool) -> Vec<Mount> {
     out
 }
 
+/// Can the sandbox's user reach `path` through its directories? An ordinary caller's access
+/// check (in [`readable_by_sandbox`]) covers it; a root caller's sandbox is `nobody`, which needs
+/// `o+x` on each (a file in a 0700 directory is out of its reach: nothing to hide, and init,
+/// as `nobody`, could not mount over it).
+fn traversable_by_sandbox(path: &std::path::Path, caller_is_root: bool) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    !caller_is_root
+        || path
+            .ancestors()
+            .skip(1)
+            .all(|d| std::fs::metadata(d).is_ok_and(|m| m.mode() & 0o001 != 0))
+}
+
 #[cfg(test)]
 mod tests {
     use crate::policy::{Mount, MountKind, Policy};
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn a_root_callers_sandbox_reaches_only_through_searchable_directories() {
+        let dir = tempfile::tempdir().unwrap();
+        let inner = dir.path().join("private");
+        std::fs::create_dir(&inner).unwrap();
+        let file = inner.join("k3s.yaml");
+        std::fs::write(&file, "token: x").unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(&inner, std::fs::Permissions::from_mode(0o700)).unwrap();
+        assert!(!super::traversable_by_sandbox(&file, true));
+        assert!(super::traversable_by_sandbox(&file, false));
+        std::fs::set_permissions(&inner, std::fs::Permissions::from_mode(0o711)).unwrap();
+        assert!(super::traversable_by_sandbox(&file, true));
+    }
 
     #[test]
     fn a_redacted_copy_round_trips_through_the_printed_policy() {
