@@ -12,6 +12,7 @@ mod files;
 mod git;
 mod privilege;
 mod ssh;
+mod system;
 mod tokens;
 
 use std::path::{Path, PathBuf};
@@ -57,7 +58,7 @@ impl Severity {
 pub struct Finding {
     /// Which check: `plaintext-credentials`, `ssh-key-unencrypted`, `ssh-key-permissions`,
     /// `ssh-agent-unconfirmed`, `ssh-forward-agent`, `token`, `privilege`, `path-writable`,
-    /// `git-global-hook`, `git-credential-store`, `git-setup`.
+    /// `git-global-hook`, `git-credential-store`, `git-setup`, `system-credentials`.
     pub check: &'static str,
     pub severity: Severity,
     /// One line: what was found.
@@ -91,6 +92,11 @@ pub struct Context {
     pub keepout_agent_socket: Option<PathBuf>,
     /// sudoers files to read for NOPASSWD rules (those readable: usually only root can).
     pub sudoers: Vec<PathBuf>,
+    /// Where the system's files are (`/`), for the system-wide credential files of
+    /// `keepout_credentials::system::CATALOGUE`; a fixture root in tests; `None`: not looked at
+    /// (an audit of another home). The catalogue's places inside toolchains are looked for under
+    /// [`Context::home`] either way.
+    pub system_root: Option<PathBuf>,
 }
 
 /// `/etc/sudoers` and the files of `/etc/sudoers.d`.
@@ -129,6 +135,7 @@ pub fn audit(ctx: &Context) -> Vec<Finding> {
     tokens::check(ctx, &mut all);
     privilege::check(ctx, &mut all);
     git::check(ctx, &mut all);
+    system::check(ctx, &mut all);
     all.sort_by(|a, b| {
         b.severity
             .cmp(&a.severity)

@@ -18,6 +18,7 @@ fn ctx(home: &Path) -> Context {
         probe: false,
         keepout_agent_socket: None,
         sudoers: Vec::new(),
+        system_root: None,
     }
 }
 
@@ -422,4 +423,91 @@ fn privilege_and_persistence() {
     // The same writable directory after the system ones is not a finding.
     c.env = vec![("PATH".into(), format!("/usr/bin:/bin:{}", bin.display()))];
     assert!(!audit(&c).iter().any(|f| f.check == "path-writable"));
+}
+
+#[test]
+fn credentials_in_system_wide_files() {
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path();
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let npm = format!("npm_{}", "Ab12".repeat(9));
+    write(
+        r,
+        "etc/pip.conf",
+        "[global]\nindex-url = https://ci:FAKE-PIP-SECRET@pypi.internal/simple\n",
+    );
+    write(
+        r,
+        "etc/gitconfig",
+        "[http \"https://git.internal/\"]\n\textraHeader = Authorization: Basic RkFLRS1HSVQ=\n",
+    );
+    write(
+        r,
+        "etc/environment",
+        &format!("PATH=/usr/bin:/bin\nNPM_TOKEN={npm}\n"),
+    );
+    write(r, "etc/netrc", "machine h login u password FAKE-NETRC\n");
+    // Settings without credentials are no finding.
+    write(r, "usr/local/etc/npmrc", "cafile=/etc/ssl/certs/ca.crt\n");
+    write(
+        r,
+        "etc/xdg/pip/pip.conf",
+        "[global]\nindex-url = https://pypi.internal/simple\n",
+    );
+    write(
+        r,
+        "etc/maven/settings.xml",
+        "<settings>\n<!--\n<server><password>repopwd</password></server>\n-->\n</settings>\n",
+    );
+    write(
+        h,
+        ".nvm/versions/node/v20.11.0/etc/npmrc",
+        "//registry.npmjs.org/:_authToken=FAKE-NVM-TOKEN\n",
+    );
+
+    let mut c = ctx(h);
+    c.system_root = Some(r.to_path_buf());
+    let findings: Vec<Finding> = audit(&c)
+        .into_iter()
+        .filter(|f| f.check == "system-credentials")
+        .collect();
+    let locations: Vec<&str> = findings.iter().map(|f| f.location.as_str()).collect();
+    assert_eq!(
+        locations,
+        [
+            "/etc/environment",
+            "/etc/gitconfig",
+            "/etc/netrc",
+            "/etc/pip.conf",
+            "~/.nvm/versions/node/v20.11.0/etc/npmrc"
+        ],
+        "{findings:#?}"
+    );
+    for f in &findings {
+        assert_eq!(f.severity, Severity::High);
+        assert!(!f.fix.is_empty() && !f.why.is_empty());
+    }
+    assert!(findings[3].title.contains("pip") && findings[3].title.contains("user:password"));
+    assert!(findings[1].title.contains("Authorization header"));
+    assert!(findings[0].title.contains("credential value (line 2)"));
+    let all = serde_json::to_string(&findings).unwrap();
+    for secret in [
+        "FAKE-PIP-SECRET",
+        "RkFLRS1HSVQ",
+        &npm,
+        "FAKE-NETRC",
+        "FAKE-NVM",
+    ] {
+        assert!(!all.contains(secret), "{secret} shown: {all}");
+    }
+
+    // Auditing another home: the system is not looked at, the toolchains in the home are.
+    c.system_root = None;
+    let locations: Vec<String> = audit(&c)
+        .into_iter()
+        .filter(|f| f.check == "system-credentials")
+        .map(|f| f.location)
+        .collect();
+    assert_eq!(locations, ["~/.nvm/versions/node/v20.11.0/etc/npmrc"]);
 }

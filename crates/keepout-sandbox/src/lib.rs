@@ -25,6 +25,7 @@ mod plan;
 mod policy;
 pub mod project_scan;
 mod quarantine;
+mod system_credentials;
 pub mod terminal_filter;
 pub mod toolchains;
 

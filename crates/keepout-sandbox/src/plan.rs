@@ -42,6 +42,8 @@ pub enum MountStep {
     Tmpfs { target: PathBuf, size_mib: u64 },
     /// Hide a file or directory behind an empty read-only one.
     Mask { target: PathBuf },
+    /// Show a read-only file with this text over a file (made in the sandbox's memory).
+    Text { target: PathBuf, content: String },
     /// A symbolic link.
     Symlink { target: PathBuf, points_to: PathBuf },
     /// The minimal `/dev`.
@@ -145,6 +147,13 @@ impl SandboxPlan {
                     Some(LandlockAccess::ReadWrite),
                 ),
                 MountKind::Masked => (MountStep::Mask { target }, None),
+                MountKind::Text { content } => (
+                    MountStep::Text {
+                        target,
+                        content: content.clone(),
+                    },
+                    None,
+                ),
                 MountKind::Tmpfs { size_mib } => (
                     MountStep::Tmpfs {
                         target,

@@ -73,6 +73,9 @@ pub enum MountKind {
     Pinned,
     /// Hidden behind an empty read-only file or directory.
     Masked,
+    /// A read-only file with this text instead of the host's (a system file with its
+    /// credentials removed: see [`crate::system_credentials`]), made in the sandbox's own memory.
+    Text { content: String },
     /// A directory keepout keeps for the sandbox (a workspace's home), owned on the host by the
     /// sandbox's own user: bound read-write as it is (`source`), nosuid, nodev, never idmapped.
     Kept,
@@ -612,6 +615,8 @@ impl Policy {
         }
         user.sort_by_key(|m| m.path.components().count());
         mounts.extend(user);
+        // After every bind, so that no --ro of a directory shows such a file again.
+        mounts.extend(crate::system_credentials::mounts(caller_is_root));
 
         // Under review nothing reaches the real tree, so nothing in it needs pinning (a pinned
         // `.git` would even be the real one, writable, over the overlay); `review apply` leaves

@@ -48,6 +48,7 @@ fn context(args: &AuditArgs) -> Result<Context, String> {
         } else {
             Vec::new()
         },
+        system_root: args.home.is_none().then(|| PathBuf::from("/")),
         home,
     })
 }

@@ -227,6 +227,30 @@ fn mask(target: &Path, must_exist: bool) -> Result<(), SetupError> {
     .map_err(step(format!("mask {} read-only", target.display())))
 }
 
+/// Show `content` read-only at `target` instead of the host's file: a copy in the builder's
+/// tmpfs (private to this mount namespace, gone with it; `n` names it) bound over the file.
+fn text(target: &Path, content: &str, n: usize) -> Result<(), SetupError> {
+    let what = format!("show {} without its credentials", target.display());
+    let meta = fs::symlink_metadata(target).map_err(step(what.clone()))?;
+    if !meta.is_file() {
+        return Err(SetupError::new(
+            what,
+            io::Error::other("not a regular file any more"),
+        ));
+    }
+    // After the first pivot_root the builder's tmpfs is `/`.
+    let copy = PathBuf::from(format!("/text-{n}"));
+    fs::write(&copy, content).map_err(step(what.clone()))?;
+    fs::set_permissions(&copy, fs::Permissions::from_mode(0o444)).map_err(step(what.clone()))?;
+    mount_bind(&copy, target).map_err(step(what.clone()))?;
+    sys::mount_setattr(
+        &cstr(target),
+        sys::MOUNT_ATTR_RDONLY | sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NODEV,
+        false,
+    )
+    .map_err(step(what))
+}
+
 fn dev(target: &Path, id: &Identity) -> Result<(), SetupError> {
     mkdir_all(target)?;
     let data = format!("mode=755,size=1m,uid={},gid={}", id.uid, id.gid);
@@ -376,7 +400,7 @@ pub(super) fn build_root(
     )
     .map_err(step("mount the new root"))?;
 
-    for s in &plan.steps {
+    for (n, s) in plan.steps.iter().enumerate() {
         match s {
             MountStep::Bind {
                 source,
@@ -422,6 +446,7 @@ pub(super) fn build_root(
                 tmpfs(&t, mode, *size_mib, id)?;
             }
             MountStep::Mask { target } => mask(&new_path(target), true)?,
+            MountStep::Text { target, content } => text(&new_path(target), content, n)?,
             MountStep::Symlink { target, points_to } => {
                 let t = new_path(target);
                 if let Some(parent) = t.parent() {

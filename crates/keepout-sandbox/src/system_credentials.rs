@@ -1,0 +1,149 @@
+//! Credentials outside the home (threat A19): system-wide files that tools read for every user
+//! and that carry tokens (`/etc/pip.conf` with `index-url = https://user:password@...`,
+//! `/etc/gitconfig` with `http.extraHeader = Authorization: ...`, a global `npmrc` with
+//! `_authToken`, `/etc/environment` exporting one). The sandbox shows `/etc`, `/usr` and `/opt`,
+//! so it would show these.
+//!
+//! [`mounts`] examines each file of [`keepout_credentials::system::CATALOGUE`] that exists in a
+//! system directory and that the sandbox's user could read, with the detector the audit uses
+//! too ([`keepout_credentials::detect`]), and returns what goes over it:
+//!
+//! * no credentials: nothing; the file is seen as it is (pip still gets its `index-url`);
+//! * credentials that can be taken out of the text: a [`MountKind::Text`] at the same path, the
+//!   same text with only them removed (`index-url = https://pypi.internal/simple`), made in the
+//!   sandbox's own memory by its init, read-only. No copy is ever written to the host, so
+//!   nothing needs cleaning up and no other user can read it;
+//! * otherwise (a netrc, a key file, a private key block, what is left still looks like a
+//!   credential, a file over [`MAX_TEXT`], or more text than [`MAX_TOTAL`] in all): a
+//!   [`MountKind::Masked`], an empty file.
+//!
+//! Each entry's `why` (shown by `--print-policy`) names the tool and what was found, never a
+//! value. A redacted copy rather than a mask because these files carry settings that work
+//! depends on (an internal index, a CA file, a proxy): hiding them would break the run in the
+//! sandbox, and the copy only lacks what the detector removed. The file is read when the policy
+//! is built, so what the sandbox sees is what `--print-policy` shows.
+//!
+//! Not covered: files not in the catalogue, credential shapes the detector does not know,
+//! another name (a hard link) of the same file, and `--mode landlock` (Landlock cannot hide a
+//! file inside a readable directory). A file only a group may read is left to its mode: for a
+//! root caller the sandbox has no groups; an ordinary caller keeps its groups, and such a file is
+//! examined like any other.
+//!
+//! [`MAX_TEXT`]: keepout_credentials::system::MAX_TEXT
+
+use std::path::PathBuf;
+
+use keepout_credentials::detect::Verdict;
+use keepout_credentials::system::{describe, examine_file, files};
+
+use crate::policy::{readable_by_sandbox, Mount, MountKind, SYSTEM_PATHS};
+
+/// At most this much redacted text in one sandbox (it lives in a 1 MiB tmpfs); beyond it, masks.
+pub const MAX_TOTAL: usize = 512 << 10;
+
+/// The masks and redacted copies for the system's credential files (see the module docs).
+pub fn mounts(caller_is_root: bool) -> Vec<Mount> {
+    let mut out: Vec<Mount> = Vec::new();
+    let mut seen: Vec<PathBuf> = Vec::new();
+    let mut total = 0;
+    for (place, path) in files(Some("/".as_ref()), None) {
+        // Where it really is, when that is visible inside (a symlink to elsewhere leads nowhere).
+        let Ok(real) = std::fs::canonicalize(&path) else {
+            continue;
+        };
+        if !SYSTEM_PATHS.iter().any(|s| real.starts_with(s))
+            || seen.contains(&real)
+            || !readable_by_sandbox(&real, caller_is_root)
+            || !traversable_by_sandbox(&real, caller_is_root)
+        {
+            continue;
+        }
+        seen.push(real.clone());
+        // Unreadable to keepout but readable to the sandbox cannot happen (same user, or root);
+        // if it did, hide it.
+        let verdict = examine_file(&real, place.shape).unwrap_or(Verdict::Mask { hits: vec![] });
+        let (kind, why) = match verdict {
+            Verdict::Clean => continue,
+            Verdict::Redacted { text, hits } if total + text.len() <= MAX_TOTAL => {
+                total += text.len();
+                let why = format!(
+                    "credentials outside the home: {} ({}) removed, the rest as on the host",
+                    place.tool,
+                    describe(&hits)
+                );
+                (MountKind::Text { content: text }, why)
+            }
+            Verdict::Redacted { hits, .. } | Verdict::Mask { hits } => {
+                let found = if hits.is_empty() {
+                    String::from("unreadable to keepout")
+                } else {
+                    describe(&hits)
+                };
+                let why = format!(
+                    "credentials outside the home: {} ({found}), hidden",
+                    place.tool
+                );
+                (MountKind::Masked, why)
+            }
+        };
+        out.push(Mount {
+            path: real,
+            kind,
+            source: None,
+            why,
+        });
+    }
+    out
+}
+
+/// Can the sandbox's user reach `path` through its directories? An ordinary caller's access
+/// check (in [`readable_by_sandbox`]) covers it; a root caller's sandbox is `nobody`, which needs
+/// `o+x` on each (a file in a 0700 directory is out of its reach: nothing to hide, and init,
+/// as `nobody`, could not mount over it).
+fn traversable_by_sandbox(path: &std::path::Path, caller_is_root: bool) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    !caller_is_root
+        || path
+            .ancestors()
+            .skip(1)
+            .all(|d| std::fs::metadata(d).is_ok_and(|m| m.mode() & 0o001 != 0))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::policy::{Mount, MountKind, Policy};
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn a_root_callers_sandbox_reaches_only_through_searchable_directories() {
+        let dir = tempfile::tempdir().unwrap();
+        let inner = dir.path().join("private");
+        std::fs::create_dir(&inner).unwrap();
+        let file = inner.join("k3s.yaml");
+        std::fs::write(&file, "token: x").unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(&inner, std::fs::Permissions::from_mode(0o700)).unwrap();
+        assert!(!super::traversable_by_sandbox(&file, true));
+        assert!(super::traversable_by_sandbox(&file, false));
+        std::fs::set_permissions(&inner, std::fs::Permissions::from_mode(0o711)).unwrap();
+        assert!(super::traversable_by_sandbox(&file, true));
+    }
+
+    #[test]
+    fn a_redacted_copy_round_trips_through_the_printed_policy() {
+        let text = "[global]\nindex-url = https://pypi.internal/simple\n";
+        let mount = Mount {
+            path: "/etc/pip.conf".into(),
+            kind: MountKind::Text {
+                content: text.into(),
+            },
+            source: None,
+            why: "credentials outside the home: pip".into(),
+        };
+        let printed = toml::to_string(&mount).unwrap();
+        assert!(printed.contains("kind = \"text\""), "{printed}");
+        let back: Mount = toml::from_str(&printed).unwrap();
+        assert_eq!(back, mount);
+        let _ = Policy::to_toml; // the policy prints its mounts the same way
+    }
+}
