@@ -108,7 +108,7 @@ pub(crate) fn build_env(
         (
             "PYTHONPYCACHEPREFIX",
             match &req.bytecode_cache {
-                Some(dir) => dir.to_string_lossy().into_owned(),
+                Some(_) => crate::policy::BYTECODE_CACHE.into(),
                 None => home
                     .join(".cache/keepout-pycache")
                     .to_string_lossy()

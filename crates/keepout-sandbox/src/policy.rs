@@ -293,6 +293,10 @@ pub struct Policy {
     pub scan: Option<ProjectScan>,
 }
 
+/// Where a project's bytecode cache (`RunRequest::bytecode_cache`) appears inside: in the fresh
+/// `/run`, so the home stays empty.
+pub const BYTECODE_CACHE: &str = "/run/keepout/pycache";
+
 /// The `why` of a mount the user asked for with `--rw`.
 const RW_FLAG: &str = "--rw";
 
@@ -602,9 +606,9 @@ impl Policy {
         }
         if let Some(cache) = &req.bytecode_cache {
             user.push(Mount {
-                path: canonical(cache, "bytecode cache")?,
+                path: BYTECODE_CACHE.into(),
                 kind: MountKind::ReadWrite,
-                source: None,
+                source: Some(canonical(cache, "bytecode cache")?),
                 why: "this project's Python bytecode (PYTHONPYCACHEPREFIX), kept by keepout".into(),
             });
         }
