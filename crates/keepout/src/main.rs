@@ -19,6 +19,7 @@ mod mask;
 mod review;
 mod run;
 mod secret;
+mod shown;
 mod ssh;
 mod workspace;
 

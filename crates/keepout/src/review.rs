@@ -30,12 +30,12 @@ fn describe(c: &Change) -> String {
         ChangeKind::Modified => "M",
         ChangeKind::Deleted => "D",
     };
-    let mut line = format!("  {mark} {}", c.path.display());
+    let mut line = format!("  {mark} {}", crate::shown::path(&c.path));
     if c.entry == EntryKind::Dir {
         line.push('/');
     }
     if let Some(target) = &c.link_target {
-        line.push_str(&format!(" -> {}", target.display()));
+        line.push_str(&format!(" -> {}", crate::shown::path(target)));
     }
     if let Some(risk) = &c.risk {
         line.push_str(&format!("   [{risk}]"));
@@ -117,14 +117,14 @@ fn apply(review: &Review, options: keepout_workspace::review::ApplyOptions) -> R
     for s in &report.skipped {
         eprintln!(
             "keepout: left alone: {} (it runs code on your machine later; --include-git applies it)",
-            s.display()
+            crate::shown::path(s)
         );
     }
     for (s, target) in &report.outside_symlinks {
         eprintln!(
             "keepout: left alone: {} -> {} (a symlink out of the project: what you write to it later lands there; --include-symlinks applies it)",
-            s.display(),
-            target.display()
+            crate::shown::path(s),
+            crate::shown::path(target)
         );
     }
     if !report.bytecode.is_empty() {
@@ -132,7 +132,7 @@ fn apply(review: &Review, options: keepout_workspace::review::ApplyOptions) -> R
             "keepout: left out {} bytecode file{} the run wrote (e.g. {}): it would run instead of the source beside it; your Python compiles its own",
             report.bytecode.len(),
             if report.bytecode.len() == 1 { "" } else { "s" },
-            report.bytecode[0].display()
+            crate::shown::path(&report.bytecode[0])
         );
     }
     store().discard_review(review)?;

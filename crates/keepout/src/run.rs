@@ -346,14 +346,14 @@ pub fn render_after_run(after: &keepout_sandbox::AfterRun) {
         match &q.moved_to {
             Ok(to) => eprintln!(
                 "keepout: the sandbox left {} ({}), which would run code on your machine later; moved it to {}",
-                q.path.display(),
-                q.why,
-                to.display()
+                crate::shown::path(&q.path),
+                crate::shown::text(&q.why),
+                crate::shown::path(to)
             ),
             Err(e) => eprintln!(
                 "keepout: WARNING: the sandbox left {} ({}) and keepout could not move it aside ({e}); inspect it before you run git, open an editor or cd there",
-                q.path.display(),
-                q.why
+                crate::shown::path(&q.path),
+                crate::shown::text(&q.why)
             ),
         }
     }
@@ -362,11 +362,14 @@ pub fn render_after_run(after: &keepout_sandbox::AfterRun) {
         if !f.assume_unchanged.is_empty() {
             what.push(format!(
                 "assume-unchanged on {}",
-                f.assume_unchanged.join(", ")
+                crate::shown::text(&f.assume_unchanged.join(", "))
             ));
         }
         if !f.skip_worktree.is_empty() {
-            what.push(format!("skip-worktree on {}", f.skip_worktree.join(", ")));
+            what.push(format!(
+                "skip-worktree on {}",
+                crate::shown::text(&f.skip_worktree.join(", "))
+            ));
         }
         if f.fsmonitor {
             what.push("a file-system monitor extension".into());
@@ -375,12 +378,12 @@ pub fn render_after_run(after: &keepout_sandbox::AfterRun) {
             Ok(()) => eprintln!(
                 "keepout: the sandbox set {} in {}, which hides changes from git status and git diff; cleared",
                 what.join("; "),
-                f.index.display()
+                crate::shown::path(&f.index)
             ),
             Err(e) => eprintln!(
                 "keepout: WARNING: the sandbox set {} in {}, which hides changes from git status and git diff, and clearing failed ({e}); run: git update-index --no-skip-worktree --no-assume-unchanged PATHS",
                 what.join("; "),
-                f.index.display()
+                crate::shown::path(&f.index)
             ),
         }
     }
@@ -394,14 +397,14 @@ pub fn render_after_run(after: &keepout_sandbox::AfterRun) {
         eprintln!(
             "keepout: removed {removed} bytecode file{} the sandbox wrote in the project (e.g. {}): it would run instead of the source you read; your tools compile their own",
             if removed == 1 { "" } else { "s" },
-            first.display()
+            crate::shown::path(first)
         );
     }
     for (path, r) in &after.bytecode_removed {
         if let Err(e) = r {
             eprintln!(
                 "keepout: WARNING: cannot remove bytecode the sandbox wrote, {} ({e}); delete it before you import that module",
-                path.display()
+                crate::shown::path(path)
             );
         }
     }
@@ -410,7 +413,7 @@ pub fn render_after_run(after: &keepout_sandbox::AfterRun) {
             .startup_files
             .iter()
             .take(5)
-            .map(|p| p.display().to_string())
+            .map(|p| crate::shown::path(p))
             .collect();
         eprintln!(
             "keepout: the sandbox wrote {} Python start-up file{} that run at every start of that environment: {}{} (kept; read them before you use that environment outside keepout)",

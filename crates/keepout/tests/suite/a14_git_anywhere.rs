@@ -264,3 +264,22 @@ fn hooks_path_and_included_config_inside_the_tree() {
         );
     }
 }
+
+/// A planted repository under a directory whose name holds terminal sequences (erase the line,
+/// move up): keepout's message about it must not be erased or rewritten on the maintainer's
+/// terminal, so the name is printed with its control characters escaped.
+#[test]
+fn names_with_escape_sequences_are_printed_escaped() {
+    for r in runners() {
+        let fx = Fixture::new(&r);
+        let inn = fx.inside(
+            &[],
+            "d=$(printf 'x\\033[2K\\033[1A') && mkdir -p \"$d\" && git init -q \"$d\"",
+        );
+        assert!(inn.success(), "[{r}]{inn}");
+        assert!(
+            !inn.stderr.contains('\x1b') && inn.stderr.contains("x\\e[2K\\e[1A/.git"),
+            "[{r}] the name is shown escaped:{inn}"
+        );
+    }
+}
