@@ -287,15 +287,16 @@ pub struct Policy {
         skip_serializing_if = "Vec::is_empty"
     )]
     pub requested_rw: Vec<PathBuf>,
-    /// The walk of the project made while building (see [`crate::project_scan`]), reused by the
-    /// after-run check so the project is walked once before the run.
+    /// The walks made while building (see [`crate::project_scan`]) of the host trees the
+    /// sandbox can write: the project and each `--rw` directory. Reused by the after-run check,
+    /// so each is walked once before the run.
     #[serde(skip)]
-    pub scan: Option<ProjectScan>,
+    pub scans: Vec<(PathBuf, ProjectScan)>,
 }
 
 /// Where a project's bytecode cache (`RunRequest::bytecode_cache`) appears inside: in the fresh
-/// `/run`, so the home stays empty.
-pub const BYTECODE_CACHE: &str = "/run/keepout/pycache";
+/// `/var/cache` (otherwise absent inside), so the home and `/run` stay empty.
+pub const BYTECODE_CACHE: &str = "/var/cache/keepout/pycache";
 
 /// The `why` of a mount the user asked for with `--rw`.
 const RW_FLAG: &str = "--rw";
@@ -626,12 +627,26 @@ impl Policy {
         // `.git` would even be the real one, writable, over the overlay); `review apply` leaves
         // the same names alone. A host service's socket is masked either way: a connection
         // through the overlay reaches the real one.
-        let scan = project.as_deref().map(|p| project_scan::scan(p, false));
-        let protected = match (&project, &scan, &req.review) {
-            (Some(project), Some(scan), None) => protect_project(project, scan, &mut mounts)?,
-            _ => Vec::new(),
-        };
-        if let Some(scan) = &scan {
+        // The same for every `--rw` directory: it is a tree of the host's too.
+        let mut roots: Vec<PathBuf> = project.iter().cloned().collect();
+        for rw in &requested_rw {
+            if rw.is_dir() && !roots.iter().any(|r| rw.starts_with(r) || r.starts_with(rw)) {
+                roots.push(rw.clone());
+            }
+        }
+        let scans: Vec<(PathBuf, ProjectScan)> = roots
+            .into_iter()
+            .map(|r| {
+                let scan = project_scan::scan(&r, false);
+                (r, scan)
+            })
+            .collect();
+        let mut protected = Vec::new();
+        for (root, scan) in &scans {
+            let under_review = req.review.is_some() && Some(root) == project.as_ref();
+            if !under_review {
+                protected.extend(protect_project(root, scan, &mut mounts)?);
+            }
             mask_sockets(scan, &req.allow_sockets, &mut mounts)?;
         }
 
@@ -652,7 +667,7 @@ impl Policy {
             mounts,
             skipped_toolchains: toolchains.skipped,
             requested_rw,
-            scan,
+            scans,
         })
     }
 
@@ -1204,7 +1219,7 @@ mod tests {
         let mut policy = Policy::build(&request(dir.path())).unwrap();
         let text = policy.to_toml();
         let back: Policy = toml::from_str(&text).unwrap();
-        policy.scan = None; // the walk of the project is not part of the printed policy
+        policy.scans.clear(); // the walks are not part of the printed policy
         assert_eq!(back, policy);
     }
 }

@@ -4,8 +4,8 @@
 //! The read-only mounts protect what exists before the run (see `Policy::build`). What does not
 //! exist cannot carry a mount, and a mount cannot sit inside a directory a package manager
 //! recreates; both are checked afterwards, when every process of the sandbox is dead and
-//! nothing can race. The project is walked once before and once after the run
-//! ([`crate::project_scan`]), and:
+//! nothing can race. Each host tree the sandbox can write (the project, every `--rw`
+//! directory) is walked once before and once after the run ([`crate::project_scan`]), and:
 //!
 //! * a git directory, gitdir pointer, editor or tool file (the catalogue in [`crate::autorun`])
 //!   that was not there before as the same inode, a control entry that appeared in a git
@@ -73,10 +73,9 @@ pub struct AfterRun {
 
 /// What was true before the run.
 pub struct Watch {
-    project: Option<PathBuf>,
-    before: ProjectScan,
-    existing: HashSet<(PathBuf, u64)>,
-    /// Whether read-only mounts pinned what existed (namespaces mode, not under review).
+    /// Each host tree the sandbox can write (the project, `--rw` directories), as it was.
+    roots: Vec<RootWatch>,
+    /// Whether read-only mounts pinned what existed (namespaces mode).
     pinned: bool,
     /// The run's start, as file timestamps count it, a little early (timestamps are coarse).
     start: (i64, i64),
@@ -85,28 +84,45 @@ pub struct Watch {
     read_only: Vec<PathBuf>,
 }
 
+struct RootWatch {
+    root: PathBuf,
+    before: ProjectScan,
+    existing: HashSet<(PathBuf, u64)>,
+}
+
 impl Watch {
-    /// Take note of the project before the command runs. A review run writes nothing to the
-    /// real tree, so there is nothing to watch.
+    /// Take note of the writable trees before the command runs. A review run writes nothing to
+    /// the real project, so there is nothing to watch there.
     pub fn start(policy: &Policy) -> Watch {
-        let under_review = policy.mounts.iter().any(|m| {
-            Some(&m.path) == policy.project.as_ref() && matches!(m.kind, MountKind::Overlay { .. })
-        });
-        let project = policy.project.clone().filter(|_| !under_review);
-        let before = match (&policy.scan, &project) {
-            (Some(scan), Some(_)) => scan.clone(),
-            (None, Some(p)) => project_scan::scan(p, false),
-            _ => ProjectScan::default(),
+        let under_review = |root: &Path| {
+            policy.mounts.iter().any(|m| {
+                m.path == root
+                    && Some(root) == policy.project.as_deref()
+                    && matches!(m.kind, MountKind::Overlay { .. })
+            })
         };
+        let mut scans = policy.scans.clone();
+        if scans.is_empty() {
+            if let Some(p) = &policy.project {
+                scans.push((p.clone(), project_scan::scan(p, false)));
+            }
+        }
+        let roots = scans
+            .into_iter()
+            .filter(|(root, _)| !under_review(root))
+            .map(|(root, before)| RootWatch {
+                root,
+                existing: before.identities(),
+                before,
+            })
+            .collect();
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();
         // Up to a jiffy (and then some) behind the precise clock.
         let early = now.saturating_sub(std::time::Duration::from_millis(20));
         Watch {
-            existing: before.identities(),
-            before,
-            project,
+            roots,
             pinned: policy.mode == crate::policy::Mode::Namespaces,
             start: (early.as_secs() as i64, i64::from(early.subsec_nanos())),
             read_only: policy
@@ -122,9 +138,14 @@ impl Watch {
     /// After the run: undo what was left, and say what.
     pub fn finish(self) -> AfterRun {
         let mut out = AfterRun::default();
-        let Some(project) = self.project.as_deref() else {
-            return out;
-        };
+        for root in &self.roots {
+            self.finish_root(root, &mut out);
+        }
+        out
+    }
+
+    fn finish_root(&self, watch: &RootWatch, out: &mut AfterRun) {
+        let project = watch.root.as_path();
         let after = project_scan::scan(project, true);
         let mut moved: Vec<PathBuf> = Vec::new();
         let mut aside = |path: &Path, why: String, out: &mut AfterRun| {
@@ -134,7 +155,7 @@ impl Watch {
             moved.push(path.to_path_buf());
             out.quarantined.push(move_aside(path, why));
         };
-        let is_new = |f: &Found| !self.existing.contains(&(f.path.clone(), f.ino));
+        let is_new = |f: &Found| !watch.existing.contains(&(f.path.clone(), f.ino));
         let changed =
             |f: &Found| !(self.pinned && f.pinnable) && changed_since(&f.path, self.start);
 
@@ -147,18 +168,14 @@ impl Watch {
             .collect();
         new_dirs.sort_by_key(|d| d.path.components().count());
         for d in new_dirs {
-            aside(
-                &d.path,
-                "a git repository git would open there".into(),
-                &mut out,
-            );
+            aside(&d.path, "a git repository git would open there".into(), out);
         }
         for p in &after.git_pointers {
             if is_new(p) || changed(p) {
                 aside(
                     &p.path,
                     "a .git pointer: git reads the repository it names".into(),
-                    &mut out,
+                    out,
                 );
             }
         }
@@ -168,13 +185,13 @@ impl Watch {
                     aside(
                         &c.path,
                         format!("git's {} (decides what git runs), new", name(&c.path)),
-                        &mut out,
+                        out,
                     );
                 } else if changed(c) {
                     aside(
                         &c.path,
                         format!("git's {} (decides what git runs), changed", name(&c.path)),
-                        &mut out,
+                        out,
                     );
                 }
             }
@@ -184,7 +201,7 @@ impl Watch {
                 aside(
                     &s.path,
                     "a symlink inside a git directory: git writes through it".into(),
-                    &mut out,
+                    out,
                 );
             }
         }
@@ -199,7 +216,7 @@ impl Watch {
                 aside(
                     &l.path,
                     format!("a symlink out of the project, to {}: what you write to it later lands there", target.display()),
-                    &mut out,
+                    out,
                 );
             }
         }
@@ -207,9 +224,9 @@ impl Watch {
             let what = crate::autorun::editor_or_tool(project_scan::file_name(&e.path), e.is_dir)
                 .unwrap_or("runs code when you open it");
             if is_new(e) {
-                aside(&e.path, format!("new: {what}"), &mut out);
+                aside(&e.path, format!("new: {what}"), out);
             } else if changed(e) {
-                aside(&e.path, format!("changed: {what}"), &mut out);
+                aside(&e.path, format!("changed: {what}"), out);
             }
         }
 
@@ -219,7 +236,7 @@ impl Watch {
                 continue;
             }
             let Some(index) = &g.index else { continue };
-            let before = self
+            let before = watch
                 .before
                 .git_dirs
                 .iter()
@@ -247,12 +264,12 @@ impl Watch {
                 out.bytecode_removed.push((pyc.clone(), r));
             }
         }
-        out.startup_files = after
-            .startup_files
-            .into_iter()
-            .filter(|p| changed_since(p, self.start))
-            .collect();
-        out
+        out.startup_files.extend(
+            after
+                .startup_files
+                .into_iter()
+                .filter(|p| changed_since(p, self.start)),
+        );
     }
 }
 

@@ -283,3 +283,50 @@ fn names_with_escape_sequences_are_printed_escaped() {
         );
     }
 }
+
+/// A `--rw` directory is a tree of the host's too: a repository there gets the same pins, and
+/// what the run plants there is moved aside.
+#[test]
+fn rw_directories_are_protected_like_the_project() {
+    for r in runners() {
+        for inside in [false, true] {
+            let fx = Fixture::new(&r);
+            let other = fx.mkdir("other");
+            let o = q(other.display().to_string());
+            let s = fx.outside(&format!("git init -q {o}"));
+            assert!(s.success(), "{s}");
+            let m = marker(&fx);
+            let attack = format!(
+                "printf '[core]\\n\\tfsmonitor = \"touch {m}; false\"\\n' >> {o}/.git/config; echo config=$?
+                 mkdir -p {o}/sub && git init -q {o}/sub && git -C {o}/sub config core.fsmonitor 'touch {m}; false'; echo sub=$?"
+            );
+            let run = if inside {
+                fx.inside(&["--rw", &other.display().to_string()], &attack)
+            } else {
+                fx.outside(&attack)
+            };
+            let later = fx.outside(&format!(
+                "git -C {o} status --short; git -C {o}/sub status --short"
+            ));
+            if !inside {
+                assert!(
+                    marked(&fx, &later),
+                    "[{r}] outside: git there runs it (proves the attack):{run}{later}"
+                );
+                continue;
+            }
+            assert!(
+                run.has("config=") && !run.has("config=0"),
+                "[{r}] the config is pinned:{run}"
+            );
+            assert!(
+                !marked(&fx, &later),
+                "[{r}] nothing runs later:{run}{later}"
+            );
+            assert!(
+                run.stderr.contains("other/sub/.git"),
+                "[{r}] the planted repository is named:{run}"
+            );
+        }
+    }
+}
