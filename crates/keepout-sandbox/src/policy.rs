@@ -294,7 +294,7 @@ pub struct Policy {
     pub scans: Vec<(PathBuf, ProjectScan)>,
 }
 
-/// Where a project's bytecode cache (`RunRequest::bytecode_cache`) appears inside: in the fresh
+/// Where a project's bytecode cache (`RunRequest::bytecode_cache`) appears inside: under
 /// `/var/cache` (otherwise absent inside), so the home and `/run` stay empty.
 pub const BYTECODE_CACHE: &str = "/var/cache/keepout/pycache";
 
