@@ -19,6 +19,7 @@ pub mod decoys;
 mod env;
 mod error;
 pub mod kernel;
+pub mod limits;
 mod plan;
 mod policy;
 mod quarantine;
@@ -65,6 +66,8 @@ pub struct RunReport {
     /// Deny-listed system calls the command tried (refused with EPERM), each once:
     /// `keyctl`, `ioctl TIOCSTI`, ... (namespaces mode, where the kernel has user notification).
     pub refused_syscalls: Vec<String>,
+    /// What a limit did to the run: the disk watcher stopped it, the memory limit killed in it.
+    pub stopped: Vec<limits::Stopped>,
 }
 
 /// Run `policy.command` under the policy and wait for it; then move aside anything it planted
@@ -85,15 +88,27 @@ pub fn run_with_egress(
     policy: &Policy,
     egress: &mut dyn FnMut(std::net::TcpListener),
 ) -> Result<RunReport> {
+    let mut resources = linux::resources::Resources::prepare(policy)?;
     let watch = quarantine::Watch::start(policy);
-    let result = linux::run(policy, egress);
+    let result = linux::run(policy, egress, &mut resources);
     let quarantined = watch.finish();
+    let stopped = resources.finish(result.as_ref().ok().map(|r| r.0));
     let (outcome, refused_syscalls) = result?;
     Ok(RunReport {
         outcome,
         quarantined,
         refused_syscalls,
+        stopped,
     })
+}
+
+/// Can this caller's sandbox get a memory limit (`--memory`)? Where, or why not and what would
+/// make it work.
+#[cfg(target_os = "linux")]
+pub fn memory_limit_support() -> std::result::Result<String, (String, String)> {
+    linux::resources::memory_place()
+        .map(|p| p.describe())
+        .map_err(|why| (why, linux::resources::memory_hint(None)))
 }
 
 /// The Landlock ABI of the running kernel; 0 when Landlock is absent or disabled.
