@@ -352,13 +352,18 @@ fn sweep_stale(parent: &Path) {
 // Disk: keep a reserve on every writable host filesystem
 // ---------------------------------------------------------------------------------------------
 
-/// The write rate the watcher is tuned for: between two polls, a writer this fast does not use
-/// more than half the room left above the reserve.
+/// The write rate the watcher is tuned for (a fast NVMe disk, or a tmpfs): between two polls,
+/// a writer this fast (or as fast as the last two polls measured, if faster) uses at most a
+/// quarter of the room left above the reserve.
 pub(crate) const ASSUMED_RATE: u64 = 2 << 30;
-/// The longest time between two polls (room left: 1 GiB and more at [`ASSUMED_RATE`]).
+/// The longest time between two polls (room left: 2 GiB and more at [`ASSUMED_RATE`]).
 pub(crate) const MAX_INTERVAL: Duration = Duration::from_millis(250);
-/// The shortest (room left: 4 MiB and less).
+/// The shortest (room left: 8 MiB and less at [`ASSUMED_RATE`]).
 pub(crate) const MIN_INTERVAL: Duration = Duration::from_millis(1);
+/// How long the watcher allows for the kill to take effect (and for its own wake-up on a busy
+/// machine): the sandbox is stopped early when, at the rate measured, it would use the room
+/// left within this time plus the next interval.
+pub(crate) const KILL_MARGIN: Duration = Duration::from_millis(10);
 
 /// A writable host filesystem the sandbox sees.
 struct Filesystem {
@@ -544,6 +549,11 @@ impl Resources {
                 step: "watch the sandbox (pidfd_open)".into(),
                 message: e.to_string(),
             })?;
+        // The sandbox's pid namespace, read while init is still dumpable (it becomes
+        // non-dumpable before it builds the root).
+        let pid_ns = (!kill_group)
+            .then(|| std::fs::read_link(format!("/proc/{pid}/ns/pid")).ok())
+            .flatten();
         let filesystems = std::mem::take(&mut self.filesystems);
         let reserve = self.reserve;
         let (stop, stopped) = mpsc::channel();
@@ -552,6 +562,9 @@ impl Resources {
                 let _ = rustix::process::pidfd_send_signal(&pidfd, Signal::KILL);
                 if kill_group {
                     let _ = rustix::process::kill_process_group(raw, Signal::KILL);
+                }
+                if let Some(ns) = &pid_ns {
+                    kill_namespace(ns);
                 }
             })
         });
@@ -582,6 +595,25 @@ impl Resources {
             }
         }
         stopped
+    }
+}
+
+/// SIGKILL every process of the pid namespace `ns` (as `/proc/PID/ns/pid` names it) directly:
+/// the kernel would kill them once init has died, but init may wait for a CPU on a busy machine
+/// while the writer goes on writing.
+fn kill_namespace(ns: &Path) {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return;
+    };
+    for e in entries.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
+            continue;
+        };
+        if std::fs::read_link(e.path().join("ns/pid")).is_ok_and(|l| l == ns) {
+            if let Some(pid) = Pid::from_raw(pid) {
+                let _ = rustix::process::kill_process(pid, Signal::KILL);
+            }
+        }
     }
 }
 
@@ -617,9 +649,11 @@ fn watch_disks(
             };
             *last = Some((now, u.free));
             let room = u.free.saturating_sub(reserve_bytes);
-            // Would the measured rate use up the room before the next poll (at the shortest
-            // interval, plus the time the kill takes)?
-            let at_rate = rate as f64 * (MIN_INTERVAL.as_secs_f64() * 3.0);
+            let pace = ASSUMED_RATE.max(rate.saturating_mul(3) / 2);
+            let next = Duration::from_secs_f64(room as f64 / pace as f64 / 4.0)
+                .clamp(MIN_INTERVAL, MAX_INTERVAL);
+            // Would the measured rate use up the room before the next poll and the kill?
+            let at_rate = rate as f64 * (next + KILL_MARGIN).as_secs_f64();
             if u.free < reserve_bytes || (room as f64) < at_rate {
                 kill();
                 return Some(Stopped::DiskReserve {
@@ -630,9 +664,7 @@ fn watch_disks(
                     filling_per_second: (u.free >= reserve_bytes).then_some(rate),
                 });
             }
-            let pace = ASSUMED_RATE.max(rate.saturating_mul(2));
-            let fs_interval = Duration::from_secs_f64(room as f64 / pace as f64 / 2.0);
-            interval = interval.min(fs_interval.max(MIN_INTERVAL));
+            interval = interval.min(next);
         }
         match stop.recv_timeout(interval) {
             Err(mpsc::RecvTimeoutError::Timeout) => {}

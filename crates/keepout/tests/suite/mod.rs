@@ -14,6 +14,7 @@ mod a09_network;
 mod a10_descriptors;
 mod a11_resources;
 mod a12_paths;
+mod a18_memory_disk;
 mod agent;
 mod audit;
 mod exec;
