@@ -456,6 +456,9 @@ fn device_name(dir: &Path, st: &rustix::fs::Stat) -> String {
     }
 }
 
+/// Where the disk watcher says what it stopped.
+type StoppedSlot = Arc<Mutex<Option<Stopped>>>;
+
 /// Everything a run's limits need: made before the sandbox starts, attached to it once it
 /// exists, finished after it.
 pub(crate) struct Resources {
@@ -465,7 +468,7 @@ pub(crate) struct Resources {
     /// The watcher's stop channel (it ends when this is dropped) and where it puts what it did:
     /// set before it kills, so it is there when the run's end is seen. The thread is not joined
     /// (on a busy machine it may not even have run yet when a short run ends).
-    watcher: Option<(mpsc::Sender<()>, Arc<Mutex<Option<Stopped>>>)>,
+    watcher: Option<(mpsc::Sender<()>, StoppedSlot)>,
 }
 
 impl Resources {
