@@ -18,6 +18,10 @@ pub enum Error {
     /// A step of setting up the sandbox failed.
     #[error("setting up the sandbox failed: {step}: {message}")]
     Setup { step: String, message: String },
+    /// A resource limit cannot be kept (no memory cgroup for `--memory`, a disk already below
+    /// its reserve): nothing ran.
+    #[error("{message}")]
+    Resources { message: String, hint: String },
     /// The command could not be started inside the sandbox.
     #[error("{program}: {message}")]
     Exec {
@@ -53,6 +57,7 @@ impl Error {
                  another program under your home (~/.local/bin) needs `--ro DIR`."
                     .into(),
             ),
+            Error::Resources { hint, .. } => Some(hint.clone()),
             Error::Setup { .. } => Some("`keepout doctor` shows what this kernel supports.".into()),
             _ => None,
         }

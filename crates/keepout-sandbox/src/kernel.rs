@@ -42,6 +42,23 @@ pub fn overlay_check(dir: &std::path::Path) -> Check {
     }
 }
 
+/// Can `keepout run --memory` set a limit for this caller? The check `keepout doctor` shows.
+#[cfg(target_os = "linux")]
+pub fn memory_limit_check() -> Check {
+    match crate::memory_limit_support() {
+        Ok(place) => Check {
+            name: "memory limit (--memory)",
+            ok: true,
+            detail: format!("keepout makes a memory cgroup per run ({place})"),
+        },
+        Err((why, hint)) => Check {
+            name: "memory limit (--memory)",
+            ok: false,
+            detail: format!("cannot be set: {why}. {hint}"),
+        },
+    }
+}
+
 impl KernelSupport {
     /// Probe the running kernel.
     #[cfg(target_os = "linux")]

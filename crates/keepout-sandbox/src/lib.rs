@@ -21,6 +21,7 @@ mod env;
 mod error;
 pub mod git_index;
 pub mod kernel;
+pub mod limits;
 mod plan;
 mod policy;
 pub mod project_scan;
@@ -75,6 +76,8 @@ pub struct RunReport {
     /// Terminal sequences the command wrote and the relay dropped, by kind (see
     /// [`terminal_filter`]); empty when the command had no terminal.
     pub terminal_dropped: Vec<Dropped>,
+    /// What a limit did to the run: the disk watcher stopped it, the memory limit killed in it.
+    pub stopped: Vec<limits::Stopped>,
 }
 
 /// Run `policy.command` under the policy and wait for it; then move aside anything it planted
@@ -95,16 +98,28 @@ pub fn run_with_egress(
     policy: &Policy,
     egress: &mut dyn FnMut(std::net::TcpListener),
 ) -> Result<RunReport> {
+    let mut resources = linux::resources::Resources::prepare(policy)?;
     let watch = quarantine::Watch::start(policy);
-    let result = linux::run(policy, egress);
+    let result = linux::run(policy, egress, &mut resources);
     let after = watch.finish();
+    let stopped = resources.finish(result.as_ref().ok().map(|r| r.0));
     let (outcome, refused_syscalls, terminal_dropped) = result?;
     Ok(RunReport {
         outcome,
         after,
         refused_syscalls,
         terminal_dropped,
+        stopped,
     })
+}
+
+/// Can this caller's sandbox get a memory limit (`--memory`)? Where, or why not and what would
+/// make it work.
+#[cfg(target_os = "linux")]
+pub fn memory_limit_support() -> std::result::Result<String, (String, String)> {
+    linux::resources::memory_place()
+        .map(|p| p.describe())
+        .map_err(|why| (why, linux::resources::memory_hint(None)))
 }
 
 /// The Landlock ABI of the running kernel; 0 when Landlock is absent or disabled.

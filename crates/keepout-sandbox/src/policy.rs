@@ -171,14 +171,24 @@ pub struct Limits {
     pub tmp_size_mib: u64,
     /// Core dumps are off (RLIMIT_CORE 0) unless this is true.
     pub core_dumps: bool,
+    /// `--memory`: the most memory the sandbox's processes may use together, bytes (RAM and
+    /// swap, the pages of its tmpfs included), enforced by a memory cgroup; none when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_bytes: Option<u64>,
+    /// `--disk-reserve`: the free space keepout keeps for the host on each writable host
+    /// filesystem the sandbox sees; the run is stopped when it would go below.
+    #[serde(default)]
+    pub disk_reserve: crate::limits::DiskReserve,
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_processes: 2048,
-            tmp_size_mib: 2048,
+            tmp_size_mib: crate::limits::default_tmp_size_mib(),
             core_dumps: false,
+            memory_bytes: None,
+            disk_reserve: Default::default(),
         }
     }
 }
@@ -1049,7 +1059,12 @@ mod tests {
             .iter()
             .find(|m| m.path == Path::new("/home/alice"))
             .unwrap();
-        assert_eq!(home.kind, MountKind::Tmpfs { size_mib: 2048 });
+        assert_eq!(
+            home.kind,
+            MountKind::Tmpfs {
+                size_mib: Limits::default().tmp_size_mib
+            }
+        );
         for hidden in ["/root", "/home", "/run/user", "/var", "/mnt", "/media"] {
             assert!(
                 !policy.mounts.iter().any(|m| m.path == Path::new(hidden)

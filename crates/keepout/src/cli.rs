@@ -368,9 +368,13 @@ pub struct RunArgs {
     #[arg(long, value_name = "N", default_value_t = 2048)]
     pub max_procs: u64,
 
-    /// Size of the fresh /tmp and of a fresh home, in MiB.
-    #[arg(long, value_name = "MIB", default_value_t = 2048)]
-    pub tmp_size: u64,
+    /// Size of the fresh /tmp and of a fresh home, in MiB (tmpfs: RAM) [default: 2048, or an
+    /// eighth of RAM when that is less].
+    #[arg(long, value_name = "MIB")]
+    pub tmp_size: Option<u64>,
+
+    #[command(flatten)]
+    pub resources: ResourceArgs,
 
     /// Print the policy (what would be visible, the environment, the limits) as TOML and exit.
     #[arg(long)]
@@ -384,6 +388,24 @@ pub struct RunArgs {
     /// The command and its arguments.
     #[arg(last = true, value_name = "COMMAND", required = true, num_args = 1..)]
     pub command: Vec<String>,
+}
+
+/// The host's memory and disk (A18), for `run`, `try` and `shell`.
+#[derive(Args, Debug, Clone, Default)]
+pub struct ResourceArgs {
+    /// Cap the sandbox's memory (its tmpfs included), e.g. 4G or 512M; the kernel kills in the
+    /// sandbox beyond it. Needs a memory cgroup this user may make: root, or cgroup v2 with the
+    /// memory controller delegated (keepout says what to do where there is none). Config:
+    /// `[run] memory`.
+    #[arg(long, value_name = "SIZE", value_parser = keepout_sandbox::limits::parse_size)]
+    pub memory: Option<u64>,
+
+    /// Free space to keep for the host on every writable host filesystem the sandbox sees (the
+    /// project, --rw paths, a kept home, the workspace store): a share such as 5% or an amount
+    /// such as 2G; the run is stopped before it goes below, and does not start when it is below
+    /// already. 0: no watch. [default: 5%; config: `[run] disk-reserve`]
+    #[arg(long, value_name = "SHARE|SIZE")]
+    pub disk_reserve: Option<keepout_sandbox::limits::DiskReserve>,
 }
 
 /// What a command in a workspace may have besides its home (`try`, `shell`).
@@ -409,6 +431,8 @@ pub struct WorkspaceSandboxArgs {
     pub no_toolchains: bool,
     #[command(flatten)]
     pub terminal: TerminalArgs,
+    #[command(flatten)]
+    pub resources: ResourceArgs,
 }
 
 /// What the command's output may do to your terminal (`run`, `try`, `shell`).

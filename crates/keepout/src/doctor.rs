@@ -32,6 +32,9 @@ pub fn doctor(args: DoctorArgs) -> Result<i32> {
             .checks
             .push(keepout_sandbox::kernel::overlay_check(dir));
     }
+    support
+        .checks
+        .push(keepout_sandbox::kernel::memory_limit_check());
     let survey = toolchain_survey();
     let pythons = toolchains::pythons(&survey);
     if args.json {

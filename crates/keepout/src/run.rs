@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use keepout_sandbox::{Limits, Mode, Network, Policy, RunRequest};
 
-use crate::cli::{ModeArg, RunArgs};
+use crate::cli::{ModeArg, ResourceArgs, RunArgs};
 
 /// The proxy's port on the sandbox's own loopback (a network namespace of its own: no clash).
 const PROXY_PORT: u16 = 3128;
@@ -151,13 +151,49 @@ pub fn request(args: &RunArgs) -> Result<RunRequest> {
             ModeArg::Namespaces => Mode::Namespaces,
             ModeArg::Landlock => Mode::Landlock,
         },
-        limits: Limits {
-            max_processes: args.max_procs,
-            tmp_size_mib: args.tmp_size,
-            ..Limits::default()
-        },
+        limits: limits(
+            &args.resources,
+            Limits {
+                max_processes: args.max_procs,
+                tmp_size_mib: args.tmp_size.unwrap_or(Limits::default().tmp_size_mib),
+                ..Limits::default()
+            },
+        )?,
         allow_sockets: args.sockets.clone(),
         ..caller_request(args.command.clone())?
+    })
+}
+
+/// `base` with `--memory` and `--disk-reserve`, or what the config's `[run] memory` and
+/// `[run] disk-reserve` say when the flags are absent.
+pub fn limits(args: &ResourceArgs, base: Limits) -> Result<Limits> {
+    let (config, table) = config_table()?;
+    let setting = |key: &str| table.get("run").and_then(|r| r.get(key)).cloned();
+    let bad = |key: &str, e: String| anyhow::anyhow!("{}: [run] {key}: {e}", config.display());
+    let text = |key: &str, v: toml::Value| match v {
+        toml::Value::String(s) => Ok(s),
+        toml::Value::Integer(n) => Ok(n.to_string()),
+        _ => Err(bad(key, "must be a string such as \"4G\" or \"5%\"".into())),
+    };
+    let memory = match (args.memory, setting("memory")) {
+        (Some(m), _) => Some(m),
+        (None, Some(v)) => Some(
+            keepout_sandbox::limits::parse_size(&text("memory", v)?)
+                .map_err(|e| bad("memory", e))?,
+        ),
+        (None, None) => None,
+    };
+    let disk_reserve = match (args.disk_reserve, setting("disk-reserve")) {
+        (Some(r), _) => r,
+        (None, Some(v)) => text("disk-reserve", v)?
+            .parse()
+            .map_err(|e| bad("disk-reserve", e))?,
+        (None, None) => base.disk_reserve,
+    };
+    Ok(Limits {
+        memory_bytes: memory,
+        disk_reserve,
+        ..base
     })
 }
 
@@ -334,6 +370,9 @@ pub fn execute(
         })?;
         std::fs::write(path, text + "\n")
             .with_context(|| format!("cannot write the report {}", path.display()))?;
+    }
+    for s in &report.stopped {
+        eprintln!("keepout: {s}");
     }
     render_after_run(&report.after);
     Ok(report.outcome.exit_code())

@@ -139,6 +139,7 @@ fn run_in(
         env,
         network: run::network(net),
         toolchains: !opts.no_toolchains,
+        limits: run::limits(&opts.resources, keepout_sandbox::Limits::default())?,
         ..run::caller_request(command)?
     };
     let policy = Policy {

@@ -60,7 +60,10 @@ pub(crate) fn rules(policy: &Policy, home: &Path, tmp: &Path) -> Vec<LandlockRul
     rules
 }
 
-pub(super) fn run(policy: &Policy) -> Result<(Outcome, Vec<crate::Dropped>)> {
+pub(super) fn run(
+    policy: &Policy,
+    resources: &mut super::resources::Resources,
+) -> Result<(Outcome, Vec<crate::Dropped>)> {
     let scratch = tempfile::Builder::new()
         .prefix("keepout-")
         .tempdir()
@@ -81,6 +84,8 @@ pub(super) fn run(policy: &Policy) -> Result<(Outcome, Vec<crate::Dropped>)> {
     for d in [&home, &tmp] {
         std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
     }
+    // No tmpfs here: the fresh home and temp directory are on the host's disk.
+    resources.watch(scratch.path(), "the sandbox's home and /tmp")?;
     let mut policy = policy.clone();
     policy
         .env
@@ -95,12 +100,27 @@ pub(super) fn run(policy: &Policy) -> Result<(Outcome, Vec<crate::Dropped>)> {
             step: "create a pipe".into(),
             message: e.to_string(),
         })?;
+    // The child waits on this until keepout has put it in its memory cgroup.
+    let (go_read, go_write) =
+        rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| Error::Setup {
+            step: "create a pipe".into(),
+            message: e.to_string(),
+        })?;
     let signals = parent_signals()?;
     let parent = rustix::process::getpid();
     let child = match sys::fork() {
         Ok(None) => {
             drop(err_read);
             let _ = rustix::process::set_parent_process_death_signal(Some(Signal::KILL));
+            drop(go_write);
+            let mut byte = [0u8; 1];
+            if !matches!(rustix::io::read(&go_read, &mut byte), Ok(1)) {
+                sys::exit_now(125);
+            }
+            drop(go_read);
+            if super::resources::raise_oom_score().is_err() {
+                sys::exit_now(125);
+            }
             if rustix::process::getppid() != Some(parent) {
                 sys::exit_now(125); // keepout died before the death signal was set
             }
@@ -118,7 +138,15 @@ pub(super) fn run(policy: &Policy) -> Result<(Outcome, Vec<crate::Dropped>)> {
         }
     };
     drop(err_write);
+    drop(go_read);
     let pid = Pid::from_raw(child).expect("fork returned a positive pid");
+    if let Err(e) = resources.attach(child, true) {
+        let _ = rustix::process::kill_process(pid, Signal::KILL);
+        let _ = rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty());
+        return Err(e);
+    }
+    let _ = rustix::io::write(&go_write, b"1");
+    drop(go_write);
     let relay = prepared.terminal.take().map(|t| t.relay(policy.terminal));
     let report = read_report(err_read);
     let status = wait_forwarding(pid, &signals, relay.as_ref());

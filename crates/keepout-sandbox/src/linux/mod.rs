@@ -16,6 +16,7 @@
 mod landlock;
 mod landlock_mode;
 mod mounts;
+pub(crate) mod resources;
 pub(crate) mod seccomp;
 pub(crate) mod sys;
 mod terminal;
@@ -127,14 +128,17 @@ impl Prepared {
 pub(crate) fn run(
     policy: &Policy,
     egress: &mut dyn FnMut(std::net::TcpListener),
+    resources: &mut resources::Resources,
 ) -> Result<(Outcome, Vec<String>, Vec<crate::Dropped>)> {
     match (policy.mode, policy.network) {
-        (Mode::Namespaces, _) => run_in_namespaces(policy, egress),
+        (Mode::Namespaces, _) => run_in_namespaces(policy, egress, resources),
         (Mode::Landlock, Network::Proxied { .. }) => Err(Error::Usage(
             "an allowlisted network (--net NAMES) needs a network namespace: use --mode namespaces"
                 .into(),
         )),
-        (Mode::Landlock, _) => landlock_mode::run(policy).map(|(o, d)| (o, Vec::new(), d)),
+        (Mode::Landlock, _) => {
+            landlock_mode::run(policy, resources).map(|(o, d)| (o, Vec::new(), d))
+        }
     }
 }
 
@@ -214,6 +218,7 @@ fn recv_fd(socket: &OwnedFd) -> rustix::io::Result<Option<OwnedFd>> {
 fn run_in_namespaces(
     policy: &Policy,
     egress: &mut dyn FnMut(std::net::TcpListener),
+    resources: &mut resources::Resources,
 ) -> Result<(Outcome, Vec<String>, Vec<crate::Dropped>)> {
     let plan = SandboxPlan::for_namespaces(policy);
     let mut prepared = Prepared::new(policy)?;
@@ -301,6 +306,12 @@ fn run_in_namespaces(
         let _ = rustix::process::kill_process(child_pid, Signal::KILL);
         let _ = rustix::process::waitpid(Some(child_pid), WaitOptions::empty());
         return Err(namespace_error("map the sandbox's user", e));
+    }
+    // Before init does anything (it waits for the sync byte): the memory cgroup, the disk watch.
+    if let Err(e) = resources.attach(child, false) {
+        let _ = rustix::process::kill_process(child_pid, Signal::KILL);
+        let _ = rustix::process::waitpid(Some(child_pid), WaitOptions::empty());
+        return Err(e);
     }
     let relay = prepared.terminal.take().map(|t| t.relay(policy.terminal));
     let _ = rustix::io::write(&sync_write, b"1");
@@ -665,6 +676,9 @@ fn init_main(
     let setup = || -> std::result::Result<(), SetupError> {
         let e =
             |step: &'static str| move |err: rustix::io::Errno| SetupError::new(step, err.into());
+        // The OOM killer's first choice, inherited by everything the sandbox starts (A18).
+        resources::raise_oom_score()
+            .map_err(|err| SetupError::new("raise oom_score_adj to 1000", err))?;
         // Wait until keepout has written our uid/gid maps; EOF means keepout is gone.
         let mut sync = std::fs::File::from(sync_read);
         let mut byte = [0u8; 1];

@@ -18,6 +18,7 @@ mod a14_git_anywhere;
 mod a15_editor_files;
 mod a16_leftovers;
 mod a17_terminal;
+mod a18_memory_disk;
 mod a19_system_credentials;
 mod a20_host_sockets;
 mod agent;
