@@ -61,12 +61,15 @@ pub enum DiskReserve {
     Share(u32),
     /// Bytes.
     Bytes(u64),
+    /// A share (hundredths of a percent), but at most this many bytes: `5%,10G`.
+    ShareAtMost(u32, u64),
 }
 
 impl Default for DiskReserve {
-    /// 5% of the filesystem.
+    /// 5% of the filesystem, at most 10 GiB: a 1 TB disk keeps 10 GiB for the host, not 50,
+    /// so a full-ish large disk does not refuse every run.
     fn default() -> Self {
-        DiskReserve::Share(500)
+        DiskReserve::ShareAtMost(500, 10 << 30)
     }
 }
 
@@ -76,12 +79,16 @@ impl DiskReserve {
         match self {
             DiskReserve::Share(h) => (total as u128 * h as u128 / 10_000) as u64,
             DiskReserve::Bytes(b) => b,
+            DiskReserve::ShareAtMost(h, max) => DiskReserve::Share(h).bytes_of(total).min(max),
         }
     }
 
     /// No reserve at all: keepout does not watch the disk.
     pub fn is_off(self) -> bool {
-        matches!(self, DiskReserve::Share(0) | DiskReserve::Bytes(0))
+        matches!(
+            self,
+            DiskReserve::Share(0) | DiskReserve::Bytes(0) | DiskReserve::ShareAtMost(0, _)
+        )
     }
 }
 
@@ -89,6 +96,12 @@ impl std::str::FromStr for DiskReserve {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         let s = s.trim();
+        if let Some((share, max)) = s.split_once(',') {
+            return match (share.parse()?, parse_size(max.trim())?) {
+                (DiskReserve::Share(h), max) => Ok(DiskReserve::ShareAtMost(h, max)),
+                _ => Err(format!("{s:?}: a share, then at most a size (e.g. 5%,10G)")),
+            };
+        }
         if let Some(p) = s.strip_suffix('%') {
             let v: f64 = p
                 .trim()
@@ -110,6 +123,12 @@ impl std::fmt::Display for DiskReserve {
             DiskReserve::Share(h) => write!(f, "{}%", h as f64 / 100.0),
             DiskReserve::Bytes(0) => write!(f, "0"),
             DiskReserve::Bytes(b) => write!(f, "{}", human_size(b).replace(' ', "")),
+            DiskReserve::ShareAtMost(h, max) => write!(
+                f,
+                "{},{}",
+                DiskReserve::Share(h),
+                human_size(max).replace(' ', "")
+            ),
         }
     }
 }
@@ -234,7 +253,10 @@ mod tests {
         assert_eq!("2G".parse(), Ok(DiskReserve::Bytes(2 << 30)));
         assert!("0".parse::<DiskReserve>().unwrap().is_off());
         assert!("101%".parse::<DiskReserve>().is_err());
-        assert_eq!(DiskReserve::default().to_string(), "5%");
+        assert_eq!(DiskReserve::default().to_string(), "5%,10GiB");
+        assert_eq!("5%,10G".parse(), Ok(DiskReserve::default()));
+        assert_eq!(DiskReserve::default().bytes_of(100 << 30), 5 << 30);
+        assert_eq!(DiskReserve::default().bytes_of(1000 << 30), 10 << 30);
         assert_eq!(DiskReserve::Share(250).to_string(), "2.5%");
         assert_eq!(DiskReserve::Bytes(2 << 30).to_string(), "2GiB");
         assert_eq!(DiskReserve::default().bytes_of(1000), 50);

@@ -401,9 +401,10 @@ pub struct ResourceArgs {
     pub memory: Option<u64>,
 
     /// Free space to keep for the host on every writable host filesystem the sandbox sees (the
-    /// project, --rw paths, a kept home, the workspace store): a share such as 5% or an amount
-    /// such as 2G; the run is stopped before it goes below, and does not start when it is below
-    /// already. 0: no watch. [default: 5%; config: `[run] disk-reserve`]
+    /// project, --rw paths, a kept home, the workspace store): a share such as 5%, an amount
+    /// such as 2G, or a share with a ceiling (5%,10G); the run is stopped before it goes below,
+    /// and does not start when it is below already. 0: no watch. [default: 5%,10G: 5% of the
+    /// filesystem, at most 10 GiB; config: `[run] disk-reserve`]
     #[arg(long, value_name = "SHARE|SIZE")]
     pub disk_reserve: Option<keepout_sandbox::limits::DiskReserve>,
 }

@@ -630,7 +630,9 @@ fn kill_namespace(ns: &Path) {
 
 fn describe_reserve(reserve: DiskReserve, total: u64) -> String {
     match reserve {
-        DiskReserve::Share(_) => format!("{reserve} ({})", human_size(reserve.bytes_of(total))),
+        DiskReserve::Share(_) | DiskReserve::ShareAtMost(..) => {
+            format!("{reserve} ({})", human_size(reserve.bytes_of(total)))
+        }
         DiskReserve::Bytes(b) => human_size(b),
     }
 }
