@@ -5,6 +5,8 @@
 //! Real terminals only: a tmux server on a socket of the test's own, and `script` (util-linux),
 //! whose typescript holds the bytes that reached the terminal.
 
+use std::time::Duration;
+
 use super::harness::*;
 
 /// A tmux server of this test's own, as the runner; killed at the end (and, its socket name
@@ -49,6 +51,22 @@ impl<'a> Tmux<'a> {
     fn capture(&self, window: &str) -> String {
         self.tmux(&format!("capture-pane -p -S - -t a17:{window}"))
             .stdout
+    }
+
+    /// The exit status a command run as `sh -c 'CMD; echo "EXIT=$?"'` printed in its pane
+    /// (tmux's own `pane_dead_status` is not always filled in: it can leave the process a
+    /// zombie it has not reaped yet).
+    fn exit_status(&self, window: &str) -> String {
+        let mut status = String::new();
+        poll(Duration::from_secs(10), || {
+            status = self
+                .capture(window)
+                .lines()
+                .find_map(|l| l.trim().strip_prefix("EXIT=").map(str::to_string))
+                .unwrap_or_default();
+            !status.is_empty()
+        });
+        status
     }
 
     /// The newest paste buffer, what the clipboard got.
@@ -272,7 +290,10 @@ fn vim_works_in_a_real_terminal() {
         );
         fx.give_to_runner(&fx.project.join("notes.txt"));
         let tmux = Tmux::start(&fx);
-        let cmd = format!("{} run -- vim -u NONE -N notes.txt", keepout_bin());
+        let cmd = format!(
+            "{} run -- vim -u NONE -N notes.txt; echo \"EXIT=$?\"",
+            keepout_bin()
+        );
         let out = tmux.tmux(&format!(
             "new-window -d -n vim -c {} {}",
             q(fx.project.display().to_string()),
@@ -292,7 +313,7 @@ fn vim_works_in_a_real_terminal() {
         let ended = poll(TIMEOUT, || tmux.format("vim", "#{pane_dead}").trim() == "1");
         assert!(ended, "[{r}] vim quits on :q:\n{}", tmux.capture("vim"));
         assert_eq!(
-            tmux.format("vim", "#{pane_dead_status}").trim(),
+            tmux.exit_status("vim"),
             "0",
             "[{r}] vim exits 0:\n{}",
             tmux.capture("vim")
@@ -330,6 +351,54 @@ fn allow_clipboard_passes_writes_only() {
         assert!(
             screen.contains("keepout: terminal: dropped 1 sequence: OSC 52 clipboard read"),
             "[{r}] --allow-clipboard: the read is still dropped:\n{screen}"
+        );
+    }
+}
+
+/// Ordinary work: `keepout shell` with vim in a real terminal: vim draws in a workspace,
+/// takes typed text and `:wq`, and the next `keepout shell` finds the file as written.
+#[test]
+fn vim_works_in_keepout_shell() {
+    if !have("vim") {
+        note("vim not installed: skipping vim_works_in_keepout_shell");
+        return;
+    }
+    for r in runners() {
+        let fx = Fixture::new(&r);
+        let tmux = Tmux::start(&fx);
+        let cmd = format!(
+            "{} shell vimws --new -- sh -c 'echo first line > notes.txt; exec vim -u NONE -N notes.txt'; echo \"EXIT=$?\"",
+            keepout_bin()
+        );
+        let out = tmux.tmux(&format!("new-window -d -n vim {}", q(&cmd)));
+        assert!(out.success(), "tmux new-window:{out}");
+        let drawn = poll(TIMEOUT, || {
+            let s = tmux.capture("vim");
+            s.contains("first line") && s.lines().any(|l| l.starts_with('~'))
+        });
+        assert!(
+            drawn,
+            "[{r}] vim draws in keepout shell:\n{}",
+            tmux.capture("vim")
+        );
+        let typed = format!("typed-{}", fx.rand);
+        assert!(tmux
+            .tmux(&format!(
+                "send-keys -t a17:vim G o {typed} Escape :wq Enter"
+            ))
+            .success());
+        let ended = poll(TIMEOUT, || tmux.format("vim", "#{pane_dead}").trim() == "1");
+        assert!(ended, "[{r}] vim quits on :wq:\n{}", tmux.capture("vim"));
+        assert_eq!(
+            tmux.exit_status("vim"),
+            "0",
+            "[{r}] keepout shell exits 0:\n{}",
+            tmux.capture("vim")
+        );
+        let cat = fx.keepout(&["shell", "vimws", "--", "cat", "notes.txt"]);
+        assert!(
+            cat.stdout.contains("first line") && cat.stdout.contains(&typed),
+            "[{r}] the workspace keeps what vim wrote:{cat}"
         );
     }
 }
