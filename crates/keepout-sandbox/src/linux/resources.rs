@@ -630,8 +630,18 @@ fn kill_namespace(ns: &Path) {
 
 fn describe_reserve(reserve: DiskReserve, total: u64) -> String {
     match reserve {
-        DiskReserve::Share(_) | DiskReserve::ShareAtMost(..) => {
-            format!("{reserve} ({})", human_size(reserve.bytes_of(total)))
+        DiskReserve::Share(_) => format!("{reserve} ({})", human_size(reserve.bytes_of(total))),
+        // The share when it is under the ceiling ("5% (6.4 MiB)"), else the ceiling.
+        DiskReserve::ShareAtMost(h, max) if DiskReserve::Share(h).bytes_of(total) < max => {
+            let share = DiskReserve::Share(h);
+            format!("{share} ({})", human_size(share.bytes_of(total)))
+        }
+        DiskReserve::ShareAtMost(h, max) => {
+            format!(
+                "{} (the ceiling of {})",
+                human_size(max),
+                DiskReserve::Share(h)
+            )
         }
         DiskReserve::Bytes(b) => human_size(b),
     }

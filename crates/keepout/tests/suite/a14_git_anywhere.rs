@@ -45,11 +45,12 @@ fn nothing(_: &Fixture) -> String {
 }
 
 /// The marker a planted command creates, outside the project (the sandbox cannot reach it).
-fn marker(fx: &Fixture) -> String {
+pub fn marker(fx: &Fixture) -> String {
     fx.root.join("PWNED").display().to_string()
 }
 
-fn marked(fx: &Fixture, _: &Output) -> bool {
+/// Did a planted command run (its marker exists)?
+pub fn marked(fx: &Fixture, _: &Output) -> bool {
     fx.root.join("PWNED").exists()
 }
 

@@ -4,16 +4,8 @@
 //! run on this machine, so for their files the test shows they are pinned (existing) or moved
 //! aside (new) by name, as the catalogue says.
 
-use super::a14_git_anywhere::proven_then_stopped;
+use super::a14_git_anywhere::{marked, marker, proven_then_stopped};
 use super::harness::*;
-
-fn marker(fx: &Fixture) -> String {
-    fx.root.join("PWNED").display().to_string()
-}
-
-fn marked(fx: &Fixture, _: &Output) -> bool {
-    fx.root.join("PWNED").exists()
-}
 
 /// `.pdbrc` (pdb runs it when you debug here) and `.npmrc` (`node-options` makes every node of
 /// your next `npm run` load a file): planted, they run at the maintainer's next pdb and npm.

@@ -2,16 +2,8 @@
 //! the unchanged source beside it, a sourceless `.pyc` that shadows a standard module, and
 //! Python start-up files. The maintainer's later `import` proves the attack without the sandbox.
 
-use super::a14_git_anywhere::proven_then_stopped;
+use super::a14_git_anywhere::{marked, marker, proven_then_stopped};
 use super::harness::*;
-
-fn marker(fx: &Fixture) -> String {
-    fx.root.join("PWNED").display().to_string()
-}
-
-fn marked(fx: &Fixture, _: &Output) -> bool {
-    fx.root.join("PWNED").exists()
-}
 
 /// Bytecode with the header of the unchanged `mod.py` (same size, same mtime) but other code,
 /// in `__pycache__`, and a sourceless `json.pyc` in the project's root: the host's `import mod,
