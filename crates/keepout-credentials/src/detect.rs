@@ -343,15 +343,46 @@ const KEY_NEEDLES: &[&str] = &[
 /// Could any rule match this line? A cheap test that spares the regular expressions (and their
 /// compilation) the lines, and usually the files, that hold nothing: most of them.
 fn worth_a_look(line: &str, comment: bool) -> bool {
-    let lower = line.to_ascii_lowercase();
-    (lower.contains("://") && lower.contains('@'))
-        || lower.contains("authorization")
-        || SHAPE_NEEDLES.iter().any(|n| lower.contains(n))
-        || (!comment && KEY_NEEDLES.iter().any(|n| lower.contains(n)))
+    // One pass of an automaton over every needle, ignoring ASCII case: no lower-case copy,
+    // no search per needle. Overlapping matches: "auth" inside "authorization" must not hide it.
+    needles()
+        .find_overlapping_iter(line)
+        .any(|m| match m.pattern().as_usize() {
+            URL_NEEDLE => line.contains('@'),
+            i if i < URL_NEEDLE => true, // "authorization" and the token shapes
+            _ => !comment,               // the credential keys
+        })
+}
+
+/// The pattern index of "://" in [`needles`]: before it "authorization" and the token shapes,
+/// after it the credential keys.
+const URL_NEEDLE: usize = SHAPE_NEEDLES.len() + 1;
+
+/// "authorization", [`SHAPE_NEEDLES`], "://", [`KEY_NEEDLES`], in that order, as one
+/// automaton (built once).
+fn needles() -> &'static aho_corasick::AhoCorasick {
+    static NEEDLES: std::sync::OnceLock<aho_corasick::AhoCorasick> = std::sync::OnceLock::new();
+    NEEDLES.get_or_init(|| {
+        let patterns = std::iter::once("authorization")
+            .chain(SHAPE_NEEDLES.iter().copied())
+            .chain(std::iter::once("://"))
+            .chain(KEY_NEEDLES.iter().copied());
+        aho_corasick::AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .match_kind(aho_corasick::MatchKind::Standard)
+            .build(patterns)
+            .expect("fixed needles build")
+    })
 }
 
 /// The text with every credential removed, and what was removed.
 fn scrub(text: &str) -> (String, Vec<Hit>) {
+    // The same cheap test over the whole text first: what no line of it could match, no line
+    // does (each needle is sought in the whole text, a superset of any one line), and most
+    // files hold nothing.
+    if !worth_a_look(text, false) {
+        return (text.to_string(), Vec::new());
+    }
     let mut hits = Vec::new();
     let mut out = String::with_capacity(text.len());
     let mut in_xml_comment = false;
@@ -448,6 +479,20 @@ mod tests {
             Verdict::Redacted { text, .. } => text,
             other => panic!("{text:?}: {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_key_inside_a_longer_needle_hides_nothing() {
+        // "auth" (a key, ignored in comments) sits inside "authorization" (never ignored).
+        assert!(worth_a_look("# Authorization: Bearer abc", true));
+        assert!(!worth_a_look("# the auth section", true));
+        assert!(worth_a_look("auth = x", false));
+        assert!(worth_a_look("see https://u:p@host", true));
+        assert!(!worth_a_look("see https://host", true));
+        assert!(
+            worth_a_look("# GHP_abc", true),
+            "ASCII case does not matter"
+        );
     }
 
     #[test]

@@ -15,6 +15,8 @@
 //! not promise: files outside this table, credentials of shapes the detector does not know, and
 //! other names (hard links) of the same file.
 
+use std::collections::HashMap;
+use std::ffi::OsString;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -145,6 +147,8 @@ pub const TOO_LARGE: &str = "too large to examine";
 /// each once.
 pub fn files(root: Option<&Path>, home: Option<&Path>) -> Vec<(&'static Place, PathBuf)> {
     let mut out: Vec<(&'static Place, PathBuf)> = Vec::new();
+    // Many patterns share a directory (/opt/*/...): each is listed once.
+    let mut listings: HashMap<PathBuf, Vec<OsString>> = HashMap::new();
     for place in CATALOGUE {
         let (base, rel) = match place.path.strip_prefix("~/") {
             Some(rel) => match home {
@@ -156,7 +160,7 @@ pub fn files(root: Option<&Path>, home: Option<&Path>) -> Vec<(&'static Place, P
                 None => continue,
             },
         };
-        for path in expand(base, rel) {
+        for path in expand(base, rel, &mut listings) {
             if std::fs::metadata(&path).is_ok_and(|m| m.is_file())
                 && !out.iter().any(|(_, p)| *p == path)
             {
@@ -168,7 +172,11 @@ pub fn files(root: Option<&Path>, home: Option<&Path>) -> Vec<(&'static Place, P
 }
 
 /// The paths under `base` that match `pattern` (relative; `*` within one component), sorted.
-fn expand(base: &Path, pattern: &str) -> Vec<PathBuf> {
+fn expand(
+    base: &Path,
+    pattern: &str,
+    listings: &mut HashMap<PathBuf, Vec<OsString>>,
+) -> Vec<PathBuf> {
     let mut found = vec![base.to_path_buf()];
     for component in pattern.split('/') {
         let mut next = Vec::new();
@@ -176,12 +184,15 @@ fn expand(base: &Path, pattern: &str) -> Vec<PathBuf> {
             match component.split_once('*') {
                 None => next.push(dir.join(component)),
                 Some((prefix, suffix)) => {
-                    let Ok(entries) = std::fs::read_dir(&dir) else {
-                        continue;
-                    };
-                    let mut names: Vec<_> = entries
-                        .flatten()
-                        .map(|e| e.file_name())
+                    let listing = listings.entry(dir.clone()).or_insert_with(|| {
+                        let mut names: Vec<OsString> = std::fs::read_dir(&dir)
+                            .map(|entries| entries.flatten().map(|e| e.file_name()).collect())
+                            .unwrap_or_default();
+                        names.sort();
+                        names
+                    });
+                    let names: Vec<_> = listing
+                        .iter()
                         .filter(|n| {
                             let n = n.as_encoded_bytes();
                             n.len() >= prefix.len() + suffix.len()
@@ -189,7 +200,6 @@ fn expand(base: &Path, pattern: &str) -> Vec<PathBuf> {
                                 && n.ends_with(suffix.as_bytes())
                         })
                         .collect();
-                    names.sort();
                     next.extend(names.into_iter().map(|n| dir.join(n)));
                 }
             }
@@ -202,7 +212,8 @@ fn expand(base: &Path, pattern: &str) -> Vec<PathBuf> {
 /// What `path` holds, read as `shape` (see [`crate::detect::examine`]).
 pub fn examine_file(path: &Path, shape: Shape) -> std::io::Result<Verdict> {
     let file = std::fs::File::open(path)?;
-    if file.metadata()?.len() > MAX_TEXT {
+    let len = file.metadata()?.len();
+    if len > MAX_TEXT {
         return Ok(Verdict::Mask {
             hits: vec![Hit {
                 line: 0,
@@ -211,7 +222,8 @@ pub fn examine_file(path: &Path, shape: Shape) -> std::io::Result<Verdict> {
             }],
         });
     }
-    let mut bytes = Vec::new();
+    // Sized from the file, so that one read takes it (and one more sees its end).
+    let mut bytes = Vec::with_capacity(len as usize + 1);
     file.take(MAX_TEXT + 1).read_to_end(&mut bytes)?;
     Ok(examine(&String::from_utf8_lossy(&bytes), shape))
 }

@@ -215,18 +215,27 @@ pub const TMP_SIZE_MAX_DEFAULT_MIB: u64 = 2048;
 /// this machine's RAM when that is less (tmpfs pages are RAM or swap: the two together, with
 /// `/dev/shm`'s 256 MiB, stay under a third of RAM), never under 64 MiB.
 pub fn default_tmp_size_mib() -> u64 {
-    let ram_mib = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|m| {
-            m.lines()
-                .find_map(|l| l.strip_prefix("MemTotal:"))
-                .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
-        })
-        .map(|kib| kib / 1024);
-    match ram_mib {
-        Some(ram) => (ram / 8).clamp(64, TMP_SIZE_MAX_DEFAULT_MIB),
-        None => TMP_SIZE_MAX_DEFAULT_MIB,
-    }
+    // Worked out once per process (`Limits::default()` is called more than once per run).
+    static SIZE: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *SIZE.get_or_init(|| {
+        // MemTotal is /proc/meminfo's first line: one read of a small buffer.
+        let mut head = [0u8; 256];
+        let n = std::fs::File::open("/proc/meminfo")
+            .and_then(|mut f| std::io::Read::read(&mut f, &mut head))
+            .unwrap_or(0);
+        let ram_mib = std::str::from_utf8(&head[..n])
+            .ok()
+            .and_then(|m| {
+                m.lines()
+                    .find_map(|l| l.strip_prefix("MemTotal:"))
+                    .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+            })
+            .map(|kib| kib / 1024);
+        match ram_mib {
+            Some(ram) => (ram / 8).clamp(64, TMP_SIZE_MAX_DEFAULT_MIB),
+            None => TMP_SIZE_MAX_DEFAULT_MIB,
+        }
+    })
 }
 
 #[cfg(test)]

@@ -105,7 +105,7 @@ pub fn caller_request(command: Vec<String>) -> Result<RunRequest> {
         caller_env,
         caller_home,
         caller_uid: caller_uid(),
-        caller_gid: proc_status_id("Gid:"),
+        caller_gid: rustix::process::getegid().as_raw(),
         allow_sockets: Vec::new(),
         bytecode_cache: None,
     })
@@ -199,19 +199,7 @@ pub fn limits(args: &ResourceArgs, base: Limits) -> Result<Limits> {
 
 /// The caller's effective uid.
 pub fn caller_uid() -> u32 {
-    proc_status_id("Uid:")
-}
-
-/// The caller's effective uid or gid, from `/proc/self/status` (std has no getuid).
-fn proc_status_id(key: &str) -> u32 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(key))
-                .and_then(|l| l.split_whitespace().nth(2).and_then(|v| v.parse().ok()))
-        })
-        .unwrap_or(u32::MAX)
+    rustix::process::geteuid().as_raw()
 }
 
 pub fn run(args: RunArgs) -> Result<i32> {
