@@ -301,6 +301,10 @@ fn netrc_hits(text: &str) -> Vec<Hit> {
     hits
 }
 
+/// Bumped whenever what the detector finds changes, so that a verdict remembered by an earlier
+/// build (the sandbox's cache of clean system files) is not trusted any more.
+pub const REVISION: u32 = 1;
+
 /// Parts of every token shape, in lower case: a line with none of them holds no token.
 const SHAPE_NEEDLES: &[&str] = &[
     "ghp_",
@@ -343,36 +347,40 @@ const KEY_NEEDLES: &[&str] = &[
 /// Could any rule match this line? A cheap test that spares the regular expressions (and their
 /// compilation) the lines, and usually the files, that hold nothing: most of them.
 fn worth_a_look(line: &str, comment: bool) -> bool {
-    // One pass of an automaton over every needle, ignoring ASCII case: no lower-case copy,
-    // no search per needle. Overlapping matches: "auth" inside "authorization" must not hide it.
-    needles()
-        .find_overlapping_iter(line)
-        .any(|m| match m.pattern().as_usize() {
-            URL_NEEDLE => line.contains('@'),
-            i if i < URL_NEEDLE => true, // "authorization" and the token shapes
-            _ => !comment,               // the credential keys
-        })
+    // One pass of an automaton over the needles, ignoring ASCII case: no lower-case copy, no
+    // search per needle. In a comment only the token shapes, "authorization" and URLs count,
+    // so a comment is searched for those alone (a key matched there could otherwise hide a
+    // shape that overlaps it); leftmost-longest keeps "auth" from hiding "authorization".
+    let (automaton, url) = if comment {
+        needles(false)
+    } else {
+        needles(true)
+    };
+    automaton
+        .find_iter(line)
+        .any(|m| m.pattern().as_usize() != url || line.contains('@'))
 }
 
-/// The pattern index of "://" in [`needles`]: before it "authorization" and the token shapes,
-/// after it the credential keys.
-const URL_NEEDLE: usize = SHAPE_NEEDLES.len() + 1;
-
-/// "authorization", [`SHAPE_NEEDLES`], "://", [`KEY_NEEDLES`], in that order, as one
-/// automaton (built once).
-fn needles() -> &'static aho_corasick::AhoCorasick {
-    static NEEDLES: std::sync::OnceLock<aho_corasick::AhoCorasick> = std::sync::OnceLock::new();
-    NEEDLES.get_or_init(|| {
+/// "authorization", [`SHAPE_NEEDLES`], "://" and (`keys`) [`KEY_NEEDLES`], as one automaton
+/// built once, with the pattern index of "://".
+fn needles(keys: bool) -> (&'static aho_corasick::AhoCorasick, usize) {
+    type Cell = std::sync::OnceLock<aho_corasick::AhoCorasick>;
+    static WITH_KEYS: Cell = Cell::new();
+    static WITHOUT_KEYS: Cell = Cell::new();
+    let cell = if keys { &WITH_KEYS } else { &WITHOUT_KEYS };
+    let automaton = cell.get_or_init(|| {
+        let keys: &[&str] = if keys { KEY_NEEDLES } else { &[] };
         let patterns = std::iter::once("authorization")
             .chain(SHAPE_NEEDLES.iter().copied())
             .chain(std::iter::once("://"))
-            .chain(KEY_NEEDLES.iter().copied());
+            .chain(keys.iter().copied());
         aho_corasick::AhoCorasick::builder()
             .ascii_case_insensitive(true)
-            .match_kind(aho_corasick::MatchKind::Standard)
+            .match_kind(aho_corasick::MatchKind::LeftmostLongest)
             .build(patterns)
             .expect("fixed needles build")
-    })
+    });
+    (automaton, SHAPE_NEEDLES.len() + 1)
 }
 
 /// The text with every credential removed, and what was removed.
@@ -483,7 +491,8 @@ mod tests {
 
     #[test]
     fn a_key_inside_a_longer_needle_hides_nothing() {
-        // "auth" (a key, ignored in comments) sits inside "authorization" (never ignored).
+        // "auth" (a key, ignored in comments) sits inside "authorization" (never ignored), and
+        // "token" (a key) overlaps "npm_" (a shape) in "tokenpm_".
         assert!(worth_a_look("# Authorization: Bearer abc", true));
         assert!(!worth_a_look("# the auth section", true));
         assert!(worth_a_look("auth = x", false));

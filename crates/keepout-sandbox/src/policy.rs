@@ -304,6 +304,16 @@ pub struct Policy {
     pub scans: Vec<(PathBuf, ProjectScan)>,
 }
 
+/// The caller's cache directory: `$XDG_CACHE_HOME` when absolute, else `~/.cache`.
+fn cache_dir(env: &[(String, String)], home: &Path) -> Option<PathBuf> {
+    let xdg = env
+        .iter()
+        .find(|(k, _)| k == "XDG_CACHE_HOME")
+        .map(|(_, v)| PathBuf::from(v))
+        .filter(|p| p.is_absolute());
+    xdg.or_else(|| (home != Path::new("/")).then(|| home.join(".cache")))
+}
+
 /// Where a project's bytecode cache (`RunRequest::bytecode_cache`) appears inside: under
 /// `/var/cache` (otherwise absent inside), so the home and `/run` stay empty.
 pub const BYTECODE_CACHE: &str = "/var/cache/keepout/pycache";
@@ -631,7 +641,12 @@ impl Policy {
         user.sort_by_key(|m| m.path.components().count());
         mounts.extend(user);
         // After every bind, so that no --ro of a directory shows such a file again.
-        mounts.extend(crate::system_credentials::mounts(caller_is_root));
+        let clean_cache = cache_dir(&req.caller_env, &req.caller_home)
+            .map(|d| d.join("keepout/system-files-clean"));
+        mounts.extend(crate::system_credentials::mounts(
+            caller_is_root,
+            clean_cache.as_deref(),
+        ));
 
         // Under review nothing reaches the real tree, so nothing in it needs pinning (a pinned
         // `.git` would even be the real one, writable, over the overlay); `review apply` leaves

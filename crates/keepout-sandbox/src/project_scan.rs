@@ -273,12 +273,13 @@ fn scan_git_dir(root: &Path, dir: Found, entries: Entries, out: &mut ProjectScan
             _ => inner_dirs.push(path),
         }
     }
-    let index = index.map(|path| read_index(&dir.path, path));
+    let config = std::fs::read_to_string(dir.path.join("config")).unwrap_or_default();
+    let index = index.map(|path| read_index(&config, path));
     let pinnable = dir.pinnable;
     // What the configuration points at inside the tree is configuration too: a hooks
     // directory (`core.hooksPath`, husky's `.husky/_`) and included files (`include.path`,
     // `includeIf.*.path`), which a worktree can hold untracked or ignored.
-    for target in config_paths(&dir.path) {
+    for target in config_paths(&dir.path, &config) {
         if let Ok(real) = std::fs::canonicalize(&target) {
             if real.starts_with(root) && !control.iter().any(|c| c.path == real) {
                 if let Ok(meta) = std::fs::symlink_metadata(&real) {
@@ -336,10 +337,7 @@ fn scan_git_dir(root: &Path, dir: Found, entries: Entries, out: &mut ProjectScan
 /// `includeIf.<cond>.path` (relative to the configuration file). A plain reading of git's
 /// format: sections, `key = value`, quotes and `#`/`;` comments; `~/` paths are the caller's
 /// home, not the tree, and are left out.
-pub fn config_paths(git_dir: &Path) -> Vec<PathBuf> {
-    let Ok(text) = std::fs::read_to_string(git_dir.join("config")) else {
-        return Vec::new();
-    };
+pub fn config_paths(git_dir: &Path, text: &str) -> Vec<PathBuf> {
     let work_tree = if file_name(git_dir) == b".git" {
         git_dir.parent().unwrap_or(git_dir).to_path_buf()
     } else {
@@ -379,21 +377,16 @@ pub fn config_paths(git_dir: &Path) -> Vec<PathBuf> {
 }
 
 /// The index's identity and hiding flags. The object id length comes from the repository's
-/// `extensions.objectFormat` (SHA-256 repositories have 32-byte ids).
-fn read_index(git_dir: &Path, path: PathBuf) -> IndexState {
+/// `extensions.objectFormat` in `config` (SHA-256 repositories have 32-byte ids).
+fn read_index(config: &str, path: PathBuf) -> IndexState {
     use std::os::unix::fs::MetadataExt;
     let stamp = std::fs::symlink_metadata(&path)
         .map(|m| (m.ino(), m.size(), m.ctime(), m.ctime_nsec()))
         .unwrap_or_default();
-    let sha256 = std::fs::read(git_dir.join("config"))
-        .map(|c| {
-            let text = String::from_utf8_lossy(&c).to_ascii_lowercase();
-            text.lines().any(|l| {
-                let l: String = l.chars().filter(|c| !c.is_whitespace()).collect();
-                l == "objectformat=sha256"
-            })
-        })
-        .unwrap_or(false);
+    let sha256 = config.lines().any(|l| {
+        let l: String = l.chars().filter(|c| !c.is_whitespace()).collect();
+        l.eq_ignore_ascii_case("objectformat=sha256")
+    });
     let flags = std::fs::read(&path)
         .map_err(|e| e.to_string())
         .and_then(|bytes| git_index::hiding_flags(&bytes, if sha256 { 32 } else { 20 }));

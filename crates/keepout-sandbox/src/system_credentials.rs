@@ -32,7 +32,7 @@
 //! [`MAX_TEXT`]: keepout_credentials::system::MAX_TEXT
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use keepout_credentials::detect::Verdict;
 use keepout_credentials::system::{describe, examine_file, files};
@@ -43,7 +43,16 @@ use crate::policy::{readable_by_sandbox, Mount, MountKind, SYSTEM_PATHS};
 pub const MAX_TOTAL: usize = 512 << 10;
 
 /// The masks and redacted copies for the system's credential files (see the module docs).
-pub fn mounts(caller_is_root: bool) -> Vec<Mount> {
+/// `clean_cache`: a file where keepout remembers which of them it found clean, by identity
+/// (see [`CleanCache`]), so that an unchanged clean file is not read again at the next run.
+pub fn mounts(caller_is_root: bool, clean_cache: Option<&Path>) -> Vec<Mount> {
+    let mut cache = CleanCache::load(clean_cache);
+    let mounts = examine_all(caller_is_root, &mut cache);
+    cache.save();
+    mounts
+}
+
+fn examine_all(caller_is_root: bool, cache: &mut CleanCache) -> Vec<Mount> {
     let mut out: Vec<Mount> = Vec::new();
     let mut seen: Vec<PathBuf> = Vec::new();
     let mut total = 0;
@@ -67,12 +76,17 @@ pub fn mounts(caller_is_root: bool) -> Vec<Mount> {
             continue;
         };
         let candidate = real_dir.join(name);
-        let real = match std::fs::symlink_metadata(&candidate) {
-            Ok(m) if m.file_type().is_symlink() => match std::fs::canonicalize(&candidate) {
-                Ok(r) => r,
-                Err(_) => continue,
-            },
-            Ok(_) => candidate,
+        // One stat per file: its identity, its type and its mode come from the same answer.
+        let (real, meta) = match std::fs::symlink_metadata(&candidate) {
+            Ok(m) if m.file_type().is_symlink() => {
+                match std::fs::canonicalize(&candidate)
+                    .and_then(|r| std::fs::metadata(&r).map(|m| (r, m)))
+                {
+                    Ok(found) => found,
+                    Err(_) => continue,
+                }
+            }
+            Ok(m) => (candidate, m),
             Err(_) => continue,
         };
         let traversable = if real.parent() == Some(real_dir.as_path()) {
@@ -83,14 +97,21 @@ pub fn mounts(caller_is_root: bool) -> Vec<Mount> {
         if !SYSTEM_PATHS.iter().any(|s| real.starts_with(s))
             || seen.contains(&real)
             || !traversable
-            || !readable_by_sandbox(&real, caller_is_root)
+            || !readable(&real, &meta, caller_is_root)
         {
             continue;
         }
         seen.push(real.clone());
+        let stamp = Some(Stamp::from(&meta));
+        if stamp.is_some_and(|s| cache.is_clean(&real, s)) {
+            continue;
+        }
         // Unreadable to keepout but readable to the sandbox cannot happen (same user, or root);
         // if it did, hide it.
         let verdict = examine_file(&real, place.shape).unwrap_or(Verdict::Mask { hits: vec![] });
+        if let (Verdict::Clean, Some(stamp)) = (&verdict, stamp) {
+            cache.mark_clean(&real, stamp);
+        }
         let (kind, why) = match verdict {
             Verdict::Clean => continue,
             Verdict::Redacted { text, hits } if total + text.len() <= MAX_TOTAL => {
@@ -123,6 +144,132 @@ pub fn mounts(caller_is_root: bool) -> Vec<Mount> {
         });
     }
     out
+}
+
+/// A file's identity: what any change to it changes (device, inode, size, mtime, and ctime,
+/// which no system call sets back).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct Stamp([i64; 6]);
+
+impl Stamp {
+    #[cfg(test)]
+    fn of(path: &Path) -> Option<Stamp> {
+        std::fs::metadata(path).ok().map(|m| Stamp::from(&m))
+    }
+
+    fn from(m: &std::fs::Metadata) -> Stamp {
+        use std::os::unix::fs::MetadataExt;
+        Stamp([
+            m.dev() as i64,
+            m.ino() as i64,
+            m.size() as i64,
+            m.mtime() * 1_000_000_000 + m.mtime_nsec(),
+            m.ctime() * 1_000_000_000 + m.ctime_nsec(),
+            0,
+        ])
+    }
+}
+
+/// [`readable_by_sandbox`] for a file whose metadata is at hand: a root caller's sandbox
+/// (`nobody`) reads by the "other" bits, an ordinary caller's by its own access check.
+fn readable(path: &Path, meta: &std::fs::Metadata, caller_is_root: bool) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    if caller_is_root {
+        meta.is_file() && meta.mode() & 0o004 != 0
+    } else {
+        meta.is_file() && readable_by_sandbox(path, false)
+    }
+}
+
+/// The system files keepout found clean, by identity: one line per file (`DEV INO SIZE MTIME
+/// CTIME PATH`) under a header naming this keepout and its catalogue, kept in the caller's own
+/// cache directory (never visible inside a sandbox). A file whose identity changed, and every
+/// file after keepout or its catalogue changed, is examined again; only clean verdicts are
+/// kept, so a file with credentials is examined at every run. A cache that cannot be read or
+/// written only costs the reading.
+struct CleanCache {
+    path: Option<PathBuf>,
+    header: String,
+    known: HashMap<PathBuf, Stamp>,
+    changed: bool,
+}
+
+impl CleanCache {
+    fn header() -> String {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        for place in keepout_credentials::system::CATALOGUE {
+            place.path.hash(&mut h);
+            format!("{:?}", place.shape).hash(&mut h);
+        }
+        keepout_credentials::detect::REVISION.hash(&mut h);
+        format!(
+            "keepout-system-files-clean {} {:016x}",
+            env!("CARGO_PKG_VERSION"),
+            h.finish()
+        )
+    }
+
+    fn load(path: Option<&Path>) -> CleanCache {
+        let header = Self::header();
+        let mut known = HashMap::new();
+        if let Some(text) = path.and_then(|p| std::fs::read_to_string(p).ok()) {
+            let mut lines = text.lines();
+            if lines.next() == Some(header.as_str()) {
+                for line in lines {
+                    let mut f = line.splitn(6, ' ');
+                    let nums: Vec<i64> = (0..5).filter_map(|_| f.next()?.parse().ok()).collect();
+                    if let (5, Some(p)) = (nums.len(), f.next()) {
+                        let stamp = Stamp([nums[0], nums[1], nums[2], nums[3], nums[4], 0]);
+                        known.insert(PathBuf::from(p), stamp);
+                    }
+                }
+            }
+        }
+        CleanCache {
+            path: path.map(Path::to_path_buf),
+            header,
+            known,
+            changed: false,
+        }
+    }
+
+    fn is_clean(&self, path: &Path, stamp: Stamp) -> bool {
+        self.known.get(path) == Some(&stamp)
+    }
+
+    fn mark_clean(&mut self, path: &Path, stamp: Stamp) {
+        if path.to_str().is_some_and(|p| !p.contains('\n')) {
+            self.known.insert(path.to_path_buf(), stamp);
+            self.changed = true;
+        }
+    }
+
+    /// Replace the file atomically (a temporary file renamed over it), when anything changed.
+    fn save(&self) {
+        let Some(path) = self.path.as_deref().filter(|_| self.changed) else {
+            return;
+        };
+        let mut text = self.header.clone();
+        text.push('\n');
+        for (p, s) in &self.known {
+            let [dev, ino, size, mtime, ctime, _] = s.0;
+            text.push_str(&format!(
+                "{dev} {ino} {size} {mtime} {ctime} {}\n",
+                p.display()
+            ));
+        }
+        let Some(dir) = path.parent() else { return };
+        if std::fs::create_dir_all(dir).is_err() {
+            return;
+        }
+        if let Ok(mut tmp) = tempfile::NamedTempFile::new_in(dir) {
+            use std::io::Write;
+            if tmp.write_all(text.as_bytes()).is_ok() {
+                let _ = tmp.persist(path);
+            }
+        }
+    }
 }
 
 /// Can the sandbox's user reach `path` through its directories? An ordinary caller's access
@@ -178,6 +325,58 @@ mod tests {
 }
 
 #[cfg(test)]
+mod cache_tests {
+    use super::*;
+
+    /// A clean verdict is remembered by identity: kept across a save and a load, forgotten when
+    /// the file changes (even to the same size, with its mtime set back), and not trusted from
+    /// a cache of another header.
+    #[test]
+    fn clean_verdicts_are_remembered_by_identity() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("pip.conf");
+        std::fs::write(
+            &file,
+            "[global]\nindex-url = https://pypi.internal/simple\n",
+        )
+        .unwrap();
+        let cache_path = dir.path().join("cache/clean");
+        let stamp = Stamp::of(&file).unwrap();
+        let mut cache = CleanCache::load(Some(&cache_path));
+        assert!(!cache.is_clean(&file, stamp));
+        cache.mark_clean(&file, stamp);
+        cache.save();
+        let cache = CleanCache::load(Some(&cache_path));
+        assert!(cache.is_clean(&file, stamp), "kept across save and load");
+
+        let mtime = std::fs::metadata(&file).unwrap().modified().unwrap();
+        std::fs::write(
+            &file,
+            "[global]\nindex-url = https://u:p@pypi.internal/simpl\n",
+        )
+        .unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&file)
+            .unwrap()
+            .set_modified(mtime)
+            .unwrap();
+        assert!(
+            !cache.is_clean(&file, Stamp::of(&file).unwrap()),
+            "a change is seen"
+        );
+
+        let other = std::fs::read_to_string(&cache_path).unwrap().replacen(
+            "keepout-system-files-clean",
+            "keepout-system-files-clean-old",
+            1,
+        );
+        std::fs::write(&cache_path, other).unwrap();
+        assert!(!CleanCache::load(Some(&cache_path)).is_clean(&file, stamp));
+    }
+}
+
+#[cfg(test)]
 mod speed {
     /// `cargo test --release -p keepout-sandbox system_credentials_speed -- --ignored --nocapture`
     #[test]
@@ -185,7 +384,7 @@ mod speed {
     fn system_credentials_speed() {
         for _ in 0..3 {
             let t = std::time::Instant::now();
-            let n = super::mounts(true).len();
+            let n = super::mounts(true, None).len();
             println!("{n} mounts in {:.2} ms", t.elapsed().as_secs_f64() * 1000.0);
         }
         let t = std::time::Instant::now();
