@@ -146,7 +146,19 @@ pub const TOO_LARGE: &str = "too large to examine";
 /// (`/` for the real system) and `~/` places under `home`, each when given. In catalogue order,
 /// each once.
 pub fn files(root: Option<&Path>, home: Option<&Path>) -> Vec<(&'static Place, PathBuf)> {
+    files_and_watch(root, home).0
+}
+
+/// [`files`], and the directories whose change could change that answer: each directory a
+/// pattern listed, the directory of each file found, and, for each place that does not exist,
+/// its deepest existing ancestor (creating the file, or a directory on its way, changes that
+/// directory's mtime). While none of them changed, the same files are there.
+pub fn files_and_watch(
+    root: Option<&Path>,
+    home: Option<&Path>,
+) -> (Vec<(&'static Place, PathBuf)>, Vec<PathBuf>) {
     let mut out: Vec<(&'static Place, PathBuf)> = Vec::new();
+    let mut watch: Vec<PathBuf> = Vec::new();
     // Many patterns share a directory (/opt/*/...): each is listed once.
     let mut listings: HashMap<PathBuf, Vec<OsString>> = HashMap::new();
     for place in CATALOGUE {
@@ -161,14 +173,31 @@ pub fn files(root: Option<&Path>, home: Option<&Path>) -> Vec<(&'static Place, P
             },
         };
         for path in expand(base, rel, &mut listings) {
-            if std::fs::metadata(&path).is_ok_and(|m| m.is_file())
-                && !out.iter().any(|(_, p)| *p == path)
-            {
-                out.push((place, path));
+            match std::fs::metadata(&path) {
+                Ok(m) => {
+                    if let Some(dir) = path.parent() {
+                        watch.push(dir.to_path_buf());
+                    }
+                    if m.is_file() && !out.iter().any(|(_, p)| *p == path) {
+                        out.push((place, path));
+                    }
+                }
+                Err(_) => {
+                    if let Some(dir) = path
+                        .ancestors()
+                        .skip(1)
+                        .find(|a| std::fs::symlink_metadata(a).is_ok())
+                    {
+                        watch.push(dir.to_path_buf());
+                    }
+                }
             }
         }
     }
-    out
+    watch.extend(listings.into_keys());
+    watch.sort();
+    watch.dedup();
+    (out, watch)
 }
 
 /// The paths under `base` that match `pattern` (relative; `*` within one component), sorted.

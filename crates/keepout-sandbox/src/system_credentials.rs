@@ -35,7 +35,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use keepout_credentials::detect::Verdict;
-use keepout_credentials::system::{describe, examine_file, files};
+use keepout_credentials::system::{describe, examine_file, files_and_watch, Place, CATALOGUE};
 
 use crate::policy::{readable_by_sandbox, Mount, MountKind, SYSTEM_PATHS};
 
@@ -59,7 +59,7 @@ fn examine_all(caller_is_root: bool, cache: &mut CleanCache) -> Vec<Mount> {
     // Many catalogue files share a directory (/etc, /etc/apt/apt.conf.d): each directory is
     // resolved and checked once.
     let mut dirs: HashMap<PathBuf, Option<(PathBuf, bool)>> = HashMap::new();
-    for (place, path) in files(Some("/".as_ref()), None) {
+    for (place, path) in cache.files("/".as_ref()) {
         // Where it really is, when that is visible inside (a symlink to elsewhere leads nowhere).
         let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
             continue;
@@ -191,6 +191,10 @@ struct CleanCache {
     path: Option<PathBuf>,
     header: String,
     known: HashMap<PathBuf, Stamp>,
+    /// The catalogue files found last time (catalogue index, path), and the directories whose
+    /// stamps tell they are still the same set (see [`files_and_watch`]).
+    found: Vec<(usize, PathBuf)>,
+    watched: Vec<(PathBuf, Stamp)>,
     changed: bool,
 }
 
@@ -198,11 +202,12 @@ impl CleanCache {
     fn header() -> String {
         use std::hash::{Hash, Hasher};
         let mut h = std::collections::hash_map::DefaultHasher::new();
-        for place in keepout_credentials::system::CATALOGUE {
+        for place in CATALOGUE {
             place.path.hash(&mut h);
             format!("{:?}", place.shape).hash(&mut h);
         }
         keepout_credentials::detect::REVISION.hash(&mut h);
+        2u32.hash(&mut h); // this file's format
         format!(
             "keepout-system-files-clean {} {:016x}",
             env!("CARGO_PKG_VERSION"),
@@ -210,28 +215,89 @@ impl CleanCache {
         )
     }
 
+    /// `C DEV INO SIZE MTIME CTIME PATH`: a file found clean; `D ...`: a watched directory;
+    /// `F INDEX PATH`: a catalogue file found.
     fn load(path: Option<&Path>) -> CleanCache {
-        let header = Self::header();
-        let mut known = HashMap::new();
-        if let Some(text) = path.and_then(|p| std::fs::read_to_string(p).ok()) {
-            let mut lines = text.lines();
-            if lines.next() == Some(header.as_str()) {
-                for line in lines {
-                    let mut f = line.splitn(6, ' ');
-                    let nums: Vec<i64> = (0..5).filter_map(|_| f.next()?.parse().ok()).collect();
-                    if let (5, Some(p)) = (nums.len(), f.next()) {
-                        let stamp = Stamp([nums[0], nums[1], nums[2], nums[3], nums[4], 0]);
-                        known.insert(PathBuf::from(p), stamp);
+        let mut cache = CleanCache {
+            path: path.map(Path::to_path_buf),
+            header: Self::header(),
+            known: HashMap::new(),
+            found: Vec::new(),
+            watched: Vec::new(),
+            changed: false,
+        };
+        let Some(text) = path.and_then(|p| std::fs::read_to_string(p).ok()) else {
+            return cache;
+        };
+        let mut lines = text.lines();
+        if lines.next() != Some(cache.header.as_str()) {
+            return cache;
+        }
+        for line in lines {
+            let Some((tag, rest)) = line.split_once(' ') else {
+                continue;
+            };
+            if tag == "F" {
+                if let Some((i, p)) = rest.split_once(' ') {
+                    if let Ok(i) = i.parse::<usize>() {
+                        cache.found.push((i, PathBuf::from(p)));
                     }
+                }
+                continue;
+            }
+            let mut f = rest.splitn(6, ' ');
+            let nums: Vec<i64> = (0..5).filter_map(|_| f.next()?.parse().ok()).collect();
+            if let (5, Some(p)) = (nums.len(), f.next()) {
+                let stamp = Stamp([nums[0], nums[1], nums[2], nums[3], nums[4], 0]);
+                match tag {
+                    "C" => {
+                        cache.known.insert(PathBuf::from(p), stamp);
+                    }
+                    "D" => cache.watched.push((PathBuf::from(p), stamp)),
+                    _ => {}
                 }
             }
         }
-        CleanCache {
-            path: path.map(Path::to_path_buf),
-            header,
-            known,
-            changed: false,
+        cache
+    }
+
+    /// The catalogue's files on this system: the remembered list while no watched directory
+    /// changed, else found again (and remembered).
+    fn files(&mut self, root: &Path) -> Vec<(&'static Place, PathBuf)> {
+        let unchanged = !self.watched.is_empty()
+            && self.watched.iter().all(|(dir, stamp)| {
+                std::fs::symlink_metadata(dir).is_ok_and(|m| Stamp::from(&m) == *stamp)
+            });
+        if unchanged {
+            let found: Option<Vec<_>> = self
+                .found
+                .iter()
+                .map(|(i, p)| CATALOGUE.get(*i).map(|place| (place, p.clone())))
+                .collect();
+            if let Some(found) = found {
+                return found;
+            }
         }
+        let (found, watch) = files_and_watch(Some(root), None);
+        self.found = found
+            .iter()
+            .filter_map(|(place, p)| {
+                // By content: a `const` slice's address is not the same in every crate.
+                let i = CATALOGUE
+                    .iter()
+                    .position(|c| c.path == place.path && c.tool == place.tool)?;
+                Some((i, p.clone()))
+            })
+            .collect();
+        self.watched = watch
+            .into_iter()
+            .filter_map(|d| {
+                let m = std::fs::symlink_metadata(&d).ok()?;
+                Some((d, Stamp::from(&m)))
+            })
+            .collect();
+        self.changed = true;
+        found
     }
 
     fn is_clean(&self, path: &Path, stamp: Stamp) -> bool {
@@ -239,10 +305,8 @@ impl CleanCache {
     }
 
     fn mark_clean(&mut self, path: &Path, stamp: Stamp) {
-        if path.to_str().is_some_and(|p| !p.contains('\n')) {
-            self.known.insert(path.to_path_buf(), stamp);
-            self.changed = true;
-        }
+        self.known.insert(path.to_path_buf(), stamp);
+        self.changed = true;
     }
 
     /// Replace the file atomically (a temporary file renamed over it), when anything changed.
@@ -250,14 +314,21 @@ impl CleanCache {
         let Some(path) = self.path.as_deref().filter(|_| self.changed) else {
             return;
         };
+        let plain = |p: &Path| p.to_str().is_some_and(|t| !t.contains('\n'));
+        let line = |tag: &str, p: &Path, s: &Stamp| {
+            let [dev, ino, size, mtime, ctime, _] = s.0;
+            format!("{tag} {dev} {ino} {size} {mtime} {ctime} {}\n", p.display())
+        };
         let mut text = self.header.clone();
         text.push('\n');
-        for (p, s) in &self.known {
-            let [dev, ino, size, mtime, ctime, _] = s.0;
-            text.push_str(&format!(
-                "{dev} {ino} {size} {mtime} {ctime} {}\n",
-                p.display()
-            ));
+        for (p, s) in self.known.iter().filter(|(p, _)| plain(p)) {
+            text.push_str(&line("C", p, s));
+        }
+        for (p, s) in self.watched.iter().filter(|(p, _)| plain(p)) {
+            text.push_str(&line("D", p, s));
+        }
+        for (i, p) in self.found.iter().filter(|(_, p)| plain(p)) {
+            text.push_str(&format!("F {i} {}\n", p.display()));
         }
         let Some(dir) = path.parent() else { return };
         if std::fs::create_dir_all(dir).is_err() {
@@ -365,6 +436,31 @@ mod cache_tests {
             !cache.is_clean(&file, Stamp::of(&file).unwrap()),
             "a change is seen"
         );
+
+        // The list of catalogue files is remembered while no directory it depends on changed.
+        let root = dir.path().join("root");
+        std::fs::create_dir_all(root.join("etc")).unwrap();
+        std::fs::write(root.join("etc/pip.conf"), "[global]\n").unwrap();
+        let mut cache = CleanCache::load(Some(&cache_path));
+        let names = |found: Vec<(&'static Place, PathBuf)>| -> Vec<PathBuf> {
+            found.into_iter().map(|(_, p)| p).collect()
+        };
+        assert_eq!(names(cache.files(&root)), [root.join("etc/pip.conf")]);
+        cache.save();
+        let mut cache = CleanCache::load(Some(&cache_path));
+        assert!(!cache.watched.is_empty());
+        assert_eq!(names(cache.files(&root)), [root.join("etc/pip.conf")]);
+        assert!(
+            !cache.changed,
+            "the remembered list, nothing looked up again"
+        );
+        std::fs::write(root.join("etc/netrc"), "machine x\n").unwrap();
+        let found = names(cache.files(&root));
+        assert!(
+            found.contains(&root.join("etc/netrc")),
+            "a new file is found: {found:?}"
+        );
+        cache.save();
 
         let other = std::fs::read_to_string(&cache_path).unwrap().replacen(
             "keepout-system-files-clean",
