@@ -215,8 +215,10 @@ pub fn run(args: RunArgs) -> Result<i32> {
     let mut req = request(&args)?;
     if args.mode == ModeArg::Namespaces {
         let project = req.project.clone().unwrap_or_else(|| req.cwd.clone());
+        // Only a speed-up: where it cannot be made (a home that is not this user's, read-only),
+        // the sandbox's Python keeps its bytecode in the sandbox's /tmp for the run.
         if let Ok(project) = std::fs::canonicalize(&project) {
-            req.bytecode_cache = Some(bytecode_cache(&project)?);
+            req.bytecode_cache = bytecode_cache(&project).ok();
         }
     }
     if let Some(d) = &decoys {

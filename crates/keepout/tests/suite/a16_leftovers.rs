@@ -162,3 +162,40 @@ fn symlink_out_of_the_project_is_moved_aside() {
         );
     }
 }
+
+/// The bytecode cache is only a speed-up: where it cannot be made (a `$HOME` that is not the
+/// caller's to write, as `sudo -u` or `setpriv` without a new environment leave it), the run
+/// goes on, and Python still writes nothing into the project.
+#[test]
+fn an_unwritable_home_costs_only_the_bytecode_cache() {
+    for r in runners() {
+        let fx = Fixture::new(&r);
+        let home = fx.mkdir("readonly-home");
+        std::fs::set_permissions(&home, std::os::unix::fs::PermissionsExt::from_mode(0o555))
+            .unwrap();
+        let mut env: Vec<(String, String)> = fx.env().to_vec();
+        for (k, v) in env.iter_mut() {
+            if k == "HOME" {
+                *v = home.display().to_string();
+            }
+        }
+        std::fs::write(fx.project.join("m.py"), "print('imported')\n").unwrap();
+        fx.give_to_runner(&fx.project.join("m.py"));
+        let argv: Vec<String> = [keepout_bin(), "run", "--", "python3", "-c", "import m"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let out = run(
+            r.command(&argv, &env, &fx.project),
+            format!("[{r}] keepout run with HOME={}", home.display()),
+        );
+        assert!(
+            out.success() && out.has("imported"),
+            "[{r}] the run goes on:{out}"
+        );
+        assert!(
+            !fx.project.join("__pycache__").exists(),
+            "[{r}] no bytecode in the project:{out}"
+        );
+    }
+}
