@@ -374,7 +374,7 @@ pub fn render_after_run(after: &keepout_sandbox::AfterRun) {
     for q in &after.quarantined {
         match &q.moved_to {
             Ok(to) => eprintln!(
-                "keepout: the sandbox left {} ({}), which would run code on your machine later; moved it to {}",
+                "keepout: the sandbox left {} ({}); moved it to {}",
                 crate::shown::path(&q.path),
                 crate::shown::text(&q.why),
                 crate::shown::path(to)
