@@ -109,30 +109,23 @@ pub struct ApplyOptions {
     pub force: bool,
 }
 
-/// What `keepout run` protects, which `apply` leaves alone unless asked: anything inside a
-/// `.git` at any depth, and the editor and tool files of `keepout_sandbox::autorun` (a
-/// directory component counts as a directory, the last one as either kind).
-fn protected(rel: &Path) -> bool {
+/// What `keepout run` protects, which `apply` leaves alone unless asked: git's control entries
+/// (`keepout_sandbox::autorun::GIT_CONTROL`) inside any `.git` at any depth (its submodules'
+/// under `modules/` too), a `.git` that is not a directory (a gitdir pointer, or its deletion),
+/// and the editor and tool files of `keepout_sandbox::autorun` (a directory component counts as
+/// a directory, the last one as what it is). A `.git` directory's objects, refs and index
+/// apply like the rest. `is_dir`: the entry at `rel` is a directory.
+fn protected(rel: &Path, is_dir: bool) -> bool {
+    use keepout_sandbox::autorun::{editor_or_tool, GIT_CONTROL};
     use std::os::unix::ffi::OsStrExt;
-    if keepout_sandbox::PROTECTED_NAMES
-        .iter()
-        .any(|p| rel.starts_with(p))
-    {
-        return true;
-    }
     let parts: Vec<&[u8]> = rel.components().map(|c| c.as_os_str().as_bytes()).collect();
-    let control = |name: &[u8]| {
-        keepout_sandbox::autorun::GIT_CONTROL
-            .iter()
-            .any(|c| c.as_bytes() == name)
-    };
+    let control = |name: &[u8]| GIT_CONTROL.iter().any(|c| c.as_bytes() == name);
     parts.iter().enumerate().any(|(i, &name)| {
         let last = i + 1 == parts.len();
-        // A `.git` pointer file, or git's control entries inside a `.git` (its submodules'
-        // under modules/ too); objects, refs and the index apply like the rest.
-        (name == b".git" && (last || parts[i + 1..].iter().any(|&n| control(n))))
-            || keepout_sandbox::autorun::editor_or_tool(name, true).is_some()
-            || (last && keepout_sandbox::autorun::editor_or_tool(name, false).is_some())
+        let dir = !last || is_dir;
+        (name == b".git" && ((last && !is_dir) || parts[i + 1..].iter().any(|&n| control(n))))
+            || editor_or_tool(name, dir).is_some()
+            || (last && editor_or_tool(name, false).is_some() && !is_dir)
     })
 }
 
@@ -166,7 +159,7 @@ fn risk_of(rel: &Path, entry: EntryKind, executable: bool) -> Option<String> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    if protected(rel) {
+    if protected(rel, entry == EntryKind::Dir) {
         return Some("runs code when you use git or direnv".into());
     }
     if rel.starts_with(".git") {
@@ -492,7 +485,8 @@ impl Review {
                     continue;
                 }
                 let path = rel.join(&name);
-                if protected(&path) && !options.include_git {
+                let is_dir = e.file_type() == rustix::fs::FileType::Directory;
+                if protected(&path, is_dir) && !options.include_git {
                     report.skipped.push(path);
                     continue;
                 }
@@ -502,12 +496,12 @@ impl Review {
         }
         for name in names {
             let path = rel.join(&name);
-            if protected(&path) && !options.include_git {
+            let up = upper.join(&name);
+            let meta = std::fs::symlink_metadata(&up).map_err(io(&up))?;
+            if protected(&path, meta.is_dir()) && !options.include_git {
                 report.skipped.push(path);
                 continue;
             }
-            let up = upper.join(&name);
-            let meta = std::fs::symlink_metadata(&up).map_err(io(&up))?;
             if meta.is_file() && keepout_sandbox::autorun::is_bytecode(name.as_encoded_bytes()) {
                 report.bytecode.push(path);
                 continue;
@@ -823,17 +817,27 @@ mod tests {
 
     #[test]
     fn protected_at_any_depth() {
-        assert!(protected(Path::new("vendor/lib/.git/config")));
-        assert!(protected(Path::new(".git/modules/sub/hooks/pre-commit")));
-        assert!(!protected(Path::new("vendor/lib/.git/objects/ab")));
-        assert!(protected(Path::new("sub/.vscode/tasks.json")));
-        assert!(protected(Path::new("deep/.envrc")));
-        assert!(protected(Path::new("x/.env")));
+        assert!(protected(Path::new("vendor/lib/.git/config"), false));
+        assert!(protected(
+            Path::new(".git/modules/sub/hooks/pre-commit"),
+            false
+        ));
+        assert!(protected(Path::new(".git/modules/sub/config"), false));
+        assert!(!protected(Path::new(".git/modules/sub/objects/ab"), true));
         assert!(
-            !protected(Path::new(".env/lib/site.py")),
+            !protected(Path::new(".git"), true),
+            "a .git directory is descended"
+        );
+        assert!(protected(Path::new("sub/.git"), false), "a gitdir pointer");
+        assert!(!protected(Path::new("vendor/lib/.git/objects/ab"), true));
+        assert!(protected(Path::new("sub/.vscode/tasks.json"), false));
+        assert!(protected(Path::new("deep/.envrc"), false));
+        assert!(protected(Path::new("x/.env"), false));
+        assert!(
+            !protected(Path::new(".env/lib/site.py"), false),
             "a venv named .env is not a dotenv file"
         );
-        assert!(!protected(Path::new("src/main.rs")));
+        assert!(!protected(Path::new("src/main.rs"), false));
     }
 
     #[test]
@@ -846,7 +850,7 @@ mod tests {
         assert!(r("src/lib.rs").is_none());
         assert!(risk_of(Path::new("run.sh"), EntryKind::File, true).is_some());
         assert!(risk_of(Path::new("l"), EntryKind::Symlink, false).is_some());
-        assert!(protected(Path::new(".git/hooks/x")));
-        assert!(!protected(Path::new(".git/objects/ab")));
+        assert!(protected(Path::new(".git/hooks/x"), false));
+        assert!(!protected(Path::new(".git/objects/ab"), true));
     }
 }

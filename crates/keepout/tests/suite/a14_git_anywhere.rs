@@ -331,3 +331,39 @@ fn rw_directories_are_protected_like_the_project() {
         }
     }
 }
+
+/// Ordinary work under `--review`: commits in a repository with a submodule go aside, and
+/// `review apply` (git's control entries left alone, its objects and refs applied) gives the
+/// host both commits.
+#[test]
+fn commits_with_a_submodule_under_review() {
+    for r in runners() {
+        let fx = Fixture::new(&r);
+        let origin = fx.mkdir("origin");
+        let setup = fx.outside(&format!(
+            "git init -q {o} && {GIT} -C {o} commit -q --allow-empty -m origin \
+             && git -c protocol.file.allow=always submodule add -q {o} sub && {GIT} commit -qm sub",
+            o = q(origin.display().to_string())
+        ));
+        assert!(setup.success(), "[{r}] setup:{setup}");
+        let inn = fx.inside(
+            &["--review"],
+            &format!(
+                "set -e; echo x > new.txt && git add new.txt && {GIT} commit -qm inside
+                 echo y > sub/f && git -C sub add f && {GIT} -C sub commit -qm insub; echo done"
+            ),
+        );
+        assert!(
+            inn.has("done") && !inn.has("dubious"),
+            "[{r}] git works under review:{inn}"
+        );
+        let apply = fx.keepout(&["review", "apply"]);
+        assert!(apply.success(), "[{r}] apply:{apply}");
+        let log =
+            fx.outside("git log --oneline -1; git -C sub log --oneline -1; git status --short");
+        assert!(
+            log.stdout.contains("inside") && log.stdout.contains("insub"),
+            "[{r}] the host has both commits after apply:{log}{apply}"
+        );
+    }
+}

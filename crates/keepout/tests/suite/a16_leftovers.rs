@@ -199,3 +199,51 @@ fn an_unwritable_home_costs_only_the_bytecode_cache() {
         );
     }
 }
+
+/// Ordinary work: `npm install` through `--net npm` (no editor or tool file in node_modules is
+/// pinned, so npm may replace it whole), then under `--review` and applied: the package loads
+/// on the host, and nothing is moved aside.
+#[test]
+fn npm_install_and_under_review() {
+    if !have("npm") {
+        return note("npm not installed: skipping npm_install_and_under_review");
+    }
+    let ca = "NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt";
+    let install =
+        "npm install is-number@7 --cache /tmp/npm-cache --no-update-notifier --no-audit --no-fund";
+    for r in runners() {
+        let fx = Fixture::new(&r);
+        let inn = fx.inside(&["--net", "npm", "--env", ca], install);
+        if inn.has("ENOTFOUND") || inn.has("EAI_AGAIN") || inn.has("ECONNREFUSED") {
+            return note(&format!(
+                "[{r}] the npm registry is not reachable; skipping:{inn}"
+            ));
+        }
+        assert!(inn.success(), "[{r}] npm install:{inn}");
+        let again = fx.inside(
+            &["--net", "npm", "--env", ca],
+            &format!("rm -rf node_modules && {install}"),
+        );
+        assert!(
+            again.success(),
+            "[{r}] npm install over a removed node_modules:{again}"
+        );
+        assert!(
+            !again.has("moved it to"),
+            "[{r}] nothing to move aside:{again}"
+        );
+        let fx = Fixture::new(&r);
+        let review = fx.inside(&["--review", "--net", "npm", "--env", ca], install);
+        assert!(
+            review.success(),
+            "[{r}] npm install under --review:{review}"
+        );
+        let apply = fx.keepout(&["review", "apply"]);
+        assert!(apply.success(), "[{r}] apply:{apply}");
+        let host = fx.outside("node -e \"console.log(require('is-number')(5))\"");
+        assert!(
+            host.stdout.contains("true"),
+            "[{r}] the package loads on the host:{host}{apply}"
+        );
+    }
+}

@@ -502,3 +502,39 @@ fn doctor_lists_the_pythons_a_sandbox_can_run() {
         );
     }
 }
+
+/// Ordinary work under `--review`: `cargo new` and `cargo build` write aside, `review apply`
+/// puts the crate and its build into the tree, and the program runs on the host.
+#[test]
+fn cargo_build_under_review() {
+    for r in runners() {
+        let Some(home) = toolchain_home(&r) else {
+            return;
+        };
+        let fx = Fixture::new(&r);
+        let env = toolchain_env(&fx, &home);
+        let build = inside_with(
+            &fx,
+            &env,
+            &["--review"],
+            "cargo new x && cd x && cargo build",
+        );
+        assert!(build.success(), "[{r}] cargo build under --review:{build}");
+        assert!(
+            !fx.project.join("x").exists(),
+            "[{r}] nothing in the tree yet"
+        );
+        // The review is kept where this environment's keepout keeps its data.
+        let argv: Vec<String> = [keepout_bin(), "review", "apply"].map(String::from).to_vec();
+        let apply = run(
+            fx.runner.command(&argv, &env, &fx.project),
+            format!("[{r}] keepout review apply"),
+        );
+        assert!(apply.success(), "[{r}] apply:{apply}");
+        let ran = fx.outside("./x/target/debug/x");
+        assert!(
+            ran.stdout.contains("Hello, world!"),
+            "[{r}] the applied build runs:{ran}{apply}"
+        );
+    }
+}
