@@ -149,7 +149,7 @@ pub(super) fn run(
     drop(go_write);
     let relay = prepared.terminal.take().map(|t| t.relay(policy.terminal));
     let report = read_report(err_read);
-    let status = wait_forwarding(pid, &signals, relay.as_ref());
+    let status = wait_forwarding(pid, &signals, relay.as_ref(), resources);
     let dropped = relay
         .map(super::terminal::Relay::finish)
         .unwrap_or_default();

@@ -332,7 +332,7 @@ fn run_in_namespaces(
     drop(notify_keepout);
 
     let report = read_report(err_read);
-    let status = wait_forwarding(child_pid, &signals, relay.as_ref());
+    let status = wait_forwarding(child_pid, &signals, relay.as_ref(), resources);
     let dropped = relay.map(terminal::Relay::finish).unwrap_or_default();
     if let Some(helper) = idmap_helper {
         let _ = rustix::process::waitpid(Some(helper), WaitOptions::empty());
@@ -374,6 +374,7 @@ pub(crate) fn wait_forwarding(
     child: Pid,
     signals: &BlockedSignals,
     relay: Option<&terminal::Relay>,
+    resources: &mut resources::Resources,
 ) -> Result<Outcome> {
     loop {
         match rustix::process::waitpid(Some(child), WaitOptions::NOHANG) {
@@ -393,7 +394,16 @@ pub(crate) fn wait_forwarding(
                 })
             }
         }
-        match signals.0.wait() {
+        // Until the disk watcher must run, wait only that long (a short run never starts it).
+        let signal = match resources.start_watch_in() {
+            Some(wait) => match signals.0.wait_timeout(wait) {
+                Ok(Some(sig)) => Ok(sig),
+                Ok(None) => continue,
+                Err(e) => Err(e),
+            },
+            None => signals.0.wait(),
+        };
+        match signal {
             Ok(libc::SIGCHLD) => {}
             // The command has a terminal of its own: resizing it signals the command.
             Ok(libc::SIGWINCH) if relay.is_some() => relay.expect("checked").resize(),

@@ -469,7 +469,13 @@ pub(crate) struct Resources {
     /// set before it kills, so it is there when the run's end is seen. The thread is not joined
     /// (on a busy machine it may not even have run yet when a short run ends).
     watcher: Option<(mpsc::Sender<()>, StoppedSlot)>,
+    /// The watcher, not started yet: when to start it, and what starts it. A run shorter than
+    /// the watcher's first interval (its first poll is made at once, in `attach`) never needs
+    /// the thread; see [`Resources::start_watch_in`].
+    deferred: Option<(std::time::Instant, Box<dyn FnOnce() -> WatcherHandle>)>,
 }
+
+type WatcherHandle = (mpsc::Sender<()>, StoppedSlot);
 
 impl Resources {
     /// Make the memory cgroup (or fail: no limit can be set here), and check that every
@@ -480,6 +486,7 @@ impl Resources {
             reserve: policy.limits.disk_reserve,
             filesystems: Vec::new(),
             watcher: None,
+            deferred: None,
         };
         if !r.reserve.is_off() {
             for (dir, role) in writable_host_dirs(policy) {
@@ -562,25 +569,49 @@ impl Resources {
             .flatten();
         let filesystems = std::mem::take(&mut self.filesystems);
         let reserve = self.reserve;
-        let (stop, stopped) = mpsc::channel();
-        let slot = Arc::new(Mutex::new(None));
-        let what = slot.clone();
-        std::thread::spawn(move || {
-            watch_disks(&filesystems, reserve, &stopped, &|s: &Stopped| {
-                if let Ok(mut w) = what.lock() {
-                    *w = Some(s.clone());
-                }
-                let _ = rustix::process::pidfd_send_signal(&pidfd, Signal::KILL);
-                if kill_group {
-                    let _ = rustix::process::kill_process_group(raw, Signal::KILL);
-                }
-                if let Some(ns) = &pid_ns {
-                    kill_namespace(ns);
-                }
-            })
-        });
-        self.watcher = Some((stop, slot));
+        // The watcher's first poll, now: it says how long the room lasts at the assumed pace,
+        // so the thread (which polls again as it starts) need not exist before then.
+        let first = first_interval(&filesystems, reserve);
+        let start = move || {
+            let (stop, stopped) = mpsc::channel();
+            let slot = Arc::new(Mutex::new(None));
+            let what = slot.clone();
+            std::thread::spawn(move || {
+                watch_disks(&filesystems, reserve, &stopped, &|s: &Stopped| {
+                    if let Ok(mut w) = what.lock() {
+                        *w = Some(s.clone());
+                    }
+                    let _ = rustix::process::pidfd_send_signal(&pidfd, Signal::KILL);
+                    if kill_group {
+                        let _ = rustix::process::kill_process_group(raw, Signal::KILL);
+                    }
+                    if let Some(ns) = &pid_ns {
+                        kill_namespace(ns);
+                    }
+                })
+            });
+            (stop, slot)
+        };
+        match first {
+            Some(after) => {
+                self.deferred = Some((std::time::Instant::now() + after, Box::new(start)));
+            }
+            None => self.watcher = Some(start()),
+        }
         Ok(())
+    }
+
+    /// How long the caller may wait before the disk watcher must run, starting it once that
+    /// time has come (`None`: nothing to wait for).
+    pub(crate) fn start_watch_in(&mut self) -> Option<Duration> {
+        let (at, _) = self.deferred.as_ref()?;
+        let now = std::time::Instant::now();
+        if now < *at {
+            return Some(*at - now);
+        }
+        let (_, start) = self.deferred.take().expect("checked");
+        self.watcher = Some(start());
+        None
     }
 
     /// After the run: what stopped it (the disk watcher, the memory limit); removes the cgroup.
@@ -649,6 +680,24 @@ fn describe_reserve(reserve: DiskReserve, total: u64) -> String {
 
 /// Poll the filesystems until `stop` says so (or hangs up); kill the sandbox when one of them is
 /// below its reserve, or would be before the next poll at the rate it is filling.
+/// The interval [`watch_disks`] would wait after its first poll, made now: `None` when a
+/// filesystem is already at its reserve or cannot be read (then the watcher starts at once).
+fn first_interval(filesystems: &[Filesystem], reserve: DiskReserve) -> Option<Duration> {
+    let mut interval = MAX_INTERVAL;
+    for fs in filesystems {
+        let u = fs.usage().ok()?;
+        let reserve_bytes = reserve.bytes_of(u.total);
+        if u.free < reserve_bytes {
+            return None;
+        }
+        let room = u.free - reserve_bytes;
+        let next = Duration::from_secs_f64(room as f64 / ASSUMED_RATE as f64 / 4.0)
+            .clamp(MIN_INTERVAL, MAX_INTERVAL);
+        interval = interval.min(next);
+    }
+    Some(interval)
+}
+
 fn watch_disks(
     filesystems: &[Filesystem],
     reserve: DiskReserve,

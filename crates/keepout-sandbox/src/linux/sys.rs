@@ -202,6 +202,29 @@ impl SignalSet {
         unsafe { libc::sigprocmask(libc::SIG_UNBLOCK, &self.0, std::ptr::null_mut()) };
     }
 
+    /// Wait at most `timeout` for one of these (blocked) signals: its number, or `None` when
+    /// none came in time.
+    pub fn wait_timeout(&self, timeout: std::time::Duration) -> io::Result<Option<i32>> {
+        let ts = libc::timespec {
+            tv_sec: timeout.as_secs() as libc::time_t,
+            tv_nsec: timeout.subsec_nanos() as libc::c_long,
+        };
+        loop {
+            // SAFETY: the set and the timespec are initialised and outlive the call; a NULL
+            // siginfo pointer is allowed.
+            let r = unsafe { libc::sigtimedwait(&self.0, std::ptr::null_mut(), &ts) };
+            if r >= 0 {
+                return Ok(Some(r));
+            }
+            let e = io::Error::last_os_error();
+            match e.raw_os_error() {
+                Some(libc::EAGAIN) => return Ok(None),
+                Some(libc::EINTR) => continue,
+                _ => return Err(e),
+            }
+        }
+    }
+
     /// Wait for one of these (blocked) signals and return its number.
     pub fn wait(&self) -> io::Result<i32> {
         loop {

@@ -525,7 +525,9 @@ fn cargo_build_under_review() {
             "[{r}] nothing in the tree yet"
         );
         // The review is kept where this environment's keepout keeps its data.
-        let argv: Vec<String> = [keepout_bin(), "review", "apply"].map(String::from).to_vec();
+        let argv: Vec<String> = [keepout_bin(), "review", "apply"]
+            .map(String::from)
+            .to_vec();
         let apply = run(
             fx.runner.command(&argv, &env, &fx.project),
             format!("[{r}] keepout review apply"),
