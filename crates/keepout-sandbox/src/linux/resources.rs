@@ -572,12 +572,13 @@ impl Resources {
         // The watcher's first poll, now: it says how long the room lasts at the assumed pace,
         // so the thread (which polls again as it starts) need not exist before then.
         let first = first_interval(&filesystems, reserve);
+        let samples = first.as_ref().map(|(_, s)| s.clone());
         let start = move || {
             let (stop, stopped) = mpsc::channel();
             let slot = Arc::new(Mutex::new(None));
             let what = slot.clone();
             std::thread::spawn(move || {
-                watch_disks(&filesystems, reserve, &stopped, &|s: &Stopped| {
+                watch_disks(&filesystems, reserve, samples, &stopped, &|s: &Stopped| {
                     if let Ok(mut w) = what.lock() {
                         *w = Some(s.clone());
                     }
@@ -593,7 +594,7 @@ impl Resources {
             (stop, slot)
         };
         match first {
-            Some(after) => {
+            Some((after, _)) => {
                 self.deferred = Some((std::time::Instant::now() + after, Box::new(start)));
             }
             None => self.watcher = Some(start()),
@@ -682,10 +683,12 @@ fn describe_reserve(reserve: DiskReserve, total: u64) -> String {
 /// below its reserve, or would be before the next poll at the rate it is filling.
 /// The interval [`watch_disks`] would wait after its first poll, made now: `None` when a
 /// filesystem is already at its reserve or cannot be read (then the watcher starts at once).
-fn first_interval(filesystems: &[Filesystem], reserve: DiskReserve) -> Option<Duration> {
+fn first_interval(filesystems: &[Filesystem], reserve: DiskReserve) -> Option<(Duration, Samples)> {
     let mut interval = MAX_INTERVAL;
+    let mut samples = Vec::new();
     for fs in filesystems {
         let u = fs.usage().ok()?;
+        samples.push(Some((Instant::now(), u.free)));
         let reserve_bytes = reserve.bytes_of(u.total);
         if u.free < reserve_bytes {
             return None;
@@ -695,16 +698,21 @@ fn first_interval(filesystems: &[Filesystem], reserve: DiskReserve) -> Option<Du
             .clamp(MIN_INTERVAL, MAX_INTERVAL);
         interval = interval.min(next);
     }
-    Some(interval)
+    Some((interval, samples))
 }
+
+/// The last poll of each filesystem (when, free bytes), from which the next one measures the
+/// rate it fills at.
+type Samples = Vec<Option<(Instant, u64)>>;
 
 fn watch_disks(
     filesystems: &[Filesystem],
     reserve: DiskReserve,
+    first: Option<Samples>,
     stop: &mpsc::Receiver<()>,
     kill: &dyn Fn(&Stopped),
 ) -> Option<Stopped> {
-    let mut last: Vec<Option<(Instant, u64)>> = vec![None; filesystems.len()];
+    let mut last: Samples = first.unwrap_or_else(|| vec![None; filesystems.len()]);
     loop {
         let mut interval = MAX_INTERVAL;
         for (fs, last) in filesystems.iter().zip(last.iter_mut()) {
@@ -768,7 +776,7 @@ mod tests {
             let (stop, stopped) = mpsc::channel();
             let fs = vec![root_fs()];
             let t = std::thread::spawn(move || {
-                watch_disks(&fs, DiskReserve::Bytes(1), &stopped, &|_| {})
+                watch_disks(&fs, DiskReserve::Bytes(1), None, &stopped, &|_| {})
             });
             drop(stop);
             assert_eq!(t.join().unwrap(), None);
@@ -788,9 +796,13 @@ mod tests {
     fn the_watcher_kills_below_the_reserve() {
         let (_stop, stopped) = mpsc::channel();
         let killed = std::sync::atomic::AtomicBool::new(false);
-        let s = watch_disks(&[root_fs()], DiskReserve::Share(10_000), &stopped, &|_| {
-            killed.store(true, Ordering::Relaxed)
-        });
+        let s = watch_disks(
+            &[root_fs()],
+            DiskReserve::Share(10_000),
+            None,
+            &stopped,
+            &|_| killed.store(true, Ordering::Relaxed),
+        );
         assert!(killed.load(Ordering::Relaxed));
         match s {
             Some(Stopped::DiskReserve {
