@@ -110,7 +110,10 @@ impl SandboxPlan {
                         source,
                         target,
                         read_only: true,
-                        idmap: idmap_rw,
+                        // git checks who owns a `.git` pointer file (as it does the work tree
+                        // and the git directory, which the project's own bind idmaps); what
+                        // is inside a git directory it only reads.
+                        idmap: idmap_rw && m.path.file_name() == Some(std::ffi::OsStr::new(".git")),
                     },
                     Some(LandlockAccess::Read),
                 ),

@@ -68,8 +68,9 @@ pub enum MountKind {
     ReadWrite,
     /// The caller's own file or directory inside the project, bound read-only over itself
     /// because the host runs code from it later (git's hooks and configuration at any depth,
-    /// editor and tool files); idmapped like the project for a root caller, so git inside sees
-    /// it owned as the rest of the tree.
+    /// editor and tool files). For a root caller a `.git` pointer file is idmapped like the
+    /// project, because git checks its owner ("dubious ownership" otherwise); what is inside a
+    /// git directory git only reads, and it is bound as it is.
     Pinned,
     /// Hidden behind an empty read-only file or directory.
     Masked,
