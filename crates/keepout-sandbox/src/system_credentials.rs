@@ -60,6 +60,12 @@ fn examine_all(caller_is_root: bool, cache: &mut CleanCache) -> Vec<Mount> {
     // resolved and checked once.
     let mut dirs: HashMap<PathBuf, Option<(PathBuf, bool)>> = HashMap::new();
     for (place, path) in cache.files("/".as_ref()) {
+        // A file found clean before, and the same file still (its identity, reached the same
+        // way: a retargeted symlink is another identity), needs nothing: not even resolving.
+        let stamp = std::fs::metadata(&path).ok().map(|m| Stamp::from(&m));
+        if stamp.is_some_and(|s| cache.is_clean(&path, s)) {
+            continue;
+        }
         // Where it really is, when that is visible inside (a symlink to elsewhere leads nowhere).
         let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
             continue;
@@ -102,15 +108,12 @@ fn examine_all(caller_is_root: bool, cache: &mut CleanCache) -> Vec<Mount> {
             continue;
         }
         seen.push(real.clone());
-        let stamp = Some(Stamp::from(&meta));
-        if stamp.is_some_and(|s| cache.is_clean(&real, s)) {
-            continue;
-        }
+
         // Unreadable to keepout but readable to the sandbox cannot happen (same user, or root);
         // if it did, hide it.
         let verdict = examine_file(&real, place.shape).unwrap_or(Verdict::Mask { hits: vec![] });
         if let (Verdict::Clean, Some(stamp)) = (&verdict, stamp) {
-            cache.mark_clean(&real, stamp);
+            cache.mark_clean(&path, stamp);
         }
         let (kind, why) = match verdict {
             Verdict::Clean => continue,
@@ -207,7 +210,7 @@ impl CleanCache {
             format!("{:?}", place.shape).hash(&mut h);
         }
         keepout_credentials::detect::REVISION.hash(&mut h);
-        2u32.hash(&mut h); // this file's format
+        3u32.hash(&mut h); // this file's format (clean entries by the path found)
         format!(
             "keepout-system-files-clean {} {:016x}",
             env!("CARGO_PKG_VERSION"),
