@@ -200,20 +200,26 @@ fn index_flags_that_hide_changes() {
     }
 }
 
+/// A fixture whose project has a submodule `sub`, cloned from a local repository beside it.
+fn with_a_submodule(r: &Runner) -> Fixture {
+    let fx = Fixture::new(r);
+    let origin = fx.mkdir("origin");
+    let setup = fx.outside(&format!(
+        "git init -q {o} && {GIT} -C {o} commit -q --allow-empty -m origin \
+         && git -c protocol.file.allow=always submodule add -q {o} sub && {GIT} commit -qm sub",
+        o = q(origin.display().to_string())
+    ));
+    assert!(setup.success(), "[{r}] setup:{setup}");
+    fx
+}
+
 /// Ordinary work: in a repository with a submodule, `git status` and commits work inside, in
-/// the superproject and in the submodule (as root too: the pinned submodule entries are
+/// the superproject and in the submodule (as root too: the submodule's `.git` pointer is
 /// idmapped like the tree, so git sees no "dubious ownership"), and the host sees the commits.
 #[test]
 fn commits_in_a_repository_with_a_submodule() {
     for r in runners() {
-        let fx = Fixture::new(&r);
-        let origin = fx.mkdir("origin");
-        let setup = fx.outside(&format!(
-            "git init -q {o} && {GIT} -C {o} commit -q --allow-empty -m origin \
-             && git -c protocol.file.allow=always submodule add -q {o} sub && {GIT} commit -qm sub",
-            o = q(origin.display().to_string())
-        ));
-        assert!(setup.success(), "[{r}] setup:{setup}");
+        let fx = with_a_submodule(&r);
         let inn = fx.inside(
             &[],
             &format!(
@@ -338,14 +344,7 @@ fn rw_directories_are_protected_like_the_project() {
 #[test]
 fn commits_with_a_submodule_under_review() {
     for r in runners() {
-        let fx = Fixture::new(&r);
-        let origin = fx.mkdir("origin");
-        let setup = fx.outside(&format!(
-            "git init -q {o} && {GIT} -C {o} commit -q --allow-empty -m origin \
-             && git -c protocol.file.allow=always submodule add -q {o} sub && {GIT} commit -qm sub",
-            o = q(origin.display().to_string())
-        ));
-        assert!(setup.success(), "[{r}] setup:{setup}");
+        let fx = with_a_submodule(&r);
         let inn = fx.inside(
             &["--review"],
             &format!(
