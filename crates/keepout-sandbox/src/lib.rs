@@ -38,8 +38,8 @@ pub use error::{Error, Result};
 pub use kernel::KernelSupport;
 pub use plan::{LandlockAccess, LandlockRule, MountStep, SandboxPlan};
 pub use policy::{
-    HomeSpec, KeptHome, Limits, Mode, Mount, MountKind, Network, Policy, ProtectedPath, ReviewDirs,
-    RunRequest, PROTECTED_NAMES, ROOT_CALLER_HOST_ID,
+    cache_dir, HomeSpec, KeptHome, Limits, Mode, Mount, MountKind, Network, Policy, ProtectedPath,
+    ReviewDirs, RunRequest, PROTECTED_NAMES, ROOT_CALLER_HOST_ID,
 };
 pub use quarantine::{AfterRun, IndexFlagsCleared, Quarantined};
 pub use terminal_filter::{Dropped, TerminalPolicy};

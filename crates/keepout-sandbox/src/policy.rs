@@ -305,8 +305,9 @@ pub struct Policy {
     pub scans: Vec<(PathBuf, ProjectScan)>,
 }
 
-/// The caller's cache directory: `$XDG_CACHE_HOME` when absolute, else `~/.cache`.
-fn cache_dir(env: &[(String, String)], home: &Path) -> Option<PathBuf> {
+/// The caller's cache directory: `$XDG_CACHE_HOME` when absolute, else `~/.cache` (none for a
+/// home of `/`). Where keepout keeps what it remembers between runs.
+pub fn cache_dir(env: &[(String, String)], home: &Path) -> Option<PathBuf> {
     let xdg = env
         .iter()
         .find(|(k, _)| k == "XDG_CACHE_HOME")
@@ -663,7 +664,7 @@ impl Policy {
         let scans: Vec<(PathBuf, ProjectScan)> = roots
             .into_iter()
             .map(|r| {
-                let scan = project_scan::scan(&r, false);
+                let scan = project_scan::scan(&r, project_scan::Pass::Before);
                 (r, scan)
             })
             .collect();

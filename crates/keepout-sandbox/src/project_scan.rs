@@ -43,8 +43,31 @@ pub struct GitDir {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IndexState {
     pub path: PathBuf,
+    /// Inode, size and ctime: the index was not written while these stay the same.
     pub stamp: (u64, u64, i64, i64),
-    pub flags: Result<HidingFlags, String>,
+    /// Object id length: 20 (SHA-1) or 32 (SHA-256, `extensions.objectFormat`).
+    pub hash_len: usize,
+    /// Its hiding flags, read by the walk before the run; the walk after the run leaves them
+    /// to [`IndexState::flags`], needed only for an index the run wrote.
+    pub read: Option<Result<HidingFlags, String>>,
+}
+
+impl IndexState {
+    /// The index's hiding flags: as read by the walk, or read now.
+    pub fn flags(&self) -> Result<HidingFlags, String> {
+        match &self.read {
+            Some(flags) => flags.clone(),
+            None => read_flags(&self.path, self.hash_len),
+        }
+    }
+}
+
+/// Which walk: before the run (what exists, indexes read) or after it (what was left: bytecode
+/// and start-up files too; an index is read only if the run wrote it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pass {
+    Before,
+    After,
 }
 
 /// What the walk found.
@@ -90,12 +113,13 @@ impl ProjectScan {
     }
 }
 
-/// Walk `root`. `leftovers`: also collect bytecode and start-up files by name.
+/// Walk `root` (see [`Pass`]).
 ///
 /// The hot loop reads each directory with `getdents64` into one reused buffer
 /// ([`rustix::fs::RawDir`]) and allocates only for subdirectories and the entries it keeps: a
 /// project of 100,000 files is mostly names it looks at once and drops.
-pub fn scan(root: &Path, leftovers: bool) -> ProjectScan {
+pub fn scan(root: &Path, pass: Pass) -> ProjectScan {
+    let leftovers = pass == Pass::After;
     use rustix::fs::{FileType, Mode, OFlags, RawDir};
     let mut out = ProjectScan::default();
     let mut buf: Vec<u8> = Vec::with_capacity(32 * 1024);
@@ -152,6 +176,7 @@ pub fn scan(root: &Path, leftovers: bool) -> ProjectScan {
             if let Ok(entries) = read_entries(&dir) {
                 scan_git_dir(
                     root,
+                    pass,
                     found(&dir, ino, true, pinnable, false),
                     entries,
                     &mut out,
@@ -168,7 +193,7 @@ pub fn scan(root: &Path, leftovers: bool) -> ProjectScan {
                 let f = found(&path, ino, is_dir, pinnable, is_symlink);
                 if is_dir {
                     if let Ok(inner) = read_entries(&path) {
-                        scan_git_dir(root, f, inner, &mut out);
+                        scan_git_dir(root, pass, f, inner, &mut out);
                     }
                 } else {
                     out.git_pointers.push(f);
@@ -238,7 +263,7 @@ fn read_entries(dir: &Path) -> std::io::Result<Entries> {
 
 /// A git directory: its control entries, index, symlinks and sockets, and the repositories of
 /// its submodules under `modules/`.
-fn scan_git_dir(root: &Path, dir: Found, entries: Entries, out: &mut ProjectScan) {
+fn scan_git_dir(root: &Path, pass: Pass, dir: Found, entries: Entries, out: &mut ProjectScan) {
     let mut control = Vec::new();
     let mut index = None;
     let mut sub_repos = Vec::new();
@@ -274,7 +299,7 @@ fn scan_git_dir(root: &Path, dir: Found, entries: Entries, out: &mut ProjectScan
         }
     }
     let config = std::fs::read_to_string(dir.path.join("config")).unwrap_or_default();
-    let index = index.map(|path| read_index(&config, path));
+    let index = index.map(|path| read_index(&config, path, pass));
     let pinnable = dir.pinnable;
     // What the configuration points at inside the tree is configuration too: a hooks
     // directory (`core.hooksPath`, husky's `.husky/_`) and included files (`include.path`,
@@ -325,7 +350,7 @@ fn scan_git_dir(root: &Path, dir: Found, entries: Entries, out: &mut ProjectScan
             } else if ty.is_dir() {
                 if let Ok(inner) = read_entries(&path) {
                     let f = found(&path, entry.ino(), true, pinnable, false);
-                    scan_git_dir(root, f, inner, out);
+                    scan_git_dir(root, pass, f, inner, out);
                 }
             }
         }
@@ -376,9 +401,9 @@ pub fn config_paths(git_dir: &Path, text: &str) -> Vec<PathBuf> {
     paths
 }
 
-/// The index's identity and hiding flags. The object id length comes from the repository's
-/// `extensions.objectFormat` in `config` (SHA-256 repositories have 32-byte ids).
-fn read_index(config: &str, path: PathBuf) -> IndexState {
+/// The index's identity, and (before the run) its hiding flags. The object id length comes
+/// from the repository's `extensions.objectFormat` in `config`.
+fn read_index(config: &str, path: PathBuf, pass: Pass) -> IndexState {
     use std::os::unix::fs::MetadataExt;
     let stamp = std::fs::symlink_metadata(&path)
         .map(|m| (m.ino(), m.size(), m.ctime(), m.ctime_nsec()))
@@ -387,10 +412,20 @@ fn read_index(config: &str, path: PathBuf) -> IndexState {
         let l: String = l.chars().filter(|c| !c.is_whitespace()).collect();
         l.eq_ignore_ascii_case("objectformat=sha256")
     });
-    let flags = std::fs::read(&path)
+    let hash_len = if sha256 { 32 } else { 20 };
+    let read = (pass == Pass::Before).then(|| read_flags(&path, hash_len));
+    IndexState {
+        path,
+        stamp,
+        hash_len,
+        read,
+    }
+}
+
+fn read_flags(path: &Path, hash_len: usize) -> Result<HidingFlags, String> {
+    std::fs::read(path)
         .map_err(|e| e.to_string())
-        .and_then(|bytes| git_index::hiding_flags(&bytes, if sha256 { 32 } else { 20 }));
-    IndexState { path, stamp, flags }
+        .and_then(|bytes| git_index::hiding_flags(&bytes, hash_len))
 }
 
 /// The name of a path's last component as bytes ("" for none).
@@ -408,11 +443,11 @@ mod tests {
     #[ignore]
     fn scan_speed() {
         let root = std::env::var("KEEPOUT_SCAN_BENCH").unwrap_or_else(|_| "/tmp/w100k".into());
-        for leftovers in [false, true, false, true] {
+        for pass in [Pass::Before, Pass::After, Pass::Before, Pass::After] {
             let t = std::time::Instant::now();
-            let s = scan(Path::new(&root), leftovers);
+            let s = scan(Path::new(&root), pass);
             println!(
-                "leftovers={leftovers}: {:.1} ms ({} git dirs)",
+                "{pass:?}: {:.1} ms ({} git dirs)",
                 t.elapsed().as_secs_f64() * 1000.0,
                 s.git_dirs.len()
             );

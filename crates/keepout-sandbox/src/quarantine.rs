@@ -35,7 +35,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::git_index::HidingFlags;
 use crate::policy::{MountKind, Policy};
-use crate::project_scan::{self, Found, ProjectScan};
+use crate::project_scan::{self, Found, Pass, ProjectScan};
 
 /// One path moved aside.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,7 +104,7 @@ impl Watch {
         let mut scans = policy.scans.clone();
         if scans.is_empty() {
             if let Some(p) = &policy.project {
-                scans.push((p.clone(), project_scan::scan(p, false)));
+                scans.push((p.clone(), project_scan::scan(p, Pass::Before)));
             }
         }
         let roots = scans
@@ -146,7 +146,7 @@ impl Watch {
 
     fn finish_root(&self, watch: &RootWatch, out: &mut AfterRun) {
         let project = watch.root.as_path();
-        let after = project_scan::scan(project, true);
+        let after = project_scan::scan(project, Pass::After);
         let mut moved: Vec<PathBuf> = Vec::new();
         let mut aside = |path: &Path, why: String, out: &mut AfterRun| {
             if moved.iter().any(|m| path.starts_with(m)) {
@@ -179,20 +179,21 @@ impl Watch {
                 );
             }
         }
+        // "new" or "changed" for an entry that is either, else nothing to do.
+        let state = |f: &Found| {
+            if is_new(f) {
+                Some("new")
+            } else if changed(f) {
+                Some("changed")
+            } else {
+                None
+            }
+        };
         for g in &after.git_dirs {
             for c in &g.control {
-                if is_new(c) {
-                    aside(
-                        &c.path,
-                        format!("git's {} (decides what git runs), new", name(&c.path)),
-                        out,
-                    );
-                } else if changed(c) {
-                    aside(
-                        &c.path,
-                        format!("git's {} (decides what git runs), changed", name(&c.path)),
-                        out,
-                    );
+                if let Some(state) = state(c) {
+                    let why = format!("git's {} (decides what git runs), {state}", name(&c.path));
+                    aside(&c.path, why, out);
                 }
             }
         }
@@ -223,10 +224,8 @@ impl Watch {
         for e in &after.editor_files {
             let what = crate::autorun::editor_or_tool(project_scan::file_name(&e.path), e.is_dir)
                 .unwrap_or("runs code when you open it");
-            if is_new(e) {
-                aside(&e.path, format!("new: {what}"), out);
-            } else if changed(e) {
-                aside(&e.path, format!("changed: {what}"), out);
+            if let Some(state) = state(e) {
+                aside(&e.path, format!("{state}: {what}"), out);
             }
         }
 
@@ -245,11 +244,9 @@ impl Watch {
             if before.is_some_and(|b| b.stamp == index.stamp) {
                 continue; // the run did not write it
             }
-            let Ok(now) = &index.flags else { continue };
-            let was = before
-                .and_then(|b| b.flags.as_ref().ok())
-                .cloned()
-                .unwrap_or_default();
+            // Read only now, for an index the run wrote.
+            let Ok(now) = index.flags() else { continue };
+            let was = before.and_then(|b| b.flags().ok()).unwrap_or_default();
             let added = now.added_since(&was);
             if added.no_entry_flags() && !added.fsmonitor {
                 continue;

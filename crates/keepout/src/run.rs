@@ -116,12 +116,9 @@ pub fn caller_request(command: Vec<String>) -> Result<RunRequest> {
 /// writes there (`PYTHONPYCACHEPREFIX`) instead of beside the sources, so a run leaves no
 /// bytecode in the project and the next run of the same project starts warm. Only sandboxes
 /// of this project use it; the host's Python never looks there.
-pub fn bytecode_cache(project: &std::path::Path) -> Result<PathBuf> {
+pub fn bytecode_cache(project: &std::path::Path, req: &RunRequest) -> Result<PathBuf> {
     use std::hash::{Hash, Hasher};
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .filter(|p| p.is_absolute())
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+    let base = keepout_sandbox::cache_dir(&req.caller_env, &req.caller_home)
         .context("neither XDG_CACHE_HOME nor HOME is set: nowhere to keep the bytecode cache")?;
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     project.hash(&mut hasher);
@@ -218,7 +215,7 @@ pub fn run(args: RunArgs) -> Result<i32> {
         // Only a speed-up: where it cannot be made (a home that is not this user's, read-only),
         // the sandbox's Python keeps its bytecode in the sandbox's /tmp for the run.
         if let Ok(project) = std::fs::canonicalize(&project) {
-            req.bytecode_cache = bytecode_cache(&project).ok();
+            req.bytecode_cache = bytecode_cache(&project, &req).ok();
         }
     }
     if let Some(d) = &decoys {
