@@ -133,6 +133,35 @@ pub enum Command {
     },
 }
 
+impl Command {
+    /// Whether the command only prints (listings, reports, scripts): no sandbox to stop, no
+    /// file half-written, no socket or child it writes to. Only these end at once on a closed
+    /// pipe (`keepout workspace list | head -1`); every other command keeps SIGPIPE ignored and
+    /// finishes its work (a review's apply, an agent writing to a client that left, a pager
+    /// quit early inside the apply prompt).
+    pub fn only_prints(&self) -> bool {
+        match self {
+            Command::Workspace {
+                action: WorkspaceAction::List { .. },
+            }
+            | Command::Secret {
+                action: SecretAction::List { .. },
+            }
+            | Command::Ssh {
+                action: SshAction::List { .. },
+            }
+            | Command::Doctor(_)
+            | Command::Completions { .. } => true,
+            Command::Audit(args) => !args.fix,
+            Command::Review(args) => matches!(
+                args.action,
+                None | Some(ReviewAction::Diff) | Some(ReviewAction::List)
+            ),
+            _ => false,
+        }
+    }
+}
+
 #[derive(Subcommand, Debug)]
 pub enum SecretAction {
     /// Store a secret. The value is read from standard input when that is not a terminal,

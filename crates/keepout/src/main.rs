@@ -40,6 +40,11 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let cli = Cli::parse();
+    if cli.command.only_prints() {
+        // A listing piped into `head` ends when the reader has had enough, quietly, as Unix
+        // tools do (Rust ignores SIGPIPE, so a print would otherwise panic on the closed pipe).
+        sigpipe::reset();
+    }
     let result = match cli.command {
         Command::Run(args) => run::run(args),
         Command::Review(args) => review::review(args),
