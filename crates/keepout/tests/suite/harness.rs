@@ -148,6 +148,7 @@ pub fn runners() -> Vec<Runner> {
     static RUNNERS: OnceLock<Vec<Runner>> = OnceLock::new();
     RUNNERS
         .get_or_init(|| {
+            Suite::get();
             let uid = euid();
             if uid == 0 {
                 let root = Runner {
@@ -482,11 +483,107 @@ pub fn q(s: impl AsRef<str>) -> String {
     format!("'{}'", s.as_ref().replace('\'', r"'\''"))
 }
 
-/// Tell the person running the suite something (written straight to stderr: libtest does not
-/// capture it, so it shows also for passing tests).
+/// Tell the person running the suite something: a test that checked less than it says (a tool
+/// or a registry missing, a kernel setting). Written straight to stderr at once (libtest does
+/// not capture it) and again, with every other note, after libtest's summary (see [`Suite`]):
+/// a pass that skipped something says so where the result is read.
 pub fn note(msg: &str) {
     use std::io::Write;
     let _ = writeln!(std::io::stderr().lock(), "note: {msg}");
+    let suite = Suite::get();
+    let _ = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&suite.notes)
+        .and_then(|mut f| writeln!(f, "  {}", msg.replace('\n', " ")));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The suite's lifetime: what happens after the last test
+// ---------------------------------------------------------------------------------------------
+
+/// The suite process's lifetime, seen from outside it. libtest runs nothing after the last test,
+/// so the first use starts a reaper: a detached shell that waits until this process has ended
+/// (the lock this process holds is released by the kernel, also on a crash or SIGKILL), prints
+/// the notes after libtest's summary, and, when the suite ran as root, once no other run of
+/// the suite holds the shared suite lock: unmounts what tests mounted in the test user's home
+/// and fixtures, removes the test user with its home, the toolchains' overlay layers and the
+/// binary copies. Nothing the suite creates outlives it (`KEEPOUT_TEST_KEEP=1`: the test user
+/// and its overlays stay, to be looked at).
+pub struct Suite {
+    /// This run's notes, one per line (printed and removed by the reaper).
+    notes: PathBuf,
+    /// Held for the process's life: the reaper waits for it; runs as root also hold the
+    /// shared suite lock, so one run's cleanup never removes the user from under another's.
+    _alive: Vec<std::fs::File>,
+}
+
+/// Held shared by every run of the suite as root; the reaper cleans up under it exclusively.
+const SUITE_LOCK: &str = "/run/lock/keepout-test-suite.lock";
+
+impl Suite {
+    pub fn get() -> &'static Suite {
+        static SUITE: OnceLock<Suite> = OnceLock::new();
+        SUITE.get_or_init(Suite::start)
+    }
+
+    fn start() -> Suite {
+        use rustix::fs::{flock, FlockOperation};
+        let pid = std::process::id();
+        let notes = PathBuf::from(format!("/tmp/keepout-test-notes-{pid}"));
+        let alive_path = PathBuf::from(format!("/tmp/keepout-test-alive-{pid}.lock"));
+        std::fs::write(&notes, "").expect("create the notes file");
+        let alive = std::fs::File::create(&alive_path).expect("create the suite's lock");
+        flock(&alive, FlockOperation::LockExclusive).expect("lock the suite's lock");
+        let mut held = vec![alive];
+        let root = euid() == 0;
+        if root {
+            let shared = std::fs::File::create(SUITE_LOCK).expect("create the suite lock");
+            flock(&shared, FlockOperation::LockShared).expect("take the shared suite lock");
+            held.push(shared);
+        }
+        // KEEPOUT_TEST_KEEP=1 keeps the test user and its toolchain overlays (to look at them).
+        let keep = std::env::var_os("KEEPOUT_TEST_KEEP").is_some_and(|v| v == "1");
+        let cleanup = if root && !keep {
+            format!(
+                r#"exec 9>{SUITE_LOCK}; flock -x 9
+home=$(getent passwd {TEST_USER} | cut -d: -f6)
+pkill -KILL -u {TEST_USER} 2>/dev/null && sleep 0.2
+awk -v h="${{home:-/nonexistent}}/" '{{ if (index($5, h) == 1 || index($5, "/tmp/keepout-fx-") == 1) print $5 }}' /proc/self/mountinfo   | sort -r | while read -r m; do umount "$m" 2>/dev/null || umount -l "$m"; done
+[ -n "$home" ] && userdel -r {TEST_USER} 2>/dev/null
+rm -rf /tmp/keepout-test-toolchains /tmp/keepout-test-bin-*"#
+            )
+        } else {
+            String::new()
+        };
+        let script = format!(
+            r#"flock -x {alive} true
+if [ -s {notes} ]; then
+  printf '
+keepout suite: these tests passed without checking everything (notes):
+' >&2
+  awk '!seen[$0]++' {notes} >&2
+fi
+rm -f {notes} {alive}
+{cleanup}"#,
+            alive = alive_path.display(),
+            notes = notes.display(),
+        );
+        let mut reaper = Command::new("/bin/sh");
+        reaper
+            .args(["-c", &script])
+            .env(
+                "PATH",
+                "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            )
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .process_group(0);
+        reaper.spawn().expect("start the suite's reaper");
+        Suite {
+            notes,
+            _alive: held,
+        }
+    }
 }
 
 /// Does this program exist (an absolute path, or a name on [`FIXTURE_PATH`])?

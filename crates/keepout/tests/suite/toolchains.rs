@@ -5,9 +5,11 @@
 //! add more.
 //!
 //! The toolchains come from the test process's own home (on the CI machine `/root`, with rustup
-//! and pyenv). The unprivileged runner cannot reach `/root` (mode 0700), so it gets a copy in
-//! its own home, made of hard links (no space used), as if installed there: pyenv's shims made
-//! anew (they name `PYENV_ROOT`) and its interpreters pointed at their own libraries.
+//! and pyenv). The unprivileged runner cannot reach `/root` (mode 0700), so it gets them in its
+//! own home, as if installed there, as copy-on-write overlays over the originals (no space used,
+//! the originals never written): pyenv's shims made anew (they name `PYENV_ROOT`) and its
+//! interpreters pointed at their own libraries, in the overlays' upper layers. The suite's reaper
+//! unmounts them and removes the test user when the suite ends.
 
 use std::os::unix::fs::chown;
 use std::path::{Path, PathBuf};
@@ -24,7 +26,7 @@ fn source_home() -> PathBuf {
 }
 
 /// A home with rustup, `~/.cargo/bin` and pyenv for runner `r`: the test process's own home for
-/// its own user, a hard-linked copy in the runner's home for the unprivileged one. `None`, with
+/// its own user, copy-on-write overlays of it in the runner's home for the unprivileged one. `None`, with
 /// a note, when the test process's home has no rustup or no pyenv to offer.
 fn toolchain_home(r: &Runner) -> Option<PathBuf> {
     let source = source_home();
@@ -46,40 +48,60 @@ fn toolchain_home(r: &Runner) -> Option<PathBuf> {
         return Some(source);
     }
     static COPY: OnceLock<PathBuf> = OnceLock::new();
-    Some(COPY.get_or_init(|| link_toolchains(&source, r)).clone())
+    Some(COPY.get_or_init(|| overlay_toolchains(&source, r)).clone())
 }
 
-/// Copy the toolchains of `source` into `r`'s own home as hard links, once and idempotently
-/// (a copy left by an earlier run is reused), and give the copy of pyenv its own shims.
-fn link_toolchains(source: &Path, r: &Runner) -> PathBuf {
+/// Where the copy-on-write layers of the unprivileged runner's toolchains live: what the copy
+/// changes (pyenv's shims, the relocated interpreters) is written here, never into the original.
+/// The suite's reaper (harness.rs) unmounts and removes it with the test user.
+pub const TOOLCHAIN_LAYERS: &str = "/tmp/keepout-test-toolchains";
+
+/// Show the toolchains of `source` in `r`'s own home, as if installed there: each directory an
+/// overlay whose lower layer is the original (read-only to the copy: nothing is linked to or
+/// written into the original's files) and whose upper layer is under [`TOOLCHAIN_LAYERS`]. Once
+/// per machine and idempotent: a concurrent suite's overlays (seen in mountinfo) are reused;
+/// the suite's reaper removes them when the last suite ends. Then pyenv gets its own shims.
+fn overlay_toolchains(source: &Path, r: &Runner) -> PathBuf {
     let home = r.real_home();
     assert_ne!(home, source, "[{r}] the copy must not be the original");
+    let lock = std::fs::File::create("/run/lock/keepout-test-toolchains.lock").unwrap();
+    rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive).unwrap();
+    let mounted = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     for rel in TOOLCHAIN_DIRS {
         let (from, to) = (source.join(rel), home.join(rel));
-        if to.exists() {
+        if mounted
+            .lines()
+            .any(|l| l.split(' ').nth(4) == Some(&*to.to_string_lossy()))
+        {
             continue;
         }
-        let parent = to.parent().expect("a parent");
-        std::fs::create_dir_all(parent).unwrap();
-        let partial = parent.join(format!(
-            "{}.keepout-partial",
-            to.file_name().unwrap().to_string_lossy()
-        ));
-        let _ = std::fs::remove_dir_all(&partial);
-        let cp = std::process::Command::new("cp")
-            .arg("-al")
-            .arg(&from)
-            .arg(&partial)
-            .output()
-            .expect("run cp");
-        assert!(
-            cp.status.success(),
-            "cp -al {} {}: {}",
+        // A plain directory left by an older suite (hard links then) is removed, links only.
+        if to.exists() {
+            std::fs::remove_dir_all(&to).unwrap();
+        }
+        std::fs::create_dir_all(&to).unwrap();
+        let layer = Path::new(TOOLCHAIN_LAYERS).join(rel.replace('/', "-"));
+        let (upper, work) = (layer.join("upper"), layer.join("work"));
+        let _ = std::fs::remove_dir_all(&layer);
+        std::fs::create_dir_all(&upper).unwrap();
+        std::fs::create_dir_all(&work).unwrap();
+        let options = format!(
+            "lowerdir={},upperdir={},workdir={}",
             from.display(),
-            partial.display(),
-            String::from_utf8_lossy(&cp.stderr)
+            upper.display(),
+            work.display()
         );
-        std::fs::rename(&partial, &to).unwrap();
+        let mount = std::process::Command::new("mount")
+            .args(["-t", "overlay", "keepout-test-toolchains", "-o", &options])
+            .arg(&to)
+            .output()
+            .expect("run mount");
+        assert!(
+            mount.status.success(),
+            "mount -t overlay -o {options} {}: {}",
+            to.display(),
+            String::from_utf8_lossy(&mount.stderr)
+        );
     }
     // The user's own ~/.cargo, as rustup's installer leaves it (bin inside stays root's).
     chown(home.join(".cargo"), Some(r.uid), Some(r.gid)).unwrap();
@@ -89,7 +111,7 @@ fn link_toolchains(source: &Path, r: &Runner) -> PathBuf {
     let shims = pyenv.join("shims");
     let names_the_copy = format!("PYENV_ROOT=\"{}\"", pyenv.display());
     if !read(&shims.join("python3")).is_some_and(|s| s.contains(&names_the_copy)) {
-        std::fs::remove_dir_all(&shims).unwrap(); // links only: the original's files stay
+        std::fs::remove_dir_all(&shims).unwrap(); // in the overlay: the original's files stay
         std::fs::create_dir(&shims).unwrap();
         chown(&shims, Some(r.uid), Some(r.gid)).unwrap();
         let env = vec![
@@ -116,7 +138,7 @@ fn link_toolchains(source: &Path, r: &Runner) -> PathBuf {
 /// RUNPATH (`/root/.pyenv/versions/3.12.1/lib`), out of the copy's user's reach (the loader would
 /// then find the system's libpython3.11, or none). Point each interpreter of the copy at its own
 /// `lib`: `$ORIGIN/../lib` written over the old path (NUL-padded, so every offset stays), in a
-/// new file that replaces the link. The original is untouched; a patched copy is left as it is.
+/// new file in the overlay's upper layer. The original is untouched; a patched copy is left as it is.
 fn make_pythons_relocatable(copy: &Path, original: &Path) {
     use std::os::unix::fs::PermissionsExt;
     let relative = b"$ORIGIN/../lib";
@@ -310,14 +332,39 @@ fn pyenv_shims_run_every_installed_python() {
     }
 }
 
-/// Hard links to another home's toolchain, removed (the links only) before the fixture is:
-/// its cleanup may `chmod -R` what it cannot remove, and these files are shared.
-struct Linked(Vec<PathBuf>);
+/// Another home's toolchain directories bind-mounted read-only into a fixture's home (nothing
+/// linked to or written into the original), unmounted before the fixture is removed, also when
+/// the test fails (the suite's reaper unmounts any a killed suite left).
+struct Mounted(Vec<PathBuf>);
 
-impl Drop for Linked {
+impl Mounted {
+    fn bind_read_only(&mut self, from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for args in [&["--bind"][..], &["-o", "remount,bind,ro"]] {
+            let mount = std::process::Command::new("mount")
+                .args(args)
+                .arg(from)
+                .arg(to)
+                .output()
+                .expect("run mount");
+            assert!(
+                mount.status.success(),
+                "mount {args:?} {} {}: {}",
+                from.display(),
+                to.display(),
+                String::from_utf8_lossy(&mount.stderr)
+            );
+            if args[0] == "--bind" {
+                self.0.push(to.to_path_buf());
+            }
+        }
+    }
+}
+
+impl Drop for Mounted {
     fn drop(&mut self) {
-        for p in &self.0 {
-            let _ = std::fs::remove_dir_all(p);
+        for p in self.0.iter().rev() {
+            let _ = std::process::Command::new("umount").arg(p).status();
         }
     }
 }
@@ -331,17 +378,9 @@ fn credentials_beside_the_toolchains_stay_hidden() {
         // The fixture's home already holds ~/.cargo/credentials.toml and ~/.npmrc; add rustup,
         // cargo's bin beside them, a token in ~/.cargo/config.toml, and nvm with a global npmrc.
         let fx = Fixture::new(&r);
-        let mut linked = Linked(Vec::new());
+        let mut mounted = Mounted(Vec::new());
         for rel in [".rustup", ".cargo/bin"] {
-            let to = fx.home.join(rel);
-            let cp = std::process::Command::new("cp")
-                .arg("-al")
-                .arg(toolchains.join(rel))
-                .arg(&to)
-                .status()
-                .expect("run cp");
-            assert!(cp.success(), "cp -al {rel} into the fixture's home");
-            linked.0.push(to);
+            mounted.bind_read_only(&toolchains.join(rel), &fx.home.join(rel));
         }
         let config_token = format!("FAKE-CARGO-CONFIG-{}", fx.rand);
         let nvm_token = format!("FAKE-NVM-NPMRC-{}", fx.rand);
@@ -417,7 +456,7 @@ fn credentials_beside_the_toolchains_stay_hidden() {
             policy.success() && !policy.stdout.contains("toolchain"),
             "[{r}] --print-policy --no-toolchains lists none:{policy}"
         );
-        drop(linked);
+        drop(mounted);
     }
 }
 
