@@ -568,9 +568,11 @@ rm -f {notes} {alive}
             alive = alive_path.display(),
             notes = notes.display(),
         );
+        // Started in the background of a shell that exits at once (waited for here): the reaper
+        // is nobody's child while it waits, and outlives this process.
         let mut reaper = Command::new("/bin/sh");
         reaper
-            .args(["-c", &script])
+            .args(["-c", "/bin/sh -c \"$1\" &", "sh", &script])
             .env(
                 "PATH",
                 "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
@@ -578,7 +580,8 @@ rm -f {notes} {alive}
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .process_group(0);
-        reaper.spawn().expect("start the suite's reaper");
+        let started = reaper.status().expect("start the suite's reaper");
+        assert!(started.success(), "start the suite's reaper: {started}");
         Suite {
             notes,
             _alive: held,
