@@ -50,3 +50,48 @@ fn listings_end_quietly_on_a_closed_pipe() {
         }
     }
 }
+
+/// The packages one `apt-get install` line names (continuation lines joined), in order.
+fn apt_packages(text: &str, after: &str) -> Vec<String> {
+    let start = text.find(after).expect("the section") + after.len();
+    let rest = &text[start..];
+    let at = rest
+        .find("apt-get install")
+        .expect("an apt-get install line");
+    let mut words = Vec::new();
+    for line in rest[at..].lines() {
+        let continued = line.trim_end().ends_with('\\');
+        words.extend(
+            line.trim_end()
+                .trim_end_matches('\\')
+                .split_whitespace()
+                .map(str::to_string),
+        );
+        if !continued {
+            break;
+        }
+    }
+    let mut packages: Vec<String> = words
+        .into_iter()
+        .skip_while(|w| w != "install")
+        .skip(1)
+        .filter(|w| !w.starts_with('-') && !w.starts_with('>'))
+        .collect();
+    packages.sort();
+    packages
+}
+
+/// The README's list of what the tests need is exactly what CI installs.
+#[test]
+fn the_readme_names_exactly_what_ci_installs() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let ci = std::fs::read_to_string(root.join(".ci/run")).unwrap();
+    let documented = apt_packages(&readme, "## The two commands");
+    let installed = apt_packages(&ci, "apt-get update");
+    assert!(!installed.is_empty(), ".ci/run installs packages");
+    assert_eq!(
+        documented, installed,
+        "README.md's apt-get line for the tests and .ci/run's must name the same packages"
+    );
+}
