@@ -25,5 +25,5 @@ pub use reference::{
     resolve_env, BitwardenProvider, OnePasswordProvider, PassProvider, Provider, Resolved,
     SecretRef, VaultProvider,
 };
-pub use scope::{parse_duration, Config, Scope, VaultSettings};
+pub use scope::{format_duration, parse_duration, Config, Scope, VaultSettings};
 pub use zeroize::Zeroizing;

@@ -23,6 +23,7 @@ mod a19_system_credentials;
 mod a20_host_sockets;
 mod agent;
 mod audit;
+mod everyday_vault;
 mod exec;
 mod net;
 mod ordinary_work;
