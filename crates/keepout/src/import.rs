@@ -6,6 +6,12 @@
 //! file or rewrite it without the secrets, in a way the tool still works (git through
 //! `keepout git-credential`, npm through `${NPM_TOKEN}` in .npmrc, twine, cargo and gh through
 //! a scope or the credential provider). Nothing is removed unless everything was stored.
+//!
+//! A stored secret is never lost: a name holding the same value is left alone ("already
+//! stored"); a name holding a different value keeps it, and the new value goes under the next
+//! free name (`NAME-2`), unless the user answers otherwise on a terminal (keep both / replace /
+//! keep the old one) or gives `--replace`. Each import's whole file is kept as `backup/KIND`,
+//! `backup/KIND-2`, ... (the same content once), whatever was chosen.
 
 use std::path::{Path, PathBuf};
 

@@ -1,4 +1,10 @@
-//! `keepout secret set | list | rm`: the vault from the command line.
+//! `keepout secret set | list | rm`: the vault from the command line, and how every command
+//! gets the vault's key.
+//!
+//! Guarantees: a new passphrase is asked twice and again (up to three times) when the two
+//! differ, a weak one ([`weakness`]) is used only after a yes; a wrong passphrase gets three
+//! tries; a value read before the passphrase stays in memory across those tries; while scrypt
+//! runs a one-line status is shown on standard error only when that is a terminal.
 
 use std::io::{IsTerminal, Read};
 

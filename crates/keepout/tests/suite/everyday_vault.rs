@@ -344,9 +344,9 @@ fn an_import_asks_on_a_terminal_before_touching_a_stored_secret() {
     }
 }
 
-/// Items 2, 3, 4 and 5 on a real terminal: a weak new passphrase is questioned, two that differ
-/// are asked again (and the value typed after them is stored); a wrong passphrase gets three
-/// tries ("Sorry, try again."); a status line shows while scrypt runs, and none on a pipe.
+/// Items 2, 3 and 5 on a real terminal: a weak new passphrase is questioned, two that differ
+/// are asked again, and the value, asked after them, is stored; a status line shows while
+/// scrypt runs.
 #[test]
 fn passphrases_on_a_terminal_are_asked_again() {
     for r in runners() {
@@ -379,7 +379,19 @@ fn passphrases_on_a_terminal_are_asked_again() {
             "[{r}] a status line while scrypt runs, erased after:{screen}"
         );
         assert_eq!(kit.values(&["web/token"]), ["tok-VALUE-1"], "[{r}]");
+    }
+}
 
+/// Items 4 and 5 on a real terminal: a wrong passphrase gets three tries ("Sorry, try again."
+/// between, as sudo), then the error (exit 3); a status line shows while scrypt unlocks, and
+/// none at all on a pipe.
+#[test]
+fn a_wrong_passphrase_on_a_terminal_gets_three_tries() {
+    for r in runners() {
+        let fx = Fixture::new(&r);
+        let kit = Kit::new(&fx);
+        let out = kit.sh("echo v | KEEPOUT secret set web/token");
+        assert!(out.success(), "[{r}]{out}");
         let screen = kit.on_terminal(
             &["secret", "list"],
             &[
@@ -393,6 +405,10 @@ fn passphrases_on_a_terminal_are_asked_again() {
         assert!(
             screen.contains("web/token") && screen.contains("EXIT 0"),
             "[{r}] right at the third try:{screen}"
+        );
+        assert!(
+            screen.contains("unlocking the vault (scrypt") && screen.contains("\u{1b}[K"),
+            "[{r}] a status line while scrypt runs, erased after:{screen}"
         );
         let screen = kit.on_terminal(
             &["secret", "list"],
