@@ -563,7 +563,7 @@ pub fn import(
     }
     let original = Zeroizing::new(std::fs::read_to_string(&plan.file)?);
     let vault = crate::secret::vault();
-    let (pass, now) = crate::secret::for_writing_with_document(&vault)?;
+    let opened = crate::secret::for_writing_with_document(&vault)?;
     let backup_base = format!("backup/{label}");
     let backup_note = format!("the whole of {}", plan.file.display());
     // Decide on what the vault holds now (the questions are asked here, with no lock held),
@@ -572,16 +572,15 @@ pub fn import(
     let decided: Vec<Placed> = plan
         .entries
         .iter()
-        .map(|e| decide(&now, &e.name, &e.value, &mut choose))
+        .map(|e| decide(opened.document(), &e.name, &e.value, &mut choose))
         .collect();
-    drop(now);
     let backup_decided = decide(
         &keepout_vault::Document::new(),
         &backup_base,
         "",
         &mut |_, _| Choice::NewName,
     );
-    let (placed, backup) = crate::secret::update(&vault, &pass, |doc| {
+    let ((placed, backup), pass) = crate::secret::update(&vault, opened, |doc| {
         let mut placed = Vec::new();
         for (e, d) in plan.entries.iter().zip(&decided) {
             placed.push(apply(doc, &e.name, &e.value, &e.note, d)?);

@@ -9,7 +9,7 @@
 use std::io::{IsTerminal, Read};
 
 use anyhow::{bail, Context, Result};
-use keepout_vault::{check_name, Key, SecretString, VaultFile, Zeroizing};
+use keepout_vault::{check_name, Document, Key, SecretString, VaultFile, Version, Zeroizing};
 
 use crate::cli::SecretAction;
 
@@ -68,15 +68,15 @@ fn scrypt_status(what: &str) -> Status {
 }
 
 /// Read the vault with a passphrase, the status line shown meanwhile.
-fn read_with(vault: &VaultFile, pass: &SecretString) -> Result<keepout_vault::Document> {
+fn read_with(vault: &VaultFile, pass: &SecretString) -> Result<(Document, Version)> {
     let _status = scrypt_status("unlocking the vault");
-    Ok(vault.read(&Key::Passphrase(pass.clone()))?)
+    Ok(vault.read_versioned(&Key::Passphrase(pass.clone()))?)
 }
 
 /// Ask for the passphrase of the existing vault until it opens it: up to [`PASSPHRASE_TRIES`]
 /// times ("Sorry, try again." between), then the wrong-passphrase error. Any other failure
 /// (damage, no way to ask) ends at once.
-fn ask_until_it_opens(vault: &VaultFile) -> Result<(SecretString, keepout_vault::Document)> {
+fn ask_until_it_opens(vault: &VaultFile) -> Result<(SecretString, (Document, Version))> {
     let mut tries = 0;
     loop {
         tries += 1;
@@ -177,68 +177,107 @@ pub fn unlocked(vault: &VaultFile) -> Result<Key> {
 /// The passphrase for a write: a new one (asked twice, the vault created) when there is no
 /// vault yet, else [`unlocked`].
 pub fn for_writing(vault: &VaultFile) -> Result<Key> {
-    Ok(for_writing_with_document(vault)?.0)
+    Ok(for_writing_with_document(vault)?.key)
+}
+
+/// The key for a write, and the vault's content as it was when the key was checked: hand it
+/// back to [`update`], which then needs no second decryption when nothing wrote meanwhile.
+pub struct Opened {
+    pub key: Key,
+    /// The content, and the version of the file it was read from (`None`: it came from the
+    /// unlock cache and `update` reads the file again).
+    pub content: (Document, Option<Version>),
+}
+
+impl Opened {
+    pub fn document(&self) -> &Document {
+        &self.content.0
+    }
+
+    fn earlier(self) -> (Key, Option<(Document, Version)>) {
+        let (doc, version) = self.content;
+        (self.key, version.map(|v| (doc, v)))
+    }
 }
 
 /// [`for_writing`], and the vault's content as it is now (read once: the passphrase's check
 /// is that read).
-pub fn for_writing_with_document(vault: &VaultFile) -> Result<(Key, keepout_vault::Document)> {
+pub fn for_writing_with_document(vault: &VaultFile) -> Result<Opened> {
     if vault.exists() {
         if let Some(key) = configured_key()? {
-            let doc = read(vault, &key)?;
-            return Ok((key, doc));
+            let (doc, version) = vault.read_versioned(&key)?;
+            return Ok(Opened {
+                key,
+                content: (doc, Some(version)),
+            });
         }
         if cache_enabled() {
             if let Some(p) = keepout_vault::cache::cached_passphrase(vault.path()) {
                 let key = Key::Passphrase(p);
-                let doc = match keepout_vault::cache::cached_document(vault.path()) {
-                    Some(doc) => doc,
-                    None => read(vault, &key)?,
+                let content = match keepout_vault::cache::cached_document(vault.path()) {
+                    Some(doc) => (doc, None),
+                    None => {
+                        let _status = scrypt_status("reading the vault");
+                        let (doc, version) = vault.read_versioned(&key)?;
+                        (doc, Some(version))
+                    }
                 };
-                return Ok((key, doc));
+                return Ok(Opened { key, content });
             }
         }
-        let (pass, doc) = ask_until_it_opens(vault)?;
+        let (pass, (doc, version)) = ask_until_it_opens(vault)?;
         remember(vault, &pass);
-        return Ok((Key::Passphrase(pass), doc));
+        return Ok(Opened {
+            key: Key::Passphrase(pass),
+            content: (doc, Some(version)),
+        });
     }
     if let Some(key) = configured_key()? {
-        vault.create(&key)?;
+        let version = vault.create(&key)?;
         eprintln!(
             "keepout: created the vault {} (for the configured recipients)",
             vault.path().display()
         );
-        return Ok((key, keepout_vault::Document::new()));
+        return Ok(Opened {
+            key,
+            content: (Document::new(), Some(version)),
+        });
     }
     let pass = passphrase(vault, true)?;
-    {
+    let version = {
         let _status = scrypt_status("creating the vault");
-        vault.create(&Key::Passphrase(pass.clone()))?;
-    }
+        vault.create(&Key::Passphrase(pass.clone()))?
+    };
     eprintln!("keepout: created the vault {}", vault.path().display());
     remember(vault, &pass);
-    Ok((Key::Passphrase(pass), keepout_vault::Document::new()))
+    Ok(Opened {
+        key: Key::Passphrase(pass),
+        content: (Document::new(), Some(version)),
+    })
 }
 
-/// `vault.update`, the status line shown meanwhile (a read and a write: two scrypt runs with a
-/// passphrase).
+/// Change the vault opened by [`for_writing_with_document`], the status line shown meanwhile:
+/// starting from the content read then when the file has not changed since (one scrypt run,
+/// the write), else reading it again under the lock.
 pub fn update<T>(
     vault: &VaultFile,
-    key: &Key,
-    change: impl FnOnce(&mut keepout_vault::Document) -> Result<T, keepout_vault::VaultError>,
-) -> Result<T> {
+    opened: Opened,
+    change: impl FnOnce(&mut Document) -> Result<T, keepout_vault::VaultError>,
+) -> Result<(T, Key)> {
+    let (key, earlier) = opened.earlier();
     let _status = matches!(key, Key::Passphrase(_)).then(|| scrypt_status("writing the vault"));
-    Ok(vault.update(key, change)?)
+    let out = vault.update_from(&key, earlier, change)?;
+    Ok((out, key))
 }
 
 /// `vault.read`, the status line shown meanwhile.
-pub fn read(vault: &VaultFile, key: &Key) -> Result<keepout_vault::Document> {
+pub fn read(vault: &VaultFile, key: &Key) -> Result<Document> {
     let _status = matches!(key, Key::Passphrase(_)).then(|| scrypt_status("reading the vault"));
     Ok(vault.read(key)?)
 }
 
 /// The decrypted vault, from the unlock cache or by asking for the passphrase (then cached).
-pub fn read_document(vault: &VaultFile) -> Result<keepout_vault::Document> {
+pub fn read_document(vault: &VaultFile) -> Result<Document> {
     if !vault.exists() {
         return Err(keepout_vault::VaultError::NoVault(vault.path().to_path_buf()).into());
     }
@@ -250,7 +289,7 @@ pub fn read_document(vault: &VaultFile) -> Result<keepout_vault::Document> {
             return Ok(doc);
         }
     }
-    let (pass, doc) = ask_until_it_opens(vault)?;
+    let (pass, (doc, _)) = ask_until_it_opens(vault)?;
     remember(vault, &pass);
     Ok(doc)
 }
@@ -333,14 +372,14 @@ pub fn secret(action: SecretAction) -> Result<i32> {
             // On a terminal, the passphrase first, then the value: a passphrase that does not
             // work costs no typing of the value. From a pipe the value is read first and kept
             // in memory while the passphrase is asked (again).
-            let (value, pass) = if std::io::stdin().is_terminal() {
-                let pass = for_writing(&vault)?;
-                (read_value(&name)?, pass)
+            let (value, opened) = if std::io::stdin().is_terminal() {
+                let opened = for_writing_with_document(&vault)?;
+                (read_value(&name)?, opened)
             } else {
                 let value = read_value(&name)?;
-                (value, for_writing(&vault)?)
+                (value, for_writing_with_document(&vault)?)
             };
-            let replaced = update(&vault, &pass, |doc| doc.set(&name, value, note))?;
+            let (replaced, _) = update(&vault, opened, |doc| doc.set(&name, value, note))?;
             eprintln!(
                 "keepout: {} {name}",
                 if replaced { "replaced" } else { "stored" }
@@ -365,8 +404,11 @@ pub fn secret(action: SecretAction) -> Result<i32> {
             }
         }
         SecretAction::Rm { name } => {
-            let pass = unlocked(&vault)?;
-            update(&vault, &pass, |doc| doc.remove(&name))?;
+            if !vault.exists() {
+                return Err(keepout_vault::VaultError::NoVault(vault.path().to_path_buf()).into());
+            }
+            let opened = for_writing_with_document(&vault)?;
+            update(&vault, opened, |doc| doc.remove(&name))?;
             eprintln!("keepout: removed {name}");
         }
     }
