@@ -479,7 +479,8 @@ fn passphrases_through_askpass_are_asked_again() {
     }
 }
 
-/// A small HTTP server that wants basic auth (user, password from argv) and writes its port.
+/// A small HTTP server that wants basic auth (user, password from argv) and writes its port:
+/// `/simple/demo/` is a package index page (pip's simple API), anything else says hello.
 const BASIC_AUTH_SERVER: &str = r#"
 import base64, http.server, os, sys
 user, password, ready = sys.argv[1], sys.argv[2], sys.argv[3]
@@ -492,8 +493,12 @@ class H(http.server.BaseHTTPRequestHandler):
             self.send_header("Content-Length", "0")
             self.end_headers()
             return
-        body = b"hello " + user.encode() + b"\n"
+        if self.path.startswith("/simple/demo"):
+            body = b'<html><body><a href="/files/demo-1.0.tar.gz">demo-1.0.tar.gz</a></body></html>\n'
+        else:
+            body = b"hello " + user.encode() + b"\n"
         self.send_response(200)
+        self.send_header("Content-Type", "text/html" if self.path.startswith("/simple") else "text/plain")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -506,8 +511,9 @@ os.rename(ready + ".tmp", ready)
 srv.serve_forever()
 "#;
 
-/// Item 7: `import netrc` says how curl and pip keep working; the curl line it prints, run as
-/// printed (with the test server's URL), logs in with the password from the vault.
+/// Item 7: `import netrc` says how curl and pip keep working; the curl and pip lines it prints,
+/// run as printed (with the test server's URL, and `pip index versions` for `pip install`),
+/// log in with the password from the vault.
 #[test]
 fn after_import_netrc_curl_logs_in_as_the_output_says() {
     for r in runners() {
@@ -588,6 +594,22 @@ fn after_import_netrc_curl_logs_in_as_the_output_says() {
         assert!(
             !got.all().contains(&password),
             "[{r}] the password is not shown"
+        );
+        let pip_line = out
+            .stderr
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("pip: "))
+            .unwrap_or_else(|| panic!("[{r}] a pip line:{out}"))
+            .replace("https://", "http://")
+            .replace("127.0.0.1/simple", &format!("127.0.0.1:{port}/simple"))
+            .replace("keepout exec", "KEEPOUT exec")
+            .replace("pip install PACKAGE", "pip index versions demo");
+        let got = kit.sh(&format!(
+            "export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_TRUSTED_HOST=127.0.0.1 PIP_NO_INPUT=1; {pip_line}"
+        ));
+        assert!(
+            got.success() && got.stdout.contains("demo (1.0)"),
+            "[{r}] the printed pip line logs in: {pip_line}{got}"
         );
     }
 }
