@@ -133,13 +133,8 @@ fn remember(vault: &VaultFile, pass: &SecretString) {
         return;
     }
     // The daemon's own output goes nowhere: a bad idle time is said here.
-    if let Ok(idle) = std::env::var("KEEPOUT_CACHE_IDLE") {
-        if let Err(e) = keepout_vault::parse_duration(&idle) {
-            eprintln!(
-                "keepout: KEEPOUT_CACHE_IDLE={idle}: {e}; the unlock cache uses {} instead",
-                keepout_vault::format_duration(keepout_vault::cache::DEFAULT_IDLE)
-            );
-        }
+    if let (_, Some(message)) = keepout_vault::cache::idle_from_env() {
+        eprintln!("keepout: {message}");
     }
     if let Ok(exe) = std::env::current_exe() {
         let mut daemon = std::process::Command::new(exe);

@@ -195,10 +195,10 @@ pub fn agent(args: AgentArgs) -> Result<i32> {
         })
         .collect();
     extra.extend(args.known_hosts.iter().cloned());
-    let idle = std::env::var("KEEPOUT_CACHE_IDLE")
-        .ok()
-        .and_then(|t| keepout_vault::parse_duration(&t).ok())
-        .unwrap_or(keepout_vault::cache::DEFAULT_IDLE);
+    let (idle, bad_idle) = keepout_vault::cache::idle_from_env();
+    if let Some(message) = bad_idle {
+        eprintln!("keepout: {message}");
+    }
     let agent_config = keepout_agent::AgentConfig {
         socket: socket.clone(),
         vault: crate::secret::vault().path().to_path_buf(),

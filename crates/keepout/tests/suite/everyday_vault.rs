@@ -111,10 +111,10 @@ impl<'a> Kit<'a> {
         env
     }
 
-    /// `sh -c script` as the runner, in the project, `KEEPOUT` standing for the binary; with the
-    /// scripted askpass.
+    /// `sh -c script` as the runner, in the project, `KEEPOUT ` (with its space) standing for
+    /// the binary; with the scripted askpass.
     fn sh(&self, script: &str) -> Output {
-        let script = script.replace("KEEPOUT", keepout_bin());
+        let script = script.replace("KEEPOUT ", &format!("{} ", keepout_bin()));
         let argv = ["/bin/sh".to_string(), "-c".to_string(), script.clone()];
         let cmd = self
             .fx
@@ -640,6 +640,18 @@ fn durations_and_commands_that_cannot_run() {
         );
         let out = kit.sh("KEEPOUT hook-env --shell bash --ttl 90m > /dev/null");
         assert!(out.stderr.contains("set for 1h 30m"), "[{r}]{out}");
+        // The unlock cache's idle time, read by a daemon whose output goes nowhere: said by
+        // the command that starts it. (The daemon is told to lock, and exits, at once.)
+        let run_dir = fx.mkdir("run");
+        super::harness::chmod(&run_dir, 0o700);
+        let out = kit.sh(&format!(
+            "export XDG_RUNTIME_DIR={} KEEPOUT_NO_CACHE=; KEEPOUT_CACHE_IDLE=30 KEEPOUT secret list >/dev/null; KEEPOUT lock",
+            run_dir.display()
+        ));
+        assert!(
+            out.stderr.contains("KEEPOUT_CACHE_IDLE=30: 30 what? write 30s, 30m or 30h; the unlock cache forgets after 5m instead"),
+            "[{r}]{out}"
+        );
 
         kit.forget_asked();
         let out = kit.sh("KEEPOUT exec -- nosuchcmd --flag");
