@@ -117,7 +117,7 @@ pub fn weakness(pass: &str) -> Option<String> {
             "it has {chars} characters; 12 or more are much harder to guess"
         ))
     } else if kinds < 2 {
-        Some("it is all one kind of character (only letters, or only digits); mix in another kind, or spaces between words".into())
+        Some("its characters are all of one kind (e.g. only lower-case letters, or only digits); mix in another kind, or spaces between words".into())
     } else {
         None
     }
