@@ -328,6 +328,12 @@ fn an_import_asks_on_a_terminal_before_touching_a_stored_secret() {
             screen.contains("pypi/pypi kept as it was") && screen.contains("EXIT 0"),
             "[{r}]{screen}"
         );
+        assert!(
+            screen.contains("unlocking the vault (scrypt")
+                && screen.contains("writing the vault (scrypt")
+                && screen.contains("reading the vault (scrypt"),
+            "[{r}] item 5: each scrypt step of the import has its status line:{screen}"
+        );
         let names = kit.names();
         assert!(
             !names.contains(&"pypi/pypi-2".to_string()),
