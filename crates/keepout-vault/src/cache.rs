@@ -33,6 +33,24 @@ use crate::file::{Key, VaultFile};
 /// Idle time after which the daemon forgets everything.
 pub const DEFAULT_IDLE: Duration = Duration::from_secs(300);
 
+/// The idle time: `KEEPOUT_CACHE_IDLE` (`30s`, `15m`, `1h`), else [`DEFAULT_IDLE`]. A value that
+/// is not a duration gives the default and a message saying so, for the caller to show.
+pub fn idle_from_env() -> (Duration, Option<String>) {
+    let Ok(text) = std::env::var("KEEPOUT_CACHE_IDLE") else {
+        return (DEFAULT_IDLE, None);
+    };
+    match crate::parse_duration(&text) {
+        Ok(d) => (d, None),
+        Err(e) => (
+            DEFAULT_IDLE,
+            Some(format!(
+                "KEEPOUT_CACHE_IDLE={text}: {e}; the unlock cache forgets after {} instead",
+                crate::format_duration(DEFAULT_IDLE)
+            )),
+        ),
+    }
+}
+
 #[derive(Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "kebab-case")]
 enum Request {

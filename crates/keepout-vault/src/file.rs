@@ -4,7 +4,9 @@
 //! Guarantees:
 //! * the file is a plain age file: `age -d vault.age` (or rage) decrypts it with the passphrase;
 //! * every change is read-modify-write under an exclusive lock (`vault.age.lock`), so concurrent
-//!   writers never lose each other's changes;
+//!   writers never lose each other's changes (`update_from` starts from a document read
+//!   earlier only when the file is still the [`Version`] it was read from, checked under the
+//!   lock; that saves a scrypt run, never a concurrent write);
 //! * a write goes to a temporary file in the same directory, is fsynced, the current vault is
 //!   hard-linked to `vault.age.bak` (replacing the previous backup atomically), the temporary file
 //!   is renamed over the vault, and the directory is fsynced. At every instant `vault.age` is
@@ -154,6 +156,16 @@ fn decrypt_error(e: &age::DecryptError) -> String {
     }
 }
 
+/// One version of the vault file: every write renames a new file over it (a new inode), so a
+/// write always changes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Version {
+    dev: u64,
+    inode: u64,
+    mtime_ns: i128,
+    size: u64,
+}
+
 /// The vault file and how to write it.
 #[derive(Debug, Clone)]
 pub struct VaultFile {
@@ -296,8 +308,8 @@ impl VaultFile {
         }
     }
 
-    /// Create a new vault; refuses to overwrite one.
-    pub fn create(&self, key: &Key) -> Result<(), VaultError> {
+    /// Create a new vault; refuses to overwrite one. Returns the [`Version`] it wrote.
+    pub fn create(&self, key: &Key) -> Result<Version, VaultError> {
         let _lock = self.lock()?;
         if self.exists() {
             return Err(VaultError::io(
@@ -306,7 +318,31 @@ impl VaultFile {
                 std::io::Error::from(std::io::ErrorKind::AlreadyExists),
             ));
         }
-        self.write_locked(&Document::new(), key)
+        self.write_locked(&Document::new(), key)?;
+        self.version().ok_or_else(|| {
+            VaultError::io("cannot stat", &self.path, std::io::Error::last_os_error())
+        })
+    }
+
+    /// Which version of the file is there now, if there is one.
+    pub fn version(&self) -> Option<Version> {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(&self.path).ok().map(|m| Version {
+            dev: m.dev(),
+            inode: m.ino(),
+            mtime_ns: i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()),
+            size: m.size(),
+        })
+    }
+
+    /// The vault and the [`Version`] it was read from, for [`VaultFile::update_from`].
+    pub fn read_versioned(&self, key: &Key) -> Result<(Document, Version), VaultError> {
+        // The version is taken before the read: a write in between makes it stale, so that
+        // `update_from` reads again rather than trusting a document it cannot date.
+        let version = self
+            .version()
+            .ok_or_else(|| VaultError::NoVault(self.path.clone()))?;
+        Ok((self.read(key)?, version))
     }
 
     /// Read, change and write the vault under the lock. Nothing is written if `change` fails.
@@ -315,8 +351,23 @@ impl VaultFile {
         key: &Key,
         change: impl FnOnce(&mut Document) -> Result<T, VaultError>,
     ) -> Result<T, VaultError> {
+        self.update_from(key, None, change)
+    }
+
+    /// [`VaultFile::update`], starting from a document read earlier when the file is still the
+    /// version it was read from (checked under the lock): one decryption, one scrypt run, fewer.
+    /// When it is not, the vault is read again, so no concurrent change is lost.
+    pub fn update_from<T>(
+        &self,
+        key: &Key,
+        earlier: Option<(Document, Version)>,
+        change: impl FnOnce(&mut Document) -> Result<T, VaultError>,
+    ) -> Result<T, VaultError> {
         let _lock = self.lock()?;
-        let mut doc = self.read(key)?;
+        let mut doc = match earlier {
+            Some((doc, version)) if self.version() == Some(version) => doc,
+            _ => self.read(key)?,
+        };
         let out = change(&mut doc)?;
         self.write_locked(&doc, key)?;
         Ok(out)

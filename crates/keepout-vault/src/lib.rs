@@ -20,10 +20,10 @@ mod scope;
 pub use age::secrecy::{ExposeSecret, SecretString};
 pub use document::{check_name, name_part, Document, Secret, SecretInfo, FORMAT_VERSION};
 pub use error::VaultError;
-pub use file::{Key, VaultFile};
+pub use file::{Key, VaultFile, Version};
 pub use reference::{
     resolve_env, BitwardenProvider, OnePasswordProvider, PassProvider, Provider, Resolved,
     SecretRef, VaultProvider,
 };
-pub use scope::{parse_duration, Config, Scope, VaultSettings};
+pub use scope::{format_duration, parse_duration, Config, Scope, VaultSettings};
 pub use zeroize::Zeroizing;

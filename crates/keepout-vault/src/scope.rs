@@ -197,25 +197,48 @@ fn expand_home(pattern: &str, home: &Path) -> String {
     }
 }
 
-/// A duration as the configuration and the command line write it: `30s`, `10m`, `1h`, or a
-/// number of minutes; more than zero.
+/// A duration as the configuration and the command line write it: a whole number and its unit,
+/// `30s`, `10m`, `1h`; more than zero. A bare number is refused (it was once minutes, which
+/// surprised: `30` now asks "30 what?").
 pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
-    let bad = || format!("{text:?} is not a duration (e.g. 30s, 10m, 1h)");
+    let text = text.trim();
+    let bad =
+        || format!("{text:?} is not a duration: write a number and a unit, e.g. 30s, 10m or 1h");
     let (num, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
         Some(i) => text.split_at(i),
-        None => (text, "m"),
+        None if !text.is_empty() => {
+            return Err(format!("{text} what? write {text}s, {text}m or {text}h"))
+        }
+        None => return Err(bad()),
     };
     let n: u64 = num.parse().map_err(|_| bad())?;
-    let secs = match unit {
-        "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
+    let secs = match unit.trim_start() {
+        "s" | "sec" | "secs" | "second" | "seconds" => Some(n),
+        "m" | "min" | "mins" | "minute" | "minutes" => n.checked_mul(60),
+        "h" | "hour" | "hours" => n.checked_mul(3600),
         _ => return Err(bad()),
-    };
+    }
+    .ok_or_else(bad)?;
     if secs == 0 {
         return Err("the duration must be more than zero".into());
     }
     Ok(std::time::Duration::from_secs(secs))
+}
+
+/// A duration exactly, in the units `parse_duration` reads: `1s`, 90 s as `1m 30s`, `10m`, `1h 5m`.
+pub fn format_duration(d: std::time::Duration) -> String {
+    let secs = d.as_secs();
+    let (h, m, s) = (secs / 3600, secs % 3600 / 60, secs % 60);
+    let parts: Vec<String> = [(h, "h"), (m, "m"), (s, "s")]
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, unit)| format!("{n}{unit}"))
+        .collect();
+    if parts.is_empty() {
+        "0s".into()
+    } else {
+        parts.join(" ")
+    }
 }
 
 #[cfg(test)]
@@ -285,5 +308,24 @@ mod tests {
             "/home/u/src/a*"
         );
         assert_eq!(expand_home("~other/x", Path::new("/home/u")), "~other/x");
+    }
+
+    #[test]
+    fn durations_need_a_unit_and_are_shown_exactly() {
+        assert_eq!(parse_duration("30s").unwrap().as_secs(), 30);
+        assert_eq!(parse_duration("10m").unwrap().as_secs(), 600);
+        assert_eq!(parse_duration("2h").unwrap().as_secs(), 7200);
+        assert_eq!(
+            parse_duration("30").unwrap_err(),
+            "30 what? write 30s, 30m or 30h"
+        );
+        for bad in ["0m", "x", "5d", "", "m", "99999999999999999h"] {
+            assert!(parse_duration(bad).is_err(), "{bad:?}");
+        }
+        let show = |s| format_duration(std::time::Duration::from_secs(s));
+        assert_eq!(show(1), "1s");
+        assert_eq!(show(90), "1m 30s");
+        assert_eq!(show(600), "10m");
+        assert_eq!(show(3900), "1h 5m");
     }
 }

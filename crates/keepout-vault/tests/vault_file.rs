@@ -282,3 +282,48 @@ fn an_x25519_vault_with_identity_files() {
         assert!(std::env::var_os("CI").is_none(), "CI must install age");
     }
 }
+
+/// `update_from` starts from a document read earlier only while the file is the version it was
+/// read from: a write in between (another process) is read again, never lost.
+#[test]
+fn update_from_an_earlier_read_never_loses_a_write_in_between() {
+    let dir = tempfile::tempdir().unwrap();
+    let v = new_vault(dir.path());
+    let p = pass("correct horse");
+    let earlier = v.read_versioned(&p).unwrap();
+    assert_eq!(
+        Some(earlier.1),
+        v.version(),
+        "nothing wrote: the same version"
+    );
+    // Another writer, after the read.
+    v.update(&p, |d| {
+        d.set("other/writer", Zeroizing::new("o".into()), None)
+    })
+    .unwrap();
+    assert_ne!(Some(earlier.1), v.version(), "a write changes the version");
+    v.update_from(&p, Some(earlier), |d| {
+        d.set("mine", Zeroizing::new("m".into()), None)
+    })
+    .unwrap();
+    let names: Vec<String> = v
+        .read(&p)
+        .unwrap()
+        .list()
+        .into_iter()
+        .map(|s| s.name)
+        .collect();
+    assert_eq!(names, ["mine", "other/writer"], "both writes are there");
+    // Unchanged since the read: the earlier document is used (and the result is the same).
+    let earlier = v.read_versioned(&p).unwrap();
+    v.update_from(&p, Some(earlier), |d| d.remove("mine"))
+        .unwrap();
+    let names: Vec<String> = v
+        .read(&p)
+        .unwrap()
+        .list()
+        .into_iter()
+        .map(|s| s.name)
+        .collect();
+    assert_eq!(names, ["other/writer"]);
+}

@@ -63,13 +63,12 @@ impl Credential for KeepoutCredential {
             }
             Action::Login(options) => {
                 let token = cargo_credential::read_token(options, registry)?;
-                let pass = crate::secret::for_writing(&vault).map_err(other)?;
+                let opened = crate::secret::for_writing_with_document(&vault).map_err(other)?;
                 let value = Zeroizing::new(token.expose().to_string());
-                vault
-                    .update(&pass, |doc| {
-                        doc.set(&name, value, Some("cargo login".into()))
-                    })
-                    .map_err(other)?;
+                crate::secret::update(&vault, opened, |doc| {
+                    doc.set(&name, value, Some("cargo login".into()))
+                })
+                .map_err(other)?;
                 Ok(CredentialResponse::Login)
             }
             Action::Logout => {

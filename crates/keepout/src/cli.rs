@@ -82,7 +82,8 @@ pub enum Command {
         cargo_plugin: bool,
     },
     /// Move credentials from a plaintext file into the vault, then (after a yes) remove the file
-    /// or rewrite it without them. The whole original is kept in the vault as backup/KIND.
+    /// or rewrite it without them. The whole original is kept in the vault as backup/KIND
+    /// (backup/KIND-2, ... for another file); a stored secret is never replaced silently.
     Import {
         #[arg(value_enum)]
         kind: ImportKind,
@@ -95,6 +96,11 @@ pub enum Command {
         /// Leave the file as it is.
         #[arg(long)]
         keep: bool,
+        /// Replace a stored secret that holds a different value. Without it the stored value
+        /// is kept and the new one is stored under a new name (NAME-2), or, on a terminal,
+        /// you are asked.
+        #[arg(long)]
+        replace: bool,
     },
     /// SSH keys in the vault, for `keepout agent`: import, list, remove.
     Ssh {
@@ -303,7 +309,7 @@ pub enum Shell {
 pub struct HookEnvArgs {
     #[arg(long, value_enum)]
     pub shell: Shell,
-    /// How long the variables stay (30s, 10m, 1h; a bare number is minutes).
+    /// How long the variables stay: a number and its unit, 30s, 10m or 1h [default: 10m].
     #[arg(long)]
     pub ttl: Option<String>,
     /// Use this scope instead of the current directory's.

@@ -89,9 +89,9 @@ pub fn git_credential(action: GitCredentialAction) -> Result<i32> {
             if keepout_vault::check_name(&name).is_err() {
                 bail!("cannot store a credential for user {user:?} (names are lower-case)");
             }
-            let pass = crate::secret::for_writing(&vault)?;
+            let opened = crate::secret::for_writing_with_document(&vault)?;
             let value = Zeroizing::new(password.to_string());
-            vault.update(&pass, |doc| {
+            crate::secret::update(&vault, opened, |doc| {
                 let unchanged = doc.get(&name).is_ok_and(|s| *s.value == *value);
                 if !unchanged {
                     doc.set(&name, value, Some("stored by git".into()))?;
@@ -107,8 +107,8 @@ pub fn git_credential(action: GitCredentialAction) -> Result<i32> {
                 return Ok(0);
             };
             let name = format!("git/{host}/{user}");
-            let pass = crate::secret::unlocked(&vault)?;
-            vault.update(&pass, |doc| {
+            let opened = crate::secret::for_writing_with_document(&vault)?;
+            crate::secret::update(&vault, opened, |doc| {
                 let _ = doc.remove(&name);
                 Ok(())
             })?;

@@ -115,7 +115,7 @@ pub fn hook(shell: Shell) -> Result<i32> {
     Ok(0)
 }
 
-/// `10m`, `30s`, `1h`, or a number of minutes.
+/// `30s`, `10m`, `1h`: a number and its unit (a bare number is an error that says so).
 pub fn parse_duration(text: &str) -> Result<Duration> {
     keepout_vault::parse_duration(text).map_err(|e| anyhow::anyhow!(e))
 }
@@ -157,9 +157,9 @@ pub fn hook_env(args: HookEnvArgs) -> Result<i32> {
     out.push_str(&set("KEEPOUT_KVARS_SCOPE", &resolved.scope));
     print!("{out}");
     eprintln!(
-        "keepout: {} set for {} min (scope {}); `unkvars` removes them",
+        "keepout: {} set for {} (scope {}); `unkvars` removes them",
         names.join(", "),
-        ttl.as_secs().div_ceil(60),
+        keepout_vault::format_duration(ttl),
         resolved.scope
     );
     Ok(0)
@@ -174,9 +174,9 @@ mod tests {
         assert_eq!(parse_duration("30s").unwrap().as_secs(), 30);
         assert_eq!(parse_duration("10m").unwrap().as_secs(), 600);
         assert_eq!(parse_duration("2h").unwrap().as_secs(), 7200);
-        assert_eq!(parse_duration("5").unwrap().as_secs(), 300);
         assert!(
-            parse_duration("0m").is_err()
+            parse_duration("5").is_err()
+                && parse_duration("0m").is_err()
                 && parse_duration("x").is_err()
                 && parse_duration("5d").is_err()
         );

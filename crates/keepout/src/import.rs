@@ -6,6 +6,12 @@
 //! file or rewrite it without the secrets, in a way the tool still works (git through
 //! `keepout git-credential`, npm through `${NPM_TOKEN}` in .npmrc, twine, cargo and gh through
 //! a scope or the credential provider). Nothing is removed unless everything was stored.
+//!
+//! A stored secret is never lost: a name holding the same value is left alone ("already
+//! stored"); a name holding a different value keeps it, and the new value goes under the next
+//! free name (`NAME-2`), unless the user answers otherwise on a terminal (keep both / replace /
+//! keep the old one) or gives `--replace`. Each import's whole file is kept as `backup/KIND`,
+//! `backup/KIND-2`, ... (the same content once), whatever was chosen.
 
 use std::path::{Path, PathBuf};
 
@@ -104,14 +110,37 @@ fn plan_netrc(text: &str, file: PathBuf) -> Plan {
         }
     }
     flush(&mut host, &mut login, &mut password);
+    let advice = netrc_advice(entries.first().map(|e| e.name.as_str()));
     Plan {
         file,
         entries,
         rewrite: Rewrite::Remove,
-        advice: "git gets these through `git config --global credential.helper '!keepout git-credential'`; \
-                 for curl or pip, put them in a scope and use `keepout exec`."
-            .into(),
+        advice,
     }
+}
+
+/// How to keep git, curl and pip working once ~/.netrc is gone, for the secret `git/HOST/USER`
+/// (the first login of the file).
+fn netrc_advice(first: Option<&str>) -> String {
+    let (host, user) = first
+        .and_then(|n| n.strip_prefix("git/"))
+        .and_then(|n| n.split_once('/'))
+        .unwrap_or(("HOST", "USER"));
+    let secret = format!("git/{host}/{user}");
+    format!(
+        "curl and pip read ~/.netrc: without it they no longer log in by themselves. \
+         git gets these logins through `git config --global credential.helper '!keepout git-credential'`. \
+         For curl and pip, give the password to the one command that needs it, through a scope \
+         (~/.config/keepout/config.toml, see docs/vault.md):\n\
+         \x20   [[scope]]\n\
+         \x20   name = \"{host}\"\n\
+         \x20   dirs = [\"~/src/*\"]\n\
+         \x20   env = {{ NETRC_PASSWORD = \"keepout:{secret}\" }}\n\
+         \x20 curl: keepout exec -- sh -c 'printf \"machine {host} login {user} password %s\\n\" \"$NETRC_PASSWORD\" | curl --netrc-file /dev/stdin https://{host}/...'\n\
+         \x20 pip:  keepout exec -- sh -c 'PIP_INDEX_URL=\"https://{user}:$NETRC_PASSWORD@{host}/simple\" pip install PACKAGE'\n\
+         (the password goes through a pipe or the environment, never an argument list; in a URL, \
+         %-encode a password with `@`, `:` or `/`)"
+    )
 }
 
 fn plan_git_credentials(text: &str, file: PathBuf) -> Plan {
@@ -351,7 +380,178 @@ fn rewrite_file(file: &Path, content: &str) -> Result<()> {
     Ok(())
 }
 
-pub fn import(kind: ImportKind, file: Option<PathBuf>, yes: bool, keep: bool) -> Result<i32> {
+/// What to do when a name already holds a different value.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Choice {
+    /// Keep the stored value; store the new one under a new name (`NAME-2`, ...).
+    NewName,
+    /// Replace the stored value (only asked for, or `--replace`).
+    Replace,
+    /// Keep the stored value; do not store the new one (it stays in the backup).
+    Keep,
+}
+
+/// Where one value went.
+#[derive(Debug, PartialEq, Eq)]
+enum Placed {
+    /// Under its name, which was free.
+    Stored(String),
+    /// The same value was there already, under this name (`NAME` or `NAME-N`).
+    Already(String),
+    /// Under a new name: `taken` holds a different value, kept.
+    Renamed { name: String, taken: String },
+    /// The old value of this name was replaced.
+    Replaced(String),
+    /// Not stored: `taken` holds a different value, kept as the user chose.
+    Kept(String),
+}
+
+impl Placed {
+    /// The name that holds the new value, if it is in the vault.
+    fn holder(&self) -> Option<&str> {
+        match self {
+            Placed::Stored(n) | Placed::Already(n) | Placed::Replaced(n) => Some(n),
+            Placed::Renamed { name, .. } => Some(name),
+            Placed::Kept(_) => None,
+        }
+    }
+}
+
+/// `name` is `base` or one of its numbered siblings `base-2`, `base-3`, ...
+fn in_family(base: &str, name: &str) -> bool {
+    name == base
+        || name
+            .strip_prefix(base)
+            .and_then(|r| r.strip_prefix('-'))
+            .is_some_and(|n| n.parse::<u32>().is_ok_and(|n| n >= 2) && !n.starts_with('0'))
+}
+
+/// The first free sibling name of `base`: `base-2`, `base-3`, ...
+fn free_name(doc: &keepout_vault::Document, base: &str) -> String {
+    (2u32..)
+        .map(|i| format!("{base}-{i}"))
+        .find(|n| doc.get(n).is_err())
+        .expect("a free name exists")
+}
+
+/// Which name `value` goes under, without writing: never a silent replacement. `choose` is
+/// asked only when `base` holds a different value and no sibling holds this one.
+fn decide(
+    doc: &keepout_vault::Document,
+    base: &str,
+    value: &str,
+    choose: &mut dyn FnMut(&str, &str) -> Choice,
+) -> Placed {
+    let same = doc
+        .list()
+        .into_iter()
+        .map(|i| i.name)
+        .filter(|n| in_family(base, n))
+        .find(|n| doc.get(n).is_ok_and(|s| *s.value == value));
+    if let Some(name) = same {
+        return Placed::Already(name);
+    }
+    if doc.get(base).is_err() {
+        return Placed::Stored(base.to_string());
+    }
+    let new_name = free_name(doc, base);
+    match choose(base, &new_name) {
+        Choice::NewName => Placed::Renamed {
+            name: new_name,
+            taken: base.to_string(),
+        },
+        Choice::Replace => Placed::Replaced(base.to_string()),
+        Choice::Keep => Placed::Kept(base.to_string()),
+    }
+}
+
+/// Write what was decided (on an earlier read) into `doc`, under the lock. Whatever changed
+/// meanwhile is decided again with the choice already made, so a value stored since is never
+/// replaced unless the user chose to replace.
+fn apply(
+    doc: &mut keepout_vault::Document,
+    base: &str,
+    value: &Zeroizing<String>,
+    note: &str,
+    decided: &Placed,
+) -> Result<Placed, keepout_vault::VaultError> {
+    let choice = match decided {
+        Placed::Replaced(_) => Choice::Replace,
+        Placed::Kept(_) => Choice::Keep,
+        _ => Choice::NewName,
+    };
+    let placed = decide(doc, base, value, &mut |_, _| choice);
+    match &placed {
+        Placed::Stored(n) | Placed::Replaced(n) | Placed::Renamed { name: n, .. } => {
+            doc.set(n, value.clone(), Some(note.to_string()))?;
+        }
+        Placed::Already(_) | Placed::Kept(_) => {}
+    }
+    Ok(placed)
+}
+
+/// The question for a name that holds a different value, on the terminal: keep both (the new
+/// one under a new name), replace, or keep the old one only.
+fn ask_on_terminal(base: &str, new_name: &str) -> Choice {
+    let both = format!(
+        "{base} is already in the vault with a different value. Keep both, storing the new one as {new_name}?"
+    );
+    match keepout_prompt::confirm(&both) {
+        Ok(true) => return Choice::NewName,
+        Ok(false) => {}
+        Err(_) => return Choice::NewName,
+    }
+    let replace = format!(
+        "Replace the stored value of {base} with the new one (the old value is then gone)?"
+    );
+    match keepout_prompt::confirm(&replace) {
+        Ok(true) => Choice::Replace,
+        Ok(false) => Choice::Keep,
+        Err(_) => Choice::NewName,
+    }
+}
+
+/// What `--replace`, `--yes` and a terminal make of a name that holds a different value.
+fn conflict_policy(replace: bool, yes: bool) -> impl FnMut(&str, &str) -> Choice {
+    use std::io::IsTerminal;
+    let interactive = !yes && std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
+    move |base, new_name| {
+        if replace {
+            Choice::Replace
+        } else if interactive {
+            ask_on_terminal(base, new_name)
+        } else {
+            Choice::NewName
+        }
+    }
+}
+
+fn report(placed: &Placed, note: &str, backup: &str) {
+    match placed {
+        Placed::Stored(n) => eprintln!("keepout: stored {n} ({note})"),
+        Placed::Already(n) => eprintln!("keepout: {n} already stored (the same value; {note})"),
+        Placed::Renamed { name, taken } => eprintln!(
+            "keepout: {taken} already holds a different value, kept; the new one is stored as {name} ({note}). \
+             `--replace` replaces instead; `keepout secret list` shows both"
+        ),
+        Placed::Replaced(n) => eprintln!("keepout: replaced {n} ({note})"),
+        Placed::Kept(n) => eprintln!(
+            "keepout: {n} kept as it was; the new value was not stored on its own (it is in {backup})"
+        ),
+    }
+}
+
+/// `keepout import KIND`. A stored secret is never lost: a name that holds the same value is
+/// left alone, one that holds a different value keeps it (the new value goes under a new name,
+/// `NAME-2`), unless the user answers otherwise on a terminal or gives `--replace`; each
+/// import's whole file is kept as `backup/KIND`, `backup/KIND-2`, ... (the same content once).
+pub fn import(
+    kind: ImportKind,
+    file: Option<PathBuf>,
+    yes: bool,
+    keep: bool,
+    replace: bool,
+) -> Result<i32> {
     let (plan, label) = plan(kind, file)?;
     if plan.entries.is_empty() {
         eprintln!("keepout: no credentials found in {}", plan.file.display());
@@ -363,34 +563,62 @@ pub fn import(kind: ImportKind, file: Option<PathBuf>, yes: bool, keep: bool) ->
     }
     let original = Zeroizing::new(std::fs::read_to_string(&plan.file)?);
     let vault = crate::secret::vault();
-    let pass = crate::secret::for_writing(&vault)?;
-    let backup = format!("backup/{label}");
-    vault.update(&pass, |doc| {
-        for e in &plan.entries {
-            doc.set(&e.name, e.value.clone(), Some(e.note.clone()))?;
+    let opened = crate::secret::for_writing_with_document(&vault)?;
+    let backup_base = format!("backup/{label}");
+    let backup_note = format!("the whole of {}", plan.file.display());
+    // Decide on what the vault holds now (the questions are asked here, with no lock held),
+    // then write under the lock.
+    let mut choose = conflict_policy(replace, yes);
+    let decided: Vec<Placed> = plan
+        .entries
+        .iter()
+        .map(|e| decide(opened.document(), &e.name, &e.value, &mut choose))
+        .collect();
+    let backup_decided = decide(
+        &keepout_vault::Document::new(),
+        &backup_base,
+        "",
+        &mut |_, _| Choice::NewName,
+    );
+    let ((placed, backup), pass) = crate::secret::update(&vault, opened, |doc| {
+        let mut placed = Vec::new();
+        for (e, d) in plan.entries.iter().zip(&decided) {
+            placed.push(apply(doc, &e.name, &e.value, &e.note, d)?);
         }
-        doc.set(
-            &backup,
-            original.clone(),
-            Some(format!("the whole of {}", plan.file.display())),
-        )?;
-        Ok(())
+        // The backup is never replaced: a different file goes under the next free name.
+        let backup = apply(doc, &backup_base, &original, &backup_note, &backup_decided)?;
+        Ok((placed, backup))
     })?;
     // Verify the round trip before touching the plaintext.
-    let doc = vault.read(&pass)?;
-    for e in &plan.entries {
-        if *doc.get(&e.name)?.value != *e.value {
+    let doc = crate::secret::read(&vault, &pass)?;
+    let check = |name: &str, value: &str| -> Result<()> {
+        if *doc.get(name)?.value != *value {
             bail!(
-                "{} did not read back as stored; {} was left as it is",
-                e.name,
+                "{name} did not read back as stored; {} was left as it is",
                 plan.file.display()
             );
         }
+        Ok(())
+    };
+    for (e, p) in plan.entries.iter().zip(&placed) {
+        if let Some(name) = p.holder() {
+            check(name, &e.value)?;
+        }
     }
-    for e in &plan.entries {
-        eprintln!("keepout: stored {} ({})", e.name, e.note);
+    let backup_name = backup.holder().unwrap_or(&backup_base).to_string();
+    check(&backup_name, &original)?;
+    drop(doc);
+    for (e, p) in plan.entries.iter().zip(&placed) {
+        report(p, &e.note, &backup_name);
     }
-    eprintln!("keepout: the whole file is kept in the vault as {backup}");
+    match &backup {
+        Placed::Already(n) => {
+            eprintln!(
+                "keepout: the whole file was already kept in the vault as {n} (the same content)"
+            )
+        }
+        _ => eprintln!("keepout: the whole file is kept in the vault as {backup_name}"),
+    }
     if keep {
         eprintln!("keepout: {} left as it is (--keep)", plan.file.display());
     } else {
@@ -498,5 +726,55 @@ mod tests {
             matches!(p.rewrite, Rewrite::Remove),
             "nothing else in the file: removed"
         );
+    }
+
+    #[test]
+    fn a_stored_value_is_never_replaced_unless_chosen() {
+        let mut doc = keepout_vault::Document::new();
+        let v = |s: &str| Zeroizing::new(s.to_string());
+        let mut never = |_: &str, _: &str| -> Choice { panic!("not asked") };
+        assert_eq!(
+            decide(&doc, "pypi/pypi", "one", &mut never),
+            Placed::Stored("pypi/pypi".into())
+        );
+        apply(
+            &mut doc,
+            "pypi/pypi",
+            &v("one"),
+            "n",
+            &Placed::Stored("pypi/pypi".into()),
+        )
+        .unwrap();
+        assert_eq!(
+            decide(&doc, "pypi/pypi", "one", &mut never),
+            Placed::Already("pypi/pypi".into())
+        );
+        let renamed = decide(&doc, "pypi/pypi", "two", &mut |_, _| Choice::NewName);
+        assert_eq!(
+            renamed,
+            Placed::Renamed {
+                name: "pypi/pypi-2".into(),
+                taken: "pypi/pypi".into()
+            }
+        );
+        apply(&mut doc, "pypi/pypi", &v("two"), "n", &renamed).unwrap();
+        assert_eq!(*doc.get("pypi/pypi").unwrap().value, "one");
+        assert_eq!(*doc.get("pypi/pypi-2").unwrap().value, "two");
+        // The second value again: already there, under its new name.
+        assert_eq!(
+            decide(&doc, "pypi/pypi", "two", &mut never),
+            Placed::Already("pypi/pypi-2".into())
+        );
+        assert!(matches!(
+            decide(&doc, "pypi/pypi", "three", &mut |_, n| {
+                assert_eq!(n, "pypi/pypi-3");
+                Choice::Keep
+            }),
+            Placed::Kept(_)
+        ));
+        let replaced = decide(&doc, "pypi/pypi", "three", &mut |_, _| Choice::Replace);
+        apply(&mut doc, "pypi/pypi", &v("three"), "n", &replaced).unwrap();
+        assert_eq!(*doc.get("pypi/pypi").unwrap().value, "three");
+        assert!(!in_family("pypi/pypi", "pypi/pypix") && !in_family("pypi/pypi", "pypi/pypi-02"));
     }
 }

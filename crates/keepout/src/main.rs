@@ -70,10 +70,8 @@ fn main() -> ExitCode {
             Ok(0)
         }
         Command::CacheDaemon => {
-            let idle = std::env::var("KEEPOUT_CACHE_IDLE")
-                .ok()
-                .and_then(|t| hook::parse_duration(&t).ok())
-                .unwrap_or(keepout_vault::cache::DEFAULT_IDLE);
+            // Its output goes nowhere: `secret::remember` says what is wrong with the value.
+            let (idle, _) = keepout_vault::cache::idle_from_env();
             keepout_vault::cache::serve(idle)
                 .map(|()| 0)
                 .map_err(anyhow::Error::from)
@@ -83,7 +81,8 @@ fn main() -> ExitCode {
             file,
             yes,
             keep,
-        } => import::import(kind, file, yes, keep),
+            replace,
+        } => import::import(kind, file, yes, keep, replace),
         Command::CargoCredential { .. } => cargo_credential::cargo_credential(),
         Command::HookEnv(args) => hook::hook_env(args),
         Command::Doctor(args) => doctor::doctor(args),

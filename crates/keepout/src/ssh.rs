@@ -49,14 +49,14 @@ fn import(path: &Path, name: Option<String>, yes: bool, keep: bool) -> Result<i3
     let (algorithm, fingerprint) = keys::describe(&prepared.public);
 
     let vault = crate::secret::vault();
-    let key = crate::secret::for_writing(&vault)?;
+    let opened = crate::secret::for_writing_with_document(&vault)?;
     let secret = keys::secret_name(&name);
     let note = format!("ssh key {algorithm} {fingerprint}, from {}", path.display());
-    vault.update(&key, |doc| {
+    let (_, key) = crate::secret::update(&vault, opened, |doc| {
         doc.set(&secret, prepared.openssh.clone(), Some(note.clone()))
     })?;
     // Verify the round trip before touching the plaintext key.
-    let doc = vault.read(&key)?;
+    let doc = crate::secret::read(&vault, &key)?;
     let back = keys::prepare(&doc.get(&secret)?.value, || None).map_err(anyhow::Error::msg)?;
     if back.public != prepared.public {
         bail!(
@@ -195,10 +195,10 @@ pub fn agent(args: AgentArgs) -> Result<i32> {
         })
         .collect();
     extra.extend(args.known_hosts.iter().cloned());
-    let idle = std::env::var("KEEPOUT_CACHE_IDLE")
-        .ok()
-        .and_then(|t| keepout_vault::parse_duration(&t).ok())
-        .unwrap_or(keepout_vault::cache::DEFAULT_IDLE);
+    let (idle, bad_idle) = keepout_vault::cache::idle_from_env();
+    if let Some(message) = bad_idle {
+        eprintln!("keepout: {message}");
+    }
     let agent_config = keepout_agent::AgentConfig {
         socket: socket.clone(),
         vault: crate::secret::vault().path().to_path_buf(),

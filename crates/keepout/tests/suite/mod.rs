@@ -24,6 +24,7 @@ mod a20_host_sockets;
 mod agent;
 mod audit;
 mod cli;
+mod everyday_vault;
 mod exec;
 mod net;
 mod ordinary_work;
