@@ -177,10 +177,13 @@ fn make_pythons_relocatable(copy: &Path, original: &Path) {
 }
 
 /// The fixture's environment with `home` as HOME and the toolchains on PATH, as the user's shell
-/// would have them (rustup's installer and pyenv's `init` put them first).
+/// would have them (rustup's installer and pyenv's `init` put them first). `home` may be the
+/// test process's real home: keepout's own files (config, reviews, caches) go to the fixture's
+/// home through the XDG variables, so the suite never writes into the real one.
 fn toolchain_env(fx: &Fixture, home: &Path) -> Vec<(String, String)> {
     let h = home.display();
-    fx.env()
+    let mut env: Vec<(String, String)> = fx
+        .env()
         .iter()
         .map(|(k, v)| match k.as_str() {
             "HOME" => (k.clone(), h.to_string()),
@@ -190,7 +193,16 @@ fn toolchain_env(fx: &Fixture, home: &Path) -> Vec<(String, String)> {
             ),
             _ => (k.clone(), v.clone()),
         })
-        .collect()
+        .collect();
+    for (var, rel) in [
+        ("XDG_CONFIG_HOME", ".config"),
+        ("XDG_DATA_HOME", ".local/share"),
+        ("XDG_CACHE_HOME", ".cache"),
+        ("XDG_STATE_HOME", ".local/state"),
+    ] {
+        env.push((var.into(), fx.home_path(rel)));
+    }
+    env
 }
 
 /// `keepout run <extra> -- sh -c script` as the fixture's runner with `env`, in the project.
