@@ -1,0 +1,359 @@
+//! Values that must never leave the sandbox (its decoy credentials), and the search for them in
+//! what the sandbox sends through the proxy.
+//!
+//! Guarantees: a [`Canaries`] finds each value in a byte stream as it is (any letter case), hex-
+//! or URL-encoded (every byte `%XX`), and base64-encoded (standard or URL-safe alphabet, at any
+//! of the three alignments); for a value with a random part of at least [`PIECE`] characters,
+//! also any [`PIECE`]-character piece of that part, as it is or hex-encoded (a value sent in
+//! pieces, e.g. one per DNS label). [`Scan`] finds them across the boundaries of a stream's
+//! chunks. What is encrypted (inside TLS) or transformed otherwise (XOR, compression, smaller
+//! pieces) is not found: that is why keepout refuses to forward what it finds, and also reports
+//! the reads of the decoys themselves.
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use base64::Engine as _;
+use serde::Serialize;
+
+/// The length of the pieces of a value's random part that are watched for too.
+pub const PIECE: usize = 12;
+
+/// A value that must never leave, with the name to report it by (e.g. `~/.netrc`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Canary {
+    pub name: String,
+    pub value: String,
+    /// The value's random part (unique to this run), whose pieces are watched for too; `None`
+    /// when the value has none long enough.
+    pub random: Option<String>,
+}
+
+/// How a value was written where it was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Form {
+    /// As it is (any letter case).
+    Plain,
+    Base64,
+    Hex,
+    /// Every byte as `%XX`.
+    UrlEncoded,
+    /// A piece of its random part (as it is or hex-encoded).
+    Piece,
+}
+
+impl Form {
+    /// How a message says it: "base64-encoded".
+    pub fn describe(self) -> &'static str {
+        match self {
+            Form::Plain => "as it is",
+            Form::Base64 => "base64-encoded",
+            Form::Hex => "hex-encoded",
+            Form::UrlEncoded => "URL-encoded",
+            Form::Piece => "a piece of it",
+        }
+    }
+}
+
+/// A value found: which canary (its name) and in what form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    pub name: String,
+    pub form: Form,
+}
+
+/// The values to watch for, compiled into two automata: one that ignores letter case (plain,
+/// hex, URL-encoded, pieces) and one that does not (base64).
+#[derive(Clone, Default)]
+pub struct Canaries {
+    names: Vec<String>,
+    nocase: Option<AhoCorasick>,
+    exact: Option<AhoCorasick>,
+    /// Pattern index -> (canary index, form), per automaton.
+    nocase_of: Vec<(usize, Form)>,
+    exact_of: Vec<(usize, Form)>,
+    /// The longest pattern: how much of a stream's last chunk a [`Scan`] keeps.
+    longest: usize,
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The base64 forms of `value` at the three alignments (the characters that depend on `value`
+/// alone), standard and URL-safe.
+fn base64_forms(value: &[u8]) -> Vec<String> {
+    let mut out = Vec::new();
+    for offset in 0..3usize {
+        let mut padded = vec![0u8; offset];
+        padded.extend_from_slice(value);
+        let text = base64::engine::general_purpose::STANDARD_NO_PAD.encode(&padded);
+        // Characters wholly made of `value`'s bits: from ceil(8*offset/6), and the last one only
+        // when the value ends on a 3-byte boundary.
+        let start = (8 * offset).div_ceil(6);
+        let end = if padded.len() % 3 == 0 {
+            text.len()
+        } else {
+            text.len() - 1
+        };
+        if end > start {
+            let core = &text[start..end];
+            out.push(core.to_string());
+            out.push(core.replace('+', "-").replace('/', "_"));
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+impl Canaries {
+    /// No values: finds nothing.
+    pub fn none() -> Canaries {
+        Canaries::default()
+    }
+
+    pub fn new(canaries: &[Canary]) -> Canaries {
+        let mut nocase = Vec::new();
+        let mut exact = Vec::new();
+        let mut names = Vec::new();
+        for (i, c) in canaries.iter().enumerate() {
+            names.push(c.name.clone());
+            let v = c.value.as_bytes();
+            if v.is_empty() {
+                continue;
+            }
+            nocase.push((c.value.clone(), i, Form::Plain));
+            nocase.push((hex(v), i, Form::Hex));
+            nocase.push((
+                v.iter().map(|b| format!("%{b:02x}")).collect(),
+                i,
+                Form::UrlEncoded,
+            ));
+            for b in base64_forms(v) {
+                exact.push((b, i, Form::Base64));
+            }
+            if let Some(random) = c.random.as_deref().filter(|r| r.len() >= PIECE) {
+                let r = random.as_bytes();
+                for w in r.windows(PIECE) {
+                    nocase.push((String::from_utf8_lossy(w).into_owned(), i, Form::Piece));
+                    nocase.push((hex(w), i, Form::Piece));
+                }
+            }
+        }
+        let longest = nocase
+            .iter()
+            .chain(&exact)
+            .map(|(p, _, _)| p.len())
+            .max()
+            .unwrap_or(0);
+        let build = |patterns: &[(String, usize, Form)], nocase: bool| {
+            (!patterns.is_empty()).then(|| {
+                AhoCorasickBuilder::new()
+                    .ascii_case_insensitive(nocase)
+                    .match_kind(MatchKind::LeftmostLongest)
+                    .build(patterns.iter().map(|(p, _, _)| p))
+                    .expect("canary patterns are plain strings")
+            })
+        };
+        Canaries {
+            names,
+            nocase: build(&nocase, true),
+            exact: build(&exact, false),
+            nocase_of: nocase.iter().map(|(_, i, f)| (*i, *f)).collect(),
+            exact_of: exact.iter().map(|(_, i, f)| (*i, *f)).collect(),
+            longest,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.nocase.is_none() && self.exact.is_none()
+    }
+
+    /// The first value found in `haystack`, the whole value before a piece of it.
+    pub fn find(&self, haystack: &[u8]) -> Option<Found> {
+        let mut best: Option<(usize, Form)> = None;
+        for (ac, of) in [
+            (&self.nocase, &self.nocase_of),
+            (&self.exact, &self.exact_of),
+        ] {
+            let Some(ac) = ac else { continue };
+            for m in ac.find_iter(haystack) {
+                let (i, form) = of[m.pattern().as_usize()];
+                if best.is_none_or(|(_, f)| f == Form::Piece && form != Form::Piece) {
+                    best = Some((i, form));
+                }
+                if form != Form::Piece {
+                    break;
+                }
+            }
+        }
+        best.map(|(i, form)| Found {
+            name: self.names[i].clone(),
+            form,
+        })
+    }
+
+    /// [`Canaries::find`] in `text`, and in it with `%XX` and `+` decoded (a URL or a form
+    /// whose value is partly encoded), and with the dots taken out (a value split across the
+    /// labels of a host name).
+    pub fn find_in_text(&self, text: &str) -> Option<Found> {
+        if self.is_empty() {
+            return None;
+        }
+        let found = [
+            self.find(text.as_bytes()),
+            self.find(&percent_decode(text.as_bytes())),
+            self.find(text.replace('.', "").as_bytes()),
+        ];
+        let whole = found.iter().flatten().find(|f| f.form != Form::Piece);
+        whole.or(found.iter().flatten().next()).cloned()
+    }
+}
+
+/// `%XX` and `+` decoded; anything else kept as it is.
+fn percent_decode(text: &[u8]) -> Vec<u8> {
+    let digit = |b: &u8| (*b as char).to_digit(16).map(|d| d as u8);
+    let mut out = Vec::with_capacity(text.len());
+    let mut i = 0;
+    while i < text.len() {
+        if text[i] == b'%' {
+            if let (Some(h), Some(l)) = (
+                text.get(i + 1).and_then(digit),
+                text.get(i + 2).and_then(digit),
+            ) {
+                out.push(h * 16 + l);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(if text[i] == b'+' { b' ' } else { text[i] });
+        i += 1;
+    }
+    out
+}
+
+/// A search through a stream, chunk by chunk: a value split across two chunks is found in the
+/// second.
+pub struct Scan<'a> {
+    canaries: &'a Canaries,
+    tail: Vec<u8>,
+}
+
+impl<'a> Scan<'a> {
+    pub fn new(canaries: &'a Canaries) -> Scan<'a> {
+        Scan {
+            canaries,
+            tail: Vec::new(),
+        }
+    }
+
+    /// Go on from the end of another search ([`Scan::into_tail`]).
+    pub fn resume(canaries: &'a Canaries, tail: Vec<u8>) -> Scan<'a> {
+        Scan { canaries, tail }
+    }
+
+    /// What this search keeps of the stream so far, for [`Scan::resume`].
+    pub fn into_tail(self) -> Vec<u8> {
+        self.tail
+    }
+
+    /// Search `chunk` (with the end of the chunks before it).
+    pub fn feed(&mut self, chunk: &[u8]) -> Option<Found> {
+        if self.canaries.is_empty() {
+            return None;
+        }
+        self.tail.extend_from_slice(chunk);
+        let found = self.canaries.find(&self.tail);
+        let keep = self.canaries.longest.saturating_sub(1);
+        if self.tail.len() > keep {
+            self.tail.drain(..self.tail.len() - keep);
+        }
+        found
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn canaries() -> Canaries {
+        Canaries::new(&[
+            Canary {
+                name: "~/.netrc".into(),
+                value: "keepout-decoy-run1-q7w8e9r0t1y2u3i4o5p6a7s8".into(),
+                random: Some("q7w8e9r0t1y2u3i4o5p6a7s8".into()),
+            },
+            Canary {
+                name: "~/.aws/credentials".into(),
+                value: "AKIAKEEPOUTDECOY0000".into(),
+                random: None,
+            },
+        ])
+    }
+
+    #[test]
+    fn every_form_is_found() {
+        let c = canaries();
+        let v = "keepout-decoy-run1-q7w8e9r0t1y2u3i4o5p6a7s8";
+        let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+        let netrc = |form| {
+            Some(Found {
+                name: "~/.netrc".into(),
+                form,
+            })
+        };
+        assert_eq!(c.find(format!("x={v}&y").as_bytes()), netrc(Form::Plain));
+        assert_eq!(
+            c.find(v.to_uppercase().as_bytes()),
+            netrc(Form::Plain),
+            "any case"
+        );
+        for prefix in ["", "a", "ab", "user:"] {
+            let text = format!("Authorization: Basic {}", b64(&format!("{prefix}{v}")));
+            assert_eq!(c.find(text.as_bytes()), netrc(Form::Base64), "{text}");
+        }
+        assert_eq!(
+            c.find(hex(v.as_bytes()).to_uppercase().as_bytes()),
+            netrc(Form::Hex)
+        );
+        let pct: String = v.bytes().map(|b| format!("%{b:02X}")).collect();
+        assert_eq!(c.find(pct.as_bytes()), netrc(Form::UrlEncoded));
+        assert_eq!(
+            c.find_in_text("q7w8e9.r0t1y2u3.evil.example"),
+            netrc(Form::Piece),
+            "a piece, across host labels"
+        );
+        assert_eq!(
+            c.find_in_text("/?t=keepout%2Ddecoy-run1-q7w8e9r0t1y2u3i4o5p6a7s8"),
+            netrc(Form::Plain),
+            "partly URL-encoded"
+        );
+        assert_eq!(
+            c.find(b"id=AKIAKEEPOUTDECOY0000").map(|f| f.name),
+            Some("~/.aws/credentials".into())
+        );
+        // Ordinary traffic, and the fixed words of the decoys alone, are not a value.
+        for clean in [
+            "GET /simple/six/ HTTP/1.1",
+            "keepout-decoy-run1",
+            "machine git.decoy.invalid",
+            "q7w8e9r0t1y",
+        ] {
+            assert_eq!(c.find_in_text(clean), None, "{clean}");
+        }
+        assert_eq!(Canaries::none().find_in_text(v), None);
+    }
+
+    #[test]
+    fn a_stream_split_anywhere() {
+        let c = canaries();
+        let text =
+            "POST / HTTP/1.1\r\n\r\npassword=keepout-decoy-run1-q7w8e9r0t1y2u3i4o5p6a7s8&x=1";
+        for cut in 1..text.len() {
+            let mut scan = Scan::new(&c);
+            let first = scan.feed(&text.as_bytes()[..cut]);
+            let second = scan.feed(&text.as_bytes()[cut..]);
+            assert!(first.or(second).is_some(), "cut at {cut}");
+        }
+    }
+}
