@@ -385,8 +385,15 @@ pub struct RunArgs {
     #[arg(long, conflicts_with = "mode")]
     pub review: bool,
 
-    /// The command and its arguments.
-    #[arg(last = true, value_name = "COMMAND", required = true, num_args = 1..)]
+    /// The command and its arguments, after `--` or after keepout's own options: everything
+    /// from the first word that is not one of keepout's options is the command's
+    /// (`keepout run pytest -x` runs `pytest -x`).
+    #[arg(
+        value_name = "COMMAND",
+        required = true,
+        num_args = 1..,
+        trailing_var_arg = true
+    )]
     pub command: Vec<String>,
 }
 

@@ -24,6 +24,7 @@ mod a20_host_sockets;
 mod agent;
 mod audit;
 mod exec;
+mod first_use;
 mod net;
 mod ordinary_work;
 mod review;
