@@ -298,21 +298,46 @@ impl Proxy {
             self.refuse_sent(&mut client, &destination, &place, found);
             return;
         }
-        // Plain HTTP: a body of a stated, moderate length is read whole and searched before
-        // anything is forwarded.
+        // Plain HTTP: a body of a stated, moderate length, or a chunked one up to that length,
+        // is read whole and searched (a chunked one also with its chunks joined: a value split
+        // across chunks) before anything is forwarded.
         let mut body = head.split_off(end);
+        let mut answered_continue = false;
         if !connect {
-            let length = headers.iter().find_map(|h| {
-                let (name, value) = h.split_once(':')?;
-                name.trim()
-                    .eq_ignore_ascii_case("content-length")
-                    .then(|| value.trim().parse::<usize>().ok())?
-            });
-            if let Some(length) = length.filter(|l| *l <= WHOLE_BODY) {
-                while body.len() < length {
+            let header = |want: &str| {
+                headers.iter().find_map(|h| {
+                    let (name, value) = h.split_once(':')?;
+                    name.trim()
+                        .eq_ignore_ascii_case(want)
+                        .then(|| value.trim().to_ascii_lowercase())
+                })
+            };
+            let chunked = header("transfer-encoding").is_some_and(|v| v.contains("chunked"));
+            let length = header("content-length")
+                .and_then(|v| v.parse::<usize>().ok())
+                .filter(|l| *l <= WHOLE_BODY);
+            if chunked || length.is_some() {
+                // A client that waits for "100 Continue" before its body gets it from here.
+                if header("expect").as_deref() == Some("100-continue") {
+                    let _ = client.write_all(b"HTTP/1.1 100 Continue\r\n\r\n");
+                    answered_continue = true;
+                }
+                let complete = |body: &[u8]| match length {
+                    _ if chunked => dechunk(body).1,
+                    Some(l) => body.len() >= l,
+                    None => true,
+                };
+                while !complete(&body) && body.len() <= WHOLE_BODY {
                     match client.read(&mut buf) {
                         Ok(0) | Err(_) => break,
                         Ok(n) => body.extend_from_slice(&buf[..n]),
+                    }
+                }
+                if chunked {
+                    if let Some(found) = self.0.canaries.find(&dechunk(&body).0) {
+                        let _ = client.set_read_timeout(None);
+                        self.refuse_sent(&mut client, &destination, "the body", found);
+                        return;
                     }
                 }
             }
@@ -351,7 +376,11 @@ impl Proxy {
                     .unwrap_or("")
                     .trim()
                     .to_ascii_lowercase();
-                if name.starts_with("proxy-") || name == "connection" || name == "keep-alive" {
+                if name.starts_with("proxy-")
+                    || name == "connection"
+                    || name == "keep-alive"
+                    || (answered_continue && name == "expect")
+                {
                     continue;
                 }
                 out.push_str(l);
@@ -398,6 +427,35 @@ struct Watch {
     first_place: &'static str,
     /// The end of what was searched already (a value split across it is found).
     scan_tail: Vec<u8>,
+}
+
+/// A chunked body's data so far, and whether the body is complete (its last, empty chunk
+/// seen). Trailers are not searched; extensions after `;` are ignored.
+fn dechunk(body: &[u8]) -> (Vec<u8>, bool) {
+    let mut data = Vec::new();
+    let mut rest = body;
+    loop {
+        let Some(eol) = rest.windows(2).position(|w| w == b"\r\n") else {
+            return (data, false);
+        };
+        let line = String::from_utf8_lossy(&rest[..eol]);
+        let Ok(size) = usize::from_str_radix(line.split(';').next().unwrap_or("").trim(), 16)
+        else {
+            // Not chunked after all: what is there is searched as it is, too.
+            data.extend_from_slice(rest);
+            return (data, true);
+        };
+        rest = &rest[eol + 2..];
+        if size == 0 {
+            return (data, true);
+        }
+        let take = size.min(rest.len());
+        data.extend_from_slice(&rest[..take]);
+        if rest.len() < size + 2 {
+            return (data, false);
+        }
+        rest = &rest[size + 2..];
+    }
 }
 
 /// `host:port`, `[v6]:port`.
@@ -474,6 +532,16 @@ fn relay(client: TcpStream, upstream: TcpStream, watch: Watch) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn chunked_bodies() {
+        assert_eq!(
+            dechunk(b"3\r\nabc\r\n2;x=y\r\nde\r\n0\r\n\r\n"),
+            (b"abcde".to_vec(), true)
+        );
+        assert_eq!(dechunk(b"3\r\nabc\r\n2\r\nd"), (b"abcd".to_vec(), false));
+        assert_eq!(dechunk(b"3\r\nab"), (b"ab".to_vec(), false));
+    }
 
     #[test]
     fn authorities() {

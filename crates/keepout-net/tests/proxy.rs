@@ -251,6 +251,19 @@ fn a_decoy_value_does_not_leave() {
             Form::Plain,
         ),
         (
+            // Split into 5-byte chunks: found with the chunks joined.
+            format!(
+                "POST http://pypi.org/legacy/ HTTP/1.1\r\nHost: pypi.org\r\nTransfer-Encoding: chunked\r\n\r\n{}0\r\n\r\n",
+                body.as_bytes()
+                    .chunks(5)
+                    .map(|c| format!("{:x}\r\n{}\r\n", c.len(), String::from_utf8_lossy(c)))
+                    .collect::<String>()
+            )
+            .into_bytes(),
+            "the body",
+            Form::Plain,
+        ),
+        (
             b"CONNECT h2k9x4m7p3q8.r5t1w6y0z2b4.files.pythonhosted.org:443 HTTP/1.1\r\n\r\n"
                 .to_vec(),
             "the host name",
@@ -267,6 +280,24 @@ fn a_decoy_value_does_not_leave() {
             "{place}: {sent:?}"
         );
     }
+    // A client that waits for "100 Continue" gets it from the proxy, then the refusal.
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    s.write_all(
+        format!(
+            "POST http://pypi.org/legacy/ HTTP/1.1\r\nHost: pypi.org\r\nExpect: 100-continue\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    let mut first = [0u8; 25];
+    s.read_exact(&mut first).unwrap();
+    assert_eq!(&first, b"HTTP/1.1 100 Continue\r\n\r\n");
+    s.write_all(body.as_bytes()).unwrap();
+    let mut rest = String::new();
+    let _ = s.read_to_string(&mut rest);
+    assert!(rest.starts_with("HTTP/1.1 403"), "{rest}");
     assert!(
         proxy.refusals().is_empty(),
         "the host is allowed: no policy refusal, only the decoy: {:?}",

@@ -385,14 +385,20 @@ pub fn execute(
         eprintln!(
             "keepout: ALERT: the code tried to SEND a decoy credential ({}) to {} (in {}, {}): it is trying to steal credentials. keepout refused that request: the value did not leave",
             s.decoy,
-            s.destination,
-            s.place,
+            crate::shown::text(&s.destination),
+            crate::shown::text(&s.place),
             s.form.describe()
         );
     }
     let refused: Vec<String> = refusals
         .iter()
-        .map(|r| format!("connect {} ({})", r.destination, short_reason(&r.reason)))
+        .map(|r| {
+            format!(
+                "connect {} ({})",
+                crate::shown::text(&r.destination),
+                crate::shown::text(short_reason(&r.reason))
+            )
+        })
         .chain(report.refused_syscalls.iter().cloned())
         .collect();
     if !quiet {
@@ -401,7 +407,13 @@ pub fn execute(
         }
         let unreachable: Vec<String> = unreachable
             .iter()
-            .map(|r| format!("{} ({})", r.destination, short_reason(&r.reason)))
+            .map(|r| {
+                format!(
+                    "{} ({})",
+                    crate::shown::text(&r.destination),
+                    crate::shown::text(short_reason(&r.reason))
+                )
+            })
             .collect();
         if let Some(line) = summary("not reachable", &unreachable) {
             eprintln!("{line}");

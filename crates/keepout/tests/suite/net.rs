@@ -605,3 +605,27 @@ fn cargo_and_npm_through_the_proxy() {
         }
     }
 }
+
+/// A destination is the sandbox's text: printed with its control characters escaped, so a
+/// request for a "host" made of escape sequences cannot rewrite keepout's lines (A17).
+#[test]
+fn destinations_are_shown_escaped() {
+    const RAW_CONNECT: &str = r#"
+import socket
+s = socket.create_connection(("127.0.0.1", 3128), timeout=20)
+s.sendall(b"CONNECT \x1b[2K\x1b]0;owned\x07evil.example:443 HTTP/1.1\r\n\r\n")
+print("ANSWER", s.recv(100).split(b"\r\n")[0].decode())
+"#;
+    for r in runners() {
+        let fx = Fixture::new(&r);
+        let script = fx.script("raw_connect.py", RAW_CONNECT);
+        let inn = fx.inside(&["--net", "pypi"], &format!("{PYTHON} {script}"));
+        assert!(inn.stdout.contains("ANSWER HTTP/1.1 403"), "[{r}]{inn}");
+        assert!(
+            inn.stderr
+                .contains("connect \\e[2K\\e]0;owned\\x07evil.example:443 (not allowed)")
+                && !inn.stderr.contains('\x1b'),
+            "[{r}] escaped:{inn}"
+        );
+    }
+}
