@@ -10,7 +10,7 @@
 //! pieces) is not found: that is why keepout refuses to forward what it finds, and also reports
 //! the reads of the decoys themselves.
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use base64::Engine as _;
 use serde::Serialize;
 
@@ -149,6 +149,9 @@ impl Canaries {
         let build = |patterns: &[(String, usize, Form)], nocase: bool| {
             (!patterns.is_empty()).then(|| {
                 AhoCorasickBuilder::new()
+                    // A full DFA: a few MiB for the decoys' patterns, and the fastest search
+                    // of the bytes an upload sends.
+                    .kind(Some(AhoCorasickKind::DFA))
                     .ascii_case_insensitive(nocase)
                     .match_kind(MatchKind::LeftmostLongest)
                     .build(patterns.iter().map(|(p, _, _)| p))
@@ -355,5 +358,49 @@ mod tests {
             let second = scan.feed(&text.as_bytes()[cut..]);
             assert!(first.or(second).is_some(), "cut at {cut}");
         }
+    }
+}
+
+#[cfg(test)]
+mod speed {
+    use super::*;
+
+    /// How fast a stream is searched (run: cargo test --release -p keepout-net -- --ignored
+    /// speed --nocapture); the numbers are in docs/net.md.
+    #[test]
+    #[ignore]
+    fn speed() {
+        let canaries: Vec<Canary> = (0..5)
+            .map(|i| Canary {
+                name: format!("decoy{i}"),
+                value: format!("keepout-decoy-abcdef-q7w8e9r0t1y2u3i4o5p6a7s{i}"),
+                random: Some(format!("q7w8e9r0t1y2u3i4o5p6a7s{i}")),
+            })
+            .collect();
+        let built = std::time::Instant::now();
+        let c = Canaries::new(&canaries);
+        println!(
+            "built the search for 5 decoys in {:.1} ms",
+            built.elapsed().as_secs_f64() * 1000.0
+        );
+        let mut data = vec![0u8; 64 << 20];
+        let mut x: u64 = 0x9e3779b97f4a7c15;
+        for b in data.iter_mut() {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            *b = x as u8;
+        }
+        let start = std::time::Instant::now();
+        let mut scan = Scan::new(&c);
+        for chunk in data.chunks(256 * 1024) {
+            assert!(scan.feed(chunk).is_none());
+        }
+        let secs = start.elapsed().as_secs_f64();
+        println!(
+            "searched 64 MiB of random bytes in {:.3} s: {:.0} MiB/s",
+            secs,
+            64.0 / secs
+        );
     }
 }
