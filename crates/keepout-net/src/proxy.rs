@@ -298,12 +298,12 @@ impl Proxy {
             self.refuse_sent(&mut client, &destination, &place, found);
             return;
         }
-        // Plain HTTP: a body of a stated, moderate length, or a chunked one up to that length,
-        // is read whole and searched (a chunked one also with its chunks joined: a value split
-        // across chunks) before anything is forwarded.
+        // Plain HTTP, when there are values to watch for: a body of a stated, moderate length,
+        // or a chunked one up to that length, is read whole and searched (a chunked one also
+        // with its chunks joined: a value split across chunks) before anything is forwarded.
         let mut body = head.split_off(end);
         let mut answered_continue = false;
-        if !connect {
+        if !connect && !self.0.canaries.is_empty() {
             let header = |want: &str| {
                 headers.iter().find_map(|h| {
                     let (name, value) = h.split_once(':')?;

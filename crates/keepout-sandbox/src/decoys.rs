@@ -124,7 +124,7 @@ impl Decoys {
                 continue;
             };
             // Read before the watch is set: keepout's own read is not the code's.
-            if let Ok(text) = std::fs::read_to_string(&path) {
+            if let Some(text) = read_decoy(&path) {
                 values.extend(values_in(&text, rel));
             }
             let wd = inotify::add_watch(
@@ -184,6 +184,30 @@ impl Decoys {
             })
             .collect()
     }
+}
+
+/// A decoy's text, at most 64 KiB of it, when it is a regular file. A kept home is the
+/// sandbox's to change: a decoy replaced by a symlink, a FIFO or a huge file between runs is
+/// not followed, does not block, and is not read whole.
+fn read_decoy(path: &Path) -> Option<String> {
+    use rustix::fs::{Mode, OFlags};
+    use std::io::Read;
+    let fd = rustix::fs::open(
+        path,
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .ok()?;
+    let stat = rustix::fs::fstat(&fd).ok()?;
+    if rustix::fs::FileType::from_raw_mode(stat.st_mode) != rustix::fs::FileType::RegularFile {
+        return None;
+    }
+    let mut text = String::new();
+    std::fs::File::from(fd)
+        .take(64 * 1024)
+        .read_to_string(&mut text)
+        .ok()?;
+    Some(text)
 }
 
 /// The secret values in a decoy's text: each `keepout-decoy-...` token, and the fixed decoy
@@ -266,4 +290,63 @@ pub fn plant_into(home: &Path, tag: &str, owner: Option<(u32, u32)>) -> std::io:
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_are_random_per_file_and_reads_have_kinds() {
+        let home = tempfile::tempdir().unwrap();
+        plant_into(home.path(), "t1", None).unwrap();
+        let decoys = Decoys::watch(&[home.path().to_path_buf()]).unwrap();
+        let values = decoys.values();
+        // Five tokens, one per file, and the AWS key id.
+        assert_eq!(values.len(), 6, "{values:?}");
+        let randoms: Vec<&str> = values.iter().filter_map(|v| v.random.as_deref()).collect();
+        assert_eq!(randoms.len(), 5, "{values:?}");
+        for r in &randoms {
+            assert_eq!(r.len(), RANDOM_LEN);
+            assert_eq!(randoms.iter().filter(|o| *o == r).count(), 1, "distinct");
+        }
+        let netrc = values.iter().find(|v| v.decoy == "~/.netrc").unwrap();
+        assert!(netrc.value.starts_with("keepout-decoy-t1-"), "{netrc:?}");
+        // keepout's own read (above) is not reported; the code's are, with their kinds.
+        assert!(decoys.opened().is_empty());
+        std::fs::read(home.path().join(".netrc")).unwrap();
+        std::fs::read(home.path().join(".aws/credentials")).unwrap();
+        let opened = decoys.opened();
+        assert_eq!(
+            opened
+                .iter()
+                .map(|r| (r.path.display().to_string(), r.kind))
+                .collect::<Vec<_>>(),
+            [
+                ("~/.netrc".to_string(), ReadKind::Ordinary),
+                ("~/.aws/credentials".to_string(), ReadKind::Unexpected)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_decoy_replaced_by_a_fifo_or_a_symlink_is_not_read() {
+        let home = tempfile::tempdir().unwrap();
+        plant_into(home.path(), "t2", None).unwrap();
+        let netrc = home.path().join(".netrc");
+        std::fs::remove_file(&netrc).unwrap();
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &netrc,
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+            0,
+        )
+        .unwrap();
+        assert_eq!(read_decoy(&netrc), None, "a FIFO: no read, no hang");
+        let pypirc = home.path().join(".pypirc");
+        std::fs::remove_file(&pypirc).unwrap();
+        std::os::unix::fs::symlink(home.path().join(".aws/credentials"), &pypirc).unwrap();
+        assert_eq!(read_decoy(&pypirc), None, "a symlink is not followed");
+    }
 }
