@@ -2,10 +2,11 @@
 //! what the sandbox sends through the proxy.
 //!
 //! Guarantees: a [`Canaries`] finds each value in a byte stream as it is (any letter case), hex-
-//! or URL-encoded (every byte `%XX`), and base64-encoded (standard or URL-safe alphabet, at any
-//! of the three alignments); for a value with a random part of at least [`PIECE`] characters,
-//! also any [`PIECE`]-character piece of that part, as it is or hex-encoded (a value sent in
-//! pieces, e.g. one per DNS label). [`Scan`] finds them across the boundaries of a stream's
+//! or URL-encoded (every byte `%XX`), base64-encoded (standard or URL-safe alphabet, at any of
+//! the three alignments) and base32-encoded (RFC 4648, any case, at any of the five
+//! alignments); for a value with a random part of at least [`PIECE`] characters, also that part
+//! alone in each of those forms, and any [`PIECE`]-character piece of it, as it is or
+//! hex-encoded (a value sent in pieces, e.g. one per DNS label). [`Scan`] finds them across the boundaries of a stream's
 //! chunks. What is encrypted (inside TLS) or transformed otherwise (XOR, compression, smaller
 //! pieces) is not found: that is why keepout refuses to forward what it finds, and also reports
 //! the reads of the decoys themselves.
@@ -34,6 +35,8 @@ pub enum Form {
     /// As it is (any letter case).
     Plain,
     Base64,
+    /// RFC 4648 base32, any case (what DNS tunnels use).
+    Base32,
     Hex,
     /// Every byte as `%XX`.
     UrlEncoded,
@@ -47,6 +50,7 @@ impl Form {
         match self {
             Form::Plain => "as it is",
             Form::Base64 => "base64-encoded",
+            Form::Base32 => "base32-encoded",
             Form::Hex => "hex-encoded",
             Form::UrlEncoded => "URL-encoded",
             Form::Piece => "a piece of it",
@@ -106,6 +110,34 @@ fn base64_forms(value: &[u8]) -> Vec<String> {
     out
 }
 
+/// The base32 forms (RFC 4648 alphabet, the usual one for data in DNS names; matched in any
+/// case) of `value` at the five alignments: the characters that depend on `value` alone.
+fn base32_forms(value: &[u8]) -> Vec<String> {
+    const ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let mut out = Vec::new();
+    for offset in 0..5usize {
+        let mut bits: Vec<bool> = Vec::new();
+        for b in std::iter::repeat_n(0u8, offset).chain(value.iter().copied()) {
+            bits.extend((0..8).rev().map(|k| b >> k & 1 == 1));
+        }
+        // Whole 5-bit groups that start at or after the value's first bit.
+        let first = (8 * offset).div_ceil(5);
+        let whole = bits.len() / 5;
+        let text: String = (first..whole)
+            .map(|g| {
+                let n = bits[g * 5..g * 5 + 5]
+                    .iter()
+                    .fold(0usize, |n, b| n << 1 | usize::from(*b));
+                ALPHABET[n] as char
+            })
+            .collect();
+        if !text.is_empty() {
+            out.push(text);
+        }
+    }
+    out
+}
+
 impl Canaries {
     /// No values: finds nothing.
     pub fn none() -> Canaries {
@@ -118,23 +150,29 @@ impl Canaries {
         let mut names = Vec::new();
         for (i, c) in canaries.iter().enumerate() {
             names.push(c.name.clone());
-            let v = c.value.as_bytes();
-            if v.is_empty() {
+            if c.value.is_empty() {
                 continue;
             }
-            nocase.push((c.value.clone(), i, Form::Plain));
-            nocase.push((hex(v), i, Form::Hex));
-            nocase.push((
-                v.iter().map(|b| format!("%{b:02x}")).collect(),
-                i,
-                Form::UrlEncoded,
-            ));
-            for b in base64_forms(v) {
-                exact.push((b, i, Form::Base64));
+            // The whole value, and its random part alone, in every encoding.
+            let random = c.random.as_deref().filter(|r| r.len() >= PIECE);
+            for v in std::iter::once(c.value.as_str()).chain(random) {
+                let v = v.as_bytes();
+                nocase.push((String::from_utf8_lossy(v).into_owned(), i, Form::Plain));
+                nocase.push((hex(v), i, Form::Hex));
+                nocase.push((
+                    v.iter().map(|b| format!("%{b:02x}")).collect(),
+                    i,
+                    Form::UrlEncoded,
+                ));
+                for b in base64_forms(v) {
+                    exact.push((b, i, Form::Base64));
+                }
+                for b in base32_forms(v) {
+                    nocase.push((b, i, Form::Base32));
+                }
             }
-            if let Some(random) = c.random.as_deref().filter(|r| r.len() >= PIECE) {
-                let r = random.as_bytes();
-                for w in r.windows(PIECE) {
+            if let Some(random) = random {
+                for w in random.as_bytes().windows(PIECE) {
                     nocase.push((String::from_utf8_lossy(w).into_owned(), i, Form::Piece));
                     nocase.push((hex(w), i, Form::Piece));
                 }
@@ -319,6 +357,23 @@ mod tests {
             c.find(hex(v.as_bytes()).to_uppercase().as_bytes()),
             netrc(Form::Hex)
         );
+        // base32 (what DNS tunnels use), at every alignment, in lower case, across labels.
+        for prefix in ["", "a", "ab", "abc", "abcd"] {
+            let b32 = base32(format!("{prefix}{v}").as_bytes()).to_lowercase();
+            let host = b32
+                .as_bytes()
+                .chunks(50)
+                .map(|c| std::str::from_utf8(c).unwrap())
+                .collect::<Vec<_>>()
+                .join(".")
+                + ".evil.example";
+            assert_eq!(c.find_in_text(&host), netrc(Form::Base32), "{host}");
+        }
+        // The random part alone, base64-encoded.
+        assert_eq!(
+            c.find(b64("q7w8e9r0t1y2u3i4o5p6a7s8").as_bytes()),
+            netrc(Form::Base64)
+        );
         let pct: String = v.bytes().map(|b| format!("%{b:02X}")).collect();
         assert_eq!(c.find(pct.as_bytes()), netrc(Form::UrlEncoded));
         assert_eq!(
@@ -345,6 +400,34 @@ mod tests {
             assert_eq!(c.find_in_text(clean), None, "{clean}");
         }
         assert_eq!(Canaries::none().find_in_text(v), None);
+    }
+
+    /// RFC 4648 base32 with padding, written plainly (the test's own reference).
+    fn base32(data: &[u8]) -> String {
+        const A: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+        let mut out = String::new();
+        for chunk in data.chunks(5) {
+            let mut buf = [0u8; 5];
+            buf[..chunk.len()].copy_from_slice(chunk);
+            let n = buf.iter().fold(0u64, |n, b| n << 8 | u64::from(*b));
+            let chars = (chunk.len() * 8).div_ceil(5);
+            for k in 0..8 {
+                if k < chars {
+                    out.push(A[(n >> (35 - 5 * k) & 31) as usize] as char);
+                } else {
+                    out.push('=');
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn base32_reference() {
+        // RFC 4648's test vectors.
+        assert_eq!(base32(b"foobar"), "MZXW6YTBOI======");
+        assert_eq!(base32(b"fooba"), "MZXW6YTB");
+        assert_eq!(base32_forms(b"fooba")[0], "MZXW6YTB");
     }
 
     #[test]
