@@ -264,7 +264,7 @@ fn a_decoy_value_does_not_leave() {
             Form::Plain,
         ),
         (
-            b"CONNECT h2k9x4m7p3q8.r5t1w6y0z2b4.files.pythonhosted.org:443 HTTP/1.1\r\n\r\n"
+            b"CONNECT h2k9x4m7p3q8.r5t1w6.files.pythonhosted.org:443 HTTP/1.1\r\n\r\n"
                 .to_vec(),
             "the host name",
             Form::Piece,
