@@ -215,7 +215,7 @@ fn run_without_the_double_dash() {
 
 /// `keepout doctor` reports an invalid config (exit 1, the file named) and leaves no overlay
 /// probe directory in the place it probes (the nearest existing directory of the data dir: here
-/// the fake home), with a valid config or not.
+/// the fake home), with a valid config or not; one an earlier version left is removed.
 #[test]
 fn doctor_fails_on_a_bad_config_and_leaves_nothing() {
     for r in runners() {
@@ -226,6 +226,17 @@ fn doctor_fails_on_a_bad_config_and_leaves_nothing() {
                 .trim()
                 .to_string()
         };
+        // One an earlier version left (its mode-0 work/work the way overlayfs leaves it, an
+        // hour old): removed too.
+        let stale = fx.home.join(".keepout-overlay-probe-OLD123");
+        std::fs::create_dir_all(stale.join("work/work")).unwrap();
+        fx.give_to_runner(&stale);
+        chmod(&stale.join("work/work"), 0o000);
+        let touched = fx.outside(&format!(
+            "touch -d '1 hour ago' {}",
+            q(stale.display().to_string())
+        ));
+        assert!(touched.success(), "[{r}] {touched}");
         let good = fx.keepout(&["doctor"]);
         assert!(
             good.stdout.contains("[ ok ] config"),
