@@ -381,13 +381,19 @@ pub fn execute(
     let sent = proxy.as_ref().map(|p| p.sent()).unwrap_or_default();
     let decoys_read = decoys.map(|d| d.opened()).unwrap_or_default();
     // The alarm: never silenced by --quiet.
-    for s in &sent {
+    for s in sent.iter().take(5) {
         eprintln!(
             "keepout: ALERT: the code tried to SEND a decoy credential ({}) to {} (in {}, {}): it is trying to steal credentials. keepout refused that request: the value did not leave",
             s.decoy,
             crate::shown::text(&s.destination),
             crate::shown::text(&s.place),
             s.form.describe()
+        );
+    }
+    if sent.len() > 5 {
+        eprintln!(
+            "keepout: ALERT: and {} more requests carrying decoy credentials, all refused (--report FILE lists them)",
+            sent.len() - 5
         );
     }
     let refused: Vec<String> = refusals
@@ -666,7 +672,7 @@ fn decoys_line(
         .collect();
     let values = match (&policy.network, sent) {
         (_, true) => "; see the ALERT above",
-        (Network::None, _) => "; the sandbox had no network, so nothing left",
+        (Network::None, _) => "; the sandbox had no network: nothing could be sent",
         (Network::Host, _) => "; with --net host keepout cannot see whether their values left",
         (Network::Proxied { .. }, _) => "; none of their values went out through keepout's proxy",
     };

@@ -188,7 +188,7 @@ fn decoy_reads_are_reported() {
                     .contains("~/.ssh/id_ed25519 (unexpected: builds and installs do not read it)")
                 && inn
                     .stderr
-                    .contains("the sandbox had no network, so nothing left"),
+                    .contains("the sandbox had no network: nothing could be sent"),
             "[{r}] both reads reported, each with its kind:{inn}"
         );
         assert!(
