@@ -7,12 +7,20 @@
 //!   again, so an allowed name that resolves (or rebinds) to a loopback, private, link-local,
 //!   CGNAT, multicast, unspecified or broadcast address, or to one of this host's own addresses,
 //!   is refused: the maintainer's own services stay out of reach even with `--net '*'`;
-//! * every refusal is recorded ([`Refusal`]) for the run's report.
+//! * every refusal is recorded ([`Refusal`]) for the run's report, a policy's refusal apart
+//!   from a destination that cannot be reached (a name that does not resolve);
+//! * nothing the client sends is forwarded before it is searched for the run's decoy values
+//!   ([`Canaries`]): the request line, every header, a plain-HTTP body, the bytes of a CONNECT
+//!   tunnel (a TLS hello's SNI is in the clear); a host name is searched before it is resolved,
+//!   so a value in it does not leave in a DNS query either. A request that carries one is
+//!   refused and recorded ([`Sent`]); inside TLS nothing can be seen.
 
 mod address;
 mod allow;
+mod canary;
 mod proxy;
 
 pub use address::{forbidden, own_addresses};
 pub use allow::{Allowlist, NetError, Presets};
-pub use proxy::{Proxy, Refusal};
+pub use canary::{Canaries, Canary, Form, Found, Scan, PIECE};
+pub use proxy::{Proxy, Refusal, RefusalKind, Sent};

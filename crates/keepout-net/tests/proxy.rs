@@ -6,9 +6,13 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::Duration;
 
-use keepout_net::{own_addresses, Allowlist, Presets, Proxy};
+use keepout_net::{own_addresses, Allowlist, Canaries, Canary, Form, Presets, Proxy, RefusalKind};
 
 fn start(spec: &str) -> (Proxy, SocketAddr) {
+    start_watching(spec, Canaries::none())
+}
+
+fn start_watching(spec: &str, canaries: Canaries) -> (Proxy, SocketAddr) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let allow = Allowlist::parse(spec, &Presets::builtin()).unwrap();
@@ -16,6 +20,7 @@ fn start(spec: &str) -> (Proxy, SocketAddr) {
         listener,
         allow,
         own_addresses(),
+        canaries,
         Box::new(|host, port| {
             if host == "rebind.example" {
                 // A public-looking name whose DNS answers 127.0.0.1.
@@ -134,5 +139,168 @@ fn allowed_registry_passes_and_others_are_refused() {
             .iter()
             .any(|r| r.destination.starts_with("pypi.org")),
         "{refused:?}"
+    );
+}
+
+/// A name that does not resolve is "not reachable" (502), not a policy refusal; a name the
+/// policy refuses is never looked up.
+#[test]
+fn a_name_that_does_not_resolve_is_not_reachable() {
+    let (proxy, addr) = start("*");
+    let line = ask(addr, "CONNECT nosuch.invalid:443 HTTP/1.1\r\n\r\n");
+    assert!(line.contains("502"), "{line}");
+    let line = ask(
+        addr,
+        "GET http://nosuch.invalid/ HTTP/1.1\r\nHost: nosuch.invalid\r\n\r\n",
+    );
+    assert!(line.contains("502"), "{line}");
+    let line = ask(addr, "CONNECT pypi.org:22 HTTP/1.1\r\n\r\n");
+    assert!(line.contains("403"), "{line}");
+    let refused = proxy.refusals();
+    let unreachable: Vec<_> = refused
+        .iter()
+        .filter(|r| r.kind == RefusalKind::Unreachable)
+        .collect();
+    assert_eq!(unreachable.len(), 2, "{refused:?}");
+    assert!(
+        unreachable[0].destination == "nosuch.invalid:443"
+            && unreachable[0]
+                .reason
+                .contains("could not resolve nosuch.invalid"),
+        "{refused:?}"
+    );
+    assert!(refused
+        .iter()
+        .any(|r| r.destination == "pypi.org:22" && r.kind == RefusalKind::Policy));
+}
+
+const DECOY: &str = "keepout-decoy-test-h2k9x4m7p3q8r5t1w6y0z2b4";
+
+fn decoys() -> Canaries {
+    Canaries::new(&[Canary {
+        name: "~/.netrc".into(),
+        value: DECOY.into(),
+        random: Some(DECOY.rsplit('-').next().unwrap().into()),
+    }])
+}
+
+/// Send `request` whole, return the proxy's (or the server's) first response line.
+fn send(proxy: SocketAddr, request: &[u8]) -> String {
+    let mut s = TcpStream::connect(proxy).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    s.write_all(request).unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    String::from_utf8_lossy(&out)
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_string()
+}
+
+/// A decoy's value on its way to an allowed host, over plain HTTP (in a header, the URL, the
+/// body, each in another form) or in a CONNECT's host name, is refused and recorded; the same
+/// requests without it reach PyPI (so it is the value that stops them, not the host).
+#[test]
+fn a_decoy_value_does_not_leave() {
+    use base64::Engine as _;
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let (proxy, addr) = start_watching("pypi,*.pythonhosted.org", decoys());
+    let reachable = TcpStream::connect_timeout(
+        &std::net::ToSocketAddrs::to_socket_addrs(&("pypi.org", 80))
+            .ok()
+            .and_then(|mut a| a.next())
+            .unwrap_or(SocketAddr::from(([192, 0, 2, 1], 80))),
+        Duration::from_secs(10),
+    )
+    .is_ok();
+    let header = |value: &str| {
+        format!("GET http://pypi.org/simple/ HTTP/1.1\r\nHost: pypi.org\r\nAuthorization: Basic {value}\r\n\r\n")
+    };
+    if reachable {
+        // Without the value the same request is forwarded: PyPI's own answer.
+        let line = send(addr, header(&b64("decoy:not-a-secret")).as_bytes());
+        assert!(
+            line.starts_with("HTTP/1.1") && !line.contains("403"),
+            "{line}"
+        );
+    } else {
+        eprintln!("pypi.org:80 is not reachable from this machine: the forwarded half is skipped");
+    }
+    let hex: String = DECOY.bytes().map(|b| format!("{b:02x}")).collect();
+    let body = format!("token={DECOY}");
+    let cases: Vec<(Vec<u8>, &str, Form)> = vec![
+        (
+            header(&b64(&format!("decoy:{DECOY}"))).into_bytes(),
+            "the Authorization header",
+            Form::Base64,
+        ),
+        (
+            format!("GET http://pypi.org/x?t={hex} HTTP/1.1\r\nHost: pypi.org\r\n\r\n")
+                .into_bytes(),
+            "the URL",
+            Form::Hex,
+        ),
+        (
+            format!(
+                "POST http://pypi.org/legacy/ HTTP/1.1\r\nHost: pypi.org\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            )
+            .into_bytes(),
+            "the body",
+            Form::Plain,
+        ),
+        (
+            // Split into 5-byte chunks: found with the chunks joined.
+            format!(
+                "POST http://pypi.org/legacy/ HTTP/1.1\r\nHost: pypi.org\r\nTransfer-Encoding: chunked\r\n\r\n{}0\r\n\r\n",
+                body.as_bytes()
+                    .chunks(5)
+                    .map(|c| format!("{:x}\r\n{}\r\n", c.len(), String::from_utf8_lossy(c)))
+                    .collect::<String>()
+            )
+            .into_bytes(),
+            "the body",
+            Form::Plain,
+        ),
+        (
+            b"CONNECT h2k9x4m7p3q8.r5t1w6.files.pythonhosted.org:443 HTTP/1.1\r\n\r\n"
+                .to_vec(),
+            "the host name",
+            Form::Piece,
+        ),
+    ];
+    for (request, place, form) in &cases {
+        let line = send(addr, request);
+        assert!(line.contains("403"), "{place}: {line}");
+        let sent = proxy.sent();
+        assert!(
+            sent.iter()
+                .any(|s| s.place == *place && s.form == *form && s.decoy == "~/.netrc"),
+            "{place}: {sent:?}"
+        );
+    }
+    // A client that waits for "100 Continue" gets it from the proxy, then the refusal.
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    s.write_all(
+        format!(
+            "POST http://pypi.org/legacy/ HTTP/1.1\r\nHost: pypi.org\r\nExpect: 100-continue\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    let mut first = [0u8; 25];
+    s.read_exact(&mut first).unwrap();
+    assert_eq!(&first, b"HTTP/1.1 100 Continue\r\n\r\n");
+    s.write_all(body.as_bytes()).unwrap();
+    let mut rest = String::new();
+    let _ = s.read_to_string(&mut rest);
+    assert!(rest.starts_with("HTTP/1.1 403"), "{rest}");
+    assert!(
+        proxy.refusals().is_empty(),
+        "the host is allowed: no policy refusal, only the decoy: {:?}",
+        proxy.refusals()
     );
 }

@@ -348,17 +348,21 @@ pub struct RunArgs {
     #[arg(long, value_name = "NAMES")]
     pub net: Option<String>,
 
-    /// Write what the run tried and was refused as JSON (destinations: [{destination, reason}]).
+    /// Write what the run tried as JSON: destinations refused and not reachable, refused
+    /// system calls, decoys read and decoy values sent (docs/net.md).
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
 
     /// Plant decoy credentials (~/.ssh/id_ed25519, ~/.netrc, ~/.aws/credentials, ~/.pypirc,
     /// ~/.config/gh/hosts.yml, with fake values) in the sandbox's fresh home, and report every
-    /// read of them, watched from outside the sandbox.
+    /// read of them (watched from outside the sandbox), saying which reads ordinary tools make;
+    /// with --net NAMES, a request that carries a decoy's value is refused and reported as an
+    /// ALERT.
     #[arg(long, conflicts_with = "home")]
     pub decoys: bool,
 
-    /// No summary line of refusals after the run.
+    /// No summary lines after the run (refused, not reachable, decoys read); an ALERT about a
+    /// decoy's value sent is always printed.
     #[arg(long, short = 'q')]
     pub quiet: bool,
 
@@ -369,7 +373,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "DIR")]
     pub project: Option<PathBuf>,
 
-    /// Keep the sandbox's home in DIR between runs [default: a fresh empty home each run].
+    /// Keep the sandbox's home in DIR between runs, made (mode 0700) if it does not exist yet
+    /// [default: a fresh empty home each run].
     #[arg(long, value_name = "DIR")]
     pub home: Option<PathBuf>,
 
@@ -420,8 +425,15 @@ pub struct RunArgs {
     #[arg(long, conflicts_with = "mode")]
     pub review: bool,
 
-    /// The command and its arguments.
-    #[arg(last = true, value_name = "COMMAND", required = true, num_args = 1..)]
+    /// The command and its arguments, after `--` or after keepout's own options: everything
+    /// from the first word that is not one of keepout's options is the command's
+    /// (`keepout run pytest -x` runs `pytest -x`).
+    #[arg(
+        value_name = "COMMAND",
+        required = true,
+        num_args = 1..,
+        trailing_var_arg = true
+    )]
     pub command: Vec<String>,
 }
 

@@ -1,5 +1,6 @@
-//! `keepout doctor`: what this kernel and machine can enforce, and which of the caller's
-//! toolchains and Pythons a sandbox can run.
+//! `keepout doctor`: what this kernel and machine can enforce, whether the config is valid, and
+//! which of the caller's toolchains and Pythons a sandbox can run. Exits non-zero when user
+//! namespaces are refused or the config is invalid (what `keepout run` would refuse).
 
 use std::path::PathBuf;
 
@@ -35,6 +36,9 @@ pub fn doctor(args: DoctorArgs) -> Result<i32> {
     support
         .checks
         .push(keepout_sandbox::kernel::memory_limit_check());
+    let config = config_check();
+    let config_ok = config.ok;
+    support.checks.push(config);
     let survey = toolchain_survey();
     let pythons = toolchains::pythons(&survey);
     if args.json {
@@ -82,7 +86,34 @@ pub fn doctor(args: DoctorArgs) -> Result<i32> {
         .checks
         .iter()
         .any(|c| c.name == "user namespaces" && c.ok);
-    Ok(if userns { 0 } else { 1 })
+    Ok(if userns && config_ok { 0 } else { 1 })
+}
+
+/// Is the config valid, the way `keepout run` (and the vault) read it?
+fn config_check() -> keepout_sandbox::kernel::Check {
+    let name = "config";
+    match crate::run::check_config() {
+        Ok(path) => keepout_sandbox::kernel::Check {
+            name,
+            ok: true,
+            detail: if path.exists() {
+                format!("{} is valid", path.display())
+            } else {
+                format!("none ({} does not exist): the defaults", path.display())
+            },
+        },
+        Err(e) => keepout_sandbox::kernel::Check {
+            name,
+            ok: false,
+            detail: format!(
+                "{}; `keepout run` refuses to start until it is fixed",
+                format!("{e:#}")
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ),
+        },
+    }
 }
 
 /// The toolchains `keepout run` would show this caller. A config that `keepout run` would refuse

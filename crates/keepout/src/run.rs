@@ -40,6 +40,18 @@ pub fn allowlist(spec: &str) -> Result<keepout_net::Allowlist> {
     Ok(keepout_net::Allowlist::parse(spec, &presets)?)
 }
 
+/// Check the whole config the way `keepout run` reads it (TOML, `[net.presets]`,
+/// `[run] toolchains`, `memory`, `disk-reserve`) and the vault's part of it (`[[scope]]`,
+/// `[vault]`); returns its path.
+pub fn check_config() -> Result<PathBuf> {
+    let (config, _) = config_table()?;
+    allowlist("*")?;
+    config_toolchains()?;
+    limits(&ResourceArgs::default(), Limits::default())?;
+    keepout_vault::Config::load(&config)?;
+    Ok(config)
+}
+
 /// More toolchain directories from the config, `~` expanded:
 /// `[run] toolchains = ["~/opt/zig"]`.
 pub fn config_toolchains() -> Result<Vec<PathBuf>> {
@@ -210,6 +222,9 @@ pub fn run(args: RunArgs) -> Result<i32> {
         None
     };
     let mut req = request(&args)?;
+    if let Some(home) = &args.home {
+        prepare_home(home, args.print_policy)?;
+    }
     if args.mode == ModeArg::Namespaces {
         let project = req.project.clone().unwrap_or_else(|| req.cwd.clone());
         // Only a speed-up: where it cannot be made (a home that is not this user's, read-only),
@@ -286,9 +301,44 @@ pub fn run(args: RunArgs) -> Result<i32> {
     }
 }
 
-/// Run a built policy: with keepout's proxy when `allow` is given, then the one line of what was
-/// refused and the one of what the terminal relay dropped (unless `quiet`), the JSON `report`,
-/// and what was moved aside. Returns the exit code.
+/// Make sure `--home DIR` is a directory of the caller's: made (mode 0700, with its missing
+/// parents, said once) when it does not exist yet, unless `dry` (`--print-policy` makes
+/// nothing); refused when it is something else or someone else's.
+fn prepare_home(home: &std::path::Path, dry: bool) -> Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+    let shown = crate::shown::path(home);
+    match std::fs::metadata(home) {
+        Ok(m) if !m.is_dir() => anyhow::bail!(
+            "--home {shown} exists and is not a directory: give a directory, or a path that does not exist yet (keepout makes it)"
+        ),
+        Ok(m) if m.uid() != caller_uid() => anyhow::bail!(
+            "--home {shown} belongs to uid {}, not to you (uid {}): a sandbox's home must be yours; give another directory",
+            m.uid(),
+            caller_uid()
+        ),
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if dry {
+                anyhow::bail!(
+                    "--home {shown} does not exist yet; `keepout run` makes it (mode 0700) when it runs"
+                );
+            }
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(home)
+                .with_context(|| format!("cannot make the --home directory {shown}"))?;
+            eprintln!("keepout: made {shown} (mode 0700) for --home; it is kept between runs");
+            Ok(())
+        }
+        Err(e) => Err(e).with_context(|| format!("cannot use --home {shown}")),
+    }
+}
+
+/// Run a built policy: with keepout's proxy when `allow` is given (watching for the decoys'
+/// values), then an ALERT for each request that carried one (always), the lines of what was
+/// refused, what could not be reached, which decoys were read and what the terminal relay
+/// dropped (unless `quiet`), the JSON `report`, and what was moved aside. Returns the exit code.
 pub fn execute(
     policy: &Policy,
     allow: Option<&keepout_net::Allowlist>,
@@ -299,6 +349,18 @@ pub fn execute(
     if policy.network == Network::Host {
         eprintln!("keepout: warning: --net host: the sandbox shares your network, including services on 127.0.0.1 and your LAN");
     }
+    let canaries = keepout_net::Canaries::new(
+        &decoys
+            .map(|d| d.values())
+            .unwrap_or_default()
+            .iter()
+            .map(|v| keepout_net::Canary {
+                name: v.decoy.clone(),
+                value: v.value.clone(),
+                random: v.random.clone(),
+            })
+            .collect::<Vec<_>>(),
+    );
     let mut proxy: Option<keepout_net::Proxy> = None;
     let report = keepout_sandbox::run_with_egress(policy, &mut |listener| {
         if let Some(allow) = allow {
@@ -306,33 +368,65 @@ pub fn execute(
                 listener,
                 allow.clone(),
                 keepout_net::own_addresses(),
+                canaries.clone(),
             ));
         }
     })?;
-    let refusals = proxy.map(|p| p.refusals()).unwrap_or_default();
+    let (unreachable, refusals): (Vec<_>, Vec<_>) = proxy
+        .as_ref()
+        .map(|p| p.refusals())
+        .unwrap_or_default()
+        .into_iter()
+        .partition(|r| r.kind == keepout_net::RefusalKind::Unreachable);
+    let sent = proxy.as_ref().map(|p| p.sent()).unwrap_or_default();
     let decoys_read = decoys.map(|d| d.opened()).unwrap_or_default();
-    let items: Vec<String> = refusals
-        .iter()
-        .map(|r| format!("connect {} ({})", r.destination, short_reason(&r.reason)))
-        .chain(report.refused_syscalls.iter().cloned())
-        .chain(
-            decoys_read
-                .iter()
-                .map(|p| format!("read of decoy {}", p.display())),
-        )
-        .collect();
-    if !items.is_empty() && !quiet {
-        let more = items.len().saturating_sub(6);
+    // The alarm: never silenced by --quiet.
+    for s in sent.iter().take(5) {
         eprintln!(
-            "keepout: refused {}: {}{}",
-            items.len(),
-            items[..items.len().min(6)].join(" · "),
-            if more > 0 {
-                format!(" · and {more} more")
-            } else {
-                String::new()
-            }
+            "keepout: ALERT: the code tried to SEND a decoy credential ({}) to {} (in {}, {}): it is trying to steal credentials. keepout refused that request: the value did not leave",
+            s.decoy,
+            crate::shown::text(&s.destination),
+            crate::shown::text(&s.place),
+            s.form.describe()
         );
+    }
+    if sent.len() > 5 {
+        eprintln!(
+            "keepout: ALERT: and {} more requests carrying decoy credentials, all refused (--report FILE lists them)",
+            sent.len() - 5
+        );
+    }
+    let refused: Vec<String> = refusals
+        .iter()
+        .map(|r| {
+            format!(
+                "connect {} ({})",
+                crate::shown::text(&r.destination),
+                crate::shown::text(short_reason(&r.reason))
+            )
+        })
+        .chain(report.refused_syscalls.iter().cloned())
+        .collect();
+    if !quiet {
+        if let Some(line) = summary("refused", &refused) {
+            eprintln!("{line}");
+        }
+        let unreachable: Vec<String> = unreachable
+            .iter()
+            .map(|r| {
+                format!(
+                    "{} ({})",
+                    crate::shown::text(&r.destination),
+                    crate::shown::text(short_reason(&r.reason))
+                )
+            })
+            .collect();
+        if let Some(line) = summary("not reachable", &unreachable) {
+            eprintln!("{line}");
+        }
+        if let Some(line) = decoys_line(&decoys_read, policy, !sent.is_empty()) {
+            eprintln!("{line}");
+        }
     }
     if let Some(line) = keepout_sandbox::terminal_filter::summary(&report.terminal_dropped) {
         if !quiet {
@@ -344,25 +438,110 @@ pub fn execute(
         struct Report<'a> {
             version: u32,
             refused: &'a [keepout_net::Refusal],
+            unreachable: &'a [keepout_net::Refusal],
             syscalls: &'a [String],
-            decoys_read: &'a [PathBuf],
+            decoys_read: &'a [keepout_sandbox::decoys::DecoyRead],
+            decoys_sent: &'a [keepout_net::Sent],
             terminal_dropped: &'a [keepout_sandbox::Dropped],
         }
         let text = serde_json::to_string_pretty(&Report {
-            version: 1,
+            version: 2,
             refused: &refusals,
+            unreachable: &unreachable,
             syscalls: &report.refused_syscalls,
             decoys_read: &decoys_read,
+            decoys_sent: &sent,
             terminal_dropped: &report.terminal_dropped,
         })?;
         std::fs::write(path, text + "\n")
             .with_context(|| format!("cannot write the report {}", path.display()))?;
     }
+    let code = report.outcome.exit_code();
+    if code != 0 {
+        if let Some(marker) = externally_managed_pip(&policy.command, &policy.env) {
+            eprintln!(
+                "keepout: hint: this Python is externally managed ({}; PEP 668), so pip refuses to \
+                 install into it (externally-managed-environment). Install into a virtual \
+                 environment in the project instead:\n  \
+                 keepout run --net pypi -- sh -c 'python3 -m venv .venv && .venv/bin/pip install -e .'",
+                crate::shown::path(&marker)
+            );
+        }
+    }
     for s in &report.stopped {
         eprintln!("keepout: {s}");
     }
     render_after_run(&report.after);
-    Ok(report.outcome.exit_code())
+    Ok(code)
+}
+
+/// When `command` is `pip install ...` (pip, pip3, pip3.N, or python -m pip) whose Python is
+/// externally managed (PEP 668: an `EXTERNALLY-MANAGED` file in its standard library, and not a
+/// virtual environment), that file. Only files are looked at; nothing is run.
+fn externally_managed_pip(
+    command: &[String],
+    env: &std::collections::BTreeMap<String, String>,
+) -> Option<PathBuf> {
+    use std::path::Path;
+    let (program, rest) = command.split_first()?;
+    let name = Path::new(program).file_name()?.to_str()?;
+    let is_python = |n: &str| {
+        n.strip_prefix("python")
+            .is_some_and(|v| v.chars().all(|c| c.is_ascii_digit() || c == '.'))
+    };
+    let is_pip = |n: &str| {
+        n.strip_prefix("pip")
+            .is_some_and(|v| v.chars().all(|c| c.is_ascii_digit() || c == '.'))
+    };
+    let args: &[String] = if is_pip(name) {
+        rest
+    } else if is_python(name) && rest.len() >= 2 && rest[0] == "-m" && rest[1] == "pip" {
+        &rest[2..]
+    } else {
+        return None;
+    };
+    if args.first().map(String::as_str) != Some("install") {
+        return None;
+    }
+    let found = |p: &str| -> Option<PathBuf> {
+        if p.contains('/') {
+            return Some(PathBuf::from(p));
+        }
+        env.get("PATH")?
+            .split(':')
+            .map(|d| Path::new(d).join(p))
+            .find(|c| c.is_file())
+    };
+    let program = found(program)?;
+    let python = if is_pip(name) {
+        // pip's first line: #!/usr/bin/python3
+        let text = std::fs::read(&program).ok()?;
+        let first = text.split(|b| *b == b'\n').next()?;
+        let line = std::str::from_utf8(first).ok()?.strip_prefix("#!")?;
+        PathBuf::from(line.split_whitespace().next()?)
+    } else {
+        program
+    };
+    // A virtual environment's Python (bin/python beside ../pyvenv.cfg) is never managed.
+    if python
+        .parent()
+        .and_then(Path::parent)
+        .is_some_and(|venv| venv.join("pyvenv.cfg").exists())
+    {
+        return None;
+    }
+    let real = std::fs::canonicalize(&python).ok()?;
+    let version = real
+        .file_name()?
+        .to_str()?
+        .strip_prefix("python")?
+        .to_string();
+    let prefix = real.parent()?.parent()?;
+    let marker = prefix
+        .join("lib")
+        .join(format!("python{version}"))
+        .join("EXTERNALLY-MANAGED");
+    marker.exists().then_some(marker)
 }
 
 /// What keepout undid after the run, on stderr, a line each (never silenced by --quiet: each
@@ -449,6 +628,58 @@ pub fn render_after_run(after: &keepout_sandbox::AfterRun) {
             if after.startup_files.len() > 5 { ", ..." } else { "" }
         );
     }
+}
+
+/// `keepout: WHAT N: a · b · ...` (six at most shown), or `None` when there are none.
+fn summary(what: &str, items: &[String]) -> Option<String> {
+    if items.is_empty() {
+        return None;
+    }
+    let more = items.len().saturating_sub(6);
+    Some(format!(
+        "keepout: {what} {}: {}{}",
+        items.len(),
+        items[..items.len().min(6)].join(" · "),
+        if more > 0 {
+            format!(" · and {more} more")
+        } else {
+            String::new()
+        }
+    ))
+}
+
+/// The line about the decoys that were read: a read is not a theft (pip reads `~/.netrc` on
+/// every install), so it says "read", which reads ordinary tools make, and what keepout could
+/// see of their values leaving.
+fn decoys_line(
+    reads: &[keepout_sandbox::decoys::DecoyRead],
+    policy: &Policy,
+    sent: bool,
+) -> Option<String> {
+    use keepout_sandbox::decoys::ReadKind;
+    if reads.is_empty() {
+        return None;
+    }
+    let items: Vec<String> = reads
+        .iter()
+        .map(|r| match (r.kind, r.ordinary) {
+            (ReadKind::Ordinary, Some(who)) => format!("{} (ordinary: {who})", r.path.display()),
+            _ => format!(
+                "{} (unexpected: builds and installs do not read it)",
+                r.path.display()
+            ),
+        })
+        .collect();
+    let values = match (&policy.network, sent) {
+        (_, true) => "; see the ALERT above",
+        (Network::None, _) => "; the sandbox had no network: nothing could be sent",
+        (Network::Host, _) => "; with --net host keepout cannot see whether their values left",
+        (Network::Proxied { .. }, _) => "; none of their values went out through keepout's proxy",
+    };
+    Some(format!(
+        "keepout: decoys read: {}{values}",
+        items.join(" · ")
+    ))
 }
 
 /// The first words of a refusal's reason ("not allowed", "resolves to 127.0.0.1").

@@ -953,13 +953,54 @@ pub(crate) fn probe_user_namespace() -> std::result::Result<(), String> {
 
 /// Can overlayfs layers be mounted on `dir`'s filesystem the way a sandbox of this caller
 /// mounts them (with `userxattr`: outside the sandbox for root, inside a user namespace mapped
-/// to the caller otherwise)? Tried on empty directories made in `dir`.
+/// to the caller otherwise)? Tried on empty directories made in `dir`, which are removed again
+/// whatever the outcome (overlayfs leaves a mode-0 `work/work` that a plain user cannot remove
+/// as it is); so are the caller's probe directories that earlier versions left there (older
+/// than a minute: not another probe's, under way).
 pub(crate) fn probe_overlay(dir: &std::path::Path) -> std::result::Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    const PREFIX: &str = ".keepout-overlay-probe-";
+    // Make every directory in it the owner's to list and empty again.
+    fn open_up(dir: &std::path::Path) {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                open_up(&entry.path());
+            }
+        }
+    }
+    let me = rustix::process::geteuid().as_raw();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let stale = entry.file_name().to_string_lossy().starts_with(PREFIX)
+            && entry.metadata().is_ok_and(|m| {
+                m.is_dir()
+                    && m.uid() == me
+                    && m.modified()
+                        .ok()
+                        .and_then(|t| t.elapsed().ok())
+                        .is_some_and(|age| age.as_secs() > 60)
+            });
+        if stale {
+            open_up(&entry.path());
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
     let scratch = tempfile::Builder::new()
-        .prefix(".keepout-overlay-probe-")
+        .prefix(PREFIX)
         .tempdir_in(dir)
         .map_err(|e| format!("cannot make a directory in {}: {e}", dir.display()))?;
-    let [lower, upper, work] = ["lower", "upper", "work"].map(|d| scratch.path().join(d));
+    let result = probe_overlay_in(scratch.path());
+    open_up(scratch.path());
+    let path = scratch.path().to_path_buf();
+    scratch
+        .close()
+        .map_err(|e| format!("cannot remove the probe directory {}: {e}", path.display()))?;
+    result
+}
+
+fn probe_overlay_in(scratch: &std::path::Path) -> std::result::Result<(), String> {
+    let [lower, upper, work] = ["lower", "upper", "work"].map(|d| scratch.join(d));
     for d in [&lower, &upper, &work] {
         std::fs::create_dir(d).map_err(|e| e.to_string())?;
     }

@@ -26,6 +26,7 @@ mod audit;
 mod cli;
 mod everyday_vault;
 mod exec;
+mod first_use;
 mod net;
 mod ordinary_work;
 mod review;

