@@ -412,16 +412,16 @@ pub struct ResourceArgs {
 /// What a command in a workspace may have besides its home (`try`, `shell`).
 #[derive(Args, Debug, Clone, Default)]
 pub struct WorkspaceSandboxArgs {
-    /// Network for the command, as for `keepout run --net` (a clone gets only what it needs).
+    /// Network for COMMAND (or the shell), as for `keepout run --net`; without it, none.
     #[arg(long, value_name = "NAMES")]
     pub net: Option<String>,
     /// Pass your variable NAME into the sandbox, or set NAME=VALUE (repeatable).
     #[arg(long = "env", value_name = "NAME[=VALUE]")]
     pub env: Vec<EnvRule>,
-    /// Also show PATH read-only (repeatable).
+    /// Also show PATH read-only to COMMAND (or the shell); it must exist (repeatable).
     #[arg(long = "ro", value_name = "PATH")]
     pub read_only: Vec<PathBuf>,
-    /// Write what the command tried and was refused as JSON (as `keepout run --report`).
+    /// Write what COMMAND (or the shell) tried and was refused as JSON (as `keepout run --report`).
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
     /// No summary line of refusals after the run.
@@ -462,14 +462,22 @@ impl TerminalArgs {
     keepout try --from py-base github:someone/repro -- tox\n\n\
     The clone runs inside the sandbox, with no credentials and none of your git configuration,\n\
     reaching only the repository's host (over HTTPS) or nothing at all (a local path, read-only).\n\
-    A clone that fails leaves no workspace behind.")]
+    A clone that fails leaves no workspace behind. Every option is checked before anything is\n\
+    cloned or made.")]
+#[command(mut_arg("net", |a| a.help(
+    "Network for COMMAND (or the shell) after the clone, as for `keepout run --net`; without it, \
+     none. The clone itself gets only its source's host (a local source: nothing)")))]
 pub struct TryArgs {
     /// What to clone: https://HOST/PATH, github:OWNER/REPO, a local path or file://PATH.
     pub source: String,
-    /// The workspace's name [default: the repository's name, made unique].
+    /// The workspace's name, and the clone's directory (~/NAME) [default: the repository's
+    /// name, made unique].
     #[arg(long)]
     pub name: Option<String>,
     /// Start on this layer (`keepout workspace snapshot`): its home, tools and caches are there.
+    /// A clone of the same repository already in the layer at ~/NAME is updated (git fetch and
+    /// checkout of the source's HEAD, inside); another directory there makes the clone go
+    /// beside it, under a free name.
     #[arg(long, value_name = "LAYER")]
     pub from: Option<String>,
     /// Clone submodules too.
@@ -482,7 +490,7 @@ pub struct TryArgs {
     pub no_decoys: bool,
     #[command(flatten)]
     pub sandbox: WorkspaceSandboxArgs,
-    /// The command to run in the clone [default: an interactive shell].
+    /// The command to run in the clone [default: an interactive shell there].
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,
 }
@@ -494,7 +502,8 @@ pub struct TryArgs {
     keepout shell base --new --net pypi            # a new, empty workspace\n  \
     keepout shell scratch --from py-base           # a new workspace on a layer")]
 pub struct ShellArgs {
-    /// The workspace.
+    /// The workspace. While another `keepout shell` of a workspace on a layer runs, a second
+    /// one is refused with the first one's pid (an overlay takes one run at a time).
     pub name: String,
     /// Make it, empty (a project directory ~/NAME and nothing else), when it does not exist.
     #[arg(long, conflicts_with = "from")]
@@ -504,7 +513,7 @@ pub struct ShellArgs {
     pub from: Option<String>,
     #[command(flatten)]
     pub sandbox: WorkspaceSandboxArgs,
-    /// The command to run [default: an interactive shell].
+    /// The command to run in the workspace's project [default: an interactive shell there].
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,
 }
@@ -570,11 +579,25 @@ pub enum WorkspaceAction {
         /// The new layer's name.
         layer: String,
     },
-    /// Remove workspaces; with --layers, also every layer no workspace stands on.
+    /// Remove workspaces; --layer NAME removes a layer, --layers every layer nothing stands on.
+    #[command(after_help = "Examples:\n  \
+        keepout workspace rm bug-123               # a workspace and everything in it\n  \
+        keepout workspace rm --layer py-base       # a layer nothing stands on\n  \
+        keepout workspace rm --layer py-base --force   # and every workspace and layer on it\n  \
+        keepout workspace rm --layers              # every layer no workspace uses")]
     Rm {
         /// The workspaces.
-        #[arg(required_unless_present = "layers")]
+        #[arg(required_unless_present_any = ["layers", "layer"])]
         names: Vec<String>,
+        /// Remove this layer (repeatable). One that a workspace or layer stands on is refused,
+        /// naming them, unless --force.
+        #[arg(long, value_name = "NAME")]
+        layer: Vec<String>,
+        /// With --layer: also remove every workspace and layer that stands on it, directly or
+        /// through other layers (each is named). Nothing is removed if one of those workspaces
+        /// is in use.
+        #[arg(long, requires = "layer")]
+        force: bool,
         /// Remove the layers that no workspace uses any more.
         #[arg(long)]
         layers: bool,

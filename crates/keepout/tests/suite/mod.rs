@@ -26,6 +26,7 @@ mod audit;
 mod exec;
 mod net;
 mod ordinary_work;
+mod pty;
 mod review;
 mod toolchains;
 mod vault;
