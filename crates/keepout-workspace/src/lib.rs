@@ -730,10 +730,12 @@ impl Store {
             i += 1;
         }
         let mut held = Vec::new();
-        for ws in workspaces
-            .into_iter()
-            .filter(|w| w.meta.layer.as_ref().is_some_and(|l| doomed_layers.contains(l)))
-        {
+        for ws in workspaces.into_iter().filter(|w| {
+            w.meta
+                .layer
+                .as_ref()
+                .is_some_and(|l| doomed_layers.contains(l))
+        }) {
             let lock = self.lock(&ws, true)?;
             held.push((ws, lock));
         }

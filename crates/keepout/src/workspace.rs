@@ -6,6 +6,7 @@
 //! HTTP(S) through keepout's proxy (or, for a local source, no network and the source read-only);
 //! a clone that fails leaves no workspace behind.
 
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -114,7 +115,9 @@ fn parse_source(source: &str, cwd: &Path) -> Result<CloneSource> {
 fn is_repository_or_bundle(path: &Path) -> bool {
     if path.is_dir() {
         return path.join(".git").exists()
-            || (path.join("HEAD").is_file() && path.join("objects").is_dir() && path.join("refs").is_dir());
+            || (path.join("HEAD").is_file()
+                && path.join("objects").is_dir()
+                && path.join("refs").is_dir());
     }
     let mut head = [0u8; 16];
     let read = std::fs::File::open(path)
@@ -180,10 +183,7 @@ fn check_before_work(
 /// The directories the sandbox will make in the workspace's home to mount something on (a
 /// local source shown read-only under your home, a toolchain), relative to the home, that are
 /// not there now (in the home or its layers): parents before children.
-fn mount_points_to_make(
-    policy: &Policy,
-    kept: &keepout_sandbox::KeptHome,
-) -> Vec<PathBuf> {
+fn mount_points_to_make(policy: &Policy, kept: &keepout_sandbox::KeptHome) -> Vec<PathBuf> {
     let exists = |rel: &Path| {
         std::iter::once(&kept.upper)
             .chain(kept.layers.iter())
@@ -525,7 +525,12 @@ pub fn shell(args: ShellArgs) -> Result<i32> {
         check_before_work(&store, None, None, &args.sandbox)?;
         store.workspace(&args.name)?
     } else if args.new || args.from.is_some() {
-        check_before_work(&store, Some(&args.name), args.from.as_deref(), &args.sandbox)?;
+        check_before_work(
+            &store,
+            Some(&args.name),
+            args.from.as_deref(),
+            &args.sandbox,
+        )?;
         let mut ws = store.create(&args.name, None, args.from.as_deref(), &args.name, true)?;
         if let Err(e) = on_layer_or_copy(&store, &mut ws) {
             let _ = store.remove(&args.name);
@@ -616,6 +621,7 @@ pub fn workspace(action: WorkspaceAction) -> Result<i32> {
 fn list(store: &Store, json: bool) -> Result<i32> {
     let workspaces = store.workspaces()?;
     let layers = store.layers()?;
+    let mut out = String::new();
     if json {
         let ws: Vec<serde_json::Value> = workspaces
             .iter()
@@ -644,22 +650,27 @@ fn list(store: &Store, json: bool) -> Result<i32> {
                 })
             })
             .collect();
-        println!(
+        writeln!(
+            out,
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({"workspaces": ws, "layers": ls}))?
-        );
+        )?;
+        print_out(&out)?;
         return Ok(0);
     }
     if workspaces.is_empty() && layers.is_empty() {
-        println!("no workspaces yet: `keepout try SOURCE` clones into one, `keepout shell NAME --new` makes an empty one");
+        writeln!(out, "no workspaces yet: `keepout try SOURCE` clones into one, `keepout shell NAME --new` makes an empty one")?;
+        print_out(&out)?;
         return Ok(0);
     }
-    println!(
+    writeln!(
+        out,
         "{:<20} {:<36} {:<14} {:>9}  {:<12} LAST USED",
         "WORKSPACE", "SOURCE", "LAYER", "SIZE", "CREATED"
-    );
+    )?;
     for w in &workspaces {
-        println!(
+        writeln!(
+            out,
             "{:<20} {:<36} {:<14} {:>9}  {:<12} {}",
             w.meta.name,
             w.meta.source.as_deref().unwrap_or("-"),
@@ -671,25 +682,44 @@ fn list(store: &Store, json: bool) -> Result<i32> {
             human_size(keepout_workspace::disk_usage(&w.home())),
             ago(w.meta.created),
             ago(w.meta.last_used)
-        );
+        )?;
     }
     if !layers.is_empty() {
-        println!(
+        writeln!(
+            out,
             "\n{:<20} {:<14} {:<20} {:>9}  CREATED",
             "LAYER", "ON", "FROM WORKSPACE", "SIZE"
-        );
+        )?;
         for l in &layers {
-            println!(
+            writeln!(
+                out,
                 "{:<20} {:<14} {:<20} {:>9}  {}",
                 l.meta.name,
                 l.meta.parent.as_deref().unwrap_or("-"),
                 l.meta.from_workspace,
                 human_size(keepout_workspace::disk_usage(&l.home())),
                 ago(l.meta.created)
-            );
+            )?;
         }
     }
+    print_out(&out)?;
     Ok(0)
+}
+
+/// Write `text` to standard output at once; a reader that went away (`| head`) ends it
+/// quietly: what it did not read it did not want.
+pub(crate) fn print_out(text: &str) -> Result<()> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(anyhow::Error::from(e).context("cannot write to standard output"))
+        }
+        _ => Ok(()),
+    }
 }
 
 fn human_size(bytes: u64) -> String {

@@ -480,13 +480,19 @@ fn try_from_a_layer_that_holds_the_clone() {
             "-c",
             "pwd; cat README.md",
         ]);
-        assert!(again.success(), "[{r}] the layer's clone is updated:{again}");
+        assert!(
+            again.success(),
+            "[{r}] the layer's clone is updated:{again}"
+        );
         assert_eq!(
             again.stdout,
             format!("{}/repro\nv2\n", fx.home.display()),
             "[{r}] in ~/repro, at the source's HEAD:{again}"
         );
-        assert!(again.stderr.contains("updating it"), "[{r}] says so:{again}");
+        assert!(
+            again.stderr.contains("updating it"),
+            "[{r}] says so:{again}"
+        );
 
         // Another repository of the same name: cloned beside the layer's.
         let other = fx.mkdir("other/repro");
@@ -509,7 +515,9 @@ fn try_from_a_layer_that_holds_the_clone() {
         ]);
         // `repro` is taken by the first workspace: refused before anything is cloned.
         assert!(
-            !beside.success() && beside.stderr.contains("exists already") && !beside.stderr.contains("cloning"),
+            !beside.success()
+                && beside.stderr.contains("exists already")
+                && !beside.stderr.contains("cloning"),
             "[{r}] {beside}"
         );
         let beside = fx.keepout(&[
@@ -546,11 +554,20 @@ fn bad_arguments_are_refused_before_any_work() {
         let net = fx.keepout(&["try", "--net", "pyip", &repo, "--", "true"]);
         assert!(!net.success(), "[{r}] {net}");
         assert!(
-            net.stderr.contains("pyip") && net.stderr.contains("pypi") && net.stderr.contains("github"),
+            net.stderr.contains("pyip")
+                && net.stderr.contains("pypi")
+                && net.stderr.contains("github"),
             "[{r}] names the valid presets:{net}"
         );
-        assert!(!net.stderr.contains("cloning"), "[{r}] nothing cloned:{net}");
-        assert_eq!(left_in_store(&fx), Vec::<String>::new(), "[{r}] no workspace");
+        assert!(
+            !net.stderr.contains("cloning"),
+            "[{r}] nothing cloned:{net}"
+        );
+        assert_eq!(
+            left_in_store(&fx),
+            Vec::<String>::new(),
+            "[{r}] no workspace"
+        );
 
         let file = fx.keepout(&["try", "README.md"]);
         assert!(
@@ -560,11 +577,20 @@ fn bad_arguments_are_refused_before_any_work() {
                     .contains("README.md is not a git repository, bundle or URL"),
             "[{r}] a plain file:{file}"
         );
-        assert!(!file.stderr.contains("bundle header"), "[{r}] no raw git error:{file}");
+        assert!(
+            !file.stderr.contains("bundle header"),
+            "[{r}] no raw git error:{file}"
+        );
         for (args, says) in [
             (vec!["try", "--from", "nope", &repo], "no layer \"nope\""),
-            (vec!["try", "--ro", "/nonexistent/x", &repo], "--ro /nonexistent/x"),
-            (vec!["try", "--name", "Bad/Name", &repo], "not a workspace or layer name"),
+            (
+                vec!["try", "--ro", "/nonexistent/x", &repo],
+                "--ro /nonexistent/x",
+            ),
+            (
+                vec!["try", "--name", "Bad/Name", &repo],
+                "not a workspace or layer name",
+            ),
             (vec!["try", "--memory", "lots", &repo], "lots"),
             (vec!["shell", "fresh", "--new", "--net", "pyip"], "pypi"),
             (vec!["shell", "fresh", "--from", "nope"], "no layer"),
@@ -612,7 +638,10 @@ fn a_layer_is_removed_by_name() {
                 && busy.stderr.contains("--force"),
             "[{r}] names who uses it and the way out:{busy}"
         );
-        assert!(store_dir(&fx).join("layers/lay/home/cache").exists(), "[{r}] kept");
+        assert!(
+            store_dir(&fx).join("layers/lay/home/cache").exists(),
+            "[{r}] kept"
+        );
         let missing = fx.keepout(&["workspace", "rm", "--layer", "nope"]);
         assert!(
             !missing.success() && missing.stderr.contains("no layer \"nope\""),
@@ -621,7 +650,12 @@ fn a_layer_is_removed_by_name() {
 
         let force = fx.keepout(&["workspace", "rm", "--layer", "lay", "--force"]);
         assert!(force.success(), "[{r}] {force}");
-        for what in ["workspace base", "workspace on-lay", "layer upper", "layer lay"] {
+        for what in [
+            "workspace base",
+            "workspace on-lay",
+            "layer upper",
+            "layer lay",
+        ] {
             assert!(
                 force.stdout.contains(&format!("removed {what}")),
                 "[{r}] {what}:{force}"
@@ -642,19 +676,36 @@ fn mount_points_are_not_left_in_the_home() {
         let src = fx.home.join("src/proj");
         let clone = fx.outside(&format!("git clone -q . {}", q(src.display().to_string())));
         assert!(clone.success(), "[{r}] {clone}");
-        let out = fx.keepout(&["try", &src.display().to_string(), "--", "mkdir", "-p", "../mine/src"]);
+        let out = fx.keepout(&[
+            "try",
+            &src.display().to_string(),
+            "--",
+            "mkdir",
+            "-p",
+            "../mine/src",
+        ]);
         assert!(out.success(), "[{r}] {out}");
         let home = store_dir(&fx).join("workspaces/proj/home");
         assert!(home.join("proj/README.md").exists(), "[{r}] the clone");
         assert!(
             !home.join("src").exists(),
             "[{r}] no ~/src/proj mount point left: {:?}",
-            std::fs::read_dir(&home).unwrap().flatten().map(|e| e.file_name()).collect::<Vec<_>>()
+            std::fs::read_dir(&home)
+                .unwrap()
+                .flatten()
+                .map(|e| e.file_name())
+                .collect::<Vec<_>>()
         );
-        assert!(home.join("mine/src").is_dir(), "[{r}] the command's own directory stays");
+        assert!(
+            home.join("mine/src").is_dir(),
+            "[{r}] the command's own directory stays"
+        );
         let snap = fx.keepout(&["workspace", "snapshot", "proj", "lay"]);
         assert!(snap.success(), "[{r}] {snap}");
-        assert!(!store_dir(&fx).join("layers/lay/home/src").exists(), "[{r}] nor in the layer");
+        assert!(
+            !store_dir(&fx).join("layers/lay/home/src").exists(),
+            "[{r}] nor in the layer"
+        );
     }
 }
 
@@ -685,7 +736,10 @@ fn help_fits_each_command() {
     let fx = Fixture::new(&runners()[0]);
     let shell = fx.keepout(&["shell", "--help"]);
     assert!(shell.success(), "{shell}");
-    assert!(!shell.stdout.to_lowercase().contains("clone"), "shell --help:{shell}");
+    assert!(
+        !shell.stdout.to_lowercase().contains("clone"),
+        "shell --help:{shell}"
+    );
     let try_ = fx.keepout(&["try", "--help"]);
     assert!(
         try_.stdout.contains("The clone itself gets only"),
