@@ -420,18 +420,24 @@ fn an_unknown_answer_asks_again_and_end_of_input_keeps() {
 }
 
 /// `review diff` on a terminal goes through the pager git would use (here GIT_PAGER, which
-/// marks each line), all of it in one; piped, no pager.
+/// marks each line), all of it in one pager (git run per file started one per file); piped, no
+/// pager.
 #[test]
 fn the_diff_uses_the_pager_on_a_terminal_only() {
     for r in runners() {
         let fx = Fixture::new(&r);
         kept_review(&fx, "echo changed >> README.md; echo new > new.txt");
-        let pager = "GIT_PAGER=sed s/^/PAGED:/";
+        let pager = "GIT_PAGER=echo PAGER-STARTS; sed s/^/PAGED:/";
         let out = super::pty::on_pty(&fx, &[], &["env", pager, keepout_bin(), "review", "diff"]);
         assert!(out.success(), "[{r}] {out}");
         assert!(
             out.stdout.contains("PAGED:+changed") && out.stdout.contains("PAGED:+new"),
             "[{r}] through the pager, both files:{out}"
+        );
+        assert_eq!(
+            out.stdout.matches("PAGER-STARTS").count(),
+            1,
+            "[{r}] one pager for the whole diff, not one per file:{out}"
         );
         let piped = fx.outside(&format!(
             "GIT_PAGER='sed s/^/PAGED:/' {} review diff | cat",
