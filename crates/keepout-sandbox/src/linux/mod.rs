@@ -256,6 +256,22 @@ fn run_in_namespaces(
         step: "create the seccomp notification socket pair".into(),
         message: e.to_string(),
     })?;
+    // Init hands the master of the command's terminal (of the sandbox's devpts) through this.
+    let (terminal_keepout, terminal_init) = if prepared.terminal.is_some() {
+        let (a, b) = rustix::net::socketpair(
+            rustix::net::AddressFamily::UNIX,
+            rustix::net::SocketType::STREAM,
+            rustix::net::SocketFlags::CLOEXEC,
+            None,
+        )
+        .map_err(|e| Error::Setup {
+            step: "create the terminal's socket pair".into(),
+            message: e.to_string(),
+        })?;
+        (Some(a), Some(b))
+    } else {
+        (None, None)
+    };
     let (detached, idmap_helper) = if policy.identity.idmap_root {
         detached_trees(&plan, policy.identity.host_uid)
     } else {
@@ -279,6 +295,7 @@ fn run_in_namespaces(
             drop(err_read);
             drop(egress_keepout);
             drop(notify_keepout);
+            drop(terminal_keepout);
             init_main(
                 policy,
                 &plan,
@@ -289,6 +306,7 @@ fn run_in_namespaces(
                     err_write,
                     egress: egress_init,
                     notify: notify_init,
+                    terminal: terminal_init,
                 },
                 caller_is_root,
             )
@@ -300,6 +318,7 @@ fn run_in_namespaces(
     drop(err_write);
     drop(egress_init);
     drop(notify_init);
+    drop(terminal_init);
     let child_pid = Pid::from_raw(child).expect("clone returned a positive pid");
 
     if let Err(e) = write_id_maps(child, policy, caller_is_root) {
@@ -313,7 +332,6 @@ fn run_in_namespaces(
         let _ = rustix::process::waitpid(Some(child_pid), WaitOptions::empty());
         return Err(e);
     }
-    let relay = prepared.terminal.take().map(|t| t.relay(policy.terminal));
     let _ = rustix::io::write(&sync_write, b"1");
     if let Some(socket) = egress_keepout {
         // Init sends the proxy port's listener before it starts the command (or closes the
@@ -322,6 +340,16 @@ fn run_in_namespaces(
             egress(std::net::TcpListener::from(fd));
         }
     }
+    // Then the master of the command's terminal, once its devpts is mounted (none: init's
+    // setup failed, and the report says why; the relay then has nothing to read).
+    let relay = prepared.terminal.take().map(|t| {
+        let t = match terminal_keepout.as_ref().map(recv_fd) {
+            Some(Ok(Some(master))) => t.with_master(master),
+            _ => t,
+        };
+        t.relay(policy.terminal)
+    });
+    drop(terminal_keepout);
     // The command sends its notification listener just before exec (or closes the socket when
     // it fails, or when the kernel cannot do user notification: then the filter denies alone).
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -667,6 +695,8 @@ struct InitChannels {
     egress: Option<OwnedFd>,
     /// Passed on to the command, which sends its seccomp listener through it.
     notify: OwnedFd,
+    /// Where the master of the sandbox's own terminal goes (when the command gets one).
+    terminal: Option<OwnedFd>,
 }
 
 fn init_main(
@@ -682,8 +712,9 @@ fn init_main(
         err_write,
         egress,
         notify,
+        terminal,
     } = channels;
-    let setup = || -> std::result::Result<(), SetupError> {
+    let setup = || -> std::result::Result<Option<terminal::Terminal>, SetupError> {
         let e =
             |step: &'static str| move |err: rustix::io::Errno| SetupError::new(step, err.into());
         // The OOM killer's first choice, inherited by everything the sandbox starts (A18).
@@ -737,12 +768,30 @@ fn init_main(
         }
         drop(egress);
         mounts::build_root(plan, id, &policy.cwd, detached)?;
-        Ok(())
+        // The command's terminal, from the sandbox's own devpts; keepout relays its master.
+        let own_terminal = match (&prepared.terminal, &terminal) {
+            (Some(t), Some(socket)) => {
+                let own = t
+                    .remade_in_devpts(std::path::Path::new("/dev/pts/ptmx"))
+                    .map_err(|err| {
+                        SetupError::new("open a terminal of the sandbox's devpts", err)
+                    })?;
+                send_fd(socket, own.master())
+                    .map_err(|err| SetupError::new("hand the terminal to keepout", err.into()))?;
+                Some(own)
+            }
+            _ => None,
+        };
+        drop(terminal);
+        Ok(own_terminal)
     };
-    if let Err(err) = setup() {
-        report(err_write.as_fd(), "setup", &err.step, &err.error);
-        sys::exit_now(SETUP_FAILED);
-    }
+    let own_terminal = match setup() {
+        Ok(t) => t,
+        Err(err) => {
+            report(err_write.as_fd(), "setup", &err.step, &err.error);
+            sys::exit_now(SETUP_FAILED);
+        }
+    };
 
     let mut waited: Vec<i32> = FORWARDED_SIGNALS.to_vec();
     waited.push(libc::SIGCHLD);
@@ -750,7 +799,14 @@ fn init_main(
     let _ = signals.block();
     let _ = rustix::process::setsid();
     let child = match sys::fork() {
-        Ok(None) => command_main(plan, prepared, policy, err_write, notify),
+        Ok(None) => command_main(
+            plan,
+            prepared,
+            own_terminal.as_ref(),
+            policy,
+            err_write,
+            notify,
+        ),
         Ok(Some(pid)) => pid,
         Err(err) => {
             report(err_write.as_fd(), "setup", "start the command", &err);
@@ -838,6 +894,7 @@ fn stdio_terminals() -> Vec<BorrowedFd<'static>> {
 pub(crate) fn confine_and_exec(
     landlock_rules: &[crate::plan::LandlockRule],
     prepared: &Prepared,
+    terminal: Option<&terminal::Terminal>,
     policy: &Policy,
     err_write: OwnedFd,
     notify: Option<OwnedFd>,
@@ -850,7 +907,7 @@ pub(crate) fn confine_and_exec(
     if let Err(e) = rustix::process::setsid() {
         fail("start a new session", e.into());
     }
-    if let Some(t) = &prepared.terminal {
+    if let Some(t) = terminal {
         if let Err(e) = t.attach() {
             fail("attach the sandbox's terminal", e);
         }
@@ -929,11 +986,19 @@ pub(crate) fn confine_and_exec(
 fn command_main(
     plan: &SandboxPlan,
     prepared: &Prepared,
+    terminal: Option<&terminal::Terminal>,
     policy: &Policy,
     err_write: OwnedFd,
     notify: OwnedFd,
 ) -> ! {
-    confine_and_exec(&plan.landlock, prepared, policy, err_write, Some(notify))
+    confine_and_exec(
+        &plan.landlock,
+        prepared,
+        terminal,
+        policy,
+        err_write,
+        Some(notify),
+    )
 }
 
 /// Can this process create a user namespace? Tries it in a short-lived child.

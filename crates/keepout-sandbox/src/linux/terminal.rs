@@ -7,6 +7,10 @@
 //! pseudo-terminal in their place, as its controlling terminal, and keepout relays bytes between
 //! the two, as `sudo` does with `use_pty`.
 //!
+//! In namespaces mode the command's terminal comes from the sandbox's own devpts (made by init
+//! once that is mounted, with the modes and size of the one made here, its master handed out
+//! to keepout): `tty` inside names it (`/dev/pts/0`), as on any terminal.
+//!
 //! Guarantees: the command never holds a descriptor of the maintainer's terminal; keepout reads
 //! the maintainer's terminal only while it is the terminal's foreground job (in the background
 //! the kernel stops it, as for any program); the terminal's modes are restored when the relay
@@ -68,6 +72,40 @@ impl Terminal {
             slave,
             replaced,
         }))
+    }
+
+    /// In init, once the sandbox's own devpts is mounted (its `ptmx` at `ptmx`): a terminal of
+    /// that devpts, with this one's modes and size, to take this one's place.
+    pub(crate) fn remade_in_devpts(&self, ptmx: &std::path::Path) -> io::Result<Terminal> {
+        let master = rustix::fs::open(
+            ptmx,
+            rustix::fs::OFlags::RDWR | rustix::fs::OFlags::NOCTTY | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )?;
+        rustix::pty::unlockpt(&master)?;
+        let flags = OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC;
+        let slave = rustix::pty::ioctl_tiocgptpeer(&master, flags)?;
+        if let Ok(modes) = rustix::termios::tcgetattr(&self.slave) {
+            let _ = rustix::termios::tcsetattr(&slave, OptionalActions::Now, &modes);
+        }
+        if let Ok(size) = rustix::termios::tcgetwinsize(&self.master) {
+            let _ = rustix::termios::tcsetwinsize(&master, size);
+        }
+        Ok(Terminal {
+            master,
+            slave,
+            replaced: self.replaced,
+        })
+    }
+
+    /// The master side, to hand out (see [`Terminal::remade_in_devpts`]).
+    pub(crate) fn master(&self) -> BorrowedFd<'_> {
+        self.master.as_fd()
+    }
+
+    /// In keepout: relay through `master` (the sandbox's terminal's) instead of this one's.
+    pub(crate) fn with_master(self, master: OwnedFd) -> Terminal {
+        Terminal { master, ..self }
     }
 
     /// In the command, after `setsid`: the new terminal on the descriptors it replaces, and as the

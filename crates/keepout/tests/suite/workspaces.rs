@@ -709,7 +709,9 @@ fn mount_points_are_not_left_in_the_home() {
     }
 }
 
-/// In `keepout shell`, SHELL names the shell that runs (bash), on a real pseudo-terminal.
+/// In `keepout shell` on a real pseudo-terminal, SHELL names the shell that runs (bash), and
+/// `tty` names its terminal (one of the sandbox's own devpts, which it can see), not "not a
+/// tty".
 #[test]
 fn the_shell_knows_its_shell() {
     for r in runners() {
@@ -718,13 +720,20 @@ fn the_shell_knows_its_shell() {
         assert!(make.success(), "[{r}] {make}");
         let out = super::pty::on_pty(
             &fx,
-            &[("(keepout:sh1)", Some("echo SH=$SHELL; exit\n"))],
+            &[(
+                "(keepout:sh1)",
+                Some("echo SH=$SHELL; echo TTY=$(tty); exit\n"),
+            )],
             &[keepout_bin(), "shell", "sh1"],
         );
         assert!(out.success(), "[{r}] {out}");
         assert!(
             out.stdout.contains("SH=/bin/bash") || out.stdout.contains("SH=/usr/bin/bash"),
             "[{r}] SHELL is bash:{out}"
+        );
+        assert!(
+            out.stdout.contains("TTY=/dev/pts/"),
+            "[{r}] the shell is on a terminal that `tty` names:{out}"
         );
     }
 }
