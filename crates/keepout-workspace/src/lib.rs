@@ -53,7 +53,7 @@ pub enum Error {
     LayerExists(String),
     #[error("layer {layer:?} is in use by {users}: remove those first")]
     LayerInUse { layer: String, users: String },
-    #[error("workspace {name:?} is in use by another keepout{}: a workspace on a layer takes one run at a time (overlayfs mounts its home once). Finish that one (exit its shell), or stop it{}; `keepout shell NEW --from LAYER` starts another workspace on the same layer", describe_holder(.holder), .holder.as_ref().map(|h| format!(" with `kill {}`", h.pid)).unwrap_or_default())]
+    #[error("workspace {name:?} is in use by another keepout{}: finish that one (exit its shell) or stop it{}, then try again", describe_holder(.holder), .holder.as_ref().map(|h| format!(" with `kill {}`", h.pid)).unwrap_or_default())]
     Busy {
         name: String,
         /// The process that holds the workspace, when it is known and still alive.

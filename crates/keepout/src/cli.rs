@@ -39,7 +39,8 @@ pub enum Command {
     /// Run a command in the sandbox.
     Run(RunArgs),
     /// Clone a repository inside the sandbox into a new workspace, then run COMMAND there (no
-    /// command: a shell). SOURCE: https://HOST/..., github:OWNER/REPO, a local path or file://.
+    /// command: a shell). SOURCE: https://HOST/..., github:OWNER/REPO, a local repository, a git
+    /// bundle or file://.
     Try(TryArgs),
     /// Go back into a workspace: a shell in its project, or COMMAND. Its home is as you left it.
     Shell(ShellArgs),
@@ -468,16 +469,17 @@ impl TerminalArgs {
     "Network for COMMAND (or the shell) after the clone, as for `keepout run --net`; without it, \
      none. The clone itself gets only its source's host (a local source: nothing)")))]
 pub struct TryArgs {
-    /// What to clone: https://HOST/PATH, github:OWNER/REPO, a local path or file://PATH.
+    /// What to clone: https://HOST/PATH, github:OWNER/REPO, a local repository (a work tree or a
+    /// bare one), a git bundle, or file://PATH.
     pub source: String,
     /// The workspace's name, and the clone's directory (~/NAME) [default: the repository's
     /// name, made unique].
     #[arg(long)]
     pub name: Option<String>,
     /// Start on this layer (`keepout workspace snapshot`): its home, tools and caches are there.
-    /// A clone of the same repository already in the layer at ~/NAME is updated (git fetch and
-    /// checkout of the source's HEAD, inside); another directory there makes the clone go
-    /// beside it, under a free name.
+    /// A clone of the same repository already in the layer at the clone's place (~/REPO, or
+    /// ~/NAME with --name) is updated (git fetch and checkout of the source's HEAD, inside);
+    /// anything else there makes the clone go beside it, under a free name.
     #[arg(long, value_name = "LAYER")]
     pub from: Option<String>,
     /// Clone submodules too.
@@ -522,24 +524,26 @@ pub struct ShellArgs {
 #[command(after_help = "Examples:\n  \
     keepout run --review -- make test   # writes go aside\n  \
     keepout review                      # added / modified / deleted, risky first\n  \
-    keepout review diff                 # the diff, with git's colours\n  \
+    keepout review diff                 # the diff, with git's colours, in your pager\n  \
     keepout review apply                # into the tree (never through a symlink)\n  \
     keepout review discard")]
 pub struct ReviewArgs {
     #[command(subcommand)]
     pub action: Option<ReviewAction>,
-    /// The review to work on (see `keepout review list`) [default: the latest of this project].
+    /// The review that `review`, `diff`, `apply` and `discard` work on (`keepout review list`
+    /// shows them) [default: the latest of this project].
     #[arg(long, global = true, value_name = "ID")]
     pub id: Option<String>,
-    /// Print the changes as JSON (path, kind: added|modified|deleted, entry: file|dir|symlink,
-    /// risk, link_target).
+    /// Print the changes as JSON, every one (nothing grouped): path, kind:
+    /// added|modified|deleted, entry: file|dir|symlink, risk, link_target.
     #[arg(long)]
     pub json: bool,
 }
 
 #[derive(Subcommand, Debug)]
 pub enum ReviewAction {
-    /// The changes as a diff (git diff --no-index; colours as your git shows them).
+    /// The changes as a diff (git diff --no-index; colours as your git shows them), through your
+    /// git's pager when standard output is a terminal.
     Diff,
     /// Put the changes into the project: atomically per file, never through a symlink, never
     /// outside the project; git's files (any .git, at any depth) and editor and tool files

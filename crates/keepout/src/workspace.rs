@@ -241,7 +241,14 @@ fn run_in(
 ) -> Result<i32> {
     // Two overlays on one upper directory are not allowed (and the work directory is cleared
     // for each): a workspace on layers is one run's at a time; a plain home may be shared.
-    let lock = store.lock(ws, ws.meta.layer.is_some())?;
+    let lock = match store.lock(ws, ws.meta.layer.is_some()) {
+        Err(e @ keepout_workspace::Error::Busy { .. }) if ws.meta.layer.is_some() => bail!(
+            "{e}. A workspace on a layer takes one run at a time (overlayfs mounts its home once); \
+             `keepout shell NEW --from {}` starts another workspace on the same layer",
+            ws.meta.layer.as_deref().unwrap_or("LAYER")
+        ),
+        other => other?,
+    };
     let kept = store.kept_home(ws, in_project)?;
     let kept_view = kept.clone();
     store.touch(ws)?;
