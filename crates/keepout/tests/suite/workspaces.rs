@@ -602,6 +602,25 @@ fn bad_arguments_are_refused_before_any_work() {
             );
         }
         assert_eq!(left_in_store(&fx), Vec::<String>::new(), "[{r}] still none");
+
+        // A bundle is a source (its first line says so).
+        let bundle = fx.root.join("repro.bundle");
+        let made = fx.outside(&format!(
+            "git bundle create -q {} HEAD",
+            q(bundle.display().to_string())
+        ));
+        assert!(made.success(), "[{r}] {made}");
+        let out = fx.keepout(&[
+            "try",
+            &bundle.display().to_string(),
+            "--",
+            "cat",
+            "README.md",
+        ]);
+        assert!(
+            out.success() && out.stdout == "hello\n",
+            "[{r}] cloned from the bundle:{out}"
+        );
     }
 }
 
