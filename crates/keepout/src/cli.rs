@@ -504,8 +504,8 @@ pub struct TryArgs {
     keepout shell base --new --net pypi            # a new, empty workspace\n  \
     keepout shell scratch --from py-base           # a new workspace on a layer")]
 pub struct ShellArgs {
-    /// The workspace. While another `keepout shell` of a workspace on a layer runs, a second
-    /// one is refused with the first one's pid (an overlay takes one run at a time).
+    /// The workspace. While a run of a workspace on a layer goes on, another `keepout shell`
+    /// of it joins that run's sandbox (as `docker exec` does), with nothing more than it has.
     pub name: String,
     /// Make it, empty (a project directory ~/NAME and nothing else), when it does not exist.
     #[arg(long, conflicts_with = "from")]

@@ -241,7 +241,13 @@ fn run_in(
 ) -> Result<i32> {
     // Two overlays on one upper directory are not allowed (and the work directory is cleared
     // for each): a workspace on layers is one run's at a time; a plain home may be shared.
+    let join_socket = ws.dir.join("join.sock");
     let lock = match store.lock(ws, ws.meta.layer.is_some()) {
+        Err(keepout_workspace::Error::Busy { holder, .. })
+            if ws.meta.layer.is_some() && join_socket.exists() =>
+        {
+            return join(ws, &join_socket, holder, command, opts);
+        }
         Err(e @ keepout_workspace::Error::Busy { .. }) if ws.meta.layer.is_some() => bail!(
             "{e}. A workspace on a layer takes one run at a time (overlayfs mounts its home once); \
              `keepout shell NEW --from {}` starts another workspace on the same layer",
@@ -281,6 +287,8 @@ fn run_in(
     };
     let policy = Policy {
         terminal: opts.terminal.policy(),
+        // A workspace on a layer takes one sandbox at a time: a second run joins this one.
+        join_socket: ws.meta.layer.is_some().then(|| join_socket.clone()),
         ..Policy::build(&req)?
     };
     drop(req);
@@ -295,6 +303,54 @@ fn run_in(
     drop(lock);
     remove_mount_points(store, ws, &mount_points);
     code
+}
+
+/// A second run of a workspace on a layer, while the first runs: `command` joins the first's
+/// sandbox (its namespaces, its home, its network and limits, confined exactly as the first
+/// command is), as `docker exec` does. What this run asked for besides its command does not
+/// apply; keepout says so.
+fn join(
+    ws: &Workspace,
+    socket: &Path,
+    holder: Option<keepout_workspace::Holder>,
+    command: Vec<String>,
+    opts: &WorkspaceSandboxArgs,
+) -> Result<i32> {
+    let by = holder
+        .map(|h| format!(" (pid {}: {})", h.pid, h.command))
+        .unwrap_or_default();
+    eprintln!(
+        "keepout: workspace {} is running{by}; joining its sandbox: the same home, processes, \
+         network and limits, confined as its first command",
+        ws.meta.name
+    );
+    let asked = opts.net.is_some()
+        || !opts.env.is_empty()
+        || !opts.read_only.is_empty()
+        || opts.report.is_some()
+        || opts.no_toolchains
+        || opts.resources.memory.is_some()
+        || opts.resources.disk_reserve.is_some();
+    if asked {
+        eprintln!(
+            "keepout: --net, --env, --ro, --report, --no-toolchains, --memory and --disk-reserve \
+             do not apply to a joined command: it has what the running one has"
+        );
+    }
+    // The running sandbox's environment is the first command's: SHELL names the shell that
+    // this one starts.
+    let command = if command == [interactive_shell()] {
+        let shell = interactive_shell();
+        vec![
+            "/usr/bin/env".into(),
+            format!("SHELL={shell}"),
+            shell.into(),
+        ]
+    } else {
+        command
+    };
+    keepout_sandbox::join(socket, &command, opts.terminal.policy())
+        .with_context(|| format!("joining workspace {}'s running sandbox", ws.meta.name))
 }
 
 /// Why layers cannot be mounted where the store is, if they cannot (`KEEPOUT_NO_OVERLAY=1`

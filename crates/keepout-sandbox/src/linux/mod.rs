@@ -13,6 +13,7 @@
 //! doctor` reports); init gets SIGKILL when keepout dies, and when init exits the kernel kills
 //! every process left in the pid namespace; the command inherits no descriptor beyond 0-2.
 
+pub(crate) mod join;
 mod landlock;
 mod landlock_mode;
 mod mounts;
@@ -81,6 +82,41 @@ pub(crate) struct Prepared {
 
 impl Prepared {
     pub(crate) fn new(policy: &Policy) -> Result<Prepared> {
+        let (argv, envp, candidates) = Prepared::exec_args(policy)?;
+        let filters = seccomp::build_filters(policy.mode, policy.network == Network::Host)
+            .map_err(|e| Error::Setup {
+                step: "build the seccomp filter".into(),
+                message: e,
+            })?;
+        let terminal = terminal::Terminal::for_stdio().map_err(|e| Error::Setup {
+            step: "create the sandbox's terminal".into(),
+            message: e.to_string(),
+        })?;
+        Ok(Prepared {
+            terminal,
+            argv,
+            envp,
+            candidates,
+            filters,
+        })
+    }
+
+    /// For a command joining the sandbox (see [`join`]): `policy.command`, with the very
+    /// filters and environment of the first command (`first`), and no terminal of its own.
+    pub(crate) fn for_command(policy: &Policy, first: &Prepared) -> Result<Prepared> {
+        let (argv, _, candidates) = Prepared::exec_args(policy)?;
+        Ok(Prepared {
+            argv,
+            envp: first.envp.clone(),
+            candidates,
+            filters: first.filters.clone(),
+            terminal: None,
+        })
+    }
+
+    /// The command's arguments, environment and candidate paths, as C strings.
+    #[allow(clippy::type_complexity)]
+    fn exec_args(policy: &Policy) -> Result<(Vec<CString>, Vec<CString>, Vec<CString>)> {
         let c = |s: &str, what: &str| {
             CString::new(s).map_err(|_| Error::Usage(format!("{what} contains a NUL byte")))
         };
@@ -104,22 +140,7 @@ impl Prepared {
                 .map(|d| c(&format!("{d}/{program}"), "PATH"))
                 .collect::<Result<Vec<_>>>()?
         };
-        let filters = seccomp::build_filters(policy.mode, policy.network == Network::Host)
-            .map_err(|e| Error::Setup {
-                step: "build the seccomp filter".into(),
-                message: e,
-            })?;
-        let terminal = terminal::Terminal::for_stdio().map_err(|e| Error::Setup {
-            step: "create the sandbox's terminal".into(),
-            message: e.to_string(),
-        })?;
-        Ok(Prepared {
-            terminal,
-            argv,
-            envp,
-            candidates,
-            filters,
-        })
+        Ok((argv, envp, candidates))
     }
 }
 
@@ -272,6 +293,22 @@ fn run_in_namespaces(
     } else {
         (None, None)
     };
+    // keepout hands init the connections of keepouts that join (see `join`) through this.
+    let (join_keepout, join_init) = if policy.join_socket.is_some() {
+        let (a, b) = rustix::net::socketpair(
+            rustix::net::AddressFamily::UNIX,
+            rustix::net::SocketType::STREAM,
+            rustix::net::SocketFlags::CLOEXEC,
+            None,
+        )
+        .map_err(|e| Error::Setup {
+            step: "create the join socket pair".into(),
+            message: e.to_string(),
+        })?;
+        (Some(a), Some(b))
+    } else {
+        (None, None)
+    };
     let (detached, idmap_helper) = if policy.identity.idmap_root {
         detached_trees(&plan, policy.identity.host_uid)
     } else {
@@ -296,6 +333,7 @@ fn run_in_namespaces(
             drop(egress_keepout);
             drop(notify_keepout);
             drop(terminal_keepout);
+            drop(join_keepout);
             init_main(
                 policy,
                 &plan,
@@ -307,6 +345,7 @@ fn run_in_namespaces(
                     egress: egress_init,
                     notify: notify_init,
                     terminal: terminal_init,
+                    join: join_init,
                 },
                 caller_is_root,
             )
@@ -319,6 +358,7 @@ fn run_in_namespaces(
     drop(egress_init);
     drop(notify_init);
     drop(terminal_init);
+    drop(join_init);
     let child_pid = Pid::from_raw(child).expect("clone returned a positive pid");
 
     if let Err(e) = write_id_maps(child, policy, caller_is_root) {
@@ -359,8 +399,14 @@ fn run_in_namespaces(
     };
     drop(notify_keepout);
 
+    // Served from here on (the command is about to start): a second keepout may join.
+    let join_server = match (&policy.join_socket, join_keepout) {
+        (Some(path), Some(to_init)) => join::Server::start(path, to_init),
+        _ => None,
+    };
     let report = read_report(err_read);
     let status = wait_forwarding(child_pid, &signals, relay.as_ref(), resources);
+    drop(join_server);
     let dropped = relay.map(terminal::Relay::finish).unwrap_or_default();
     if let Some(helper) = idmap_helper {
         let _ = rustix::process::waitpid(Some(helper), WaitOptions::empty());
@@ -647,6 +693,11 @@ fn write_id_maps(pid: libc::pid_t, policy: &Policy, caller_is_root: bool) -> io:
 fn read_report(err_read: OwnedFd) -> Option<Error> {
     let mut text = String::new();
     let _ = std::fs::File::from(err_read).read_to_string(&mut text);
+    parse_report(&text)
+}
+
+/// The error a [`report`] line says, if `text` starts with one.
+fn parse_report(text: &str) -> Option<Error> {
     let line = text.lines().next()?;
     let mut parts = line.splitn(4, '\u{1f}');
     let (kind, what, errno, message) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
@@ -697,6 +748,8 @@ struct InitChannels {
     notify: OwnedFd,
     /// Where the master of the sandbox's own terminal goes (when the command gets one).
     terminal: Option<OwnedFd>,
+    /// Connections of keepouts that join the sandbox (see [`join`]), when it may be joined.
+    join: Option<OwnedFd>,
 }
 
 fn init_main(
@@ -713,6 +766,7 @@ fn init_main(
         egress,
         notify,
         terminal,
+        join,
     } = channels;
     let setup = || -> std::result::Result<Option<terminal::Terminal>, SetupError> {
         let e =
@@ -815,16 +869,45 @@ fn init_main(
     };
     drop(err_write);
     drop(notify);
-    init_loop(child, &signals)
+    drop(own_terminal);
+    let join = join.as_ref().map(|j| (j, plan, prepared, policy));
+    init_loop(child, &signals, join)
 }
 
-/// Reap every child; pass signals on; exit with the command's status.
-fn init_loop(command: libc::pid_t, signals: &sys::SignalSet) -> ! {
+/// Reap every child; pass signals on; exit with the command's status. With `join`, also start
+/// the commands of keepouts that join the sandbox, and tell each its command's status.
+fn init_loop(
+    command: libc::pid_t,
+    signals: &sys::SignalSet,
+    join: Option<(&OwnedFd, &SandboxPlan, &Prepared, &Policy)>,
+) -> ! {
     let command_pid = Pid::from_raw(command).expect("fork returned a positive pid");
+    let mut joined: Vec<(Pid, OwnedFd)> = Vec::new();
     loop {
-        let sig = match signals.wait() {
-            Ok(sig) => sig,
-            Err(_) => sys::exit_now(SETUP_FAILED),
+        let sig = match join {
+            None => match signals.wait() {
+                Ok(sig) => sig,
+                Err(_) => sys::exit_now(SETUP_FAILED),
+            },
+            Some((from_keepout, plan, prepared, policy)) => {
+                use rustix::event::{PollFd, PollFlags};
+                let mut fds = [PollFd::new(from_keepout, PollFlags::IN)];
+                if rustix::event::poll(&mut fds, Some(&rustix::event::Timespec::default()))
+                    .is_ok_and(|n| n > 0)
+                    && fds[0].revents().contains(PollFlags::IN)
+                {
+                    if let Some(started) =
+                        join::accept_in_init(from_keepout, plan, prepared, policy)
+                    {
+                        joined.push(started);
+                    }
+                }
+                match signals.wait_timeout(std::time::Duration::from_millis(50)) {
+                    Ok(Some(sig)) => sig,
+                    Ok(None) => libc::SIGCHLD, // look for ended children anyway
+                    Err(_) => sys::exit_now(SETUP_FAILED),
+                }
+            }
         };
         if sig != libc::SIGCHLD {
             if let Some(s) = Signal::from_named_raw(sig) {
@@ -843,7 +926,17 @@ fn init_loop(command: libc::pid_t, signals: &sys::SignalSet) -> ! {
                         .unwrap_or(SETUP_FAILED);
                     sys::exit_now(code);
                 }
-                Ok(Some(_)) => continue,
+                Ok(Some((pid, status))) => {
+                    if let Some(at) = joined.iter().position(|(p, _)| *p == pid) {
+                        let (_, conn) = joined.swap_remove(at);
+                        let code = status
+                            .exit_status()
+                            .or_else(|| status.terminating_signal().map(|s| 128 + s))
+                            .unwrap_or(SETUP_FAILED);
+                        join::report_exit(conn, code);
+                    }
+                    continue;
+                }
                 _ => break,
             }
         }

@@ -389,11 +389,13 @@ fn try_plants_decoys_and_reports_their_reads() {
     }
 }
 
-/// A workspace on a layer is one run's at a time (two overlays on one upper directory are not
-/// allowed): a second run is told it is in use, by which process and how to stop it, and the
-/// first one's files are unharmed.
+/// A workspace on a layer is one sandbox at a time (two overlays on one upper directory are
+/// not allowed): a second run joins the running one, as `docker exec` does: it names the first
+/// run's process, shares its home (each sees what the other writes, at once) and its processes,
+/// and gets nothing more than the first (its own --net does not apply). A joined interactive
+/// shell on a real pty has a terminal `tty` names and SHELL bash.
 #[test]
-fn a_layered_workspace_in_use_refuses_a_second_run() {
+fn a_second_run_of_a_layered_workspace_joins_the_first() {
     for r in runners() {
         let fx = Fixture::new(&r);
         layer_from_new_workspace(&fx, "true", "lay");
@@ -407,25 +409,65 @@ fn a_layered_workspace_in_use_refuses_a_second_run() {
                 "--",
                 "sh",
                 "-c",
-                "echo one > ~/one; sleep 3; cat ~/one",
+                "echo one > ~/one; sleep 6; cat ~/two",
             ]),
             format!("[{r}] first run"),
         );
-        std::thread::sleep(std::time::Duration::from_millis(1500));
-        let second = fx.keepout(&["shell", "w", "--", "true"]);
         assert!(
-            !second.success() && second.stderr.contains("in use"),
-            "[{r}] the second run is refused:{second}"
+            poll(std::time::Duration::from_secs(20), || store_dir(&fx)
+                .join("workspaces/w/join.sock")
+                .exists()),
+            "[{r}] the first run serves joins"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        let second = fx.keepout(&[
+            "shell",
+            "w",
+            "--net",
+            "pypi",
+            "--",
+            "sh",
+            "-c",
+            "cat ~/one; echo two > ~/two; echo proxy=$HTTPS_PROXY; grep -l 'sleep' /proc/[0-9]*/cmdline >/dev/null && echo sees-the-first; exit 5",
+        ]);
+        assert_eq!(
+            second.code,
+            Some(5),
+            "[{r}] the joined command's status:{second}"
         );
         assert!(
-            second.stderr.contains(&format!("pid {}", first.pid()))
-                && second.stderr.contains(&format!("kill {}", first.pid())),
-            "[{r}] names the first run's process and how to stop it:{second}"
+            second.stdout.contains("one\n") && second.stdout.contains("sees-the-first"),
+            "[{r}] the same home and processes:{second}"
+        );
+        assert!(
+            second.stdout.contains("proxy=\n") && second.stderr.contains("do not apply"),
+            "[{r}] nothing more than the first (no network):{second}"
+        );
+        assert!(
+            second.stderr.contains("joining its sandbox")
+                && second.stderr.contains(&format!("pid {}", first.pid())),
+            "[{r}] says so, naming the first run:{second}"
+        );
+        let joined_shell = super::pty::on_pty(
+            &fx,
+            &[("(keepout:w)", Some("echo SH=$SHELL T=$(tty); exit 4\n"))],
+            &[keepout_bin(), "shell", "w"],
+        );
+        assert_eq!(joined_shell.code, Some(4), "[{r}] {joined_shell}");
+        assert!(
+            joined_shell.stdout.contains("T=/dev/pts/")
+                && (joined_shell.stdout.contains("SH=/bin/bash")
+                    || joined_shell.stdout.contains("SH=/usr/bin/bash")),
+            "[{r}] a joined shell on a terminal of its own:{joined_shell}"
         );
         let first = first.wait();
         assert!(
-            first.success() && first.stdout.contains("one"),
-            "[{r}] the first run is unharmed:{first}"
+            first.success() && first.stdout.contains("two"),
+            "[{r}] the first run saw the second's write, and is unharmed:{first}"
+        );
+        assert!(
+            !store_dir(&fx).join("workspaces/w/join.sock").exists(),
+            "[{r}] no socket left after the run"
         );
     }
 }
