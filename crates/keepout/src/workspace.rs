@@ -244,7 +244,7 @@ fn run_in(
     let join_socket = ws.dir.join("join.sock");
     let lock = match store.lock(ws, ws.meta.layer.is_some()) {
         Err(keepout_workspace::Error::Busy { holder, .. })
-            if ws.meta.layer.is_some() && join_socket.exists() =>
+            if ws.meta.layer.is_some() && appears(&join_socket) =>
         {
             return join(ws, &join_socket, holder, command, opts);
         }
@@ -303,6 +303,21 @@ fn run_in(
     drop(lock);
     remove_mount_points(store, ws, &mount_points);
     code
+}
+
+/// Does `socket` exist, or appear within a few seconds (a run that holds the workspace serves
+/// it as soon as its sandbox is set up)?
+fn appears(socket: &Path) -> bool {
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    loop {
+        if socket.exists() {
+            return true;
+        }
+        if std::time::Instant::now() > until {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }
 
 /// A second run of a workspace on a layer, while the first runs: `command` joins the first's

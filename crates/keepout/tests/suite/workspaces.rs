@@ -393,7 +393,8 @@ fn try_plants_decoys_and_reports_their_reads() {
 /// not allowed): a second run joins the running one, as `docker exec` does: it names the first
 /// run's process, shares its home (each sees what the other writes, at once) and its processes,
 /// and gets nothing more than the first (its own --net does not apply). A joined interactive
-/// shell on a real pty has a terminal `tty` names and SHELL bash.
+/// shell on a real pty has a terminal `tty` names and SHELL bash. Removing the workspace
+/// meanwhile is refused, naming the running process and how to stop it.
 #[test]
 fn a_second_run_of_a_layered_workspace_joins_the_first() {
     for r in runners() {
@@ -459,6 +460,14 @@ fn a_second_run_of_a_layered_workspace_joins_the_first() {
                 && (joined_shell.stdout.contains("SH=/bin/bash")
                     || joined_shell.stdout.contains("SH=/usr/bin/bash")),
             "[{r}] a joined shell on a terminal of its own:{joined_shell}"
+        );
+        // Removing it meanwhile is refused, naming the run and how to stop it.
+        let rm = fx.keepout(&["workspace", "rm", "w"]);
+        assert!(
+            !rm.success()
+                && rm.stderr.contains(&format!("pid {}", first.pid()))
+                && rm.stderr.contains(&format!("kill {}", first.pid())),
+            "[{r}] in use:{rm}"
         );
         let first = first.wait();
         assert!(
