@@ -22,7 +22,10 @@
 //! * a snapshot never copies: the workspace's home becomes the layer by a rename, and the
 //!   workspace goes on, unchanged to look at, on an overlay of it. A snapshot cut off between
 //!   the two steps is repaired the next time the workspace is opened;
-//! * a layer that a workspace or another layer stands on is never removed;
+//! * a layer that a workspace or another layer stands on is never removed, unless asked to
+//!   remove it with all of them ([`Store::remove_layer_and_users`]), which removes nothing when
+//!   one of those workspaces is in use;
+//! * a workspace in use says by whom: its lock file holds the holder's pid ([`Holder`]);
 //! * nothing here runs code from a workspace: files are only created, renamed and removed;
 //! * for a root caller, everything a sandbox writes to is owned by the sandbox's own host user
 //!   ([`Store::with_owner`]), never by root.

@@ -1,10 +1,14 @@
 //! `keepout try`, `keepout shell` and `keepout workspace`: long-lived sandboxes over
 //! keepout-workspace's store.
 //!
-//! What this module guarantees: a clone runs inside the sandbox, never on the host, with no
+//! What this module guarantees: every argument is checked before any work (a wrong one clones
+//! nothing and makes no workspace); a clone runs inside the sandbox, never on the host, with no
 //! credentials and none of the caller's git configuration, reaching only the source's host over
-//! HTTP(S) through keepout's proxy (or, for a local source, no network and the source read-only);
-//! a clone that fails leaves no workspace behind.
+//! HTTP(S) through keepout's proxy (or, for a local source, no network and the source
+//! read-only), and so does the update of a layer's clone of the same source; a clone that fails
+//! leaves no workspace behind; the mount points the sandbox made in a home are gone after the
+//! run (only those keepout made, only when empty, only when no other run uses the workspace); a
+//! second run of a workspace on a layer joins the running sandbox with nothing more than it has.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
