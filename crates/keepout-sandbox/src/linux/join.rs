@@ -108,7 +108,10 @@ pub(crate) fn accept_in_init(
 
 /// In init: the joined command `pid` ended with `code`; tell the keepout that joined.
 pub(crate) fn report_exit(conn: OwnedFd, code: i32) {
-    let _ = rustix::io::write(&conn, format!("EXIT {code}\n").as_bytes());
+    // MSG_NOSIGNAL: a joining keepout that went away must not take init (and the sandbox) with
+    // it through SIGPIPE.
+    let message = format!("EXIT {code}\n");
+    let _ = rustix::net::send(&conn, message.as_bytes(), rustix::net::SendFlags::NOSIGNAL);
 }
 
 /// The joined command, forked from init: read the request, make its terminal, confine it as
