@@ -113,6 +113,14 @@ pub fn run_with_egress(
     })
 }
 
+/// Join the running sandbox that serves `socket` (its policy's `join_socket`): run `command`
+/// there, in its namespaces, confined exactly as its first command (see `linux::join`), with
+/// this process's terminal relayed and filtered by `terminal`. The command's exit status.
+#[cfg(target_os = "linux")]
+pub fn join(socket: &std::path::Path, command: &[String], terminal: TerminalPolicy) -> Result<i32> {
+    linux::join::join(socket, command, terminal)
+}
+
 /// Can this caller's sandbox get a memory limit (`--memory`)? Where, or why not and what would
 /// make it work.
 #[cfg(target_os = "linux")]

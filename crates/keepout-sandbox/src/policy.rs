@@ -303,6 +303,10 @@ pub struct Policy {
     /// so each is walked once before the run.
     #[serde(skip)]
     pub scans: Vec<(PathBuf, ProjectScan)>,
+    /// Where a second keepout may join this sandbox while it runs (a unix socket keepout
+    /// serves; see [`crate::join`]); `None`: it cannot be joined. Namespaces mode only.
+    #[serde(skip)]
+    pub join_socket: Option<PathBuf>,
 }
 
 /// The caller's cache directory: `$XDG_CACHE_HOME` when absolute, else `~/.cache` (none for a
@@ -695,6 +699,7 @@ impl Policy {
             skipped_toolchains: toolchains.skipped,
             requested_rw,
             scans,
+            join_socket: None,
         })
     }
 

@@ -22,7 +22,10 @@
 //! * a snapshot never copies: the workspace's home becomes the layer by a rename, and the
 //!   workspace goes on, unchanged to look at, on an overlay of it. A snapshot cut off between
 //!   the two steps is repaired the next time the workspace is opened;
-//! * a layer that a workspace or another layer stands on is never removed;
+//! * a layer that a workspace or another layer stands on is never removed, unless asked to
+//!   remove it with all of them ([`Store::remove_layer_and_users`]), which removes nothing when
+//!   one of those workspaces is in use;
+//! * a workspace in use says by whom: its lock file holds the holder's pid ([`Holder`]);
 //! * nothing here runs code from a workspace: files are only created, renamed and removed;
 //! * for a root caller, everything a sandbox writes to is owned by the sandbox's own host user
 //!   ([`Store::with_owner`]), never by root.
@@ -53,8 +56,12 @@ pub enum Error {
     LayerExists(String),
     #[error("layer {layer:?} is in use by {users}: remove those first")]
     LayerInUse { layer: String, users: String },
-    #[error("workspace {0:?} is in use by another keepout; wait for it to end")]
-    Busy(String),
+    #[error("workspace {name:?} is in use by another keepout{}: finish that one (exit its shell) or stop it{}, then try again", describe_holder(.holder), .holder.as_ref().map(|h| format!(" with `kill {}`", h.pid)).unwrap_or_default())]
+    Busy {
+        name: String,
+        /// The process that holds the workspace, when it is known and still alive.
+        holder: Option<Holder>,
+    },
     #[error("{path}: {what} was written by a newer keepout (format {found}); this one reads {FORMAT_VERSION}")]
     NewerFormat {
         path: PathBuf,
@@ -71,6 +78,22 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// The keepout process that holds a workspace's lock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holder {
+    pub pid: u32,
+    /// Its command line, as /proc shows it (empty when it cannot be read).
+    pub command: String,
+}
+
+fn describe_holder(holder: &Option<Holder>) -> String {
+    match holder {
+        Some(h) if !h.command.is_empty() => format!(" (pid {}: {})", h.pid, h.command),
+        Some(h) => format!(" (pid {})", h.pid),
+        None => String::new(),
+    }
 }
 
 fn list_known(names: &[String]) -> String {
@@ -543,10 +566,49 @@ impl Store {
             rustix::fs::FlockOperation::NonBlockingLockShared
         };
         match rustix::fs::flock(&file, how) {
-            Ok(()) => Ok(WorkspaceLock { _file: file }),
-            Err(rustix::io::Errno::WOULDBLOCK) => Err(Error::Busy(ws.meta.name.clone())),
+            Ok(()) => {
+                // Who holds it, for the message a second run gets (best effort: a shared lock's
+                // holders take turns writing here, and any of them is a right answer).
+                let _ = file.set_len(0);
+                let _ = (&file).write_all(format!("{}\n", std::process::id()).as_bytes());
+                Ok(WorkspaceLock { _file: file })
+            }
+            Err(rustix::io::Errno::WOULDBLOCK) => Err(Error::Busy {
+                name: ws.meta.name.clone(),
+                holder: holder_of(&path),
+            }),
             Err(e) => Err(io(&path)(e.into())),
         }
+    }
+
+    /// Take the workspace's lock exclusively if no one else holds it now, else `None`.
+    pub fn try_lock_exclusive(&self, ws: &Workspace) -> Result<Option<WorkspaceLock>> {
+        match self.lock(ws, true) {
+            Ok(lock) => Ok(Some(lock)),
+            Err(Error::Busy { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Record that the workspace's project is `~/project` (a clone that went beside a
+    /// directory of its layer).
+    pub fn set_project(&self, ws: &mut Workspace, project: &str) -> Result<()> {
+        if !valid_name(project) {
+            return Err(Error::BadName(project.into()));
+        }
+        ws.meta.project = project.into();
+        write_meta(&ws.dir.join("meta.toml"), &ws.meta)
+    }
+
+    /// What the layer stack of `layer` holds at `rel` in its merged view: the topmost entry
+    /// wins, a whiteout hides what is under it. `None`: nothing there.
+    pub fn layer_entry(&self, layer: &str, rel: &Path) -> Result<Option<std::fs::Metadata>> {
+        for home in self.layer_stack(layer)? {
+            if let Ok(meta) = std::fs::symlink_metadata(home.join(rel)) {
+                return Ok((!review::is_whiteout(&meta)).then_some(meta));
+            }
+        }
+        Ok(None)
     }
 
     /// Freeze the workspace's home as the read-only layer `layer`; the workspace goes on, on an
@@ -601,6 +663,12 @@ impl Store {
     pub fn remove(&self, name: &str) -> Result<()> {
         let ws = self.workspace(name)?;
         let lock = self.lock(&ws, true)?;
+        self.remove_held(&ws, lock)
+    }
+
+    /// Remove a workspace whose exclusive lock the caller holds.
+    fn remove_held(&self, ws: &Workspace, lock: WorkspaceLock) -> Result<()> {
+        let name = &ws.meta.name;
         // Renamed away first, so that a half-removed workspace is never mistaken for one.
         let doomed = self
             .workspaces_dir()
@@ -644,6 +712,48 @@ impl Store {
         remove_tree(&doomed)
     }
 
+    /// Remove `layer` and everything that stands on it, directly or through other layers:
+    /// workspaces first, then layers from the top down. Every one of those workspaces is locked
+    /// first; if one is in use, nothing is removed. Returns what was removed ("workspace W",
+    /// "layer L"), in order, the named layer last.
+    pub fn remove_layer_and_users(&self, layer: &str) -> Result<Vec<String>> {
+        self.layer(layer)?;
+        let (workspaces, layers) = (self.workspaces()?, self.layers()?);
+        // Layers on `layer`, breadth first: a layer comes after the one it stands on.
+        let mut doomed_layers = vec![layer.to_string()];
+        let mut i = 0;
+        while i < doomed_layers.len() {
+            for l in &layers {
+                if l.meta.parent.as_deref() == Some(doomed_layers[i].as_str())
+                    && !doomed_layers.contains(&l.meta.name)
+                {
+                    doomed_layers.push(l.meta.name.clone());
+                }
+            }
+            i += 1;
+        }
+        let mut held = Vec::new();
+        for ws in workspaces.into_iter().filter(|w| {
+            w.meta
+                .layer
+                .as_ref()
+                .is_some_and(|l| doomed_layers.contains(l))
+        }) {
+            let lock = self.lock(&ws, true)?;
+            held.push((ws, lock));
+        }
+        let mut removed = Vec::new();
+        for (ws, lock) in held {
+            self.remove_held(&ws, lock)?;
+            removed.push(format!("workspace {}", ws.meta.name));
+        }
+        for l in doomed_layers.iter().rev() {
+            self.remove_layer(l)?;
+            removed.push(format!("layer {l}"));
+        }
+        Ok(removed)
+    }
+
     /// Remove every layer that no workspace uses, directly or through other layers. Returns
     /// their names.
     pub fn remove_unused_layers(&self) -> Result<Vec<String>> {
@@ -676,6 +786,19 @@ impl Store {
             .find(|n| !self.workspaces_dir().join(n).exists())
             .expect("some number is free")
     }
+}
+
+/// The live process named in a lock file, if any.
+fn holder_of(lock: &Path) -> Option<Holder> {
+    let pid: u32 = std::fs::read_to_string(lock).ok()?.trim().parse().ok()?;
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let command = cmdline
+        .split(|&b| b == 0)
+        .filter(|a| !a.is_empty())
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect::<Vec<_>>()
+        .join(" ");
+    Some(Holder { pid, command })
 }
 
 /// Bytes a directory tree takes on disk (allocated blocks; hard links counted once per walk).
@@ -947,6 +1070,11 @@ mod tests {
         let (_d, s) = store();
         let ws = s.create("w", None, None, "w", false).unwrap();
         let _held = s.lock(&ws, false).unwrap();
-        assert!(matches!(s.remove("w"), Err(Error::Busy(_))));
+        match s.remove("w") {
+            Err(Error::Busy {
+                holder: Some(h), ..
+            }) => assert_eq!(h.pid, std::process::id()),
+            other => panic!("{other:?}"),
+        }
     }
 }

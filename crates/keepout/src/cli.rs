@@ -39,7 +39,8 @@ pub enum Command {
     /// Run a command in the sandbox.
     Run(RunArgs),
     /// Clone a repository inside the sandbox into a new workspace, then run COMMAND there (no
-    /// command: a shell). SOURCE: https://HOST/..., github:OWNER/REPO, a local path or file://.
+    /// command: a shell). SOURCE: https://HOST/..., github:OWNER/REPO, a local repository, a git
+    /// bundle or file://.
     Try(TryArgs),
     /// Go back into a workspace: a shell in its project, or COMMAND. Its home is as you left it.
     Shell(ShellArgs),
@@ -459,16 +460,16 @@ pub struct ResourceArgs {
 /// What a command in a workspace may have besides its home (`try`, `shell`).
 #[derive(Args, Debug, Clone, Default)]
 pub struct WorkspaceSandboxArgs {
-    /// Network for the command, as for `keepout run --net` (a clone gets only what it needs).
+    /// Network for COMMAND (or the shell), as for `keepout run --net`; without it, none.
     #[arg(long, value_name = "NAMES")]
     pub net: Option<String>,
     /// Pass your variable NAME into the sandbox, or set NAME=VALUE (repeatable).
     #[arg(long = "env", value_name = "NAME[=VALUE]")]
     pub env: Vec<EnvRule>,
-    /// Also show PATH read-only (repeatable).
+    /// Also show PATH read-only to COMMAND (or the shell); it must exist (repeatable).
     #[arg(long = "ro", value_name = "PATH")]
     pub read_only: Vec<PathBuf>,
-    /// Write what the command tried and was refused as JSON (as `keepout run --report`).
+    /// Write what COMMAND (or the shell) tried and was refused as JSON (as `keepout run --report`).
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
     /// No summary line of refusals after the run.
@@ -509,14 +510,23 @@ impl TerminalArgs {
     keepout try --from py-base github:someone/repro -- tox\n\n\
     The clone runs inside the sandbox, with no credentials and none of your git configuration,\n\
     reaching only the repository's host (over HTTPS) or nothing at all (a local path, read-only).\n\
-    A clone that fails leaves no workspace behind.")]
+    A clone that fails leaves no workspace behind. Every option is checked before anything is\n\
+    cloned or made.")]
+#[command(mut_arg("net", |a| a.help(
+    "Network for COMMAND (or the shell) after the clone, as for `keepout run --net`; without it, \
+     none. The clone itself gets only its source's host (a local source: nothing)")))]
 pub struct TryArgs {
-    /// What to clone: https://HOST/PATH, github:OWNER/REPO, a local path or file://PATH.
+    /// What to clone: https://HOST/PATH, github:OWNER/REPO, a local repository (a work tree or a
+    /// bare one), a git bundle, or file://PATH.
     pub source: String,
-    /// The workspace's name [default: the repository's name, made unique].
+    /// The workspace's name, and the clone's directory (~/NAME) [default: the repository's
+    /// name, made unique].
     #[arg(long)]
     pub name: Option<String>,
     /// Start on this layer (`keepout workspace snapshot`): its home, tools and caches are there.
+    /// A clone of the same repository already in the layer at the clone's place (~/REPO, or
+    /// ~/NAME with --name) is updated (git fetch and checkout of the source's HEAD, inside);
+    /// anything else there makes the clone go beside it, under a free name.
     #[arg(long, value_name = "LAYER")]
     pub from: Option<String>,
     /// Clone submodules too.
@@ -529,7 +539,7 @@ pub struct TryArgs {
     pub no_decoys: bool,
     #[command(flatten)]
     pub sandbox: WorkspaceSandboxArgs,
-    /// The command to run in the clone [default: an interactive shell].
+    /// The command to run in the clone [default: an interactive shell there].
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,
 }
@@ -541,7 +551,8 @@ pub struct TryArgs {
     keepout shell base --new --net pypi            # a new, empty workspace\n  \
     keepout shell scratch --from py-base           # a new workspace on a layer")]
 pub struct ShellArgs {
-    /// The workspace.
+    /// The workspace. While a run of a workspace on a layer goes on, another `keepout shell`
+    /// of it joins that run's sandbox (as `docker exec` does), with nothing more than it has.
     pub name: String,
     /// Make it, empty (a project directory ~/NAME and nothing else), when it does not exist.
     #[arg(long, conflicts_with = "from")]
@@ -551,7 +562,7 @@ pub struct ShellArgs {
     pub from: Option<String>,
     #[command(flatten)]
     pub sandbox: WorkspaceSandboxArgs,
-    /// The command to run [default: an interactive shell].
+    /// The command to run in the workspace's project [default: an interactive shell there].
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,
 }
@@ -560,24 +571,26 @@ pub struct ShellArgs {
 #[command(after_help = "Examples:\n  \
     keepout run --review -- make test   # writes go aside\n  \
     keepout review                      # added / modified / deleted, risky first\n  \
-    keepout review diff                 # the diff, with git's colours\n  \
+    keepout review diff                 # the diff, with git's colours, in your pager\n  \
     keepout review apply                # into the tree (never through a symlink)\n  \
     keepout review discard")]
 pub struct ReviewArgs {
     #[command(subcommand)]
     pub action: Option<ReviewAction>,
-    /// The review to work on (see `keepout review list`) [default: the latest of this project].
+    /// The review that `review`, `diff`, `apply` and `discard` work on (`keepout review list`
+    /// shows them) [default: the latest of this project].
     #[arg(long, global = true, value_name = "ID")]
     pub id: Option<String>,
-    /// Print the changes as JSON (path, kind: added|modified|deleted, entry: file|dir|symlink,
-    /// risk, link_target).
+    /// Print the changes as JSON, every one (nothing grouped): path, kind:
+    /// added|modified|deleted, entry: file|dir|symlink, risk, link_target.
     #[arg(long)]
     pub json: bool,
 }
 
 #[derive(Subcommand, Debug)]
 pub enum ReviewAction {
-    /// The changes as a diff (git diff --no-index; colours as your git shows them).
+    /// The changes as a diff (git diff --no-index; colours as your git shows them), through your
+    /// git's pager when standard output is a terminal.
     Diff,
     /// Put the changes into the project: atomically per file, never through a symlink, never
     /// outside the project; git's files (any .git, at any depth) and editor and tool files
@@ -617,11 +630,25 @@ pub enum WorkspaceAction {
         /// The new layer's name.
         layer: String,
     },
-    /// Remove workspaces; with --layers, also every layer no workspace stands on.
+    /// Remove workspaces; --layer NAME removes a layer, --layers every layer nothing stands on.
+    #[command(after_help = "Examples:\n  \
+        keepout workspace rm bug-123               # a workspace and everything in it\n  \
+        keepout workspace rm --layer py-base       # a layer nothing stands on\n  \
+        keepout workspace rm --layer py-base --force   # and every workspace and layer on it\n  \
+        keepout workspace rm --layers              # every layer no workspace uses")]
     Rm {
         /// The workspaces.
-        #[arg(required_unless_present = "layers")]
+        #[arg(required_unless_present_any = ["layers", "layer"])]
         names: Vec<String>,
+        /// Remove this layer (repeatable). One that a workspace or layer stands on is refused,
+        /// naming them, unless --force.
+        #[arg(long, value_name = "NAME")]
+        layer: Vec<String>,
+        /// With --layer: also remove every workspace and layer that stands on it, directly or
+        /// through other layers (each is named). Nothing is removed if one of those workspaces
+        /// is in use.
+        #[arg(long, requires = "layer")]
+        force: bool,
         /// Remove the layers that no workspace uses any more.
         #[arg(long)]
         layers: bool,

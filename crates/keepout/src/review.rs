@@ -1,15 +1,24 @@
 //! `keepout review` and what follows `keepout run --review`: show, diff, apply or discard what a
 //! run wrote aside (keepout-workspace's reviews).
+//!
+//! What this module guarantees: the summary names every risky change one by one (what the
+//! sandbox's autorun catalogue protects, CI and build files, symlinks, executables, `.pth` and
+//! other startup files), and groups only the rest that lies in a tool's cache directory or a
+//! directory your tree's own `.gitignore` rules ignore, one line per directory with its count;
+//! `--json` always lists every change. The apply prompt acts only on an answer it knows. The
+//! diff goes through your pager only when standard output is a terminal. Output to a closed pipe
+//! ends quietly.
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, IsTerminal, Write};
-use std::path::Path;
-use std::process::Command;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 
 use anyhow::{bail, Context, Result};
 use keepout_workspace::review::{Change, ChangeKind, EntryKind, Review};
 
 use crate::cli::{ReviewAction, ReviewArgs};
-use crate::workspace::store;
+use crate::workspace::{print_out, store};
 
 /// How many changes a summary names before "and N more".
 const SHOWN: usize = 12;
@@ -43,7 +52,182 @@ fn describe(c: &Change) -> String {
     line
 }
 
-/// The review's summary: counts, then the changes, risky first (`all`, or the first few).
+/// Directories tools fill with what they regenerate: grouped in the summary wherever they are.
+const CACHE_DIRS: &[&str] = &[
+    "__pycache__",
+    ".pytest_cache",
+    ".hypothesis",
+    ".mypy_cache",
+    ".ruff_cache",
+    ".tox",
+    ".nox",
+    ".eggs",
+    "node_modules",
+    "target",
+    ".gradle",
+    ".cache",
+];
+
+fn is_cache_dir(name: &std::ffi::OsStr) -> bool {
+    let name = name.to_string_lossy();
+    CACHE_DIRS.contains(&name.as_ref()) || name.ends_with(".egg-info")
+}
+
+/// Must this change be named on its own line? Every risky one, and Python's startup files
+/// (`.pth`, `sitecustomize.py`), which run at every start of the interpreter.
+fn named_alone(c: &Change) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    c.risk.is_some()
+        || c.entry == EntryKind::Symlink
+        || c.path
+            .file_name()
+            .is_some_and(|n| keepout_sandbox::autorun::is_startup_file(n.as_bytes()))
+}
+
+/// The directories (relative to the project) that the real tree's `.gitignore` rules ignore,
+/// among `dirs`: `git check-ignore` in your project (nothing when it is not a repository).
+fn ignored_dirs(project: &Path, dirs: &[PathBuf]) -> std::collections::BTreeSet<PathBuf> {
+    let mut out = std::collections::BTreeSet::new();
+    if dirs.is_empty() {
+        return out;
+    }
+    let child = Command::new("git")
+        .current_dir(project)
+        .args(["check-ignore", "--stdin", "-z"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn();
+    let Ok(mut child) = child else {
+        return out;
+    };
+    let mut input = Vec::new();
+    for d in dirs {
+        // A trailing slash: a directory, also where it exists only in the review.
+        input.extend_from_slice(d.as_os_str().as_encoded_bytes());
+        input.extend_from_slice(b"/\0");
+    }
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = stdin.write_all(&input);
+    }
+    let Ok(output) = child.wait_with_output() else {
+        return out;
+    };
+    for item in output.stdout.split(|&b| b == 0).filter(|i| !i.is_empty()) {
+        let text = String::from_utf8_lossy(item);
+        out.insert(PathBuf::from(text.trim_end_matches('/')));
+    }
+    out
+}
+
+/// One line of the summary: a change, or a directory of grouped ones.
+enum Line<'a> {
+    One(&'a Change),
+    Group {
+        dir: PathBuf,
+        kinds: Vec<ChangeKind>,
+        files: usize,
+        ignored: bool,
+    },
+}
+
+/// The changes as the summary shows them: risky ones first, one by one; the others in a
+/// cache directory or an ignored one grouped under that directory (the topmost such), in path
+/// order with the rest.
+fn lines_of<'a>(project: &Path, changes: &'a [Change]) -> Vec<Line<'a>> {
+    let mut dirs: Vec<PathBuf> = changes
+        .iter()
+        .filter(|c| !named_alone(c))
+        .flat_map(|c| {
+            c.path
+                .ancestors()
+                .skip(1)
+                .map(Path::to_path_buf)
+                .collect::<Vec<_>>()
+        })
+        .filter(|d| !d.as_os_str().is_empty())
+        .collect();
+    dirs.sort();
+    dirs.dedup();
+    let ignored = ignored_dirs(project, &dirs);
+    let group_of = |c: &Change| -> Option<(PathBuf, bool)> {
+        let mut ancestors: Vec<&Path> = c.path.ancestors().skip(1).collect();
+        ancestors.reverse();
+        ancestors
+            .into_iter()
+            .filter(|d| !d.as_os_str().is_empty())
+            .find_map(|d| {
+                if ignored.contains(d) {
+                    Some((d.to_path_buf(), true))
+                } else {
+                    d.file_name()
+                        .is_some_and(is_cache_dir)
+                        .then(|| (d.to_path_buf(), false))
+                }
+            })
+            // A cache directory's own entry goes with its contents.
+            .or_else(|| {
+                (c.entry == EntryKind::Dir
+                    && (ignored.contains(&c.path) || c.path.file_name().is_some_and(is_cache_dir)))
+                .then(|| (c.path.clone(), ignored.contains(&c.path)))
+            })
+    };
+    let mut lines = Vec::new();
+    let mut groups: BTreeMap<PathBuf, usize> = BTreeMap::new();
+    for c in changes {
+        let group = if named_alone(c) { None } else { group_of(c) };
+        let Some((dir, is_ignored)) = group else {
+            lines.push(Line::One(c));
+            continue;
+        };
+        let at = *groups.entry(dir.clone()).or_insert_with(|| {
+            lines.push(Line::Group {
+                dir,
+                kinds: Vec::new(),
+                files: 0,
+                ignored: is_ignored,
+            });
+            lines.len() - 1
+        });
+        if let Line::Group { kinds, files, .. } = &mut lines[at] {
+            if !kinds.contains(&c.kind) {
+                kinds.push(c.kind);
+            }
+            if c.entry != EntryKind::Dir {
+                *files += 1;
+            }
+        }
+    }
+    lines
+}
+
+fn render(line: &Line) -> String {
+    match line {
+        Line::One(c) => describe(c),
+        Line::Group {
+            dir,
+            kinds,
+            files,
+            ignored,
+        } => {
+            let mark = match kinds.as_slice() {
+                [ChangeKind::Added] => "A",
+                [ChangeKind::Modified] => "M",
+                [ChangeKind::Deleted] => "D",
+                _ => "*",
+            };
+            format!(
+                "  {mark} {}/  ({files} file{}, {})",
+                crate::shown::path(dir),
+                if *files == 1 { "" } else { "s" },
+                if *ignored { "ignored" } else { "cache" }
+            )
+        }
+    }
+}
+
+/// The review's summary: counts, then the changes, risky first (`all`, or the first few), the
+/// contents of cache and ignored directories one line per directory.
 fn summary(review: &Review, changes: &[Change], all: bool) -> Vec<String> {
     let mut lines = vec![format!(
         "keepout: review {} of {}: {}",
@@ -51,12 +235,13 @@ fn summary(review: &Review, changes: &[Change], all: bool) -> Vec<String> {
         review.meta.project.display(),
         counts(changes)
     )];
-    let shown = if all { changes.len() } else { SHOWN };
-    lines.extend(changes.iter().take(shown).map(describe));
-    if changes.len() > shown {
+    let shown_lines = lines_of(&review.meta.project, changes);
+    let shown = if all { shown_lines.len() } else { SHOWN };
+    lines.extend(shown_lines.iter().take(shown).map(render));
+    if shown_lines.len() > shown {
         lines.push(format!(
             "  ... and {} more (keepout review)",
-            changes.len() - shown
+            shown_lines.len() - shown
         ));
     }
     lines
@@ -88,7 +273,9 @@ pub fn after_run(review: &Review, code: i32) -> Result<i32> {
         let _ = std::io::stderr().flush();
         let mut answer = String::new();
         if std::io::stdin().lock().read_line(&mut answer)? == 0 {
-            answer.clear();
+            eprintln!();
+            eprintln!("keepout: no answer (end of input): kept; `keepout review` comes back to it");
+            break;
         }
         match answer.trim() {
             "a" | "apply" => {
@@ -101,10 +288,13 @@ pub fn after_run(review: &Review, code: i32) -> Result<i32> {
                 break;
             }
             "v" | "view" => diff(review, &changes)?,
-            _ => {
+            "" | "k" | "keep" => {
                 eprintln!("keepout: kept; `keepout review` comes back to it");
                 break;
             }
+            other => eprintln!(
+                "keepout: {other:?} is not an answer here: type a (apply), d (discard), v (view the diff) or k (keep; also just Enter)"
+            ),
         }
     }
     Ok(code)
@@ -144,9 +334,66 @@ fn apply(review: &Review, options: keepout_workspace::review::ApplyOptions) -> R
     Ok(())
 }
 
+/// The pager git would use (`GIT_PAGER`, `core.pager`, `PAGER`, else `less`), when standard
+/// output is a terminal and it is not `cat` or empty; `None`: write straight out.
+fn pager(review: &Review) -> Option<String> {
+    if !std::io::stdout().is_terminal() {
+        return None;
+    }
+    let out = Command::new("git")
+        .current_dir(&review.dir)
+        .args(["var", "GIT_PAGER"])
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    let pager = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    (out.status.success() && !pager.is_empty() && pager != "cat").then_some(pager)
+}
+
+/// Would git colour a diff on this terminal (`color.diff`, `color.ui`)?
+fn colour_on_terminal(review: &Review) -> bool {
+    Command::new("git")
+        .current_dir(&review.dir)
+        .args(["config", "--get-colorbool", "color.diff", "true"])
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .stderr(Stdio::null())
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"true"))
+}
+
 /// `git diff --no-index` for each change: git's own colours and binary detection, and no
 /// repository configuration (it runs outside any repository, with no external diff or textconv).
+/// On a terminal, all of it goes through one pager, as git's own diff would (`LESS=FRX` and
+/// `LV=-c` unless set, as git sets them).
 fn diff(review: &Review, changes: &[Change]) -> Result<()> {
+    let Some(pager) = pager(review) else {
+        return diff_to(review, changes, None);
+    };
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", &pager]).stdin(Stdio::piped());
+    for (k, v) in [("LESS", "FRX"), ("LV", "-c")] {
+        if std::env::var_os(k).is_none() {
+            cmd.env(k, v);
+        }
+    }
+    let mut child = cmd
+        .spawn()
+        .with_context(|| format!("cannot start the pager {pager:?}"))?;
+    let input = child.stdin.take().expect("piped");
+    let colour = colour_on_terminal(review);
+    let result = diff_to(review, changes, Some((input, colour)));
+    // The pager reads until its input closes (diff_to dropped it), then waits for the user.
+    let _ = child.wait();
+    result
+}
+
+/// The diffs, to standard output, or into a pager's input (with colour or without).
+fn diff_to(
+    review: &Review,
+    changes: &[Change],
+    pager: Option<(std::process::ChildStdin, bool)>,
+) -> Result<()> {
     // Names as the diff shows them: tree/PATH (your project) and review/PATH (the run's).
     for (name, target) in [
         ("tree", review.meta.project.clone()),
@@ -171,7 +418,17 @@ fn diff(review: &Review, changes: &[Change]) -> Result<()> {
             ChangeKind::Deleted => (real.as_path(), null),
         };
         let rel = c.path.display().to_string();
-        let status = Command::new("git")
+        // Never a pager of git's own per file: one for all of them, or none.
+        let mut git = Command::new("git");
+        git.arg("--no-pager");
+        if let Some((input, colour)) = &pager {
+            use std::os::fd::AsFd;
+            git.stdout(Stdio::from(input.as_fd().try_clone_to_owned()?));
+            if *colour {
+                git.args(["-c", "color.diff=always"]);
+            }
+        }
+        let status = git
             .current_dir(&review.dir)
             .args([
                 "diff",
@@ -198,17 +455,19 @@ pub fn review(args: ReviewArgs) -> Result<i32> {
     let store = store();
     if let Some(ReviewAction::List) = args.action {
         let reviews = store.reviews()?;
+        let mut out = String::new();
         if reviews.is_empty() {
-            println!("no reviews kept");
+            out.push_str("no reviews kept\n");
         }
         for r in reviews {
-            println!(
-                "{}  {}  {}",
+            out.push_str(&format!(
+                "{}  {}  {}\n",
                 r.meta.id,
                 r.meta.project.display(),
                 r.meta.command.join(" ")
-            );
+            ));
         }
+        print_out(&out)?;
         return Ok(0);
     }
     let review = match &args.id {
@@ -233,13 +492,13 @@ pub fn review(args: ReviewArgs) -> Result<i32> {
     let changes = review.changes()?;
     match args.action {
         None => {
-            if args.json {
-                println!("{}", serde_json::to_string_pretty(&changes)?);
+            let mut out = if args.json {
+                serde_json::to_string_pretty(&changes)?
             } else {
-                for line in summary(&review, &changes, true) {
-                    println!("{line}");
-                }
-            }
+                summary(&review, &changes, true).join("\n")
+            };
+            out.push('\n');
+            print_out(&out)?;
         }
         Some(ReviewAction::Diff) => diff(&review, &changes)?,
         Some(ReviewAction::Apply {

@@ -1,11 +1,16 @@
 //! `keepout try`, `keepout shell` and `keepout workspace`: long-lived sandboxes over
 //! keepout-workspace's store.
 //!
-//! What this module guarantees: a clone runs inside the sandbox, never on the host, with no
+//! What this module guarantees: every argument is checked before any work (a wrong one clones
+//! nothing and makes no workspace); a clone runs inside the sandbox, never on the host, with no
 //! credentials and none of the caller's git configuration, reaching only the source's host over
-//! HTTP(S) through keepout's proxy (or, for a local source, no network and the source read-only);
-//! a clone that fails leaves no workspace behind.
+//! HTTP(S) through keepout's proxy (or, for a local source, no network and the source
+//! read-only), and so does the update of a layer's clone of the same source; a clone that fails
+//! leaves no workspace behind; the mount points the sandbox made in a home are gone after the
+//! run (only those keepout made, only when empty, only when no other run uses the workspace); a
+//! second run of a workspace on a layer joins the running sandbox with nothing more than it has.
 
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -93,12 +98,140 @@ fn parse_source(source: &str, cwd: &Path) -> Result<CloneSource> {
     let path = cwd.join(path);
     let path = std::fs::canonicalize(&path)
         .with_context(|| format!("{source}: no such directory (and not an https:// URL)"))?;
+    if !is_repository_or_bundle(&path) {
+        bail!(
+            "{source} is not a git repository, bundle or URL: nothing was cloned, no workspace was kept. \
+             Give a repository's directory, a bare repository, a file made by `git bundle create`, \
+             https://HOST/PATH or github:OWNER/REPO"
+        );
+    }
     Ok(CloneSource {
         url: path.display().to_string(),
         net: None,
         name: repo_name(&path.display().to_string()),
         local: Some(path),
     })
+}
+
+/// Does `path` look like something `git clone` takes: a directory with a `.git` (a work tree),
+/// a bare repository (`HEAD`, `objects/`, `refs/`), or a git bundle (its first line)? Only
+/// names are looked at and a bundle's first bytes read: nothing of the source runs.
+fn is_repository_or_bundle(path: &Path) -> bool {
+    if path.is_dir() {
+        return path.join(".git").exists()
+            || (path.join("HEAD").is_file()
+                && path.join("objects").is_dir()
+                && path.join("refs").is_dir());
+    }
+    let mut head = [0u8; 16];
+    let read = std::fs::File::open(path)
+        .and_then(|mut f| std::io::Read::read(&mut f, &mut head))
+        .unwrap_or(0);
+    [&b"# v2 git bundle"[..], &b"# v3 git bundle"[..]]
+        .iter()
+        .any(|sig| head[..read].starts_with(sig))
+}
+
+/// Everything a command line asks of a workspace run that can be wrong, checked before any work
+/// (a clone, a new workspace): `name` valid and free (when `new_name`), the layer there, the
+/// network names known, the `--ro` paths there, `--report`'s directory there, the limits (and
+/// the config's) readable.
+fn check_before_work(
+    store: &Store,
+    new_name: Option<&str>,
+    layer: Option<&str>,
+    opts: &WorkspaceSandboxArgs,
+) -> Result<()> {
+    if let Some(name) = new_name {
+        if !keepout_workspace::valid_name(name) {
+            return Err(keepout_workspace::Error::BadName(name.into()).into());
+        }
+        if store.exists(name) {
+            return Err(keepout_workspace::Error::WorkspaceExists(name.into()).into());
+        }
+    }
+    if let Some(layer) = layer {
+        store.layer(layer)?;
+    }
+    match opts.net.as_deref() {
+        None | Some("host") => {}
+        Some(spec) => {
+            run::allowlist(spec).with_context(|| format!("--net {spec}"))?;
+        }
+    }
+    for path in &opts.read_only {
+        if std::fs::symlink_metadata(path).is_err() {
+            bail!(
+                "--ro {}: no such file or directory (give a path that exists)",
+                path.display()
+            );
+        }
+    }
+    if let Some(report) = &opts.report {
+        let dir = report
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        if !dir.is_dir() {
+            bail!(
+                "--report {}: there is no directory {} to write it in",
+                report.display(),
+                dir.display()
+            );
+        }
+    }
+    run::limits(&opts.resources, keepout_sandbox::Limits::default())?;
+    Ok(())
+}
+
+/// The directories the sandbox will make in the workspace's home to mount something on (a
+/// local source shown read-only under your home, a toolchain), relative to the home, that are
+/// not there now (in the home or its layers): parents before children.
+fn mount_points_to_make(policy: &Policy, kept: &keepout_sandbox::KeptHome) -> Vec<PathBuf> {
+    let exists = |rel: &Path| {
+        std::iter::once(&kept.upper)
+            .chain(kept.layers.iter())
+            .any(|base| std::fs::symlink_metadata(base.join(rel)).is_ok())
+    };
+    let mut made = Vec::new();
+    for mount in &policy.mounts {
+        let Ok(rel) = mount.path.strip_prefix(&policy.home_path) else {
+            continue;
+        };
+        let mut missing: Vec<PathBuf> = rel
+            .ancestors()
+            .filter(|a| !a.as_os_str().is_empty())
+            .take_while(|a| !exists(a))
+            .map(Path::to_path_buf)
+            .collect();
+        missing.reverse();
+        for m in missing {
+            if !made.contains(&m) {
+                made.push(m);
+            }
+        }
+    }
+    made
+}
+
+/// After a run: remove the mount points [`mount_points_to_make`] named from the workspace's
+/// home, deepest first, each only if it is still an empty directory, and only when no other run
+/// uses the workspace (in another sandbox, one could still be a mount point).
+fn remove_mount_points(store: &Store, ws: &Workspace, made: &[PathBuf]) {
+    if made.is_empty() {
+        return;
+    }
+    let Ok(Some(_alone)) = store.try_lock_exclusive(ws) else {
+        return;
+    };
+    for rel in made.iter().rev() {
+        let path = ws.home().join(rel);
+        let empty_dir = std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir())
+            && std::fs::read_dir(&path).is_ok_and(|mut d| d.next().is_none());
+        if empty_dir {
+            let _ = std::fs::remove_dir(&path);
+        }
+    }
 }
 
 /// Run `command` in the workspace (in its project, or in its home when `in_project` is false).
@@ -112,8 +245,22 @@ fn run_in(
 ) -> Result<i32> {
     // Two overlays on one upper directory are not allowed (and the work directory is cleared
     // for each): a workspace on layers is one run's at a time; a plain home may be shared.
-    let _lock = store.lock(ws, ws.meta.layer.is_some())?;
+    let join_socket = ws.dir.join("join.sock");
+    let lock = match store.lock(ws, ws.meta.layer.is_some()) {
+        Err(keepout_workspace::Error::Busy { holder, .. })
+            if ws.meta.layer.is_some() && appears(&join_socket) =>
+        {
+            return join(ws, &join_socket, holder, command, opts);
+        }
+        Err(e @ keepout_workspace::Error::Busy { .. }) if ws.meta.layer.is_some() => bail!(
+            "{e}. A workspace on a layer takes one run at a time (overlayfs mounts its home once); \
+             `keepout shell NEW --from {}` starts another workspace on the same layer",
+            ws.meta.layer.as_deref().unwrap_or("LAYER")
+        ),
+        other => other?,
+    };
     let kept = store.kept_home(ws, in_project)?;
+    let kept_view = kept.clone();
     store.touch(ws)?;
     let net = opts.net.as_deref();
     let allow = match net {
@@ -144,16 +291,85 @@ fn run_in(
     };
     let policy = Policy {
         terminal: opts.terminal.policy(),
+        // A workspace on a layer takes one sandbox at a time: a second run joins this one.
+        join_socket: ws.meta.layer.is_some().then(|| join_socket.clone()),
         ..Policy::build(&req)?
     };
     drop(req);
-    run::execute(
+    let mount_points = mount_points_to_make(&policy, &kept_view);
+    let code = run::execute(
         &policy,
         allow.as_ref(),
         Some(&decoys),
         opts.report.as_deref(),
         opts.quiet,
-    )
+    );
+    drop(lock);
+    remove_mount_points(store, ws, &mount_points);
+    code
+}
+
+/// Does `socket` exist, or appear within a few seconds (a run that holds the workspace serves
+/// it as soon as its sandbox is set up)?
+fn appears(socket: &Path) -> bool {
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    loop {
+        if socket.exists() {
+            return true;
+        }
+        if std::time::Instant::now() > until {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// A second run of a workspace on a layer, while the first runs: `command` joins the first's
+/// sandbox (its namespaces, its home, its network and limits, confined exactly as the first
+/// command is), as `docker exec` does. What this run asked for besides its command does not
+/// apply; keepout says so.
+fn join(
+    ws: &Workspace,
+    socket: &Path,
+    holder: Option<keepout_workspace::Holder>,
+    command: Vec<String>,
+    opts: &WorkspaceSandboxArgs,
+) -> Result<i32> {
+    let by = holder
+        .map(|h| format!(" (pid {}: {})", h.pid, h.command))
+        .unwrap_or_default();
+    eprintln!(
+        "keepout: workspace {} is running{by}; joining its sandbox: the same home, processes, \
+         network and limits, confined as its first command",
+        ws.meta.name
+    );
+    let asked = opts.net.is_some()
+        || !opts.env.is_empty()
+        || !opts.read_only.is_empty()
+        || opts.report.is_some()
+        || opts.no_toolchains
+        || opts.resources.memory.is_some()
+        || opts.resources.disk_reserve.is_some();
+    if asked {
+        eprintln!(
+            "keepout: --net, --env, --ro, --report, --no-toolchains, --memory and --disk-reserve \
+             do not apply to a joined command: it has what the running one has"
+        );
+    }
+    // The running sandbox's environment is the first command's: SHELL names the shell that
+    // this one starts.
+    let command = if command == [interactive_shell()] {
+        let shell = interactive_shell();
+        vec![
+            "/usr/bin/env".into(),
+            format!("SHELL={shell}"),
+            shell.into(),
+        ]
+    } else {
+        command
+    };
+    keepout_sandbox::join(socket, &command, opts.terminal.policy())
+        .with_context(|| format!("joining workspace {}'s running sandbox", ws.meta.name))
 }
 
 /// Why layers cannot be mounted where the store is, if they cannot (`KEEPOUT_NO_OVERLAY=1`
@@ -181,15 +397,13 @@ fn on_layer_or_copy(store: &Store, ws: &mut Workspace) -> Result<()> {
     Ok(())
 }
 
-/// An interactive shell, or the command given.
-fn command_or_shell(command: &[String]) -> Vec<String> {
-    if !command.is_empty() {
-        return command.to_vec();
-    }
-    let bash = ["/bin/bash", "/usr/bin/bash"]
-        .iter()
-        .any(|p| Path::new(p).exists());
-    vec![if bash { "bash" } else { "sh" }.into()]
+/// The interactive shell `shell` and `try` start without a command: bash where there is one,
+/// else sh, by its absolute path (the system is the host's, read-only, inside).
+fn interactive_shell() -> &'static str {
+    ["/bin/bash", "/usr/bin/bash"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .unwrap_or("/bin/sh")
 }
 
 /// A new workspace's `~/.bashrc`, unless its home brings one (from a layer, or a copy of one):
@@ -211,6 +425,41 @@ fn write_bashrc(ws: &Workspace, owner: Option<(u32, u32)>) -> Result<()> {
     Ok(())
 }
 
+/// Where the clone goes in a new workspace.
+#[derive(Debug, PartialEq)]
+enum CloneInto {
+    /// A fresh `git clone` into `~/PROJECT`.
+    Fresh,
+    /// The layer holds `~/PROJECT` already: update it when it is a clone of the same source,
+    /// else clone beside it into `~/beside`.
+    OverLayer { beside: String },
+}
+
+/// The script the clone runs, inside: `$1` the URL, `$2` the project, `$3` where to clone when
+/// `$2` is taken by something else (empty: `$2` is free), `$4` `--recurse-submodules` or
+/// `--no-recurse-submodules`. git runs with a global configuration of its own, which trusts
+/// the local source although the sandbox's user does not own it, no credential helper, no
+/// hooks, no fsmonitor.
+const CLONE_SH: &str = r#"printf '[safe]\n\tdirectory = *\n' > /tmp/.keepout-clone.gitconfig
+export GIT_CONFIG_GLOBAL=/tmp/.keepout-clone.gitconfig
+g="git -c credential.helper= -c core.hooksPath=/dev/null -c core.fsmonitor=false -c protocol.file.allow=always"
+url=$1 project=$2 beside=$3 recurse=$4
+if [ -z "$beside" ]; then
+  exec $g clone "$recurse" -- "$url" "$project"
+fi
+if [ -d "$project/.git" ] && [ "$($g -C "$project" config --get remote.origin.url)" = "$url" ]; then
+  echo "keepout: the layer holds a clone of $url at ~/$project: updating it (git fetch, then checkout of the source's HEAD, detached)" >&2
+  $g -C "$project" fetch -q -- origin HEAD || exit
+  $g -C "$project" checkout -q --detach FETCH_HEAD || exit
+  if [ "$recurse" = --recurse-submodules ]; then
+    exec $g -C "$project" submodule update -q --init --recursive
+  fi
+  exit 0
+fi
+echo "keepout: ~/$project in the layer is not a clone of $url: cloning beside it, into ~/$beside" >&2
+exec $g clone "$recurse" -- "$url" "$beside"
+"#;
+
 pub fn try_source(args: TryArgs) -> Result<i32> {
     let store = store();
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
@@ -218,6 +467,26 @@ pub fn try_source(args: TryArgs) -> Result<i32> {
     let name = match &args.name {
         Some(n) => n.clone(),
         None => store.free_name(&source.name),
+    };
+    // The clone's directory: --name's, else the repository's.
+    let project = match &args.name {
+        Some(n) => n.clone(),
+        None => source.name.clone(),
+    };
+    check_before_work(&store, Some(&name), args.from.as_deref(), &args.sandbox)?;
+    let into = match &args.from {
+        Some(layer) if store.layer_entry(layer, Path::new(&project))?.is_some() => {
+            let beside = (2..)
+                .map(|n| format!("{project}-{n}"))
+                .find(|n| {
+                    store
+                        .layer_entry(layer, Path::new(n))
+                        .is_ok_and(|e| e.is_none())
+                })
+                .expect("some number is free");
+            CloneInto::OverLayer { beside }
+        }
+        _ => CloneInto::Fresh,
     };
     let mut ws = store.create(
         &name,
@@ -227,7 +496,7 @@ pub fn try_source(args: TryArgs) -> Result<i32> {
             None => args.source.clone(),
         }),
         args.from.as_deref(),
-        &source.name,
+        &project,
         false,
     )?;
     if let Err(e) = on_layer_or_copy(&store, &mut ws) {
@@ -237,29 +506,25 @@ pub fn try_source(args: TryArgs) -> Result<i32> {
     write_bashrc(&ws, store.owner())?;
 
     // The clone: inside, with only the source's host (or nothing), no credentials, no hooks,
-    // and a global git configuration of its own (not even a layer's), which trusts the local
-    // source although the sandbox's user does not own it.
-    let mut clone = vec![
+    // and a global git configuration of its own (not even a layer's).
+    let beside = match &into {
+        CloneInto::Fresh => String::new(),
+        CloneInto::OverLayer { beside } => beside.clone(),
+    };
+    let clone = vec![
         "sh".to_string(),
         "-c".into(),
-        "printf '[safe]\\n\\tdirectory = *\\n' > /tmp/.keepout-clone.gitconfig && \
-         GIT_CONFIG_GLOBAL=/tmp/.keepout-clone.gitconfig exec git \"$@\""
-            .into(),
+        CLONE_SH.into(),
         "keepout-clone".into(),
-        "-c".into(),
-        "credential.helper=".into(),
-        "-c".into(),
-        "core.hooksPath=/dev/null".into(),
-        "-c".into(),
-        "protocol.file.allow=always".into(),
-        "clone".into(),
+        source.url.clone(),
+        project.clone(),
+        beside.clone(),
+        if args.recursive {
+            "--recurse-submodules".into()
+        } else {
+            "--no-recurse-submodules".into()
+        },
     ];
-    clone.push(if args.recursive {
-        "--recurse-submodules".into()
-    } else {
-        "--no-recurse-submodules".into()
-    });
-    clone.extend(["--".into(), source.url.clone(), source.name.clone()]);
     let clone_opts = WorkspaceSandboxArgs {
         net: source.net.clone(),
         read_only: source.local.iter().cloned().collect(),
@@ -299,6 +564,10 @@ pub fn try_source(args: TryArgs) -> Result<i32> {
             });
         }
     }
+    // Cloned beside the layer's directory: that is the project now.
+    if !beside.is_empty() && std::fs::symlink_metadata(ws.home().join(&beside)).is_ok() {
+        store.set_project(&mut ws, &beside)?;
+    }
     // The decoys go in after the clone (which looks at no dotfile anyway).
     if !args.no_decoys {
         let tag = format!("{name}-{}", ws.meta.created);
@@ -316,7 +585,13 @@ fn enter(
     command: &[String],
     opts: &WorkspaceSandboxArgs,
 ) -> Result<i32> {
-    run_in(store, ws, true, command_or_shell(command), opts, Vec::new())
+    if !command.is_empty() {
+        return run_in(store, ws, true, command.to_vec(), opts, Vec::new());
+    }
+    // SHELL names the shell that runs (the sandbox's default is /bin/sh).
+    let shell = interactive_shell();
+    let env = vec![EnvRule::Set("SHELL".into(), shell.into())];
+    run_in(store, ws, true, vec![shell.into()], opts, env)
 }
 
 pub fn shell(args: ShellArgs) -> Result<i32> {
@@ -329,8 +604,15 @@ pub fn shell(args: ShellArgs) -> Result<i32> {
                 args.name
             );
         }
+        check_before_work(&store, None, None, &args.sandbox)?;
         store.workspace(&args.name)?
     } else if args.new || args.from.is_some() {
+        check_before_work(
+            &store,
+            Some(&args.name),
+            args.from.as_deref(),
+            &args.sandbox,
+        )?;
         let mut ws = store.create(&args.name, None, args.from.as_deref(), &args.name, true)?;
         if let Err(e) = on_layer_or_copy(&store, &mut ws) {
             let _ = store.remove(&args.name);
@@ -371,10 +653,38 @@ pub fn workspace(action: WorkspaceAction) -> Result<i32> {
             );
             Ok(0)
         }
-        WorkspaceAction::Rm { names, layers } => {
+        WorkspaceAction::Rm {
+            names,
+            layer,
+            force,
+            layers,
+        } => {
+            // Every name is checked before anything is removed.
+            for name in &names {
+                store.workspace(name)?;
+            }
+            for l in &layer {
+                store.layer(l)?;
+            }
             for name in &names {
                 store.remove(name)?;
                 println!("removed workspace {name}");
+            }
+            for l in &layer {
+                if force {
+                    for what in store.remove_layer_and_users(l)? {
+                        println!("removed {what}");
+                    }
+                    continue;
+                }
+                match store.remove_layer(l) {
+                    Err(keepout_workspace::Error::LayerInUse { users, .. }) => bail!(
+                        "layer {l} is in use by {users}: remove those first (keepout workspace rm WORKSPACE...), \
+                         or `keepout workspace rm --layer {l} --force` removes them with it"
+                    ),
+                    other => other?,
+                }
+                println!("removed layer {l}");
             }
             if layers {
                 let removed = store.remove_unused_layers()?;
@@ -393,6 +703,7 @@ pub fn workspace(action: WorkspaceAction) -> Result<i32> {
 fn list(store: &Store, json: bool) -> Result<i32> {
     let workspaces = store.workspaces()?;
     let layers = store.layers()?;
+    let mut out = String::new();
     if json {
         let ws: Vec<serde_json::Value> = workspaces
             .iter()
@@ -421,22 +732,27 @@ fn list(store: &Store, json: bool) -> Result<i32> {
                 })
             })
             .collect();
-        println!(
+        writeln!(
+            out,
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({"workspaces": ws, "layers": ls}))?
-        );
+        )?;
+        print_out(&out)?;
         return Ok(0);
     }
     if workspaces.is_empty() && layers.is_empty() {
-        println!("no workspaces yet: `keepout try SOURCE` clones into one, `keepout shell NAME --new` makes an empty one");
+        writeln!(out, "no workspaces yet: `keepout try SOURCE` clones into one, `keepout shell NAME --new` makes an empty one")?;
+        print_out(&out)?;
         return Ok(0);
     }
-    println!(
+    writeln!(
+        out,
         "{:<20} {:<36} {:<14} {:>9}  {:<12} LAST USED",
         "WORKSPACE", "SOURCE", "LAYER", "SIZE", "CREATED"
-    );
+    )?;
     for w in &workspaces {
-        println!(
+        writeln!(
+            out,
             "{:<20} {:<36} {:<14} {:>9}  {:<12} {}",
             w.meta.name,
             w.meta.source.as_deref().unwrap_or("-"),
@@ -448,25 +764,44 @@ fn list(store: &Store, json: bool) -> Result<i32> {
             human_size(keepout_workspace::disk_usage(&w.home())),
             ago(w.meta.created),
             ago(w.meta.last_used)
-        );
+        )?;
     }
     if !layers.is_empty() {
-        println!(
+        writeln!(
+            out,
             "\n{:<20} {:<14} {:<20} {:>9}  CREATED",
             "LAYER", "ON", "FROM WORKSPACE", "SIZE"
-        );
+        )?;
         for l in &layers {
-            println!(
+            writeln!(
+                out,
                 "{:<20} {:<14} {:<20} {:>9}  {}",
                 l.meta.name,
                 l.meta.parent.as_deref().unwrap_or("-"),
                 l.meta.from_workspace,
                 human_size(keepout_workspace::disk_usage(&l.home())),
                 ago(l.meta.created)
-            );
+            )?;
         }
     }
+    print_out(&out)?;
     Ok(0)
+}
+
+/// Write `text` to standard output at once; a reader that went away (`| head`) ends it
+/// quietly: what it did not read it did not want.
+pub(crate) fn print_out(text: &str) -> Result<()> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(anyhow::Error::from(e).context("cannot write to standard output"))
+        }
+        _ => Ok(()),
+    }
 }
 
 fn human_size(bytes: u64) -> String {

@@ -127,7 +127,14 @@ pub(super) fn run(
             if std::env::set_current_dir(&policy.cwd).is_err() {
                 sys::exit_now(125);
             }
-            confine_and_exec(&rules, &prepared, &policy, err_write, None)
+            confine_and_exec(
+                &rules,
+                &prepared,
+                prepared.terminal.as_ref(),
+                &policy,
+                err_write,
+                None,
+            )
         }
         Ok(Some(pid)) => pid,
         Err(e) => {

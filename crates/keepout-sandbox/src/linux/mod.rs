@@ -13,6 +13,7 @@
 //! doctor` reports); init gets SIGKILL when keepout dies, and when init exits the kernel kills
 //! every process left in the pid namespace; the command inherits no descriptor beyond 0-2.
 
+pub(crate) mod join;
 mod landlock;
 mod landlock_mode;
 mod mounts;
@@ -81,6 +82,41 @@ pub(crate) struct Prepared {
 
 impl Prepared {
     pub(crate) fn new(policy: &Policy) -> Result<Prepared> {
+        let (argv, envp, candidates) = Prepared::exec_args(policy)?;
+        let filters = seccomp::build_filters(policy.mode, policy.network == Network::Host)
+            .map_err(|e| Error::Setup {
+                step: "build the seccomp filter".into(),
+                message: e,
+            })?;
+        let terminal = terminal::Terminal::for_stdio().map_err(|e| Error::Setup {
+            step: "create the sandbox's terminal".into(),
+            message: e.to_string(),
+        })?;
+        Ok(Prepared {
+            terminal,
+            argv,
+            envp,
+            candidates,
+            filters,
+        })
+    }
+
+    /// For a command joining the sandbox (see [`join`]): `policy.command`, with the very
+    /// filters and environment of the first command (`first`), and no terminal of its own.
+    pub(crate) fn for_command(policy: &Policy, first: &Prepared) -> Result<Prepared> {
+        let (argv, _, candidates) = Prepared::exec_args(policy)?;
+        Ok(Prepared {
+            argv,
+            envp: first.envp.clone(),
+            candidates,
+            filters: first.filters.clone(),
+            terminal: None,
+        })
+    }
+
+    /// The command's arguments, environment and candidate paths, as C strings.
+    #[allow(clippy::type_complexity)]
+    fn exec_args(policy: &Policy) -> Result<(Vec<CString>, Vec<CString>, Vec<CString>)> {
         let c = |s: &str, what: &str| {
             CString::new(s).map_err(|_| Error::Usage(format!("{what} contains a NUL byte")))
         };
@@ -104,22 +140,7 @@ impl Prepared {
                 .map(|d| c(&format!("{d}/{program}"), "PATH"))
                 .collect::<Result<Vec<_>>>()?
         };
-        let filters = seccomp::build_filters(policy.mode, policy.network == Network::Host)
-            .map_err(|e| Error::Setup {
-                step: "build the seccomp filter".into(),
-                message: e,
-            })?;
-        let terminal = terminal::Terminal::for_stdio().map_err(|e| Error::Setup {
-            step: "create the sandbox's terminal".into(),
-            message: e.to_string(),
-        })?;
-        Ok(Prepared {
-            terminal,
-            argv,
-            envp,
-            candidates,
-            filters,
-        })
+        Ok((argv, envp, candidates))
     }
 }
 
@@ -256,6 +277,38 @@ fn run_in_namespaces(
         step: "create the seccomp notification socket pair".into(),
         message: e.to_string(),
     })?;
+    // Init hands the master of the command's terminal (of the sandbox's devpts) through this.
+    let (terminal_keepout, terminal_init) = if prepared.terminal.is_some() {
+        let (a, b) = rustix::net::socketpair(
+            rustix::net::AddressFamily::UNIX,
+            rustix::net::SocketType::STREAM,
+            rustix::net::SocketFlags::CLOEXEC,
+            None,
+        )
+        .map_err(|e| Error::Setup {
+            step: "create the terminal's socket pair".into(),
+            message: e.to_string(),
+        })?;
+        (Some(a), Some(b))
+    } else {
+        (None, None)
+    };
+    // keepout hands init the connections of keepouts that join (see `join`) through this.
+    let (join_keepout, join_init) = if policy.join_socket.is_some() {
+        let (a, b) = rustix::net::socketpair(
+            rustix::net::AddressFamily::UNIX,
+            rustix::net::SocketType::STREAM,
+            rustix::net::SocketFlags::CLOEXEC,
+            None,
+        )
+        .map_err(|e| Error::Setup {
+            step: "create the join socket pair".into(),
+            message: e.to_string(),
+        })?;
+        (Some(a), Some(b))
+    } else {
+        (None, None)
+    };
     let (detached, idmap_helper) = if policy.identity.idmap_root {
         detached_trees(&plan, policy.identity.host_uid)
     } else {
@@ -279,6 +332,8 @@ fn run_in_namespaces(
             drop(err_read);
             drop(egress_keepout);
             drop(notify_keepout);
+            drop(terminal_keepout);
+            drop(join_keepout);
             init_main(
                 policy,
                 &plan,
@@ -289,6 +344,8 @@ fn run_in_namespaces(
                     err_write,
                     egress: egress_init,
                     notify: notify_init,
+                    terminal: terminal_init,
+                    join: join_init,
                 },
                 caller_is_root,
             )
@@ -300,6 +357,8 @@ fn run_in_namespaces(
     drop(err_write);
     drop(egress_init);
     drop(notify_init);
+    drop(terminal_init);
+    drop(join_init);
     let child_pid = Pid::from_raw(child).expect("clone returned a positive pid");
 
     if let Err(e) = write_id_maps(child, policy, caller_is_root) {
@@ -313,7 +372,6 @@ fn run_in_namespaces(
         let _ = rustix::process::waitpid(Some(child_pid), WaitOptions::empty());
         return Err(e);
     }
-    let relay = prepared.terminal.take().map(|t| t.relay(policy.terminal));
     let _ = rustix::io::write(&sync_write, b"1");
     if let Some(socket) = egress_keepout {
         // Init sends the proxy port's listener before it starts the command (or closes the
@@ -322,6 +380,16 @@ fn run_in_namespaces(
             egress(std::net::TcpListener::from(fd));
         }
     }
+    // Then the master of the command's terminal, once its devpts is mounted (none: init's
+    // setup failed, and the report says why; the relay then has nothing to read).
+    let relay = prepared.terminal.take().map(|t| {
+        let t = match terminal_keepout.as_ref().map(recv_fd) {
+            Some(Ok(Some(master))) => t.with_master(master),
+            _ => t,
+        };
+        t.relay(policy.terminal)
+    });
+    drop(terminal_keepout);
     // The command sends its notification listener just before exec (or closes the socket when
     // it fails, or when the kernel cannot do user notification: then the filter denies alone).
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -331,8 +399,14 @@ fn run_in_namespaces(
     };
     drop(notify_keepout);
 
+    // Served from here on (the command is about to start): a second keepout may join.
+    let join_server = match (&policy.join_socket, join_keepout) {
+        (Some(path), Some(to_init)) => join::Server::start(path, to_init),
+        _ => None,
+    };
     let report = read_report(err_read);
     let status = wait_forwarding(child_pid, &signals, relay.as_ref(), resources);
+    drop(join_server);
     let dropped = relay.map(terminal::Relay::finish).unwrap_or_default();
     if let Some(helper) = idmap_helper {
         let _ = rustix::process::waitpid(Some(helper), WaitOptions::empty());
@@ -619,6 +693,11 @@ fn write_id_maps(pid: libc::pid_t, policy: &Policy, caller_is_root: bool) -> io:
 fn read_report(err_read: OwnedFd) -> Option<Error> {
     let mut text = String::new();
     let _ = std::fs::File::from(err_read).read_to_string(&mut text);
+    parse_report(&text)
+}
+
+/// The error a [`report`] line says, if `text` starts with one.
+fn parse_report(text: &str) -> Option<Error> {
     let line = text.lines().next()?;
     let mut parts = line.splitn(4, '\u{1f}');
     let (kind, what, errno, message) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
@@ -667,6 +746,10 @@ struct InitChannels {
     egress: Option<OwnedFd>,
     /// Passed on to the command, which sends its seccomp listener through it.
     notify: OwnedFd,
+    /// Where the master of the sandbox's own terminal goes (when the command gets one).
+    terminal: Option<OwnedFd>,
+    /// Connections of keepouts that join the sandbox (see [`join`]), when it may be joined.
+    join: Option<OwnedFd>,
 }
 
 fn init_main(
@@ -682,8 +765,10 @@ fn init_main(
         err_write,
         egress,
         notify,
+        terminal,
+        join,
     } = channels;
-    let setup = || -> std::result::Result<(), SetupError> {
+    let setup = || -> std::result::Result<Option<terminal::Terminal>, SetupError> {
         let e =
             |step: &'static str| move |err: rustix::io::Errno| SetupError::new(step, err.into());
         // The OOM killer's first choice, inherited by everything the sandbox starts (A18).
@@ -737,12 +822,30 @@ fn init_main(
         }
         drop(egress);
         mounts::build_root(plan, id, &policy.cwd, detached)?;
-        Ok(())
+        // The command's terminal, from the sandbox's own devpts; keepout relays its master.
+        let own_terminal = match (&prepared.terminal, &terminal) {
+            (Some(t), Some(socket)) => {
+                let own = t
+                    .remade_in_devpts(std::path::Path::new("/dev/pts/ptmx"))
+                    .map_err(|err| {
+                        SetupError::new("open a terminal of the sandbox's devpts", err)
+                    })?;
+                send_fd(socket, own.master())
+                    .map_err(|err| SetupError::new("hand the terminal to keepout", err.into()))?;
+                Some(own)
+            }
+            _ => None,
+        };
+        drop(terminal);
+        Ok(own_terminal)
     };
-    if let Err(err) = setup() {
-        report(err_write.as_fd(), "setup", &err.step, &err.error);
-        sys::exit_now(SETUP_FAILED);
-    }
+    let own_terminal = match setup() {
+        Ok(t) => t,
+        Err(err) => {
+            report(err_write.as_fd(), "setup", &err.step, &err.error);
+            sys::exit_now(SETUP_FAILED);
+        }
+    };
 
     let mut waited: Vec<i32> = FORWARDED_SIGNALS.to_vec();
     waited.push(libc::SIGCHLD);
@@ -750,7 +853,14 @@ fn init_main(
     let _ = signals.block();
     let _ = rustix::process::setsid();
     let child = match sys::fork() {
-        Ok(None) => command_main(plan, prepared, policy, err_write, notify),
+        Ok(None) => command_main(
+            plan,
+            prepared,
+            own_terminal.as_ref(),
+            policy,
+            err_write,
+            notify,
+        ),
         Ok(Some(pid)) => pid,
         Err(err) => {
             report(err_write.as_fd(), "setup", "start the command", &err);
@@ -759,16 +869,45 @@ fn init_main(
     };
     drop(err_write);
     drop(notify);
-    init_loop(child, &signals)
+    drop(own_terminal);
+    let join = join.as_ref().map(|j| (j, plan, prepared, policy));
+    init_loop(child, &signals, join)
 }
 
-/// Reap every child; pass signals on; exit with the command's status.
-fn init_loop(command: libc::pid_t, signals: &sys::SignalSet) -> ! {
+/// Reap every child; pass signals on; exit with the command's status. With `join`, also start
+/// the commands of keepouts that join the sandbox, and tell each its command's status.
+fn init_loop(
+    command: libc::pid_t,
+    signals: &sys::SignalSet,
+    join: Option<(&OwnedFd, &SandboxPlan, &Prepared, &Policy)>,
+) -> ! {
     let command_pid = Pid::from_raw(command).expect("fork returned a positive pid");
+    let mut joined: Vec<(Pid, OwnedFd)> = Vec::new();
     loop {
-        let sig = match signals.wait() {
-            Ok(sig) => sig,
-            Err(_) => sys::exit_now(SETUP_FAILED),
+        let sig = match join {
+            None => match signals.wait() {
+                Ok(sig) => sig,
+                Err(_) => sys::exit_now(SETUP_FAILED),
+            },
+            Some((from_keepout, plan, prepared, policy)) => {
+                use rustix::event::{PollFd, PollFlags};
+                let mut fds = [PollFd::new(from_keepout, PollFlags::IN)];
+                if rustix::event::poll(&mut fds, Some(&rustix::event::Timespec::default()))
+                    .is_ok_and(|n| n > 0)
+                    && fds[0].revents().contains(PollFlags::IN)
+                {
+                    if let Some(started) =
+                        join::accept_in_init(from_keepout, plan, prepared, policy)
+                    {
+                        joined.push(started);
+                    }
+                }
+                match signals.wait_timeout(std::time::Duration::from_millis(50)) {
+                    Ok(Some(sig)) => sig,
+                    Ok(None) => libc::SIGCHLD, // look for ended children anyway
+                    Err(_) => sys::exit_now(SETUP_FAILED),
+                }
+            }
         };
         if sig != libc::SIGCHLD {
             if let Some(s) = Signal::from_named_raw(sig) {
@@ -787,7 +926,17 @@ fn init_loop(command: libc::pid_t, signals: &sys::SignalSet) -> ! {
                         .unwrap_or(SETUP_FAILED);
                     sys::exit_now(code);
                 }
-                Ok(Some(_)) => continue,
+                Ok(Some((pid, status))) => {
+                    if let Some(at) = joined.iter().position(|(p, _)| *p == pid) {
+                        let (_, conn) = joined.swap_remove(at);
+                        let code = status
+                            .exit_status()
+                            .or_else(|| status.terminating_signal().map(|s| 128 + s))
+                            .unwrap_or(SETUP_FAILED);
+                        join::report_exit(conn, code);
+                    }
+                    continue;
+                }
                 _ => break,
             }
         }
@@ -838,6 +987,7 @@ fn stdio_terminals() -> Vec<BorrowedFd<'static>> {
 pub(crate) fn confine_and_exec(
     landlock_rules: &[crate::plan::LandlockRule],
     prepared: &Prepared,
+    terminal: Option<&terminal::Terminal>,
     policy: &Policy,
     err_write: OwnedFd,
     notify: Option<OwnedFd>,
@@ -850,7 +1000,7 @@ pub(crate) fn confine_and_exec(
     if let Err(e) = rustix::process::setsid() {
         fail("start a new session", e.into());
     }
-    if let Some(t) = &prepared.terminal {
+    if let Some(t) = terminal {
         if let Err(e) = t.attach() {
             fail("attach the sandbox's terminal", e);
         }
@@ -929,11 +1079,19 @@ pub(crate) fn confine_and_exec(
 fn command_main(
     plan: &SandboxPlan,
     prepared: &Prepared,
+    terminal: Option<&terminal::Terminal>,
     policy: &Policy,
     err_write: OwnedFd,
     notify: OwnedFd,
 ) -> ! {
-    confine_and_exec(&plan.landlock, prepared, policy, err_write, Some(notify))
+    confine_and_exec(
+        &plan.landlock,
+        prepared,
+        terminal,
+        policy,
+        err_write,
+        Some(notify),
+    )
 }
 
 /// Can this process create a user namespace? Tries it in a short-lived child.

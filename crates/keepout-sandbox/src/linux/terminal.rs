@@ -7,6 +7,10 @@
 //! pseudo-terminal in their place, as its controlling terminal, and keepout relays bytes between
 //! the two, as `sudo` does with `use_pty`.
 //!
+//! In namespaces mode the command's terminal comes from the sandbox's own devpts (made by init
+//! once that is mounted, with the modes and size of the one made here, its master handed out
+//! to keepout): `tty` inside names it (`/dev/pts/0`), as on any terminal.
+//!
 //! Guarantees: the command never holds a descriptor of the maintainer's terminal; keepout reads
 //! the maintainer's terminal only while it is the terminal's foreground job (in the background
 //! the kernel stops it, as for any program); the terminal's modes are restored when the relay
@@ -31,7 +35,8 @@ use crate::terminal_filter::{Dropped, Filter, TerminalPolicy};
 /// The pseudo-terminal the command gets, made before the sandbox is created.
 pub(crate) struct Terminal {
     master: OwnedFd,
-    slave: OwnedFd,
+    /// `None` in a keepout that joined a running sandbox: the slave is the joined command's.
+    slave: Option<OwnedFd>,
     /// Which of descriptors 0, 1, 2 are terminals and get the new one instead.
     replaced: [bool; 3],
 }
@@ -65,24 +70,89 @@ impl Terminal {
         }
         Ok(Some(Terminal {
             master,
-            slave,
+            slave: Some(slave),
             replaced,
         }))
+    }
+
+    /// In init, once the sandbox's own devpts is mounted (its `ptmx` at `ptmx`): a terminal of
+    /// that devpts, with this one's modes and size, to take this one's place.
+    pub(crate) fn remade_in_devpts(&self, ptmx: &std::path::Path) -> io::Result<Terminal> {
+        let new = Terminal::open_in_devpts(ptmx, self.replaced)?;
+        if let (Some(old), Some(slave)) = (&self.slave, &new.slave) {
+            if let Ok(modes) = rustix::termios::tcgetattr(old) {
+                let _ = rustix::termios::tcsetattr(slave, OptionalActions::Now, &modes);
+            }
+        }
+        if let Ok(size) = rustix::termios::tcgetwinsize(&self.master) {
+            let _ = rustix::termios::tcsetwinsize(&new.master, size);
+        }
+        Ok(new)
+    }
+
+    /// A new pseudo-terminal of the devpts whose `ptmx` this is, for descriptors `replaced`,
+    /// with the kernel's default modes.
+    pub(crate) fn open_in_devpts(
+        ptmx: &std::path::Path,
+        replaced: [bool; 3],
+    ) -> io::Result<Terminal> {
+        let master = rustix::fs::open(
+            ptmx,
+            rustix::fs::OFlags::RDWR | rustix::fs::OFlags::NOCTTY | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )?;
+        rustix::pty::unlockpt(&master)?;
+        let flags = OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC;
+        let slave = rustix::pty::ioctl_tiocgptpeer(&master, flags)?;
+        Ok(Terminal {
+            master,
+            slave: Some(slave),
+            replaced,
+        })
+    }
+
+    /// In a keepout that joined a running sandbox: relay through `master`, the joined
+    /// command's terminal, for this keepout's terminal descriptors `replaced`; its window size
+    /// is set from this keepout's terminal.
+    pub(crate) fn for_master(master: OwnedFd, replaced: [bool; 3]) -> Terminal {
+        if let Some(real) = (0..3).find(|&fd| replaced[fd]).map(stdio) {
+            if let Ok(size) = rustix::termios::tcgetwinsize(real) {
+                let _ = rustix::termios::tcsetwinsize(&master, size);
+            }
+        }
+        Terminal {
+            master,
+            slave: None,
+            replaced,
+        }
+    }
+
+    /// The master side, to hand out (see [`Terminal::remade_in_devpts`]).
+    pub(crate) fn master(&self) -> BorrowedFd<'_> {
+        self.master.as_fd()
+    }
+
+    /// In keepout: relay through `master` (the sandbox's terminal's) instead of this one's.
+    pub(crate) fn with_master(self, master: OwnedFd) -> Terminal {
+        Terminal { master, ..self }
     }
 
     /// In the command, after `setsid`: the new terminal on the descriptors it replaces, and as the
     /// controlling terminal.
     pub(crate) fn attach(&self) -> io::Result<()> {
+        let Some(slave) = &self.slave else {
+            return Err(io::Error::other("no terminal to attach"));
+        };
         if self.replaced[0] {
-            rustix::stdio::dup2_stdin(&self.slave)?;
+            rustix::stdio::dup2_stdin(slave)?;
         }
         if self.replaced[1] {
-            rustix::stdio::dup2_stdout(&self.slave)?;
+            rustix::stdio::dup2_stdout(slave)?;
         }
         if self.replaced[2] {
-            rustix::stdio::dup2_stderr(&self.slave)?;
+            rustix::stdio::dup2_stderr(slave)?;
         }
-        rustix::process::ioctl_tiocsctty(&self.slave)?;
+        rustix::process::ioctl_tiocsctty(slave)?;
         Ok(())
     }
 

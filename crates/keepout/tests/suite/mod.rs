@@ -29,6 +29,7 @@ mod exec;
 mod first_use;
 mod net;
 mod ordinary_work;
+mod pty;
 mod review;
 mod toolchains;
 mod vault;

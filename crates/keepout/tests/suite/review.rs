@@ -359,3 +359,202 @@ fn apply_leaves_out_nested_git_editor_files_bytecode_and_outside_symlinks() {
         );
     }
 }
+
+/// A run under review that writes `script`, kept (there is no terminal).
+fn kept_review(fx: &Fixture, script: &str) {
+    let run = fx.keepout(&["run", "--review", "--", "sh", "-c", script]);
+    assert!(
+        run.success() && run.stderr.contains("nothing was written to your tree"),
+        "[{}] run --review:{run}",
+        fx.runner
+    );
+}
+
+/// At the prompt after the run (a real pseudo-terminal), an answer keepout does not know asks
+/// again instead of meaning "keep"; end of input keeps the review and says so.
+#[test]
+fn an_unknown_answer_asks_again_and_end_of_input_keeps() {
+    for r in runners() {
+        let fx = Fixture::new(&r);
+        let run = [
+            keepout_bin(),
+            "run",
+            "--review",
+            "--",
+            "sh",
+            "-c",
+            "echo new > new.txt",
+        ];
+        let out = super::pty::on_pty(
+            &fx,
+            &[
+                ("Apply these changes", Some("yes please\n")),
+                ("Apply these changes", Some("d\n")),
+            ],
+            &run,
+        );
+        assert!(out.success(), "[{r}] asked again:{out}");
+        assert!(
+            out.stdout.contains("\"yes please\" is not an answer here")
+                && out.stdout.contains("discarded"),
+            "[{r}] says so, then the second answer counts:{out}"
+        );
+        assert!(!fx.keepout(&["review"]).success(), "[{r}] discarded");
+
+        let out = super::pty::on_pty(&fx, &[("Apply these changes", None)], &run);
+        assert!(out.success(), "[{r}] {out}");
+        assert!(
+            out.stdout.contains("no answer (end of input): kept"),
+            "[{r}] end of input keeps, and says so:{out}"
+        );
+        let kept = fx.keepout(&["review"]);
+        assert!(
+            kept.success() && kept.stdout.contains("A new.txt"),
+            "[{r}] kept:{kept}"
+        );
+        assert!(
+            !fx.project.join("new.txt").exists(),
+            "[{r}] nothing applied"
+        );
+    }
+}
+
+/// `review diff` on a terminal goes through the pager git would use (here GIT_PAGER, which
+/// marks each line), all of it in one pager (git run per file started one per file); piped, no
+/// pager.
+#[test]
+fn the_diff_uses_the_pager_on_a_terminal_only() {
+    for r in runners() {
+        let fx = Fixture::new(&r);
+        kept_review(&fx, "echo changed >> README.md; echo new > new.txt");
+        let pager = "GIT_PAGER=echo PAGER-STARTS; sed s/^/PAGED:/";
+        let out = super::pty::on_pty(&fx, &[], &["env", pager, keepout_bin(), "review", "diff"]);
+        assert!(out.success(), "[{r}] {out}");
+        assert!(
+            out.stdout.contains("PAGED:+changed") && out.stdout.contains("PAGED:+new"),
+            "[{r}] through the pager, both files:{out}"
+        );
+        assert_eq!(
+            out.stdout.matches("PAGER-STARTS").count(),
+            1,
+            "[{r}] one pager for the whole diff, not one per file:{out}"
+        );
+        let piped = fx.outside(&format!(
+            "GIT_PAGER='sed s/^/PAGED:/' {} review diff | cat",
+            keepout_bin()
+        ));
+        assert!(
+            piped.success()
+                && piped.stdout.contains("+changed")
+                && !piped.stdout.contains("PAGED:"),
+            "[{r}] no pager into a pipe:{piped}"
+        );
+    }
+}
+
+/// The summary groups what a test run leaves in cache directories and in directories your
+/// `.gitignore` ignores, one line per directory with its count; the risky ones among them (a
+/// `.pth`, an executable, a symlink) are still named one by one; `--json` lists everything.
+#[test]
+fn cache_and_ignored_directories_are_one_line_each() {
+    for r in runners() {
+        let fx = Fixture::new(&r);
+        let ignore = fx.outside(
+            "printf 'build/\\n.hypothesis/\\n' > .gitignore && git add .gitignore && git commit -qm ignore",
+        );
+        assert!(ignore.success(), "[{r}] {ignore}");
+        kept_review(
+            &fx,
+            "set -e; mkdir -p .hypothesis/examples pkg/__pycache__ build/lib node_modules/x
+             for i in $(seq 87); do echo $i > .hypothesis/examples/e$i; done
+             echo a > pkg/__pycache__/a.cpython-311.pyc; echo b > pkg/__pycache__/b.cpython-311.pyc
+             echo x > build/lib/x.txt; echo y > build/lib/y.txt
+             echo 'import os' > build/lib/evil.pth
+             printf '#!/bin/sh\\n' > build/tool.sh; chmod +x build/tool.sh
+             ln -s /etc/passwd node_modules/x/link; echo m > node_modules/x/index.js
+             echo plain > plain.txt",
+        );
+        let out = fx.keepout(&["review"]);
+        assert!(out.success(), "[{r}] {out}");
+        for line in [
+            "  A .hypothesis/  (87 files, ignored)",
+            "  A pkg/__pycache__/  (2 files, cache)",
+            "  A build/  (2 files, ignored)",
+            "  A node_modules/  (1 file, cache)",
+            "  A build/lib/evil.pth",
+            "  A build/tool.sh",
+            "  A node_modules/x/link -> /etc/passwd",
+            "  A plain.txt",
+        ] {
+            assert!(
+                out.stdout.lines().any(|l| l.starts_with(line)),
+                "[{r}] {line:?}:{out}"
+            );
+        }
+        assert!(
+            !out.stdout.contains("e17"),
+            "[{r}] no single cache file:{out}"
+        );
+        assert!(out.stdout.lines().count() < 15, "[{r}] short:{out}");
+        let json = fx.keepout(&["review", "--json"]);
+        let all: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+        assert!(
+            all.as_array().unwrap().len() > 87 + 10,
+            "[{r}] --json has all:{json}"
+        );
+    }
+}
+
+/// `cmd 2>FILE; echo $? >FILE` piped into `head -1`: (exit status, stderr).
+fn into_head(fx: &Fixture, cmd: &str) -> (String, String) {
+    let err = fx.root.join("head.err");
+    let rc = fx.root.join("head.rc");
+    let out = fx.outside(&format!(
+        "({cmd} 2>{}; echo $? >{}) | head -1 >/dev/null",
+        q(err.display().to_string()),
+        q(rc.display().to_string())
+    ));
+    assert!(out.success(), "[{}] {out}", fx.runner);
+    (
+        read(&rc).unwrap_or_default().trim().to_string(),
+        read(&err).unwrap_or_default(),
+    )
+}
+
+/// `keepout review | head -1` and `keepout workspace list | head -1`, each with more output
+/// than a pipe holds, end quietly: no panic, no error, status 0 (or 141, killed by SIGPIPE).
+#[test]
+fn a_closed_pipe_ends_listings_quietly() {
+    for r in runners() {
+        let fx = Fixture::new(&r);
+        kept_review(
+            &fx,
+            "mkdir data; cd data; seq -f 'file-with-a-long-name-%05g' 4000 | xargs touch",
+        );
+        let (rc, err) = into_head(&fx, &format!("{} review", keepout_bin()));
+        assert!(
+            (rc == "0" || rc == "141") && !err.contains("panicked") && err.is_empty(),
+            "[{r}] review | head -1: exit {rc}, stderr {err:?}"
+        );
+        // Many workspaces, written as keepout writes them (format 1), each with a long source.
+        let store = fx.home.join(".local/share/keepout/workspaces");
+        for i in 0..300 {
+            let name = format!("w{i:03}");
+            write_file(
+                &store.join(&name).join("meta.toml"),
+                &format!(
+                    "version = 1\nname = \"{name}\"\nsource = \"/src/{}\"\nproject = \"p\"\ncreated = 0\nlast_used = 0\n",
+                    "x".repeat(200)
+                ),
+                0o644,
+            );
+            std::fs::create_dir_all(store.join(&name).join("home")).unwrap();
+        }
+        fx.give_to_runner(&fx.home.join(".local"));
+        let (rc, err) = into_head(&fx, &format!("{} workspace list", keepout_bin()));
+        assert!(
+            (rc == "0" || rc == "141") && !err.contains("panicked") && err.is_empty(),
+            "[{r}] workspace list | head -1: exit {rc}, stderr {err:?}"
+        );
+    }
+}

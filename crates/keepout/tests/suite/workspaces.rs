@@ -68,8 +68,8 @@ fn try_clones_inside_and_shell_comes_back() {
         assert!(out.success(), "[{r}] try:{out}");
         assert!(out.stdout.contains("hello"), "[{r}] the clone's file:{out}");
         assert!(
-            out.stdout.lines().next() == Some(&format!("{}/repro", fx.home.display())),
-            "[{r}] runs in the clone, ~/repro:{out}"
+            out.stdout.lines().next() == Some(&format!("{}/bug-1", fx.home.display())),
+            "[{r}] runs in the clone, ~/bug-1 (--name's):{out}"
         );
         assert!(
             !out.stdout.contains(&fx.credential(".netrc")),
@@ -389,10 +389,14 @@ fn try_plants_decoys_and_reports_their_reads() {
     }
 }
 
-/// A workspace on a layer is one run's at a time (two overlays on one upper directory are not
-/// allowed): a second run is told it is in use, and the first one's files are unharmed.
+/// A workspace on a layer is one sandbox at a time (two overlays on one upper directory are
+/// not allowed): a second run joins the running one, as `docker exec` does: it names the first
+/// run's process, shares its home (each sees what the other writes, at once) and its processes,
+/// and gets nothing more than the first (its own --net does not apply). A joined interactive
+/// shell on a real pty has a terminal `tty` names and SHELL bash. Removing the workspace
+/// meanwhile is refused, naming the running process and how to stop it.
 #[test]
-fn a_layered_workspace_in_use_refuses_a_second_run() {
+fn a_second_run_of_a_layered_workspace_joins_the_first() {
     for r in runners() {
         let fx = Fixture::new(&r);
         layer_from_new_workspace(&fx, "true", "lay");
@@ -406,20 +410,423 @@ fn a_layered_workspace_in_use_refuses_a_second_run() {
                 "--",
                 "sh",
                 "-c",
-                "echo one > ~/one; sleep 3; cat ~/one",
+                "echo one > ~/one; sleep 6; cat ~/two",
             ]),
             format!("[{r}] first run"),
         );
-        std::thread::sleep(std::time::Duration::from_millis(1500));
-        let second = fx.keepout(&["shell", "w", "--", "true"]);
         assert!(
-            !second.success() && second.stderr.contains("in use"),
-            "[{r}] the second run is refused:{second}"
+            poll(std::time::Duration::from_secs(20), || store_dir(&fx)
+                .join("workspaces/w/join.sock")
+                .exists()),
+            "[{r}] the first run serves joins"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        let second = fx.keepout(&[
+            "shell",
+            "w",
+            "--net",
+            "pypi",
+            "--",
+            "sh",
+            "-c",
+            "cat ~/one; echo two > ~/two; echo proxy=$HTTPS_PROXY; grep -l 'sleep' /proc/[0-9]*/cmdline >/dev/null && echo sees-the-first; exit 5",
+        ]);
+        assert_eq!(
+            second.code,
+            Some(5),
+            "[{r}] the joined command's status:{second}"
+        );
+        assert!(
+            second.stdout.contains("one\n") && second.stdout.contains("sees-the-first"),
+            "[{r}] the same home and processes:{second}"
+        );
+        assert!(
+            second.stdout.contains("proxy=\n") && second.stderr.contains("do not apply"),
+            "[{r}] nothing more than the first (no network):{second}"
+        );
+        assert!(
+            second.stderr.contains("joining its sandbox")
+                && second.stderr.contains(&format!("pid {}", first.pid())),
+            "[{r}] says so, naming the first run:{second}"
+        );
+        let joined_shell = super::pty::on_pty(
+            &fx,
+            &[("(keepout:w)", Some("echo SH=$SHELL T=$(tty); exit 4\n"))],
+            &[keepout_bin(), "shell", "w"],
+        );
+        assert_eq!(joined_shell.code, Some(4), "[{r}] {joined_shell}");
+        assert!(
+            joined_shell.stdout.contains("T=/dev/pts/")
+                && (joined_shell.stdout.contains("SH=/bin/bash")
+                    || joined_shell.stdout.contains("SH=/usr/bin/bash")),
+            "[{r}] a joined shell on a terminal of its own:{joined_shell}"
+        );
+        // Removing it meanwhile is refused, naming the run and how to stop it.
+        let rm = fx.keepout(&["workspace", "rm", "w"]);
+        assert!(
+            !rm.success()
+                && rm.stderr.contains(&format!("pid {}", first.pid()))
+                && rm.stderr.contains(&format!("kill {}", first.pid())),
+            "[{r}] in use:{rm}"
         );
         let first = first.wait();
         assert!(
-            first.success() && first.stdout.contains("one"),
-            "[{r}] the first run is unharmed:{first}"
+            first.success() && first.stdout.contains("two"),
+            "[{r}] the first run saw the second's write, and is unharmed:{first}"
+        );
+        assert!(
+            !store_dir(&fx).join("workspaces/w/join.sock").exists(),
+            "[{r}] no socket left after the run"
         );
     }
+}
+
+/// The workspaces (names) in the fixture's store, half-made ones included.
+fn left_in_store(fx: &Fixture) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(store_dir(fx).join("workspaces"))
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// `--name` names the clone's directory too; `try --from` a layer that holds a clone of the
+/// same repository at that place updates it (fetch and checkout of the source's HEAD, inside)
+/// and says so; a layer whose directory there is another repository gets the clone beside it,
+/// under a free name, which becomes the workspace's project.
+#[test]
+fn try_from_a_layer_that_holds_the_clone() {
+    for r in runners() {
+        let fx = Fixture::new(&r);
+        let repo = bare_repo(&fx);
+        let named = fx.keepout(&["try", &repo, "--name", "bug-7", "--", "pwd"]);
+        assert!(named.success(), "[{r}] {named}");
+        assert_eq!(
+            named.stdout.trim(),
+            fx.home.join("bug-7").display().to_string(),
+            "[{r}] --name is the clone's directory:{named}"
+        );
+
+        let first = fx.keepout(&["try", &repo, "--", "true"]);
+        assert!(first.success(), "[{r}] {first}");
+        let snap = fx.keepout(&["workspace", "snapshot", "repro", "with-clone"]);
+        assert!(snap.success(), "[{r}] {snap}");
+        // The source moves on after the layer was made.
+        let push = fx.outside(&format!(
+            "echo v2 > README.md && git commit -qam v2 && git push -q {} HEAD",
+            q(&repo)
+        ));
+        assert!(push.success(), "[{r}] {push}");
+        let again = fx.keepout(&[
+            "try",
+            "--from",
+            "with-clone",
+            &repo,
+            "--",
+            "sh",
+            "-c",
+            "pwd; cat README.md",
+        ]);
+        assert!(
+            again.success(),
+            "[{r}] the layer's clone is updated:{again}"
+        );
+        assert_eq!(
+            again.stdout,
+            format!("{}/repro\nv2\n", fx.home.display()),
+            "[{r}] in ~/repro, at the source's HEAD:{again}"
+        );
+        assert!(
+            again.stderr.contains("updating it"),
+            "[{r}] says so:{again}"
+        );
+
+        // Another repository of the same name: cloned beside the layer's.
+        let other = fx.mkdir("other/repro");
+        let init = fx.outside(&format!(
+            "cd {} && git init -q && echo other > OTHER && git add OTHER && git -c user.name=t -c user.email=t@t.invalid commit -qm o",
+            q(other.display().to_string())
+        ));
+        assert!(init.success(), "[{r}] {init}");
+        let beside = fx.keepout(&[
+            "try",
+            "--from",
+            "with-clone",
+            &other.display().to_string(),
+            "--name",
+            "repro",
+            "--",
+            "sh",
+            "-c",
+            "pwd; ls",
+        ]);
+        // `repro` is taken by the first workspace: refused before anything is cloned.
+        assert!(
+            !beside.success()
+                && beside.stderr.contains("exists already")
+                && !beside.stderr.contains("cloning"),
+            "[{r}] {beside}"
+        );
+        let beside = fx.keepout(&[
+            "try",
+            "--from",
+            "with-clone",
+            &other.display().to_string(),
+            "--",
+            "sh",
+            "-c",
+            "pwd; ls",
+        ]);
+        assert!(beside.success(), "[{r}] {beside}");
+        assert_eq!(
+            beside.stdout,
+            format!("{}/repro-2\nOTHER\n", fx.home.display()),
+            "[{r}] cloned beside, and that is the project:{beside}"
+        );
+        assert!(
+            beside.stderr.contains("cloning beside it, into ~/repro-2"),
+            "[{r}] says so:{beside}"
+        );
+    }
+}
+
+/// Every argument of `try` and `shell --new` is checked before anything is cloned or made: a
+/// wrong `--net` name (the error names the presets), a missing layer, a missing `--ro` path, a
+/// bad or taken name, a plain file as the source. Nothing is left behind.
+#[test]
+fn bad_arguments_are_refused_before_any_work() {
+    for r in runners() {
+        let fx = Fixture::new(&r);
+        let repo = bare_repo(&fx);
+        let net = fx.keepout(&["try", "--net", "pyip", &repo, "--", "true"]);
+        assert!(!net.success(), "[{r}] {net}");
+        assert!(
+            net.stderr.contains("pyip")
+                && net.stderr.contains("pypi")
+                && net.stderr.contains("github"),
+            "[{r}] names the valid presets:{net}"
+        );
+        assert!(
+            !net.stderr.contains("cloning"),
+            "[{r}] nothing cloned:{net}"
+        );
+        assert_eq!(
+            left_in_store(&fx),
+            Vec::<String>::new(),
+            "[{r}] no workspace"
+        );
+
+        let file = fx.keepout(&["try", "README.md"]);
+        assert!(
+            !file.success()
+                && file
+                    .stderr
+                    .contains("README.md is not a git repository, bundle or URL"),
+            "[{r}] a plain file:{file}"
+        );
+        assert!(
+            !file.stderr.contains("bundle header"),
+            "[{r}] no raw git error:{file}"
+        );
+        for (args, says) in [
+            (vec!["try", "--from", "nope", &repo], "no layer \"nope\""),
+            (
+                vec!["try", "--ro", "/nonexistent/x", &repo],
+                "--ro /nonexistent/x",
+            ),
+            (
+                vec!["try", "--name", "Bad/Name", &repo],
+                "not a workspace or layer name",
+            ),
+            (vec!["try", "--memory", "lots", &repo], "lots"),
+            (vec!["shell", "fresh", "--new", "--net", "pyip"], "pypi"),
+            (vec!["shell", "fresh", "--from", "nope"], "no layer"),
+        ] {
+            let out = fx.keepout(&args);
+            assert!(
+                !out.success() && out.stderr.contains(says) && !out.stderr.contains("cloning"),
+                "[{r}] {args:?}: says {says:?}:{out}"
+            );
+        }
+        assert_eq!(left_in_store(&fx), Vec::<String>::new(), "[{r}] still none");
+
+        // A bundle is a source (its first line says so).
+        let bundle = fx.root.join("repro.bundle");
+        let made = fx.outside(&format!(
+            "git bundle create -q {} HEAD",
+            q(bundle.display().to_string())
+        ));
+        assert!(made.success(), "[{r}] {made}");
+        let out = fx.keepout(&[
+            "try",
+            &bundle.display().to_string(),
+            "--",
+            "cat",
+            "README.md",
+        ]);
+        assert!(
+            out.success() && out.stdout == "hello\n",
+            "[{r}] cloned from the bundle:{out}"
+        );
+    }
+}
+
+/// `workspace rm --layer NAME` removes a layer nothing stands on; one in use is refused, naming
+/// its users, and stays; `--force` removes it with everything on it, naming each.
+#[test]
+fn a_layer_is_removed_by_name() {
+    for r in runners() {
+        let fx = Fixture::new(&r);
+        layer_from_new_workspace(&fx, "echo data > ~/cache", "lay");
+        let on = fx.keepout(&["shell", "on-lay", "--from", "lay", "--", "true"]);
+        assert!(on.success(), "[{r}] {on}");
+        let snap = fx.keepout(&["workspace", "snapshot", "on-lay", "upper"]);
+        assert!(snap.success(), "[{r}] {snap}");
+        let lonely = fx.keepout(&["shell", "lonely", "--new", "--", "true"]);
+        assert!(lonely.success(), "[{r}] {lonely}");
+        let snap = fx.keepout(&["workspace", "snapshot", "lonely", "unused"]);
+        assert!(snap.success(), "[{r}] {snap}");
+        let rm = fx.keepout(&["workspace", "rm", "lonely"]);
+        assert!(rm.success(), "[{r}] {rm}");
+
+        let unused = fx.keepout(&["workspace", "rm", "--layer", "unused"]);
+        assert!(
+            unused.success() && unused.stdout.contains("removed layer unused"),
+            "[{r}] {unused}"
+        );
+        assert!(!store_dir(&fx).join("layers/unused").exists(), "[{r}] gone");
+
+        let busy = fx.keepout(&["workspace", "rm", "--layer", "lay"]);
+        assert!(!busy.success(), "[{r}] in use:{busy}");
+        assert!(
+            busy.stderr.contains("workspace base")
+                && busy.stderr.contains("layer upper")
+                && busy.stderr.contains("--force"),
+            "[{r}] names who uses it and the way out:{busy}"
+        );
+        assert!(
+            store_dir(&fx).join("layers/lay/home/cache").exists(),
+            "[{r}] kept"
+        );
+        let missing = fx.keepout(&["workspace", "rm", "--layer", "nope"]);
+        assert!(
+            !missing.success() && missing.stderr.contains("no layer \"nope\""),
+            "[{r}] {missing}"
+        );
+
+        let force = fx.keepout(&["workspace", "rm", "--layer", "lay", "--force"]);
+        assert!(force.success(), "[{r}] {force}");
+        for what in [
+            "workspace base",
+            "workspace on-lay",
+            "layer upper",
+            "layer lay",
+        ] {
+            assert!(
+                force.stdout.contains(&format!("removed {what}")),
+                "[{r}] {what}:{force}"
+            );
+        }
+        let list = fx.keepout(&["workspace", "list"]);
+        assert!(list.stdout.contains("no workspaces yet"), "[{r}] {list}");
+    }
+}
+
+/// The directories the sandbox made in a workspace's home only to mount something on (here a
+/// local source under the home, shown read-only during the clone) are gone after the run, and
+/// so never frozen into a layer; a directory the command made stays.
+#[test]
+fn mount_points_are_not_left_in_the_home() {
+    for r in runners() {
+        let fx = Fixture::new(&r);
+        let src = fx.home.join("src/proj");
+        let clone = fx.outside(&format!("git clone -q . {}", q(src.display().to_string())));
+        assert!(clone.success(), "[{r}] {clone}");
+        let out = fx.keepout(&[
+            "try",
+            &src.display().to_string(),
+            "--",
+            "mkdir",
+            "-p",
+            "../mine/src",
+        ]);
+        assert!(out.success(), "[{r}] {out}");
+        let home = store_dir(&fx).join("workspaces/proj/home");
+        assert!(home.join("proj/README.md").exists(), "[{r}] the clone");
+        assert!(
+            !home.join("src").exists(),
+            "[{r}] no ~/src/proj mount point left: {:?}",
+            std::fs::read_dir(&home)
+                .unwrap()
+                .flatten()
+                .map(|e| e.file_name())
+                .collect::<Vec<_>>()
+        );
+        assert!(
+            home.join("mine/src").is_dir(),
+            "[{r}] the command's own directory stays"
+        );
+        let snap = fx.keepout(&["workspace", "snapshot", "proj", "lay"]);
+        assert!(snap.success(), "[{r}] {snap}");
+        assert!(
+            !store_dir(&fx).join("layers/lay/home/src").exists(),
+            "[{r}] nor in the layer"
+        );
+    }
+}
+
+/// In `keepout shell` on a real pseudo-terminal, SHELL names the shell that runs (bash), and
+/// `tty` names its terminal (one of the sandbox's own devpts, which it can see), not "not a
+/// tty".
+#[test]
+fn the_shell_knows_its_shell() {
+    for r in runners() {
+        let fx = Fixture::new(&r);
+        let make = fx.keepout(&["shell", "sh1", "--new", "--", "true"]);
+        assert!(make.success(), "[{r}] {make}");
+        let out = super::pty::on_pty(
+            &fx,
+            &[(
+                "(keepout:sh1)",
+                Some("echo SH=$SHELL; echo TTY=$(tty); exit\n"),
+            )],
+            &[keepout_bin(), "shell", "sh1"],
+        );
+        assert!(out.success(), "[{r}] {out}");
+        assert!(
+            out.stdout.contains("SH=/bin/bash") || out.stdout.contains("SH=/usr/bin/bash"),
+            "[{r}] SHELL is bash:{out}"
+        );
+        assert!(
+            out.stdout.contains("TTY=/dev/pts/"),
+            "[{r}] the shell is on a terminal that `tty` names:{out}"
+        );
+    }
+}
+
+/// Every flag's help is true for its command: `shell --help` speaks of no clone; `try`'s says
+/// what the clone gets; `workspace rm` has --layer and --force.
+#[test]
+fn help_fits_each_command() {
+    let fx = Fixture::new(&runners()[0]);
+    let shell = fx.keepout(&["shell", "--help"]);
+    assert!(shell.success(), "{shell}");
+    assert!(
+        !shell.stdout.to_lowercase().contains("clone"),
+        "shell --help:{shell}"
+    );
+    let try_ = fx.keepout(&["try", "--help"]);
+    assert!(
+        try_.stdout.contains("The clone itself gets only"),
+        "try --help:{try_}"
+    );
+    let rm = fx.keepout(&["workspace", "rm", "--help"]);
+    assert!(
+        rm.stdout.contains("--layer <NAME>") && rm.stdout.contains("--force"),
+        "workspace rm --help:{rm}"
+    );
 }
