@@ -19,6 +19,7 @@ pub mod keys;
 pub mod peer;
 pub mod policy;
 mod server;
+pub mod terminal;
 
 pub use server::{serve, AgentConfig, ServeError};
 pub use ssh_key::PublicKey;
