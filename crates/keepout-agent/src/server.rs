@@ -725,10 +725,10 @@ fn sign_blocking(
                 }
             }
             .map_err(|e| e.to_string())?;
-    let secret = document.get(&keys::secret_name(&name)).map_err(|_| {
+    let secret = document.get(&keys::secret_name(name)).map_err(|_| {
         format!(
             "the vault has no secret {} (`keepout ssh import` puts it there)",
-            keys::secret_name(&name)
+            keys::secret_name(name)
         )
     })?;
     let private = keys::parse_private(&secret.value, || None)?;

@@ -21,7 +21,8 @@
 //!
 //! Guarantees: an answer is returned in memory that is zeroed when dropped; on a terminal, what
 //! was typed before the question is discarded first (tcflush), so type-ahead never answers it;
-//! the terminal's modes are restored even when reading fails; on a [`Place`]'s terminal, an
+//! the terminal's modes are restored even when reading fails; control characters in what is
+//! written to a terminal are shown as `?` (no escape sequences); on a [`Place`]'s terminal, an
 //! answer is taken only if the terminal is still the requester's when it comes
 //! ([`Terminal::still_ours`]), else it is a no.
 
@@ -101,7 +102,7 @@ impl Place {
 pub fn tell(place: &Place, line: &str) {
     if let Some(t) = &place.terminal {
         if (t.still_ours)() {
-            let _ = (&t.file).write_all(format!("\r{line}\r\n").as_bytes());
+            let _ = (&t.file).write_all(format!("\r{}\r\n", printable(line)).as_bytes());
         }
     }
 }
@@ -395,7 +396,7 @@ fn read_line(tty: &std::fs::File) -> Result<Zeroizing<String>, PromptError> {
 fn terminal_confirm(tty: &std::fs::File, prompt: &str) -> Result<bool, PromptError> {
     let guard = line_mode(tty, true)?;
     (&*tty)
-        .write_all(format!("{prompt} [y/N] ").as_bytes())
+        .write_all(format!("{} [y/N] ", printable(prompt)).as_bytes())
         .map_err(PromptError::Terminal)?;
     if !tty_readable(tty)? {
         let _ = (&*tty).write_all(b"\n(no answer: no)\n");
@@ -407,6 +408,14 @@ fn terminal_confirm(tty: &std::fs::File, prompt: &str) -> Result<bool, PromptErr
         line.trim().to_ascii_lowercase().as_str(),
         "y" | "yes"
     ))
+}
+
+/// `text` with control characters (escape sequences included) shown as `?`, newlines kept: what
+/// goes to a terminal names processes by their argv, which they choose.
+fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| if c == '\n' || !c.is_control() { c } else { '?' })
+        .collect()
 }
 
 fn env_program(var: &str) -> Option<String> {
@@ -459,7 +468,7 @@ fn askpass_secret(
 fn terminal_secret(tty: &std::fs::File, prompt: &str) -> Result<Zeroizing<String>, PromptError> {
     let guard = line_mode(tty, false)?;
     (&*tty)
-        .write_all(prompt.as_bytes())
+        .write_all(printable(prompt).as_bytes())
         .map_err(PromptError::Terminal)?;
     if !tty_readable(tty)? {
         let _ = (&*tty).write_all(b"\n(no answer)\n");
@@ -475,4 +484,17 @@ fn terminal_secret(tty: &std::fs::File, prompt: &str) -> Result<Zeroizing<String
     String::from_utf8(line.to_vec())
         .map(Zeroizing::new)
         .map_err(|_| PromptError::Terminal(std::io::Error::other("the answer is not UTF-8")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escape_sequences_are_not_written_to_a_terminal() {
+        assert_eq!(
+            printable("git \u{1b}]0;x\u{7}push\nnext\u{9b}"),
+            "git ?]0;x?push\nnext?"
+        );
+    }
 }
