@@ -34,11 +34,8 @@ use zeroize::Zeroizing;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PromptError {
-    #[error(
-        "cannot ask for {what}: {terminal}, no display (DISPLAY, WAYLAND_DISPLAY), and neither \
-         KEEPOUT_ASKPASS nor SSH_ASKPASS is set"
-    )]
-    NoWayToAsk { what: String, terminal: String },
+    #[error("cannot ask for {what}: {why}")]
+    NoWayToAsk { what: String, why: String },
     #[error("{program} (askpass) failed: {detail}")]
     Askpass { program: String, detail: String },
     #[error("reading from the terminal failed: {0}")]
@@ -219,22 +216,30 @@ fn ask_secret(place: Option<&Place>, prompt: &str) -> Result<Zeroizing<String>, 
     if let Some(program) = env_program("KEEPOUT_ASKPASS") {
         return askpass_secret(&program, prompt, place);
     }
+    // A pinentry that cannot show its dialog (no usable display or terminal) is not an answer:
+    // the next way is tried, and its error is the one returned if none is left.
+    let mut pinentry_failed = None;
     if let Some(mut input) =
         pinentry_program(place).and_then(pinentry::PassphraseInput::with_binary)
     {
         use secrecy::ExposeSecret;
-        let answer = input
+        match input
             .with_title("keepout")
             .with_description(prompt.trim_end_matches([':', ' ']))
             .with_prompt("Passphrase:")
             .with_timeout(timeout_secs())
             .with_unix_options(pinentry_options(place))
             .interact()
-            .map_err(pinentry_error)?;
-        if !place.is_none_or(still_ours) {
-            return Err(PromptError::Cancelled);
+        {
+            Ok(answer) if place.is_none_or(still_ours) => {
+                return Ok(Zeroizing::new(answer.expose_secret().to_string()))
+            }
+            Ok(_) => return Err(PromptError::Cancelled),
+            Err(pinentry::Error::Cancelled | pinentry::Error::Timeout) => {
+                return Err(PromptError::Cancelled)
+            }
+            Err(e) => pinentry_failed = Some(pinentry_error(e)),
         }
-        return Ok(Zeroizing::new(answer.expose_secret().to_string()));
     }
     if let Some(t) = place.and_then(|p| p.terminal.as_ref()) {
         return terminal_secret(&t.file, prompt).and_then(|answer| {
@@ -252,10 +257,24 @@ fn ask_secret(place: Option<&Place>, prompt: &str) -> Result<Zeroizing<String>, 
     if let Some(program) = env_program("SSH_ASKPASS") {
         return askpass_secret(&program, prompt, place);
     }
-    Err(PromptError::NoWayToAsk {
-        what: prompt.trim_end_matches([':', ' ']).to_string(),
-        terminal: place.map_or_else(|| "no terminal".into(), Place::terminal_problem),
-    })
+    Err(nowhere(
+        prompt.trim_end_matches([':', ' ']),
+        place,
+        pinentry_failed,
+    ))
+}
+
+/// The error when no way to ask is left: each way, and why it is not one.
+fn nowhere(what: &str, place: Option<&Place>, pinentry: Option<PromptError>) -> PromptError {
+    let terminal = place.map_or_else(|| "no terminal".into(), Place::terminal_problem);
+    let display = match pinentry {
+        Some(e) => format!("pinentry could not ask ({e})"),
+        None => "no display (DISPLAY, WAYLAND_DISPLAY) and KEEPOUT_PINENTRY unset".into(),
+    };
+    PromptError::NoWayToAsk {
+        what: what.to_string(),
+        why: format!("{terminal}; {display}; neither KEEPOUT_ASKPASS nor SSH_ASKPASS is set"),
+    }
 }
 
 /// Whether the place's terminal (if the answer came through it) is still the requester's.
@@ -299,19 +318,20 @@ fn ask_confirm(place: Option<&Place>, prompt: &str) -> Result<bool, PromptError>
     if let Some(program) = env_program("KEEPOUT_ASKPASS") {
         return askpass_confirm(&program, prompt, place);
     }
+    let mut pinentry_failed = None;
     if let Some(mut dialog) =
         pinentry_program(place).and_then(pinentry::ConfirmationDialog::with_binary)
     {
-        return match dialog
+        match dialog
             .with_title("keepout")
             .with_timeout(timeout_secs())
             .with_unix_options(pinentry_options(place))
             .confirm(prompt)
         {
-            Ok(yes) => Ok(yes && place.is_none_or(still_ours)),
-            Err(pinentry::Error::Cancelled | pinentry::Error::Timeout) => Ok(false),
-            Err(e) => Err(pinentry_error(e)),
-        };
+            Ok(yes) => return Ok(yes && place.is_none_or(still_ours)),
+            Err(pinentry::Error::Cancelled | pinentry::Error::Timeout) => return Ok(false),
+            Err(e) => pinentry_failed = Some(pinentry_error(e)),
+        }
     }
     if let Some(t) = place.and_then(|p| p.terminal.as_ref()) {
         return terminal_confirm(&t.file, prompt).map(|yes| yes && (t.still_ours)());
@@ -323,10 +343,7 @@ fn ask_confirm(place: Option<&Place>, prompt: &str) -> Result<bool, PromptError>
     if let Some(program) = env_program("SSH_ASKPASS") {
         return askpass_confirm(&program, prompt, place);
     }
-    Err(PromptError::NoWayToAsk {
-        what: "approval".into(),
-        terminal: place.map_or_else(|| "no terminal".into(), Place::terminal_problem),
-    })
+    Err(nowhere("approval", place, pinentry_failed))
 }
 
 fn askpass_confirm(

@@ -553,3 +553,62 @@ fn importing_a_public_key_says_which_file_to_give() {
         );
     }
 }
+
+/// A requester without a terminal: with no way to ask, the refusal names why (logged); with
+/// `SSH_ASKPASS` in the agent's environment, the question goes to the requester's display
+/// (`DISPLAY` taken from the requester, not the agent, which has none), and a yes logs in.
+#[test]
+fn without_a_terminal_the_requesters_display_is_used_or_the_refusal_says_why() {
+    for r in runners() {
+        let fx = Fixture::new(&r);
+        let k = Keyed::new(&fx);
+        let _agent = AgentGuard(k.socket.display().to_string());
+        k.set_config(&fx, "[[ssh.key]]\nname = \"work_key\"\n");
+        let seen = fx.root.join("displays");
+        let recorder = fx.script(
+            "recorder.sh",
+            &format!(
+                "#!/bin/sh\ncase \"$1\" in *assphrase*) echo '{PASSPHRASE}'; exit 0;; esac\n\
+                 echo \"display=$DISPLAY\" >> {}\nexit 0\n",
+                seen.display()
+            ),
+        );
+        let log = k.socket.with_file_name("agent.log");
+        let login = |display: &str| {
+            // setsid: the requester has no terminal.
+            fx.outside(&format!(
+                "eval \"$({bin} agent --daemon)\" >/dev/null && \
+                 DISPLAY={display} setsid -w {ssh} </dev/null",
+                bin = keepout_bin(),
+                ssh = k.ssh(&fx, "echo in-$((0+1))")
+            ))
+        };
+        let out = login(":97");
+        assert!(!out.has("in-1"), "[{r}] no way to ask: refused: {out}");
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        assert!(
+            text.contains("there is no way to ask") && text.contains("has no terminal"),
+            "[{r}] the refusal says why: {text}"
+        );
+        for pid in pids_with_arg(&k.socket.display().to_string()) {
+            signal(pid, "TERM");
+        }
+        assert!(poll(Duration::from_secs(5), || pids_with_arg(
+            &k.socket.display().to_string()
+        )
+        .is_empty()));
+        let out = fx.outside(&format!(
+            "eval \"$(SSH_ASKPASS={recorder} {bin} agent --daemon)\" >/dev/null && \
+             DISPLAY=:98 setsid -w {ssh} </dev/null",
+            bin = keepout_bin(),
+            ssh = k.ssh(&fx, "echo in-$((1+1))")
+        ));
+        assert!(out.has("in-2"), "[{r}] asked on the display: {out}");
+        let displays = std::fs::read_to_string(&seen).unwrap_or_default();
+        assert_eq!(
+            displays.trim(),
+            "display=:98",
+            "[{r}] the requester's display"
+        );
+    }
+}
