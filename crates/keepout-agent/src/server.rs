@@ -30,7 +30,7 @@ use crate::terminal;
 /// What the agent needs to know, gathered by the CLI.
 #[derive(Clone)]
 pub struct AgentConfig {
-    /// The agent socket (`$XDG_RUNTIME_DIR/keepout/agent.sock` by default).
+    /// The agent socket (`agent.sock` in `keepout_vault::cache::socket_dir()` by default).
     pub socket: PathBuf,
     /// The vault whose `ssh/NAME` secrets are the keys.
     pub vault: PathBuf,

@@ -231,8 +231,9 @@ pub struct AuditArgs {
 
 #[derive(Args, Debug)]
 pub struct AgentArgs {
-    /// Start in the background, print the `export SSH_AUTH_SOCK=...` line, and return.
-    /// Decisions are logged to agent.log next to the socket.
+    /// Start in the background, print the `export SSH_AUTH_SOCK=...` line, and return (an
+    /// agent already answering on the socket is reused, and named). Decisions are logged to
+    /// agent.log next to the socket.
     #[arg(long)]
     pub daemon: bool,
     /// The socket [default: $XDG_RUNTIME_DIR/keepout/agent.sock, else
