@@ -32,7 +32,14 @@ pub fn place(peer: &Peer) -> Place {
             .map(|(_, v)| v.clone())
             .filter(|v| !v.is_empty())
     };
-    let (terminal, no_terminal) = match peer.chain.first() {
+    // The peer as it is now, not as it was when it connected (it may have been put in the
+    // background since): the same process (pid and start time), read again.
+    let now = peer.chain.first().and_then(|first| {
+        Process::read(first.pid)
+            .map(|(p, _)| p)
+            .filter(|p| p.start == first.start)
+    });
+    let (terminal, no_terminal) = match &now {
         None => (None, Some("the requester has exited".to_string())),
         Some(first) => match terminal(first, var("TERM")) {
             Ok(t) => (Some(t), None),

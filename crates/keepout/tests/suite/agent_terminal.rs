@@ -200,7 +200,8 @@ fn terminal_env(fx: &Fixture, extra: &[(&str, &str)]) -> Vec<(String, String)> {
 /// The README's set-up in a real terminal: the question is asked on the terminal ssh runs in;
 /// type-ahead does not answer it; `n` refuses and says so there; `y` logs in (the vault's
 /// passphrase asked there too) and reaches neither the shell nor anything else; a "5m" yes
-/// covers that terminal for that host (the question says so), not another terminal; an edited
+/// covers that terminal for that host (the question says so), not another terminal; a
+/// background job is not asked on the terminal; an edited
 /// configuration applies at once (refusal said on the terminal), and a broken one keeps the
 /// last good policy.
 #[test]
@@ -309,17 +310,34 @@ fn the_daemon_asks_on_the_requesters_terminal() {
             .success());
         let w1 = "t:1";
         t.wait_for(w1, "bash-", 1);
+        // A background job there is not asked on the terminal (the shell is reading it).
         t.type_line(
             w1,
             &format!(
-                "export SSH_AUTH_SOCK={}; {}; echo \"e\"\"xit=$?\"",
+                "export SSH_AUTH_SOCK={}; {} </dev/null & wait; echo \"e\"\"xit=$?\"",
                 k.socket.display(),
-                k.ssh(&fx, "echo in-$((5+1))")
+                k.ssh(&fx, "echo in-$((8+1))")
             ),
+        );
+        let screen = t.wait_for(w1, "exit=", 1);
+        assert!(
+            screen.contains("agent refused operation")
+                && !screen.contains("in-9")
+                && !screen.contains("[y/N]"),
+            "[{r}] a background job is not asked on the terminal: {screen}"
+        );
+        let log = std::fs::read_to_string(k.socket.with_file_name("agent.log")).unwrap();
+        assert!(
+            log.contains("is not in its terminal's foreground"),
+            "[{r}] and the refusal says why: {log}"
+        );
+        t.type_line(
+            w1,
+            &format!("{}; echo \"e\"\"xit=$?\"", k.ssh(&fx, "echo in-$((5+1))")),
         );
         t.wait_for(w1, "[y/N]", 1);
         t.type_line(w1, "y");
-        let screen = t.wait_for(w1, "exit=", 1);
+        let screen = t.wait_for(w1, "exit=", 2);
         assert!(
             screen.contains("in-6") && screen.contains("exit=0"),
             "[{r}] another terminal, asked and approved: {screen}"
