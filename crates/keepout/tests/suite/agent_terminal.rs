@@ -234,7 +234,7 @@ fn the_daemon_asks_on_the_requesters_terminal() {
             w0,
             &format!(
                 "sleep 1; {}; echo \"e\"\"xit=$?\"",
-                k.ssh(&fx, "echo in-$((0+1))")
+                k.ssh(&fx, "echo landed-$((0+1))")
             ),
         );
         t.type_line(w0, "y");
@@ -255,7 +255,7 @@ fn the_daemon_asks_on_the_requesters_terminal() {
         t.type_line(w0, "n");
         let screen = t.wait_for(w0, "exit=", 1);
         assert!(
-            screen.contains("exit=255") && !screen.contains("in-1"),
+            screen.contains("exit=255") && !screen.contains("landed-1"),
             "[{r}] refused: {screen}"
         );
         assert!(
@@ -267,7 +267,10 @@ fn the_daemon_asks_on_the_requesters_terminal() {
         // `y`, then the vault's passphrase, on the terminal: logged in.
         t.type_line(
             w0,
-            &format!("{}; echo \"e\"\"xit=$?\"", k.ssh(&fx, "echo in-$((1+1))")),
+            &format!(
+                "{}; echo \"e\"\"xit=$?\"",
+                k.ssh(&fx, "echo landed-$((1+1))")
+            ),
         );
         t.wait_for(w0, "[y/N]", 2);
         t.type_line(w0, "y");
@@ -275,7 +278,7 @@ fn the_daemon_asks_on_the_requesters_terminal() {
         t.type_line(w0, PASSPHRASE);
         let screen = t.wait_for(w0, "exit=", 2);
         assert!(
-            screen.contains("in-2") && screen.contains("exit=0"),
+            screen.contains("landed-2") && screen.contains("exit=0"),
             "[{r}] approved on the terminal: {screen}"
         );
         assert!(
@@ -288,13 +291,13 @@ fn the_daemon_asks_on_the_requesters_terminal() {
             w0,
             &format!(
                 "{}; {}; echo done-$((4+1))",
-                k.ssh(&fx, "echo in-$((2+1))"),
-                k.ssh(&fx, "echo in-$((3+1))")
+                k.ssh(&fx, "echo landed-$((2+1))"),
+                k.ssh(&fx, "echo landed-$((3+1))")
             ),
         );
         let screen = t.wait_for(w0, "done-5", 1);
         assert!(
-            screen.contains("in-3") && screen.contains("in-4"),
+            screen.contains("landed-3") && screen.contains("landed-4"),
             "[{r}] covered: {screen}"
         );
         assert_eq!(
@@ -316,13 +319,13 @@ fn the_daemon_asks_on_the_requesters_terminal() {
             &format!(
                 "export SSH_AUTH_SOCK={}; {} </dev/null & wait; echo \"e\"\"xit=$?\"",
                 k.socket.display(),
-                k.ssh(&fx, "echo in-$((8+1))")
+                k.ssh(&fx, "echo landed-$((8+1))")
             ),
         );
         let screen = t.wait_for(w1, "exit=", 1);
         assert!(
             screen.contains("agent refused operation")
-                && !screen.contains("in-9")
+                && !screen.contains("landed-9")
                 && !screen.contains("[y/N]"),
             "[{r}] a background job is not asked on the terminal: {screen}"
         );
@@ -333,13 +336,16 @@ fn the_daemon_asks_on_the_requesters_terminal() {
         );
         t.type_line(
             w1,
-            &format!("{}; echo \"e\"\"xit=$?\"", k.ssh(&fx, "echo in-$((5+1))")),
+            &format!(
+                "{}; echo \"e\"\"xit=$?\"",
+                k.ssh(&fx, "echo landed-$((5+1))")
+            ),
         );
         t.wait_for(w1, "[y/N]", 1);
         t.type_line(w1, "y");
         let screen = t.wait_for(w1, "exit=", 2);
         assert!(
-            screen.contains("in-6") && screen.contains("exit=0"),
+            screen.contains("landed-6") && screen.contains("exit=0"),
             "[{r}] another terminal, asked and approved: {screen}"
         );
 
@@ -350,11 +356,14 @@ fn the_daemon_asks_on_the_requesters_terminal() {
         );
         t.type_line(
             w0,
-            &format!("{}; echo \"e\"\"xit=$?\"", k.ssh(&fx, "echo in-$((6+1))")),
+            &format!(
+                "{}; echo \"e\"\"xit=$?\"",
+                k.ssh(&fx, "echo landed-$((6+1))")
+            ),
         );
         let screen = t.wait_for(w0, "exit=", 3);
         assert!(
-            !screen.contains("in-7")
+            !screen.contains("landed-7")
                 && screen.contains("127.0.0.1 is not in its hosts (github.com)")
                 && screen.contains("keepout ssh list"),
             "[{r}] the edited policy, said on the terminal: {screen}"
@@ -363,11 +372,14 @@ fn the_daemon_asks_on_the_requesters_terminal() {
         k.set_config(&fx, "[[ssh.key]\nname = \n");
         t.type_line(
             w0,
-            &format!("{}; echo \"e\"\"xit=$?\"", k.ssh(&fx, "echo in-$((7+1))")),
+            &format!(
+                "{}; echo \"e\"\"xit=$?\"",
+                k.ssh(&fx, "echo landed-$((7+1))")
+            ),
         );
         let screen = t.wait_for(w0, "exit=", 4);
         assert!(
-            !screen.contains("in-8")
+            !screen.contains("landed-8")
                 && screen.contains("does not parse")
                 && screen.contains("last good policy"),
             "[{r}] a broken configuration does not fall open: {screen}"
@@ -411,7 +423,7 @@ fn pinentry_curses_asks_on_the_requesters_terminal() {
             &format!(
                 "eval \"$({} agent --daemon)\"; clear; {}; echo \"e\"\"xit=$?\"",
                 keepout_bin(),
-                k.ssh(&fx, "echo in-$((0+1))")
+                k.ssh(&fx, "echo landed-$((0+1))")
             ),
         );
         t.wait_for(w0, "wants to sign with work_key", 1);
@@ -421,14 +433,14 @@ fn pinentry_curses_asks_on_the_requesters_terminal() {
         t.type_line(w0, PASSPHRASE);
         let screen = t.wait_for(w0, "exit=", 1);
         assert!(
-            screen.contains("in-1") && screen.contains("exit=0"),
+            screen.contains("landed-1") && screen.contains("exit=0"),
             "[{r}] pinentry-curses OK: {screen}"
         );
         t.type_line(
             w0,
             &format!(
                 "clear; {}; echo \"e\"\"xit=$?\"",
-                k.ssh(&fx, "echo in-$((1+1))")
+                k.ssh(&fx, "echo landed-$((1+1))")
             ),
         );
         t.wait_for(w0, "<OK>", 1);
@@ -436,7 +448,7 @@ fn pinentry_curses_asks_on_the_requesters_terminal() {
         t.key(w0, "Enter");
         let screen = t.wait_for(w0, "exit=", 1);
         assert!(
-            screen.contains("exit=255") && !screen.contains("in-2"),
+            screen.contains("exit=255") && !screen.contains("landed-2"),
             "[{r}] pinentry-curses cancelled: {screen}"
         );
     }
@@ -460,6 +472,16 @@ fn daemon_without_runtime_dir_is_private_and_reused() {
         let _agent = AgentGuard(socket.display().to_string());
         let ask = fx.script("ask.sh", &format!("#!/bin/sh\necho '{PASSPHRASE}'\n"));
         let bad = fx.script("bad.sh", "#!/bin/sh\necho wrong\n");
+        // The unlock cache on its own (no agent yet): one passphrase, then none needed.
+        let out = fx.outside(&format!(
+            "printf v0 | KEEPOUT_ASKPASS={ask} KEEPOUT_SCRYPT_WORK_FACTOR=4 {bin} secret set a/zero \
+             && KEEPOUT_ASKPASS={bad} {bin} secret list && {bin} lock",
+            bin = keepout_bin()
+        ));
+        assert!(
+            out.success() && out.stdout.contains("a/zero"),
+            "[{r}] the unlock cache answers without XDG_RUNTIME_DIR: {out}"
+        );
         let daemon = || {
             let out = fx.keepout(&["agent", "--daemon"]);
             assert!(out.success(), "[{r}] agent --daemon: {out}");
@@ -598,11 +620,11 @@ fn without_a_terminal_the_requesters_display_is_used_or_the_refusal_says_why() {
                 "eval \"$({bin} agent --daemon)\" >/dev/null && \
                  DISPLAY={display} setsid -w {ssh} </dev/null",
                 bin = keepout_bin(),
-                ssh = k.ssh(&fx, "echo in-$((0+1))")
+                ssh = k.ssh(&fx, "echo landed-$((0+1))")
             ))
         };
         let out = login(":97");
-        assert!(!out.has("in-1"), "[{r}] no way to ask: refused: {out}");
+        assert!(!out.has("landed-1"), "[{r}] no way to ask: refused: {out}");
         let text = std::fs::read_to_string(&log).unwrap_or_default();
         assert!(
             text.contains("there is no way to ask") && text.contains("has no terminal"),
@@ -619,14 +641,52 @@ fn without_a_terminal_the_requesters_display_is_used_or_the_refusal_says_why() {
             "eval \"$(SSH_ASKPASS={recorder} {bin} agent --daemon)\" >/dev/null && \
              DISPLAY=:98 setsid -w {ssh} </dev/null",
             bin = keepout_bin(),
-            ssh = k.ssh(&fx, "echo in-$((1+1))")
+            ssh = k.ssh(&fx, "echo landed-$((1+1))")
         ));
-        assert!(out.has("in-2"), "[{r}] asked on the display: {out}");
+        assert!(out.has("landed-2"), "[{r}] asked on the display: {out}");
         let displays = std::fs::read_to_string(&seen).unwrap_or_default();
         assert_eq!(
             displays.trim(),
             "display=:98",
             "[{r}] the requester's display"
         );
+    }
+}
+
+/// No answer on the terminal within the timeout is a no, said there; the terminal is usable
+/// after (its modes restored: the next command runs).
+#[test]
+fn no_answer_on_the_terminal_is_a_no() {
+    for r in runners() {
+        let fx = Fixture::new(&r);
+        let k = Keyed::new(&fx);
+        let _agent = AgentGuard(k.socket.display().to_string());
+        let mut env = terminal_env(&fx, &[]);
+        env.retain(|(k, _)| k != "KEEPOUT_PROMPT_TIMEOUT");
+        env.push(("KEEPOUT_PROMPT_TIMEOUT".into(), "2".into()));
+        let t = Tmux::start(&fx, env);
+        let w0 = "t:0";
+        t.type_line(
+            w0,
+            &format!(
+                "eval \"$({} agent --daemon)\"; {}; echo \"e\"\"xit=$?\"",
+                keepout_bin(),
+                k.ssh(&fx, "echo landed-$((0+1))")
+            ),
+        );
+        t.wait_for(w0, "[y/N]", 1);
+        let screen = t.wait_for(w0, "exit=", 1);
+        assert!(
+            screen.contains("(no answer: no)"),
+            "[{r}] no answer, said: {screen}"
+        );
+        assert!(
+            screen.contains("exit=255") && !screen.contains("landed-1"),
+            "[{r}] no answer, refused ({} {}): {screen}",
+            screen.contains("exit=255"),
+            screen.contains("landed-1")
+        );
+        t.type_line(w0, "echo after-$((1+1))");
+        t.wait_for(w0, "after-2", 1);
     }
 }
