@@ -89,6 +89,20 @@ struct Grace {
     until: Instant,
 }
 
+impl Grace {
+    /// Whether this approval covers a request for `key` and `target` from `peer` (whose scope is
+    /// `here`): same key, same target, and the same terminal session, or (given without a
+    /// terminal) a descendant of the process that was approved.
+    fn covers(&self, key: &str, target: &str, peer: &Peer, here: Option<Scope>) -> bool {
+        self.key == key
+            && self.target == target
+            && match self.scope {
+                Scope::Terminal { .. } => here == Some(self.scope),
+                Scope::Tree(root) => peer.descends_from(root),
+            }
+    }
+}
+
 /// The scope a "5m" yes given to `peer` covers: its terminal session when it has a terminal,
 /// else its process tree.
 fn scope_of(peer: &Peer) -> Option<Scope> {
@@ -405,14 +419,9 @@ impl Connection {
         let now = Instant::now();
         graces.retain(|g| g.until > now);
         let here = scope_of(&self.peer);
-        graces.iter().any(|g| {
-            g.key == key
-                && g.target == target
-                && match g.scope {
-                    Scope::Terminal { .. } => here == Some(g.scope),
-                    Scope::Tree(root) => self.peer.descends_from(root),
-                }
-        })
+        graces
+            .iter()
+            .any(|g| g.covers(key, target, &self.peer, here))
     }
 
     /// Ask `question` at `place`; `Err`: why it could not be asked. The place comes back.
@@ -827,4 +836,86 @@ pub fn serve(config: AgentConfig, ready: impl FnOnce()) -> Result<(), ServeError
             .await
             .map_err(|e| ServeError::Runtime(std::io::Error::other(e.to_string())))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::peer::Process;
+
+    fn peer(chain: &[(u32, u64)]) -> Peer {
+        Peer {
+            uid: 1000,
+            chain: chain
+                .iter()
+                .map(|&(pid, start)| Process {
+                    pid,
+                    start,
+                    name: "ssh".into(),
+                    argv: Vec::new(),
+                    exe: None,
+                    cwd: None,
+                    pgrp: 0,
+                    session: 0,
+                    tty_nr: 0,
+                    tpgid: -1,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_timed_yes_covers_one_key_one_host_one_terminal() {
+        let terminal = Scope::Terminal {
+            session: (100, 5),
+            tty: 34816,
+        };
+        let grace = Grace {
+            key: "id".into(),
+            target: "github.com".into(),
+            scope: terminal,
+            until: Instant::now() + Duration::from_secs(300),
+        };
+        let p = peer(&[(200, 9)]);
+        assert!(grace.covers("id", "github.com", &p, Some(terminal)));
+        assert!(
+            !grace.covers("id", "gitlab.com", &p, Some(terminal)),
+            "another host"
+        );
+        assert!(
+            !grace.covers("other", "github.com", &p, Some(terminal)),
+            "another key"
+        );
+        let elsewhere = Scope::Terminal {
+            session: (101, 5),
+            tty: 34817,
+        };
+        assert!(
+            !grace.covers("id", "github.com", &p, Some(elsewhere)),
+            "another terminal"
+        );
+        let same_pid_later = Scope::Terminal {
+            session: (100, 6),
+            tty: 34816,
+        };
+        assert!(
+            !grace.covers("id", "github.com", &p, Some(same_pid_later)),
+            "a later session whose leader reuses the pid"
+        );
+        assert!(!grace.covers("id", "github.com", &p, Some(Scope::Tree((200, 9)))));
+
+        let tree = Grace {
+            scope: Scope::Tree((50, 1)),
+            ..grace
+        };
+        assert!(tree.covers("id", "github.com", &peer(&[(60, 2), (50, 1)]), None));
+        assert!(!tree.covers("id", "github.com", &peer(&[(60, 2), (50, 2)]), None));
+    }
+
+    #[test]
+    fn durations_read_as_people_say_them() {
+        assert_eq!(duration_text(Duration::from_secs(300)), "5 min");
+        assert_eq!(duration_text(Duration::from_secs(3600)), "1 h");
+        assert_eq!(duration_text(Duration::from_secs(90)), "90 s");
+    }
 }
