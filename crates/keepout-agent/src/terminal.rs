@@ -107,6 +107,15 @@ fn terminal(p: &Process, term: Option<String>) -> Result<Terminal, String> {
              not asked"
         ));
     }
+    // The agent's own controlling terminal, with the agent not in its foreground (started as
+    // `keepout agent &`): reading or setting it would stop the agent (SIGTTIN, SIGTTOU).
+    let me = Process::read(std::process::id()).map(|(p, _)| p);
+    if me.is_some_and(|me| me.tty_nr == p.tty_nr && me.tpgid != me.pgrp) {
+        return Err(format!(
+            "the terminal of {who} is the agent's own, and the agent runs in its background; \
+             start the agent with `eval \"$(keepout agent --daemon)\"` instead"
+        ));
+    }
     let path = device_path(p).ok_or_else(|| format!("the terminal of {who} was not found"))?;
     let fd = rustix::fs::open(
         &path,

@@ -250,7 +250,7 @@ fn ask_secret(place: Option<&Place>, prompt: &str) -> Result<Zeroizing<String>, 
             }
         });
     }
-    match open_own_tty().and_then(|tty| terminal_secret(&tty, prompt)) {
+    match open_own_tty(place.is_some()).and_then(|tty| terminal_secret(&tty, prompt)) {
         Err(e) if no_tty(&e) => {}
         other => return other,
     }
@@ -282,13 +282,24 @@ fn still_ours(place: &Place) -> bool {
     place.terminal.as_ref().is_none_or(|t| (t.still_ours)())
 }
 
-/// This process's own terminal.
-fn open_own_tty() -> Result<std::fs::File, PromptError> {
-    std::fs::OpenOptions::new()
+/// This process's own terminal. Asking for another process (`for_place`), it is used only
+/// while this process is in its foreground: a background agent reading it would be stopped
+/// (SIGTTIN), and the shell is the one reading it then.
+fn open_own_tty(for_place: bool) -> Result<std::fs::File, PromptError> {
+    let tty = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .open("/dev/tty")
-        .map_err(PromptError::Terminal)
+        .map_err(PromptError::Terminal)?;
+    if for_place {
+        let foreground = rustix::termios::tcgetpgrp(&tty).ok();
+        if foreground != Some(rustix::process::getpgrp()) {
+            return Err(PromptError::Terminal(std::io::Error::from_raw_os_error(
+                rustix::io::Errno::NXIO.raw_os_error(),
+            )));
+        }
+    }
+    Ok(tty)
 }
 
 /// Whether the error says there is no terminal at all (no controlling terminal: ENXIO).
@@ -336,7 +347,7 @@ fn ask_confirm(place: Option<&Place>, prompt: &str) -> Result<bool, PromptError>
     if let Some(t) = place.and_then(|p| p.terminal.as_ref()) {
         return terminal_confirm(&t.file, prompt).map(|yes| yes && (t.still_ours)());
     }
-    match open_own_tty().and_then(|tty| terminal_confirm(&tty, prompt)) {
+    match open_own_tty(place.is_some()).and_then(|tty| terminal_confirm(&tty, prompt)) {
         Err(e) if no_tty(&e) => {}
         other => return other,
     }

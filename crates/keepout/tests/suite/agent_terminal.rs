@@ -690,3 +690,44 @@ fn no_answer_on_the_terminal_is_a_no() {
         t.wait_for(w0, "after-2", 1);
     }
 }
+
+/// `keepout agent &` in the same terminal as the requester: the agent does not read or set its
+/// own terminal from the background (it would be stopped, and the login would hang); it
+/// refuses at once, saying to use --daemon.
+#[test]
+fn an_agent_in_the_background_of_the_same_terminal_is_not_stopped() {
+    for r in runners() {
+        let fx = Fixture::new(&r);
+        let k = Keyed::new(&fx);
+        let _agent = AgentGuard(k.socket.display().to_string());
+        let t = Tmux::start(&fx, terminal_env(&fx, &[]));
+        let w0 = "t:0";
+        let log = fx.root.join("bg-agent.log");
+        t.type_line(
+            w0,
+            &format!(
+                "{bin} agent --socket {sock} >/dev/null 2>{log} & sleep 1; \
+                 SSH_AUTH_SOCK={sock} {ssh}; echo \"e\"\"xit=$?\"",
+                bin = keepout_bin(),
+                sock = k.socket.display(),
+                log = log.display(),
+                ssh = k.ssh(&fx, "echo landed-$((0+1))")
+            ),
+        );
+        let screen = t.wait_for(w0, "exit=", 1);
+        assert!(
+            screen.contains("exit=255") && !screen.contains("landed-1"),
+            "[{r}] refused: {screen}"
+        );
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        assert!(
+            text.contains("runs in its background") && text.contains("--daemon"),
+            "[{r}] the reason: {text}"
+        );
+        let pid = pids_with_arg(&k.socket.display().to_string());
+        assert_eq!(pid.len(), 1, "[{r}] the agent runs");
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid[0])).unwrap();
+        let state = stat.rsplit(')').next().unwrap().split_whitespace().next();
+        assert_ne!(state, Some("T"), "[{r}] the agent is not stopped: {stat}");
+    }
+}
