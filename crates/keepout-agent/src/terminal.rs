@@ -117,6 +117,23 @@ fn terminal(p: &Process, term: Option<String>) -> Result<Terminal, String> {
         ));
     }
     let path = device_path(p).ok_or_else(|| format!("the terminal of {who} was not found"))?;
+    let me = rustix::process::getuid().as_raw();
+    let not_yours = |owner: u32| {
+        format!(
+            "the terminal {} of {who} belongs to uid {owner}, not to you (uid {me}): a `su` \
+             login's terminal stays its first user's; log in as yourself (ssh, machinectl \
+             shell, a tmux started as you), or set KEEPOUT_ASKPASS",
+            path.display()
+        )
+    };
+    {
+        use std::os::unix::fs::MetadataExt;
+        if let Ok(meta) = std::fs::metadata(&path) {
+            if meta.uid() != me {
+                return Err(not_yours(meta.uid()));
+            }
+        }
+    }
     let fd = rustix::fs::open(
         &path,
         rustix::fs::OFlags::RDWR | rustix::fs::OFlags::NOCTTY | rustix::fs::OFlags::CLOEXEC,
@@ -124,19 +141,13 @@ fn terminal(p: &Process, term: Option<String>) -> Result<Terminal, String> {
     )
     .map_err(|e| format!("cannot open {}, the terminal of {who}: {e}", path.display()))?;
     let st = rustix::fs::fstat(&fd).map_err(|e| format!("{}: {e}", path.display()))?;
-    let me = rustix::process::getuid().as_raw();
     let is_char =
         rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::CharacterDevice;
     if !is_char || !same_device(st.st_rdev, p.tty_nr) {
         return Err(format!("{} is not the terminal of {who}", path.display()));
     }
     if st.st_uid != me {
-        return Err(format!(
-            "the terminal {} of {who} belongs to uid {}, not to you (uid {me}): a `su` login's \
-             terminal stays its first user's",
-            path.display(),
-            st.st_uid
-        ));
+        return Err(not_yours(st.st_uid));
     }
     if !rustix::termios::isatty(&fd) {
         return Err(format!("{} is not a terminal", path.display()));

@@ -26,8 +26,13 @@ struct Tmux {
 
 impl Tmux {
     fn start(fx: &Fixture, env: Vec<(String, String)>) -> Tmux {
+        Tmux::start_as(&fx.runner, fx, env)
+    }
+
+    /// A tmux server of `runner`'s (not necessarily the fixture's).
+    fn start_as(runner: &Runner, fx: &Fixture, env: Vec<(String, String)>) -> Tmux {
         let t = Tmux {
-            runner: fx.runner.clone(),
+            runner: runner.clone(),
             socket: fx.root.join("tmux.sock"),
             env,
             cwd: fx.home.clone(),
@@ -729,5 +734,64 @@ fn an_agent_in_the_background_of_the_same_terminal_is_not_stopped() {
         let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid[0])).unwrap();
         let state = stat.rsplit(')').next().unwrap().split_whitespace().next();
         assert_ne!(state, Some("T"), "[{r}] the agent is not stopped: {stat}");
+    }
+}
+
+/// The plain user in a `su -` login from root's terminal (no XDG_RUNTIME_DIR): the terminal is
+/// root's, so the agent does not ask there; it refuses at once, saying why and what to do; its
+/// socket is in the user's home. (Only when the suite runs as root.)
+#[test]
+fn a_su_login_is_told_why_its_terminal_is_not_asked() {
+    if euid() != 0 {
+        super::harness::note("needs root (su from root's terminal): skipped");
+        return;
+    }
+    let all = runners();
+    let root = all.iter().find(|r| r.is_root()).unwrap();
+    for r in all.iter().filter(|r| !r.is_root()) {
+        let fx = Fixture::new(r);
+        let k = Keyed::new(&fx);
+        let _agent = AgentGuard(k.socket.display().to_string());
+        let t = Tmux::start_as(
+            root,
+            &fx,
+            vec![
+                ("PATH".into(), super::harness::FIXTURE_PATH.into()),
+                ("TERM".into(), "xterm-256color".into()),
+                ("HOME".into(), fx.root.display().to_string()),
+            ],
+        );
+        let w0 = "t:0";
+        // A plain `su -` (`su -c` would start a new session without the terminal).
+        t.type_line(w0, &format!("su - {}", r.name));
+        t.type_line(
+            w0,
+            &format!(
+                "exec env HOME={} bash --norc --noprofile -i",
+                fx.home.display()
+            ),
+        );
+        t.wait_for(w0, "bash-5.2$", 1);
+        t.type_line(
+            w0,
+            &format!(
+                "cd; eval \"$({bin} agent --daemon)\"; echo \"sock=$SSH_AUTH_SOCK\"; {ssh}; \
+                 echo \"e\"\"xit=$?\"",
+                bin = keepout_bin(),
+                ssh = k.ssh(&fx, "echo landed-$((0+1))")
+            ),
+        );
+        let screen = t.wait_for(w0, "exit=", 1);
+        assert!(
+            screen.contains(&format!("sock={}", k.socket.display()))
+                && screen.contains("exit=255")
+                && !screen.contains("landed-1"),
+            "[{r}] su -: refused, socket in the home: {screen}"
+        );
+        let log = std::fs::read_to_string(k.socket.with_file_name("agent.log")).unwrap_or_default();
+        assert!(
+            log.contains("belongs to uid 0") && log.contains("`su` login"),
+            "[{r}] the reason: {log}"
+        );
     }
 }
