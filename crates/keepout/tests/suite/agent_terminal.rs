@@ -795,3 +795,35 @@ fn a_su_login_is_told_why_its_terminal_is_not_asked() {
         );
     }
 }
+
+/// A home so deep that the socket path would not fit a unix socket address (108 bytes): a
+/// clear error that says what to do, not a failure to bind; and a socket directory that is not
+/// the user's is refused, saying so.
+#[test]
+fn a_socket_directory_too_long_or_not_private_is_refused_clearly() {
+    for r in runners() {
+        let fx = Fixture::new(&r);
+        let deep = fx.home.join("d".repeat(60)).join("e".repeat(30));
+        let out = fx.outside(&format!(
+            "mkdir -p {d} && HOME={d} {bin} agent --daemon",
+            d = deep.display(),
+            bin = keepout_bin()
+        ));
+        assert!(
+            !out.success()
+                && out.has("too long for a unix socket path")
+                && out.has("set XDG_RUNTIME_DIR"),
+            "[{r}] {out}"
+        );
+        let run = fx.home.join(".local/state/keepout/run");
+        let out = fx.outside(&format!(
+            "mkdir -p {d} && chmod 755 {d} && {bin} agent --daemon",
+            d = run.display(),
+            bin = keepout_bin()
+        ));
+        assert!(
+            !out.success() && out.has("not private (chmod 700 it)"),
+            "[{r}] {out}"
+        );
+    }
+}
