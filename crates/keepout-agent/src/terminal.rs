@@ -9,7 +9,8 @@
 //! does not reach it. The terminal is opened with `O_NOCTTY` (the agent, detached by `setsid`,
 //! never acquires a controlling terminal) and checked again when the answer comes
 //! ([`keepout_prompt::Terminal::still_ours`]). From the requester's environment
-//! (/proc/PID/environ) only the display (`DISPLAY`, `WAYLAND_DISPLAY`) and `TERM` are taken —
+//! (/proc/PID/environ) only the display (`DISPLAY`, `WAYLAND_DISPLAY`), `TERM` and the locale
+//! (`LANG`, `LC_*`, for askpass programs) are taken —
 //! never which program asks: `KEEPOUT_ASKPASS` and `KEEPOUT_PINENTRY` are the agent's own.
 
 use std::os::unix::fs::FileTypeExt;
@@ -51,6 +52,10 @@ pub fn place(peer: &Peer) -> Place {
         no_terminal,
         display: var("DISPLAY"),
         wayland_display: var("WAYLAND_DISPLAY"),
+        locale: ["LANG", "LC_ALL", "LC_CTYPE", "LC_MESSAGES"]
+            .iter()
+            .filter_map(|k| var(k).map(|v| (k.to_string(), v)))
+            .collect(),
     }
 }
 

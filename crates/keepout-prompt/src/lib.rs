@@ -68,6 +68,9 @@ pub struct Place {
     /// The requester's `DISPLAY` and `WAYLAND_DISPLAY`.
     pub display: Option<String>,
     pub wayland_display: Option<String>,
+    /// The requester's locale (`LANG`, `LC_ALL`, `LC_CTYPE`, `LC_MESSAGES`), for askpass
+    /// programs.
+    pub locale: Vec<(String, String)>,
 }
 
 impl Place {
@@ -75,14 +78,14 @@ impl Place {
         self.display.is_some() || self.wayland_display.is_some()
     }
 
-    /// The environment an askpass program gets for this place.
-    fn display_env(&self) -> Vec<(&'static str, String)> {
-        let mut env = Vec::new();
+    /// The environment an askpass program gets for this place: its display and locale.
+    fn display_env(&self) -> Vec<(String, String)> {
+        let mut env = self.locale.clone();
         if let Some(d) = &self.display {
-            env.push(("DISPLAY", d.clone()));
+            env.push(("DISPLAY".into(), d.clone()));
         }
         if let Some(d) = &self.wayland_display {
-            env.push(("WAYLAND_DISPLAY", d.clone()));
+            env.push(("WAYLAND_DISPLAY".into(), d.clone()));
         }
         env
     }

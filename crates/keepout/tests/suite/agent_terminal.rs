@@ -601,7 +601,8 @@ fn importing_a_public_key_says_which_file_to_give() {
 
 /// A requester without a terminal: with no way to ask, the refusal names why (logged); with
 /// `SSH_ASKPASS` in the agent's environment, the question goes to the requester's display
-/// (`DISPLAY` taken from the requester, not the agent, which has none), and a yes logs in.
+/// (`DISPLAY` and the locale taken from the requester, not the agent, which has no display),
+/// and a yes logs in.
 #[test]
 fn without_a_terminal_the_requesters_display_is_used_or_the_refusal_says_why() {
     for r in runners() {
@@ -614,7 +615,7 @@ fn without_a_terminal_the_requesters_display_is_used_or_the_refusal_says_why() {
             "recorder.sh",
             &format!(
                 "#!/bin/sh\ncase \"$1\" in *assphrase*) echo '{PASSPHRASE}'; exit 0;; esac\n\
-                 echo \"display=$DISPLAY\" >> {}\nexit 0\n",
+                 echo \"display=$DISPLAY lc=$LC_MESSAGES\" >> {}\nexit 0\n",
                 seen.display()
             ),
         );
@@ -644,7 +645,7 @@ fn without_a_terminal_the_requesters_display_is_used_or_the_refusal_says_why() {
         .is_empty()));
         let out = fx.outside(&format!(
             "eval \"$(SSH_ASKPASS={recorder} {bin} agent --daemon)\" >/dev/null && \
-             DISPLAY=:98 setsid -w {ssh} </dev/null",
+             DISPLAY=:98 LC_MESSAGES=C.UTF-8 setsid -w {ssh} </dev/null",
             bin = keepout_bin(),
             ssh = k.ssh(&fx, "echo landed-$((1+1))")
         ));
@@ -652,8 +653,8 @@ fn without_a_terminal_the_requesters_display_is_used_or_the_refusal_says_why() {
         let displays = std::fs::read_to_string(&seen).unwrap_or_default();
         assert_eq!(
             displays.trim(),
-            "display=:98",
-            "[{r}] the requester's display"
+            "display=:98 lc=C.UTF-8",
+            "[{r}] the requester's display and locale"
         );
     }
 }
