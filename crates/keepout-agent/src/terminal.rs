@@ -114,8 +114,8 @@ fn terminal(p: &Process, term: Option<String>) -> Result<Terminal, String> {
     }
     // The agent's own controlling terminal, with the agent not in its foreground (started as
     // `keepout agent &`): reading or setting it would stop the agent (SIGTTIN, SIGTTOU).
-    let me = Process::read(std::process::id()).map(|(p, _)| p);
-    if me.is_some_and(|me| me.tty_nr == p.tty_nr && me.tpgid != me.pgrp) {
+    let agent = Process::read(std::process::id()).map(|(a, _)| a);
+    if agent.is_some_and(|a| a.tty_nr == p.tty_nr && a.tpgid != a.pgrp) {
         return Err(format!(
             "the terminal of {who} is the agent's own, and the agent runs in its background; \
              start the agent with `eval \"$(keepout agent --daemon)\"` instead"
@@ -139,9 +139,14 @@ fn terminal(p: &Process, term: Option<String>) -> Result<Terminal, String> {
             }
         }
     }
+    // Non-blocking: neither opening (a serial line without carrier) nor writing (a terminal
+    // stopped with ^S) can hold the agent; reads wait in poll() first.
     let fd = rustix::fs::open(
         &path,
-        rustix::fs::OFlags::RDWR | rustix::fs::OFlags::NOCTTY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::OFlags::RDWR
+            | rustix::fs::OFlags::NOCTTY
+            | rustix::fs::OFlags::CLOEXEC
+            | rustix::fs::OFlags::NONBLOCK,
         rustix::fs::Mode::empty(),
     )
     .map_err(|e| format!("cannot open {}, the terminal of {who}: {e}", path.display()))?;
