@@ -205,7 +205,8 @@ fn terminal_env(fx: &Fixture, extra: &[(&str, &str)]) -> Vec<(String, String)> {
 /// The README's set-up in a real terminal: the question is asked on the terminal ssh runs in;
 /// type-ahead does not answer it; `n` refuses and says so there; `y` logs in (the vault's
 /// passphrase asked there too) and reaches neither the shell nor anything else; a "5m" yes
-/// covers that terminal for that host (the question says so), not another terminal; a
+/// covers that terminal for that host (the question says so), not another terminal nor another
+/// kind of signature; a
 /// background job is not asked on the terminal; an edited
 /// configuration applies at once (refusal said on the terminal), and a broken one keeps the
 /// last good policy.
@@ -310,6 +311,21 @@ fn the_daemon_asks_on_the_requesters_terminal() {
             2,
             "[{r}] no more questions: {screen}"
         );
+        // Not for another target from the same terminal: a file signature is asked.
+        t.type_line(
+            w0,
+            "echo m > ~/msg; ssh-keygen -q -Y sign -n file -f ~/.ssh/work_key.pub ~/msg; \
+             echo sig-$((9+1))",
+        );
+        let screen = t.wait_for(w0, "[y/N]", 3);
+        assert!(
+            screen.contains(
+                "yes covers work_key for a git/ssh signature (namespace file) from this terminal"
+            ),
+            "[{r}] another target is asked: {screen}"
+        );
+        t.type_line(w0, "n");
+        t.wait_for(w0, "sig-10", 1);
 
         // Another terminal is asked.
         assert!(t
