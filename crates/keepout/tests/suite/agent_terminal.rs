@@ -133,6 +133,12 @@ impl Drop for AgentGuard {
         for pid in pids_with_arg(&self.0) {
             signal(pid, "TERM");
         }
+        // A stopped agent (the bug some tests catch) leaves TERM pending: KILL then.
+        if !poll(Duration::from_secs(2), || pids_with_arg(&self.0).is_empty()) {
+            for pid in pids_with_arg(&self.0) {
+                signal(pid, "KILL");
+            }
+        }
     }
 }
 
