@@ -18,6 +18,12 @@ pub struct Process {
     pub argv: Vec<String>,
     pub exe: Option<PathBuf>,
     pub cwd: Option<PathBuf>,
+    /// Its process group, session and controlling terminal (`tty_nr`, 0: none) and that
+    /// terminal's foreground process group (`tpgid`), as /proc/PID/stat says.
+    pub pgrp: i64,
+    pub session: i64,
+    pub tty_nr: u64,
+    pub tpgid: i64,
 }
 
 /// `(pid, start time)`: a process that cannot be confused with a later one of the same pid.
@@ -33,6 +39,9 @@ impl Process {
         let name = stat[open + 1..close].to_string();
         let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
         let ppid: u32 = fields.get(1)?.parse().ok()?;
+        let number = |i: usize| fields.get(i).and_then(|f| f.parse::<i64>().ok());
+        let (pgrp, session, tpgid) = (number(2)?, number(3)?, number(5)?);
+        let tty_nr: u64 = fields.get(4)?.parse().ok()?;
         let start: u64 = fields.get(19)?.parse().ok()?;
         let argv = std::fs::read(format!("/proc/{pid}/cmdline"))
             .map(|raw| {
@@ -52,6 +61,10 @@ impl Process {
                 argv,
                 exe,
                 cwd,
+                pgrp,
+                session,
+                tty_nr,
+                tpgid,
             },
             ppid,
         ))
@@ -242,6 +255,10 @@ mod tests {
             argv: argv.iter().map(|s| s.to_string()).collect(),
             exe: Some(format!("/usr/bin/{name}").into()),
             cwd: Some("/home/me/src/coverage".into()),
+            pgrp: 8,
+            session: 8,
+            tty_nr: 0,
+            tpgid: -1,
         }
     }
 

@@ -3,7 +3,7 @@
 //! ```toml
 //! [[ssh.key]]
 //! name = "id_ed25519"       # the key's name in keepout (or, in proxy mode, its comment or SHA256 fingerprint)
-//! confirm = "always"        # or "5m" (one approval covers that process tree for 5 minutes) or "never"
+//! confirm = "always"        # or "5m" (one approval covers this key and host from that terminal, or that process tree, for 5 minutes) or "never"
 //! hosts = ["github.com", "gitlab.com"]   # sign only for these destinations
 //! ```
 //!
@@ -19,7 +19,8 @@ pub enum Confirm {
     /// Every signature.
     #[default]
     Always,
-    /// One yes covers the process tree that asked, for this long.
+    /// One yes covers, for this long, this key for the same host from the same terminal session
+    /// (or, without a terminal, the process tree that asked).
     For(Duration),
     /// Never ask (the host rules still apply).
     Never,

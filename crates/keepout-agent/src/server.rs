@@ -1,10 +1,16 @@
 //! The agent process: the ssh-agent protocol on one socket, the vault's unlock cache on another,
 //! one policy in front of every signature.
+//!
+//! The policy is the configuration file's `[ssh]`, read again before a signature whenever the
+//! file changed (its identity: device, inode, size, mtime, ctime) and on SIGHUP; a file that no
+//! longer parses keeps the last good policy (never none), which the log and the requester are
+//! told. Questions and refusals go where the requester is ([`crate::terminal`]).
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use keepout_prompt::Place;
 use keepout_vault::cache::UnlockCache;
 use keepout_vault::{Key, VaultError};
 use ssh_agent_lib::agent::{listen, Agent, ListeningSocket, Session};
@@ -19,19 +25,24 @@ use crate::destination::{self, Binding, SignData};
 use crate::keys;
 use crate::peer::{Peer, ProcessId};
 use crate::policy::{Confirm, SshSettings};
+use crate::terminal;
 
 /// What the agent needs to know, gathered by the CLI.
 #[derive(Clone)]
 pub struct AgentConfig {
-    /// The agent socket (`$XDG_RUNTIME_DIR/keepout/agent.sock` by default).
+    /// The agent socket (`agent.sock` in `keepout_vault::cache::socket_dir()` by default).
     pub socket: PathBuf,
     /// The vault whose `ssh/NAME` secrets are the keys.
     pub vault: PathBuf,
     /// The configured vault key (`[vault]` identities), or `None` for the passphrase.
     pub vault_key: Option<Key>,
+    /// The policy at start (`[ssh]` of `config_file`).
     pub settings: SshSettings,
-    /// known_hosts files that name host keys.
-    pub known_hosts: Vec<PathBuf>,
+    /// The configuration file of the policy: read again when it changes, and on SIGHUP.
+    pub config_file: Option<PathBuf>,
+    /// known_hosts files from the command line, besides the user's, the system's and
+    /// `[ssh] known_hosts`.
+    pub extra_known_hosts: Vec<PathBuf>,
     /// The user's home, to shorten paths in prompts.
     pub home: Option<PathBuf>,
     /// Proxy mode: the agent to forward to (its keys instead of the vault's).
@@ -60,15 +71,93 @@ pub enum ServeError {
     Runtime(std::io::Error),
 }
 
-/// One "5m" approval: this key, for this process tree, until then.
+/// What one "5m" approval covers besides its key and host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scope {
+    /// Requests from this terminal session: the session (its leader's pid and start time) and
+    /// its controlling terminal.
+    Terminal { session: ProcessId, tty: u64 },
+    /// Without a terminal: the requesting process and its descendants.
+    Tree(ProcessId),
+}
+
+/// One "5m" approval: this key, for this host (or kind of signature), in this scope, until then.
 struct Grace {
     key: String,
-    tree: ProcessId,
+    target: String,
+    scope: Scope,
     until: Instant,
+}
+
+impl Grace {
+    /// Whether this approval covers a request for `key` and `target` from `peer` (whose scope is
+    /// `here`): same key, same target, and the same terminal session, or (given without a
+    /// terminal) a descendant of the process that was approved.
+    fn covers(&self, key: &str, target: &str, peer: &Peer, here: Option<Scope>) -> bool {
+        self.key == key
+            && self.target == target
+            && match self.scope {
+                Scope::Terminal { .. } => here == Some(self.scope),
+                Scope::Tree(root) => peer.descends_from(root),
+            }
+    }
+}
+
+/// The scope a "5m" yes given to `peer` covers: its terminal session when it has a terminal,
+/// else its process tree.
+fn scope_of(peer: &Peer) -> Option<Scope> {
+    let first = peer.chain.first()?;
+    if first.tty_nr != 0 && first.session > 0 {
+        let sid = u32::try_from(first.session).ok()?;
+        if let Some((leader, _)) = crate::peer::Process::read(sid) {
+            return Some(Scope::Terminal {
+                session: leader.id(),
+                tty: first.tty_nr,
+            });
+        }
+    }
+    peer.tree_root().map(Scope::Tree)
+}
+
+/// "5 min", "1 h", "90 s".
+fn duration_text(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        s if s >= 3600 && s % 3600 == 0 => format!("{} h", s / 3600),
+        s if s >= 60 && s % 60 == 0 => format!("{} min", s / 60),
+        s => format!("{s} s"),
+    }
+}
+
+/// (device, inode, size, mtime, ctime) of a file: changes whenever it is written or replaced.
+type Stamp = (u64, u64, u64, i128, i128);
+
+fn stamp(path: &Path) -> Option<Stamp> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| {
+        (
+            m.dev(),
+            m.ino(),
+            m.size(),
+            i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()),
+            i128::from(m.ctime()) * 1_000_000_000 + i128::from(m.ctime_nsec()),
+        )
+    })
+}
+
+/// The policy in force, and what it was read from.
+struct Policy {
+    settings: SshSettings,
+    known_hosts: Vec<PathBuf>,
+    /// The configuration file's identity when last read (`None`: missing, or not read yet).
+    stamp: Option<Stamp>,
+    /// Why the file as it is now is not the policy (it did not parse): the last good one is.
+    broken: Option<String>,
 }
 
 struct Shared {
     config: AgentConfig,
+    policy: Mutex<Policy>,
     cache: Arc<UnlockCache>,
     graces: Mutex<Vec<Grace>>,
     /// `ssh-add -x`: the SHA-256 of the lock passphrase while the agent is locked.
@@ -79,6 +168,57 @@ struct Shared {
 
 fn log(line: &str) {
     eprintln!("keepout agent: {line}");
+}
+
+fn known_hosts_for(config: &AgentConfig, settings: &SshSettings) -> Vec<PathBuf> {
+    let home = config.home.as_deref();
+    let mut extra: Vec<PathBuf> = settings
+        .known_hosts
+        .iter()
+        .map(|f| match (f.strip_prefix("~/"), home) {
+            (Some(rest), Some(h)) => h.join(rest),
+            _ => PathBuf::from(f),
+        })
+        .collect();
+    extra.extend(config.extra_known_hosts.iter().cloned());
+    destination::known_hosts_files(home, &extra)
+}
+
+impl Shared {
+    /// The policy to apply now: read again first if the configuration file changed (or
+    /// `force`, for SIGHUP). Returns it with the reason the file is not used, if it is not.
+    fn policy(&self, force: bool) -> (SshSettings, Vec<PathBuf>, Option<String>) {
+        let mut policy = self.policy.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(file) = &self.config.config_file {
+            let now = stamp(file);
+            if force || now != policy.stamp {
+                policy.stamp = now;
+                match SshSettings::load(file) {
+                    Ok(settings) => {
+                        if settings != policy.settings || policy.broken.is_some() {
+                            log(&format!("policy reloaded from {}", file.display()));
+                        }
+                        policy.known_hosts = known_hosts_for(&self.config, &settings);
+                        policy.settings = settings;
+                        policy.broken = None;
+                    }
+                    Err(e) => {
+                        let why = format!(
+                            "the configuration does not parse ({e}); the last good policy is \
+                             kept until it is fixed"
+                        );
+                        log(&why);
+                        policy.broken = Some(why);
+                    }
+                }
+            }
+        }
+        (
+            policy.settings.clone(),
+            policy.known_hosts.clone(),
+            policy.broken.clone(),
+        )
+    }
 }
 
 /// The listening socket, which drops connections from any other uid before reading a byte.
@@ -209,7 +349,12 @@ impl Connection {
 
     /// What is signed, as words for the prompt, and the host names it is for (`None`: not a
     /// host authentication, so host rules do not apply; `Some(empty)`: a host we cannot name).
-    fn what(&self, data: &[u8]) -> (String, Option<Vec<String>>) {
+    fn what(
+        &self,
+        data: &[u8],
+        settings: &SshSettings,
+        known_hosts: &[PathBuf],
+    ) -> (String, Option<Vec<String>>) {
         match SignData::parse(data) {
             SignData::SshSig { namespace } => {
                 (format!("a git/ssh signature (namespace {namespace})"), None)
@@ -229,11 +374,10 @@ impl Connection {
                         Some(Vec::new()),
                     );
                 };
-                let config = &self.shared.config;
                 let names = destination::names_for(
                     &bound.host_key,
-                    &config.known_hosts,
-                    &config.settings.all_hosts(),
+                    known_hosts,
+                    &settings.all_hosts(),
                     &self.peer.ports(),
                 );
                 let hops: Vec<String> = self
@@ -243,8 +387,8 @@ impl Connection {
                     .map(|b| {
                         destination::names_for(
                             &b.host_key,
-                            &config.known_hosts,
-                            &config.settings.all_hosts(),
+                            known_hosts,
+                            &settings.all_hosts(),
                             &[22],
                         )
                         .first()
@@ -268,81 +412,160 @@ impl Connection {
         }
     }
 
-    fn in_grace(&self, key: &str) -> bool {
+    fn in_grace(&self, key: &str, target: &str) -> bool {
         let Ok(mut graces) = self.shared.graces.lock() else {
             return false;
         };
         let now = Instant::now();
         graces.retain(|g| g.until > now);
+        let here = scope_of(&self.peer);
         graces
             .iter()
-            .any(|g| g.key == key && self.peer.descends_from(g.tree))
+            .any(|g| g.covers(key, target, &self.peer, here))
     }
 
-    async fn ask(&self, question: String) -> bool {
+    /// Ask `question` at `place`; `Err`: why it could not be asked. The place comes back.
+    async fn ask(&self, question: String, place: Place) -> (Result<bool, String>, Place) {
         let _one_at_a_time = self.shared.asking.lock().await;
-        match tokio::task::spawn_blocking(move || keepout_prompt::confirm(&question)).await {
-            Ok(Ok(yes)) => yes,
-            Ok(Err(e)) => {
-                log(&format!("cannot ask ({e}): refused"));
-                false
-            }
-            Err(_) => false,
+        let asked = tokio::task::spawn_blocking(move || {
+            let answer = keepout_prompt::confirm_at(&place, &question);
+            (answer, place)
+        })
+        .await;
+        match asked {
+            Ok((Ok(yes), place)) => (Ok(yes), place),
+            Ok((Err(keepout_prompt::PromptError::Cancelled), place)) => (Ok(false), place),
+            Ok((Err(e), place)) => (Err(e.to_string()), place),
+            Err(_) => (Err("the question failed".into()), Place::default()),
         }
+    }
+
+    /// Log a refusal and write it to the requester's terminal, if it has one.
+    fn refuse(&self, place: &Place, line: &str) -> AgentError {
+        log(&format!("refused: {line}"));
+        keepout_prompt::tell(place, &format!("keepout agent: refused {line}"));
+        AgentError::Failure
     }
 
     async fn sign_with_policy(&mut self, request: SignRequest) -> Result<Signature, AgentError> {
+        let place = terminal::place(&self.peer);
+        let (settings, known_hosts, broken) = self.shared.policy(false);
+        if let Some(why) = &broken {
+            keepout_prompt::tell(&place, &format!("keepout agent: {why}"));
+        }
         if self.is_locked() {
-            log("refused a signature: the agent is locked (ssh-add -X unlocks it)");
-            return Err(AgentError::Failure);
+            return Err(self.refuse(
+                &place,
+                "a signature: the agent is locked (ssh-add -X unlocks it)",
+            ));
         }
         let key = request.credential.key_data().clone();
         let Some(offered) = self.find(&key).await? else {
-            log(&format!(
-                "refused a signature with {}: not one of this agent's keys",
-                fingerprint(&key)
+            return Err(self.refuse(
+                &place,
+                &format!(
+                    "a signature with {}: not one of this agent's keys (keepout ssh list)",
+                    fingerprint(&key)
+                ),
             ));
-            return Err(AgentError::Failure);
         };
-        let config = &self.shared.config;
-        let home = config.home.clone();
+        let home = self.shared.config.home.clone();
         let mut names: Vec<&str> = vec![offered.name.as_str()];
         names.extend(offered.aliases.iter().map(String::as_str));
-        let policy = config.settings.policy_for(&names);
+        let policy = settings.policy_for(&names);
         let who = self.peer.describe(home.as_deref());
-        let (what, hosts) = self.what(&request.data);
+        let (what, hosts) = self.what(&request.data, &settings, &known_hosts);
         if let Some(hosts) = &hosts {
             if !policy.hosts.is_empty() && !hosts.iter().any(|h| policy.allows_host(h)) {
+                let host = hosts.first().cloned().unwrap_or_else(|| what.clone());
+                let config = self
+                    .shared
+                    .config
+                    .config_file
+                    .as_deref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_else(|| "the configuration".into());
                 log(&format!(
                     "refused without asking: {who} wanted {} to sign for {what}; its hosts are {}",
                     offered.name,
                     policy.hosts.join(", ")
                 ));
+                keepout_prompt::tell(
+                    &place,
+                    &format!(
+                        "keepout agent: refused to sign for {what} with {key}: {host} is not in \
+                         its hosts ({hosts}); see `keepout ssh list`, edit [[ssh.key]] hosts in \
+                         {config}",
+                        key = offered.name,
+                        hosts = policy.hosts.join(", ")
+                    ),
+                );
                 return Err(AgentError::Failure);
             }
         }
+        let target = hosts
+            .as_ref()
+            .and_then(|h| h.first().cloned())
+            .unwrap_or_else(|| what.clone());
+        let scope = scope_of(&self.peer);
+        let mut place = place;
         let approved = match policy.confirm {
             Confirm::Never => true,
-            Confirm::For(_) if self.in_grace(&offered.name) => true,
+            Confirm::For(_) if self.in_grace(&offered.name, &target) => true,
             Confirm::Always | Confirm::For(_) => {
+                let covers = match (policy.confirm, scope) {
+                    (Confirm::For(d), Some(Scope::Terminal { .. })) => format!(
+                        "\n(yes covers {} for {target} from this terminal for {})",
+                        offered.name,
+                        duration_text(d)
+                    ),
+                    (Confirm::For(d), _) => format!(
+                        "\n(yes covers {} for {target} for this process and its children for {})",
+                        offered.name,
+                        duration_text(d)
+                    ),
+                    _ => String::new(),
+                };
                 let question = format!(
-                    "{who} wants to sign with {} for {what} — allow?\n({})",
+                    "keepout agent: {who} wants to sign with {} for {what} — allow?\n({}){covers}",
                     offered.name,
                     self.peer.chain_text()
                 );
-                self.ask(question).await
+                let (answer, back) = self.ask(question, place).await;
+                place = back;
+                match answer {
+                    Ok(yes) => yes,
+                    Err(why) => {
+                        return Err(self.refuse(
+                            &place,
+                            &format!(
+                                "to sign for {what} with {}: there is no way to ask ({why})",
+                                offered.name
+                            ),
+                        ))
+                    }
+                }
             }
         };
         if !approved {
-            log(&format!("refused: {who}, {} for {what}", offered.name));
-            return Err(AgentError::Failure);
+            return Err(self.refuse(
+                &place,
+                &format!(
+                    "to sign for {what} with {} (asked by {who}): not approved",
+                    offered.name
+                ),
+            ));
         }
-        if let (Confirm::For(d), Some(tree)) = (policy.confirm, self.peer.tree_root()) {
+        if let (Confirm::For(d), Some(scope)) = (policy.confirm, scope) {
             if let Ok(mut g) = self.shared.graces.lock() {
-                if !g.iter().any(|g| g.key == offered.name && g.tree == tree) {
+                if !g
+                    .iter()
+                    .any(|g| g.key == offered.name && g.target == target && g.scope == scope)
+                {
                     g.push(Grace {
                         key: offered.name.clone(),
-                        tree,
+                        target: target.clone(),
+                        scope,
                         until: Instant::now() + d,
                     });
                 }
@@ -350,7 +573,21 @@ impl Connection {
         }
         let signature = match self.upstream.as_mut() {
             Some(up) => up.sign(request).await?,
-            None => self.sign_from_vault(&offered.name, &what, &request).await?,
+            None => {
+                let (signed, back) = self
+                    .sign_from_vault(&offered.name, &what, &request, place)
+                    .await;
+                place = back;
+                match signed {
+                    Ok(s) => s,
+                    Err(e) => {
+                        return Err(self.refuse(
+                            &place,
+                            &format!("to sign for {what} with {}: {e}", offered.name),
+                        ))
+                    }
+                }
+            }
         };
         log(&format!(
             "signed with {} for {what}, asked by {who}",
@@ -359,52 +596,31 @@ impl Connection {
         Ok(signature)
     }
 
+    /// Sign from the unlocked vault, asking for its passphrase at `place` when it is locked.
+    /// `Err`: why not. The place comes back.
     async fn sign_from_vault(
         &self,
         name: &str,
         what: &str,
         request: &SignRequest,
-    ) -> Result<Signature, AgentError> {
+        place: Place,
+    ) -> (Result<Signature, String>, Place) {
         let shared = self.shared.clone();
         let name = name.to_string();
         let what = what.to_string();
         let data = request.data.clone();
         let flags = request.flags;
-        let result = tokio::task::spawn_blocking(move || -> Result<Signature, String> {
-            let vault = &shared.config.vault;
-            let document = match shared.cache.document(vault) {
-                Some(d) => d,
-                None => {
-                    let key = match &shared.config.vault_key {
-                        Some(k) => k.clone(),
-                        None => {
-                            let pass = keepout_prompt::secret(&format!(
-                                "keepout agent: the vault's passphrase, to sign with {name} for {what}: "
-                            ))
-                            .map_err(|e| format!("the vault is locked and cannot be unlocked: {e}"))?;
-                            Key::Passphrase(keepout_vault::SecretString::from(pass.to_string()))
-                        }
-                    };
-                    shared.cache.unlock(vault, &key).map_err(|e| e.to_string())?;
-                    shared.cache.document(vault).ok_or("the vault locked again")?
-                }
-            }
-            .map_err(|e| e.to_string())?;
-            let secret = document
-                .get(&keys::secret_name(&name))
-                .map_err(|_| format!("the vault has no secret {} (`keepout ssh import` puts it there)", keys::secret_name(&name)))?;
-            let private = keys::parse_private(&secret.value, || None)?;
-            keys::sign(&private, &data, flags)
+        // The passphrase question, if any, is one question too.
+        let _one_at_a_time = self.shared.asking.lock().await;
+        let result = tokio::task::spawn_blocking(move || {
+            let signed = sign_blocking(&shared, &name, &what, &data, flags, &place);
+            (signed, place)
         })
-        .await
-        .map_err(|_| AgentError::Failure)?;
-        result.map_err(|e| {
-            log(&format!(
-                "cannot sign with {}: {e}",
-                request.credential.key_data().fingerprint(HashAlg::Sha256)
-            ));
-            AgentError::Failure
-        })
+        .await;
+        match result {
+            Ok(r) => r,
+            Err(_) => (Err("signing failed".into()), Place::default()),
+        }
     }
 
     async fn bind_session(&mut self, extension: Extension) -> Result<Response, AgentError> {
@@ -446,14 +662,16 @@ impl Connection {
             return Err(AgentError::Failure);
         }
         let question = format!(
-            "{who} wants to {action} the upstream agent — allow?\n({})",
+            "keepout agent: {who} wants to {action} the upstream agent — allow?\n({})",
             self.peer.chain_text()
         );
-        if !self.ask(question).await {
-            log(&format!(
-                "refused: {who} tried to {action} the upstream agent"
+        let (answer, place) = self.ask(question, terminal::place(&self.peer)).await;
+        if answer != Ok(true) {
+            let why = answer.err().map(|e| format!(" ({e})")).unwrap_or_default();
+            return Err(self.refuse(
+                &place,
+                &format!("{who}'s request to {action} the upstream agent{why}"),
             ));
-            return Err(AgentError::Failure);
         }
         match self.upstream.as_mut() {
             Some(up) => up.handle(request).await,
@@ -486,6 +704,44 @@ impl Connection {
             _ => Err(AgentError::Failure),
         }
     }
+}
+
+/// The blocking half of [`Connection::sign_from_vault`].
+fn sign_blocking(
+    shared: &Shared,
+    name: &str,
+    what: &str,
+    data: &[u8],
+    flags: u32,
+    place: &Place,
+) -> Result<Signature, String> {
+    let vault = &shared.config.vault;
+    let document = match shared.cache.document(vault) {
+                Some(d) => d,
+                None => {
+                    let key = match &shared.config.vault_key {
+                        Some(k) => k.clone(),
+                        None => {
+                            let pass = keepout_prompt::secret_at(place, &format!(
+                                "keepout agent: the vault's passphrase, to sign with {name} for {what}: "
+                            ))
+                            .map_err(|e| format!("the vault is locked and cannot be unlocked: {e}"))?;
+                            Key::Passphrase(keepout_vault::SecretString::from(pass.to_string()))
+                        }
+                    };
+                    shared.cache.unlock(vault, &key).map_err(|e| e.to_string())?;
+                    shared.cache.document(vault).ok_or("the vault locked again")?
+                }
+            }
+            .map_err(|e| e.to_string())?;
+    let secret = document.get(&keys::secret_name(name)).map_err(|_| {
+        format!(
+            "the vault has no secret {} (`keepout ssh import` puts it there)",
+            keys::secret_name(name)
+        )
+    })?;
+    let private = keys::parse_private(&secret.value, || None)?;
+    keys::sign(&private, data, flags)
 }
 
 #[ssh_agent_lib::async_trait]
@@ -541,8 +797,15 @@ pub fn serve(config: AgentConfig, ready: impl FnOnce()) -> Result<(), ServeError
         let cache = cache.clone();
         std::thread::spawn(move || keepout_vault::cache::serve_shared(cache_listener, &cache));
     }
+    let initial = Policy {
+        known_hosts: known_hosts_for(&config, &config.settings),
+        settings: config.settings.clone(),
+        stamp: config.config_file.as_deref().and_then(stamp),
+        broken: None,
+    };
     let shared = Arc::new(Shared {
         config,
+        policy: Mutex::new(initial),
         cache,
         graces: Mutex::new(Vec::new()),
         locked: Mutex::new(None),
@@ -557,9 +820,102 @@ pub fn serve(config: AgentConfig, ready: impl FnOnce()) -> Result<(), ServeError
             .set_nonblocking(true)
             .map_err(ServeError::Runtime)?;
         let listener = UnixListener::from_std(agent_listener).map_err(ServeError::Runtime)?;
+        let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+            .map_err(ServeError::Runtime)?;
+        {
+            let shared = shared.clone();
+            tokio::spawn(async move {
+                while hangup.recv().await.is_some() {
+                    log("SIGHUP: reading the policy again");
+                    shared.policy(true);
+                }
+            });
+        }
         ready();
         listen(SameUidListener(listener), Sessions(shared))
             .await
             .map_err(|e| ServeError::Runtime(std::io::Error::other(e.to_string())))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::peer::Process;
+
+    fn peer(chain: &[(u32, u64)]) -> Peer {
+        Peer {
+            uid: 1000,
+            chain: chain
+                .iter()
+                .map(|&(pid, start)| Process {
+                    pid,
+                    start,
+                    name: "ssh".into(),
+                    argv: Vec::new(),
+                    exe: None,
+                    cwd: None,
+                    pgrp: 0,
+                    session: 0,
+                    tty_nr: 0,
+                    tpgid: -1,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_timed_yes_covers_one_key_one_host_one_terminal() {
+        let terminal = Scope::Terminal {
+            session: (100, 5),
+            tty: 34816,
+        };
+        let grace = Grace {
+            key: "id".into(),
+            target: "github.com".into(),
+            scope: terminal,
+            until: Instant::now() + Duration::from_secs(300),
+        };
+        let p = peer(&[(200, 9)]);
+        assert!(grace.covers("id", "github.com", &p, Some(terminal)));
+        assert!(
+            !grace.covers("id", "gitlab.com", &p, Some(terminal)),
+            "another host"
+        );
+        assert!(
+            !grace.covers("other", "github.com", &p, Some(terminal)),
+            "another key"
+        );
+        let elsewhere = Scope::Terminal {
+            session: (101, 5),
+            tty: 34817,
+        };
+        assert!(
+            !grace.covers("id", "github.com", &p, Some(elsewhere)),
+            "another terminal"
+        );
+        let same_pid_later = Scope::Terminal {
+            session: (100, 6),
+            tty: 34816,
+        };
+        assert!(
+            !grace.covers("id", "github.com", &p, Some(same_pid_later)),
+            "a later session whose leader reuses the pid"
+        );
+        assert!(!grace.covers("id", "github.com", &p, Some(Scope::Tree((200, 9)))));
+
+        let tree = Grace {
+            scope: Scope::Tree((50, 1)),
+            ..grace
+        };
+        assert!(tree.covers("id", "github.com", &peer(&[(60, 2), (50, 1)]), None));
+        assert!(!tree.covers("id", "github.com", &peer(&[(60, 2), (50, 2)]), None));
+    }
+
+    #[test]
+    fn durations_read_as_people_say_them() {
+        assert_eq!(duration_text(Duration::from_secs(300)), "5 min");
+        assert_eq!(duration_text(Duration::from_secs(3600)), "1 h");
+        assert_eq!(duration_text(Duration::from_secs(90)), "90 s");
+    }
 }

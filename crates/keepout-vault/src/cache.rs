@@ -1,7 +1,8 @@
 //! The unlock cache: unlock once, not for every command.
 //!
 //! A small per-user process holds the key and the decrypted document of one vault, and answers on
-//! a unix socket in `$XDG_RUNTIME_DIR/keepout/` (else `/tmp/keepout-UID/`), a 0700 directory. It
+//! a unix socket in `$XDG_RUNTIME_DIR/keepout/` (else `~/.local/state/keepout/run/`, in the user's
+//! own home: never a shared, guessable path), a 0700 directory ([`socket_dir`]). It
 //! forgets everything after an idle time (default 5 minutes, `KEEPOUT_CACHE_IDLE`) or on
 //! `keepout lock`. That process is `keepout agent` when it runs (the agent signs from the same
 //! [`UnlockCache`]); otherwise `keepout cache-daemon`, started on the first unlock, which exits
@@ -12,7 +13,7 @@
 //! memlock limit is unlimited (root, or a raised limit; otherwise an encrypted swap is the
 //! protection); secrets are held in memory zeroed on drop; when the vault file changes
 //! on disk the daemon decrypts it again before answering; a sandbox never sees the socket
-//! (`$XDG_RUNTIME_DIR` and `/tmp` are not in it).
+//! (`$XDG_RUNTIME_DIR`, the real home and `/tmp` are not in it).
 //!
 //! Protocol: one JSON line per request and per response.
 
@@ -71,33 +72,77 @@ struct Response {
     error: Option<String>,
 }
 
-/// The cache's directory: `$XDG_RUNTIME_DIR/keepout`, else `/tmp/keepout-UID`; created 0700 and
-/// refused if it is not ours or not private.
+/// The longest socket path the kernel takes (`sun_path` is 108 bytes, one for the NUL).
+const SUN_PATH_MAX: usize = 107;
+
+/// The directory of keepout's sockets (the unlock cache's `cache.sock`, the agent's
+/// `agent.sock`): `$XDG_RUNTIME_DIR/keepout` when that is set (absolute), else
+/// `~/.local/state/keepout/run` under the user's own home — never a guessable shared path such as
+/// `/tmp/keepout-UID`, which another local user could create first. Created 0700; refused, with
+/// what to do, when it is a symlink, not a directory, not owned by the caller or not private, or
+/// when its sockets' paths would not fit in a unix socket address (108 bytes).
 pub fn socket_dir() -> Result<PathBuf, VaultError> {
     let uid = rustix::process::getuid().as_raw();
-    let dir = match std::env::var_os("XDG_RUNTIME_DIR")
-        .map(PathBuf::from)
-        .filter(|p| p.is_absolute())
-    {
-        Some(run) => run.join("keepout"),
-        None => PathBuf::from(format!("/tmp/keepout-{uid}")),
+    let absolute = |var: &str| {
+        std::env::var_os(var)
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
     };
-    if !dir.exists() {
+    let dir =
+        match (absolute("XDG_RUNTIME_DIR"), absolute("HOME")) {
+            (Some(run), _) => run.join("keepout"),
+            (None, Some(home)) => home.join(".local/state/keepout/run"),
+            (None, None) => return Err(VaultError::Config(
+                "neither XDG_RUNTIME_DIR nor HOME is set: nowhere private for keepout's sockets; \
+                 set one of them"
+                    .into(),
+            )),
+        };
+    // The longest name placed in it is "cache.sock" / "agent.sock" (10 bytes) after a '/'.
+    if dir.as_os_str().len() + 11 > SUN_PATH_MAX {
+        return Err(VaultError::Config(format!(
+            "the socket directory {} is too long for a unix socket path ({} bytes at most); \
+             set XDG_RUNTIME_DIR to a shorter private directory",
+            dir.display(),
+            SUN_PATH_MAX - 11
+        )));
+    }
+    if std::fs::symlink_metadata(&dir).is_err() {
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
             .create(&dir)
-            .map_err(|e| VaultError::io("cannot create", &dir, e))?;
+            .map_err(|e| VaultError::io("cannot create the socket directory", &dir, e))?;
     }
-    let meta =
-        std::fs::symlink_metadata(&dir).map_err(|e| VaultError::io("cannot read", &dir, e))?;
-    if !meta.is_dir() || meta.uid() != uid || meta.permissions().mode() & 0o077 != 0 {
-        return Err(VaultError::Config(format!(
-            "{} must be a directory owned by you with mode 0700",
-            dir.display()
-        )));
+    let meta = std::fs::symlink_metadata(&dir)
+        .map_err(|e| VaultError::io("cannot read the socket directory", &dir, e))?;
+    let problem = if meta.file_type().is_symlink() {
+        Some("it is a symlink".to_string())
+    } else if !meta.is_dir() {
+        Some("it is not a directory".to_string())
+    } else if meta.uid() != uid {
+        Some(format!(
+            "it is owned by uid {}, not by you (uid {uid})",
+            meta.uid()
+        ))
+    } else if meta.permissions().mode() & 0o077 != 0 {
+        Some(format!(
+            "its mode is {:o}, not private (chmod 700 it)",
+            meta.permissions().mode() & 0o777
+        ))
+    } else {
+        None
+    };
+    match problem {
+        Some(p) => Err(VaultError::io(
+            "refusing the socket directory",
+            &dir,
+            std::io::Error::other(format!(
+                "{p}; remove it (keepout creates it again, 0700) or set XDG_RUNTIME_DIR"
+            )),
+        )),
+        None => Ok(dir),
     }
-    Ok(dir)
 }
 
 pub fn socket_path() -> Result<PathBuf, VaultError> {

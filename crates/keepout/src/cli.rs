@@ -267,11 +267,13 @@ pub struct AuditArgs {
 
 #[derive(Args, Debug)]
 pub struct AgentArgs {
-    /// Start in the background, print the `export SSH_AUTH_SOCK=...` line, and return.
-    /// Decisions are logged to agent.log next to the socket.
+    /// Start in the background, print the `export SSH_AUTH_SOCK=...` line, and return (an
+    /// agent already answering on the socket is reused, and named). Decisions are logged to
+    /// agent.log next to the socket.
     #[arg(long)]
     pub daemon: bool,
-    /// The socket [default: $XDG_RUNTIME_DIR/keepout/agent.sock].
+    /// The socket [default: $XDG_RUNTIME_DIR/keepout/agent.sock, else
+    /// ~/.local/state/keepout/run/agent.sock].
     #[arg(long, value_name = "PATH")]
     pub socket: Option<PathBuf>,
     /// Proxy mode: put approval and host rules in front of this agent (a YubiKey's,
@@ -281,6 +283,10 @@ pub struct AgentArgs {
     /// Another known_hosts file to name hosts from (also `[ssh] known_hosts` in the config).
     #[arg(long, value_name = "FILE")]
     pub known_hosts: Vec<PathBuf>,
+    /// Internal (what --daemon starts): leave the terminal's session first, so that the agent
+    /// has no controlling terminal of its own.
+    #[arg(long, hide = true)]
+    pub detached: bool,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]

@@ -122,8 +122,14 @@ fn main() -> ExitCode {
 /// The one place that renders errors: the error, its causes, and a hint where there is one.
 fn report(err: &anyhow::Error) {
     eprintln!("keepout: {err}");
+    let mut said = err.to_string();
     for cause in err.chain().skip(1) {
-        eprintln!("  because: {cause}");
+        // A cause its error already quotes (an I/O error's reason) is not said twice.
+        let text = cause.to_string();
+        if !said.contains(&text) {
+            eprintln!("  because: {text}");
+        }
+        said = text;
     }
     let hint = err
         .chain()

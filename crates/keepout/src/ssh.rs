@@ -27,7 +27,47 @@ fn settings() -> Result<SshSettings> {
     SshSettings::load(&Config::default_path()).map_err(anyhow::Error::msg)
 }
 
+/// The error for a public key given to `ssh import`: which private key to give instead, and
+/// whether it is there.
+fn public_key_given(path: &Path) -> anyhow::Error {
+    let private = path.with_extension("");
+    let private = if path.extension().is_some_and(|e| e == "pub") && private != path {
+        Some(private)
+    } else {
+        None
+    };
+    match private {
+        Some(p) if p.is_file() => anyhow::anyhow!(
+            "{} is a public key; import the private key next to it: keepout ssh import {}",
+            path.display(),
+            p.display()
+        ),
+        Some(p) => anyhow::anyhow!(
+            "{} is a public key; import its private key ({} is not there: give the path of \
+             the private key file)",
+            path.display(),
+            p.display()
+        ),
+        None => anyhow::anyhow!(
+            "{} is a public key; import the private key file instead (the one without .pub)",
+            path.display()
+        ),
+    }
+}
+
+/// Whether `text` is an OpenSSH public key line (`ssh-ed25519 AAAA... comment`).
+fn is_public_key(text: &str) -> bool {
+    let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+    keepout_agent::PublicKey::from_openssh(first.trim()).is_ok()
+}
+
 fn import(path: &Path, name: Option<String>, yes: bool, keep: bool) -> Result<i32> {
+    let text = Zeroizing::new(
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?,
+    );
+    if is_public_key(&text) {
+        return Err(public_key_given(path));
+    }
     let name = match name {
         Some(n) => n,
         None => keepout_vault::name_part(
@@ -39,9 +79,6 @@ fn import(path: &Path, name: Option<String>, yes: bool, keep: bool) -> Result<i3
     };
     keepout_vault::check_name(&keys::secret_name(&name))
         .with_context(|| format!("{name:?} cannot name a key; give one with --name"))?;
-    let text = Zeroizing::new(
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?,
-    );
     let prepared = keys::prepare(&text, || {
         keepout_prompt::secret(&format!("Passphrase of the key {}: ", path.display())).ok()
     })
@@ -183,18 +220,15 @@ pub fn agent(args: AgentArgs) -> Result<i32> {
     if args.daemon {
         return daemon(&socket, &args.upstream, &args.known_hosts);
     }
+    if args.detached {
+        // Not a process group leader (daemon() does not make it one), so this cannot fail
+        // but for a caller that started it otherwise: then it says so and goes on.
+        if let Err(e) = rustix::process::setsid() {
+            eprintln!("keepout agent: cannot leave the terminal's session ({e})");
+        }
+    }
     let config = Config::load(&Config::default_path())?;
     let settings = settings()?;
-    let home = home();
-    let mut extra: Vec<PathBuf> = settings
-        .known_hosts
-        .iter()
-        .map(|f| match (f.strip_prefix("~/"), &home) {
-            (Some(rest), Some(h)) => h.join(rest),
-            _ => PathBuf::from(f),
-        })
-        .collect();
-    extra.extend(args.known_hosts.iter().cloned());
     let (idle, bad_idle) = keepout_vault::cache::idle_from_env();
     if let Some(message) = bad_idle {
         eprintln!("keepout: {message}");
@@ -203,9 +237,10 @@ pub fn agent(args: AgentArgs) -> Result<i32> {
         socket: socket.clone(),
         vault: crate::secret::vault().path().to_path_buf(),
         vault_key: config.vault.key(),
-        known_hosts: keepout_agent::destination::known_hosts_files(home.as_deref(), &extra),
         settings,
-        home,
+        config_file: Some(Config::default_path()),
+        extra_known_hosts: args.known_hosts.clone(),
+        home: home(),
         upstream: args.upstream,
         idle,
     };
@@ -221,24 +256,70 @@ pub fn agent(args: AgentArgs) -> Result<i32> {
     Ok(0)
 }
 
+/// The export lines for an agent on `socket` with process id `pid`.
+fn export_lines(socket: &Path, pid: Option<u32>, note: &str) -> String {
+    let mut out = format!(
+        "SSH_AUTH_SOCK={}; export SSH_AUTH_SOCK;\n",
+        socket.display()
+    );
+    if let Some(pid) = pid {
+        out.push_str(&format!(
+            "SSH_AGENT_PID={pid}; export SSH_AGENT_PID;\necho Agent pid {pid}{note};"
+        ));
+    }
+    out
+}
+
+/// The process of the agent that answers on `socket` (SO_PEERCRED of a connection to it: the
+/// kernel's record of who listens), if one answers and it is ours.
+fn running_agent(socket: &Path) -> Option<Option<u32>> {
+    let stream = std::os::unix::net::UnixStream::connect(socket).ok()?;
+    let cred = rustix::net::sockopt::socket_peercred(&stream).ok();
+    let me = rustix::process::getuid();
+    match cred {
+        Some(c) if c.uid == me => Some(u32::try_from(c.pid.as_raw_nonzero().get()).ok()),
+        Some(_) => None,
+        None => Some(None),
+    }
+}
+
 /// Start the agent in the background (its log in agent.log next to the socket), wait until it
-/// answers, print the export line.
+/// answers, print the export line. When an agent already answers on the socket, it is reused:
+/// the lines name it (its pid from SO_PEERCRED), not a process that would exit at once.
 fn daemon(socket: &Path, upstream: &Option<PathBuf>, known_hosts: &[PathBuf]) -> Result<i32> {
+    if let Some(pid) = running_agent(socket) {
+        println!("{}", export_lines(socket, pid, " (already running)"));
+        eprintln!(
+            "keepout agent: already running on {}{}; reusing it",
+            socket.display(),
+            pid.map(|p| format!(" (pid {p})")).unwrap_or_default()
+        );
+        return Ok(0);
+    }
     let log_path = socket.with_file_name("agent.log");
+    if let Some(dir) = socket.parent() {
+        use std::os::unix::fs::DirBuilderExt;
+        let _ = std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir);
+    }
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(&log_path)
         .with_context(|| format!("cannot open {}", log_path.display()))?;
     let mut cmd = std::process::Command::new(std::env::current_exe()?);
-    cmd.arg("agent").arg("--socket").arg(socket);
+    cmd.arg("agent")
+        .arg("--detached")
+        .arg("--socket")
+        .arg(socket);
     if let Some(up) = upstream {
         cmd.arg("--upstream").arg(up);
     }
     for k in known_hosts {
         cmd.arg("--known-hosts").arg(k);
     }
-    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
     let mut child = cmd
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
@@ -247,14 +328,15 @@ fn daemon(socket: &Path, upstream: &Option<PathBuf>, known_hosts: &[PathBuf]) ->
     let start = std::time::Instant::now();
     while start.elapsed() < std::time::Duration::from_secs(5) {
         if let Some(status) = child.try_wait()? {
+            // Another agent may have started meanwhile (two shells at once): that one serves.
+            if let Some(pid) = running_agent(socket) {
+                println!("{}", export_lines(socket, pid, " (already running)"));
+                return Ok(0);
+            }
             bail!("the agent stopped ({status}); see {}", log_path.display());
         }
         if std::os::unix::net::UnixStream::connect(socket).is_ok() {
-            println!(
-                "SSH_AUTH_SOCK={}; export SSH_AUTH_SOCK;\nSSH_AGENT_PID={pid}; export SSH_AGENT_PID;\necho Agent pid {pid};",
-                socket.display(),
-                pid = child.id()
-            );
+            println!("{}", export_lines(socket, Some(child.id()), ""));
             return Ok(0);
         }
         std::thread::sleep(std::time::Duration::from_millis(10));

@@ -27,7 +27,7 @@ fn text(out: &std::process::Output) -> String {
     )
 }
 
-fn whoami() -> String {
+pub(super) fn whoami() -> String {
     let out = Command::new("id").arg("-un").output().unwrap();
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
@@ -177,7 +177,7 @@ impl Setup {
 }
 
 /// A child process killed when dropped.
-struct Proc(Child);
+pub(super) struct Proc(pub(super) Child);
 
 impl Drop for Proc {
     fn drop(&mut self) {
@@ -188,14 +188,20 @@ impl Drop for Proc {
 
 /// A real sshd on 127.0.0.1 that accepts one public key, with its host key in the setup's
 /// known_hosts as `[127.0.0.1]:PORT`.
-struct Sshd {
+pub(super) struct Sshd {
     _proc: Proc,
-    port: u16,
+    pub(super) port: u16,
 }
 
 impl Sshd {
     fn start(s: &Setup, authorized: &Path) -> Sshd {
-        let dir = s.path("sshd");
+        Sshd::start_in(&s.path("sshd"), &s.known_hosts(), authorized)
+    }
+
+    /// An sshd (as the test's own uid) with its files in `dir`, accepting the keys in
+    /// `authorized`; its host key written to `known_hosts` as `[127.0.0.1]:PORT`.
+    pub(super) fn start_in(dir: &Path, known_hosts: &Path, authorized: &Path) -> Sshd {
+        let dir = dir.to_path_buf();
         std::fs::create_dir_all(&dir).unwrap();
         let host_key = dir.join("host_key");
         let out = Command::new("ssh-keygen")
@@ -239,8 +245,7 @@ impl Sshd {
             while start.elapsed() < Duration::from_secs(5) {
                 if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
                     let host_pub = std::fs::read_to_string(host_key.with_extension("pub")).unwrap();
-                    std::fs::write(s.known_hosts(), format!("[127.0.0.1]:{port} {host_pub}"))
-                        .unwrap();
+                    std::fs::write(known_hosts, format!("[127.0.0.1]:{port} {host_pub}")).unwrap();
                     return Sshd { _proc: proc, port };
                 }
                 std::thread::sleep(Duration::from_millis(20));
@@ -506,7 +511,9 @@ fn ssh_signatures_for_files_and_git_commits() {
     );
 }
 
-/// confirm = "5m": one yes covers the process tree that asked; another tree is asked again.
+/// confirm = "5m" without a terminal: one yes covers the process tree that asked; another
+/// tree is asked again. (Each tree runs under `setsid`, without a terminal, even when the suite
+/// runs in one: a terminal session is covered as a whole, see agent_terminal.rs.)
 #[test]
 fn a_timed_approval_covers_one_process_tree() {
     let s = Setup::new();
@@ -521,7 +528,10 @@ fn a_timed_approval_covers_one_process_tree() {
         "printf 'a\\nb\\n' | xargs -n1 ssh-keygen -q -Y sign -n file -f {}",
         public.display()
     );
-    let out = s.cmd("sh", &["-c", &script]).output().unwrap();
+    let out = s
+        .cmd("setsid", &["-w", "sh", "-c", &script])
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}\n{}", text(&out), s.log());
     assert_eq!(
         s.asked().len(),
@@ -533,8 +543,13 @@ fn a_timed_approval_covers_one_process_tree() {
     std::fs::remove_file(home.join("a.sig")).unwrap();
     let out = s
         .cmd(
-            "sh",
-            &["-c", &script.replace("printf 'a\\nb\\n'", "printf 'a\\n'")],
+            "setsid",
+            &[
+                "-w",
+                "sh",
+                "-c",
+                &script.replace("printf 'a\\nb\\n'", "printf 'a\\n'"),
+            ],
         )
         .output()
         .unwrap();

@@ -22,6 +22,7 @@ mod a18_memory_disk;
 mod a19_system_credentials;
 mod a20_host_sockets;
 mod agent;
+mod agent_terminal;
 mod audit;
 mod cli;
 mod everyday_vault;

@@ -1,0 +1,205 @@
+//! Where the agent asks: the requester's own terminal and display, found from the kernel's
+//! record of who connected (the SO_PEERCRED pid) and /proc.
+//!
+//! Guarantees: a question goes to a terminal only when it is the controlling terminal of the
+//! process at the other end of the socket (`tty_nr` in /proc/PID/stat), is a character device
+//! owned by the agent's uid (which is the peer's: other uids are not served), and the peer's
+//! process group is that terminal's foreground group (`tpgid`): the shell that started the
+//! command is then waiting for it, not reading, so the answer is not taken from the shell and
+//! does not reach it. The terminal is opened with `O_NOCTTY` (the agent, detached by `setsid`,
+//! never acquires a controlling terminal) and checked again when the answer comes
+//! ([`keepout_prompt::Terminal::still_ours`]). From the requester's environment
+//! (/proc/PID/environ) only the display (`DISPLAY`, `WAYLAND_DISPLAY`), `TERM` and the locale
+//! (`LANG`, `LC_*`, for askpass programs) are taken —
+//! never which program asks: `KEEPOUT_ASKPASS` and `KEEPOUT_PINENTRY` are the agent's own.
+
+use std::os::unix::fs::FileTypeExt;
+use std::path::PathBuf;
+
+use keepout_prompt::{Place, Terminal};
+
+use crate::peer::{Peer, Process};
+
+/// Where to ask `peer`'s user: its terminal (when safe, else why not) and its display.
+pub fn place(peer: &Peer) -> Place {
+    let env = peer
+        .chain
+        .iter()
+        .find_map(|p| environ(p.pid))
+        .unwrap_or_default();
+    let var = |name: &str| {
+        env.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .filter(|v| !v.is_empty())
+    };
+    // The peer as it is now, not as it was when it connected (it may have been put in the
+    // background since): the same process (pid and start time), read again.
+    let now = peer.chain.first().and_then(|first| {
+        Process::read(first.pid)
+            .map(|(p, _)| p)
+            .filter(|p| p.start == first.start)
+    });
+    let (terminal, no_terminal) = match &now {
+        None => (None, Some("the requester has exited".to_string())),
+        Some(first) => match terminal(first, var("TERM")) {
+            Ok(t) => (Some(t), None),
+            Err(why) => (None, Some(why)),
+        },
+    };
+    Place {
+        terminal,
+        no_terminal,
+        display: var("DISPLAY"),
+        wayland_display: var("WAYLAND_DISPLAY"),
+        locale: ["LANG", "LC_ALL", "LC_CTYPE", "LC_MESSAGES"]
+            .iter()
+            .filter_map(|k| var(k).map(|v| (k.to_string(), v)))
+            .collect(),
+    }
+}
+
+/// The environment of process `pid` (readable for the same uid, unless it made itself
+/// non-dumpable).
+fn environ(pid: u32) -> Option<Vec<(String, String)>> {
+    let raw = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
+    Some(
+        raw.split(|&b| b == 0)
+            .filter_map(|kv| {
+                let kv = String::from_utf8_lossy(kv);
+                kv.split_once('=')
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+            })
+            .collect(),
+    )
+}
+
+fn same_device(a: u64, b: u64) -> bool {
+    rustix::fs::major(a) == rustix::fs::major(b) && rustix::fs::minor(a) == rustix::fs::minor(b)
+}
+
+/// The path of `p`'s controlling terminal: one of its standard descriptors when it is that
+/// device, else the pty `/dev/pts/N` the device number names.
+fn device_path(p: &Process) -> Option<PathBuf> {
+    for fd in 0..3 {
+        let Ok(path) = std::fs::read_link(format!("/proc/{}/fd/{fd}", p.pid)) else {
+            continue;
+        };
+        if let Ok(meta) = std::fs::metadata(&path) {
+            use std::os::unix::fs::MetadataExt;
+            if meta.file_type().is_char_device() && same_device(meta.rdev(), p.tty_nr) {
+                return Some(path);
+            }
+        }
+    }
+    let major = rustix::fs::major(p.tty_nr);
+    // Unix98 ptys: majors 136-143 (the pts driver's), minor within.
+    (136..=143).contains(&major).then(|| {
+        let n = (major - 136) * 256 + rustix::fs::minor(p.tty_nr);
+        PathBuf::from(format!("/dev/pts/{n}"))
+    })
+}
+
+/// `p`'s controlling terminal, opened, when asking on it is safe; else why not.
+fn terminal(p: &Process, term: Option<String>) -> Result<Terminal, String> {
+    let who = format!("{} (pid {})", p.name, p.pid);
+    if p.tty_nr == 0 {
+        return Err(format!("{who} has no terminal"));
+    }
+    if p.tpgid <= 0 || p.tpgid != p.pgrp {
+        return Err(format!(
+            "{who} is not in its terminal's foreground (a background job), so its terminal is \
+             not asked"
+        ));
+    }
+    // The agent's own controlling terminal, with the agent not in its foreground (started as
+    // `keepout agent &`): reading or setting it would stop the agent (SIGTTIN, SIGTTOU).
+    let agent = Process::read(std::process::id()).map(|(a, _)| a);
+    if agent.is_some_and(|a| a.tty_nr == p.tty_nr && a.tpgid != a.pgrp) {
+        return Err(format!(
+            "the terminal of {who} is the agent's own, and the agent runs in its background; \
+             start the agent with `eval \"$(keepout agent --daemon)\"` instead"
+        ));
+    }
+    let path = device_path(p).ok_or_else(|| format!("the terminal of {who} was not found"))?;
+    let me = rustix::process::getuid().as_raw();
+    let not_yours = |owner: u32| {
+        format!(
+            "the terminal {} of {who} belongs to uid {owner}, not to you (uid {me}): a `su` \
+             login's terminal stays its first user's; log in as yourself (ssh, machinectl \
+             shell, a tmux started as you), or set KEEPOUT_ASKPASS",
+            path.display()
+        )
+    };
+    {
+        use std::os::unix::fs::MetadataExt;
+        if let Ok(meta) = std::fs::metadata(&path) {
+            if meta.uid() != me {
+                return Err(not_yours(meta.uid()));
+            }
+        }
+    }
+    // Non-blocking: neither opening (a serial line without carrier) nor writing (a terminal
+    // stopped with ^S) can hold the agent; reads wait in poll() first.
+    let fd = rustix::fs::open(
+        &path,
+        rustix::fs::OFlags::RDWR
+            | rustix::fs::OFlags::NOCTTY
+            | rustix::fs::OFlags::CLOEXEC
+            | rustix::fs::OFlags::NONBLOCK,
+        rustix::fs::Mode::empty(),
+    )
+    .map_err(|e| format!("cannot open {}, the terminal of {who}: {e}", path.display()))?;
+    let st = rustix::fs::fstat(&fd).map_err(|e| format!("{}: {e}", path.display()))?;
+    let is_char =
+        rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::CharacterDevice;
+    if !is_char || !same_device(st.st_rdev, p.tty_nr) {
+        return Err(format!("{} is not the terminal of {who}", path.display()));
+    }
+    if st.st_uid != me {
+        return Err(not_yours(st.st_uid));
+    }
+    if !rustix::termios::isatty(&fd) {
+        return Err(format!("{} is not a terminal", path.display()));
+    }
+    let (pid, start, pgrp, tty_nr) = (p.pid, p.start, p.pgrp, p.tty_nr);
+    Ok(Terminal {
+        file: std::fs::File::from(fd),
+        path,
+        term,
+        still_ours: Box::new(move || {
+            Process::read(pid).is_some_and(|(now, _)| {
+                now.start == start && now.tty_nr == tty_nr && now.tpgid == pgrp
+            })
+        }),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_process_without_a_terminal_gets_none_and_says_why() {
+        // `setsid` leaves the test's terminal (if any): the child has none.
+        let mut child = std::process::Command::new("setsid")
+            .args(["sleep", "5"])
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let peer = Peer::read(child.id(), rustix::process::getuid().as_raw());
+        let place = place(&peer);
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(place.terminal.is_none());
+        assert!(
+            place
+                .no_terminal
+                .as_deref()
+                .unwrap_or("")
+                .contains("has no terminal"),
+            "{:?}",
+            place.no_terminal
+        );
+    }
+}
