@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap_complete::engine::{ArgValueCandidates, ArgValueCompleter};
 use keepout_sandbox::EnvRule;
 
 #[derive(Parser, Debug)]
@@ -134,10 +135,34 @@ pub enum Command {
     /// Run a malicious "test suite" on a planted fake home, without and then with keepout.
     Demo(DemoArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    /// (`keepout completions bash > ~/.local/share/bash-completion/completions/keepout`; the
+    /// script calls keepout back, so workspace and layer names and --net presets complete too).
     Completions {
         #[arg(value_enum)]
-        shell: clap_complete::Shell,
+        shell: CompletionShell,
     },
+}
+
+/// The shells `keepout completions` writes a script for.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum CompletionShell {
+    Bash,
+    Zsh,
+    Fish,
+    Elvish,
+    Powershell,
+}
+
+impl CompletionShell {
+    pub fn name(self) -> &'static str {
+        match self {
+            CompletionShell::Bash => "bash",
+            CompletionShell::Zsh => "zsh",
+            CompletionShell::Fish => "fish",
+            CompletionShell::Elvish => "elvish",
+            CompletionShell::Powershell => "powershell",
+        }
+    }
 }
 
 impl Command {
@@ -352,7 +377,7 @@ pub struct RunArgs {
     /// go, maven, conda), host names and *.domain, comma-separated; '*' for any public host
     /// (never loopback, private addresses or this host's own). HTTP and HTTPS only. `host`: the
     /// host's network as it is (an escape hatch). Without --net: only the sandbox's own loopback.
-    #[arg(long, value_name = "NAMES")]
+    #[arg(long, value_name = "NAMES", add = ArgValueCompleter::new(crate::complete::net))]
     pub net: Option<String>,
 
     /// Write what the run tried as JSON: destinations refused and not reachable, refused
@@ -467,7 +492,7 @@ pub struct ResourceArgs {
 #[derive(Args, Debug, Clone, Default)]
 pub struct WorkspaceSandboxArgs {
     /// Network for COMMAND (or the shell), as for `keepout run --net`; without it, none.
-    #[arg(long, value_name = "NAMES")]
+    #[arg(long, value_name = "NAMES", add = ArgValueCompleter::new(crate::complete::net))]
     pub net: Option<String>,
     /// Pass your variable NAME into the sandbox, or set NAME=VALUE (repeatable).
     #[arg(long = "env", value_name = "NAME[=VALUE]")]
@@ -533,7 +558,7 @@ pub struct TryArgs {
     /// A clone of the same repository already in the layer at the clone's place (~/REPO, or
     /// ~/NAME with --name) is updated (git fetch and checkout of the source's HEAD, inside);
     /// anything else there makes the clone go beside it, under a free name.
-    #[arg(long, value_name = "LAYER")]
+    #[arg(long, value_name = "LAYER", add = ArgValueCandidates::new(crate::complete::layers))]
     pub from: Option<String>,
     /// Clone submodules too.
     #[arg(long)]
@@ -559,12 +584,13 @@ pub struct TryArgs {
 pub struct ShellArgs {
     /// The workspace. While a run of a workspace on a layer goes on, another `keepout shell`
     /// of it joins that run's sandbox (as `docker exec` does), with nothing more than it has.
+    #[arg(add = ArgValueCandidates::new(crate::complete::workspaces))]
     pub name: String,
     /// Make it, empty (a project directory ~/NAME and nothing else), when it does not exist.
     #[arg(long, conflicts_with = "from")]
     pub new: bool,
     /// Make it on this layer when it does not exist.
-    #[arg(long, value_name = "LAYER")]
+    #[arg(long, value_name = "LAYER", add = ArgValueCandidates::new(crate::complete::layers))]
     pub from: Option<String>,
     #[command(flatten)]
     pub sandbox: WorkspaceSandboxArgs,
@@ -632,6 +658,7 @@ pub enum WorkspaceAction {
     /// New workspaces start on it at once: `keepout try --from LAYER` / `keepout shell NEW --from LAYER`.
     Snapshot {
         /// The workspace.
+        #[arg(add = ArgValueCandidates::new(crate::complete::workspaces))]
         workspace: String,
         /// The new layer's name.
         layer: String,
@@ -644,11 +671,14 @@ pub enum WorkspaceAction {
         keepout workspace rm --layers              # every layer no workspace uses")]
     Rm {
         /// The workspaces.
-        #[arg(required_unless_present_any = ["layers", "layer"])]
+        #[arg(
+            required_unless_present_any = ["layers", "layer"],
+            add = ArgValueCandidates::new(crate::complete::workspaces)
+        )]
         names: Vec<String>,
         /// Remove this layer (repeatable). One that a workspace or layer stands on is refused,
         /// naming them, unless --force.
-        #[arg(long, value_name = "NAME")]
+        #[arg(long, value_name = "NAME", add = ArgValueCandidates::new(crate::complete::layers))]
         layer: Vec<String>,
         /// With --layer: also remove every workspace and layer that stands on it, directly or
         /// through other layers (each is named). Nothing is removed if one of those workspaces

@@ -8,6 +8,7 @@
 mod audit;
 mod cargo_credential;
 mod cli;
+mod complete;
 mod demo;
 mod doctor;
 mod exec;
@@ -33,6 +34,11 @@ use cli::{Cli, Command};
 pub const EXIT_KEEPOUT_ERROR: u8 = 125;
 
 fn main() -> ExitCode {
+    // A completion request from the shell (`keepout completions SHELL` set it up): answered from
+    // the command line's definition and this machine's workspaces, then keepout exits.
+    clap_complete::CompleteEnv::with_factory(Cli::command)
+        .var(complete::COMPLETE_VAR)
+        .complete();
     // cargo runs a credential provider as `PROGRAM --cargo-plugin` and passes the rest of the
     // configured command (`cargo-credential`) inside the protocol's JSON.
     if std::env::args().nth(1).as_deref() == Some("--cargo-plugin") {
@@ -88,13 +94,9 @@ fn main() -> ExitCode {
         Command::Doctor(args) => doctor::doctor(args),
         Command::Demo(args) => demo::demo(args),
         Command::Completions { shell } => {
-            clap_complete::generate(
-                shell,
-                &mut Cli::command(),
-                "keepout",
-                &mut std::io::stdout(),
-            );
-            Ok(0)
+            complete::registration(shell.name(), &mut std::io::stdout())
+                .map(|()| 0)
+                .map_err(anyhow::Error::from)
         }
     };
     match result {

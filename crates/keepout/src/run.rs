@@ -22,9 +22,8 @@ fn config_table() -> Result<(PathBuf, toml::Table)> {
     Ok((config, table))
 }
 
-/// The allowlist for `--net NAMES` (not `host`): the built-in presets plus the user's
-/// `[net.presets]`.
-pub fn allowlist(spec: &str) -> Result<keepout_net::Allowlist> {
+/// The `--net` presets: the built-in ones plus the user's `[net.presets]`.
+pub fn presets() -> Result<keepout_net::Presets> {
     let mut presets = keepout_net::Presets::builtin();
     let (config, table) = config_table()?;
     if let Some(user) = table
@@ -37,7 +36,12 @@ pub fn allowlist(spec: &str) -> Result<keepout_net::Allowlist> {
                 .with_context(|| format!("{}: [net.presets]", config.display()))?,
         );
     }
-    Ok(keepout_net::Allowlist::parse(spec, &presets)?)
+    Ok(presets)
+}
+
+/// The allowlist for `--net NAMES` (not `host`), from [`presets`].
+pub fn allowlist(spec: &str) -> Result<keepout_net::Allowlist> {
+    Ok(keepout_net::Allowlist::parse(spec, &presets()?)?)
 }
 
 /// Check the whole config the way `keepout run` reads it (TOML, `[net.presets]`,

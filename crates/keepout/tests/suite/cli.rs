@@ -95,3 +95,76 @@ fn the_readme_names_exactly_what_ci_installs() {
         "README.md's apt-get line for the tests and .ci/run's must name the same packages"
     );
 }
+
+/// What bash offers after `words` (the last one being completed), through the script
+/// `keepout completions bash` prints, sourced in a real bash that finds keepout on its PATH.
+fn bash_offers(fx: &Fixture, words: &[&str]) -> Vec<String> {
+    let bin_dir = std::path::Path::new(keepout_bin()).parent().unwrap();
+    let words_q: Vec<String> = words.iter().map(q).collect();
+    let script = format!(
+        "export PATH={bin}:$PATH
+. <(keepout completions bash) || exit 9
+COMP_WORDS=({words})
+COMP_CWORD={cword}
+COMP_LINE={line}
+COMP_POINT=${{#COMP_LINE}}
+COMP_TYPE=9
+_clap_complete_keepout keepout {current} {previous}
+printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+        bin = q(bin_dir.display().to_string()),
+        words = words_q.join(" "),
+        cword = words.len() - 1,
+        line = q(words.join(" ")),
+        current = q(words[words.len() - 1]),
+        previous = q(words[words.len() - 2]),
+    );
+    let out = run(
+        fx.command(&["/bin/bash", "-c", &script]),
+        format!("[{}] bash completion of {words:?}", fx.runner),
+    );
+    assert!(out.success(), "bash ran the completion:{out}");
+    out.stdout
+        .lines()
+        .map(|l| l.trim().to_string())
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+/// `keepout shell <TAB>` offers this user's workspaces, `--from <TAB>` its layers, `--net
+/// py<TAB>` the preset pypi (also after a comma), through the real bash script and binary.
+#[test]
+fn completions_offer_workspaces_layers_and_presets() {
+    for r in runners() {
+        let fx = Fixture::new(&r);
+        let make = fx.keepout(&["shell", "compl-ws", "--new", "--", "true"]);
+        assert!(make.success(), "[{r}] {make}");
+        let snap = fx.keepout(&["workspace", "snapshot", "compl-ws", "compl-layer"]);
+        assert!(snap.success(), "[{r}] {snap}");
+
+        let shells = bash_offers(&fx, &["keepout", "shell", "compl"]);
+        assert!(
+            shells.iter().any(|c| c == "compl-ws"),
+            "[{r}] keepout shell compl<TAB> offers the workspace: {shells:?}"
+        );
+        let layers = bash_offers(&fx, &["keepout", "try", "--from", ""]);
+        assert!(
+            layers.iter().any(|c| c == "compl-layer") && !layers.iter().any(|c| c == "compl-ws"),
+            "[{r}] keepout try --from <TAB> offers the layer only: {layers:?}"
+        );
+        let net = bash_offers(&fx, &["keepout", "run", "--net", "py"]);
+        assert!(
+            net == ["pypi"],
+            "[{r}] keepout run --net py<TAB> offers pypi: {net:?}"
+        );
+        let after_comma = bash_offers(&fx, &["keepout", "run", "--net", "pypi,cr"]);
+        assert!(
+            after_comma == ["pypi,crates"],
+            "[{r}] keepout run --net pypi,cr<TAB> offers pypi,crates: {after_comma:?}"
+        );
+        let subcommands = bash_offers(&fx, &["keepout", "wor"]);
+        assert!(
+            subcommands == ["workspace"],
+            "[{r}] keepout wor<TAB> offers workspace: {subcommands:?}"
+        );
+    }
+}
