@@ -308,6 +308,11 @@ pub struct AgentArgs {
     /// Another known_hosts file to name hosts from (also `[ssh] known_hosts` in the config).
     #[arg(long, value_name = "FILE")]
     pub known_hosts: Vec<PathBuf>,
+    /// Print a systemd user unit that starts this keepout binary (by its absolute path, wherever
+    /// it is installed) as the agent, and exit: `keepout agent --systemd-unit >
+    /// ~/.config/systemd/user/keepout-agent.service`.
+    #[arg(long, conflicts_with_all = ["daemon", "socket"])]
+    pub systemd_unit: bool,
     /// Internal (what --daemon starts): leave the terminal's session first, so that the agent
     /// has no controlling terminal of its own.
     #[arg(long, hide = true)]

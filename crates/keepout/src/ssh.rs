@@ -213,6 +213,10 @@ fn home() -> Option<PathBuf> {
 }
 
 pub fn agent(args: AgentArgs) -> Result<i32> {
+    if args.systemd_unit {
+        print!("{}", systemd_unit(&args)?);
+        return Ok(0);
+    }
     let socket = match args.socket {
         Some(s) => std::path::absolute(s)?,
         None => default_socket()?,
@@ -345,4 +349,68 @@ fn daemon(socket: &Path, upstream: &Option<PathBuf>, known_hosts: &[PathBuf]) ->
         "the agent did not start within 5 s; see {}",
         log_path.display()
     )
+}
+
+/// Quote one word of an `ExecStart=` line: `%` and `$` doubled (systemd's specifiers and
+/// variables), and the word in
+/// double quotes, with `\` and `"` escaped, when it holds anything but plain characters.
+fn systemd_word(word: &str) -> String {
+    let word = word.replace('%', "%%").replace('$', "$$");
+    if !word.is_empty()
+        && word
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/._-+:=,@".contains(&b))
+    {
+        return word;
+    }
+    format!("\"{}\"", word.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// The systemd user unit for this binary (`keepout agent --systemd-unit`): `ExecStart=` names
+/// the running executable by its absolute, resolved path, so the unit works wherever keepout
+/// is installed (`~/.cargo/bin`, `~/.local/bin`, `/usr/local/bin`, ...).
+fn systemd_unit(args: &AgentArgs) -> Result<String> {
+    let exe = std::env::current_exe()
+        .and_then(|p| p.canonicalize())
+        .context("where is this keepout binary (to name it in the unit)")?;
+    let exe = exe
+        .to_str()
+        .context("this keepout binary's path is not UTF-8; systemd cannot name it")?;
+    let mut exec = vec![
+        systemd_word(exe),
+        "agent".to_string(),
+        "--socket".to_string(),
+        "%t/keepout/agent.sock".to_string(),
+    ];
+    if let Some(up) = &args.upstream {
+        exec.push("--upstream".into());
+        exec.push(systemd_word(&std::path::absolute(up)?.to_string_lossy()));
+    }
+    for k in &args.known_hosts {
+        exec.push("--known-hosts".into());
+        exec.push(systemd_word(&std::path::absolute(k)?.to_string_lossy()));
+    }
+    Ok(format!(
+        "# keepout agent as a systemd user service, made by `keepout agent --systemd-unit`.
+#   keepout agent --systemd-unit > ~/.config/systemd/user/keepout-agent.service
+#   systemctl --user daemon-reload && systemctl --user enable --now keepout-agent
+#   echo 'export SSH_AUTH_SOCK=\"$XDG_RUNTIME_DIR/keepout/agent.sock\"' >> ~/.bashrc
+# Questions go where the requester is: on the terminal ssh runs in, or to pinentry / SSH_ASKPASS
+# on the requester's display. The policy is read again when the config file changes;
+# `systemctl --user reload keepout-agent` (SIGHUP) does it at once. Moved or reinstalled
+# keepout elsewhere? Make the unit again.
+[Unit]
+Description=keepout SSH agent (asks before every signature)
+
+[Service]
+ExecStart={}
+ExecReload=/bin/kill -HUP $MAINPID
+Restart=on-failure
+NoNewPrivileges=yes
+
+[Install]
+WantedBy=default.target
+",
+        exec.join(" ")
+    ))
 }

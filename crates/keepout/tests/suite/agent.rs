@@ -963,3 +963,119 @@ fn ssh_add_lock_and_unlock() {
         s.log()
     );
 }
+
+/// The words of a systemd `ExecStart=` line as keepout writes them: plain words, or one in
+/// double quotes with `\\` and `\"` escaped; `%%` and `$$` are systemd's escapes.
+fn exec_start_words(line: &str, runtime_dir: &Path) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut rest = line.trim();
+    while !rest.is_empty() {
+        let (word, after) = if let Some(quoted) = rest.strip_prefix('"') {
+            let mut word = String::new();
+            let mut chars = quoted.char_indices();
+            let mut end = quoted.len();
+            while let Some((i, c)) = chars.next() {
+                match c {
+                    '\\' => word.push(chars.next().expect("an escaped character").1),
+                    '"' => {
+                        end = i + 1;
+                        break;
+                    }
+                    c => word.push(c),
+                }
+            }
+            (word, &quoted[end..])
+        } else {
+            let end = rest.find(' ').unwrap_or(rest.len());
+            (rest[..end].to_string(), &rest[end..])
+        };
+        let word = word
+            .replace("%t", &runtime_dir.display().to_string())
+            .replace("%%", "%")
+            .replace("$$", "$");
+        words.push(word);
+        rest = after.trim_start();
+    }
+    words
+}
+
+/// `keepout agent --systemd-unit` writes a unit that works wherever keepout is installed: here a
+/// path with a space and a `%` in it. systemd-analyze verifies it (the binary it names exists
+/// and runs), and its ExecStart, run as systemd would, starts an agent that answers ssh-add.
+/// The unit the docs gave before (`%h/.cargo/bin/keepout`) fails that check where keepout was
+/// not installed by cargo into this home.
+#[test]
+fn the_systemd_unit_names_this_binary_wherever_it_is() {
+    if !Path::new("/usr/bin/systemd-analyze").exists() {
+        super::harness::note("systemd-analyze not installed: the systemd unit test is skipped");
+        return;
+    }
+    let s = Setup::new();
+    let installed = s.path("my tools 100%/keepout");
+    std::fs::create_dir_all(installed.parent().unwrap()).unwrap();
+    std::fs::copy(keepout_bin(), &installed).unwrap();
+    std::fs::set_permissions(&installed, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let verify = |unit: &str| {
+        let file = s.path("keepout-agent.service");
+        std::fs::write(&file, unit).unwrap();
+        Command::new("/usr/bin/systemd-analyze")
+            .arg("verify")
+            .arg(&file)
+            .env("HOME", s.home())
+            .output()
+            .unwrap()
+    };
+
+    let old = "[Unit]\nDescription=keepout\n[Service]\n\
+               ExecStart=%h/.cargo/bin/keepout agent --socket %t/keepout/agent.sock\n\
+               [Install]\nWantedBy=default.target\n";
+    let real_home = std::env::var("HOME").unwrap_or_default();
+    if !Path::new(&real_home).join(".cargo/bin/keepout").exists() {
+        let out = verify(old);
+        assert!(
+            !out.status.success(),
+            "the old fixed-path unit fails verification without ~/.cargo/bin/keepout: {}",
+            text(&out)
+        );
+    }
+
+    let mut made = Command::new(&installed);
+    s.env(&mut made).args(["agent", "--systemd-unit"]);
+    let made = made.output().unwrap();
+    assert!(made.status.success(), "--systemd-unit: {}", text(&made));
+    let unit = String::from_utf8(made.stdout).unwrap();
+    let out = verify(&unit);
+    assert!(
+        out.status.success(),
+        "systemd-analyze verify accepts the unit:\n{unit}\n{}",
+        text(&out)
+    );
+    let exec = unit
+        .lines()
+        .find_map(|l| l.strip_prefix("ExecStart="))
+        .expect("an ExecStart line");
+    let words = exec_start_words(exec, &s.run());
+    assert_eq!(
+        Path::new(&words[0]),
+        installed.canonicalize().unwrap(),
+        "ExecStart names the binary that made the unit:\n{unit}"
+    );
+    let mut agent = Command::new(&words[0]);
+    s.env(&mut agent)
+        .args(&words[1..])
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(s.path("agent.log")).unwrap());
+    let _agent = Proc(agent.spawn().unwrap());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !s.socket().exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let listed = s.cmd("ssh-add", &["-l"]).output().unwrap();
+    assert!(
+        matches!(listed.status.code(), Some(0) | Some(1))
+            && !text(&listed).contains("Could not open"),
+        "the unit's agent answers ssh-add -l: {} (agent log: {})",
+        text(&listed),
+        s.log()
+    );
+}
