@@ -857,9 +857,22 @@ mod tests {
         assert!(parse_source("ssh://github.com/a/b", cwd).is_err());
         assert!(parse_source("https://me:tok@github.com/a/b", cwd).is_err());
         assert!(parse_source("github:onlyowner", cwd).is_err());
-        let local = parse_source("file:///usr", cwd).unwrap();
-        assert_eq!(local.local.as_deref(), Some(Path::new("/usr")));
+        let repo = tempfile::tempdir().unwrap();
+        let init = std::process::Command::new("git")
+            .args(["init", "-q"])
+            .arg(repo.path())
+            .status()
+            .unwrap();
+        assert!(init.success(), "git init");
+        let url = format!("file://{}", repo.path().display());
+        let local = parse_source(&url, cwd).unwrap();
+        assert_eq!(local.local.as_deref(), Some(repo.path()));
         assert_eq!(local.net, None);
+        // A directory that is no repository is named as such.
+        assert!(parse_source("file:///usr", cwd)
+            .unwrap_err()
+            .to_string()
+            .contains("is not a git repository, bundle or URL"));
         assert!(parse_source("./definitely-not-here", cwd).is_err());
     }
 }
