@@ -41,6 +41,8 @@ impl Setup {
     fn cmd(&self, cwd: &str) -> Command {
         let mut c = Command::new(keepout_bin());
         c.current_dir(self.root().join(cwd))
+            // Never the real home: keepout's own files go to this setup's.
+            .env("HOME", self.root())
             .env("KEEPOUT_VAULT", self.root().join("data/vault.age"))
             .env("KEEPOUT_CONFIG", self.root().join("config.toml"))
             .env("KEEPOUT_ASKPASS", self.root().join("askpass.sh"))

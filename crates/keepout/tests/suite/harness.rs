@@ -555,8 +555,31 @@ rm -rf /tmp/keepout-test-toolchains /tmp/keepout-test-bin-*"#
         } else {
             String::new()
         };
+        // keepout's own places in the real home, as they are now: the reaper says if the suite
+        // changed them (a test that ran keepout with the real HOME).
+        let real_home = std::env::var("HOME").unwrap_or_default();
+        let watched = [
+            ".cache/keepout",
+            ".local/share/keepout",
+            ".local/state/keepout",
+            ".config/keepout",
+        ]
+        .map(|rel| q(format!("{real_home}/{rel}")))
+        .join(" ");
+        let stamp = format!("stat -c '%n %Y' {watched} 2>/dev/null");
+        let before = Command::new("/bin/sh")
+            .args(["-c", &stamp])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        let home_before = PathBuf::from(format!("/tmp/keepout-test-home-{pid}"));
+        std::fs::write(&home_before, before).expect("note the real home's state");
         let script = format!(
             r#"flock -x {alive} true
+{stamp} | diff -q {home_before} - >/dev/null || {{
+  printf '\nkeepout suite: WARNING: a test wrote into the real home (%s): keepout ran with the real HOME\n' "$({stamp} | tr '\n' ' ')" >&2
+}}
+rm -f {home_before}
 if [ -s {notes} ]; then
   printf '
 keepout suite: these tests passed without checking everything (notes):
@@ -567,6 +590,7 @@ rm -f {notes} {alive}
 {cleanup}"#,
             alive = alive_path.display(),
             notes = notes.display(),
+            home_before = home_before.display(),
         );
         // Started in the background of a shell that exits at once (waited for here): the reaper
         // is nobody's child while it waits, and outlives this process.

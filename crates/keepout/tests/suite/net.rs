@@ -120,7 +120,17 @@ fn host_loopback_unreachable_even_with_any_host() {
 /// landlock cannot enforce an allowlist and says so.
 #[test]
 fn allowlist_in_the_policy_and_clear_errors() {
-    let out = std::process::Command::new(keepout_bin())
+    // Never the real home, never the crate's directory as the project.
+    let dir = tempfile::tempdir().unwrap();
+    let (home, project) = (dir.path().join("home"), dir.path().join("project"));
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::create_dir_all(&project).unwrap();
+    let keepout = || {
+        let mut c = std::process::Command::new(keepout_bin());
+        c.env("HOME", &home).current_dir(&project);
+        c
+    };
+    let out = keepout()
         .args([
             "run",
             "--net",
@@ -140,7 +150,7 @@ fn allowlist_in_the_policy_and_clear_errors() {
         text.contains("proxied") || text.contains("port = 3128"),
         "{text}"
     );
-    let out = std::process::Command::new(keepout_bin())
+    let out = keepout()
         .args(["run", "--net", "pyip", "--", "true"])
         .output()
         .unwrap();
@@ -150,7 +160,7 @@ fn allowlist_in_the_policy_and_clear_errors() {
         err.contains("pypi") && err.contains("crates"),
         "lists the presets: {err}"
     );
-    let out = std::process::Command::new(keepout_bin())
+    let out = keepout()
         .args(["run", "--net", "pypi", "--mode", "landlock", "--", "true"])
         .output()
         .unwrap();

@@ -28,7 +28,9 @@ impl Vault {
     /// keepout's settings for this vault, on any command (keepout itself, or git or cargo that
     /// run keepout as their helper).
     fn env<'c>(&self, c: &'c mut Command) -> &'c mut Command {
-        c.env("KEEPOUT_VAULT", self.path())
+        // Never the real home: keepout's own files (caches, config) go to this vault's.
+        c.env("HOME", self.dir.path())
+            .env("KEEPOUT_VAULT", self.path())
             .env("KEEPOUT_ASKPASS", self.dir.path().join("askpass.sh"))
             .env("KEEPOUT_SCRYPT_WORK_FACTOR", "4")
             // Each test asks for the passphrase itself; the unlock cache has its own test.
@@ -596,6 +598,7 @@ fn unlock_cache_asks_once_and_lock_forgets() {
     let project = v.dir.path().join("project");
     std::fs::create_dir_all(&project).unwrap();
     let out = Command::new(keepout_bin())
+        .env("HOME", v.dir.path())
         .args(["run", "--project"])
         .arg(&project)
         .args(["--", "sh", "-c"])
