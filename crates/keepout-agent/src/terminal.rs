@@ -12,13 +12,53 @@
 //! (/proc/PID/environ) only the display (`DISPLAY`, `WAYLAND_DISPLAY`), `TERM` and the locale
 //! (`LANG`, `LC_*`, for askpass programs) are taken —
 //! never which program asks: `KEEPOUT_ASKPASS` and `KEEPOUT_PINENTRY` are the agent's own.
+//!
+//! The terminal the agent was started from (`eval "$(keepout agent --daemon)"` hands it over as
+//! the detached agent's standard input, [`hold_start_terminal`]) is held open: a requester whose
+//! controlling terminal is that one is asked through the held descriptor, also when the
+//! terminal's device belongs to another uid, as a `su -` login's stays root's and could not be
+//! opened by its path. It came from the user's own session, so the ownership check is not
+//! needed for it; every other check is the same. Its mode flags are never changed (the open
+//! file description is the user's shell's too: no `O_NONBLOCK`).
 
 use std::os::unix::fs::FileTypeExt;
 use std::path::PathBuf;
+use std::sync::OnceLock;
 
 use keepout_prompt::{Place, Terminal};
 
 use crate::peer::{Peer, Process};
+
+/// The terminal the agent was started from, and its device number.
+static START_TERMINAL: OnceLock<Option<(std::fs::File, u64)>> = OnceLock::new();
+
+/// In the detached agent, once at start: keep standard input when it is a terminal (the one
+/// `--daemon` was run in) to ask requesters on it (see the module docs).
+pub fn hold_start_terminal() {
+    START_TERMINAL.get_or_init(|| {
+        let stdin = std::io::stdin();
+        use std::os::fd::AsFd;
+        let fd = stdin.as_fd();
+        if !rustix::termios::isatty(fd) {
+            return None;
+        }
+        let st = rustix::fs::fstat(fd).ok()?;
+        let owned = fd.try_clone_to_owned().ok()?;
+        Some((std::fs::File::from(owned), st.st_rdev))
+    });
+}
+
+/// A new descriptor of the held start terminal when `tty_nr` names it.
+fn start_terminal(tty_nr: u64) -> Option<std::fs::File> {
+    let (file, rdev) = START_TERMINAL.get()?.as_ref()?;
+    if !same_device(*rdev, tty_nr) {
+        return None;
+    }
+    let file = file.try_clone().ok()?;
+    // A terminal that was hung up (its session ended) answers nothing: not ours any more.
+    rustix::termios::tcgetattr(&file).ok()?;
+    Some(file)
+}
 
 /// Where to ask `peer`'s user: its terminal (when safe, else why not) and its display.
 pub fn place(peer: &Peer) -> Place {
@@ -122,12 +162,27 @@ fn terminal(p: &Process, term: Option<String>) -> Result<Terminal, String> {
         ));
     }
     let path = device_path(p).ok_or_else(|| format!("the terminal of {who} was not found"))?;
+    let (pid, start, pgrp, tty_nr) = (p.pid, p.start, p.pgrp, p.tty_nr);
+    let still_ours = move || {
+        Process::read(pid)
+            .is_some_and(|(now, _)| now.start == start && now.tty_nr == tty_nr && now.tpgid == pgrp)
+    };
+    if let Some(file) = start_terminal(p.tty_nr) {
+        return Ok(Terminal {
+            file,
+            path,
+            term,
+            still_ours: Box::new(still_ours),
+        });
+    }
     let me = rustix::process::getuid().as_raw();
     let not_yours = |owner: u32| {
         format!(
             "the terminal {} of {who} belongs to uid {owner}, not to you (uid {me}): a `su` \
-             login's terminal stays its first user's; log in as yourself (ssh, machinectl \
-             shell, a tmux started as you), or set KEEPOUT_ASKPASS",
+             login's terminal stays its first user's, and the agent was not started in this \
+             one; start it here (`eval \"$(keepout agent --daemon)\"` asks on the terminal it \
+             was started in), log in as yourself (ssh, machinectl shell, a tmux started as \
+             you), or set KEEPOUT_ASKPASS",
             path.display()
         )
     };
@@ -162,16 +217,11 @@ fn terminal(p: &Process, term: Option<String>) -> Result<Terminal, String> {
     if !rustix::termios::isatty(&fd) {
         return Err(format!("{} is not a terminal", path.display()));
     }
-    let (pid, start, pgrp, tty_nr) = (p.pid, p.start, p.pgrp, p.tty_nr);
     Ok(Terminal {
         file: std::fs::File::from(fd),
         path,
         term,
-        still_ours: Box::new(move || {
-            Process::read(pid).is_some_and(|(now, _)| {
-                now.start == start && now.tty_nr == tty_nr && now.tpgid == pgrp
-            })
-        }),
+        still_ours: Box::new(still_ours),
     })
 }
 

@@ -230,6 +230,7 @@ pub fn agent(args: AgentArgs) -> Result<i32> {
         if let Err(e) = rustix::process::setsid() {
             eprintln!("keepout agent: cannot leave the terminal's session ({e})");
         }
+        keepout_agent::terminal::hold_start_terminal();
     }
     let config = Config::load(&Config::default_path())?;
     let settings = settings()?;
@@ -325,7 +326,10 @@ fn daemon(socket: &Path, upstream: &Option<PathBuf>, known_hosts: &[PathBuf]) ->
         cmd.arg("--known-hosts").arg(k);
     }
     let mut child = cmd
-        .stdin(std::process::Stdio::null())
+        // The terminal --daemon runs in (its own standard input or error), as the agent's
+        // standard input: the agent asks there, also where its device is not the user's
+        // (a `su -` login); see keepout_agent::terminal.
+        .stdin(start_terminal())
         .stdout(std::process::Stdio::null())
         .stderr(log)
         .spawn()?;
@@ -349,6 +353,22 @@ fn daemon(socket: &Path, upstream: &Option<PathBuf>, known_hosts: &[PathBuf]) ->
         "the agent did not start within 5 s; see {}",
         log_path.display()
     )
+}
+
+/// The terminal `keepout agent --daemon` runs in, for the agent to ask on: a new descriptor of
+/// standard input or standard error, whichever is a terminal (standard output is the `$(...)`
+/// pipe); else nothing.
+fn start_terminal() -> std::process::Stdio {
+    use std::io::IsTerminal;
+    use std::os::fd::AsFd;
+    let found = if std::io::stdin().is_terminal() {
+        std::io::stdin().as_fd().try_clone_to_owned().ok()
+    } else if std::io::stderr().is_terminal() {
+        std::io::stderr().as_fd().try_clone_to_owned().ok()
+    } else {
+        None
+    };
+    found.map_or_else(std::process::Stdio::null, std::process::Stdio::from)
 }
 
 /// Quote one word of an `ExecStart=` line: `%` and `$` doubled (systemd's specifiers and

@@ -760,11 +760,14 @@ fn an_agent_in_the_background_of_the_same_terminal_is_not_stopped() {
     }
 }
 
-/// The plain user in a `su -` login from root's terminal (no XDG_RUNTIME_DIR): the terminal is
-/// root's, so the agent does not ask there; it refuses at once, saying why and what to do; its
-/// socket is in the user's home. (Only when the suite runs as root.)
+/// The plain user in a `su -` login from root's terminal (no XDG_RUNTIME_DIR): the terminal's
+/// device stays root's, so the agent cannot open it by its path. Started there with `eval
+/// "$(keepout agent --daemon)"`, the agent holds the terminal it was started in and asks on it:
+/// `y` and the passphrase there log in. A second `su -` login (another terminal the agent was
+/// not started in) is refused at once, with the reason said there and what to do; the socket
+/// is in the user's home. (Only when the suite runs as root.)
 #[test]
-fn a_su_login_is_told_why_its_terminal_is_not_asked() {
+fn a_su_login_is_asked_on_the_terminal_the_agent_was_started_in() {
     if euid() != 0 {
         super::harness::note("needs root (su from root's terminal): skipped");
         return;
@@ -774,6 +777,10 @@ fn a_su_login_is_told_why_its_terminal_is_not_asked() {
     for r in all.iter().filter(|r| !r.is_root()) {
         let fx = Fixture::new(r);
         let k = Keyed::new(&fx);
+        k.set_config(
+            &fx,
+            "[[ssh.key]]\nname = \"work_key\"\nconfirm = \"always\"\nhosts = [\"127.0.0.1\"]\n",
+        );
         let _agent = AgentGuard(k.socket.display().to_string());
         let t = Tmux::start_as(
             root,
@@ -784,17 +791,20 @@ fn a_su_login_is_told_why_its_terminal_is_not_asked() {
                 ("HOME".into(), fx.root.display().to_string()),
             ],
         );
+        let su_login = |w: &str| {
+            // A plain `su -` (`su -c` would start a new session without the terminal).
+            t.type_line(w, &format!("su - {}", r.name));
+            t.type_line(
+                w,
+                &format!(
+                    "exec env HOME={} bash --norc --noprofile -i",
+                    fx.home.display()
+                ),
+            );
+            t.wait_for(w, "bash-5.2$", 1);
+        };
         let w0 = "t:0";
-        // A plain `su -` (`su -c` would start a new session without the terminal).
-        t.type_line(w0, &format!("su - {}", r.name));
-        t.type_line(
-            w0,
-            &format!(
-                "exec env HOME={} bash --norc --noprofile -i",
-                fx.home.display()
-            ),
-        );
-        t.wait_for(w0, "bash-5.2$", 1);
+        su_login(w0);
         t.type_line(
             w0,
             &format!(
@@ -804,12 +814,43 @@ fn a_su_login_is_told_why_its_terminal_is_not_asked() {
                 ssh = k.ssh(&fx, "echo landed-$((0+1))")
             ),
         );
-        let screen = t.wait_for(w0, "exit=", 1);
+        let screen = t.wait_for(w0, "[y/N]", 1);
         assert!(
             screen.contains(&format!("sock={}", k.socket.display()))
-                && screen.contains("exit=255")
-                && !screen.contains("landed-1"),
-            "[{r}] su -: refused, socket in the home: {screen}"
+                && screen.contains("wants to sign with work_key for"),
+            "[{r}] su -: asked on the terminal the agent was started in: {screen}"
+        );
+        t.type_line(w0, "y");
+        t.wait_for(w0, "passphrase", 1);
+        t.type_line(w0, PASSPHRASE);
+        let screen = t.wait_for(w0, "exit=", 1);
+        assert!(
+            screen.contains("landed-1") && screen.contains("exit=0"),
+            "[{r}] su -: approved on that terminal, logged in: {screen}"
+        );
+
+        // Another `su -` login: its terminal is root's and not the one the agent holds.
+        assert!(t
+            .tmux(&["new-window", "-t", "t:1", "bash --norc --noprofile -i"])
+            .status
+            .success());
+        let w1 = "t:1";
+        t.wait_for(w1, "bash-", 1);
+        su_login(w1);
+        t.type_line(
+            w1,
+            &format!(
+                "cd; export SSH_AUTH_SOCK={sock}; {ssh}; echo \"e\"\"xit=$?\"",
+                sock = k.socket.display(),
+                ssh = k.ssh(&fx, "echo landed-$((1+1))")
+            ),
+        );
+        let screen = t.wait_for(w1, "exit=", 1);
+        assert!(
+            screen.contains("exit=255")
+                && !screen.contains("landed-2")
+                && !screen.contains("[y/N]"),
+            "[{r}] a second su - login: refused, not asked: {screen}"
         );
         let log = std::fs::read_to_string(k.socket.with_file_name("agent.log")).unwrap_or_default();
         assert!(
