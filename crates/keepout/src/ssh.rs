@@ -250,7 +250,10 @@ pub fn agent(args: AgentArgs) -> Result<i32> {
         idle,
     };
     keepout_agent::serve(agent_config, || {
-        println!("SSH_AUTH_SOCK={}; export SSH_AUTH_SOCK;", socket.display());
+        println!(
+            "SSH_AUTH_SOCK={}; export SSH_AUTH_SOCK;",
+            sh_quote(&socket.to_string_lossy())
+        );
         let _ = std::io::stdout().flush();
         eprintln!(
             "keepout agent: listening on {} (pid {}); every signature is asked for",
@@ -265,14 +268,20 @@ pub fn agent(args: AgentArgs) -> Result<i32> {
 fn export_lines(socket: &Path, pid: Option<u32>, note: &str) -> String {
     let mut out = format!(
         "SSH_AUTH_SOCK={}; export SSH_AUTH_SOCK;\n",
-        socket.display()
+        sh_quote(&socket.to_string_lossy())
     );
     if let Some(pid) = pid {
         out.push_str(&format!(
-            "SSH_AGENT_PID={pid}; export SSH_AGENT_PID;\necho Agent pid {pid}{note};"
+            "SSH_AGENT_PID={pid}; export SSH_AGENT_PID;\necho {};",
+            sh_quote(&format!("Agent pid {pid}{note}"))
         ));
     }
     out
+}
+
+/// One word for `sh` (what `eval "$(keepout agent --daemon)"` runs): in single quotes.
+fn sh_quote(word: &str) -> String {
+    format!("'{}'", word.replace('\'', "'\\''"))
 }
 
 /// The process of the agent that answers on `socket` (SO_PEERCRED of a connection to it: the
