@@ -706,6 +706,9 @@ impl Connection {
     }
 }
 
+/// How many wrong vault passphrases one signature may be given before it is refused.
+const PASSPHRASE_TRIES: u32 = 3;
+
 /// The blocking half of [`Connection::sign_from_vault`].
 fn sign_blocking(
     shared: &Shared,
@@ -719,17 +722,30 @@ fn sign_blocking(
     let document = match shared.cache.document(vault) {
                 Some(d) => d,
                 None => {
-                    let key = match &shared.config.vault_key {
-                        Some(k) => k.clone(),
+                    match &shared.config.vault_key {
+                        Some(k) => shared.cache.unlock(vault, k).map_err(|e| e.to_string())?,
+                        // Asked for: three tries at a wrong passphrase, as sudo gives.
                         None => {
-                            let pass = keepout_prompt::secret_at(place, &format!(
-                                "keepout agent: the vault's passphrase, to sign with {name} for {what}: "
-                            ))
-                            .map_err(|e| format!("the vault is locked and cannot be unlocked: {e}"))?;
-                            Key::Passphrase(keepout_vault::SecretString::from(pass.to_string()))
+                            for attempt in 1..=PASSPHRASE_TRIES {
+                                let pass = keepout_prompt::secret_at(place, &format!(
+                                    "keepout agent: the vault's passphrase, to sign with {name} for {what}: "
+                                ))
+                                .map_err(|e| format!("the vault is locked and cannot be unlocked: {e}"))?;
+                                let key = Key::Passphrase(keepout_vault::SecretString::from(
+                                    pass.to_string(),
+                                ));
+                                match shared.cache.unlock(vault, &key) {
+                                    Ok(()) => break,
+                                    Err(keepout_vault::VaultError::WrongPassphrase(_))
+                                        if attempt < PASSPHRASE_TRIES =>
+                                    {
+                                        keepout_prompt::tell(place, "Sorry, try again.");
+                                    }
+                                    Err(e) => return Err(e.to_string()),
+                                }
+                            }
                         }
-                    };
-                    shared.cache.unlock(vault, &key).map_err(|e| e.to_string())?;
+                    }
                     shared.cache.document(vault).ok_or("the vault locked again")?
                 }
             }

@@ -768,7 +768,7 @@ fn an_agent_in_the_background_of_the_same_terminal_is_not_stopped() {
 /// The plain user in a `su -` login from root's terminal (no XDG_RUNTIME_DIR): the terminal's
 /// device stays root's, so the agent cannot open it by its path. Started there with `eval
 /// "$(keepout agent --daemon)"`, the agent holds the terminal it was started in and asks on it:
-/// `y` and the passphrase there log in. A second `su -` login (another terminal the agent was
+/// `y` and the passphrase there log in (a wrong one first gets "Sorry, try again."). A second `su -` login (another terminal the agent was
 /// not started in) is refused at once, with the reason said there and what to do; the socket
 /// is in the user's home. (Only when the suite runs as root.)
 #[test]
@@ -826,7 +826,11 @@ fn a_su_login_is_asked_on_the_terminal_the_agent_was_started_in() {
             "[{r}] su -: asked on the terminal the agent was started in: {screen}"
         );
         t.type_line(w0, "y");
+        // A wrong passphrase gets another try, as sudo gives.
         t.wait_for(w0, "passphrase", 1);
+        t.type_line(w0, "not the passphrase");
+        t.wait_for(w0, "Sorry, try again.", 1);
+        t.wait_for(w0, "passphrase", 2);
         t.type_line(w0, PASSPHRASE);
         let screen = t.wait_for(w0, "exit=", 1);
         assert!(
