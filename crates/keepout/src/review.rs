@@ -327,8 +327,9 @@ fn apply(review: &Review, options: keepout_workspace::review::ApplyOptions) -> R
     }
     store().discard_review(review)?;
     eprintln!(
-        "keepout: applied {} changes to {}",
+        "keepout: applied {} change{} to {}",
         report.applied,
+        if report.applied == 1 { "" } else { "s" },
         review.meta.project.display()
     );
     Ok(())

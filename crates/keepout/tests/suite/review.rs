@@ -289,7 +289,7 @@ fn on_a_terminal_the_answer_after_the_run_applies() {
         ));
         assert!(out.success(), "[{r}] {out}");
         assert!(
-            out.stdout.contains("applied 1 changes"),
+            out.stdout.contains("applied 1 change to"),
             "[{r}] the answer reached keepout:{out}"
         );
         assert_eq!(
