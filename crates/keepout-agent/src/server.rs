@@ -97,10 +97,21 @@ impl Grace {
         self.key == key
             && self.target == target
             && match self.scope {
-                Scope::Terminal { .. } => here == Some(self.scope),
+                // Only for a requester in that terminal's foreground, as asking there needs: a
+                // job left in the background of the session gets no part of the yes.
+                Scope::Terminal { .. } => here == Some(self.scope) && in_foreground(peer),
                 Scope::Tree(root) => peer.descends_from(root),
             }
     }
+}
+
+/// Whether `peer` (as it is now) is in its terminal's foreground process group.
+fn in_foreground(peer: &Peer) -> bool {
+    peer.chain.first().is_some_and(|first| {
+        crate::peer::Process::read(first.pid).is_some_and(|(now, _)| {
+            now.start == first.start && now.tpgid > 0 && now.tpgid == now.pgrp
+        })
+    })
 }
 
 /// The scope a "5m" yes given to `peer` covers: its terminal session when it has a terminal,

@@ -1,15 +1,18 @@
 //! Where the agent asks: the requester's own terminal and display, found from the kernel's
 //! record of who connected (the SO_PEERCRED pid) and /proc.
 //!
-//! Guarantees: a question goes to a terminal only when it is the controlling terminal of the
-//! process at the other end of the socket (`tty_nr` in /proc/PID/stat), is a character device
+//! Guarantees: a question goes to a terminal only when the process at the other end of the
+//! socket sees the agent's own mounts (a container's or sandbox's devpts numbers its terminals
+//! as the host's does: the same device number would name another terminal), the terminal is
+//! that process's controlling terminal (`tty_nr` in /proc/PID/stat), is a character device
 //! owned by the agent's uid (which is the peer's: other uids are not served), and the peer's
 //! process group is that terminal's foreground group (`tpgid`): the shell that started the
 //! command is then waiting for it, not reading, so the answer is not taken from the shell and
 //! does not reach it. The terminal is opened with `O_NOCTTY` (the agent, detached by `setsid`,
 //! never acquires a controlling terminal) and checked again when the answer comes
 //! ([`keepout_prompt::Terminal::still_ours`]). From the requester's environment
-//! (/proc/PID/environ) only the display (`DISPLAY`, `WAYLAND_DISPLAY`), `TERM` and the locale
+//! (/proc/PID/environ) only the display (`DISPLAY` when it is this machine's, `:N`, never
+//! `host:N`; `WAYLAND_DISPLAY` when it is a name, not a path), `TERM` and the locale
 //! (`LANG`, `LC_*`, for askpass programs) are taken —
 //! never which program asks: `KEEPOUT_ASKPASS` and `KEEPOUT_PINENTRY` are the agent's own.
 //!
@@ -90,12 +93,35 @@ pub fn place(peer: &Peer) -> Place {
     Place {
         terminal,
         no_terminal,
-        display: var("DISPLAY"),
-        wayland_display: var("WAYLAND_DISPLAY"),
+        display: var("DISPLAY").filter(|d| local_display(d)),
+        wayland_display: var("WAYLAND_DISPLAY").filter(|d| !d.contains('/')),
         locale: ["LANG", "LC_ALL", "LC_CTYPE", "LC_MESSAGES"]
             .iter()
             .filter_map(|k| var(k).map(|v| (k.to_string(), v)))
             .collect(),
+    }
+}
+
+/// A display on this machine (`:0`, `:1.0`, `unix:0`): never a display across the network
+/// (`host:0`), which the requester could point at an X server of its choosing that answers.
+fn local_display(display: &str) -> bool {
+    let number = display
+        .strip_prefix("unix:")
+        .or_else(|| display.strip_prefix(':'));
+    number.is_some_and(|n| {
+        let n = n.split_once('.').map_or(n, |(d, _)| d);
+        !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())
+    })
+}
+
+/// Whether process `pid` sees the same mounts as the agent: a terminal device number names the
+/// same terminal only within one devpts instance, and a container or sandbox has its own
+/// (its `/dev/pts/0` is not the host's).
+fn same_mount_namespace(pid: u32) -> bool {
+    let ns = |p: &str| std::fs::read_link(format!("/proc/{p}/ns/mnt")).ok();
+    match (ns(&pid.to_string()), ns("self")) {
+        (Some(theirs), Some(ours)) => theirs == ours,
+        _ => false,
     }
 }
 
@@ -150,6 +176,12 @@ fn terminal(p: &Process, term: Option<String>) -> Result<Terminal, String> {
         return Err(format!(
             "{who} is not in its terminal's foreground (a background job), so its terminal is \
              not asked"
+        ));
+    }
+    if !same_mount_namespace(p.pid) {
+        return Err(format!(
+            "{who} runs in another mount namespace (a container or sandbox), whose terminals \
+             are not this machine's: its terminal is not asked"
         ));
     }
     // The agent's own controlling terminal, with the agent not in its foreground (started as
@@ -228,6 +260,30 @@ fn terminal(p: &Process, term: Option<String>) -> Result<Terminal, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_local_displays_are_used() {
+        for local in [":0", ":1.0", "unix:0", ":12"] {
+            assert!(local_display(local), "{local}");
+        }
+        for remote in [
+            "host:0",
+            "10.0.0.1:0",
+            "evil.example:0.0",
+            ":",
+            ":x",
+            "",
+            "unix:",
+        ] {
+            assert!(!local_display(remote), "{remote}");
+        }
+    }
+
+    #[test]
+    fn this_process_shares_its_own_mount_namespace() {
+        assert!(same_mount_namespace(std::process::id()));
+        assert!(!same_mount_namespace(u32::MAX));
+    }
 
     #[test]
     fn a_process_without_a_terminal_gets_none_and_says_why() {

@@ -317,6 +317,19 @@ fn the_daemon_asks_on_the_requesters_terminal() {
             2,
             "[{r}] no more questions: {screen}"
         );
+        // Not for a background job of the same session: not covered, and not asked there.
+        t.type_line(
+            w0,
+            &format!(
+                "{} </dev/null & wait; echo bg-$((6+1))",
+                k.ssh(&fx, "echo landed-$((5+1))")
+            ),
+        );
+        let screen = t.wait_for(w0, "bg-7", 1);
+        assert!(
+            !screen.contains("landed-6") && screen.matches("[y/N]").count() == 2,
+            "[{r}] a background job gets no part of the yes: {screen}"
+        );
         // Not for another target from the same terminal: a file signature is asked.
         t.type_line(
             w0,
@@ -721,6 +734,51 @@ fn no_answer_on_the_terminal_is_a_no() {
         );
         t.type_line(w0, "echo after-$((1+1))");
         t.wait_for(w0, "after-2", 1);
+    }
+}
+
+/// A requester in another mount namespace (a container's or a sandbox's view, where `/dev/pts/0`
+/// is another devpts instance's terminal with the same device number as the host's) is not
+/// asked on "its" terminal: the refusal says why. The same command outside it is asked.
+#[test]
+fn a_requester_in_another_mount_namespace_is_not_asked_on_a_terminal() {
+    for r in runners() {
+        let fx = Fixture::new(&r);
+        let k = Keyed::new(&fx);
+        let _agent = AgentGuard(k.socket.display().to_string());
+        let t = Tmux::start(&fx, terminal_env(&fx, &[]));
+        let w0 = "t:0";
+        t.type_line(
+            w0,
+            &format!(
+                "eval \"$({} agent --daemon)\"; unshare --map-current-user --mount -- {}; echo \"e\"\"xit=$?\"",
+                keepout_bin(),
+                k.ssh(&fx, "echo landed-$((0+1))")
+            ),
+        );
+        let screen = t.wait_for(w0, "exit=", 1);
+        assert!(
+            screen.contains("exit=255")
+                && !screen.contains("landed-1")
+                && !screen.contains("[y/N]"),
+            "[{r}] another mount namespace: refused, not asked: {screen}"
+        );
+        let log = std::fs::read_to_string(k.socket.with_file_name("agent.log")).unwrap_or_default();
+        assert!(
+            log.contains("another mount namespace"),
+            "[{r}] the reason: {log}"
+        );
+        // Outside it, the same login is asked on the terminal.
+        t.type_line(
+            w0,
+            &format!(
+                "{}; echo \"e\"\"xit=$?\"",
+                k.ssh(&fx, "echo landed-$((1+1))")
+            ),
+        );
+        t.wait_for(w0, "[y/N]", 1);
+        t.type_line(w0, "n");
+        t.wait_for(w0, "exit=", 2);
     }
 }
 
