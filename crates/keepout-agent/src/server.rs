@@ -93,13 +93,21 @@ impl Grace {
     /// Whether this approval covers a request for `key` and `target` from `peer` (whose scope is
     /// `here`): same key, same target, and the same terminal session, or (given without a
     /// terminal) a descendant of the process that was approved.
-    fn covers(&self, key: &str, target: &str, peer: &Peer, here: Option<Scope>) -> bool {
+    /// `foreground`: the requester is in its terminal's foreground process group now.
+    fn covers(
+        &self,
+        key: &str,
+        target: &str,
+        peer: &Peer,
+        here: Option<Scope>,
+        foreground: bool,
+    ) -> bool {
         self.key == key
             && self.target == target
             && match self.scope {
                 // Only for a requester in that terminal's foreground, as asking there needs: a
                 // job left in the background of the session gets no part of the yes.
-                Scope::Terminal { .. } => here == Some(self.scope) && in_foreground(peer),
+                Scope::Terminal { .. } => here == Some(self.scope) && foreground,
                 Scope::Tree(root) => peer.descends_from(root),
             }
     }
@@ -430,9 +438,10 @@ impl Connection {
         let now = Instant::now();
         graces.retain(|g| g.until > now);
         let here = scope_of(&self.peer);
+        let foreground = in_foreground(&self.peer);
         graces
             .iter()
-            .any(|g| g.covers(key, target, &self.peer, here))
+            .any(|g| g.covers(key, target, &self.peer, here, foreground))
     }
 
     /// Ask `question` at `place`; `Err`: why it could not be asked. The place comes back.
@@ -904,13 +913,17 @@ mod tests {
             until: Instant::now() + Duration::from_secs(300),
         };
         let p = peer(&[(200, 9)]);
-        assert!(grace.covers("id", "github.com", &p, Some(terminal)));
+        assert!(grace.covers("id", "github.com", &p, Some(terminal), true));
         assert!(
-            !grace.covers("id", "gitlab.com", &p, Some(terminal)),
+            !grace.covers("id", "github.com", &p, Some(terminal), false),
+            "a background job of that terminal"
+        );
+        assert!(
+            !grace.covers("id", "gitlab.com", &p, Some(terminal), true),
             "another host"
         );
         assert!(
-            !grace.covers("other", "github.com", &p, Some(terminal)),
+            !grace.covers("other", "github.com", &p, Some(terminal), true),
             "another key"
         );
         let elsewhere = Scope::Terminal {
@@ -918,7 +931,7 @@ mod tests {
             tty: 34817,
         };
         assert!(
-            !grace.covers("id", "github.com", &p, Some(elsewhere)),
+            !grace.covers("id", "github.com", &p, Some(elsewhere), true),
             "another terminal"
         );
         let same_pid_later = Scope::Terminal {
@@ -926,17 +939,17 @@ mod tests {
             tty: 34816,
         };
         assert!(
-            !grace.covers("id", "github.com", &p, Some(same_pid_later)),
+            !grace.covers("id", "github.com", &p, Some(same_pid_later), true),
             "a later session whose leader reuses the pid"
         );
-        assert!(!grace.covers("id", "github.com", &p, Some(Scope::Tree((200, 9)))));
+        assert!(!grace.covers("id", "github.com", &p, Some(Scope::Tree((200, 9))), true));
 
         let tree = Grace {
             scope: Scope::Tree((50, 1)),
             ..grace
         };
-        assert!(tree.covers("id", "github.com", &peer(&[(60, 2), (50, 1)]), None));
-        assert!(!tree.covers("id", "github.com", &peer(&[(60, 2), (50, 2)]), None));
+        assert!(tree.covers("id", "github.com", &peer(&[(60, 2), (50, 1)]), None, false));
+        assert!(!tree.covers("id", "github.com", &peer(&[(60, 2), (50, 2)]), None, false));
     }
 
     #[test]
