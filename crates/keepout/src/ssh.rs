@@ -61,6 +61,32 @@ fn is_public_key(text: &str) -> bool {
     keepout_agent::PublicKey::from_openssh(first.trim()).is_ok()
 }
 
+/// What the vault holds under a key's secret name, compared with the key being imported.
+#[derive(Debug, PartialEq, Eq)]
+enum Stored {
+    /// Nothing: the name is free.
+    Free,
+    /// The same key (the same public half).
+    Same,
+    /// Another key, by its fingerprint (or what it is, when it is not a key).
+    Other(String),
+}
+
+fn stored(
+    doc: &keepout_vault::Document,
+    secret: &str,
+    public: &keepout_agent::PublicKey,
+) -> Stored {
+    let Ok(held) = doc.get(secret) else {
+        return Stored::Free;
+    };
+    match keys::prepare(&held.value, || None) {
+        Ok(held) if held.public == *public => Stored::Same,
+        Ok(held) => Stored::Other(format!("stored: {}", keys::describe(&held.public).1)),
+        Err(_) => Stored::Other("stored: a secret that is no key keepout reads".into()),
+    }
+}
+
 fn import(path: &Path, name: Option<String>, yes: bool, keep: bool) -> Result<i32> {
     let text = Zeroizing::new(
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?,
@@ -89,9 +115,39 @@ fn import(path: &Path, name: Option<String>, yes: bool, keep: bool) -> Result<i3
     let opened = crate::secret::for_writing_with_document(&vault)?;
     let secret = keys::secret_name(&name);
     let note = format!("ssh key {algorithm} {fingerprint}, from {}", path.display());
-    let (_, key) = crate::secret::update(&vault, opened, |doc| {
-        doc.set(&secret, prepared.openssh.clone(), Some(note.clone()))
-    })?;
+    // A stored key is never replaced: another key under this name is an error (nothing changed),
+    // the same key again is left as it is.
+    let other_key = |stored: &Stored| match stored {
+        Stored::Other(theirs) => Some(anyhow::anyhow!(
+            "the vault already holds another key named {name} ({theirs}; this one is \
+             {fingerprint}); nothing was changed. Import this one under another name \
+             (`keepout ssh import {} --name {name}-2`; its policy is its own [[ssh.key]]), or \
+             remove the stored one first (`keepout ssh rm {name}`)",
+            path.display()
+        )),
+        _ => None,
+    };
+    let before = stored(opened.document(), &secret, &prepared.public);
+    if let Some(e) = other_key(&before) {
+        return Err(e);
+    }
+    let key = if before == Stored::Same {
+        eprintln!("keepout: the key {name} ({fingerprint}) is already in the vault as {secret}");
+        opened.key
+    } else {
+        let (now, key) = crate::secret::update(&vault, opened, |doc| {
+            // Decided again under the lock: a key stored meanwhile is not replaced either.
+            let now = stored(doc, &secret, &prepared.public);
+            if now == Stored::Free {
+                doc.set(&secret, prepared.openssh.clone(), Some(note.clone()))?;
+            }
+            Ok(now)
+        })?;
+        if let Some(e) = other_key(&now) {
+            return Err(e);
+        }
+        key
+    };
     // Verify the round trip before touching the plaintext key.
     let doc = crate::secret::read(&vault, &key)?;
     let back = keys::prepare(&doc.get(&secret)?.value, || None).map_err(anyhow::Error::msg)?;

@@ -1079,3 +1079,77 @@ fn the_systemd_unit_names_this_binary_wherever_it_is() {
         s.log()
     );
 }
+
+/// `keepout ssh import` never replaces a stored key: another key under the same name (a new
+/// key made later under the same file name) is refused, the stored one kept and the file left;
+/// the same key again is "already in the vault".
+#[test]
+fn ssh_import_never_replaces_a_stored_key() {
+    let s = Setup::new();
+    let first_pub = s.new_key("id_dup", "ed25519");
+    let fingerprint = |pubfile: &Path| {
+        let out = Command::new("ssh-keygen")
+            .arg("-lf")
+            .arg(pubfile)
+            .output()
+            .unwrap();
+        text(&out).split_whitespace().nth(1).unwrap().to_string()
+    };
+    let first_fp = fingerprint(&first_pub);
+    // A new key, made later under the same file name.
+    let file = s.home().join(".ssh/id_dup");
+    std::fs::remove_file(&first_pub).unwrap();
+    let made = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "second@test", "-f"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", text(&made));
+    let second_fp = fingerprint(&file.with_extension("pub"));
+    assert_ne!(first_fp, second_fp);
+    let out = s.keepout(&["ssh", "import", file.to_str().unwrap(), "--yes"]);
+    assert!(
+        !out.status.success()
+            && text(&out).contains("already holds another key named id_dup")
+            && text(&out).contains("nothing was changed"),
+        "another key under a stored name is refused: {}",
+        text(&out)
+    );
+    assert!(file.exists(), "the new key's file is left as it is");
+    let list = s.keepout(&["ssh", "list"]);
+    assert!(
+        text(&list).contains(&first_fp) && !text(&list).contains(&second_fp),
+        "the stored key is the first one: {}",
+        text(&list)
+    );
+    // The new one under its own name: stored beside it.
+    let out = s.keepout(&[
+        "ssh",
+        "import",
+        file.to_str().unwrap(),
+        "--name",
+        "id_dup-2",
+        "--keep",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    // The same key again: already there, nothing replaced.
+    let out = s.keepout(&[
+        "ssh",
+        "import",
+        file.to_str().unwrap(),
+        "--name",
+        "id_dup-2",
+        "--keep",
+    ]);
+    assert!(
+        out.status.success() && text(&out).contains("already in the vault"),
+        "the same key again: {}",
+        text(&out)
+    );
+    let list = s.keepout(&["ssh", "list"]);
+    assert!(
+        text(&list).contains(&first_fp) && text(&list).contains(&second_fp),
+        "both keys are there: {}",
+        text(&list)
+    );
+}
