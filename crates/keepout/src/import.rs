@@ -619,8 +619,17 @@ pub fn import(
         }
         _ => eprintln!("keepout: the whole file is kept in the vault as {backup_name}"),
     }
+    let kept_old = placed.iter().any(|p| matches!(p, Placed::Kept(_)));
     if keep {
         eprintln!("keepout: {} left as it is (--keep)", plan.file.display());
+    } else if kept_old {
+        // Some of the file's values are not in the vault on their own (the old ones were kept):
+        // the file stays the only working copy of those, so it is not touched.
+        eprintln!(
+            "keepout: {} left as it is: some of its values were not stored on their own (you kept \
+             the vault's); import it again with --replace to store them, or remove it yourself",
+            plan.file.display()
+        );
     } else {
         let action = match &plan.rewrite {
             Rewrite::Remove => format!(

@@ -347,6 +347,23 @@ fn an_import_asks_on_a_terminal_before_touching_a_stored_secret() {
             ],
             "[{r}] the old value kept, the new file in its backup"
         );
+        // Without --keep too: the file is then the only working copy of the value not stored
+        // on its own, so it is left as it is, and not even offered for removal.
+        let screen = kit.on_terminal(
+            &["import", "pypirc", "--file", &file],
+            &[
+                ("Passphrase for", &format!("{PASS}\n")),
+                ("Keep both, storing the new one as pypi/pypi-2?", "n\n"),
+                ("Replace the stored value of pypi/pypi", "n\n"),
+            ],
+        );
+        assert!(
+            screen.contains("left as it is: some of its values were not stored on their own")
+                && !screen.contains("Remove ")
+                && screen.contains("EXIT 0"),
+            "[{r}]{screen}"
+        );
+        assert!(other.exists(), "[{r}] the file is kept");
     }
 }
 
