@@ -152,6 +152,12 @@ pub fn socket_path() -> Result<PathBuf, VaultError> {
 fn ask(request: &Request) -> Option<Response> {
     let path = socket_path().ok()?;
     let mut stream = UnixStream::connect(path).ok()?;
+    // Only our own uid's cache gets a request (some carry the passphrase, every answer is
+    // trusted): a socket put there by anyone else is not spoken to.
+    let server = rustix::net::sockopt::socket_peercred(&stream).ok()?;
+    if server.uid != rustix::process::geteuid() {
+        return None;
+    }
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
         .ok()?;

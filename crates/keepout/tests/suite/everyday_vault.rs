@@ -700,3 +700,78 @@ fn durations_and_commands_that_cannot_run() {
         );
     }
 }
+
+/// The unlock cache's clients speak only to their own uid's cache: a listener another user (here
+/// root) put at the cache's socket gets no request, so never the passphrase that an unlock
+/// sends. (Only for the plain runner when the suite runs as root.)
+#[test]
+fn the_unlock_cache_is_asked_only_when_it_is_our_own() {
+    for r in runners().into_iter().filter(|r| !r.is_root()) {
+        if super::harness::euid() != 0 {
+            break;
+        }
+        let fx = Fixture::new(&r);
+        let kit = Kit::new(&fx);
+        let made = kit.sh("printf v1 | KEEPOUT secret set web/one");
+        assert!(made.success(), "[{r}]{made}");
+        // Root listens at the runner's cache socket (a 0700 directory of the runner's: root
+        // can), recording what it is sent.
+        let dir = fx.home.join(".local/state/keepout/run");
+        std::fs::create_dir_all(&dir).unwrap();
+        let chown = std::process::Command::new("chown")
+            .arg("-R")
+            .arg(format!("{}:{}", r.uid, r.gid))
+            .arg(fx.home.join(".local"))
+            .status()
+            .unwrap();
+        assert!(chown.success());
+        std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+            .unwrap();
+        let socket = dir.join("cache.sock");
+        let log = fx.root.join("heard");
+        let listener = format!(
+            "import os, socket, sys\n\
+             s = socket.socket(socket.AF_UNIX)\n\
+             s.bind({sock:?}); os.chmod({sock:?}, 0o777); s.listen(8)\n\
+             open({ready:?}, 'w').close()\n\
+             while True:\n\
+             \x20   c, _ = s.accept()\n\
+             \x20   data = c.recv(65536)\n\
+             \x20   if data: open({log:?}, 'ab').write(data + b'\\n')\n\
+             \x20   c.sendall(b'{{\"ok\": true}}\\n'); c.close()\n",
+            sock = socket.display().to_string(),
+            ready = fx.root.join("ready").display().to_string(),
+            log = log.display().to_string(),
+        );
+        let script = fx.root.join("listener.py");
+        write_file(&script, &listener, 0o644);
+        let mut server = std::process::Command::new(PYTHON)
+            .arg(&script)
+            .stdin(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        assert!(
+            poll(Duration::from_secs(10), || fx.root.join("ready").exists()),
+            "the listener started"
+        );
+        // With the cache on (as by default), an unlock would send the passphrase to it.
+        let mut env = kit.env(true);
+        env.retain(|(k, _)| k != "KEEPOUT_NO_CACHE");
+        let argv = [keepout_bin().to_string(), "secret".into(), "list".into()];
+        let out = run(
+            fx.runner.command(&argv, &env, &fx.project),
+            format!("[{r}] keepout secret list"),
+        );
+        let _ = server.kill();
+        let _ = server.wait();
+        let heard = std::fs::read_to_string(&log).unwrap_or_default();
+        assert!(
+            out.success() && out.stdout.contains("web/one"),
+            "[{r}] the vault is read without the cache:{out}"
+        );
+        assert!(
+            heard.is_empty(),
+            "[{r}] root's listener was sent nothing (it heard: {heard:?})"
+        );
+    }
+}
