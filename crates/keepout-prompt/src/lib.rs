@@ -443,9 +443,22 @@ fn terminal_confirm(tty: &std::fs::File, prompt: &str) -> Result<bool, PromptErr
 
 /// `text` with control characters (escape sequences included) shown as `?`, newlines kept: what
 /// goes to a terminal names processes by their argv, which they choose.
+/// Whether `c` is a bidirectional control (U+202A–U+202E, U+2066–U+2069, U+200E, U+200F,
+/// U+061C): shown on a terminal, it reorders the text after it, so a name that holds one can
+/// make a question or a file name read as something else.
+pub fn reorders_text(c: char) -> bool {
+    matches!(c as u32, 0x202a..=0x202e | 0x2066..=0x2069 | 0x200e | 0x200f | 0x061c)
+}
+
 fn printable(text: &str) -> String {
     text.chars()
-        .map(|c| if c == '\n' || !c.is_control() { c } else { '?' })
+        .map(|c| {
+            if c == '\n' || !(c.is_control() || reorders_text(c)) {
+                c
+            } else {
+                '?'
+            }
+        })
         .collect()
 }
 
@@ -526,6 +539,11 @@ mod tests {
         assert_eq!(
             printable("git \u{1b}]0;x\u{7}push\nnext\u{9b}"),
             "git ?]0;x?push\nnext?"
+        );
+        assert_eq!(
+            printable("ssh evil\u{202e}moc.buhtig"),
+            "ssh evil?moc.buhtig",
+            "a bidirectional override cannot make the host read backwards"
         );
     }
 }

@@ -1,7 +1,9 @@
 //! Text from the sandbox made safe to print on the maintainer's terminal: file names the run
 //! chose can hold escape sequences that erase or rewrite the lines keepout prints about them
-//! (threat class A17). Guarantee: what [`path`] returns has no C0 or C1 control character and
-//! no DEL; each is shown as an escape (`\e`, `\n`, `\x7f`, `\u{9b}`), and a backslash as `\\`.
+//! (threat class A17). Guarantee: what [`path`] returns has no C0 or C1 control character, no
+//! DEL and no bidirectional control (U+202E and its kin, which reorder the rest of the line as
+//! it is shown); each is shown as an escape (`\e`, `\n`, `\x7f`, `\u{9b}`, `\u{202e}`), and a
+//! backslash as `\\`.
 
 use std::path::Path;
 
@@ -21,7 +23,7 @@ pub fn text(s: &str) -> String {
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
             c if (c as u32) < 0x20 || c == '\x7f' => out.push_str(&format!("\\x{:02x}", c as u32)),
-            c if (0x80..0xa0).contains(&(c as u32)) => {
+            c if (0x80..0xa0).contains(&(c as u32)) || keepout_prompt::reorders_text(c) => {
                 out.push_str(&format!("\\u{{{:x}}}", c as u32))
             }
             c => out.push(c),
@@ -38,6 +40,7 @@ mod tests {
     fn controls_are_escaped() {
         assert_eq!(text("a\x1b[2Kb"), "a\\e[2Kb");
         assert_eq!(text("x\ny\rz\x7f\u{9b}"), "x\\ny\\rz\\x7f\\u{9b}");
+        assert_eq!(text("a\u{202e}txt.exe"), "a\\u{202e}txt.exe");
         assert_eq!(text("plain/é.txt"), "plain/é.txt");
         assert_eq!(text("a\\b"), "a\\\\b");
     }
