@@ -73,7 +73,7 @@ pub enum ServeError {
 
 /// What one "5m" approval covers besides its key and host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Scope {
+enum GraceScope {
     /// Requests from this terminal session: the session (its leader's pid and start time) and
     /// its controlling terminal.
     Terminal { session: ProcessId, tty: u64 },
@@ -85,7 +85,7 @@ enum Scope {
 struct Grace {
     key: String,
     target: String,
-    scope: Scope,
+    scope: GraceScope,
     until: Instant,
 }
 
@@ -99,7 +99,7 @@ impl Grace {
         key: &str,
         target: &str,
         peer: &Peer,
-        here: Option<Scope>,
+        here: Option<GraceScope>,
         foreground: bool,
     ) -> bool {
         self.key == key
@@ -107,8 +107,8 @@ impl Grace {
             && match self.scope {
                 // Only for a requester in that terminal's foreground, as asking there needs: a
                 // job left in the background of the session gets no part of the yes.
-                Scope::Terminal { .. } => here == Some(self.scope) && foreground,
-                Scope::Tree(root) => peer.descends_from(root),
+                GraceScope::Terminal { .. } => here == Some(self.scope) && foreground,
+                GraceScope::Tree(root) => peer.descends_from(root),
             }
     }
 }
@@ -124,18 +124,18 @@ fn in_foreground(peer: &Peer) -> bool {
 
 /// The scope a "5m" yes given to `peer` covers: its terminal session when it has a terminal,
 /// else its process tree.
-fn scope_of(peer: &Peer) -> Option<Scope> {
+fn scope_of(peer: &Peer) -> Option<GraceScope> {
     let first = peer.chain.first()?;
     if first.tty_nr != 0 && first.session > 0 {
         let sid = u32::try_from(first.session).ok()?;
         if let Some((leader, _)) = crate::peer::Process::read(sid) {
-            return Some(Scope::Terminal {
+            return Some(GraceScope::Terminal {
                 session: leader.id(),
                 tty: first.tty_nr,
             });
         }
     }
-    peer.tree_root().map(Scope::Tree)
+    peer.tree_root().map(GraceScope::Tree)
 }
 
 /// "5 min", "1 h", "90 s".
@@ -165,7 +165,7 @@ fn stamp(path: &Path) -> Option<Stamp> {
 }
 
 /// The policy in force, and what it was read from.
-struct Policy {
+struct LivePolicy {
     settings: SshSettings,
     known_hosts: Vec<PathBuf>,
     /// The configuration file's identity when last read (`None`: missing, or not read yet).
@@ -176,7 +176,7 @@ struct Policy {
 
 struct Shared {
     config: AgentConfig,
-    policy: Mutex<Policy>,
+    policy: Mutex<LivePolicy>,
     cache: Arc<UnlockCache>,
     graces: Mutex<Vec<Grace>>,
     /// `ssh-add -x`: the SHA-256 of the lock passphrase while the agent is locked.
@@ -534,7 +534,7 @@ impl Connection {
             Confirm::For(_) if self.in_grace(&offered.name, &target) => true,
             Confirm::Always | Confirm::For(_) => {
                 let covers = match (policy.confirm, scope) {
-                    (Confirm::For(d), Some(Scope::Terminal { .. })) => format!(
+                    (Confirm::For(d), Some(GraceScope::Terminal { .. })) => format!(
                         "\n(yes covers {} for {target} from this terminal for {})",
                         offered.name,
                         duration_text(d)
@@ -833,7 +833,7 @@ pub fn serve(config: AgentConfig, ready: impl FnOnce()) -> Result<(), ServeError
         let cache = cache.clone();
         std::thread::spawn(move || keepout_vault::cache::serve_shared(cache_listener, &cache));
     }
-    let initial = Policy {
+    let initial = LivePolicy {
         known_hosts: known_hosts_for(&config, &config.settings),
         settings: config.settings.clone(),
         stamp: config.config_file.as_deref().and_then(stamp),
@@ -902,7 +902,7 @@ mod tests {
 
     #[test]
     fn a_timed_yes_covers_one_key_one_host_one_terminal() {
-        let terminal = Scope::Terminal {
+        let terminal = GraceScope::Terminal {
             session: (100, 5),
             tty: 34816,
         };
@@ -926,7 +926,7 @@ mod tests {
             !grace.covers("other", "github.com", &p, Some(terminal), true),
             "another key"
         );
-        let elsewhere = Scope::Terminal {
+        let elsewhere = GraceScope::Terminal {
             session: (101, 5),
             tty: 34817,
         };
@@ -934,7 +934,7 @@ mod tests {
             !grace.covers("id", "github.com", &p, Some(elsewhere), true),
             "another terminal"
         );
-        let same_pid_later = Scope::Terminal {
+        let same_pid_later = GraceScope::Terminal {
             session: (100, 6),
             tty: 34816,
         };
@@ -942,10 +942,16 @@ mod tests {
             !grace.covers("id", "github.com", &p, Some(same_pid_later), true),
             "a later session whose leader reuses the pid"
         );
-        assert!(!grace.covers("id", "github.com", &p, Some(Scope::Tree((200, 9))), true));
+        assert!(!grace.covers(
+            "id",
+            "github.com",
+            &p,
+            Some(GraceScope::Tree((200, 9))),
+            true
+        ));
 
         let tree = Grace {
-            scope: Scope::Tree((50, 1)),
+            scope: GraceScope::Tree((50, 1)),
             ..grace
         };
         assert!(tree.covers("id", "github.com", &peer(&[(60, 2), (50, 1)]), None, false));
