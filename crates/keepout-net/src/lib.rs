@@ -22,5 +22,5 @@ mod proxy;
 
 pub use address::{forbidden, own_addresses};
 pub use allow::{Allowlist, NetError, Presets};
-pub use canary::{Canaries, Canary, Form, Found, Scan, PIECE};
-pub use proxy::{Proxy, Refusal, RefusalKind, Sent};
+pub use canary::{Canaries, Canary, Form, Found, Scan, ScanState, PIECE};
+pub use proxy::{Proxy, Refusal, RefusalKind, Sent, MAX_CONNECTIONS};
