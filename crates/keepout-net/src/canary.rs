@@ -609,16 +609,6 @@ mod speed {
             *b = x as u8;
         }
         let start = std::time::Instant::now();
-        let mut out = Vec::new();
-        for chunk in data.chunks(256 * 1024) {
-            out.clear();
-            append_without_spaces(&mut out, chunk);
-        }
-        println!(
-            "whitespace taken out of 64 MiB in {:.3} s",
-            start.elapsed().as_secs_f64()
-        );
-        let start = std::time::Instant::now();
         let mut scan = Scan::new(&c);
         for chunk in data.chunks(256 * 1024) {
             assert!(scan.feed(chunk).is_none());
