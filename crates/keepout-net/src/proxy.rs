@@ -799,8 +799,7 @@ mod tests {
     }
 
     /// A 1 MiB chunked body of 1-byte chunks, fed a few bytes at a time (as a client that
-    /// writes slowly makes the proxy read it): each byte decoded and searched once. Joining the
-    /// whole body again after every read took minutes for this.
+    /// writes slowly makes the proxy read it): each byte decoded and searched once.
     #[test]
     fn tiny_chunks_are_linear() {
         let decoy = "keepout-decoy-test-h2k9x4m7p3q8r5t1w6y0z2b4";
@@ -824,7 +823,9 @@ mod tests {
             .find_map(|piece| outgoing.feed(&canaries, piece).unwrap());
         let secs = start.elapsed().as_secs_f64();
         assert_eq!(found.map(|f| f.name), Some("~/.netrc".into()));
-        assert!(secs < 5.0, "{secs:.2} s for 1 MiB in 5-byte reads");
+        // 2.5 s in a debug build here, 0.5 s in a release one; joining the body again after
+        // each read took about 6 minutes (release) for this.
+        assert!(secs < 30.0, "{secs:.2} s for 1 MiB in 5-byte reads");
         eprintln!("1 MiB of 1-byte chunks in 5-byte reads: {secs:.3} s");
     }
 
