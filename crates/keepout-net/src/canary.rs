@@ -7,7 +7,8 @@
 //! alignments); for a value with a random part of at least [`PIECE`] characters, also that part
 //! alone in each of those forms, and any [`PIECE`]-character piece of it, as it is or
 //! hex-encoded (a value sent in pieces, e.g. one per DNS label). [`Scan`] finds them across the boundaries of a stream's
-//! chunks. What is encrypted (inside TLS) or transformed otherwise (XOR, compression, smaller
+//! chunks, and across whitespace (ASCII space, tab, CR, LF: a value wrapped across lines, as
+//! `base64` and MIME write it). What is encrypted (inside TLS) or transformed otherwise (XOR, compression, smaller
 //! pieces) is not found: that is why keepout refuses to forward what it finds, and also reports
 //! the reads of the decoys themselves.
 
@@ -65,18 +66,73 @@ pub struct Found {
     pub form: Form,
 }
 
-/// The values to watch for, compiled into two automata: one that ignores letter case (plain,
-/// hex, URL-encoded, pieces) and one that does not (base64).
+/// The values to watch for, compiled into automata: one that ignores letter case (plain, hex,
+/// URL-encoded, pieces) and one that does not (base64), both searched in the text with its
+/// ASCII whitespace taken out (a value wrapped across lines, as `base64` and MIME write it, is
+/// found; a pattern without whitespace found in a text is also found in it with the whitespace
+/// taken out); and, for the rare value that has whitespace in it, one searched in the text as it
+/// is.
 #[derive(Clone, Default)]
 pub struct Canaries {
     names: Vec<String>,
     nocase: Option<AhoCorasick>,
     exact: Option<AhoCorasick>,
+    spaced: Option<AhoCorasick>,
     /// Pattern index -> (canary index, form), per automaton.
     nocase_of: Vec<(usize, Form)>,
     exact_of: Vec<(usize, Form)>,
-    /// The longest pattern: how much of a stream's last chunk a [`Scan`] keeps.
+    spaced_of: Vec<(usize, Form)>,
+    /// The longest pattern without (with) whitespace: how much of a stream's end a [`Scan`]
+    /// keeps.
     longest: usize,
+    longest_spaced: usize,
+}
+
+/// The whitespace taken out before searching: what `base64`, MIME and `xxd -p` wrap lines with.
+fn is_space(b: &u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\r' | b'\n')
+}
+
+/// Append `text` to `out` with its ASCII whitespace taken out: eight bytes at a time while they
+/// hold none (the usual case, even in random data), the runs between whitespace copied whole.
+fn append_without_spaces(out: &mut Vec<u8>, text: &[u8]) {
+    /// Whether any of the eight bytes of `word` is whitespace (the "has a zero byte" test, exact
+    /// for "any", on the word XORed with each whitespace byte).
+    fn has_space(word: u64) -> bool {
+        const ONES: u64 = 0x0101_0101_0101_0101;
+        let zero = |x: u64| x.wrapping_sub(ONES) & !x & (ONES << 7);
+        [b' ', b'\t', b'\r', b'\n']
+            .iter()
+            .any(|&c| zero(word ^ (ONES * u64::from(c))) != 0)
+    }
+    out.reserve(text.len());
+    let mut run = 0;
+    let mut at = |out: &mut Vec<u8>, from: usize, to: usize| {
+        for i in from..to {
+            if is_space(&text[i]) {
+                out.extend_from_slice(&text[run..i]);
+                run = i + 1;
+            }
+        }
+    };
+    let mut i = 0;
+    for word in text.chunks_exact(8) {
+        if has_space(u64::from_ne_bytes(word.try_into().unwrap_or_default())) {
+            at(out, i, i + 8);
+        }
+        i += 8;
+    }
+    at(out, i, text.len());
+    out.extend_from_slice(&text[run..]);
+}
+
+/// `text` with its ASCII whitespace taken out (borrowed when it has none).
+fn without_spaces(text: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    if text.iter().any(is_space) {
+        text.iter().copied().filter(|b| !is_space(b)).collect()
+    } else {
+        text.into()
+    }
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -178,12 +234,15 @@ impl Canaries {
                 }
             }
         }
-        let longest = nocase
-            .iter()
-            .chain(&exact)
-            .map(|(p, _, _)| p.len())
-            .max()
-            .unwrap_or(0);
+        // Base64 has no whitespace; a plain value (or its random part) may.
+        let (spaced, nocase): (Vec<_>, Vec<_>) = nocase
+            .into_iter()
+            .partition(|(p, _, _)| p.bytes().any(|b| is_space(&b)));
+        let longest_of = |patterns: &[(String, usize, Form)]| {
+            patterns.iter().map(|(p, _, _)| p.len()).max().unwrap_or(0)
+        };
+        let longest = longest_of(&nocase).max(longest_of(&exact));
+        let longest_spaced = longest_of(&spaced);
         let build = |patterns: &[(String, usize, Form)], nocase: bool| {
             (!patterns.is_empty()).then(|| {
                 AhoCorasickBuilder::new()
@@ -196,26 +255,40 @@ impl Canaries {
                     .expect("canary patterns are plain strings")
             })
         };
+        let index = |patterns: &[(String, usize, Form)]| {
+            patterns.iter().map(|(_, i, f)| (*i, *f)).collect()
+        };
         Canaries {
             names,
             nocase: build(&nocase, true),
             exact: build(&exact, false),
-            nocase_of: nocase.iter().map(|(_, i, f)| (*i, *f)).collect(),
-            exact_of: exact.iter().map(|(_, i, f)| (*i, *f)).collect(),
+            spaced: build(&spaced, true),
+            nocase_of: index(&nocase),
+            exact_of: index(&exact),
+            spaced_of: index(&spaced),
             longest,
+            longest_spaced,
         }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.nocase.is_none() && self.exact.is_none()
+        self.nocase.is_none() && self.exact.is_none() && self.spaced.is_none()
     }
 
-    /// The first value found in `haystack`, the whole value before a piece of it.
+    /// The first value found in `haystack` (also across its whitespace), the whole value before
+    /// a piece of it.
     pub fn find(&self, haystack: &[u8]) -> Option<Found> {
+        self.find_in(&without_spaces(haystack), haystack)
+    }
+
+    /// The first value found: the patterns without whitespace in `stripped` (the text with its
+    /// whitespace taken out), those with whitespace in `raw` (the text as it is).
+    fn find_in(&self, stripped: &[u8], raw: &[u8]) -> Option<Found> {
         let mut best: Option<(usize, Form)> = None;
-        for (ac, of) in [
-            (&self.nocase, &self.nocase_of),
-            (&self.exact, &self.exact_of),
+        for (ac, of, haystack) in [
+            (&self.nocase, &self.nocase_of, stripped),
+            (&self.exact, &self.exact_of, stripped),
+            (&self.spaced, &self.spaced_of, raw),
         ] {
             let Some(ac) = ac else { continue };
             for m in ac.find_iter(haystack) {
@@ -274,41 +347,56 @@ fn percent_decode(text: &[u8]) -> Vec<u8> {
 }
 
 /// A search through a stream, chunk by chunk: a value split across two chunks is found in the
-/// second.
+/// second, and so is one split by whitespace (a line break) anywhere. Each chunk is searched
+/// once, with only the end of the stream before it: linear in the bytes fed, bounded in memory.
 pub struct Scan<'a> {
     canaries: &'a Canaries,
-    tail: Vec<u8>,
+    state: ScanState,
+}
+
+/// Where a [`Scan`] stands: the end of the stream so far (with its whitespace taken out, and
+/// as it is), as much as the longest value needs.
+#[derive(Debug, Clone, Default)]
+pub struct ScanState {
+    stripped: Vec<u8>,
+    raw: Vec<u8>,
 }
 
 impl<'a> Scan<'a> {
     pub fn new(canaries: &'a Canaries) -> Scan<'a> {
-        Scan {
-            canaries,
-            tail: Vec::new(),
-        }
+        Scan::resume(canaries, ScanState::default())
     }
 
-    /// Go on from the end of another search ([`Scan::into_tail`]).
-    pub fn resume(canaries: &'a Canaries, tail: Vec<u8>) -> Scan<'a> {
-        Scan { canaries, tail }
+    /// Go on from the end of another search ([`Scan::into_state`]).
+    pub fn resume(canaries: &'a Canaries, state: ScanState) -> Scan<'a> {
+        Scan { canaries, state }
     }
 
-    /// What this search keeps of the stream so far, for [`Scan::resume`].
-    pub fn into_tail(self) -> Vec<u8> {
-        self.tail
+    /// Where this search stands, for [`Scan::resume`].
+    pub fn into_state(self) -> ScanState {
+        self.state
     }
 
     /// Search `chunk` (with the end of the chunks before it).
     pub fn feed(&mut self, chunk: &[u8]) -> Option<Found> {
-        if self.canaries.is_empty() {
+        let c = self.canaries;
+        if c.is_empty() {
             return None;
         }
-        self.tail.extend_from_slice(chunk);
-        let found = self.canaries.find(&self.tail);
-        let keep = self.canaries.longest.saturating_sub(1);
-        if self.tail.len() > keep {
-            self.tail.drain(..self.tail.len() - keep);
+        let s = &mut self.state;
+        append_without_spaces(&mut s.stripped, chunk);
+        if c.spaced.is_some() {
+            s.raw.extend_from_slice(chunk);
         }
+        let found = c.find_in(&s.stripped, &s.raw);
+        let keep = |tail: &mut Vec<u8>, longest: usize| {
+            let keep = longest.saturating_sub(1);
+            if tail.len() > keep {
+                tail.drain(..tail.len() - keep);
+            }
+        };
+        keep(&mut s.stripped, c.longest);
+        keep(&mut s.raw, c.longest_spaced);
         found
     }
 }
@@ -428,6 +516,52 @@ mod tests {
         assert_eq!(base32(b"foobar"), "MZXW6YTBOI======");
         assert_eq!(base32(b"fooba"), "MZXW6YTB");
         assert_eq!(base32_forms(b"fooba")[0], "MZXW6YTB");
+    }
+
+    /// `base64 -w 76` (LF) and MIME (CRLF) wrap the encoded text: a line break anywhere in the
+    /// value's part is not in the way, in one piece or as a stream fed in small chunks. Hex
+    /// wrapped as `xxd -p` writes it too.
+    #[test]
+    fn wrapped_lines_are_joined() {
+        let c = canaries();
+        let v = "keepout-decoy-run1-q7w8e9r0t1y2u3i4o5p6a7s8";
+        let wrap = |text: &str, width: usize, eol: &str| {
+            text.as_bytes()
+                .chunks(width)
+                .map(|l| String::from_utf8_lossy(l) + eol)
+                .collect::<String>()
+        };
+        for prefix in 0..80 {
+            let file = format!(
+                "{}machine git.decoy.invalid password {v}\n",
+                "#".repeat(prefix)
+            );
+            let b64 = base64::engine::general_purpose::STANDARD.encode(&file);
+            for (width, eol) in [(76, "\n"), (76, "\r\n"), (64, "\n")] {
+                let body = wrap(&b64, width, eol);
+                let found = c.find(body.as_bytes()).map(|f| f.form);
+                assert_eq!(found, Some(Form::Base64), "{prefix} {width} {eol:?}");
+                let mut scan = Scan::new(&c);
+                let streamed = body
+                    .as_bytes()
+                    .chunks(7)
+                    .find_map(|chunk| scan.feed(chunk))
+                    .map(|f| f.form);
+                assert_eq!(streamed, Some(Form::Base64), "streamed: {prefix} {width}");
+            }
+            let xxd = wrap(&hex(file.as_bytes()), 60, "\n");
+            assert_eq!(c.find(xxd.as_bytes()).map(|f| f.form), Some(Form::Hex));
+        }
+        // A value with a space in it is still found as it is.
+        let spaced = Canaries::new(&[Canary {
+            name: "pass phrase".into(),
+            value: "correct horse battery".into(),
+            random: None,
+        }]);
+        assert!(spaced.find(b"x=correct horse battery").is_some());
+        let mut scan = Scan::new(&spaced);
+        assert!(scan.feed(b"x=correct ho").is_none());
+        assert!(scan.feed(b"rse battery").is_some());
     }
 
     #[test]

@@ -13,7 +13,11 @@
 //!   ([`Canaries`]): the request line, every header, a plain-HTTP body, the bytes of a CONNECT
 //!   tunnel (a TLS hello's SNI is in the clear); a host name is searched before it is resolved,
 //!   so a value in it does not leave in a DNS query either. A request that carries one is
-//!   refused and recorded ([`Sent`]); inside TLS nothing can be seen.
+//!   refused and recorded ([`Sent`]); inside TLS nothing can be seen. A chunked body is
+//!   searched with its chunks joined, to its end, and one that is not well formed is refused;
+//!   everything is searched also with its whitespace taken out (wrapped base64); each byte is
+//!   searched once, so the work is linear in what the client sends;
+//! * at most [`MAX_CONNECTIONS`] client connections are served at once; one more is refused.
 
 mod address;
 mod allow;
@@ -22,5 +26,5 @@ mod proxy;
 
 pub use address::{forbidden, own_addresses};
 pub use allow::{Allowlist, NetError, Presets};
-pub use canary::{Canaries, Canary, Form, Found, Scan, PIECE};
-pub use proxy::{Proxy, Refusal, RefusalKind, Sent};
+pub use canary::{Canaries, Canary, Form, Found, Scan, ScanState, PIECE};
+pub use proxy::{Proxy, Refusal, RefusalKind, Sent, MAX_CONNECTIONS};

