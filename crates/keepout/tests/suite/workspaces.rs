@@ -529,8 +529,11 @@ fn unique_seconds() -> String {
 /// A joined interactive shell that exits returns at once, although a background job it
 /// started lives on in the sandbox (holding the joined terminal): the joining keepout stops
 /// relaying keystrokes, passes the last output on and gives the maintainer's terminal back as
-/// it found it. So does `shell w -- sh -c 'sleep N & echo started'`. (Before, it waited for
-/// every holder of the joined terminal: until the sandbox ended.)
+/// it found it; what is typed next goes to the maintainer's shell. (Before, it waited for every
+/// holder of the joined terminal, until the sandbox ended, relaying keystrokes into it.)
+/// `shell w -- sh -c 'sleep N & echo started'` returns too (there the kernel's hangup of the
+/// joined session on its leader's exit ends the job, which shares its process group: it
+/// returned before as well).
 #[test]
 fn a_joined_shell_returns_when_it_exits_while_its_background_job_lives_on() {
     for r in runners() {
@@ -538,16 +541,19 @@ fn a_joined_shell_returns_when_it_exits_while_its_background_job_lives_on() {
         let first = first_run_to_join(&fx);
         let secs = unique_seconds();
         let script = format!(
-            "before=$(stty -g); {} shell w; code=$?; [ \"$(stty -g)\" = \"$before\" ] && echo TERMINAL-RESTORED; exit $code",
+            "before=$(stty -g); {} shell w; code=$?; [ \"$(stty -g)\" = \"$before\" ] && echo TERMINAL-RESTORED; read line; echo \"GOT=$line\"; exit $code",
             keepout_bin()
         );
         let started = std::time::Instant::now();
         let joined = super::pty::on_pty(
             &fx,
-            &[(
-                "(keepout:w)",
-                Some(&format!("sleep {secs} &\necho bye; exit 3\n")),
-            )],
+            &[
+                (
+                    "(keepout:w)",
+                    Some(&format!("sleep {secs} &\necho bye; exit 3\n")),
+                ),
+                ("TERMINAL-RESTORED", Some("typed-after\n")),
+            ],
             &["/bin/sh", "-c", &script],
         );
         let took = started.elapsed();
@@ -559,6 +565,10 @@ fn a_joined_shell_returns_when_it_exits_while_its_background_job_lives_on() {
         assert!(
             joined.stdout.contains("bye") && joined.stdout.contains("TERMINAL-RESTORED"),
             "[{r}] the last output passed on, the terminal as it was:{joined}"
+        );
+        assert!(
+            joined.stdout.contains("GOT=typed-after"),
+            "[{r}] what is typed next is the maintainer's shell's, not the sandbox's:{joined}"
         );
         assert!(
             !sleeps(&secs).is_empty(),
