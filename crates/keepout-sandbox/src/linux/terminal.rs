@@ -192,32 +192,38 @@ impl Terminal {
                 let mut buf = vec![0u8; 16384];
                 let mut filtered = Vec::with_capacity(buf.len());
                 let mut filter = Filter::new(policy);
-                let mut draining = false;
+                // Since when the output is drained (the command ended), if it is.
+                let mut draining: Option<std::time::Instant> = None;
                 let quiet = Timespec {
                     tv_sec: 0,
                     tv_nsec: QUIET.as_nanos() as _,
                 };
                 loop {
+                    let drained_before = draining.is_some();
                     let ready = {
                         let mut fds = vec![PollFd::new(&from, PollFlags::IN)];
-                        if let (Some(d), false) = (&drain_read, draining) {
+                        if let (Some(d), None) = (&drain_read, draining) {
                             fds.push(PollFd::new(d, PollFlags::IN));
                         }
-                        let timeout = if draining { Some(&quiet) } else { None };
+                        let timeout = draining.map(|_| &quiet);
                         match rustix::event::poll(&mut fds, timeout) {
                             Ok(_) => {}
                             Err(rustix::io::Errno::INTR) => continue,
                             Err(_) => break,
                         }
                         if fds.get(1).is_some_and(|d| !d.revents().is_empty()) {
-                            draining = true;
+                            draining = Some(std::time::Instant::now());
                         }
                         !fds[0].revents().is_empty()
                     };
+                    // Quiet for QUIET after the command ended, or DRAIN_LIMIT passed (a
+                    // background job that never stops printing).
+                    if draining.is_some_and(|since| {
+                        (drained_before && !ready) || since.elapsed() > DRAIN_LIMIT
+                    }) {
+                        break;
+                    }
                     if !ready {
-                        if draining {
-                            break; // quiet for QUIET after the command ended
-                        }
                         continue;
                     }
                     match from.read(&mut buf) {
@@ -323,7 +329,8 @@ impl Relay {
     /// In a keepout that joined a running sandbox, once the joined command ended: other
     /// processes of the sandbox (a background job of the joined shell) may still hold its
     /// terminal, so it never hangs up. Stop passing keystrokes on first, then pass on the
-    /// output until it has been quiet for [`QUIET`], close the terminal, restore the
+    /// output until it has been quiet for [`QUIET`] (at most [`DRAIN_LIMIT`]), close the
+    /// terminal, restore the
     /// maintainer's; say which sequences the filter dropped.
     pub(crate) fn finish_joined(mut self) -> Vec<Dropped> {
         drop(self.stop_input.take());
@@ -362,6 +369,9 @@ impl Drop for Relay {
 /// How long the output of a joined command's terminal must be quiet, once the command ended,
 /// before the joining keepout stops relaying it (see [`Relay::finish_joined`]).
 const QUIET: std::time::Duration = std::time::Duration::from_millis(150);
+
+/// How long at most the joining keepout passes output on once the joined command ended.
+const DRAIN_LIMIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Write all of `bytes` to the terminal `to`, waiting while it is full (a master made
 /// non-blocking by [`Terminal::for_master`]) unless `stop` hangs up meanwhile. False when the

@@ -594,6 +594,48 @@ fn a_joined_shell_returns_when_it_exits_while_its_background_job_lives_on() {
             command.success() && took < std::time::Duration::from_secs(15),
             "[{r}] returned in {took:?}:{command}"
         );
+        // Its output right up to its end comes whole (what is still on its way when it ends).
+        let output = super::pty::on_pty(
+            &fx,
+            &[],
+            &[
+                keepout_bin(),
+                "shell",
+                "w",
+                "--",
+                "sh",
+                "-c",
+                "yes line | head -n 20000; echo END-OF-OUTPUT",
+            ],
+        );
+        assert!(
+            output.success()
+                && output.stdout.matches("line").count() == 20000
+                && output.stdout.contains("END-OF-OUTPUT"),
+            "[{r}] the whole output ({} lines):{}",
+            output.stdout.matches("line").count(),
+            output.stderr
+        );
+        // A background job that never stops printing does not hold it either.
+        let started = std::time::Instant::now();
+        let chatty = super::pty::on_pty(
+            &fx,
+            &[("started", Some(""))],
+            &[
+                keepout_bin(),
+                "shell",
+                "w",
+                "--",
+                "sh",
+                "-c",
+                "setsid sh -c 'while :; do echo tick; sleep 0.01; done' & sleep 0.5; echo started",
+            ],
+        );
+        let took = started.elapsed();
+        assert!(
+            chatty.success() && took < std::time::Duration::from_secs(15),
+            "[{r}] returned in {took:?} though a job prints on:{chatty}"
+        );
         end_first_run(&fx, first);
         assert!(
             poll(std::time::Duration::from_secs(5), || sleeps(&secs)
