@@ -16,7 +16,9 @@
 //! the kernel stops it, as for any program); the terminal's modes are restored when the relay
 //! ends, and window-size changes are passed on; once the relay ends, keepout reads no more of
 //! the maintainer's keystrokes for the command (what is typed next is keepout's, or the next
-//! program's).
+//! program's). A keepout that joined a running sandbox ends its relay when the joined command
+//! ended ([`Relay::finish_joined`]), though other processes of the sandbox may still hold that
+//! terminal: input stops first, output stops once quiet (or after a second at most).
 //!
 //! The command's output passes through a [`Filter`] on its way (threat-model A17): sequences
 //! that act on the maintainer's terminal beyond drawing (clipboard, title reports, DCS, window
