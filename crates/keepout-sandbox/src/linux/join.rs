@@ -15,7 +15,8 @@
 //! say which of its descriptors 0-2 are terminals, the length of what follows (4 bytes, little
 //! endian; at most [`MAX_REQUEST`]), then the command's arguments, each ended by a NUL (empty
 //! ones too), with its non-terminal descriptors 0-2 (in order) as SCM_RIGHTS. Init reads it
-//! whole (however the kernel splits it) before it forks the joined command. When the joining
+//! whole (however the kernel splits it; waiting at most [`REQUEST_TIMEOUT`], during which it
+//! passes no signal on) before it forks the joined command. When the joining
 //! keepout has a terminal, the joined side sends back the terminal's master (one byte and
 //! SCM_RIGHTS). Then a setup failure, if any, in `report`'s form, and last, from init,
 //! `EXIT <status>\n`. EOF without it: the sandbox ended first (its first command exited, and
@@ -24,7 +25,7 @@
 //! Meanwhile the joining keepout passes on the signals a run passes on (`SIGNAL <number>\n`),
 //! which init sends to the joined command's process group; when the joining keepout goes away
 //! (killed, its connection closed) before its command ended, init kills that process group: a
-//! joined command never outlives the keepout that started it unnoticed. Processes it put in
+//! joined command does not run on once the keepout that started it is gone. Processes it put in
 //! other process groups (a joined shell's background jobs) live on with the sandbox.
 
 use std::io;
