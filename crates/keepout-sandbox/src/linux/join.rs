@@ -11,15 +11,24 @@
 //! own devpts instead, which the joining keepout relays (and filters, A17) as `run` does; its
 //! other standard descriptors (pipes, files) are passed as they are, as `run` passes them.
 //!
-//! Protocol on the connection: the joining keepout sends one message: a byte whose bits 0-2
-//! say which of its descriptors 0-2 are terminals, then the command's arguments, each ended by
-//! a NUL, with its non-terminal descriptors 0-2 (in order) as SCM_RIGHTS. When it has a
-//! terminal, the joined side sends back the terminal's master (one byte and SCM_RIGHTS). Then
-//! a setup failure, if any, in `report`'s form, and last, from init, `EXIT <status>\n`. EOF
-//! without it: the sandbox ended first (its first command exited, and with init every process
-//! in it).
+//! Protocol on the connection: the joining keepout sends the request: a byte whose bits 0-2
+//! say which of its descriptors 0-2 are terminals, the length of what follows (4 bytes, little
+//! endian; at most [`MAX_REQUEST`]), then the command's arguments, each ended by a NUL (empty
+//! ones too), with its non-terminal descriptors 0-2 (in order) as SCM_RIGHTS. Init reads it
+//! whole (however the kernel splits it; waiting at most [`REQUEST_TIMEOUT`], during which it
+//! passes no signal on) before it forks the joined command. When the joining
+//! keepout has a terminal, the joined side sends back the terminal's master (one byte and
+//! SCM_RIGHTS). Then a setup failure, if any, in `report`'s form, and last, from init,
+//! `EXIT <status>\n`. EOF without it: the sandbox ended first (its first command exited, and
+//! with init every process in it).
+//!
+//! Meanwhile the joining keepout passes on the signals a run passes on (`SIGNAL <number>\n`),
+//! which init sends to the joined command's process group; when the joining keepout goes away
+//! (killed, its connection closed) before its command ended, init kills that process group: a
+//! joined command does not run on once the keepout that started it is gone. Processes it put in
+//! other process groups (a joined shell's background jobs) live on with the sandbox.
 
-use std::io::{self, Read};
+use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
@@ -31,8 +40,29 @@ use crate::error::{Error, Result};
 use crate::plan::SandboxPlan;
 use crate::policy::Policy;
 
-/// The largest request accepted (the arguments).
+/// The largest request accepted (the arguments, each with its NUL).
 const MAX_REQUEST: usize = 64 * 1024;
+
+/// How long init waits for a request to arrive whole.
+const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// A request to join: which of descriptors 0-2 are terminals, the arguments, the descriptors
+/// passed (the non-terminal ones among 0-2, in order).
+struct Request {
+    mask: u8,
+    argv: Vec<String>,
+    fds: Vec<OwnedFd>,
+}
+
+/// In init: a joined command that runs, and the connection of the keepout that started it.
+pub(crate) struct Joined {
+    pid: rustix::process::Pid,
+    conn: OwnedFd,
+    /// What came on the connection and is not a whole line yet.
+    pending: Vec<u8>,
+    /// The joining keepout went away (its command's process group was killed).
+    gone: bool,
+}
 
 /// keepout's side while the sandbox runs: the listening socket and the thread that hands
 /// connections to init. Dropping it stops serving and removes the socket.
@@ -90,38 +120,109 @@ impl Drop for Server {
     }
 }
 
-/// In init: a connection arrived on `from_keepout`; start its command. The joined command's
-/// pid and the connection (for its exit status), or `None` when nothing was started.
+/// In init: a connection arrived on `from_keepout`; read its request and start its command.
+/// `None` when nothing was started.
 pub(crate) fn accept_in_init(
     from_keepout: &OwnedFd,
     plan: &SandboxPlan,
     prepared: &Prepared,
     policy: &Policy,
-) -> Option<(rustix::process::Pid, OwnedFd)> {
+) -> Option<Joined> {
     let conn = recv_fd(from_keepout).ok()??;
+    let request = read_request(&conn);
     match sys::fork() {
-        Ok(None) => joined_main(conn, plan, prepared, policy),
-        Ok(Some(pid)) => Some((rustix::process::Pid::from_raw(pid)?, conn)),
+        Ok(None) => joined_main(conn, request, plan, prepared, policy),
+        Ok(Some(pid)) => Some(Joined {
+            pid: rustix::process::Pid::from_raw(pid)?,
+            conn,
+            pending: Vec::new(),
+            gone: false,
+        }),
         Err(_) => None,
     }
 }
 
-/// In init: the joined command `pid` ended with `code`; tell the keepout that joined.
-pub(crate) fn report_exit(conn: OwnedFd, code: i32) {
-    // MSG_NOSIGNAL: a joining keepout that went away must not take init (and the sandbox) with
-    // it through SIGPIPE.
-    let message = format!("EXIT {code}\n");
-    let _ = rustix::net::send(&conn, message.as_bytes(), rustix::net::SendFlags::NOSIGNAL);
+impl Joined {
+    /// The joined command's pid (in the sandbox).
+    pub(crate) fn pid(&self) -> rustix::process::Pid {
+        self.pid
+    }
+
+    /// The connection, to poll while the joining keepout is there (`None` once it is gone).
+    pub(crate) fn watched(&self) -> Option<BorrowedFd<'_>> {
+        (!self.gone).then(|| self.conn.as_fd())
+    }
+
+    /// The connection is readable: pass on the signals the joining keepout sent; when it went
+    /// away, kill the joined command's process group.
+    pub(crate) fn serve(&mut self) {
+        let mut buf = [0u8; 256];
+        match rustix::net::recv(&self.conn, &mut buf, rustix::net::RecvFlags::DONTWAIT) {
+            Ok((0, _)) => {
+                self.gone = true;
+                self.signal(rustix::process::Signal::KILL);
+            }
+            Ok((n, _)) => {
+                self.pending.extend_from_slice(&buf[..n]);
+                while let Some(end) = self.pending.iter().position(|&b| b == b'\n') {
+                    let line: Vec<u8> = self.pending.drain(..=end).collect();
+                    let sig = std::str::from_utf8(&line)
+                        .ok()
+                        .and_then(|l| l.trim_end().strip_prefix("SIGNAL "))
+                        .and_then(|n| n.parse::<i32>().ok())
+                        .filter(|n| super::FORWARDED_SIGNALS.contains(n))
+                        .and_then(rustix::process::Signal::from_named_raw);
+                    if let Some(sig) = sig {
+                        self.signal(sig);
+                    }
+                }
+                if self.pending.len() > 64 {
+                    self.pending.clear(); // not this protocol's
+                }
+            }
+            Err(rustix::io::Errno::AGAIN) | Err(rustix::io::Errno::INTR) => {}
+            Err(_) => {
+                self.gone = true;
+                self.signal(rustix::process::Signal::KILL);
+            }
+        }
+    }
+
+    /// Send `sig` to the joined command's process group (to the command itself before it
+    /// made its session).
+    fn signal(&self, sig: rustix::process::Signal) {
+        if rustix::process::kill_process_group(self.pid, sig).is_err() {
+            let _ = rustix::process::kill_process(self.pid, sig);
+        }
+    }
+
+    /// The joined command ended with `code`: tell the keepout that joined.
+    pub(crate) fn report_exit(self, code: i32) {
+        // MSG_NOSIGNAL: a joining keepout that went away must not take init (and the
+        // sandbox) with it through SIGPIPE.
+        let message = format!("EXIT {code}\n");
+        let _ = rustix::net::send(
+            &self.conn,
+            message.as_bytes(),
+            rustix::net::SendFlags::NOSIGNAL,
+        );
+    }
 }
 
-/// The joined command, forked from init: read the request, make its terminal, confine it as
+/// The joined command, forked from init: take the request, make its terminal, confine it as
 /// the first command is confined, exec. Never returns.
-fn joined_main(conn: OwnedFd, plan: &SandboxPlan, prepared: &Prepared, policy: &Policy) -> ! {
+fn joined_main(
+    conn: OwnedFd,
+    request: io::Result<Request>,
+    plan: &SandboxPlan,
+    prepared: &Prepared,
+    policy: &Policy,
+) -> ! {
     let fail = |what: &str, e: io::Error| -> ! {
         super::report(conn.as_fd(), "setup", what, &e);
         sys::exit_now(SETUP_FAILED)
     };
-    let (mask, argv, fds) = match read_request(&conn) {
+    let Request { mask, argv, fds } = match request {
         Ok(r) => r,
         Err(e) => fail("read the request to join", e),
     };
@@ -180,38 +281,108 @@ fn joined_main(conn: OwnedFd, plan: &SandboxPlan, prepared: &Prepared, policy: &
     )
 }
 
-/// The request: the terminal mask, the arguments, the passed descriptors.
-fn read_request(conn: &OwnedFd) -> io::Result<(u8, Vec<String>, Vec<OwnedFd>)> {
-    use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
-    let mut space = [std::mem::MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(3))];
-    let mut control = RecvAncillaryBuffer::new(&mut space);
-    let mut buf = vec![0u8; MAX_REQUEST];
-    let got = rustix::net::recvmsg(
-        conn,
-        &mut [io::IoSliceMut::new(&mut buf)],
-        &mut control,
-        RecvFlags::CMSG_CLOEXEC,
-    )?;
+/// In init: read the request whole (see the module docs), waiting at most
+/// [`REQUEST_TIMEOUT`] for it.
+fn read_request(conn: &OwnedFd) -> io::Result<Request> {
+    use rustix::net::sockopt::{set_socket_timeout, Timeout};
+    set_socket_timeout(conn, Timeout::Recv, Some(REQUEST_TIMEOUT))?;
     let mut fds = Vec::new();
-    for message in control.drain() {
-        if let RecvAncillaryMessage::ScmRights(received) = message {
-            fds.extend(received);
-        }
+    let mut header = [0u8; 5];
+    receive_exactly(conn, &mut header, &mut fds)?;
+    let len = u32::from_le_bytes([header[1], header[2], header[3], header[4]]) as usize;
+    if len > MAX_REQUEST {
+        return Err(io::Error::other(format!(
+            "the arguments are {len} bytes, more than the {MAX_REQUEST} a joined command may have"
+        )));
     }
-    let bytes = &buf[..got.bytes];
-    let Some((&mask, rest)) = bytes.split_first() else {
-        return Err(io::Error::other("an empty request"));
+    let mut args = vec![0u8; len];
+    receive_exactly(conn, &mut args, &mut fds)?;
+    set_socket_timeout(conn, Timeout::Recv, None)?;
+    Ok(Request {
+        mask: header[0],
+        argv: parse_arguments(&args)?,
+        fds,
+    })
+}
+
+/// Fill `buf` from `conn` (several reads when the kernel splits what was sent), keeping the
+/// descriptors that come with it.
+fn receive_exactly(conn: &OwnedFd, buf: &mut [u8], fds: &mut Vec<OwnedFd>) -> io::Result<()> {
+    use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
+    let mut done = 0;
+    while done < buf.len() {
+        let mut space = [std::mem::MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(3))];
+        let mut control = RecvAncillaryBuffer::new(&mut space);
+        let got = match rustix::net::recvmsg(
+            conn,
+            &mut [io::IoSliceMut::new(&mut buf[done..])],
+            &mut control,
+            RecvFlags::CMSG_CLOEXEC,
+        ) {
+            Ok(got) => got,
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(rustix::io::Errno::AGAIN) => {
+                return Err(io::Error::other(format!(
+                    "the request did not arrive whole within {} s",
+                    REQUEST_TIMEOUT.as_secs()
+                )))
+            }
+            Err(e) => return Err(e.into()),
+        };
+        for message in control.drain() {
+            if let RecvAncillaryMessage::ScmRights(received) = message {
+                fds.extend(received);
+            }
+        }
+        if got.bytes == 0 {
+            return Err(io::Error::other("the request ended early"));
+        }
+        done += got.bytes;
+    }
+    Ok(())
+}
+
+/// The arguments of a request, each ended by a NUL; empty ones are arguments too.
+fn parse_arguments(block: &[u8]) -> io::Result<Vec<String>> {
+    let Some(body) = block.strip_suffix(&[0]) else {
+        return if block.is_empty() {
+            Ok(Vec::new())
+        } else {
+            Err(io::Error::other("the last argument is not ended by a NUL"))
+        };
     };
-    let argv = rest
+    Ok(body
         .split(|&b| b == 0)
-        .filter(|a| !a.is_empty())
         .map(|a| String::from_utf8_lossy(a).into_owned())
-        .collect();
-    Ok((mask, argv, fds))
+        .collect())
+}
+
+/// The request's bytes (without the descriptors): see the module docs. A usage error, saying
+/// what to do, when the arguments are longer than [`MAX_REQUEST`].
+fn encode_request(mask: u8, command: &[String]) -> Result<Vec<u8>> {
+    let mut args = Vec::new();
+    for arg in command {
+        args.extend_from_slice(arg.as_bytes());
+        args.push(0);
+    }
+    if args.len() > MAX_REQUEST {
+        return Err(Error::Usage(format!(
+            "the command's arguments are {} KiB, more than the {} KiB a command joining a \
+             running sandbox may have: put them in a file in the workspace's home and pass its \
+             name, or run the command once the running one has ended",
+            args.len().div_ceil(1024),
+            MAX_REQUEST / 1024
+        )));
+    }
+    let mut request = vec![mask];
+    request.extend_from_slice(&(args.len() as u32).to_le_bytes());
+    request.extend_from_slice(&args);
+    Ok(request)
 }
 
 /// Join the sandbox that serves `socket`: run `command` in it, relaying this keepout's
-/// terminal (filtered by `policy`) when it has one; the command's exit status.
+/// terminal (filtered by `policy`) when it has one, and passing on the signals a run passes
+/// on; the command's exit status, as soon as it ended (its background jobs may live on).
 pub(crate) fn join(
     socket: &Path,
     command: &[String],
@@ -225,7 +396,6 @@ pub(crate) fn join(
             message: crate::error::describe_io(&e),
         }
     };
-    let conn = UnixStream::connect(socket).map_err(step("reach the running sandbox"))?;
     let stdio = [
         rustix::stdio::stdin(),
         rustix::stdio::stdout(),
@@ -236,14 +406,19 @@ pub(crate) fn join(
         .iter()
         .enumerate()
         .fold(0u8, |m, (i, t)| if *t { m | (1 << i) } else { m });
-    let mut request = vec![mask];
-    for arg in command {
-        request.extend_from_slice(arg.as_bytes());
-        request.push(0);
+    let request = encode_request(mask, command)?;
+    // Signals for the joined command wait, blocked, until they can be passed on (from before
+    // the command can start, so that none ends this keepout and leaves it running).
+    let signals = sys::SignalSet::new(super::FORWARDED_SIGNALS);
+    signals.block().map_err(step("block signals"))?;
+    struct Unblock<'a>(&'a sys::SignalSet);
+    impl Drop for Unblock<'_> {
+        fn drop(&mut self) {
+            self.0.unblock();
+        }
     }
-    if request.len() > MAX_REQUEST {
-        return Err(Error::Usage("the command is too long to join with".into()));
-    }
+    let _unblock = Unblock(&signals);
+    let conn = UnixStream::connect(socket).map_err(step("reach the running sandbox"))?;
     let passed: Vec<BorrowedFd<'_>> = stdio
         .iter()
         .zip(replaced)
@@ -263,46 +438,62 @@ pub(crate) fn join(
     } else {
         None
     };
-    // Window-size changes go on to the joined command's terminal while it runs.
-    let winch = sys::SignalSet::new(&[libc::SIGWINCH]);
-    let _ = winch.block();
     let mut answer = Vec::new();
-    let mut from = std::fs::File::from(conn);
-    rustix::fs::fcntl_setfl(&from, rustix::fs::OFlags::NONBLOCK)
+    rustix::fs::fcntl_setfl(&conn, rustix::fs::OFlags::NONBLOCK)
         .map_err(|e| step("wait for the joined command")(e.into()))?;
     let mut buf = [0u8; 4096];
-    loop {
-        match from.read(&mut buf) {
+    // Until init says the command ended (or the sandbox ended: EOF).
+    while !answer.ends_with(b"\n") || exit_code(&answer).is_none() {
+        match rustix::io::read(&conn, &mut buf) {
             Ok(0) => break,
             Ok(n) => answer.extend_from_slice(&buf[..n]),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                if let Ok(Some(_)) = winch.wait_timeout(std::time::Duration::from_millis(50)) {
-                    if let Some(r) = &relay {
-                        r.resize();
+            Err(rustix::io::Errno::AGAIN) => {
+                match signals.wait_timeout(std::time::Duration::from_millis(50)) {
+                    Ok(Some(libc::SIGWINCH)) if relay.is_some() => {
+                        // The joined command has a terminal: resizing it signals the command.
+                        relay.as_ref().expect("checked").resize();
                     }
+                    Ok(Some(sig)) => {
+                        let message = format!("SIGNAL {sig}\n");
+                        let _ = rustix::net::send(
+                            &conn,
+                            message.as_bytes(),
+                            rustix::net::SendFlags::NOSIGNAL,
+                        );
+                    }
+                    Ok(None) => {}
+                    Err(e) => return Err(step("wait for signals")(e)),
                 }
             }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(step("wait for the joined command")(e)),
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(step("wait for the joined command")(e.into())),
         }
     }
-    winch.unblock();
-    drop(relay.map(terminal::Relay::finish));
+    // Other processes may hold the joined command's terminal (its background jobs): stop at
+    // once rather than when the last of them is gone.
+    drop(relay.map(terminal::Relay::finish_joined));
+    drop(conn);
     let text = String::from_utf8_lossy(&answer);
-    let code = text
-        .lines()
-        .rev()
-        .find_map(|l| l.strip_prefix("EXIT "))
-        .and_then(|c| c.trim().parse::<i32>().ok());
     if let Some(error) = super::parse_report(&text) {
         return Err(error);
     }
-    code.ok_or_else(|| Error::Setup {
+    exit_code(&answer).ok_or_else(|| Error::Setup {
         step: "wait for the joined command".into(),
         message: "the sandbox ended (its first command exited) before the joined one did".into(),
     })
 }
 
+/// The status in init's last line, `EXIT <status>`, once that has come whole.
+fn exit_code(answer: &[u8]) -> Option<i32> {
+    String::from_utf8_lossy(answer)
+        .lines()
+        .rev()
+        .find_map(|l| l.strip_prefix("EXIT "))
+        .and_then(|c| c.trim().parse::<i32>().ok())
+}
+
+/// Send the request, its first bytes with the descriptors, then the rest (a stream socket may
+/// take a long request in parts).
 fn send_request(conn: &UnixStream, request: &[u8], fds: &[BorrowedFd<'_>]) -> io::Result<()> {
     use rustix::net::{SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
     let mut space = [std::mem::MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(3))];
@@ -310,11 +501,47 @@ fn send_request(conn: &UnixStream, request: &[u8], fds: &[BorrowedFd<'_>]) -> io
     if !fds.is_empty() {
         control.push(SendAncillaryMessage::ScmRights(fds));
     }
-    rustix::net::sendmsg(
-        conn,
-        &[io::IoSlice::new(request)],
-        &mut control,
-        SendFlags::empty(),
-    )?;
+    let mut sent = loop {
+        match rustix::net::sendmsg(
+            conn,
+            &[io::IoSlice::new(request)],
+            &mut control,
+            SendFlags::NOSIGNAL,
+        ) {
+            Ok(n) => break n,
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    };
+    while sent < request.len() {
+        match rustix::net::send(conn, &request[sent..], SendFlags::NOSIGNAL) {
+            Ok(0) => return Err(io::Error::other("the running sandbox stopped reading")),
+            Ok(n) => sent += n,
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arguments_keep_empty_ones_and_their_order() {
+        let command: Vec<String> = ["sh", "", "a", ""].map(String::from).to_vec();
+        let request = encode_request(3, &command).unwrap();
+        assert_eq!(request[0], 3);
+        let len = u32::from_le_bytes(request[1..5].try_into().unwrap()) as usize;
+        assert_eq!(len, request.len() - 5);
+        assert_eq!(parse_arguments(&request[5..]).unwrap(), command);
+    }
+
+    #[test]
+    fn a_request_above_the_limit_is_refused_saying_what_to_do() {
+        let long = vec!["x".repeat(MAX_REQUEST)];
+        let err = encode_request(0, &long).unwrap_err().to_string();
+        assert!(err.contains("64 KiB") && err.contains("in a file"), "{err}");
+    }
 }

@@ -882,7 +882,7 @@ fn init_loop(
     join: Option<(&OwnedFd, &SandboxPlan, &Prepared, &Policy)>,
 ) -> ! {
     let command_pid = Pid::from_raw(command).expect("fork returned a positive pid");
-    let mut joined: Vec<(Pid, OwnedFd)> = Vec::new();
+    let mut joined: Vec<join::Joined> = Vec::new();
     loop {
         let sig = match join {
             None => match signals.wait() {
@@ -891,11 +891,33 @@ fn init_loop(
             },
             Some((from_keepout, plan, prepared, policy)) => {
                 use rustix::event::{PollFd, PollFlags};
-                let mut fds = [PollFd::new(from_keepout, PollFlags::IN)];
-                if rustix::event::poll(&mut fds, Some(&rustix::event::Timespec::default()))
-                    .is_ok_and(|n| n > 0)
-                    && fds[0].revents().contains(PollFlags::IN)
-                {
+                // New connections, and what the joining keepouts send (signals, or EOF when
+                // one went away).
+                let watched: Vec<usize> = (0..joined.len())
+                    .filter(|&i| joined[i].watched().is_some())
+                    .collect();
+                let mut fds = vec![PollFd::new(from_keepout, PollFlags::IN)];
+                for &i in &watched {
+                    fds.push(PollFd::from_borrowed_fd(
+                        joined[i].watched().expect("filtered"),
+                        PollFlags::IN,
+                    ));
+                }
+                let ready =
+                    rustix::event::poll(&mut fds, Some(&rustix::event::Timespec::default()))
+                        .is_ok_and(|n| n > 0);
+                let accept = ready && fds[0].revents().contains(PollFlags::IN);
+                let served: Vec<usize> = watched
+                    .iter()
+                    .zip(&fds[1..])
+                    .filter(|(_, fd)| ready && !fd.revents().is_empty())
+                    .map(|(&i, _)| i)
+                    .collect();
+                drop(fds);
+                for i in served {
+                    joined[i].serve();
+                }
+                if accept {
                     if let Some(started) =
                         join::accept_in_init(from_keepout, plan, prepared, policy)
                     {
@@ -927,13 +949,12 @@ fn init_loop(
                     sys::exit_now(code);
                 }
                 Ok(Some((pid, status))) => {
-                    if let Some(at) = joined.iter().position(|(p, _)| *p == pid) {
-                        let (_, conn) = joined.swap_remove(at);
+                    if let Some(at) = joined.iter().position(|j| j.pid() == pid) {
                         let code = status
                             .exit_status()
                             .or_else(|| status.terminating_signal().map(|s| 128 + s))
                             .unwrap_or(SETUP_FAILED);
-                        join::report_exit(conn, code);
+                        joined.swap_remove(at).report_exit(code);
                     }
                     continue;
                 }

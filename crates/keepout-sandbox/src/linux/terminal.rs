@@ -16,7 +16,9 @@
 //! the kernel stops it, as for any program); the terminal's modes are restored when the relay
 //! ends, and window-size changes are passed on; once the relay ends, keepout reads no more of
 //! the maintainer's keystrokes for the command (what is typed next is keepout's, or the next
-//! program's).
+//! program's). A keepout that joined a running sandbox ends its relay when the joined command
+//! ended ([`Relay::finish_joined`]), though other processes of the sandbox may still hold that
+//! terminal: input stops first, output stops once quiet (or after a second at most).
 //!
 //! The command's output passes through a [`Filter`] on its way (threat-model A17): sequences
 //! that act on the maintainer's terminal beyond drawing (clipboard, title reports, DCS, window
@@ -113,8 +115,11 @@ impl Terminal {
 
     /// In a keepout that joined a running sandbox: relay through `master`, the joined
     /// command's terminal, for this keepout's terminal descriptors `replaced`; its window size
-    /// is set from this keepout's terminal.
+    /// is set from this keepout's terminal. The master is made non-blocking (this keepout
+    /// holds its only open file description): a full terminal, which a background job of the
+    /// joined command need not read, never holds up the relay's end.
     pub(crate) fn for_master(master: OwnedFd, replaced: [bool; 3]) -> Terminal {
+        let _ = rustix::fs::fcntl_setfl(&master, rustix::fs::OFlags::NONBLOCK);
         if let Some(real) = (0..3).find(|&fd| replaced[fd]).map(stdio) {
             if let Ok(size) = rustix::termios::tcgetwinsize(real) {
                 let _ = rustix::termios::tcsetwinsize(&master, size);
@@ -175,15 +180,59 @@ impl Terminal {
         }
         let output_fd = [1, 2].into_iter().find(|&fd| self.replaced[fd]);
         let master_out = self.master.try_clone().ok();
+        // Closing its write end (see [`Relay::finish_joined`]) tells the output thread to stop
+        // once the command's output has been quiet for [`QUIET`].
+        let (drain_read, drain_write) =
+            match rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC) {
+                Ok((r, w)) => (Some(r), Some(w)),
+                Err(_) => (None, None),
+            };
         let output = master_out.map(|m| {
             std::thread::spawn(move || {
+                use rustix::event::{PollFd, PollFlags, Timespec};
                 let mut from = std::fs::File::from(m);
                 let mut buf = vec![0u8; 16384];
                 let mut filtered = Vec::with_capacity(buf.len());
                 let mut filter = Filter::new(policy);
+                // Since when the output is drained (the command ended), if it is.
+                let mut draining: Option<std::time::Instant> = None;
+                let quiet = Timespec {
+                    tv_sec: 0,
+                    tv_nsec: QUIET.as_nanos() as _,
+                };
                 loop {
+                    let drained_before = draining.is_some();
+                    let ready = {
+                        let mut fds = vec![PollFd::new(&from, PollFlags::IN)];
+                        if let (Some(d), None) = (&drain_read, draining) {
+                            fds.push(PollFd::new(d, PollFlags::IN));
+                        }
+                        let timeout = draining.map(|_| &quiet);
+                        match rustix::event::poll(&mut fds, timeout) {
+                            Ok(_) => {}
+                            Err(rustix::io::Errno::INTR) => continue,
+                            Err(_) => break,
+                        }
+                        if fds.get(1).is_some_and(|d| !d.revents().is_empty()) {
+                            draining = Some(std::time::Instant::now());
+                        }
+                        !fds[0].revents().is_empty()
+                    };
+                    // Quiet for QUIET after the command ended, or DRAIN_LIMIT passed (a
+                    // background job that never stops printing).
+                    if draining.is_some_and(|since| {
+                        (drained_before && !ready) || since.elapsed() > DRAIN_LIMIT
+                    }) {
+                        break;
+                    }
+                    if !ready {
+                        continue;
+                    }
                     match from.read(&mut buf) {
-                        Ok(0) | Err(_) => break, // EIO: every holder of the other end is gone
+                        Ok(0) => break,
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(_) => break, // EIO: every holder of the other end is gone
                         Ok(n) => {
                             // Everything complete goes out now; only an unfinished sequence
                             // waits for the next read.
@@ -234,7 +283,7 @@ impl Terminal {
                         match rustix::io::read(stdin, &mut buf) {
                             Ok(0) | Err(_) => break,
                             Ok(n) => {
-                                if to.write_all(&buf[..n]).is_err() {
+                                if !write_or_stop(&mut to, &buf[..n], &stop_read) {
                                     break;
                                 }
                             }
@@ -248,6 +297,7 @@ impl Terminal {
         Relay {
             master: self.master,
             output,
+            drain: drain_write,
             input,
             stop_input,
             saved,
@@ -259,6 +309,8 @@ impl Terminal {
 pub(crate) struct Relay {
     master: OwnedFd,
     output: Option<JoinHandle<Vec<Dropped>>>,
+    /// Closed to have the output thread stop once the output is quiet.
+    drain: Option<OwnedFd>,
     /// The thread that passes the maintainer's keystrokes on, and the pipe whose closing
     /// stops it.
     input: Option<JoinHandle<()>>,
@@ -274,6 +326,21 @@ impl Relay {
             .take()
             .and_then(|t| t.join().ok())
             .unwrap_or_default()
+    }
+
+    /// In a keepout that joined a running sandbox, once the joined command ended: other
+    /// processes of the sandbox (a background job of the joined shell) may still hold its
+    /// terminal, so it never hangs up. Stop passing keystrokes on first, then pass on the
+    /// output until it has been quiet for [`QUIET`] (at most [`DRAIN_LIMIT`]), close the
+    /// terminal, restore the
+    /// maintainer's; say which sequences the filter dropped.
+    pub(crate) fn finish_joined(mut self) -> Vec<Dropped> {
+        drop(self.stop_input.take());
+        if let Some(t) = self.input.take() {
+            let _ = t.join();
+        }
+        drop(self.drain.take());
+        self.finish()
     }
 
     /// Pass the maintainer's window size on (on SIGWINCH); the kernel signals the command.
@@ -299,6 +366,42 @@ impl Drop for Relay {
             let _ = rustix::termios::tcsetattr(rustix::stdio::stdin(), OptionalActions::Now, modes);
         }
     }
+}
+
+/// How long the output of a joined command's terminal must be quiet, once the command ended,
+/// before the joining keepout stops relaying it (see [`Relay::finish_joined`]).
+const QUIET: std::time::Duration = std::time::Duration::from_millis(150);
+
+/// How long at most the joining keepout passes output on once the joined command ended.
+const DRAIN_LIMIT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Write all of `bytes` to the terminal `to`, waiting while it is full (a master made
+/// non-blocking by [`Terminal::for_master`]) unless `stop` hangs up meanwhile. False when the
+/// write failed or was stopped.
+fn write_or_stop(to: &mut std::fs::File, mut bytes: &[u8], stop: &OwnedFd) -> bool {
+    use rustix::event::{PollFd, PollFlags};
+    while !bytes.is_empty() {
+        match to.write(bytes) {
+            Ok(0) => return false,
+            Ok(n) => bytes = &bytes[n..],
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                let mut fds = [
+                    PollFd::new(&*to, PollFlags::OUT),
+                    PollFd::new(stop, PollFlags::IN),
+                ];
+                match rustix::event::poll(&mut fds, None) {
+                    Ok(_) | Err(rustix::io::Errno::INTR) => {}
+                    Err(_) => return false,
+                }
+                if !fds[1].revents().is_empty() {
+                    return false;
+                }
+            }
+            Err(_) => return false,
+        }
+    }
+    true
 }
 
 fn write_all(fd: BorrowedFd<'_>, mut bytes: &[u8]) -> io::Result<()> {

@@ -481,6 +481,266 @@ fn a_second_run_of_a_layered_workspace_joins_the_first() {
     }
 }
 
+/// A layered workspace `w` whose first run (`sleep 600`) serves joins; end it with
+/// [`end_first_run`].
+fn first_run_to_join(fx: &Fixture) -> Running {
+    let r = &fx.runner;
+    layer_from_new_workspace(fx, "true", "lay");
+    let make = fx.keepout(&["shell", "w", "--from", "lay", "--", "true"]);
+    assert!(make.success(), "[{r}] {make}");
+    let first = Running::spawn(
+        fx.command(&[keepout_bin(), "shell", "w", "--", "sleep", "600"]),
+        format!("[{r}] first run"),
+    );
+    assert!(
+        poll(std::time::Duration::from_secs(20), || store_dir(fx)
+            .join("workspaces/w/join.sock")
+            .exists()),
+        "[{r}] the first run serves joins"
+    );
+    first
+}
+
+/// SIGTERM the first run (keepout passes it on: the sandbox ends, and every process in it).
+fn end_first_run(fx: &Fixture, first: Running) {
+    assert!(
+        signal(first.pid(), "TERM"),
+        "[{}] stop the first run",
+        fx.runner
+    );
+    let _ = first.wait();
+}
+
+/// The host pids of `sleep SECS` (not of a keepout whose command line names it).
+fn sleeps(secs: &str) -> Vec<u32> {
+    pids_with_arg(secs)
+        .into_iter()
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "sleep")
+        })
+        .collect()
+}
+
+/// A sleep's argument no other test uses (to find it among the host's processes).
+fn unique_seconds() -> String {
+    (1000 + u32::from_str_radix(&random_hex(2), 16).unwrap()).to_string()
+}
+
+/// A joined interactive shell that exits returns at once, although a background job it
+/// started lives on in the sandbox (holding the joined terminal): the joining keepout stops
+/// relaying keystrokes, passes the last output on and gives the maintainer's terminal back as
+/// it found it; what is typed next goes to the maintainer's shell. (Before, it waited for every
+/// holder of the joined terminal, until the sandbox ended, relaying keystrokes into it.)
+/// `shell w -- sh -c 'sleep N & echo started'` returns too (there the kernel's hangup of the
+/// joined session on its leader's exit ends the job, which shares its process group: it
+/// returned before as well).
+#[test]
+fn a_joined_shell_returns_when_it_exits_while_its_background_job_lives_on() {
+    for r in runners() {
+        let fx = Fixture::new(&r);
+        let first = first_run_to_join(&fx);
+        let secs = unique_seconds();
+        let script = format!(
+            "before=$(stty -g); {} shell w; code=$?; [ \"$(stty -g)\" = \"$before\" ] && echo TERMINAL-RESTORED; read line; echo \"GOT=$line\"; exit $code",
+            keepout_bin()
+        );
+        let started = std::time::Instant::now();
+        let joined = super::pty::on_pty(
+            &fx,
+            &[
+                (
+                    "(keepout:w)",
+                    Some(&format!("sleep {secs} &\necho bye; exit 3\n")),
+                ),
+                ("TERMINAL-RESTORED", Some("typed-after\n")),
+            ],
+            &["/bin/sh", "-c", &script],
+        );
+        let took = started.elapsed();
+        assert_eq!(joined.code, Some(3), "[{r}] the shell's status:{joined}");
+        assert!(
+            took < std::time::Duration::from_secs(15),
+            "[{r}] returned in {took:?}:{joined}"
+        );
+        assert!(
+            joined.stdout.contains("bye") && joined.stdout.contains("TERMINAL-RESTORED"),
+            "[{r}] the last output passed on, the terminal as it was:{joined}"
+        );
+        assert!(
+            joined.stdout.contains("GOT=typed-after"),
+            "[{r}] what is typed next is the maintainer's shell's, not the sandbox's:{joined}"
+        );
+        assert!(
+            !sleeps(&secs).is_empty(),
+            "[{r}] the background job lives on in the sandbox"
+        );
+        let secs2 = unique_seconds();
+        let started = std::time::Instant::now();
+        let command = super::pty::on_pty(
+            &fx,
+            &[("started", Some(""))],
+            &[
+                keepout_bin(),
+                "shell",
+                "w",
+                "--",
+                "sh",
+                "-c",
+                &format!("sleep {secs2} & echo started"),
+            ],
+        );
+        let took = started.elapsed();
+        assert!(
+            command.success() && took < std::time::Duration::from_secs(15),
+            "[{r}] returned in {took:?}:{command}"
+        );
+        // Its output right up to its end comes whole (what is still on its way when it ends).
+        let output = super::pty::on_pty(
+            &fx,
+            &[],
+            &[
+                keepout_bin(),
+                "shell",
+                "w",
+                "--",
+                "sh",
+                "-c",
+                "yes line | head -n 20000; echo END-OF-OUTPUT",
+            ],
+        );
+        assert!(
+            output.success()
+                && output.stdout.matches("line").count() == 20000
+                && output.stdout.contains("END-OF-OUTPUT"),
+            "[{r}] the whole output ({} lines):{}",
+            output.stdout.matches("line").count(),
+            output.stderr
+        );
+        // A background job that never stops printing does not hold it either.
+        let started = std::time::Instant::now();
+        let chatty = super::pty::on_pty(
+            &fx,
+            &[("started", Some(""))],
+            &[
+                keepout_bin(),
+                "shell",
+                "w",
+                "--",
+                "sh",
+                "-c",
+                "setsid sh -c 'while :; do echo tick; sleep 0.01; done' & sleep 0.5; echo started",
+            ],
+        );
+        let took = started.elapsed();
+        assert!(
+            chatty.success() && took < std::time::Duration::from_secs(15),
+            "[{r}] returned in {took:?} though a job prints on:{chatty}"
+        );
+        end_first_run(&fx, first);
+        assert!(
+            poll(std::time::Duration::from_secs(5), || sleeps(&secs)
+                .is_empty()),
+            "[{r}] the background job ended with the sandbox"
+        );
+    }
+}
+
+/// A joined command gets its arguments as given: empty ones too, and a long one (50 KB, more
+/// than the kernel hands over in one read with descriptors) whole. One longer than a join
+/// takes (64 KiB) is refused, saying what to do. (Before, empty ones were dropped and a long
+/// one was cut short, silently.)
+#[test]
+fn a_joined_command_gets_every_argument_whole() {
+    for r in runners() {
+        let fx = Fixture::new(&r);
+        let first = first_run_to_join(&fx);
+        let empty = fx.keepout(&[
+            "shell",
+            "w",
+            "--",
+            "sh",
+            "-c",
+            "printf '[%s]' \"$@\"",
+            "x",
+            "",
+            "a",
+        ]);
+        assert!(
+            empty.success() && empty.stdout == "[][a]",
+            "[{r}] the empty argument kept:{empty}"
+        );
+        let long = "y".repeat(50_000);
+        let whole = fx.keepout(&[
+            "shell",
+            "w",
+            "--",
+            "sh",
+            "-c",
+            "printf %s \"$1\" | wc -c; printf %s \"$2\"",
+            "x",
+            &long,
+            "after",
+        ]);
+        assert!(
+            whole.success() && whole.stdout.trim() == "50000\nafter",
+            "[{r}] the 50 KB argument whole, and the next:{}",
+            whole.stderr
+        );
+        let too_long = "z".repeat(70_000);
+        let refused = fx.keepout(&["shell", "w", "--", "echo", &too_long]);
+        assert!(
+            !refused.success()
+                && refused.stderr.contains("64 KiB")
+                && refused.stderr.contains("in a file"),
+            "[{r}] refused, saying what to do:{}",
+            refused.stderr
+        );
+        end_first_run(&fx, first);
+    }
+}
+
+/// Without a terminal, a signal to the joining keepout goes on to its command (SIGTERM: the
+/// command ends, the keepout's status says so), and a joining keepout killed outright takes its
+/// command with it: nothing it started stays behind in the sandbox. (Before, the keepout died
+/// and its command ran on.)
+#[test]
+fn a_joined_command_ends_with_the_joining_keepout() {
+    for r in runners() {
+        let fx = Fixture::new(&r);
+        let first = first_run_to_join(&fx);
+        for sig in ["TERM", "KILL"] {
+            let secs = unique_seconds();
+            let joiner = Running::spawn(
+                fx.command(&[keepout_bin(), "shell", "w", "--", "sleep", &secs]),
+                format!("[{r}] joined sleep"),
+            );
+            assert!(
+                poll(std::time::Duration::from_secs(20), || !sleeps(&secs)
+                    .is_empty()),
+                "[{r}] the joined sleep runs"
+            );
+            assert!(
+                signal(joiner.pid(), sig),
+                "[{r}] SIG{sig} the joining keepout"
+            );
+            assert!(
+                poll(std::time::Duration::from_secs(5), || sleeps(&secs)
+                    .is_empty()),
+                "[{r}] SIG{sig}: the joined sleep is gone from the sandbox"
+            );
+            let joiner = joiner.wait();
+            if sig == "TERM" {
+                assert_eq!(
+                    joiner.code,
+                    Some(128 + 15),
+                    "[{r}] the command's status (SIGTERM):{joiner}"
+                );
+            }
+        }
+        end_first_run(&fx, first);
+    }
+}
+
 /// The workspaces (names) in the fixture's store, half-made ones included.
 fn left_in_store(fx: &Fixture) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(store_dir(fx).join("workspaces"))
