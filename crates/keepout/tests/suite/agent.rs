@@ -176,6 +176,27 @@ impl Setup {
     }
 }
 
+/// Whatever keepout left running for this setup (the unlock cache that a `keepout ssh import`
+/// starts when no agent hosts it lives on for its idle minutes): killed with the setup, found by
+/// the vault path in its environment.
+impl Drop for Setup {
+    fn drop(&mut self) {
+        let mine = format!("KEEPOUT_VAULT={}", self.path("data/vault.age").display());
+        let Ok(entries) = std::fs::read_dir("/proc") else {
+            return;
+        };
+        for e in entries.flatten() {
+            let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            let environ = std::fs::read(e.path().join("environ")).unwrap_or_default();
+            if environ.split(|b| *b == 0).any(|kv| kv == mine.as_bytes()) {
+                let _ = Command::new("kill").arg(pid.to_string()).status();
+            }
+        }
+    }
+}
+
 /// A child process killed when dropped.
 pub(super) struct Proc(pub(super) Child);
 
