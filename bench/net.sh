@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
 # Downloading packages through keepout's proxy (`keepout run --net pypi`) against the same
-# download directly on the host and inside `keepout run --net host` (no proxy). The issue's
-# target: the proxy within 10% of direct. (Each runs with a clean environment, as inside.)
+# download directly on the host and inside `keepout run --net host` (no proxy), for two pip
+# configurations: with PIP_CERT pointing at the system's CA bundle and no version check, and
+# with pip's own defaults. The target: the proxy within 10% of direct, in every configuration.
 #
-#   bench/net.sh              # PACKAGE=numpy RUNS=10 bench/net.sh
+# Interleaved: each round runs every command once (hyperfine --runs 1), in an order that
+# rotates from round to round, so a network that drifts during the run (a mirror warming up,
+# another download on the link) cannot favour one command; the table gives each command's
+# median over the rounds and the median of its per-round ratio to direct.
+#
+#   bench/net.sh              # PACKAGE=numpy ROUNDS=10 bench/net.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-RUNS=${RUNS:-5}
+ROUNDS=${ROUNDS:-8}
 PACKAGE=${PACKAGE:-numpy}
 KEEPOUT=${KEEPOUT:-$PWD/target/release/keepout}
 [ -x "$KEEPOUT" ] || cargo build --release --quiet
@@ -16,20 +22,55 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cd "$work"
 cert=${PIP_CERT:-/etc/ssl/certs/ca-certificates.crt}
-pip="python3 -m pip download --no-deps --no-cache-dir --disable-pip-version-check -q -d dl $PACKAGE"
-json=$(mktemp)
-hyperfine --warmup 1 --runs "$RUNS" --export-json "$json" --prepare 'rm -rf dl' \
-    -n "direct" "env -i PATH=$PATH HOME=$work PIP_CERT=$cert $pip" \
-    -n "keepout run --net host" "$KEEPOUT run --net host --env PIP_CERT=$cert -- $pip" \
-    -n "keepout run --net pypi (proxy)" "$KEEPOUT run --net pypi --env PIP_CERT=$cert -- $pip" \
-    >/dev/null 2>&1
-size=$(PIP_CERT=$cert $pip >/dev/null 2>&1; du -sh dl | cut -f1)
-echo "# $(uname -r), $(nproc) cores; pip download $PACKAGE ($size), $RUNS runs each"
-python3 - "$json" <<'PY'
-import json, sys
-rs = json.load(open(sys.argv[1]))["results"]
-base = rs[0]["median"]
-for r in rs:
-    print(f"| {r['command']:<32} | {r['median']*1000:8.0f} ms | {r['mean']*1000:8.0f} ± {r['stddev']*1000:5.0f} ms | {r['median']/base:5.2f}x |")
+tuned="python3 -m pip download --no-deps --no-cache-dir --disable-pip-version-check -q -d dl $PACKAGE"
+plain="python3 -m pip download --no-deps --no-cache-dir -q -d dl $PACKAGE"
+names=(
+    "direct (PIP_CERT, no version check)"
+    "keepout run --net host (PIP_CERT)"
+    "keepout run --net pypi (PIP_CERT)"
+    "direct (pip defaults)"
+    "keepout run --net host (pip defaults)"
+    "keepout run --net pypi (pip defaults)"
+)
+commands=(
+    "env -i PATH=$PATH HOME=$work PIP_CERT=$cert $tuned"
+    "$KEEPOUT run --net host --env PIP_CERT=$cert -- $tuned"
+    "$KEEPOUT run --net pypi --env PIP_CERT=$cert -- $tuned"
+    "env -i PATH=$PATH HOME=$work $plain"
+    "$KEEPOUT run --net host -- $plain"
+    "$KEEPOUT run --net pypi -- $plain"
+)
+# One warm-up of each, not measured.
+for c in "${commands[@]}"; do rm -rf dl; sh -c "$c" >/dev/null 2>&1 || true; done
+rounds=$(mktemp -d)
+n=${#commands[@]}
+for ((round = 0; round < ROUNDS; round++)); do
+    args=()
+    for ((k = 0; k < n; k++)); do
+        i=$(((k + round) % n))
+        args+=(-n "${names[$i]}" "${commands[$i]}")
+    done
+    hyperfine --runs 1 --prepare 'rm -rf dl' --export-json "$rounds/$round.json" "${args[@]}" \
+        >/dev/null 2>&1
+done
+size=$(PIP_CERT=$cert $tuned >/dev/null 2>&1; du -sh dl | cut -f1)
+echo "# $(uname -r), $(nproc) cores; pip download $PACKAGE ($size), $ROUNDS interleaved rounds"
+python3 - "$rounds" "${names[@]}" <<'PY'
+import json, os, statistics, sys
+folder, names = sys.argv[1], sys.argv[2:]
+times = {n: [] for n in names}
+ratios = {n: [] for n in names}
+for f in sorted(os.listdir(folder)):
+    got = {r["command"]: r["times"][0] for r in json.load(open(os.path.join(folder, f)))["results"]}
+    for n in names:
+        times[n].append(got[n])
+        base = names[0] if "PIP_CERT" in n else names[3]
+        ratios[n].append(got[n] / got[base])
+print("| how | median | min–max | median ratio to direct (per round) |")
+print("|---|---:|---:|---:|")
+for n in names:
+    t = times[n]
+    print(f"| {n} | {statistics.median(t)*1000:.0f} ms | {min(t)*1000:.0f}–{max(t)*1000:.0f} ms "
+          f"| {statistics.median(ratios[n]):.2f}x ({min(ratios[n]):.2f}–{max(ratios[n]):.2f}) |")
 PY
-rm -f "$json"
+rm -rf "$rounds"
