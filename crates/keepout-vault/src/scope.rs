@@ -414,4 +414,24 @@ mod tests {
         assert_eq!(show(600), "10m");
         assert_eq!(show(3900), "1h 5m");
     }
+
+    #[test]
+    fn config_mistakes_are_placed_and_unknown_tables_named() {
+        let path = Path::new("/c.toml");
+        let e = parse_config(path, "[run]\nmemory = \"1G\"\n[vault]\nx = [\"é\"\n").unwrap_err();
+        assert!(e.starts_with("/c.toml:4:"), "{e}");
+        assert!(e.contains("\n    x = [\"é\"\n"), "{e}");
+        let e = parse_config(path, "[run]\n\n  [[\"scopes\"]]\nname = \"x\"\n").unwrap_err();
+        assert!(
+            e.starts_with("/c.toml:3:3: unknown top-level key \"scopes\""),
+            "{e}"
+        );
+        assert!(e.contains("[[scope]]"), "{e}");
+        let e = parse_config(path, "runn = 1\n[netx.presets]\n").unwrap_err();
+        assert!(
+            e.contains("keys \"netx\", \"runn\"") || e.contains("keys \"runn\", \"netx\""),
+            "{e}"
+        );
+        assert!(parse_config(path, "[run]\n[[scope]]\nname = \"x\"\n[ssh]\n").is_ok());
+    }
 }
