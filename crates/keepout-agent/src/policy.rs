@@ -127,7 +127,7 @@ impl SshSettings {
         };
         toml::from_str::<File>(&text)
             .map(|f| f.ssh)
-            .map_err(|e| format!("{}: [ssh]: {}", path.display(), e.message()))
+            .map_err(|e| keepout_vault::toml_error(path, &text, &e))
     }
 }
 

@@ -156,6 +156,13 @@ pub(crate) fn build_env(
                 Some(v) => {
                     env.insert(k.clone(), v.to_string());
                 }
+                None if req.caller_env_not_utf8.contains(k) => {
+                    return Err(Error::Usage(format!(
+                        "--env {k}: {k} is set in your environment, but its value is not UTF-8, \
+                         and keepout passes only UTF-8 values into the sandbox \
+                         (use --env {k}=VALUE to set a UTF-8 one)"
+                    )))
+                }
                 None => {
                     return Err(Error::Usage(format!(
                     "--env {k}: {k} is not set in your environment (use --env {k}=VALUE to set it)"

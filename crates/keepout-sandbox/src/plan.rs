@@ -225,6 +225,7 @@ mod tests {
             network: Network::None,
             mode: Mode::Namespaces,
             limits: Limits::default(),
+            caller_env_not_utf8: vec![],
             caller_env: vec![],
             caller_home: "/home/alice".into(),
             caller_uid: 1000,

@@ -244,6 +244,9 @@ pub struct RunRequest {
     pub limits: Limits,
     /// The caller's environment (normally `std::env::vars_os()` as UTF-8 pairs).
     pub caller_env: Vec<(String, String)>,
+    /// The names of the caller's variables whose value is not UTF-8 (left out of `caller_env`):
+    /// `--env NAME` of one says so instead of "not set".
+    pub caller_env_not_utf8: Vec<String>,
     /// The caller's home directory; the sandbox's `$HOME` appears at the same path.
     pub caller_home: PathBuf,
     pub caller_uid: u32,
@@ -703,9 +706,25 @@ impl Policy {
         })
     }
 
-    /// The policy as TOML, as `keepout run --print-policy` shows it.
-    pub fn to_toml(&self) -> String {
-        toml::to_string(self).expect("a Policy always serialises")
+    /// The policy as TOML, as `keepout run --print-policy` shows it; an error when a path in it
+    /// is not UTF-8 (TOML holds only UTF-8 text).
+    pub fn to_toml(&self) -> Result<String> {
+        toml::to_string(self).map_err(|e| {
+            let not_utf8 = self
+                .mounts
+                .iter()
+                .map(|m| m.path.as_path())
+                .chain([self.cwd.as_path()])
+                .find(|p| p.to_str().is_none());
+            Error::Usage(format!(
+                "cannot show the policy as TOML ({e}){}: TOML holds only UTF-8 text. The run \
+                 itself works; to see its policy, run from a directory whose path is UTF-8",
+                match not_utf8 {
+                    Some(p) => format!(": {} is not UTF-8", p.to_string_lossy()),
+                    None => String::new(),
+                }
+            ))
+        })
     }
 }
 
@@ -1058,6 +1077,7 @@ mod tests {
             network: Network::None,
             mode: Mode::Namespaces,
             limits: Limits::default(),
+            caller_env_not_utf8: vec![],
             caller_env: vec![
                 ("PATH".into(), "/usr/bin:/bin".into()),
                 ("GITHUB_TOKEN".into(), "ghp_secret".into()),
@@ -1254,7 +1274,7 @@ mod tests {
     fn policy_round_trips_through_toml() {
         let dir = tempfile::tempdir().unwrap();
         let mut policy = Policy::build(&request(dir.path())).unwrap();
-        let text = policy.to_toml();
+        let text = policy.to_toml().unwrap();
         let back: Policy = toml::from_str(&text).unwrap();
         policy.scans.clear(); // the walks are not part of the printed policy
         assert_eq!(back, policy);

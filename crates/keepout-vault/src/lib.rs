@@ -25,5 +25,8 @@ pub use reference::{
     resolve_env, BitwardenProvider, OnePasswordProvider, PassProvider, Provider, Resolved,
     SecretRef, VaultProvider,
 };
-pub use scope::{format_duration, parse_duration, Config, Scope, VaultSettings};
+pub use scope::{
+    format_duration, parse_config, parse_duration, toml_error, Config, Scope, VaultSettings,
+    CONFIG_TABLES,
+};
 pub use zeroize::Zeroizing;

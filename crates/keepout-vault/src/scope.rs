@@ -40,6 +40,91 @@ pub struct Scope {
     pub confirm: bool,
 }
 
+/// The top-level tables of the configuration file, each read by some part of keepout: `[run]`
+/// and `[net]` by `keepout run`, `[[scope]]` and `[vault]` by the vault, `[ssh]` by the agent.
+pub const CONFIG_TABLES: &[&str] = &["run", "net", "scope", "vault", "ssh"];
+
+/// A TOML parse error in `text` (read from `path`) as `PATH:LINE:COLUMN: MESSAGE`, then the line
+/// and a caret under the column (the error's own message alone says neither).
+pub fn toml_error(path: &Path, text: &str, e: &toml::de::Error) -> String {
+    let message = e.message().trim_end();
+    match e.span() {
+        Some(span) => at(path, text, span.start.min(text.len()), message),
+        None => format!("{}: {message}", path.display()),
+    }
+}
+
+/// `message` placed at byte `offset` of `text`: `PATH:LINE:COLUMN: MESSAGE`, the line, a caret.
+fn at(path: &Path, text: &str, offset: usize, message: &str) -> String {
+    let offset = (0..=offset)
+        .rev()
+        .find(|&i| text.is_char_boundary(i))
+        .unwrap_or(0);
+    let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+    let line_end = text[offset..].find('\n').map_or(text.len(), |i| offset + i);
+    let line_no = text[..offset].matches('\n').count() + 1;
+    let column = text[line_start..offset].chars().count() + 1;
+    let line = &text[line_start..line_end];
+    format!(
+        "{}:{line_no}:{column}: {message}\n    {line}\n    {}^",
+        path.display(),
+        " ".repeat(column - 1)
+    )
+}
+
+/// The configuration's text as a table: a syntax error says where it is (see [`toml_error`]),
+/// and a top-level key that no part of keepout reads is an error naming it and the known
+/// ones, so that a typo (`[[scopes]]`) is not silently a configuration without scopes.
+pub fn parse_config(path: &Path, text: &str) -> Result<toml::Table, String> {
+    let table: toml::Table = toml::from_str(text).map_err(|e| toml_error(path, text, &e))?;
+    let unknown: Vec<&String> = table
+        .keys()
+        .filter(|k| !CONFIG_TABLES.contains(&k.as_str()))
+        .collect();
+    if let Some(first) = unknown.first() {
+        let known = CONFIG_TABLES
+            .iter()
+            .map(|k| match *k {
+                "scope" => "[[scope]]".to_string(),
+                k => format!("[{k}]"),
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let names = unknown
+            .iter()
+            .map(|k| format!("{k:?}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let message = format!(
+            "unknown top-level {} {names}: keepout reads only {known} from this file",
+            if unknown.len() == 1 { "key" } else { "keys" }
+        );
+        return Err(match key_offset(text, first) {
+            Some(o) => at(path, text, o, &message),
+            None => format!("{}: {message}", path.display()),
+        });
+    }
+    Ok(table)
+}
+
+/// Where the top-level `key` is first written in `text`: `[key]`, `[key.x]`, `[[key]]` or
+/// `key = ...` at the start of a line.
+fn key_offset(text: &str, key: &str) -> Option<usize> {
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let indent = line.len() - line.trim_start().len();
+        let rest = line[indent..].trim_start_matches('[').trim_start();
+        let bare = rest.trim_start_matches('"').trim_start_matches('\'');
+        if let Some(after) = bare.strip_prefix(key) {
+            if after.starts_with([']', '.', '=', ' ', '\t', '"', '\'']) {
+                return Some(offset + indent);
+            }
+        }
+        offset += line.len();
+    }
+    None
+}
+
 /// The user's configuration (the part the vault uses).
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
 pub struct Config {
@@ -104,8 +189,9 @@ impl Config {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Config::default()),
             Err(e) => return Err(VaultError::io("cannot read", path, e)),
         };
-        let config: Config = toml::from_str(&text)
-            .map_err(|e| VaultError::Config(format!("{}: {}", path.display(), e.message())))?;
+        parse_config(path, &text).map_err(VaultError::Config)?;
+        let config: Config =
+            toml::from_str(&text).map_err(|e| VaultError::Config(toml_error(path, &text, &e)))?;
         for s in &config.scopes {
             for name in s.env.keys() {
                 if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
@@ -327,5 +413,25 @@ mod tests {
         assert_eq!(show(90), "1m 30s");
         assert_eq!(show(600), "10m");
         assert_eq!(show(3900), "1h 5m");
+    }
+
+    #[test]
+    fn config_mistakes_are_placed_and_unknown_tables_named() {
+        let path = Path::new("/c.toml");
+        let e = parse_config(path, "[run]\nmemory = \"1G\"\n[vault]\nx = [\"é\"\n").unwrap_err();
+        assert!(e.starts_with("/c.toml:4:"), "{e}");
+        assert!(e.contains("\n    x = [\"é\"\n"), "{e}");
+        let e = parse_config(path, "[run]\n\n  [[\"scopes\"]]\nname = \"x\"\n").unwrap_err();
+        assert!(
+            e.starts_with("/c.toml:3:3: unknown top-level key \"scopes\""),
+            "{e}"
+        );
+        assert!(e.contains("[[scope]]"), "{e}");
+        let e = parse_config(path, "runn = 1\n[netx.presets]\n").unwrap_err();
+        assert!(
+            e.contains("keys \"netx\", \"runn\"") || e.contains("keys \"runn\", \"netx\""),
+            "{e}"
+        );
+        assert!(parse_config(path, "[run]\n[[scope]]\nname = \"x\"\n[ssh]\n").is_ok());
     }
 }

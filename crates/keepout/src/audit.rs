@@ -35,7 +35,16 @@ fn context(args: &AuditArgs) -> Result<Context, String> {
         project: std::env::current_dir()
             .ok()
             .filter(|d| d.parent().is_some()),
-        env: std::env::vars().collect(),
+        // Lossy: a value that is not UTF-8 (OLDPWD after `cd` into such a directory) is still
+        // scanned for tokens; std::env::vars() would panic on it.
+        env: std::env::vars_os()
+            .map(|(k, v)| {
+                (
+                    k.to_string_lossy().into_owned(),
+                    v.to_string_lossy().into_owned(),
+                )
+            })
+            .collect(),
         uid: rustix::process::getuid().as_raw(),
         user: std::env::var("USER").unwrap_or_default(),
         groups: groups(),

@@ -33,6 +33,37 @@ use cli::{Cli, Command};
 /// Exit code for keepout's own errors (as with podman and docker: 125 = the runner failed).
 pub const EXIT_KEEPOUT_ERROR: u8 = 125;
 
+/// What clap's bare "invalid UTF-8 was detected" means for this command line: which arguments,
+/// shown with their bytes escaped, and what to do.
+fn not_utf8_arguments(args: impl Iterator<Item = std::ffi::OsString>) -> String {
+    let bad: Vec<String> = args
+        .enumerate()
+        .filter(|(_, a)| a.to_str().is_none())
+        .map(|(i, a)| format!("argument {i} \"{}\"", escaped_bytes(a.as_encoded_bytes())))
+        .collect();
+    format!(
+        "{} not valid UTF-8; keepout takes its arguments, and the command it runs, as UTF-8 text \
+         only. Rename the file, or reach it through a glob or a script inside the sandbox \
+         (keepout run -- sh -c 'ls ./*')",
+        match bad.as_slice() {
+            [one] => format!("{one} is"),
+            _ => format!("{} are", bad.join(", ")),
+        }
+    )
+}
+
+/// `bytes` as printable text: its UTF-8 parts with controls escaped, every other byte as `\xNN`.
+fn escaped_bytes(bytes: &[u8]) -> String {
+    let mut out = String::new();
+    for chunk in bytes.utf8_chunks() {
+        out.push_str(&shown::text(chunk.valid()));
+        for b in chunk.invalid() {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    out
+}
+
 fn main() -> ExitCode {
     // A completion request from the shell (`keepout completions SHELL` set it up): answered from
     // the command line's definition and this machine's workspaces, then keepout exits.
@@ -41,11 +72,21 @@ fn main() -> ExitCode {
         .complete();
     // cargo runs a credential provider as `PROGRAM --cargo-plugin` and passes the rest of the
     // configured command (`cargo-credential`) inside the protocol's JSON.
-    if std::env::args().nth(1).as_deref() == Some("--cargo-plugin") {
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|a| a == "--cargo-plugin")
+    {
         let _ = cargo_credential::cargo_credential();
         return ExitCode::SUCCESS;
     }
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if e.kind() == clap::error::ErrorKind::InvalidUtf8 => {
+            eprintln!("keepout: {}", not_utf8_arguments(std::env::args_os()));
+            return ExitCode::from(EXIT_KEEPOUT_ERROR);
+        }
+        Err(e) => e.exit(),
+    };
     if cli.command.only_prints() {
         // A listing piped into `head` ends when the reader has had enough, quietly, as Unix
         // tools do (Rust ignores SIGPIPE, so a print would otherwise panic on the closed pipe).

@@ -15,8 +15,7 @@ const PROXY_PORT: u16 = 3128;
 fn config_table() -> Result<(PathBuf, toml::Table)> {
     let config = keepout_vault::Config::default_path();
     let table = match std::fs::read_to_string(&config) {
-        Ok(text) => toml::from_str(&text)
-            .with_context(|| format!("{} is not valid TOML", config.display()))?,
+        Ok(text) => keepout_vault::parse_config(&config, &text).map_err(anyhow::Error::msg)?,
         Err(_) => toml::Table::new(),
     };
     Ok((config, table))
@@ -97,9 +96,27 @@ pub fn network(spec: Option<&str>) -> Network {
 /// the caller's toolchains (and the config's) read-only.
 pub fn caller_request(command: Vec<String>) -> Result<RunRequest> {
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
-    let caller_env: Vec<(String, String)> = std::env::vars_os()
-        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
-        .collect();
+    let mut caller_env: Vec<(String, String)> = Vec::new();
+    let mut caller_env_not_utf8: Vec<String> = Vec::new();
+    for (k, v) in std::env::vars_os() {
+        // A name that is not UTF-8 cannot be named by --env nor be on the allowlist.
+        let Ok(k) = k.into_string() else { continue };
+        match v.into_string() {
+            Ok(v) => caller_env.push((k, v)),
+            Err(_) => caller_env_not_utf8.push(k),
+        }
+    }
+    for name in &caller_env_not_utf8 {
+        if keepout_sandbox::default_env_allowlist()
+            .iter()
+            .any(|(allowed, _)| allowed == name)
+        {
+            eprintln!(
+                "keepout: warning: {name} is not passed into the sandbox: its value is not UTF-8 \
+                 (set a UTF-8 one with --env {name}=VALUE)"
+            );
+        }
+    }
     let caller_home = std::env::var_os("HOME")
         .map(PathBuf::from)
         .unwrap_or_else(|| "/".into());
@@ -119,6 +136,7 @@ pub fn caller_request(command: Vec<String>) -> Result<RunRequest> {
         mode: Mode::Namespaces,
         limits: Limits::default(),
         caller_env,
+        caller_env_not_utf8,
         caller_home,
         caller_uid: caller_uid(),
         caller_gid: rustix::process::getegid().as_raw(),
@@ -244,6 +262,16 @@ pub fn run(args: RunArgs) -> Result<i32> {
         let project = args.project.clone().unwrap_or_else(|| req.cwd.clone());
         let project = std::fs::canonicalize(&project)
             .with_context(|| format!("cannot find the project {}", project.display()))?;
+        if project.to_str().is_none() {
+            // Checked before anything is made: the review's meta.toml (TOML, UTF-8 only) records
+            // the project's path, and a review that cannot be recorded must leave nothing behind.
+            anyhow::bail!(
+                "--review: the project's path {} is not UTF-8, and a review records it in its \
+                 meta.toml, which holds only UTF-8 text; rename the directory (or a parent), or \
+                 run without --review",
+                project.to_string_lossy()
+            );
+        }
         let review = crate::workspace::store().new_review(&project, &args.command)?;
         req.review = Some(keepout_sandbox::ReviewDirs {
             upper: review.upper(),
@@ -268,7 +296,7 @@ pub fn run(args: RunArgs) -> Result<i32> {
     drop(req); // the caller's whole environment: not needed any more
     warn_about_landlock(&policy);
     if args.print_policy {
-        print!("{}", policy_document(&policy));
+        print!("{}", policy_document(&policy)?);
         if let Some(allow) = &allow {
             println!(
                 "\n# --net {}: through keepout's proxy (HTTP and HTTPS only), to these hosts:",
@@ -706,7 +734,7 @@ fn warn_about_landlock(policy: &Policy) {
 }
 
 /// The policy as TOML, with a header that says what the kernel will enforce.
-pub fn policy_document(policy: &Policy) -> String {
+pub fn policy_document(policy: &Policy) -> Result<String> {
     let support = keepout_sandbox::KernelSupport::probe();
     let landlock = match support.landlock_abi {
         0 => "not available on this kernel (the mount namespace is the only filesystem wall)"
@@ -728,14 +756,14 @@ pub fn policy_document(policy: &Policy) -> String {
     } else {
         ""
     };
-    format!(
+    Ok(format!(
         "{landlock_mode}# keepout sandbox policy. Anything not listed under [[mount]] does not exist inside.\n\
          # mode {mode:?}. Landlock: {landlock}\n\
          # Also: new session, no_new_privs, no capabilities, non-root uid, pid 1 init, dies with keepout.\n\
          # seccomp denies clone with namespace flags, clone3 (ENOSYS), ioctl TIOCSTI/TIOCLINUX,\n\
          # personality changes, x32 and foreign-architecture calls, and:\n{}\n\n{}",
         denied.join("\n"),
-        policy.to_toml(),
+        policy.to_toml()?,
         mode = policy.mode,
-    )
+    ))
 }
