@@ -87,13 +87,18 @@ impl Default for Limits {
 pub const TEST_LIMITS_VAR: &str = "KEEPOUT_TEST_NET_LIMITS_MS";
 
 impl Limits {
-    /// The defaults, or the ones [`TEST_LIMITS_VAR`] sets (an unreadable value is ignored).
+    /// The defaults, or the ones [`TEST_LIMITS_VAR`] sets (an unreadable value, or a zero,
+    /// is ignored).
     pub fn from_env() -> Limits {
+        let ms = |v: &str| {
+            let ms: u64 = v.trim().parse().ok()?;
+            (ms > 0).then(|| Duration::from_millis(ms))
+        };
         let parsed = std::env::var(TEST_LIMITS_VAR).ok().and_then(|v| {
             let (head, idle) = v.split_once(',')?;
             Some(Limits {
-                head: Duration::from_millis(head.trim().parse().ok()?),
-                idle: Duration::from_millis(idle.trim().parse().ok()?),
+                head: ms(head)?,
+                idle: ms(idle)?,
             })
         });
         parsed.unwrap_or_default()
