@@ -27,4 +27,4 @@ mod proxy;
 pub use address::{forbidden, own_addresses};
 pub use allow::{Allowlist, NetError, Presets};
 pub use canary::{Canaries, Canary, Form, Found, Scan, ScanState, PIECE};
-pub use proxy::{Proxy, Refusal, RefusalKind, Sent, MAX_CONNECTIONS};
+pub use proxy::{Limits, Proxy, Refusal, RefusalKind, Sent, MAX_CONNECTIONS, TEST_LIMITS_VAR};

@@ -4,9 +4,9 @@
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
@@ -59,7 +59,55 @@ struct Shared {
     sent: Mutex<Vec<Sent>>,
     /// Client connections being served now (at most [`MAX_CONNECTIONS`]).
     open: AtomicUsize,
+    limits: Limits,
 }
+
+/// How long a client connection may live without progress: what bounds the threads a
+/// sandbox can hold (with [`MAX_CONNECTIONS`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// A request head must arrive whole within this, in total (not per byte); a searched
+    /// body too, else it is searched as it streams.
+    pub head: Duration,
+    /// A connection with no bytes either way for this long is cut.
+    pub idle: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            head: Duration::from_secs(30),
+            idle: Duration::from_secs(60),
+        }
+    }
+}
+
+/// For tests only: `HEAD_MS,IDLE_MS` shortens [`Limits`] (a test waits a second, not a
+/// minute). Documented in docs/net.md as a test setting.
+pub const TEST_LIMITS_VAR: &str = "KEEPOUT_TEST_NET_LIMITS_MS";
+
+impl Limits {
+    /// The defaults, or the ones [`TEST_LIMITS_VAR`] sets (an unreadable value, or a zero,
+    /// is ignored).
+    pub fn from_env() -> Limits {
+        let ms = |v: &str| {
+            let ms: u64 = v.trim().parse().ok()?;
+            (ms > 0).then(|| Duration::from_millis(ms))
+        };
+        let parsed = std::env::var(TEST_LIMITS_VAR).ok().and_then(|v| {
+            let (head, idle) = v.split_once(',')?;
+            Some(Limits {
+                head: ms(head)?,
+                idle: ms(idle)?,
+            })
+        });
+        parsed.unwrap_or_default()
+    }
+}
+
+/// How long the accept loop waits when this process is out of file descriptors (or memory)
+/// before it tries again: a retry at once would spin a core while nothing can change.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 /// A running proxy. Its threads live as long as the process (a run is one process).
 #[derive(Clone)]
@@ -108,6 +156,18 @@ impl Proxy {
         canaries: Canaries,
         resolve: Box<Resolver>,
     ) -> Proxy {
+        Proxy::start_with_limits(listener, allow, own, canaries, resolve, Limits::from_env())
+    }
+
+    /// The same with other [`Limits`] (tests: short ones).
+    pub fn start_with_limits(
+        listener: TcpListener,
+        allow: Allowlist,
+        own: Vec<IpAddr>,
+        canaries: Canaries,
+        resolve: Box<Resolver>,
+        limits: Limits,
+    ) -> Proxy {
         let proxy = Proxy(Arc::new(Shared {
             allow,
             own,
@@ -116,31 +176,75 @@ impl Proxy {
             refusals: Mutex::new(Vec::new()),
             sent: Mutex::new(Vec::new()),
             open: AtomicUsize::new(0),
+            limits,
         }));
         let p = proxy.clone();
-        std::thread::spawn(move || {
-            for mut client in listener.incoming().flatten() {
-                // Counted here, in the order connections arrive; uncounted when served.
-                if p.0.open.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECTIONS {
-                    p.0.open.fetch_sub(1, Ordering::SeqCst);
-                    p.refuse_busy(&mut client);
-                    continue;
-                }
-                let p = p.clone();
-                std::thread::spawn(move || {
-                    p.serve(client);
-                    p.0.open.fetch_sub(1, Ordering::SeqCst);
-                });
-            }
-        });
+        std::thread::spawn(move || p.accept_loop(listener));
         proxy
     }
 
-    /// Refuse a connection over [`MAX_CONNECTIONS`], without waiting for its request.
-    fn refuse_busy(&self, client: &mut TcpStream) {
-        let reason = format!(
-            "more than {MAX_CONNECTIONS} connections through the proxy at once: close some before opening more"
-        );
+    /// Accept and serve clients for as long as the process lives. Out of file descriptors
+    /// (or memory), it waits [`ACCEPT_BACKOFF`] before the next try (the waiting clients stay
+    /// queued) and records it once.
+    fn accept_loop(&self, listener: TcpListener) {
+        loop {
+            let mut client = match listener.accept() {
+                Ok((client, _)) => client,
+                Err(e) => {
+                    use std::io::ErrorKind;
+                    if matches!(
+                        e.kind(),
+                        ErrorKind::Interrupted | ErrorKind::ConnectionAborted
+                    ) {
+                        continue;
+                    }
+                    // EMFILE, ENFILE, ENOBUFS, ENOMEM: nothing changes at once.
+                    self.record_refusal(
+                        "the proxy",
+                        format!(
+                            "could not accept connections ({e}); they waited: raise the limit (`ulimit -n`) or open fewer at once"
+                        ),
+                        RefusalKind::Policy,
+                    );
+                    std::thread::sleep(ACCEPT_BACKOFF);
+                    continue;
+                }
+            };
+            // Counted here, in the order connections arrive; uncounted when served.
+            if self.0.open.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECTIONS {
+                self.0.open.fetch_sub(1, Ordering::SeqCst);
+                self.refuse_busy(
+                    &mut client,
+                    &format!("more than {MAX_CONNECTIONS} connections through the proxy at once"),
+                );
+                continue;
+            }
+            let p = self.clone();
+            let (tx, rx) = std::sync::mpsc::channel::<TcpStream>();
+            let spawned = std::thread::Builder::new().spawn(move || {
+                if let Ok(client) = rx.recv() {
+                    p.serve(client);
+                }
+                p.0.open.fetch_sub(1, Ordering::SeqCst);
+            });
+            match spawned {
+                Ok(_) => {
+                    let _ = tx.send(client);
+                }
+                Err(e) => {
+                    self.0.open.fetch_sub(1, Ordering::SeqCst);
+                    self.refuse_busy(
+                        &mut client,
+                        &format!("no thread for another connection ({e})"),
+                    );
+                }
+            }
+        }
+    }
+
+    /// Refuse a connection the proxy cannot serve now, without waiting for its request.
+    fn refuse_busy(&self, client: &mut TcpStream, why: &str) {
+        let reason = format!("{why}: close some before opening more");
         self.record_refusal("the proxy", reason.clone(), RefusalKind::Policy);
         // Never block the loop that accepts: the answer fits in an empty socket buffer.
         let _ = client.set_nonblocking(true);
@@ -180,21 +284,22 @@ impl Proxy {
     }
 
     fn refuse(&self, client: &mut TcpStream, destination: &str, why: Why) {
-        let (kind, reason) = match why {
-            Why::Policy(r) => (RefusalKind::Policy, r),
-            Why::Unreachable(r) => (RefusalKind::Unreachable, r),
+        let (kind, reason, status, body) = match why {
+            Why::Policy(r) => {
+                let body = format!("keepout: {destination} refused: {r}\n");
+                (RefusalKind::Policy, r, "403 Forbidden", body)
+            }
+            Why::Unreachable(r) => {
+                let body = format!("keepout: {destination} is not reachable: {r}\n");
+                (RefusalKind::Unreachable, r, "502 Bad Gateway", body)
+            }
+            Why::BadRequest(r) => {
+                let body = format!("keepout: a bad request: {r}\n");
+                let reason = format!("a bad request ({r})");
+                (RefusalKind::Policy, reason, "400 Bad Request", body)
+            }
         };
         // Recorded before the client hears of it, so a report never misses a refusal.
-        let (status, body) = match kind {
-            RefusalKind::Policy => (
-                "403 Forbidden",
-                format!("keepout: {destination} refused: {reason}\n"),
-            ),
-            RefusalKind::Unreachable => (
-                "502 Bad Gateway",
-                format!("keepout: {destination} is not reachable: {reason}\n"),
-            ),
-        };
         self.record_refusal(destination, reason, kind);
         answer(client, status, &body);
     }
@@ -287,23 +392,64 @@ impl Proxy {
     }
 
     fn serve(&self, mut client: TcpStream) {
-        let _ = client.set_read_timeout(Some(Duration::from_secs(30)));
+        let limits = self.0.limits;
+        // The whole head within `limits.head`, however slowly it trickles in.
+        let deadline = Instant::now() + limits.head;
         let mut head = Vec::new();
         let mut buf = [0u8; 4096];
         let end = loop {
-            match client.read(&mut buf) {
-                Ok(0) | Err(_) => return,
+            let left = deadline.saturating_duration_since(Instant::now());
+            let read = if left.is_zero() {
+                Err(std::io::ErrorKind::TimedOut.into())
+            } else {
+                let _ = client.set_read_timeout(Some(left));
+                client.read(&mut buf)
+            };
+            let searched = head.len().saturating_sub(2);
+            match read {
+                Ok(0) => return,
                 Ok(n) => head.extend_from_slice(&buf[..n]),
+                Err(e) => {
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) {
+                        self.record_refusal(
+                            &head_target(&head),
+                            format!(
+                                "cut: the request did not arrive in {} s (a slow or stalled client)",
+                                limits.head.as_secs_f64()
+                            ),
+                            RefusalKind::Policy,
+                        );
+                        let _ = client.set_read_timeout(None);
+                        answer(
+                            &mut client,
+                            "408 Request Timeout",
+                            "keepout: the request did not arrive in time\n",
+                        );
+                    }
+                    return;
+                }
             }
-            if let Some(i) = head.windows(4).position(|w| w == b"\r\n\r\n") {
-                break i + 4;
+            if let Some(end) = head_end(&head, searched) {
+                break end;
             }
             if head.len() > MAX_HEAD {
+                let _ = client.set_read_timeout(None);
+                let reason = format!("a request head over {} KiB: refused", MAX_HEAD / 1024);
+                self.record_refusal(&head_target(&head), reason.clone(), RefusalKind::Policy);
+                answer(
+                    &mut client,
+                    "431 Request Header Fields Too Large",
+                    &format!("keepout: {reason}\n"),
+                );
                 return;
             }
         };
         let text = String::from_utf8_lossy(&head[..end]).into_owned();
-        let mut lines = text.split("\r\n");
+        // Lines end in CRLF or a bare LF (RFC 9112 2.2 lets a recipient take either).
+        let mut lines = text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l));
         let request_line = lines.next().unwrap_or("");
         let headers: Vec<&str> = lines.filter(|l| !l.is_empty()).collect();
         let mut parts = request_line.split_whitespace();
@@ -334,7 +480,15 @@ impl Proxy {
                 }
             }
         };
-        let (host, port) = split_host_port(authority, if connect { 443 } else { 80 });
+        // CONNECT names its port; plain HTTP defaults to 80.
+        let (host, port) = match split_host_port(authority, (!connect).then_some(80)) {
+            Ok(hp) => hp,
+            Err(why) => {
+                let _ = client.set_read_timeout(None);
+                self.refuse(&mut client, target, Why::BadRequest(why));
+                return;
+            }
+        };
         let destination = show(&host, port);
         if let Some((place, found)) = self.search_head(connect, target, &headers) {
             self.refuse_sent(&mut client, &destination, &place, found);
@@ -380,14 +534,20 @@ impl Proxy {
                     let _ = client.write_all(b"HTTP/1.1 100 Continue\r\n\r\n");
                     answered_continue = true;
                 }
-                let _ = client.set_read_timeout(Some(CLIENT_STALL));
                 let complete = |body: &[u8], outgoing: &Outgoing| match length {
                     _ if chunked => outgoing.body_done(),
                     Some(l) => body.len() >= l,
                     None => true,
                 };
+                // Read whole within the head's time (else searched as it streams).
+                let deadline = Instant::now() + limits.head;
                 while verdict == Ok(None) && !complete(&body, &outgoing) && body.len() <= WHOLE_BODY
                 {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        break;
+                    }
+                    let _ = client.set_read_timeout(Some(left.min(CLIENT_STALL)));
                     match client.read(&mut buf) {
                         Ok(0) | Err(_) => break,
                         Ok(n) => {
@@ -461,6 +621,37 @@ impl Proxy {
 enum Why {
     Policy(String),
     Unreachable(String),
+    /// Not a request the proxy can read (answered 400).
+    BadRequest(String),
+}
+
+/// Where the end of a request head is in `head` (the index after its empty line), looking
+/// from `from` on (what was searched before is not searched again). An empty line ends in
+/// CRLF or a bare LF.
+fn head_end(head: &[u8], from: usize) -> Option<usize> {
+    let from = from.min(head.len());
+    head[from..].iter().enumerate().find_map(|(i, b)| {
+        let i = from + i;
+        if *b != b'\n' {
+            return None;
+        }
+        match head.get(i + 1..) {
+            Some([b'\n', ..]) => Some(i + 2),
+            Some([b'\r', b'\n', ..]) => Some(i + 3),
+            _ => None,
+        }
+    })
+}
+
+/// The target of a request head that may be incomplete (for a report): its second word, or
+/// "the proxy" when no request line came.
+fn head_target(head: &[u8]) -> String {
+    let line = head.split(|b| *b == b'\n').next().unwrap_or_default();
+    String::from_utf8_lossy(line)
+        .split_whitespace()
+        .nth(1)
+        .map(|t| t.chars().take(200).collect())
+        .unwrap_or_else(|| "the proxy".to_string())
 }
 
 /// Answer the client with `status` and a one-line `body`, then close.
@@ -657,36 +848,117 @@ fn show(host: &str, port: u16) -> String {
     }
 }
 
-fn split_host_port(authority: &str, default: u16) -> (String, u16) {
-    // [v6]:port, host:port, host
-    if let Some(rest) = authority.strip_prefix('[') {
-        if let Some((h, p)) = rest.split_once(']') {
-            let port = p
-                .strip_prefix(':')
-                .and_then(|p| p.parse().ok())
-                .unwrap_or(default);
-            return (h.to_string(), port);
+/// `host:port`, `[v6]:port`, or `host` (then `default`, when there is one). A port is 1 to
+/// 65535 in decimal digits; anything else is an error saying what was wrong.
+fn split_host_port(authority: &str, default: Option<u16>) -> Result<(String, u16), String> {
+    let (host, port) = match authority.strip_prefix('[') {
+        Some(rest) => match rest.split_once(']') {
+            Some((h, "")) => (h, None),
+            Some((h, p)) => match p.strip_prefix(':') {
+                Some(p) => (h, Some(p)),
+                None => return Err("text after the ] of an IPv6 address".into()),
+            },
+            None => return Err("an IPv6 address without its ]".into()),
+        },
+        None => match authority.rsplit_once(':') {
+            Some((h, _)) if h.contains(':') => {
+                return Err("an IPv6 address must be in brackets: [ADDRESS]:PORT".into())
+            }
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
+        },
+    };
+    if host.is_empty() {
+        return Err("no host name".into());
+    }
+    let port = match (port, default) {
+        (Some(p), _) => p
+            .bytes()
+            .all(|b| b.is_ascii_digit())
+            .then(|| p.parse::<u16>().ok())
+            .flatten()
+            .filter(|p| *p != 0)
+            .ok_or_else(|| format!("port {p:?} is not a port (1 to 65535)"))?,
+        (None, Some(d)) => d,
+        (None, None) => return Err("no port: CONNECT needs HOST:PORT".into()),
+    };
+    Ok((host.to_string(), port))
+}
+
+/// A relayed connection's last sign of life, shared by its two directions: one with no bytes
+/// either way for [`Limits::idle`] is cut (by whichever direction sees it first) and recorded.
+struct Liveness {
+    start: Instant,
+    /// Milliseconds since `start` of the last bytes read either way.
+    last: AtomicU64,
+    idle: Duration,
+    cut: AtomicBool,
+    proxy: Proxy,
+    destination: String,
+}
+
+impl Liveness {
+    fn touch(&self) {
+        let now = self.start.elapsed().as_millis() as u64;
+        self.last.store(now, Ordering::Relaxed);
+    }
+
+    /// How long until the connection counts as idle (zero: it is).
+    fn left(&self) -> Duration {
+        let last = Duration::from_millis(self.last.load(Ordering::Relaxed));
+        (last + self.idle).saturating_sub(self.start.elapsed())
+    }
+
+    /// Cut both directions (`a` and `b` are the two sockets), recorded once.
+    fn cut(&self, a: &TcpStream, b: &TcpStream) {
+        if !self.cut.swap(true, Ordering::SeqCst) {
+            self.proxy.record_refusal(
+                &self.destination,
+                format!(
+                    "cut: no bytes either way for {} s (an idle connection)",
+                    self.idle.as_secs_f64()
+                ),
+                RefusalKind::Policy,
+            );
         }
+        let _ = a.shutdown(Shutdown::Both);
+        let _ = b.shutdown(Shutdown::Both);
     }
-    match authority.rsplit_once(':') {
-        Some((h, p)) if !h.contains(':') => (h.to_string(), p.parse().unwrap_or(0)),
-        _ => (authority.to_string(), default),
-    }
+}
+
+fn timed_out(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+    )
 }
 
 /// Copy `from` to `to` in large chunks until EOF, then pass the EOF on; with `watch`, each
 /// chunk is searched first, and at a decoy's value (or a chunked body that is not well formed)
 /// the connection is cut before that chunk goes on. A watched client whose server hung up is
 /// still read and searched until it stops sending (or stalls for [`CLIENT_STALL`]): a value it
-/// sends is reported, though it reaches no one.
-fn pump(mut from: TcpStream, mut to: TcpStream, mut watch: Option<Watch>) {
+/// sends is reported, though it reaches no one. No bytes either way for the idle limit (a read
+/// or a write that waits that long): both directions are cut ([`Liveness`]).
+fn pump(mut from: TcpStream, mut to: TcpStream, mut watch: Option<Watch>, live: &Liveness) {
     let mut buf = vec![0u8; 256 * 1024];
     let mut place = watch.as_ref().map(|w| w.first_place).unwrap_or("");
     let mut server_gone = false;
+    let _ = to.set_write_timeout(Some(live.idle));
     loop {
+        if !server_gone {
+            let left = live.left();
+            if left.is_zero() {
+                live.cut(&from, &to);
+                return;
+            }
+            let _ = from.set_read_timeout(Some(left.max(Duration::from_millis(10))));
+        }
         match from.read(&mut buf) {
-            Ok(0) | Err(_) => break,
+            Ok(0) => break,
+            Err(e) if timed_out(&e) && !server_gone => continue,
+            Err(_) => break,
             Ok(n) => {
+                live.touch();
                 if let Some(w) = &mut watch {
                     let verdict = w.outgoing.feed(&w.proxy.0.canaries, &buf[..n]);
                     if verdict != Ok(None) {
@@ -707,12 +979,18 @@ fn pump(mut from: TcpStream, mut to: TcpStream, mut watch: Option<Watch>) {
                         place = "the tunnel";
                     }
                 }
-                if !server_gone && to.write_all(&buf[..n]).is_err() {
-                    if watch.is_none() {
-                        break;
+                if !server_gone {
+                    if let Err(e) = to.write_all(&buf[..n]) {
+                        if timed_out(&e) {
+                            live.cut(&from, &to);
+                            return;
+                        }
+                        if watch.is_none() {
+                            break;
+                        }
+                        server_gone = true;
+                        let _ = from.set_read_timeout(Some(CLIENT_STALL));
                     }
-                    server_gone = true;
-                    let _ = from.set_read_timeout(Some(CLIENT_STALL));
                 }
             }
         }
@@ -720,16 +998,35 @@ fn pump(mut from: TcpStream, mut to: TcpStream, mut watch: Option<Watch>) {
     let _ = to.shutdown(Shutdown::Write);
 }
 
-/// Copy both ways until both sides are done; what the client sends is watched.
+/// Copy both ways until both sides are done (or the connection is idle too long); what the
+/// client sends is watched.
 fn relay(client: TcpStream, upstream: TcpStream, watch: Watch) {
     let _ = client.set_nodelay(true);
     let _ = upstream.set_nodelay(true);
     let (Ok(c2), Ok(u2)) = (client.try_clone(), upstream.try_clone()) else {
         return;
     };
-    let up = std::thread::spawn(move || pump(client, u2, Some(watch)));
-    pump(upstream, c2, None);
-    let _ = up.join();
+    let live = Arc::new(Liveness {
+        start: Instant::now(),
+        last: AtomicU64::new(0),
+        idle: watch.proxy.0.limits.idle,
+        cut: AtomicBool::new(false),
+        proxy: watch.proxy.clone(),
+        destination: watch.destination.clone(),
+    });
+    let l = live.clone();
+    let up = std::thread::Builder::new().spawn(move || pump(client, u2, Some(watch), &l));
+    match up {
+        Ok(up) => {
+            pump(upstream, c2, None, &live);
+            let _ = up.join();
+        }
+        Err(e) => live.proxy.record_refusal(
+            &live.destination,
+            format!("cut: no thread for the connection's other direction ({e})"),
+            RefusalKind::Policy,
+        ),
+    }
 }
 
 #[cfg(test)]
@@ -831,11 +1128,36 @@ mod tests {
 
     #[test]
     fn authorities() {
-        assert_eq!(
-            split_host_port("pypi.org:443", 80),
-            ("pypi.org".into(), 443)
-        );
-        assert_eq!(split_host_port("pypi.org", 80), ("pypi.org".into(), 80));
-        assert_eq!(split_host_port("[::1]:443", 80), ("::1".into(), 443));
+        let ok = |a: &str, d: Option<u16>, h: &str, p: u16| {
+            assert_eq!(split_host_port(a, d), Ok((h.to_string(), p)), "{a}");
+        };
+        ok("pypi.org:443", Some(80), "pypi.org", 443);
+        ok("pypi.org", Some(80), "pypi.org", 80);
+        ok("[::1]:443", Some(80), "::1", 443);
+        ok("[::1]", Some(80), "::1", 80);
+        ok("pypi.org:65535", None, "pypi.org", 65535);
+        for bad in [
+            "pypi.org:99999",
+            "pypi.org:0",
+            "pypi.org:+443",
+            "pypi.org:",
+            "pypi.org:44 3",
+            "pypi.org",
+            ":443",
+            "[::1]",
+            "[::1]x",
+            "[::1:443",
+            "::1:443",
+        ] {
+            assert!(split_host_port(bad, None).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn head_ends() {
+        assert_eq!(head_end(b"GET / HTTP/1.1\r\n\r\nbody", 0), Some(18));
+        assert_eq!(head_end(b"GET / HTTP/1.1\n\nbody", 0), Some(16));
+        assert_eq!(head_end(b"GET / HTTP/1.1\nA: b\n\r\n", 0), Some(22));
+        assert_eq!(head_end(b"GET / HTTP/1.1\r\nA: b\r\n", 0), None);
     }
 }

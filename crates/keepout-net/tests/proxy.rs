@@ -6,7 +6,9 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::Duration;
 
-use keepout_net::{own_addresses, Allowlist, Canaries, Canary, Form, Presets, Proxy, RefusalKind};
+use keepout_net::{
+    own_addresses, Allowlist, Canaries, Canary, Form, Limits, Presets, Proxy, RefusalKind,
+};
 
 fn start(spec: &str) -> (Proxy, SocketAddr) {
     start_watching(spec, Canaries::none())
@@ -508,4 +510,203 @@ fn connections_at_once_are_capped() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// A proxy with short [`Limits`] (the defaults are 30 s and 60 s).
+fn start_limited(spec: &str, limits: Limits) -> (Proxy, SocketAddr) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let allow = Allowlist::parse(spec, &Presets::builtin()).unwrap();
+    let proxy = Proxy::start_with_limits(
+        listener,
+        allow,
+        own_addresses(),
+        Canaries::none(),
+        Box::new(|host, port| {
+            std::net::ToSocketAddrs::to_socket_addrs(&(host, port)).map(|a| a.collect())
+        }),
+        limits,
+    );
+    (proxy, addr)
+}
+
+/// Send `request` and read the whole answer (up to the proxy's close, at most 20 s): the
+/// answer's first line and how long it took.
+fn answer_of(proxy: SocketAddr, request: &[u8]) -> (String, Duration) {
+    let mut s = TcpStream::connect(proxy).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let start = std::time::Instant::now();
+    s.write_all(request).unwrap();
+    let mut all = Vec::new();
+    let _ = s.read_to_end(&mut all);
+    let first = String::from_utf8_lossy(&all)
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_string();
+    (first, start.elapsed())
+}
+
+/// Issue 14: what the proxy cannot read is answered at once and reported as the text the
+/// client sent: a port out of range (was reported as `pypi.org:0`), a CONNECT without a
+/// port (was accepted, as 443), a head too large (was closed without a word, in no report);
+/// a head with bare-LF line ends is read as HTTP/1.1 parsers read it (it got no answer
+/// until the 30 s timeout).
+#[test]
+fn bad_requests_are_answered_and_reported() {
+    let (proxy, addr) = start("pypi");
+    for (target, why) in [
+        ("pypi.org:99999", "port \"99999\" is not a port"),
+        ("pypi.org:0", "port \"0\" is not a port"),
+        ("pypi.org", "no port"),
+        ("pypi.org:+443", "is not a port"),
+    ] {
+        let (line, _) = answer_of(
+            addr,
+            format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n").as_bytes(),
+        );
+        assert!(line.contains("400"), "{target}: {line}");
+        let refusals = proxy.refusals();
+        assert!(
+            refusals
+                .iter()
+                .any(|r| r.destination == target && r.reason.contains(why)),
+            "{target}: {refusals:?}"
+        );
+    }
+    assert!(
+        !proxy
+            .refusals()
+            .iter()
+            .any(|r| r.destination == "pypi.org:0" && !r.reason.contains("\"0\"")),
+        "{:?}",
+        proxy.refusals()
+    );
+    // Bare LF: answered at once (refused: not allowed), not after a timeout.
+    let (line, took) = answer_of(addr, b"CONNECT crates.io:443 HTTP/1.1\nHost: crates.io\n\n");
+    assert!(line.contains("403"), "bare LF: {line}");
+    assert!(
+        took < Duration::from_secs(5),
+        "bare LF answered after {took:?}"
+    );
+    assert!(proxy
+        .refusals()
+        .iter()
+        .any(|r| r.destination == "crates.io:443"));
+    // A head over 32 KiB: 431, and in the report under the target it named.
+    let big = format!(
+        "GET http://big.example/ HTTP/1.1\r\nX-Pad: {}\r\n\r\n",
+        "a".repeat(40 * 1024)
+    );
+    let (line, _) = answer_of(addr, big.as_bytes());
+    assert!(line.contains("431"), "oversized head: {line}");
+    assert!(
+        proxy
+            .refusals()
+            .iter()
+            .any(|r| r.destination == "http://big.example/" && r.reason.contains("over 32 KiB")),
+        "{:?}",
+        proxy.refusals()
+    );
+}
+
+/// Issue 14: a request head must arrive whole within the head limit, however slowly it
+/// trickles (it was 30 s per byte: a byte every few seconds held a thread forever).
+#[test]
+fn a_trickled_head_is_cut() {
+    let (proxy, addr) = start_limited(
+        "pypi",
+        Limits {
+            head: Duration::from_secs(1),
+            idle: Duration::from_secs(60),
+        },
+    );
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let start = std::time::Instant::now();
+    s.write_all(b"CONNECT pypi.org:443 HTTP/1.1\r\n").unwrap();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 512];
+    // A header byte every 100 ms, for at most 10 s, until the proxy answers or closes.
+    while start.elapsed() < Duration::from_secs(10) {
+        if s.write_all(b"X").is_err() {
+            break;
+        }
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => answer.extend_from_slice(&buf[..n]),
+            Err(_) => {}
+        }
+    }
+    let took = start.elapsed();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        took < Duration::from_secs(4),
+        "cut after {took:?}: {answer}"
+    );
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(
+        proxy
+            .refusals()
+            .iter()
+            .any(|r| r.destination == "pypi.org:443" && r.reason.starts_with("cut: the request")),
+        "{:?}",
+        proxy.refusals()
+    );
+}
+
+/// Issue 14: a tunnel with no bytes either way for the idle limit is cut and reported (it
+/// lived as long as the server kept it: PyPI's, 10 s here; a sandbox's own peer, forever).
+#[test]
+fn an_idle_tunnel_is_cut() {
+    if std::net::TcpStream::connect_timeout(
+        &match std::net::ToSocketAddrs::to_socket_addrs(&("pypi.org", 443))
+            .ok()
+            .and_then(|mut a| a.next())
+        {
+            Some(a) => a,
+            None => {
+                eprintln!("pypi.org does not resolve here: skipping");
+                return;
+            }
+        },
+        Duration::from_secs(10),
+    )
+    .is_err()
+    {
+        eprintln!("pypi.org:443 is not reachable from this machine: skipping");
+        return;
+    }
+    let (proxy, addr) = start_limited(
+        "pypi",
+        Limits {
+            head: Duration::from_secs(30),
+            idle: Duration::from_secs(1),
+        },
+    );
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    s.write_all(b"CONNECT pypi.org:443 HTTP/1.1\r\nHost: pypi.org:443\r\n\r\n")
+        .unwrap();
+    let mut buf = [0u8; 512];
+    let n = s.read(&mut buf).unwrap();
+    assert!(
+        String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&buf[..n])
+    );
+    let start = std::time::Instant::now();
+    let rest = s.read(&mut buf);
+    let took = start.elapsed();
+    assert!(matches!(rest, Ok(0) | Err(_)), "{rest:?}");
+    assert!(took < Duration::from_secs(5), "cut after {took:?}");
+    assert!(
+        proxy
+            .refusals()
+            .iter()
+            .any(|r| r.destination == "pypi.org:443" && r.reason.starts_with("cut: no bytes")),
+        "{:?}",
+        proxy.refusals()
+    );
 }

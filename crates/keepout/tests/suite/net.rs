@@ -2,6 +2,8 @@
 //! the host's own services never, whatever the name. Against the real registries these machines
 //! reach; each test first shows the host itself reaches what the sandbox is refused.
 
+use std::time::Duration;
+
 use super::harness::*;
 
 /// Fetch each URL with Python's urllib (which honours the proxy variables); print
@@ -705,6 +707,149 @@ print("ANSWER", s.recv(100).split(b"\r\n")[0].decode())
                 .contains("connect \\e[2K\\e]0;owned\\x07evil.example:443 (not allowed)")
                 && !inn.stderr.contains('\x1b'),
             "[{r}] escaped:{inn}"
+        );
+    }
+}
+
+/// Open `argv[1]` connections to the proxy (raising this process's own soft fd limit first),
+/// say how many opened, and hold them `argv[2]` seconds.
+const MANY_CONNECTIONS_PY: &str = r#"
+import socket, sys, time, resource
+resource.setrlimit(resource.RLIMIT_NOFILE, (4096, 4096))
+socks = []
+for i in range(int(sys.argv[1])):
+    try:
+        socks.append(socket.create_connection(("127.0.0.1", 3128), timeout=2))
+    except OSError:
+        pass
+print("OPEN", len(socks), flush=True)
+time.sleep(float(sys.argv[2]))
+"#;
+
+/// CPU time (user + system, in clock ticks) of all the threads of `pid`.
+fn cpu_ticks(pid: u32) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("stat")).ok())
+        .map(|stat| {
+            // Fields after the command's ")" (which may hold spaces): utime is the 14th field
+            // of the line, the 12th after it.
+            let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            let n = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+            n(11) + n(12)
+        })
+        .sum()
+}
+
+/// Issue 14: keepout out of file descriptors (a soft limit of 48, a sandbox that opens 100
+/// connections to the proxy): the proxy waits before it accepts again instead of retrying at
+/// once (it spun a core, about 300 ticks in 3 s), and says so once, on the summary line and in
+/// the report.
+#[test]
+fn out_of_file_descriptors_the_proxy_does_not_spin() {
+    for r in runners() {
+        let fx = Fixture::new(&r);
+        let script = fx.script("many.py", MANY_CONNECTIONS_PY);
+        let report = fx.project.join("report.json");
+        let report_arg = report.display().to_string();
+        let cmd = fx.command(&[
+            "/usr/bin/prlimit",
+            "--nofile=48:4096",
+            keepout_bin(),
+            "run",
+            "--net",
+            "pypi",
+            "--report",
+            &report_arg,
+            "--",
+            PYTHON,
+            &script,
+            "100",
+            "8",
+        ]);
+        let mut running = Running::spawn(cmd, format!("[{r}] prlimit --nofile=48 keepout run"));
+        let pid = running.pid();
+        // The proxy is at its limit once keepout holds about 48 descriptors.
+        let full = poll(Duration::from_secs(20), || {
+            std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count()) >= 44
+        });
+        assert!(full, "[{r}] keepout never reached its fd limit");
+        std::thread::sleep(Duration::from_millis(500));
+        let (before, start) = (cpu_ticks(pid), std::time::Instant::now());
+        std::thread::sleep(Duration::from_secs(3));
+        let ticks = cpu_ticks(pid) - before;
+        let secs = start.elapsed().as_secs_f64();
+        note(&format!(
+            "[{r}] keepout at its fd limit: {ticks} ticks of CPU in {secs:.1} s"
+        ));
+        assert!(running.is_running(), "[{r}] keepout ended early");
+        let out = running.wait();
+        assert!(out.stdout.contains("OPEN "), "[{r}]{out}");
+        // 100 ticks a second: a spin is ~300; a wait of 100 ms between tries is ~0.
+        assert!(
+            ticks < 60,
+            "[{r}] {ticks} ticks in {secs:.1} s: the proxy spins{out}"
+        );
+        assert_eq!(
+            out.stderr.matches("could not accept connections").count(),
+            1,
+            "[{r}] said once:{out}"
+        );
+        let json = std::fs::read_to_string(&report).unwrap();
+        assert!(
+            json.contains("could not accept connections"),
+            "[{r}] {json}"
+        );
+    }
+}
+
+/// Send half a request head and wait: cut by the head limit, shortened for the test.
+const HALF_HEAD_PY: &str = r#"
+import socket, time
+s = socket.create_connection(("127.0.0.1", 3128), timeout=20)
+s.sendall(b"CONNECT pypi.org:443 HTTP/1.1\r\n")
+start = time.time()
+print("ANSWER", s.recv(100).split(b"\r\n")[0].decode(), round(time.time() - start))
+"#;
+
+/// Issue 14: a connection cut for its time (here a head that never ends, with the head limit
+/// at 1 s through the test setting) is on the summary line and in the report.
+#[test]
+fn a_cut_connection_is_reported() {
+    for r in runners() {
+        let fx = Fixture::new(&r);
+        let script = fx.script("half_head.py", HALF_HEAD_PY);
+        let report = fx.project.join("report.json");
+        let report_arg = report.display().to_string();
+        let limits = format!("{}=1000,1000", keepout_net::TEST_LIMITS_VAR);
+        let cmd = fx.command(&[
+            "/usr/bin/env",
+            &limits,
+            keepout_bin(),
+            "run",
+            "--net",
+            "pypi",
+            "--report",
+            &report_arg,
+            "--",
+            PYTHON,
+            &script,
+        ]);
+        let out = run(cmd, format!("[{r}] keepout run (head limit 1 s)"));
+        assert!(out.stdout.contains("ANSWER HTTP/1.1 408"), "[{r}]{out}");
+        assert!(
+            out.stderr
+                .contains("connect pypi.org:443 (cut: the request did not arrive in 1 s)"),
+            "[{r}]{out}"
+        );
+        let json = std::fs::read_to_string(&report).unwrap();
+        assert!(
+            json.contains("cut: the request did not arrive"),
+            "[{r}] {json}"
         );
     }
 }
