@@ -163,6 +163,24 @@ fn now() -> u64 {
         .unwrap_or(0)
 }
 
+fn nanos() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0)
+}
+
+/// The file in a workspace's directory that says a snapshot of it is under way.
+const SNAPSHOT_JOURNAL: &str = "snapshot.toml";
+
+/// What a snapshot under way writes before it moves anything: the layer it makes, and the
+/// hidden directory (in `layers/`) it builds that layer in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct SnapshotJournal {
+    layer: String,
+    partial: String,
+}
+
 /// What `meta.toml` of a workspace says.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WorkspaceMeta {
@@ -343,7 +361,17 @@ impl Store {
         }
         let meta: WorkspaceMeta = read_meta(&meta_path, "the workspace")?;
         let mut ws = Workspace { dir, meta };
-        if !ws.home().exists() {
+        remove_dead_meta_temps(&ws.dir);
+        let journal = ws.dir.join(SNAPSHOT_JOURNAL);
+        if journal.exists() {
+            // A snapshot was cut off, or is running now (then its keepout holds the lock).
+            if let Some(_lock) = self.try_lock_exclusive(&ws)? {
+                if journal.exists() {
+                    let journal: SnapshotJournal = read_meta(&journal, "the snapshot journal")?;
+                    self.recover_snapshot(&mut ws, &journal)?;
+                }
+            }
+        } else if !ws.home().exists() {
             self.finish_snapshot(&mut ws)?;
         }
         Ok(ws)
@@ -613,6 +641,11 @@ impl Store {
 
     /// Freeze the workspace's home as the read-only layer `layer`; the workspace goes on, on an
     /// overlay of it, looking the same.
+    ///
+    /// Every step is journaled: `workspaces/NAME/snapshot.toml` names the layer and its hidden
+    /// directory before anything moves, and is removed only when the workspace stands on the new
+    /// layer. A snapshot cut off at any step (kill -9, power loss) is finished, or undone when
+    /// the home had not moved yet, the next time the workspace is opened ([`Store::workspace`]).
     pub fn snapshot(&self, workspace: &str, layer: &str) -> Result<Layer> {
         check_name(layer)?;
         let mut ws = self.workspace(workspace)?;
@@ -621,37 +654,108 @@ impl Store {
             return Err(Error::LayerExists(layer.into()));
         }
         self.make_dir(&self.layers_dir(), false)?;
-        let partial = tempfile::Builder::new()
-            .prefix(&format!(".partial-{layer}-"))
-            .tempdir_in(self.layers_dir())
-            .map_err(io(&self.layers_dir()))?;
-        let meta = LayerMeta {
-            version: FORMAT_VERSION,
-            name: layer.into(),
-            parent: ws.meta.layer.clone(),
-            from_workspace: ws.meta.name.clone(),
-            created: now(),
+        let journal = SnapshotJournal {
+            layer: layer.into(),
+            partial: format!(".partial-{layer}-{}-{:x}", std::process::id(), nanos()),
         };
-        write_meta(&partial.path().join("meta.toml"), &meta)?;
-        // Step 1: the home moves into the (still hidden) layer; step 2: the layer appears under
-        // its name. A cut-off step 1 leaves the workspace without a home: see finish_snapshot.
-        std::fs::rename(ws.home(), partial.path().join("home")).map_err(io(&ws.home()))?;
-        let dir = self.layers_dir().join(layer);
-        let partial = partial.keep();
-        std::fs::rename(&partial, &dir).map_err(io(&dir))?;
-        self.finish_snapshot(&mut ws)?;
+        write_meta(&ws.dir.join(SNAPSHOT_JOURNAL), &journal)?;
+        let partial = self.layers_dir().join(&journal.partial);
+        let moved = (|| {
+            std::fs::DirBuilder::new()
+                .mode(0o700)
+                .create(&partial)
+                .map_err(io(&partial))?;
+            let meta = LayerMeta {
+                version: FORMAT_VERSION,
+                name: layer.into(),
+                parent: ws.meta.layer.clone(),
+                from_workspace: ws.meta.name.clone(),
+                created: now(),
+            };
+            write_meta(&partial.join("meta.toml"), &meta)?;
+            // The home moves into the (still hidden) layer; the rest (the layer appears under
+            // its name, the workspace stands on it) is what recovery does too.
+            std::fs::rename(ws.home(), partial.join("home")).map_err(io(&ws.home()))
+        })();
+        if let Err(e) = moved {
+            // Undone now rather than on the next open: the home had not moved.
+            let _ = self.recover_snapshot(&mut ws, &journal);
+            return Err(e);
+        }
+        self.recover_snapshot(&mut ws, &journal)?;
         self.layer(layer)
     }
 
-    /// Second half of a snapshot: the workspace, whose home became a layer, stands on that
-    /// layer with a new, empty upper directory.
+    /// Finish (or undo) the snapshot that `journal` describes, from whatever step it reached;
+    /// the caller holds the workspace's exclusive lock. Each step is checked before it is done,
+    /// so this can itself be cut off and run again.
+    fn recover_snapshot(&self, ws: &mut Workspace, journal: &SnapshotJournal) -> Result<()> {
+        let path = ws.dir.join(SNAPSHOT_JOURNAL);
+        if !valid_name(&journal.layer)
+            || !journal.partial.starts_with(".partial-")
+            || journal.partial.contains('/')
+        {
+            return Err(Error::Damaged {
+                path,
+                message: "it names no layer of this store".into(),
+            });
+        }
+        let partial = self.layers_dir().join(&journal.partial);
+        let dir = self.layers_dir().join(&journal.layer);
+        if ws.meta.layer.as_deref() != Some(journal.layer.as_str()) {
+            if partial.join("home").is_dir() {
+                // The home moved into the hidden layer: the layer appears under its name.
+                match rustix::fs::renameat_with(
+                    rustix::fs::CWD,
+                    &partial,
+                    rustix::fs::CWD,
+                    &dir,
+                    rustix::fs::RenameFlags::NOREPLACE,
+                ) {
+                    Ok(()) => {}
+                    Err(e) if e == rustix::io::Errno::EXIST || e == rustix::io::Errno::NOTEMPTY => {
+                        // Someone else's layer took the name meanwhile: the home goes back.
+                        if !ws.home().exists() {
+                            std::fs::rename(partial.join("home"), ws.home())
+                                .map_err(io(&ws.home()))?;
+                        }
+                        remove_tree(&partial)?;
+                        std::fs::remove_file(&path).map_err(io(&path))?;
+                        return Err(Error::LayerExists(journal.layer.clone()));
+                    }
+                    Err(e) => return Err(io(&dir)(e.into())),
+                }
+            }
+            let made = !ws.home().exists()
+                && self.layer(&journal.layer).is_ok_and(|l| {
+                    l.meta.from_workspace == ws.meta.name && l.meta.parent == ws.meta.layer
+                });
+            if made {
+                ws.meta.layer = Some(journal.layer.clone());
+                write_meta(&ws.dir.join("meta.toml"), &ws.meta)?;
+            } else if ws.home().exists() {
+                // Cut off before the home moved: nothing happened but a hidden directory.
+                remove_tree(&partial)?;
+            }
+        }
+        if !ws.home().exists() {
+            self.make_dir(&ws.home(), true)?;
+        }
+        match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io(&path)(e)),
+            _ => Ok(()),
+        }
+    }
+
+    /// A workspace whose home is missing with no snapshot journal (a home removed by hand, or a
+    /// snapshot by a keepout that kept no journal): if a layer was made from it on what it
+    /// stands on, it stands on that layer now; else its home starts empty.
     fn finish_snapshot(&self, ws: &mut Workspace) -> Result<()> {
         let made = self
             .layers()?
             .into_iter()
             .rfind(|l| l.meta.from_workspace == ws.meta.name && l.meta.parent == ws.meta.layer);
         let Some(made) = made else {
-            // No layer took it: the home is simply missing (removed by hand); start it empty.
             return self.make_dir(&ws.home(), true);
         };
         ws.meta.layer = Some(made.meta.name.clone());
@@ -896,11 +1000,38 @@ fn read_meta<T: serde::de::DeserializeOwned>(path: &Path, what: &'static str) ->
     })
 }
 
+/// How the temporary files of [`write_meta`] start: `.meta-PID-`.
+const META_TEMP: &str = ".meta-";
+
+/// Remove the temporary files that a [`write_meta`] cut off (its process gone) left in `dir`.
+fn remove_dead_meta_temps(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(META_TEMP))
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if !Path::new("/proc").join(pid.to_string()).exists() {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
 /// Write metadata atomically: a temporary file beside it, synced, renamed over it.
 fn write_meta<T: Serialize>(path: &Path, meta: &T) -> Result<()> {
     let dir = path.parent().expect("metadata lives in a directory");
     let text = toml::to_string(meta).expect("metadata always serialises");
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io(dir))?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&format!("{META_TEMP}{}-", std::process::id()))
+        .tempfile_in(dir)
+        .map_err(io(dir))?;
     tmp.write_all(text.as_bytes()).map_err(io(path))?;
     tmp.as_file().sync_all().map_err(io(path))?;
     tmp.persist(path).map_err(|e| io(path)(e.error))?;

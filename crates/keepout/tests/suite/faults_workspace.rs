@@ -1,0 +1,106 @@
+//! Faults injected for real into workspace commands: `kill -9` at a chosen system call (through
+//! `strace -e inject=SYSCALL:signal=KILL:when=N`), then the next command must find everything
+//! whole and nothing half-made left behind.
+
+use super::harness::*;
+
+fn store_dir(fx: &Fixture) -> std::path::PathBuf {
+    fx.home.join(".local/share/keepout")
+}
+
+/// Names in `dir` (empty when it does not exist), sorted.
+fn names_in(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// `keepout ARGS` as the runner under strace, killed (SIGKILL) at the `n`-th call of `syscall`.
+fn killed_at(fx: &Fixture, syscall: &str, n: u32, args: &[&str]) -> Output {
+    let inject = format!("inject={syscall}:signal=KILL:when={n}");
+    let mut argv = vec!["strace", "-f", "-qq", "-o", "/dev/null", "-e", &inject];
+    argv.push(keepout_bin());
+    argv.extend_from_slice(args);
+    let what = format!("[{}] {}", fx.runner, argv.join(" "));
+    run(fx.command(&argv), what)
+}
+
+/// kill -9 at every step of `workspace snapshot` (each rename and mkdir it makes): the next
+/// `shell` finds the home as it was (on the new layer, or still its own), no hidden
+/// `.partial` layer, journal or temporary file is left, and the workspace can be snapshot again.
+#[test]
+fn a_snapshot_killed_at_any_step_loses_nothing() {
+    if !have("strace") {
+        panic!("strace is needed (apt-get install strace)");
+    }
+    let steps: &[(&str, u32)] = &[
+        ("mkdir", 1),
+        ("mkdir", 2),
+        ("mkdir", 3),
+        ("renameat", 1),
+        ("renameat", 2),
+        ("renameat", 3),
+        ("rename", 1),
+        ("rename", 2),
+        ("rename", 3),
+        ("renameat2", 1),
+        ("renameat2", 2),
+    ];
+    for runner in runners() {
+        let fx = Fixture::new(&runner);
+        let r = &fx.runner;
+        for (i, (syscall, n)) in steps.iter().enumerate() {
+            let ws = format!("snap-{i}");
+            let layer = format!("snap-{i}-layer");
+            let marker = format!("home of {ws} {}", random_hex(4));
+            let setup = fx.keepout(&[
+                "shell",
+                &ws,
+                "--new",
+                "--",
+                "sh",
+                "-c",
+                &format!("echo '{marker}' > ~/marker"),
+            ]);
+            assert!(setup.success(), "[{r}] set-up:{setup}");
+            let cut = killed_at(&fx, syscall, *n, &["workspace", "snapshot", &ws, &layer]);
+            let step = format!(
+                "[{r}] snapshot killed at {syscall} #{n} (exit {:?})",
+                cut.code
+            );
+            let back = fx.keepout(&["shell", &ws, "--", "sh", "-c", "cat ~/marker"]);
+            assert!(
+                back.success() && back.stdout.contains(&marker),
+                "{step}: the home is lost:{back}"
+            );
+            let layers = names_in(&store_dir(&fx).join("layers"));
+            assert!(
+                layers.iter().all(|n| !n.starts_with('.')),
+                "{step}: left in layers/: {layers:?}"
+            );
+            let left = names_in(&store_dir(&fx).join("workspaces").join(&ws));
+            assert!(
+                left.iter()
+                    .all(|n| ["home", "lock", "meta.toml", "work"].contains(&n.as_str())),
+                "{step}: left in the workspace: {left:?}"
+            );
+            let list = fx.keepout(&["workspace", "list"]);
+            assert!(list.success() && list.has(&ws), "{step}: list:{list}");
+            // A second snapshot works and holds the home (not an empty layer).
+            let again = format!("{layer}-again");
+            let snap = fx.keepout(&["workspace", "snapshot", &ws, &again]);
+            assert!(snap.success(), "{step}: second snapshot:{snap}");
+            let on = fx.keepout(&["shell", &ws, "--", "sh", "-c", "cat ~/marker"]);
+            assert!(
+                on.stdout.contains(&marker),
+                "{step}: after the second snapshot:{on}"
+            );
+        }
+    }
+}
