@@ -170,6 +170,9 @@ fn nanos() -> u128 {
         .unwrap_or(0)
 }
 
+/// How the hidden directory of a workspace being made starts: `.building-PID-`.
+const BUILDING: &str = ".building-";
+
 /// The file in a workspace's directory that says a snapshot of it is under way.
 const SNAPSHOT_JOURNAL: &str = "snapshot.toml";
 
@@ -327,6 +330,7 @@ impl Store {
 
     /// Every workspace, by name.
     pub fn workspaces(&self) -> Result<Vec<Workspace>> {
+        self.remove_dead_builds();
         let mut out = Vec::new();
         for name in list_names(&self.workspaces_dir())? {
             out.push(self.workspace(&name)?);
@@ -452,6 +456,26 @@ impl Store {
         project: &str,
         make_project: bool,
     ) -> Result<Workspace> {
+        let mut ws = self.create_hidden(name, source, layer, project, make_project)?;
+        if let Err(e) = self.publish(&mut ws) {
+            let _ = remove_tree(&ws.dir);
+            return Err(e);
+        }
+        Ok(ws)
+    }
+
+    /// A new workspace like [`Store::create`]'s, but still under a hidden name
+    /// (`workspaces/.building-PID-*`): no command lists or opens it until [`Store::publish`]
+    /// puts it under its name, so one that is being filled (a clone) is never seen half-made.
+    /// One whose builder died (kill -9) is removed on the next open of the store.
+    pub fn create_hidden(
+        &self,
+        name: &str,
+        source: Option<String>,
+        layer: Option<&str>,
+        project: &str,
+        make_project: bool,
+    ) -> Result<Workspace> {
         check_name(name)?;
         if !valid_name(project) {
             return Err(Error::BadName(project.into()));
@@ -460,11 +484,12 @@ impl Store {
             self.layer(layer)?;
         }
         self.make_dir(&self.workspaces_dir(), false)?;
-        let dir = self.workspaces_dir().join(name);
-        // Made whole under a temporary name, then renamed into place: a workspace either exists
-        // with its metadata or not at all.
+        self.remove_dead_builds();
+        if self.workspaces_dir().join(name).exists() {
+            return Err(Error::WorkspaceExists(name.into()));
+        }
         let partial = tempfile::Builder::new()
-            .prefix(&format!(".partial-{name}-"))
+            .prefix(&format!("{BUILDING}{}-", std::process::id()))
             .tempdir_in(self.workspaces_dir())
             .map_err(io(&self.workspaces_dir()))?;
         let ws = Workspace {
@@ -485,26 +510,64 @@ impl Store {
             self.make_dir(&ws.home().join(project), true)?;
         }
         write_meta(&ws.dir.join("meta.toml"), &ws.meta)?;
-        if dir.exists() {
-            return Err(Error::WorkspaceExists(name.into()));
-        }
-        let partial = partial.keep();
+        // Only now is it kept: an error above removed it (the TempDir's drop).
+        let _ = partial.keep();
+        Ok(ws)
+    }
+
+    /// Put a workspace made by [`Store::create_hidden`] under its name: one rename, so it
+    /// appears whole or not at all. A workspace of that name made meanwhile is never replaced
+    /// ([`Error::WorkspaceExists`]; the hidden one is left to the caller).
+    pub fn publish(&self, ws: &mut Workspace) -> Result<()> {
+        let name = ws.meta.name.clone();
+        let dir = self.workspaces_dir().join(&name);
         rustix::fs::renameat_with(
             rustix::fs::CWD,
-            &partial,
+            &ws.dir,
             rustix::fs::CWD,
             &dir,
             rustix::fs::RenameFlags::NOREPLACE,
         )
         .map_err(|e| {
-            let _ = remove_tree(&partial);
             if e == rustix::io::Errno::EXIST || e == rustix::io::Errno::NOTEMPTY {
-                Error::WorkspaceExists(name.into())
+                Error::WorkspaceExists(name.clone())
             } else {
                 io(&dir)(e.into())
             }
         })?;
-        Ok(Workspace { dir, meta: ws.meta })
+        ws.dir = dir;
+        Ok(())
+    }
+
+    /// Remove a workspace that [`Store::create_hidden`] made and that was never published.
+    pub fn discard_hidden(&self, ws: &Workspace) -> Result<()> {
+        remove_tree(&ws.dir)
+    }
+
+    /// Remove what keepouts that are gone (kill -9, a crash) left half-made or half-removed in
+    /// `workspaces/`: `.building-PID-*` and `.removing-NAME-PID`, whose PID no longer runs.
+    fn remove_dead_builds(&self) {
+        let dir = self.workspaces_dir();
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name();
+            let Some(name) = name.to_str() else { continue };
+            let pid = if let Some(rest) = name.strip_prefix(BUILDING) {
+                rest.split('-').next()
+            } else if name.starts_with(".removing-") {
+                name.rsplit('-').next()
+            } else {
+                None
+            };
+            let Some(pid) = pid.and_then(|p| p.parse::<u32>().ok()) else {
+                continue;
+            };
+            if !Path::new("/proc").join(pid.to_string()).exists() {
+                let _ = remove_tree(&e.path());
+            }
+        }
     }
 
     /// Where overlayfs is refused: turn a new workspace on a layer into one that holds a copy of

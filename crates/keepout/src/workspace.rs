@@ -488,7 +488,9 @@ pub fn try_source(args: TryArgs) -> Result<i32> {
         }
         _ => CloneInto::Fresh,
     };
-    let mut ws = store.create(
+    // Built under a hidden name and put under its own only when whole (cloned, decoys in): a
+    // try cut off at any point (kill -9 too) leaves no workspace of that name.
+    let mut ws = store.create_hidden(
         &name,
         // A local source as an absolute path, so that `workspace list` means it anywhere.
         Some(match &source.local {
@@ -499,11 +501,32 @@ pub fn try_source(args: TryArgs) -> Result<i32> {
         &project,
         false,
     )?;
-    if let Err(e) = on_layer_or_copy(&store, &mut ws) {
-        let _ = store.remove(&name);
+    if let Err(e) = build(&store, &mut ws, &args, &source, &project, into) {
+        let _ = store.discard_hidden(&ws);
         return Err(e);
     }
-    write_bashrc(&ws, store.owner())?;
+    if let Err(e) = store.publish(&mut ws) {
+        let _ = store.discard_hidden(&ws);
+        return Err(e.into());
+    }
+    eprintln!("keepout: workspace {name} is ready; `keepout shell {name}` comes back to it");
+    enter(&store, &mut ws, &args.command, &args.sandbox)
+}
+
+/// Fill `try`'s new (still hidden) workspace: the copy of its layer where overlayfs is
+/// refused, the shell's rc file, the clone (inside the sandbox), the decoys.
+fn build(
+    store: &Store,
+    ws: &mut Workspace,
+    args: &TryArgs,
+    source: &CloneSource,
+    project: &str,
+    into: CloneInto,
+) -> Result<()> {
+    let name = ws.meta.name.clone();
+    let project = project.to_string();
+    on_layer_or_copy(store, ws)?;
+    write_bashrc(ws, store.owner())?;
 
     // The clone: inside, with only the source's host (or nothing), no credentials, no hooks,
     // and a global git configuration of its own (not even a layer's).
@@ -547,11 +570,10 @@ pub fn try_source(args: TryArgs) -> Result<i32> {
         EnvRule::Set("GIT_CONFIG_NOSYSTEM".into(), "1".into()),
         EnvRule::Set("HOME".into(), "/tmp".into()),
     ];
-    let cloned = run_in(&store, &mut ws, false, clone, &clone_opts, git_env);
+    let cloned = run_in(store, ws, false, clone, &clone_opts, git_env);
     match cloned {
         Ok(0) => {}
         other => {
-            let _ = store.remove(&name);
             return Err(match other {
                 Ok(code) => anyhow!(
                     "cloning {} failed (git exited {code}); no workspace was kept",
@@ -566,7 +588,7 @@ pub fn try_source(args: TryArgs) -> Result<i32> {
     }
     // Cloned beside the layer's directory: that is the project now.
     if !beside.is_empty() && std::fs::symlink_metadata(ws.home().join(&beside)).is_ok() {
-        store.set_project(&mut ws, &beside)?;
+        store.set_project(ws, &beside)?;
     }
     // The decoys go in after the clone (which looks at no dotfile anyway).
     if !args.no_decoys {
@@ -574,8 +596,7 @@ pub fn try_source(args: TryArgs) -> Result<i32> {
         keepout_sandbox::decoys::plant_into(&ws.home(), &tag, store.owner())
             .context("cannot plant the decoys")?;
     }
-    eprintln!("keepout: workspace {name} is ready; `keepout shell {name}` comes back to it");
-    enter(&store, &mut ws, &args.command, &args.sandbox)
+    Ok(())
 }
 
 /// The command (or a shell) in the workspace's project, with what the user asked for.

@@ -104,3 +104,83 @@ fn a_snapshot_killed_at_any_step_loses_nothing() {
         }
     }
 }
+
+/// A bare clone of the fixture's project, owned by the runner; returns its path.
+fn bare_repo(fx: &Fixture) -> String {
+    let repo = fx.root.join("faults.git");
+    let out = fx.outside(&format!(
+        "git clone -q --bare . {}",
+        q(repo.display().to_string())
+    ));
+    assert!(out.success(), "[{}] bare clone:{out}", fx.runner);
+    repo.display().to_string()
+}
+
+/// After a `try --name NAME` was killed: NAME is listed only when whole (its project holds the
+/// clone), and a new `try --name NAME` works and leaves no hidden directory behind.
+fn check_after_killed_try(fx: &Fixture, repo: &str, name: &str, step: &str) {
+    let list = fx.keepout(&["workspace", "list"]);
+    assert!(list.success(), "{step}: list:{list}");
+    if list.has(name) {
+        let whole = fx.keepout(&["shell", name, "--", "git", "log", "--oneline", "-1"]);
+        assert!(
+            whole.success() && !whole.stdout.trim().is_empty(),
+            "{step}: workspace {name} is listed but not whole:{whole}"
+        );
+        let rm = fx.keepout(&["workspace", "rm", name]);
+        assert!(rm.success(), "{step}: rm:{rm}");
+    }
+    let again = fx.keepout(&["try", repo, "--name", name, "--", "git", "log", "--oneline"]);
+    assert!(
+        again.success() && !again.stdout.trim().is_empty(),
+        "{step}: the next try --name {name}:{again}"
+    );
+    let left = names_in(&store_dir(fx).join("workspaces"));
+    assert!(
+        left.iter().all(|n| !n.starts_with('.')),
+        "{step}: left in workspaces/: {left:?}"
+    );
+    let rm = fx.keepout(&["workspace", "rm", name]);
+    assert!(rm.success(), "{step}: rm:{rm}");
+}
+
+/// kill -9 of `keepout try` at each directory it makes (strace fault injection, the keepout
+/// process only), and at a marker during its clone (its workspace's home made): no workspace is
+/// listed under the name unless whole, and the next `try --name` with that name works.
+#[test]
+fn a_try_killed_at_any_point_leaves_no_half_made_workspace() {
+    if !have("strace") {
+        panic!("strace is needed (apt-get install strace)");
+    }
+    for runner in runners() {
+        let fx = Fixture::new(&runner);
+        let r = &fx.runner;
+        let repo = bare_repo(&fx);
+        for n in 1..=6 {
+            let name = format!("try-mkdir-{n}");
+            let inject = format!("inject=mkdir:signal=KILL:when={n}");
+            let mut argv = vec!["strace", "-qq", "-o", "/dev/null", "-e", &inject];
+            argv.extend_from_slice(&[keepout_bin(), "try", &repo, "--name", &name, "--", "true"]);
+            let what = format!("[{r}] {}", argv.join(" "));
+            let cut = run(fx.command(&argv), what);
+            let step = format!("[{r}] try killed at mkdir #{n} (exit {:?})", cut.code);
+            check_after_killed_try(&fx, &repo, &name, &step);
+        }
+        // During the clone: killed as soon as the new workspace's home is there.
+        let name = "try-clone";
+        let argv = [keepout_bin(), "try", &repo, "--name", name, "--", "true"];
+        let mut running = Running::spawn(fx.command(&argv), format!("[{r}] try"));
+        let workspaces = store_dir(&fx).join("workspaces");
+        let made = poll(std::time::Duration::from_secs(30), || {
+            names_in(&workspaces)
+                .iter()
+                .any(|n| workspaces.join(n).join("home").is_dir())
+        });
+        signal(running.pid(), "KILL");
+        let was_running = running.is_running();
+        let cut = running.wait();
+        assert!(made, "[{r}] the workspace's home never appeared:{cut}");
+        let step = format!("[{r}] try killed during its clone (running: {was_running})");
+        check_after_killed_try(&fx, &repo, name, &step);
+    }
+}
