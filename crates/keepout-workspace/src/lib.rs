@@ -68,7 +68,7 @@ pub enum Error {
         what: &'static str,
         found: u32,
     },
-    #[error("your tree changed since the run at {}: applying would overwrite that. `keepout review diff` shows the run's changes; `keepout review apply --force` applies them anyway", .0.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))]
+    #[error("your tree changed since the run at {}: applying would overwrite that. `keepout review diff` shows the run's changes; `keepout review apply --force` applies them anyway", list_paths(.0))]
     Conflict(Vec<PathBuf>),
     #[error("{path}: damaged metadata: {message}")]
     Damaged { path: PathBuf, message: String },
@@ -95,6 +95,23 @@ fn describe_holder(holder: &Option<Holder>) -> String {
         None => String::new(),
     }
 }
+
+/// At most [`PATHS_SHOWN`] paths, then how many more: an error stays a few lines long.
+fn list_paths(paths: &[PathBuf]) -> String {
+    let mut text = paths
+        .iter()
+        .take(PATHS_SHOWN)
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    if paths.len() > PATHS_SHOWN {
+        text.push_str(&format!(" and {} more", paths.len() - PATHS_SHOWN));
+    }
+    text
+}
+
+/// How many paths an error names.
+const PATHS_SHOWN: usize = 10;
 
 fn list_known(names: &[String]) -> String {
     if names.is_empty() {

@@ -184,3 +184,96 @@ fn a_try_killed_at_any_point_leaves_no_half_made_workspace() {
         check_after_killed_try(&fx, &repo, name, &step);
     }
 }
+
+/// How many files the runs under review below write.
+const MANY: usize = 200;
+
+/// A kept review of a run that writes `many/f1.txt` ... `many/fMANY.txt` (each `run-I`) and
+/// changes `kept.txt`.
+fn review_of_many_files(fx: &Fixture) {
+    let script = format!(
+        "mkdir -p many && for i in $(seq 1 {MANY}); do echo run-$i > many/f$i.txt; done; \
+         echo changed-by-the-run > kept.txt"
+    );
+    let run = fx.keepout(&["run", "--review", "--", "sh", "-c", &script]);
+    assert!(
+        run.success() && run.stderr.contains("nothing was written to your tree"),
+        "[{}] run --review:{run}",
+        fx.runner
+    );
+}
+
+/// Temporary files of an apply anywhere in the project.
+fn apply_temps(fx: &Fixture) -> Vec<String> {
+    let out = fx.outside("find . -name '.keepout-apply-*'");
+    out.stdout.lines().map(str::to_string).collect()
+}
+
+/// kill -9 of `review apply` at several of its steps (the directory made, a file synced, a file
+/// renamed into place): the next `review apply` finishes it (no conflict is blamed on the
+/// maintainer), every file holds the run's content, and no temporary file is left in the tree.
+#[test]
+fn an_apply_killed_at_any_step_is_finished_by_the_next() {
+    if !have("strace") {
+        panic!("strace is needed (apt-get install strace)");
+    }
+    let steps: &[(&str, u32)] = &[
+        ("mkdirat", 1),
+        ("fsync", 1),
+        ("fsync", 120),
+        ("renameat", 1),
+        ("renameat", 77),
+        ("renameat", MANY as u32),
+    ];
+    for runner in runners() {
+        let fx = Fixture::new(&runner);
+        let r = &fx.runner;
+        for (syscall, n) in steps {
+            let reset = fx.outside("rm -rf many && echo original > kept.txt");
+            assert!(reset.success(), "[{r}] reset:{reset}");
+            review_of_many_files(&fx);
+            let cut = killed_at(&fx, syscall, *n, &["review", "apply"]);
+            let step = format!("[{r}] apply killed at {syscall} #{n} (exit {:?})", cut.code);
+            assert!(!cut.success(), "{step}: it was not cut off:{cut}");
+            let again = fx.keepout(&["review", "apply"]);
+            assert!(again.success(), "{step}: the next apply:{again}");
+            for i in 1..=MANY {
+                assert_eq!(
+                    read(&fx.project.join(format!("many/f{i}.txt"))).as_deref(),
+                    Some(format!("run-{i}\n").as_str()),
+                    "{step}: many/f{i}.txt"
+                );
+            }
+            assert_eq!(
+                read(&fx.project.join("kept.txt")).as_deref(),
+                Some("changed-by-the-run\n"),
+                "{step}: kept.txt"
+            );
+            let temps = apply_temps(&fx);
+            assert!(temps.is_empty(), "{step}: left in the tree: {temps:?}");
+        }
+        // A real conflict on every path is refused in a few lines, naming some and counting the
+        // rest.
+        let reset = fx.outside("rm -rf many && echo original > kept.txt");
+        assert!(reset.success(), "[{r}] reset:{reset}");
+        review_of_many_files(&fx);
+        let edit = fx.outside(&format!(
+            "mkdir -p many && for i in $(seq 1 {MANY}); do echo mine > many/f$i.txt; done"
+        ));
+        assert!(edit.success(), "[{r}] edit:{edit}");
+        let refused = fx.keepout(&["review", "apply"]);
+        assert!(
+            !refused.success()
+                && refused
+                    .stderr
+                    .contains(&format!("and {} more", MANY - 10))
+                && refused.stderr.len() < 1500,
+            "[{r}] the refusal:{refused}"
+        );
+        assert_eq!(
+            read(&fx.project.join("many/f1.txt")).as_deref(),
+            Some("mine\n"),
+            "[{r}]"
+        );
+    }
+}
