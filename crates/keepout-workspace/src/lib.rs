@@ -52,6 +52,8 @@ pub enum Error {
     NoLayer { name: String, known: Vec<String> },
     #[error("a workspace named {0:?} exists already (keepout shell {0} goes back into it; keepout workspace rm {0} removes it)")]
     WorkspaceExists(String),
+    #[error("workspace {name} is damaged: {why}; `keepout workspace rm {name}` removes it")]
+    DamagedWorkspace { name: String, why: String },
     #[error("a layer named {0:?} exists already")]
     LayerExists(String),
     #[error("layer {layer:?} is in use by {users}: remove those first")]
@@ -364,8 +366,35 @@ impl Store {
         Ok(out)
     }
 
+    /// Is there a workspace (whole or damaged) named `name`?
     pub fn exists(&self, name: &str) -> bool {
-        valid_name(name) && self.workspaces_dir().join(name).join("meta.toml").exists()
+        valid_name(name) && self.workspaces_dir().join(name).is_dir()
+    }
+
+    /// Every workspace that can be opened, by name, and what is wrong with each of the others
+    /// (a damaged or missing `meta.toml`): one damaged workspace hides none of the others.
+    pub fn workspaces_and_damaged(&self) -> Result<(Vec<Workspace>, Vec<Error>)> {
+        self.remove_dead_builds();
+        let dir = self.workspaces_dir();
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Default::default()),
+            Err(e) => return Err(io(&dir)(e)),
+        };
+        let mut names: Vec<String> = entries
+            .flatten()
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|n| valid_name(n) && dir.join(n).is_dir())
+            .collect();
+        names.sort();
+        let (mut good, mut damaged) = (Vec::new(), Vec::new());
+        for name in names {
+            match self.workspace(&name) {
+                Ok(ws) => good.push(ws),
+                Err(e) => damaged.push(e),
+            }
+        }
+        Ok((good, damaged))
     }
 
     /// One workspace. One whose snapshot was cut off (its home already the layer's) is set on
@@ -375,12 +404,24 @@ impl Store {
         let dir = self.workspaces_dir().join(name);
         let meta_path = dir.join("meta.toml");
         if !meta_path.exists() {
+            if dir.is_dir() {
+                return Err(Error::DamagedWorkspace {
+                    name: name.into(),
+                    why: "its meta.toml is missing".into(),
+                });
+            }
             return Err(Error::NoWorkspace {
                 name: name.into(),
                 known: list_names(&self.workspaces_dir())?,
             });
         }
-        let meta: WorkspaceMeta = read_meta(&meta_path, "the workspace")?;
+        let meta: WorkspaceMeta = read_meta(&meta_path, "the workspace").map_err(|e| match e {
+            Error::Damaged { path, message } => Error::DamagedWorkspace {
+                name: name.into(),
+                why: format!("{} cannot be read ({message})", path.display()),
+            },
+            other => other,
+        })?;
         let mut ws = Workspace { dir, meta };
         remove_dead_meta_temps(&ws.dir);
         let journal = ws.dir.join(SNAPSHOT_JOURNAL);
@@ -503,6 +544,8 @@ impl Store {
         self.make_dir(&self.workspaces_dir(), false)?;
         self.remove_dead_builds();
         if self.workspaces_dir().join(name).exists() {
+            // A damaged one says so (and how to remove it) rather than just "exists".
+            self.workspace(name)?;
             return Err(Error::WorkspaceExists(name.into()));
         }
         let partial = tempfile::Builder::new()
@@ -661,32 +704,7 @@ impl Store {
     /// Take the workspace's lock: exclusive (snapshot, remove, a run on layers: two overlays on
     /// one upper directory are not allowed) or shared (a run in a plain workspace).
     pub fn lock(&self, ws: &Workspace, exclusive: bool) -> Result<WorkspaceLock> {
-        let path = ws.dir.join("lock");
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(io(&path))?;
-        let how = if exclusive {
-            rustix::fs::FlockOperation::NonBlockingLockExclusive
-        } else {
-            rustix::fs::FlockOperation::NonBlockingLockShared
-        };
-        match rustix::fs::flock(&file, how) {
-            Ok(()) => {
-                // Who holds it, for the message a second run gets (best effort: a shared lock's
-                // holders take turns writing here, and any of them is a right answer).
-                let _ = file.set_len(0);
-                let _ = (&file).write_all(format!("{}\n", std::process::id()).as_bytes());
-                Ok(WorkspaceLock { _file: file })
-            }
-            Err(rustix::io::Errno::WOULDBLOCK) => Err(Error::Busy {
-                name: ws.meta.name.clone(),
-                holder: holder_of(&path),
-            }),
-            Err(e) => Err(io(&path)(e.into())),
-        }
+        lock_dir(&ws.dir, &ws.meta.name, exclusive)
     }
 
     /// Take the workspace's lock exclusively if no one else holds it now, else `None`.
@@ -843,21 +861,33 @@ impl Store {
         self.make_dir(&ws.home(), true)
     }
 
-    /// Remove a workspace and everything in it.
+    /// Remove a workspace and everything in it; a damaged one too.
     pub fn remove(&self, name: &str) -> Result<()> {
-        let ws = self.workspace(name)?;
-        let lock = self.lock(&ws, true)?;
-        self.remove_held(&ws, lock)
+        match self.workspace(name) {
+            Ok(ws) => {
+                let lock = self.lock(&ws, true)?;
+                self.remove_held(&ws, lock)
+            }
+            Err(Error::DamagedWorkspace { .. }) => {
+                let dir = self.workspaces_dir().join(name);
+                let lock = lock_dir(&dir, name, true)?;
+                self.remove_dir_held(&dir, name, lock)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Remove a workspace whose exclusive lock the caller holds.
     fn remove_held(&self, ws: &Workspace, lock: WorkspaceLock) -> Result<()> {
-        let name = &ws.meta.name;
+        self.remove_dir_held(&ws.dir, &ws.meta.name, lock)
+    }
+
+    fn remove_dir_held(&self, dir: &Path, name: &str, lock: WorkspaceLock) -> Result<()> {
         // Renamed away first, so that a half-removed workspace is never mistaken for one.
         let doomed = self
             .workspaces_dir()
             .join(format!(".removing-{name}-{}", std::process::id()));
-        std::fs::rename(&ws.dir, &doomed).map_err(io(&ws.dir))?;
+        std::fs::rename(dir, &doomed).map_err(io(dir))?;
         drop(lock);
         remove_tree(&doomed)
     }
@@ -972,6 +1002,36 @@ impl Store {
     }
 }
 
+/// Take the lock of the workspace in `dir` (see [`Store::lock`]).
+fn lock_dir(dir: &Path, name: &str, exclusive: bool) -> Result<WorkspaceLock> {
+    let path = dir.join("lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(io(&path))?;
+    let how = if exclusive {
+        rustix::fs::FlockOperation::NonBlockingLockExclusive
+    } else {
+        rustix::fs::FlockOperation::NonBlockingLockShared
+    };
+    match rustix::fs::flock(&file, how) {
+        Ok(()) => {
+            // Who holds it, for the message a second run gets (best effort: a shared lock's
+            // holders take turns writing here, and any of them is a right answer).
+            let _ = file.set_len(0);
+            let _ = (&file).write_all(format!("{}\n", std::process::id()).as_bytes());
+            Ok(WorkspaceLock { _file: file })
+        }
+        Err(rustix::io::Errno::WOULDBLOCK) => Err(Error::Busy {
+            name: name.into(),
+            holder: holder_of(&path),
+        }),
+        Err(e) => Err(io(&path)(e.into())),
+    }
+}
+
 /// The live process named in a lock file, if any.
 fn holder_of(lock: &Path) -> Option<Holder> {
     let pid: u32 = std::fs::read_to_string(lock).ok()?.trim().parse().ok()?;
@@ -1058,7 +1118,13 @@ fn list_names(dir: &Path) -> Result<Vec<String>> {
 }
 
 fn read_meta<T: serde::de::DeserializeOwned>(path: &Path, what: &'static str) -> Result<T> {
-    let text = std::fs::read_to_string(path).map_err(io(path))?;
+    let text = std::fs::read_to_string(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::InvalidData => Error::Damaged {
+            path: path.into(),
+            message: "it is not UTF-8 text".into(),
+        },
+        _ => io(path)(e),
+    })?;
     let table: toml::Table = toml::from_str(&text).map_err(|e| Error::Damaged {
         path: path.into(),
         message: e.message().to_string(),
@@ -1273,7 +1339,10 @@ mod tests {
             Err(Error::NewerFormat { found: 9, .. })
         ));
         std::fs::write(ws.dir.join("meta.toml"), "not toml [").unwrap();
-        assert!(matches!(s.workspace("w"), Err(Error::Damaged { .. })));
+        assert!(matches!(
+            s.workspace("w"),
+            Err(Error::DamagedWorkspace { .. })
+        ));
     }
 
     #[test]

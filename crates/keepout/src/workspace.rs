@@ -147,6 +147,8 @@ fn check_before_work(
             return Err(keepout_workspace::Error::BadName(name.into()).into());
         }
         if store.exists(name) {
+            // A damaged one says so (and how to remove it) rather than just "exists".
+            store.workspace(name)?;
             return Err(keepout_workspace::Error::WorkspaceExists(name.into()).into());
         }
     }
@@ -619,6 +621,8 @@ pub fn shell(args: ShellArgs) -> Result<i32> {
     let store = store();
     let mut ws = if store.exists(&args.name) {
         if args.new || args.from.is_some() {
+            // A damaged one says so (and how to remove it) rather than just "exists".
+            store.workspace(&args.name)?;
             bail!(
                 "workspace {} exists already: `keepout shell {}` goes back into it (--new and --from only make new ones)",
                 args.name,
@@ -682,7 +686,11 @@ pub fn workspace(action: WorkspaceAction) -> Result<i32> {
         } => {
             // Every name is checked before anything is removed.
             for name in &names {
-                store.workspace(name)?;
+                match store.workspace(name) {
+                    // A damaged one is removed all the same: that is the way out of it.
+                    Ok(_) | Err(keepout_workspace::Error::DamagedWorkspace { .. }) => {}
+                    Err(e) => return Err(e.into()),
+                }
             }
             for l in &layer {
                 store.layer(l)?;
@@ -722,7 +730,11 @@ pub fn workspace(action: WorkspaceAction) -> Result<i32> {
 }
 
 fn list(store: &Store, json: bool) -> Result<i32> {
-    let workspaces = store.workspaces()?;
+    // A damaged workspace is named on stderr; the others are listed all the same.
+    let (workspaces, damaged) = store.workspaces_and_damaged()?;
+    for e in &damaged {
+        eprintln!("keepout: {e}");
+    }
     let layers = store.layers()?;
     let mut out = String::new();
     if json {
@@ -756,12 +768,16 @@ fn list(store: &Store, json: bool) -> Result<i32> {
         writeln!(
             out,
             "{}",
-            serde_json::to_string_pretty(&serde_json::json!({"workspaces": ws, "layers": ls}))?
+            serde_json::to_string_pretty(&serde_json::json!({
+                "workspaces": ws,
+                "layers": ls,
+                "damaged": damaged.iter().map(|e| e.to_string()).collect::<Vec<_>>(),
+            }))?
         )?;
         print_out(&out)?;
         return Ok(0);
     }
-    if workspaces.is_empty() && layers.is_empty() {
+    if workspaces.is_empty() && layers.is_empty() && damaged.is_empty() {
         writeln!(out, "no workspaces yet: `keepout try SOURCE` clones into one, `keepout shell NAME --new` makes an empty one")?;
         print_out(&out)?;
         return Ok(0);

@@ -264,9 +264,7 @@ fn an_apply_killed_at_any_step_is_finished_by_the_next() {
         let refused = fx.keepout(&["review", "apply"]);
         assert!(
             !refused.success()
-                && refused
-                    .stderr
-                    .contains(&format!("and {} more", MANY - 10))
+                && refused.stderr.contains(&format!("and {} more", MANY - 10))
                 && refused.stderr.len() < 1500,
             "[{r}] the refusal:{refused}"
         );
@@ -275,5 +273,71 @@ fn an_apply_killed_at_any_step_is_finished_by_the_next() {
             Some("mine\n"),
             "[{r}]"
         );
+    }
+}
+
+/// Damaged workspaces (`meta.toml` not TOML, not UTF-8, missing): `workspace list` lists the
+/// others and names each damaged one; `shell NAME`, `shell NAME --new` and `try --name NAME`
+/// all say the same thing (damaged, and how to remove it); `workspace rm` removes them.
+#[test]
+fn a_damaged_workspace_is_named_and_hides_no_other() {
+    for runner in runners() {
+        let fx = Fixture::new(&runner);
+        let r = &fx.runner;
+        for name in ["good", "bad-toml", "bad-bytes", "no-meta"] {
+            let made = fx.keepout(&["shell", name, "--new", "--", "true"]);
+            assert!(made.success(), "[{r}] {name}:{made}");
+        }
+        let workspaces = store_dir(&fx).join("workspaces");
+        std::fs::write(workspaces.join("bad-toml/meta.toml"), "not toml [").unwrap();
+        std::fs::write(
+            workspaces.join("bad-bytes/meta.toml"),
+            b"name = \"\xff\xfe\"\n",
+        )
+        .unwrap();
+        std::fs::remove_file(workspaces.join("no-meta/meta.toml")).unwrap();
+
+        let list = fx.keepout(&["workspace", "list"]);
+        assert!(
+            list.success() && list.stdout.contains("good"),
+            "[{r}] list:{list}"
+        );
+        for name in ["bad-toml", "bad-bytes", "no-meta"] {
+            assert!(
+                list.stderr
+                    .contains(&format!("workspace {name} is damaged"))
+                    && list
+                        .stderr
+                        .contains(&format!("keepout workspace rm {name}")),
+                "[{r}] list names {name}:{list}"
+            );
+        }
+        let missing = "workspace no-meta is damaged: its meta.toml is missing; \
+                       `keepout workspace rm no-meta` removes it";
+        let repo = bare_repo(&fx);
+        for args in [
+            vec!["shell", "no-meta", "--", "true"],
+            vec!["shell", "no-meta", "--new", "--", "true"],
+            vec!["try", &repo, "--name", "no-meta", "--", "true"],
+        ] {
+            let out = fx.keepout(&args);
+            assert!(
+                !out.success() && out.stderr.contains(missing),
+                "[{r}] {args:?}:{out}"
+            );
+        }
+        let bytes = fx.keepout(&["shell", "bad-bytes", "--", "true"]);
+        assert!(
+            !bytes.success() && bytes.stderr.contains("not UTF-8"),
+            "[{r}] bad bytes:{bytes}"
+        );
+        let rm = fx.keepout(&["workspace", "rm", "bad-toml", "bad-bytes", "no-meta"]);
+        assert!(rm.success(), "[{r}] rm:{rm}");
+        let list = fx.keepout(&["workspace", "list"]);
+        assert!(
+            list.success() && list.stdout.contains("good") && !list.stderr.contains("damaged"),
+            "[{r}] list after rm:{list}"
+        );
+        assert_eq!(names_in(&workspaces), vec!["good".to_string()], "[{r}]");
     }
 }
