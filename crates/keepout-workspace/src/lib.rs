@@ -52,6 +52,8 @@ pub enum Error {
     NoLayer { name: String, known: Vec<String> },
     #[error("a workspace named {0:?} exists already (keepout shell {0} goes back into it; keepout workspace rm {0} removes it)")]
     WorkspaceExists(String),
+    #[error("workspace {name} is damaged: {why}; `keepout workspace rm {name}` removes it")]
+    DamagedWorkspace { name: String, why: String },
     #[error("a layer named {0:?} exists already")]
     LayerExists(String),
     #[error("layer {layer:?} is in use by {users}: remove those first")]
@@ -68,7 +70,7 @@ pub enum Error {
         what: &'static str,
         found: u32,
     },
-    #[error("your tree changed since the run at {}: applying would overwrite that. `keepout review diff` shows the run's changes; `keepout review apply --force` applies them anyway", .0.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))]
+    #[error("your tree changed since the run at {}: applying would overwrite that. `keepout review diff` shows the run's changes; `keepout review apply --force` applies them anyway", list_paths(.0))]
     Conflict(Vec<PathBuf>),
     #[error("{path}: damaged metadata: {message}")]
     Damaged { path: PathBuf, message: String },
@@ -95,6 +97,23 @@ fn describe_holder(holder: &Option<Holder>) -> String {
         None => String::new(),
     }
 }
+
+/// At most [`PATHS_SHOWN`] paths, then how many more: an error stays a few lines long.
+fn list_paths(paths: &[PathBuf]) -> String {
+    let mut text = paths
+        .iter()
+        .take(PATHS_SHOWN)
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    if paths.len() > PATHS_SHOWN {
+        text.push_str(&format!(" and {} more", paths.len() - PATHS_SHOWN));
+    }
+    text
+}
+
+/// How many paths an error names.
+const PATHS_SHOWN: usize = 10;
 
 fn list_known(names: &[String]) -> String {
     if names.is_empty() {
@@ -161,6 +180,27 @@ fn now() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
+}
+
+fn nanos() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0)
+}
+
+/// How the hidden directory of a workspace being made starts: `.building-PID-`.
+const BUILDING: &str = ".building-";
+
+/// The file in a workspace's directory that says a snapshot of it is under way.
+const SNAPSHOT_JOURNAL: &str = "snapshot.toml";
+
+/// What a snapshot under way writes before it moves anything: the layer it makes, and the
+/// hidden directory (in `layers/`) it builds that layer in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct SnapshotJournal {
+    layer: String,
+    partial: String,
 }
 
 /// What `meta.toml` of a workspace says.
@@ -309,6 +349,7 @@ impl Store {
 
     /// Every workspace, by name.
     pub fn workspaces(&self) -> Result<Vec<Workspace>> {
+        self.remove_dead_builds();
         let mut out = Vec::new();
         for name in list_names(&self.workspaces_dir())? {
             out.push(self.workspace(&name)?);
@@ -325,8 +366,35 @@ impl Store {
         Ok(out)
     }
 
+    /// Is there a workspace (whole or damaged) named `name`?
     pub fn exists(&self, name: &str) -> bool {
-        valid_name(name) && self.workspaces_dir().join(name).join("meta.toml").exists()
+        valid_name(name) && self.workspaces_dir().join(name).is_dir()
+    }
+
+    /// Every workspace that can be opened, by name, and what is wrong with each of the others
+    /// (a damaged or missing `meta.toml`): one damaged workspace hides none of the others.
+    pub fn workspaces_and_damaged(&self) -> Result<(Vec<Workspace>, Vec<Error>)> {
+        self.remove_dead_builds();
+        let dir = self.workspaces_dir();
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Default::default()),
+            Err(e) => return Err(io(&dir)(e)),
+        };
+        let mut names: Vec<String> = entries
+            .flatten()
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|n| valid_name(n) && dir.join(n).is_dir())
+            .collect();
+        names.sort();
+        let (mut good, mut damaged) = (Vec::new(), Vec::new());
+        for name in names {
+            match self.workspace(&name) {
+                Ok(ws) => good.push(ws),
+                Err(e) => damaged.push(e),
+            }
+        }
+        Ok((good, damaged))
     }
 
     /// One workspace. One whose snapshot was cut off (its home already the layer's) is set on
@@ -336,14 +404,36 @@ impl Store {
         let dir = self.workspaces_dir().join(name);
         let meta_path = dir.join("meta.toml");
         if !meta_path.exists() {
+            if dir.is_dir() {
+                return Err(Error::DamagedWorkspace {
+                    name: name.into(),
+                    why: "its meta.toml is missing".into(),
+                });
+            }
             return Err(Error::NoWorkspace {
                 name: name.into(),
                 known: list_names(&self.workspaces_dir())?,
             });
         }
-        let meta: WorkspaceMeta = read_meta(&meta_path, "the workspace")?;
+        let meta: WorkspaceMeta = read_meta(&meta_path, "the workspace").map_err(|e| match e {
+            Error::Damaged { path, message } => Error::DamagedWorkspace {
+                name: name.into(),
+                why: format!("{} cannot be read ({message})", path.display()),
+            },
+            other => other,
+        })?;
         let mut ws = Workspace { dir, meta };
-        if !ws.home().exists() {
+        remove_dead_meta_temps(&ws.dir);
+        let journal = ws.dir.join(SNAPSHOT_JOURNAL);
+        if journal.exists() {
+            // A snapshot was cut off, or is running now (then its keepout holds the lock).
+            if let Some(_lock) = self.try_lock_exclusive(&ws)? {
+                if journal.exists() {
+                    let journal: SnapshotJournal = read_meta(&journal, "the snapshot journal")?;
+                    self.recover_snapshot(&mut ws, &journal)?;
+                }
+            }
+        } else if !ws.home().exists() {
             self.finish_snapshot(&mut ws)?;
         }
         Ok(ws)
@@ -424,6 +514,26 @@ impl Store {
         project: &str,
         make_project: bool,
     ) -> Result<Workspace> {
+        let mut ws = self.create_hidden(name, source, layer, project, make_project)?;
+        if let Err(e) = self.publish(&mut ws) {
+            let _ = remove_tree(&ws.dir);
+            return Err(e);
+        }
+        Ok(ws)
+    }
+
+    /// A new workspace like [`Store::create`]'s, but still under a hidden name
+    /// (`workspaces/.building-PID-*`): no command lists or opens it until [`Store::publish`]
+    /// puts it under its name, so one that is being filled (a clone) is never seen half-made.
+    /// One whose builder died (kill -9) is removed on the next open of the store.
+    pub fn create_hidden(
+        &self,
+        name: &str,
+        source: Option<String>,
+        layer: Option<&str>,
+        project: &str,
+        make_project: bool,
+    ) -> Result<Workspace> {
         check_name(name)?;
         if !valid_name(project) {
             return Err(Error::BadName(project.into()));
@@ -432,11 +542,14 @@ impl Store {
             self.layer(layer)?;
         }
         self.make_dir(&self.workspaces_dir(), false)?;
-        let dir = self.workspaces_dir().join(name);
-        // Made whole under a temporary name, then renamed into place: a workspace either exists
-        // with its metadata or not at all.
+        self.remove_dead_builds();
+        if self.workspaces_dir().join(name).exists() {
+            // A damaged one says so (and how to remove it) rather than just "exists".
+            self.workspace(name)?;
+            return Err(Error::WorkspaceExists(name.into()));
+        }
         let partial = tempfile::Builder::new()
-            .prefix(&format!(".partial-{name}-"))
+            .prefix(&format!("{BUILDING}{}-", std::process::id()))
             .tempdir_in(self.workspaces_dir())
             .map_err(io(&self.workspaces_dir()))?;
         let ws = Workspace {
@@ -457,26 +570,64 @@ impl Store {
             self.make_dir(&ws.home().join(project), true)?;
         }
         write_meta(&ws.dir.join("meta.toml"), &ws.meta)?;
-        if dir.exists() {
-            return Err(Error::WorkspaceExists(name.into()));
-        }
-        let partial = partial.keep();
+        // Only now is it kept: an error above removed it (the TempDir's drop).
+        let _ = partial.keep();
+        Ok(ws)
+    }
+
+    /// Put a workspace made by [`Store::create_hidden`] under its name: one rename, so it
+    /// appears whole or not at all. A workspace of that name made meanwhile is never replaced
+    /// ([`Error::WorkspaceExists`]; the hidden one is left to the caller).
+    pub fn publish(&self, ws: &mut Workspace) -> Result<()> {
+        let name = ws.meta.name.clone();
+        let dir = self.workspaces_dir().join(&name);
         rustix::fs::renameat_with(
             rustix::fs::CWD,
-            &partial,
+            &ws.dir,
             rustix::fs::CWD,
             &dir,
             rustix::fs::RenameFlags::NOREPLACE,
         )
         .map_err(|e| {
-            let _ = remove_tree(&partial);
             if e == rustix::io::Errno::EXIST || e == rustix::io::Errno::NOTEMPTY {
-                Error::WorkspaceExists(name.into())
+                Error::WorkspaceExists(name.clone())
             } else {
                 io(&dir)(e.into())
             }
         })?;
-        Ok(Workspace { dir, meta: ws.meta })
+        ws.dir = dir;
+        Ok(())
+    }
+
+    /// Remove a workspace that [`Store::create_hidden`] made and that was never published.
+    pub fn discard_hidden(&self, ws: &Workspace) -> Result<()> {
+        remove_tree(&ws.dir)
+    }
+
+    /// Remove what keepouts that are gone (kill -9, a crash) left half-made or half-removed in
+    /// `workspaces/`: `.building-PID-*` and `.removing-NAME-PID`, whose PID no longer runs.
+    fn remove_dead_builds(&self) {
+        let dir = self.workspaces_dir();
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name();
+            let Some(name) = name.to_str() else { continue };
+            let pid = if let Some(rest) = name.strip_prefix(BUILDING) {
+                rest.split('-').next()
+            } else if name.starts_with(".removing-") {
+                name.rsplit('-').next()
+            } else {
+                None
+            };
+            let Some(pid) = pid.and_then(|p| p.parse::<u32>().ok()) else {
+                continue;
+            };
+            if !Path::new("/proc").join(pid.to_string()).exists() {
+                let _ = remove_tree(&e.path());
+            }
+        }
     }
 
     /// Where overlayfs is refused: turn a new workspace on a layer into one that holds a copy of
@@ -553,32 +704,7 @@ impl Store {
     /// Take the workspace's lock: exclusive (snapshot, remove, a run on layers: two overlays on
     /// one upper directory are not allowed) or shared (a run in a plain workspace).
     pub fn lock(&self, ws: &Workspace, exclusive: bool) -> Result<WorkspaceLock> {
-        let path = ws.dir.join("lock");
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(io(&path))?;
-        let how = if exclusive {
-            rustix::fs::FlockOperation::NonBlockingLockExclusive
-        } else {
-            rustix::fs::FlockOperation::NonBlockingLockShared
-        };
-        match rustix::fs::flock(&file, how) {
-            Ok(()) => {
-                // Who holds it, for the message a second run gets (best effort: a shared lock's
-                // holders take turns writing here, and any of them is a right answer).
-                let _ = file.set_len(0);
-                let _ = (&file).write_all(format!("{}\n", std::process::id()).as_bytes());
-                Ok(WorkspaceLock { _file: file })
-            }
-            Err(rustix::io::Errno::WOULDBLOCK) => Err(Error::Busy {
-                name: ws.meta.name.clone(),
-                holder: holder_of(&path),
-            }),
-            Err(e) => Err(io(&path)(e.into())),
-        }
+        lock_dir(&ws.dir, &ws.meta.name, exclusive)
     }
 
     /// Take the workspace's lock exclusively if no one else holds it now, else `None`.
@@ -613,6 +739,11 @@ impl Store {
 
     /// Freeze the workspace's home as the read-only layer `layer`; the workspace goes on, on an
     /// overlay of it, looking the same.
+    ///
+    /// Every step is journaled: `workspaces/NAME/snapshot.toml` names the layer and its hidden
+    /// directory before anything moves, and is removed only when the workspace stands on the new
+    /// layer. A snapshot cut off at any step (kill -9, power loss) is finished, or undone when
+    /// the home had not moved yet, the next time the workspace is opened ([`Store::workspace`]).
     pub fn snapshot(&self, workspace: &str, layer: &str) -> Result<Layer> {
         check_name(layer)?;
         let mut ws = self.workspace(workspace)?;
@@ -621,37 +752,108 @@ impl Store {
             return Err(Error::LayerExists(layer.into()));
         }
         self.make_dir(&self.layers_dir(), false)?;
-        let partial = tempfile::Builder::new()
-            .prefix(&format!(".partial-{layer}-"))
-            .tempdir_in(self.layers_dir())
-            .map_err(io(&self.layers_dir()))?;
-        let meta = LayerMeta {
-            version: FORMAT_VERSION,
-            name: layer.into(),
-            parent: ws.meta.layer.clone(),
-            from_workspace: ws.meta.name.clone(),
-            created: now(),
+        let journal = SnapshotJournal {
+            layer: layer.into(),
+            partial: format!(".partial-{layer}-{}-{:x}", std::process::id(), nanos()),
         };
-        write_meta(&partial.path().join("meta.toml"), &meta)?;
-        // Step 1: the home moves into the (still hidden) layer; step 2: the layer appears under
-        // its name. A cut-off step 1 leaves the workspace without a home: see finish_snapshot.
-        std::fs::rename(ws.home(), partial.path().join("home")).map_err(io(&ws.home()))?;
-        let dir = self.layers_dir().join(layer);
-        let partial = partial.keep();
-        std::fs::rename(&partial, &dir).map_err(io(&dir))?;
-        self.finish_snapshot(&mut ws)?;
+        write_meta(&ws.dir.join(SNAPSHOT_JOURNAL), &journal)?;
+        let partial = self.layers_dir().join(&journal.partial);
+        let moved = (|| {
+            std::fs::DirBuilder::new()
+                .mode(0o700)
+                .create(&partial)
+                .map_err(io(&partial))?;
+            let meta = LayerMeta {
+                version: FORMAT_VERSION,
+                name: layer.into(),
+                parent: ws.meta.layer.clone(),
+                from_workspace: ws.meta.name.clone(),
+                created: now(),
+            };
+            write_meta(&partial.join("meta.toml"), &meta)?;
+            // The home moves into the (still hidden) layer; the rest (the layer appears under
+            // its name, the workspace stands on it) is what recovery does too.
+            std::fs::rename(ws.home(), partial.join("home")).map_err(io(&ws.home()))
+        })();
+        if let Err(e) = moved {
+            // Undone now rather than on the next open: the home had not moved.
+            let _ = self.recover_snapshot(&mut ws, &journal);
+            return Err(e);
+        }
+        self.recover_snapshot(&mut ws, &journal)?;
         self.layer(layer)
     }
 
-    /// Second half of a snapshot: the workspace, whose home became a layer, stands on that
-    /// layer with a new, empty upper directory.
+    /// Finish (or undo) the snapshot that `journal` describes, from whatever step it reached;
+    /// the caller holds the workspace's exclusive lock. Each step is checked before it is done,
+    /// so this can itself be cut off and run again.
+    fn recover_snapshot(&self, ws: &mut Workspace, journal: &SnapshotJournal) -> Result<()> {
+        let path = ws.dir.join(SNAPSHOT_JOURNAL);
+        if !valid_name(&journal.layer)
+            || !journal.partial.starts_with(".partial-")
+            || journal.partial.contains('/')
+        {
+            return Err(Error::Damaged {
+                path,
+                message: "it names no layer of this store".into(),
+            });
+        }
+        let partial = self.layers_dir().join(&journal.partial);
+        let dir = self.layers_dir().join(&journal.layer);
+        if ws.meta.layer.as_deref() != Some(journal.layer.as_str()) {
+            if partial.join("home").is_dir() {
+                // The home moved into the hidden layer: the layer appears under its name.
+                match rustix::fs::renameat_with(
+                    rustix::fs::CWD,
+                    &partial,
+                    rustix::fs::CWD,
+                    &dir,
+                    rustix::fs::RenameFlags::NOREPLACE,
+                ) {
+                    Ok(()) => {}
+                    Err(e) if e == rustix::io::Errno::EXIST || e == rustix::io::Errno::NOTEMPTY => {
+                        // Someone else's layer took the name meanwhile: the home goes back.
+                        if !ws.home().exists() {
+                            std::fs::rename(partial.join("home"), ws.home())
+                                .map_err(io(&ws.home()))?;
+                        }
+                        remove_tree(&partial)?;
+                        std::fs::remove_file(&path).map_err(io(&path))?;
+                        return Err(Error::LayerExists(journal.layer.clone()));
+                    }
+                    Err(e) => return Err(io(&dir)(e.into())),
+                }
+            }
+            let made = !ws.home().exists()
+                && self.layer(&journal.layer).is_ok_and(|l| {
+                    l.meta.from_workspace == ws.meta.name && l.meta.parent == ws.meta.layer
+                });
+            if made {
+                ws.meta.layer = Some(journal.layer.clone());
+                write_meta(&ws.dir.join("meta.toml"), &ws.meta)?;
+            } else if ws.home().exists() {
+                // Cut off before the home moved: nothing happened but a hidden directory.
+                remove_tree(&partial)?;
+            }
+        }
+        if !ws.home().exists() {
+            self.make_dir(&ws.home(), true)?;
+        }
+        match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io(&path)(e)),
+            _ => Ok(()),
+        }
+    }
+
+    /// A workspace whose home is missing with no snapshot journal (a home removed by hand, or a
+    /// snapshot by a keepout that kept no journal): if a layer was made from it on what it
+    /// stands on, it stands on that layer now; else its home starts empty.
     fn finish_snapshot(&self, ws: &mut Workspace) -> Result<()> {
         let made = self
             .layers()?
             .into_iter()
             .rfind(|l| l.meta.from_workspace == ws.meta.name && l.meta.parent == ws.meta.layer);
         let Some(made) = made else {
-            // No layer took it: the home is simply missing (removed by hand); start it empty.
             return self.make_dir(&ws.home(), true);
         };
         ws.meta.layer = Some(made.meta.name.clone());
@@ -659,21 +861,33 @@ impl Store {
         self.make_dir(&ws.home(), true)
     }
 
-    /// Remove a workspace and everything in it.
+    /// Remove a workspace and everything in it; a damaged one too.
     pub fn remove(&self, name: &str) -> Result<()> {
-        let ws = self.workspace(name)?;
-        let lock = self.lock(&ws, true)?;
-        self.remove_held(&ws, lock)
+        match self.workspace(name) {
+            Ok(ws) => {
+                let lock = self.lock(&ws, true)?;
+                self.remove_held(&ws, lock)
+            }
+            Err(Error::DamagedWorkspace { .. }) => {
+                let dir = self.workspaces_dir().join(name);
+                let lock = lock_dir(&dir, name, true)?;
+                self.remove_dir_held(&dir, name, lock)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Remove a workspace whose exclusive lock the caller holds.
     fn remove_held(&self, ws: &Workspace, lock: WorkspaceLock) -> Result<()> {
-        let name = &ws.meta.name;
+        self.remove_dir_held(&ws.dir, &ws.meta.name, lock)
+    }
+
+    fn remove_dir_held(&self, dir: &Path, name: &str, lock: WorkspaceLock) -> Result<()> {
         // Renamed away first, so that a half-removed workspace is never mistaken for one.
         let doomed = self
             .workspaces_dir()
             .join(format!(".removing-{name}-{}", std::process::id()));
-        std::fs::rename(&ws.dir, &doomed).map_err(io(&ws.dir))?;
+        std::fs::rename(dir, &doomed).map_err(io(dir))?;
         drop(lock);
         remove_tree(&doomed)
     }
@@ -788,6 +1002,36 @@ impl Store {
     }
 }
 
+/// Take the lock of the workspace in `dir` (see [`Store::lock`]).
+fn lock_dir(dir: &Path, name: &str, exclusive: bool) -> Result<WorkspaceLock> {
+    let path = dir.join("lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(io(&path))?;
+    let how = if exclusive {
+        rustix::fs::FlockOperation::NonBlockingLockExclusive
+    } else {
+        rustix::fs::FlockOperation::NonBlockingLockShared
+    };
+    match rustix::fs::flock(&file, how) {
+        Ok(()) => {
+            // Who holds it, for the message a second run gets (best effort: a shared lock's
+            // holders take turns writing here, and any of them is a right answer).
+            let _ = file.set_len(0);
+            let _ = (&file).write_all(format!("{}\n", std::process::id()).as_bytes());
+            Ok(WorkspaceLock { _file: file })
+        }
+        Err(rustix::io::Errno::WOULDBLOCK) => Err(Error::Busy {
+            name: name.into(),
+            holder: holder_of(&path),
+        }),
+        Err(e) => Err(io(&path)(e.into())),
+    }
+}
+
 /// The live process named in a lock file, if any.
 fn holder_of(lock: &Path) -> Option<Holder> {
     let pid: u32 = std::fs::read_to_string(lock).ok()?.trim().parse().ok()?;
@@ -874,7 +1118,13 @@ fn list_names(dir: &Path) -> Result<Vec<String>> {
 }
 
 fn read_meta<T: serde::de::DeserializeOwned>(path: &Path, what: &'static str) -> Result<T> {
-    let text = std::fs::read_to_string(path).map_err(io(path))?;
+    let text = std::fs::read_to_string(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::InvalidData => Error::Damaged {
+            path: path.into(),
+            message: "it is not UTF-8 text".into(),
+        },
+        _ => io(path)(e),
+    })?;
     let table: toml::Table = toml::from_str(&text).map_err(|e| Error::Damaged {
         path: path.into(),
         message: e.message().to_string(),
@@ -896,11 +1146,38 @@ fn read_meta<T: serde::de::DeserializeOwned>(path: &Path, what: &'static str) ->
     })
 }
 
+/// How the temporary files of [`write_meta`] start: `.meta-PID-`.
+const META_TEMP: &str = ".meta-";
+
+/// Remove the temporary files that a [`write_meta`] cut off (its process gone) left in `dir`.
+fn remove_dead_meta_temps(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(META_TEMP))
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if !Path::new("/proc").join(pid.to_string()).exists() {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
 /// Write metadata atomically: a temporary file beside it, synced, renamed over it.
 fn write_meta<T: Serialize>(path: &Path, meta: &T) -> Result<()> {
     let dir = path.parent().expect("metadata lives in a directory");
     let text = toml::to_string(meta).expect("metadata always serialises");
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io(dir))?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&format!("{META_TEMP}{}-", std::process::id()))
+        .tempfile_in(dir)
+        .map_err(io(dir))?;
     tmp.write_all(text.as_bytes()).map_err(io(path))?;
     tmp.as_file().sync_all().map_err(io(path))?;
     tmp.persist(path).map_err(|e| io(path)(e.error))?;
@@ -1062,7 +1339,10 @@ mod tests {
             Err(Error::NewerFormat { found: 9, .. })
         ));
         std::fs::write(ws.dir.join("meta.toml"), "not toml [").unwrap();
-        assert!(matches!(s.workspace("w"), Err(Error::Damaged { .. })));
+        assert!(matches!(
+            s.workspace("w"),
+            Err(Error::DamagedWorkspace { .. })
+        ));
     }
 
     #[test]

@@ -14,7 +14,11 @@
 //! * each file is replaced atomically: written whole to a temporary name in its directory,
 //!   synced, then renamed over the old one;
 //! * a path the maintainer changed in the real tree since the run (against the state noted by
-//!   [`Review::record_base`] just after it) makes the whole apply refuse, unless forced;
+//!   [`Review::record_base`] just after it) makes the whole apply refuse, unless forced; a path
+//!   that already holds what the run left there is no such change;
+//! * an apply cut off (kill -9) is finished by the next one: the entries it had put in place
+//!   hold the run's content (so they are no conflict), and its temporary files
+//!   (`.keepout-apply-PID-*`, their keepout gone) are removed from every directory applied to;
 //! * setuid, setgid and sticky bits are never applied;
 //! * `.git/hooks`, `.git/config`, `.git/config.worktree`, `.git/info`, `.git/commondir`,
 //!   `.git/worktrees`, `.git/modules` and `.envrc` (the names `keepout run` protects) are left
@@ -429,7 +433,38 @@ impl Review {
             .into_iter()
             .filter(|(rel, print)| fingerprint(&self.meta.project.join(rel)) != *print)
             .map(|(rel, _)| PathBuf::from(rel))
+            .filter(|rel| !self.already_applied(rel))
             .collect())
+    }
+
+    /// Does the real tree hold at `rel` just what the run left there (an earlier apply, cut
+    /// off, got that far)? Then applying it again overwrites nothing of the maintainer's.
+    fn already_applied(&self, rel: &Path) -> bool {
+        let (up, real) = (self.upper().join(rel), self.meta.project.join(rel));
+        let Ok(um) = std::fs::symlink_metadata(&up) else {
+            return false;
+        };
+        let rm = std::fs::symlink_metadata(&real).ok();
+        if is_whiteout(&um) {
+            return rm.is_none();
+        }
+        let Some(rm) = rm else {
+            return false;
+        };
+        match entry_kind(&um) {
+            // A directory's entries are looked at one by one.
+            EntryKind::Dir => rm.is_dir(),
+            EntryKind::File => {
+                rm.is_file()
+                    && rm.mode() & 0o777 == um.mode() & 0o777
+                    && same_file_content(&up, &real)
+            }
+            EntryKind::Symlink => {
+                rm.file_type().is_symlink()
+                    && std::fs::read_link(&up).ok() == std::fs::read_link(&real).ok()
+            }
+            EntryKind::Other => false,
+        }
     }
 
     /// Put the run's changes into the real tree (see the module doc for what is guaranteed).
@@ -476,6 +511,7 @@ impl Review {
             path: self.meta.project.join(path),
             source: e.into(),
         };
+        remove_dead_temps(real_dir).map_err(|e| fail(rel, e))?;
         if !rel.as_os_str().is_empty() && is_opaque(&upper) {
             let kept: BTreeSet<_> = names.iter().cloned().collect();
             for e in rustix::fs::Dir::read_from(real_dir).map_err(|e| fail(rel, e))? {
@@ -678,10 +714,43 @@ fn with_write_access(
 fn temp_name(name: &std::ffi::OsStr) -> std::ffi::OsString {
     static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let mut t = std::ffi::OsString::from(format!(".keepout-apply-{}-{n}-", std::process::id()));
+    let mut t = std::ffi::OsString::from(format!("{TEMP_PREFIX}{}-{n}-", std::process::id()));
     t.push(name);
     t
 }
+
+/// Remove from `dir` the temporary entries ([`temp_name`]) of applies whose keepout is gone
+/// (kill -9 in the middle of one): the entry they were to replace is still the old one.
+fn remove_dead_temps(dir: &OwnedFd) -> rustix::io::Result<()> {
+    let mut dead = Vec::new();
+    for e in rustix::fs::Dir::read_from(dir)? {
+        let e = e?;
+        let name = os_name(e.file_name().to_bytes());
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(TEMP_PREFIX))
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if e.file_type() != rustix::fs::FileType::Directory
+            && !Path::new("/proc").join(pid.to_string()).exists()
+        {
+            dead.push(name);
+        }
+    }
+    for name in dead {
+        match rustix::fs::unlinkat(dir, name.as_os_str(), AtFlags::empty()) {
+            Ok(()) | Err(rustix::io::Errno::NOENT) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// How [`temp_name`]'s names start: `.keepout-apply-PID-N-NAME`.
+const TEMP_PREFIX: &str = ".keepout-apply-";
 
 /// Is `dir` (a directory of the review's upper layer) a repository git would open?
 fn looks_like_git_dir(dir: &Path) -> bool {

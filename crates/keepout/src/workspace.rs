@@ -147,6 +147,8 @@ fn check_before_work(
             return Err(keepout_workspace::Error::BadName(name.into()).into());
         }
         if store.exists(name) {
+            // A damaged one says so (and how to remove it) rather than just "exists".
+            store.workspace(name)?;
             return Err(keepout_workspace::Error::WorkspaceExists(name.into()).into());
         }
     }
@@ -488,7 +490,9 @@ pub fn try_source(args: TryArgs) -> Result<i32> {
         }
         _ => CloneInto::Fresh,
     };
-    let mut ws = store.create(
+    // Built under a hidden name and put under its own only when whole (cloned, decoys in): a
+    // try cut off at any point (kill -9 too) leaves no workspace of that name.
+    let mut ws = store.create_hidden(
         &name,
         // A local source as an absolute path, so that `workspace list` means it anywhere.
         Some(match &source.local {
@@ -499,11 +503,32 @@ pub fn try_source(args: TryArgs) -> Result<i32> {
         &project,
         false,
     )?;
-    if let Err(e) = on_layer_or_copy(&store, &mut ws) {
-        let _ = store.remove(&name);
+    if let Err(e) = build(&store, &mut ws, &args, &source, &project, into) {
+        let _ = store.discard_hidden(&ws);
         return Err(e);
     }
-    write_bashrc(&ws, store.owner())?;
+    if let Err(e) = store.publish(&mut ws) {
+        let _ = store.discard_hidden(&ws);
+        return Err(e.into());
+    }
+    eprintln!("keepout: workspace {name} is ready; `keepout shell {name}` comes back to it");
+    enter(&store, &mut ws, &args.command, &args.sandbox)
+}
+
+/// Fill `try`'s new (still hidden) workspace: the copy of its layer where overlayfs is
+/// refused, the shell's rc file, the clone (inside the sandbox), the decoys.
+fn build(
+    store: &Store,
+    ws: &mut Workspace,
+    args: &TryArgs,
+    source: &CloneSource,
+    project: &str,
+    into: CloneInto,
+) -> Result<()> {
+    let name = ws.meta.name.clone();
+    let project = project.to_string();
+    on_layer_or_copy(store, ws)?;
+    write_bashrc(ws, store.owner())?;
 
     // The clone: inside, with only the source's host (or nothing), no credentials, no hooks,
     // and a global git configuration of its own (not even a layer's).
@@ -547,11 +572,10 @@ pub fn try_source(args: TryArgs) -> Result<i32> {
         EnvRule::Set("GIT_CONFIG_NOSYSTEM".into(), "1".into()),
         EnvRule::Set("HOME".into(), "/tmp".into()),
     ];
-    let cloned = run_in(&store, &mut ws, false, clone, &clone_opts, git_env);
+    let cloned = run_in(store, ws, false, clone, &clone_opts, git_env);
     match cloned {
         Ok(0) => {}
         other => {
-            let _ = store.remove(&name);
             return Err(match other {
                 Ok(code) => anyhow!(
                     "cloning {} failed (git exited {code}); no workspace was kept",
@@ -566,7 +590,7 @@ pub fn try_source(args: TryArgs) -> Result<i32> {
     }
     // Cloned beside the layer's directory: that is the project now.
     if !beside.is_empty() && std::fs::symlink_metadata(ws.home().join(&beside)).is_ok() {
-        store.set_project(&mut ws, &beside)?;
+        store.set_project(ws, &beside)?;
     }
     // The decoys go in after the clone (which looks at no dotfile anyway).
     if !args.no_decoys {
@@ -574,8 +598,7 @@ pub fn try_source(args: TryArgs) -> Result<i32> {
         keepout_sandbox::decoys::plant_into(&ws.home(), &tag, store.owner())
             .context("cannot plant the decoys")?;
     }
-    eprintln!("keepout: workspace {name} is ready; `keepout shell {name}` comes back to it");
-    enter(&store, &mut ws, &args.command, &args.sandbox)
+    Ok(())
 }
 
 /// The command (or a shell) in the workspace's project, with what the user asked for.
@@ -598,6 +621,8 @@ pub fn shell(args: ShellArgs) -> Result<i32> {
     let store = store();
     let mut ws = if store.exists(&args.name) {
         if args.new || args.from.is_some() {
+            // A damaged one says so (and how to remove it) rather than just "exists".
+            store.workspace(&args.name)?;
             bail!(
                 "workspace {} exists already: `keepout shell {}` goes back into it (--new and --from only make new ones)",
                 args.name,
@@ -661,7 +686,11 @@ pub fn workspace(action: WorkspaceAction) -> Result<i32> {
         } => {
             // Every name is checked before anything is removed.
             for name in &names {
-                store.workspace(name)?;
+                match store.workspace(name) {
+                    // A damaged one is removed all the same: that is the way out of it.
+                    Ok(_) | Err(keepout_workspace::Error::DamagedWorkspace { .. }) => {}
+                    Err(e) => return Err(e.into()),
+                }
             }
             for l in &layer {
                 store.layer(l)?;
@@ -701,7 +730,11 @@ pub fn workspace(action: WorkspaceAction) -> Result<i32> {
 }
 
 fn list(store: &Store, json: bool) -> Result<i32> {
-    let workspaces = store.workspaces()?;
+    // A damaged workspace is named on stderr; the others are listed all the same.
+    let (workspaces, damaged) = store.workspaces_and_damaged()?;
+    for e in &damaged {
+        eprintln!("keepout: {e}");
+    }
     let layers = store.layers()?;
     let mut out = String::new();
     if json {
@@ -735,12 +768,16 @@ fn list(store: &Store, json: bool) -> Result<i32> {
         writeln!(
             out,
             "{}",
-            serde_json::to_string_pretty(&serde_json::json!({"workspaces": ws, "layers": ls}))?
+            serde_json::to_string_pretty(&serde_json::json!({
+                "workspaces": ws,
+                "layers": ls,
+                "damaged": damaged.iter().map(|e| e.to_string()).collect::<Vec<_>>(),
+            }))?
         )?;
         print_out(&out)?;
         return Ok(0);
     }
-    if workspaces.is_empty() && layers.is_empty() {
+    if workspaces.is_empty() && layers.is_empty() && damaged.is_empty() {
         writeln!(out, "no workspaces yet: `keepout try SOURCE` clones into one, `keepout shell NAME --new` makes an empty one")?;
         print_out(&out)?;
         return Ok(0);
