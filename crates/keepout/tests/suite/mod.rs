@@ -27,6 +27,7 @@ mod audit;
 mod cli;
 mod everyday_vault;
 mod exec;
+mod faults_vault;
 mod first_use;
 mod net;
 mod ordinary_work;
