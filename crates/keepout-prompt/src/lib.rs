@@ -6,7 +6,8 @@
 //! `KEEPOUT_PINENTRY` names the program; else the terminal; else `SSH_ASKPASS`. With none of
 //! them, asking fails, saying why: never a silent default. A question that gets no answer within
 //! the timeout (`KEEPOUT_PROMPT_TIMEOUT` seconds, default 60) is a no: the askpass program is
-//! killed, the pinentry closed, the terminal read given up.
+//! killed with every process it started (it runs in a process group of its own, and the group
+//! is killed), the pinentry closed, the terminal read given up.
 //!
 //! A process asking for itself ([`confirm`], [`secret`]) uses its own display variables and its
 //! own terminal (`/dev/tty`). One asking on behalf of another ([`confirm_at`], [`secret_at`]:
@@ -116,7 +117,17 @@ fn timeout_secs() -> u16 {
         .unwrap_or(60)
 }
 
-/// Wait for `child` until the timeout; kill it then. `None`: it did not answer in time.
+/// An askpass program run in a process group of its own (its id is the child's), so that a
+/// timeout kills what it started too ([`wait_or_kill`]).
+fn askpass_command(program: &str) -> Command {
+    use std::os::unix::process::CommandExt;
+    let mut c = Command::new(program);
+    c.process_group(0);
+    c
+}
+
+/// Wait for `child` (the leader of its own process group, [`askpass_command`]) until the
+/// timeout; kill its whole group then. `None`: it did not answer in time.
 fn wait_or_kill(
     child: &mut std::process::Child,
 ) -> std::io::Result<Option<std::process::ExitStatus>> {
@@ -127,6 +138,14 @@ fn wait_or_kill(
             return Ok(Some(status));
         }
         if std::time::Instant::now() >= deadline {
+            // The group first (the askpass and what it started, which may hold its output
+            // pipe), then the child itself in case it left the group.
+            if let Some(group) = i32::try_from(child.id())
+                .ok()
+                .and_then(rustix::process::Pid::from_raw)
+            {
+                let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+            }
             let _ = child.kill();
             let _ = child.wait();
             return Ok(None);
@@ -369,7 +388,7 @@ fn askpass_confirm(
         program: program.to_string(),
         detail: e.to_string(),
     };
-    let mut child = Command::new(program)
+    let mut child = askpass_command(program)
         .arg(prompt)
         .envs(place.map(Place::display_env).unwrap_or_default())
         .env("SSH_ASKPASS_PROMPT", "confirm")
@@ -475,7 +494,7 @@ fn askpass_secret(
         program: program.to_string(),
         detail,
     };
-    let mut child = Command::new(program)
+    let mut child = askpass_command(program)
         .arg(prompt)
         .envs(place.map(Place::display_env).unwrap_or_default())
         .stdin(Stdio::null())

@@ -17,6 +17,10 @@ pub enum VaultError {
     NewerFormat { found: u32, supported: u32 },
     #[error("there is no vault at {0} yet")]
     NoVault(PathBuf),
+    /// The vault is missing but its backup is there: a state to recover from, never to
+    /// overwrite (a new vault would replace the backup, the only copy left).
+    #[error("the vault {} is missing, but its backup {} is there (the secrets as of the write before the last one); nothing was changed", vault.display(), backup.display())]
+    OnlyBackup { vault: PathBuf, backup: PathBuf },
     #[error("no secret named {0:?}")]
     NoSuchSecret(String),
     #[error("{0:?} is not a secret name: use lower-case letters, digits, '.', '_', '-', and '/' between parts")]
@@ -57,27 +61,41 @@ impl VaultError {
     }
 
     /// What the user can do about it, where there is something.
-    pub fn hint(&self) -> Option<&'static str> {
+    pub fn hint(&self) -> Option<String> {
         match self {
-            VaultError::WrongPassphrase(_) => Some("Nothing was changed. Try again; the vault is a standard age file (`age -d`)."),
+            VaultError::OnlyBackup { vault, backup } => Some(format!(
+                "If you moved the vault away, move it back. Else restore the backup with \
+                 `cp -p {} {}` (check it first with `age -d {}`) and run the command again. To start a new, empty vault instead, move the backup away first \
+                 (`mv {} {}.old`): keepout never creates a vault over a backup.",
+                backup.display(),
+                vault.display(),
+                backup.display(),
+                backup.display(),
+                backup.display()
+            )),
+            VaultError::WrongPassphrase(_) => Some("Nothing was changed. Try again; the vault is a standard age file (`age -d`).".into()),
             VaultError::Corrupted(_) => Some(
-                "Nothing was overwritten. The previous version is kept next to it as vault.age.bak: \
-                 check it with `age -d vault.age.bak`, then copy it over vault.age.",
+                "Nothing was overwritten. vault.age.bak is the version before the last write, so it \
+                 is older: it lacks that last write (a secret set, replaced or removed then). Keep \
+                 the damaged file (`mv vault.age vault.age.damaged`) before copying vault.age.bak \
+                 over vault.age, and check the backup first with `age -d vault.age.bak`."
+                    .into(),
             ),
-            VaultError::NewerFormat { .. } => Some("Nothing was changed. Update keepout to read this vault."),
-            VaultError::NoVault(_) => Some("`keepout secret set NAME` creates it."),
-            VaultError::Plugin { .. } => Some("Nothing was changed. Check that the hardware key is present and the PIN is right, then try again."),
-            VaultError::NoSuchSecret(_) => Some("`keepout secret list` shows the names."),
+            VaultError::NewerFormat { .. } => Some("Nothing was changed. Update keepout to read this vault.".into()),
+            VaultError::NoVault(_) => Some("`keepout secret set NAME` creates it.".into()),
+            VaultError::Plugin { .. } => Some("Nothing was changed. Check that the hardware key is present and the PIN is right, then try again.".into()),
+            VaultError::NoSuchSecret(_) => Some("`keepout secret list` shows the names.".into()),
             VaultError::NoScope { .. } => Some(
                 "Scopes are [[scope]] tables in ~/.config/keepout/config.toml (name, dirs, env); \
-                 `--scope NAME` picks one by name.",
+                 `--scope NAME` picks one by name."
+                    .into(),
             ),
             _ => None,
         }
     }
 
     /// keepout's exit status for this error: 3 wrong passphrase or identity (or an age plugin refused), 4 corrupted or unreadable vault,
-    /// 5 newer format, 6 no such secret or vault, 7 no scope, 8 a provider (pass, op, bw)
+    /// 5 newer format, 6 no such secret or vault, 9 the vault is missing but its backup is there, 7 no scope, 8 a provider (pass, op, bw)
     /// failed, 2 bad input or configuration, 1 anything else.
     pub fn exit_code(&self) -> u8 {
         match self {
@@ -89,6 +107,7 @@ impl VaultError {
             VaultError::NoVault(_) | VaultError::NoSuchSecret(_) => 6,
             VaultError::BadName(_) | VaultError::Config(_) | VaultError::BadReference(_) => 2,
             VaultError::NoScope { .. } => 7,
+            VaultError::OnlyBackup { .. } => 9,
             VaultError::Provider { .. } => 8,
             VaultError::Io { .. } | VaultError::Encrypt(_) => 1,
         }

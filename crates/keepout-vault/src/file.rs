@@ -11,7 +11,13 @@
 //!   hard-linked to `vault.age.bak` (replacing the previous backup atomically), the temporary file
 //!   is renamed over the vault, and the directory is fsynced. At every instant `vault.age` is
 //!   either the complete old vault or the complete new one; a `kill -9` anywhere loses nothing;
-//! * nothing is written when reading fails (wrong passphrase, corruption, newer format).
+//! * nothing is written when reading fails (wrong passphrase, corruption, newer format);
+//! * a missing vault whose backup is there is reported ([`VaultError::OnlyBackup`]), never
+//!   overwritten: [`VaultFile::create`] refuses to make a new vault while `vault.age.bak` exists;
+//! * a passphrase vault is decrypted up to scrypt work factor [`MAX_WORK_FACTOR`], fixed here,
+//!   never up to a limit guessed from how fast this machine seems at the moment (age's default,
+//!   which under load called healthy vaults damaged); a file above it gets a clear error before
+//!   any scrypt work.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -21,6 +27,33 @@ use zeroize::Zeroizing;
 
 use crate::document::Document;
 use crate::error::VaultError;
+
+/// The largest scrypt work factor (log2 N) keepout writes or reads: 2^22 takes a few seconds and
+/// 4 GiB of memory. age's own calibration (about a second) stays well below it.
+pub const MAX_WORK_FACTOR: u8 = 22;
+
+/// The scrypt identity for a passphrase, its limit [`MAX_WORK_FACTOR`] (never age's speed
+/// measurement).
+fn scrypt_identity(p: &SecretString) -> age::scrypt::Identity {
+    let mut id = age::scrypt::Identity::new(p.clone());
+    id.set_max_work_factor(MAX_WORK_FACTOR);
+    id
+}
+
+/// The work factor of the file's scrypt stanza (`-> scrypt SALT LOG_N` in the age header), if
+/// it has one.
+pub fn scrypt_work_factor(bytes: &[u8]) -> Option<u8> {
+    let header_end = bytes
+        .windows(4)
+        .position(|w| w == b"\n---")
+        .unwrap_or(bytes.len().min(4096));
+    let header = std::str::from_utf8(&bytes[..header_end]).ok()?;
+    header.lines().find_map(|line| {
+        let mut words = line.strip_prefix("-> scrypt ")?.split(' ');
+        let _salt = words.next()?;
+        words.next()?.parse().ok()
+    })
+}
 
 /// What opens the vault: a passphrase (age's scrypt recipient, the default), or age identities
 /// with the recipients to encrypt to: X25519 keys in identity files (as `age-keygen` writes
@@ -92,7 +125,7 @@ impl Key {
 
     fn identities(&self) -> Result<Vec<Box<dyn age::Identity>>, VaultError> {
         match self {
-            Key::Passphrase(p) => Ok(vec![Box::new(age::scrypt::Identity::new(p.clone()))]),
+            Key::Passphrase(p) => Ok(vec![Box::new(scrypt_identity(p))]),
             Key::Identities { identity_files, .. } => {
                 let mut all: Vec<Box<dyn age::Identity>> = Vec::new();
                 for f in identity_files {
@@ -201,8 +234,10 @@ impl VaultFile {
 
     /// Use scrypt work factor `log_n` for new writes (tests use a small one; the default is age's
     /// own calibration).
+    /// (At most [`MAX_WORK_FACTOR`]: a larger one is lowered to it, so that keepout can read
+    /// what it wrote.)
     pub fn with_work_factor(mut self, log_n: u8) -> VaultFile {
-        self.work_factor = Some(log_n);
+        self.work_factor = Some(log_n.clamp(1, MAX_WORK_FACTOR));
         self
     }
 
@@ -228,15 +263,64 @@ impl VaultFile {
         self.sibling(".bak")
     }
 
+    /// The error for a vault that is not there: [`VaultError::OnlyBackup`] when its backup is
+    /// (a state to recover from), else [`VaultError::NoVault`].
+    pub fn missing(&self) -> VaultError {
+        let backup = self.backup_path();
+        if backup.exists() {
+            VaultError::OnlyBackup {
+                vault: self.path.clone(),
+                backup,
+            }
+        } else {
+            VaultError::NoVault(self.path.clone())
+        }
+    }
+
+    /// What the backup is next to a damaged vault: how much older, and what it lacks.
+    fn backup_note(&self) -> String {
+        use std::os::unix::fs::MetadataExt;
+        let backup = self.backup_path();
+        let (Ok(b), Ok(v)) = (std::fs::metadata(&backup), std::fs::metadata(&self.path)) else {
+            return format!(" (there is no backup {})", backup.display());
+        };
+        let older = v.mtime() - b.mtime();
+        let age = match older {
+            ..=0 => "written at the same time or later".to_string(),
+            1..=119 => format!("{older} seconds older"),
+            120..=7199 => format!("{} minutes older", older / 60),
+            _ => format!("{} hours older", older / 3600),
+        };
+        format!(
+            " (its backup {} is the version before the last write, {age}: it lacks that write)",
+            backup.display()
+        )
+    }
+
     /// Decrypt and parse the vault.
     pub fn read(&self, key: &Key) -> Result<Document, VaultError> {
+        self.read_inner(key).map_err(|e| match e {
+            VaultError::Corrupted(m) => VaultError::Corrupted(format!("{m}{}", self.backup_note())),
+            e => e,
+        })
+    }
+
+    fn read_inner(&self, key: &Key) -> Result<Document, VaultError> {
         let bytes = match std::fs::read(&self.path) {
             Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(VaultError::NoVault(self.path.clone()))
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(self.missing()),
             Err(e) => return Err(VaultError::io("cannot read", &self.path, e)),
         };
+        if let (Key::Passphrase(_), Some(log_n)) = (key, scrypt_work_factor(&bytes)) {
+            if log_n > MAX_WORK_FACTOR {
+                return Err(VaultError::Corrupted(format!(
+                    "{}: its scrypt work factor is 2^{log_n}, above the 2^{MAX_WORK_FACTOR} keepout \
+                     writes and reads (it would take minutes and gigabytes); it was not written by \
+                     keepout, or its header is damaged",
+                    self.path.display()
+                )));
+            }
+        }
         let identities = key.identities()?;
         let plain =
             Zeroizing::new(
@@ -304,11 +388,17 @@ impl VaultFile {
                     .join("; "),
             },
             D::PluginResolve(e) => VaultError::Config(plugin_error(&e)),
+            // Not reached for keepout's limit (checked before); scrypt itself refused.
+            D::ExcessiveWork { required, .. } => VaultError::Corrupted(format!(
+                "{where_}: scrypt refused its work factor 2^{required} (keepout reads up to 2^{MAX_WORK_FACTOR})"
+            )),
             other => VaultError::Corrupted(format!("{where_}: {other}")),
         }
     }
 
-    /// Create a new vault; refuses to overwrite one. Returns the [`Version`] it wrote.
+    /// Create a new vault; refuses to overwrite one, and refuses while its backup is there
+    /// ([`VaultError::OnlyBackup`]: the new vault's first write would replace that backup).
+    /// Returns the [`Version`] it wrote.
     pub fn create(&self, key: &Key) -> Result<Version, VaultError> {
         let _lock = self.lock()?;
         if self.exists() {
@@ -317,6 +407,9 @@ impl VaultFile {
                 &self.path,
                 std::io::Error::from(std::io::ErrorKind::AlreadyExists),
             ));
+        }
+        if self.backup_path().exists() {
+            return Err(self.missing());
         }
         self.write_locked(&Document::new(), key)?;
         self.version().ok_or_else(|| {
@@ -339,9 +432,7 @@ impl VaultFile {
     pub fn read_versioned(&self, key: &Key) -> Result<(Document, Version), VaultError> {
         // The version is taken before the read: a write in between makes it stale, so that
         // `update_from` reads again rather than trusting a document it cannot date.
-        let version = self
-            .version()
-            .ok_or_else(|| VaultError::NoVault(self.path.clone()))?;
+        let version = self.version().ok_or_else(|| self.missing())?;
         Ok((self.read(key)?, version))
     }
 

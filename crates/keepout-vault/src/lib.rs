@@ -20,7 +20,7 @@ mod scope;
 pub use age::secrecy::{ExposeSecret, SecretString};
 pub use document::{check_name, name_part, Document, Secret, SecretInfo, FORMAT_VERSION};
 pub use error::VaultError;
-pub use file::{Key, VaultFile, Version};
+pub use file::{scrypt_work_factor, Key, VaultFile, Version, MAX_WORK_FACTOR};
 pub use reference::{
     resolve_env, BitwardenProvider, OnePasswordProvider, PassProvider, Provider, Resolved,
     SecretRef, VaultProvider,

@@ -181,7 +181,7 @@ fn report(err: &anyhow::Error) {
         .or_else(|| {
             err.chain()
                 .find_map(|e| e.downcast_ref::<keepout_vault::VaultError>())
-                .and_then(|e| e.hint().map(str::to_string))
+                .and_then(|e| e.hint())
         });
     if let Some(hint) = hint {
         eprintln!("hint: {hint}");

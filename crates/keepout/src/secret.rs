@@ -13,15 +13,17 @@ use keepout_vault::{check_name, Document, Key, SecretString, VaultFile, Version,
 
 use crate::cli::SecretAction;
 
-/// The vault at its usual place. `KEEPOUT_SCRYPT_WORK_FACTOR` (log2 N) overrides age's
-/// calibrated scrypt cost for new writes; the tests use it to stay fast.
+/// The vault at its usual place. `KEEPOUT_SCRYPT_WORK_FACTOR` (log2 N, at most
+/// [`keepout_vault::MAX_WORK_FACTOR`]) overrides age's calibrated scrypt cost for new writes;
+/// the tests use it to stay fast.
 pub fn vault() -> VaultFile {
     let v = VaultFile::at(VaultFile::default_path());
     match std::env::var("KEEPOUT_SCRYPT_WORK_FACTOR")
         .ok()
         .and_then(|s| s.parse::<u8>().ok())
     {
-        Some(n) => v.with_work_factor(n.clamp(1, 30)),
+        // At most keepout's maximum, which it reads back (`with_work_factor` lowers a larger one).
+        Some(n) => v.with_work_factor(n),
         None => v,
     }
 }
@@ -230,6 +232,11 @@ pub fn for_writing_with_document(vault: &VaultFile) -> Result<Opened> {
             content: (doc, Some(version)),
         });
     }
+    // A missing vault with its backup there is recovered, never replaced: said before any
+    // passphrase is asked (`create` refuses too).
+    if vault.backup_path().exists() {
+        return Err(vault.missing().into());
+    }
     if let Some(key) = configured_key()? {
         let version = vault.create(&key)?;
         eprintln!(
@@ -277,7 +284,7 @@ pub fn read(vault: &VaultFile, key: &Key) -> Result<Document> {
 /// The decrypted vault, from the unlock cache or by asking for the passphrase (then cached).
 pub fn read_document(vault: &VaultFile) -> Result<Document> {
     if !vault.exists() {
-        return Err(keepout_vault::VaultError::NoVault(vault.path().to_path_buf()).into());
+        return Err(vault.missing().into());
     }
     if let Some(key) = configured_key()? {
         return Ok(vault.read(&key)?);
@@ -403,7 +410,7 @@ pub fn secret(action: SecretAction) -> Result<i32> {
         }
         SecretAction::Rm { name } => {
             if !vault.exists() {
-                return Err(keepout_vault::VaultError::NoVault(vault.path().to_path_buf()).into());
+                return Err(vault.missing().into());
             }
             let opened = for_writing_with_document(&vault)?;
             update(&vault, opened, |doc| doc.remove(&name))?;

@@ -28,6 +28,7 @@ mod cli;
 mod everyday_vault;
 mod exec;
 mod faults_input;
+mod faults_vault;
 mod faults_workspace;
 mod first_use;
 mod net;
