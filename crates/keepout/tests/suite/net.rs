@@ -783,9 +783,8 @@ fn out_of_file_descriptors_the_proxy_does_not_spin() {
         std::thread::sleep(Duration::from_secs(3));
         let ticks = cpu_ticks(pid) - before;
         let secs = start.elapsed().as_secs_f64();
-        note(&format!(
-            "[{r}] keepout at its fd limit: {ticks} ticks of CPU in {secs:.1} s"
-        ));
+        // A measurement, not a skipped check: printed, not a note.
+        eprintln!("[{r}] keepout at its fd limit: {ticks} ticks of CPU in {secs:.1} s");
         assert!(running.is_running(), "[{r}] keepout ended early");
         let out = running.wait();
         assert!(out.stdout.contains("OPEN "), "[{r}]{out}");
