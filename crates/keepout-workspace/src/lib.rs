@@ -74,6 +74,8 @@ pub enum Error {
     Conflict(Vec<PathBuf>),
     #[error("{path}: damaged metadata: {message}")]
     Damaged { path: PathBuf, message: String },
+    #[error("{path}: cannot be written: {message} (keepout's metadata is TOML, which holds only UTF-8 text: a path that is not UTF-8 cannot be recorded in it)", path = .path.display())]
+    Unrecordable { path: PathBuf, message: String },
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
@@ -1173,7 +1175,10 @@ fn remove_dead_meta_temps(dir: &Path) {
 /// Write metadata atomically: a temporary file beside it, synced, renamed over it.
 fn write_meta<T: Serialize>(path: &Path, meta: &T) -> Result<()> {
     let dir = path.parent().expect("metadata lives in a directory");
-    let text = toml::to_string(meta).expect("metadata always serialises");
+    let text = toml::to_string(meta).map_err(|e| Error::Unrecordable {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
     let mut tmp = tempfile::Builder::new()
         .prefix(&format!("{META_TEMP}{}-", std::process::id()))
         .tempfile_in(dir)
@@ -1187,6 +1192,25 @@ fn write_meta<T: Serialize>(path: &Path, meta: &T) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn metadata_with_a_path_that_is_not_utf8_is_an_error_not_a_panic() {
+        use std::os::unix::ffi::OsStrExt;
+        #[derive(Serialize)]
+        struct WithPath {
+            project: PathBuf,
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let meta = WithPath {
+            project: PathBuf::from(std::ffi::OsStr::from_bytes(b"/tmp/\xff")),
+        };
+        let err = write_meta(&dir.path().join("meta.toml"), &meta).unwrap_err();
+        assert!(
+            matches!(err, Error::Unrecordable { .. }) && err.to_string().contains("only UTF-8"),
+            "{err}"
+        );
+        assert!(!dir.path().join("meta.toml").exists(), "nothing written");
+    }
 
     fn store() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
