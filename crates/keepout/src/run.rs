@@ -18,8 +18,33 @@ fn config_table() -> Result<(PathBuf, toml::Table)> {
         Ok(text) => keepout_vault::parse_config(&config, &text).map_err(anyhow::Error::msg)?,
         Err(_) => toml::Table::new(),
     };
+    for (section, known) in KNOWN_KEYS {
+        let Some(keys) = table.get(*section).and_then(|t| t.as_table()) else {
+            continue;
+        };
+        let unknown: Vec<&str> = keys
+            .keys()
+            .map(String::as_str)
+            .filter(|k| !known.contains(k))
+            .collect();
+        if !unknown.is_empty() {
+            anyhow::bail!(
+                "{}: [{section}] has no setting {} (a typo?); its settings are: {}",
+                config.display(),
+                unknown.join(", "),
+                known.join(", ")
+            );
+        }
+    }
     Ok((config, table))
 }
+
+/// The settings `keepout run` reads from its tables of the config: any other key there is a
+/// mistake said at once, not a setting silently ignored.
+const KNOWN_KEYS: &[(&str, &[&str])] = &[
+    ("run", &["toolchains", "memory", "disk-reserve"]),
+    ("net", &["presets"]),
+];
 
 /// The `--net` presets: the built-in ones plus the user's `[net.presets]`.
 pub fn presets() -> Result<keepout_net::Presets> {

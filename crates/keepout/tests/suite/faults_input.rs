@@ -193,5 +193,16 @@ fn config_errors_give_line_and_column_and_unknown_tables_are_named() {
             out.has("unknown top-level key \"scopes\""),
             "[{r}] doctor:{out}"
         );
+
+        // A typo inside [run] (`memoryy`): named with the settings there, not ignored.
+        write("[run]\nmemoryy = \"1G\"\n");
+        let out = fx.keepout(&["run", "--", "true"]);
+        assert_no_panic(&out);
+        assert!(
+            out.code == Some(125)
+                && out.has("[run] has no setting memoryy")
+                && out.has("toolchains, memory, disk-reserve"),
+            "[{r}] a typo in [run] is said:{out}"
+        );
     }
 }
