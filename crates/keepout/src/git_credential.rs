@@ -71,6 +71,15 @@ pub fn git_credential(action: GitCredentialAction) -> Result<i32> {
     match action {
         GitCredentialAction::Get => {
             if !vault.exists() {
+                // git then asks as if there were no helper; say why, where git shows it.
+                if vault.backup_path().exists() {
+                    eprintln!(
+                        "keepout git-credential: the vault {} is missing but its backup {} is \
+                         there; `keepout secret list` says how to restore it",
+                        vault.path().display(),
+                        vault.backup_path().display()
+                    );
+                }
                 return Ok(0);
             }
             let doc = crate::secret::read_document(&vault)?;

@@ -128,6 +128,16 @@ fn a_missing_vault_with_its_backup_is_reported_and_never_replaced() {
             "[{runner}] the backup is untouched"
         );
 
+        // git's credential helper says it too (on stderr, which git shows), and answers nothing.
+        let git =
+            kit.sh("printf 'protocol=https\\nhost=example.org\\n\\n' | KEEPOUT git-credential get");
+        assert!(
+            git.success()
+                && git.stdout.is_empty()
+                && git.stderr.contains("is missing but its backup"),
+            "[{runner}] git-credential get:{git}"
+        );
+
         // The restore the hint gives: the secrets of the backup (the write before the last).
         let restored = kit.sh(&format!(
             "cp -p {} {} && KEEPOUT secret list --json",
