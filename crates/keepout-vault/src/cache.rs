@@ -77,7 +77,8 @@ const SUN_PATH_MAX: usize = 107;
 
 /// The directory of keepout's sockets (the unlock cache's `cache.sock`, the agent's
 /// `agent.sock`): `$XDG_RUNTIME_DIR/keepout` when that is set (absolute), else
-/// `~/.local/state/keepout/run` under the user's own home — never a guessable shared path such as
+/// `$XDG_STATE_HOME/keepout/run` (by default `~/.local/state/keepout/run`, under the user's own
+/// home) — never a guessable shared path such as
 /// `/tmp/keepout-UID`, which another local user could create first. Created 0700; refused, with
 /// what to do, when it is a symlink, not a directory, not owned by the caller or not private, or
 /// when its sockets' paths would not fit in a unix socket address (108 bytes).
@@ -88,10 +89,12 @@ pub fn socket_dir() -> Result<PathBuf, VaultError> {
             .map(PathBuf::from)
             .filter(|p| p.is_absolute())
     };
+    let state =
+        absolute("XDG_STATE_HOME").or_else(|| absolute("HOME").map(|h| h.join(".local/state")));
     let dir =
-        match (absolute("XDG_RUNTIME_DIR"), absolute("HOME")) {
+        match (absolute("XDG_RUNTIME_DIR"), state) {
             (Some(run), _) => run.join("keepout"),
-            (None, Some(home)) => home.join(".local/state/keepout/run"),
+            (None, Some(state)) => state.join("keepout/run"),
             (None, None) => return Err(VaultError::Config(
                 "neither XDG_RUNTIME_DIR nor HOME is set: nowhere private for keepout's sockets; \
                  set one of them"
