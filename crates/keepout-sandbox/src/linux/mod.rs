@@ -251,64 +251,38 @@ fn run_in_namespaces(
     };
     let (sync_read, sync_write) = pipe()?;
     let (err_read, err_write) = pipe()?;
-    let (egress_keepout, egress_init) = if matches!(policy.network, Network::Proxied { .. }) {
-        let (a, b) = rustix::net::socketpair(
+    // A connected pair of unix stream sockets: one end for keepout, one for init.
+    let socket_pair = |step: &str| {
+        rustix::net::socketpair(
             rustix::net::AddressFamily::UNIX,
             rustix::net::SocketType::STREAM,
             rustix::net::SocketFlags::CLOEXEC,
             None,
         )
         .map_err(|e| Error::Setup {
-            step: "create the proxy's socket pair".into(),
+            step: format!("create {step}"),
             message: e.to_string(),
-        })?;
-        (Some(a), Some(b))
-    } else {
-        (None, None)
+        })
     };
+    // The same, only when `wanted` (else neither end).
+    let optional_pair = |wanted: bool, step: &str| -> Result<(Option<OwnedFd>, Option<OwnedFd>)> {
+        Ok(wanted
+            .then(|| socket_pair(step))
+            .transpose()?
+            .map_or((None, None), |(a, b)| (Some(a), Some(b))))
+    };
+    let (egress_keepout, egress_init) = optional_pair(
+        matches!(policy.network, Network::Proxied { .. }),
+        "the proxy's socket pair",
+    )?;
     // The command hands its deny filter's notification listener to keepout through this.
-    let (notify_keepout, notify_init) = rustix::net::socketpair(
-        rustix::net::AddressFamily::UNIX,
-        rustix::net::SocketType::STREAM,
-        rustix::net::SocketFlags::CLOEXEC,
-        None,
-    )
-    .map_err(|e| Error::Setup {
-        step: "create the seccomp notification socket pair".into(),
-        message: e.to_string(),
-    })?;
+    let (notify_keepout, notify_init) = socket_pair("the seccomp notification socket pair")?;
     // Init hands the master of the command's terminal (of the sandbox's devpts) through this.
-    let (terminal_keepout, terminal_init) = if prepared.terminal.is_some() {
-        let (a, b) = rustix::net::socketpair(
-            rustix::net::AddressFamily::UNIX,
-            rustix::net::SocketType::STREAM,
-            rustix::net::SocketFlags::CLOEXEC,
-            None,
-        )
-        .map_err(|e| Error::Setup {
-            step: "create the terminal's socket pair".into(),
-            message: e.to_string(),
-        })?;
-        (Some(a), Some(b))
-    } else {
-        (None, None)
-    };
+    let (terminal_keepout, terminal_init) =
+        optional_pair(prepared.terminal.is_some(), "the terminal's socket pair")?;
     // keepout hands init the connections of keepouts that join (see `join`) through this.
-    let (join_keepout, join_init) = if policy.join_socket.is_some() {
-        let (a, b) = rustix::net::socketpair(
-            rustix::net::AddressFamily::UNIX,
-            rustix::net::SocketType::STREAM,
-            rustix::net::SocketFlags::CLOEXEC,
-            None,
-        )
-        .map_err(|e| Error::Setup {
-            step: "create the join socket pair".into(),
-            message: e.to_string(),
-        })?;
-        (Some(a), Some(b))
-    } else {
-        (None, None)
-    };
+    let (join_keepout, join_init) =
+        optional_pair(policy.join_socket.is_some(), "the join socket pair")?;
     let (detached, idmap_helper) = if policy.identity.idmap_root {
         detached_trees(&plan, policy.identity.host_uid)
     } else {
