@@ -71,6 +71,9 @@ pub struct Limits {
     pub head: Duration,
     /// A connection with no bytes either way for this long is cut.
     pub idle: Duration,
+    /// A relayed connection is cut after this long in all, busy or not: a sandbox that sends
+    /// a byte just before each idle cut cannot hold a thread for ever.
+    pub total: Duration,
 }
 
 impl Default for Limits {
@@ -78,11 +81,12 @@ impl Default for Limits {
         Limits {
             head: Duration::from_secs(30),
             idle: Duration::from_secs(60),
+            total: Duration::from_secs(3600),
         }
     }
 }
 
-/// For tests only: `HEAD_MS,IDLE_MS` shortens [`Limits`] (a test waits a second, not a
+/// For tests only: `HEAD_MS,IDLE_MS[,TOTAL_MS]` shortens [`Limits`] (a test waits a second, not a
 /// minute). Documented in docs/net.md as a test setting.
 pub const TEST_LIMITS_VAR: &str = "KEEPOUT_TEST_NET_LIMITS_MS";
 
@@ -95,11 +99,14 @@ impl Limits {
             (ms > 0).then(|| Duration::from_millis(ms))
         };
         let parsed = std::env::var(TEST_LIMITS_VAR).ok().and_then(|v| {
-            let (head, idle) = v.split_once(',')?;
-            Some(Limits {
-                head: ms(head)?,
-                idle: ms(idle)?,
-            })
+            let mut parts = v.split(',');
+            let head = ms(parts.next()?)?;
+            let idle = ms(parts.next()?)?;
+            let total = match parts.next() {
+                Some(total) => ms(total)?,
+                None => Limits::default().total,
+            };
+            Some(Limits { head, idle, total })
         });
         parsed.unwrap_or_default()
     }
@@ -886,12 +893,14 @@ fn split_host_port(authority: &str, default: Option<u16>) -> Result<(String, u16
 }
 
 /// A relayed connection's last sign of life, shared by its two directions: one with no bytes
-/// either way for [`Limits::idle`] is cut (by whichever direction sees it first) and recorded.
+/// either way for [`Limits::idle`], or open for [`Limits::total`], is cut (by whichever
+/// direction sees it first) and recorded.
 struct Liveness {
     start: Instant,
     /// Milliseconds since `start` of the last bytes read either way.
     last: AtomicU64,
     idle: Duration,
+    total: Duration,
     cut: AtomicBool,
     proxy: Proxy,
     destination: String,
@@ -903,23 +912,31 @@ impl Liveness {
         self.last.store(now, Ordering::Relaxed);
     }
 
-    /// How long until the connection counts as idle (zero: it is).
+    /// How long until the connection is cut, for being idle or for its age (zero: now).
     fn left(&self) -> Duration {
         let last = Duration::from_millis(self.last.load(Ordering::Relaxed));
-        (last + self.idle).saturating_sub(self.start.elapsed())
+        let age = self.start.elapsed();
+        (last + self.idle)
+            .saturating_sub(age)
+            .min(self.total.saturating_sub(age))
     }
 
-    /// Cut both directions (`a` and `b` are the two sockets), recorded once.
+    /// Cut both directions (`a` and `b` are the two sockets), recorded once, with why.
     fn cut(&self, a: &TcpStream, b: &TcpStream) {
         if !self.cut.swap(true, Ordering::SeqCst) {
-            self.proxy.record_refusal(
-                &self.destination,
+            let why = if self.start.elapsed() >= self.total {
+                format!(
+                    "cut: open for {} s, the most a connection may live",
+                    self.total.as_secs_f64()
+                )
+            } else {
                 format!(
                     "cut: no bytes either way for {} s (an idle connection)",
                     self.idle.as_secs_f64()
-                ),
-                RefusalKind::Policy,
-            );
+                )
+            };
+            self.proxy
+                .record_refusal(&self.destination, why, RefusalKind::Policy);
         }
         let _ = a.shutdown(Shutdown::Both);
         let _ = b.shutdown(Shutdown::Both);
@@ -1010,6 +1027,7 @@ fn relay(client: TcpStream, upstream: TcpStream, watch: Watch) {
         start: Instant::now(),
         last: AtomicU64::new(0),
         idle: watch.proxy.0.limits.idle,
+        total: watch.proxy.0.limits.total,
         cut: AtomicBool::new(false),
         proxy: watch.proxy.clone(),
         destination: watch.destination.clone(),
