@@ -84,32 +84,7 @@ const SUN_PATH_MAX: usize = 107;
 /// when its sockets' paths would not fit in a unix socket address (108 bytes).
 pub fn socket_dir() -> Result<PathBuf, VaultError> {
     let uid = rustix::process::getuid().as_raw();
-    let absolute = |var: &str| {
-        std::env::var_os(var)
-            .map(PathBuf::from)
-            .filter(|p| p.is_absolute())
-    };
-    let state =
-        absolute("XDG_STATE_HOME").or_else(|| absolute("HOME").map(|h| h.join(".local/state")));
-    let dir =
-        match (absolute("XDG_RUNTIME_DIR"), state) {
-            (Some(run), _) => run.join("keepout"),
-            (None, Some(state)) => state.join("keepout/run"),
-            (None, None) => return Err(VaultError::Config(
-                "neither XDG_RUNTIME_DIR nor HOME is set: nowhere private for keepout's sockets; \
-                 set one of them"
-                    .into(),
-            )),
-        };
-    // The longest name placed in it is "cache.sock" / "agent.sock" (10 bytes) after a '/'.
-    if dir.as_os_str().len() + 11 > SUN_PATH_MAX {
-        return Err(VaultError::Config(format!(
-            "the socket directory {} is too long for a unix socket path ({} bytes at most); \
-             set XDG_RUNTIME_DIR to a shorter private directory",
-            dir.display(),
-            SUN_PATH_MAX - 11
-        )));
-    }
+    let dir = socket_dir_location()?;
     if std::fs::symlink_metadata(&dir).is_err() {
         std::fs::DirBuilder::new()
             .recursive(true)
@@ -148,12 +123,44 @@ pub fn socket_dir() -> Result<PathBuf, VaultError> {
     }
 }
 
+/// Where [`socket_dir`] is, without making it: for a client that only looks for a socket
+/// there (the cache's clients, `keepout audit`), so a lookup leaves nothing behind in a home.
+pub fn socket_dir_location() -> Result<PathBuf, VaultError> {
+    let absolute = |var: &str| {
+        std::env::var_os(var)
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+    };
+    let state =
+        absolute("XDG_STATE_HOME").or_else(|| absolute("HOME").map(|h| h.join(".local/state")));
+    let dir =
+        match (absolute("XDG_RUNTIME_DIR"), state) {
+            (Some(run), _) => run.join("keepout"),
+            (None, Some(state)) => state.join("keepout/run"),
+            (None, None) => return Err(VaultError::Config(
+                "neither XDG_RUNTIME_DIR nor HOME is set: nowhere private for keepout's sockets; \
+                 set one of them"
+                    .into(),
+            )),
+        };
+    // The longest name placed in it is "cache.sock" / "agent.sock" (10 bytes) after a '/'.
+    if dir.as_os_str().len() + 11 > SUN_PATH_MAX {
+        return Err(VaultError::Config(format!(
+            "the socket directory {} is too long for a unix socket path ({} bytes at most); \
+             set XDG_RUNTIME_DIR to a shorter private directory",
+            dir.display(),
+            SUN_PATH_MAX - 11
+        )));
+    }
+    Ok(dir)
+}
+
 pub fn socket_path() -> Result<PathBuf, VaultError> {
     Ok(socket_dir()?.join("cache.sock"))
 }
 
 fn ask(request: &Request) -> Option<Response> {
-    let path = socket_path().ok()?;
+    let path = socket_dir_location().ok()?.join("cache.sock");
     let mut stream = UnixStream::connect(path).ok()?;
     // Only our own uid's cache gets a request (some carry the passphrase, every answer is
     // trusted): a socket put there by anyone else is not spoken to.

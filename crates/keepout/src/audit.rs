@@ -49,7 +49,7 @@ fn context(args: &AuditArgs) -> Result<Context, String> {
         user: std::env::var("USER").unwrap_or_default(),
         groups: groups(),
         probe: args.home.is_none(),
-        keepout_agent_socket: keepout_vault::cache::socket_dir()
+        keepout_agent_socket: keepout_vault::cache::socket_dir_location()
             .ok()
             .map(|d| d.join("agent.sock")),
         sudoers: if args.home.is_none() {

@@ -256,3 +256,31 @@ fn audit_fix_end_to_end() {
         "the key is in the vault"
     );
 }
+
+/// Issue 14: looking makes nothing. `keepout audit` only asks where the agent's socket would
+/// be; it made the socket directory (`~/.local/state/keepout/run` with no XDG_RUNTIME_DIR) in
+/// whatever HOME it ran with, which is how the suite's runs left one in the real home.
+#[test]
+fn the_audit_makes_nothing_in_the_home() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path();
+    let out = Command::new(keepout_bin())
+        .args(["audit", "--home"])
+        .arg(home)
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("HOME", home)
+        .current_dir("/")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.code().is_some_and(|c| c <= 1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let made: Vec<_> = std::fs::read_dir(home)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(made.is_empty(), "the audit made {made:?} in the home");
+}
