@@ -36,6 +36,15 @@ fn other(e: impl Into<anyhow::Error>) -> Error {
     Error::Other(e.into())
 }
 
+/// No vault: no token (cargo goes on to its next provider), unless the vault is missing while
+/// its backup is there, which cargo shows the user as an error saying how to recover.
+fn missing(vault: &keepout_vault::VaultFile) -> Error {
+    match vault.missing() {
+        VaultError::NoVault(_) => Error::NotFound,
+        only_backup => other(only_backup),
+    }
+}
+
 impl Credential for KeepoutCredential {
     fn perform(
         &self,
@@ -48,7 +57,7 @@ impl Credential for KeepoutCredential {
         match action {
             Action::Get(_) => {
                 if !vault.exists() {
-                    return Err(Error::NotFound);
+                    return Err(missing(&vault));
                 }
                 let doc = crate::secret::read_document(&vault).map_err(other)?;
                 match doc.get(&name) {
@@ -73,7 +82,7 @@ impl Credential for KeepoutCredential {
             }
             Action::Logout => {
                 if !vault.exists() {
-                    return Err(Error::NotFound);
+                    return Err(missing(&vault));
                 }
                 let pass = crate::secret::unlocked(&vault).map_err(other)?;
                 match vault.update(&pass, |doc| doc.remove(&name)) {

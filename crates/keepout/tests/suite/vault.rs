@@ -302,6 +302,35 @@ fn cargo_credential_provider_with_real_cargo() {
     );
 }
 
+/// Issue 14: with the vault missing and its backup there, cargo's `get` is an error that says
+/// so and how to recover (it was "not found", as if no token had ever been stored: cargo then
+/// asks for `cargo login`, and a login would make a new vault beside the lost one).
+#[test]
+fn cargo_credential_says_the_vault_is_missing_beside_its_backup() {
+    let v = Vault::new();
+    assert!(v.set("cargo/crates-io", "cio-TOKEN").status.success());
+    assert!(v.set("other", "x").status.success());
+    std::fs::rename(v.path(), v.dir.path().join("moved-away.age")).unwrap();
+    let get = |v: &Vault| {
+        let mut get = v.cmd();
+        get.arg("--cargo-plugin");
+        with_input(
+            get,
+            "{\"v\":1,\"registry\":{\"index-url\":\"https://github.com/rust-lang/crates.io-index\",\"name\":\"crates-io\"},\"kind\":\"get\",\"operation\":\"read\",\"args\":[]}\n",
+        )
+    };
+    let out = get(&v);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("\"kind\":\"other\"") && text.contains("vault.age.bak"),
+        "{text}"
+    );
+    // With no backup either, there is simply no token: cargo goes on to its next provider.
+    std::fs::remove_file(v.dir.path().join("data/vault.age.bak")).unwrap();
+    let text = String::from_utf8_lossy(&get(&v).stdout).to_string();
+    assert!(text.contains("\"kind\":\"not-found\""), "{text}");
+}
+
 /// A sparse cargo registry on 127.0.0.1 that requires authentication (`auth-required`): without
 /// the right token every request is 401. It records the Authorization headers it saw.
 const CARGO_REGISTRY_SERVER: &str = r#"
