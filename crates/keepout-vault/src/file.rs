@@ -10,7 +10,9 @@
 //! * a write goes to a temporary file in the same directory, is fsynced, the current vault is
 //!   hard-linked to `vault.age.bak` (replacing the previous backup atomically), the temporary file
 //!   is renamed over the vault, and the directory is fsynced. At every instant `vault.age` is
-//!   either the complete old vault or the complete new one; a `kill -9` anywhere loses nothing;
+//!   either the complete old vault or the complete new one; a `kill -9` anywhere loses nothing,
+//!   and what it leaves beside the vault (the unrenamed new content, the backup's staged link)
+//!   is removed by the next write;
 //! * nothing is written when reading fails (wrong passphrase, corruption, newer format);
 //! * a missing vault whose backup is there is reported ([`VaultError::OnlyBackup`]), never
 //!   overwritten: [`VaultFile::create`] refuses to make a new vault while `vault.age.bak` exists;
@@ -495,12 +497,53 @@ impl VaultFile {
         Ok(out)
     }
 
+    /// The name a write's new content starts with, beside the vault (`.vault.age.new-XXXXXX`):
+    /// named after this vault, so a sweep never touches another vault's write in the same
+    /// directory.
+    fn new_content_prefix(&self) -> String {
+        let name = self
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        format!(".{name}.new-")
+    }
+
+    /// What writes killed outright (kill -9, a crash, a full disk) left beside the vault: their
+    /// new content, never renamed into place, and the backup's staged link. Called under the
+    /// vault's lock, so no write of this vault is under way; the old shared prefix
+    /// (`.vault-new-`, before writes were named after their vault) only when over an hour old,
+    /// as it may be another vault's write in progress.
+    fn sweep_interrupted_writes(&self, dir: &Path) {
+        let _ = std::fs::remove_file(self.sibling(".bak.new"));
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        let prefix = self.new_content_prefix();
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            let stale_old_style = name.starts_with(".vault-new-")
+                && entry
+                    .metadata()
+                    .ok()
+                    .and_then(|m| m.modified().ok())
+                    .and_then(|t| t.elapsed().ok())
+                    .is_some_and(|age| age > std::time::Duration::from_secs(3600));
+            if name.starts_with(&prefix) || stale_old_style {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+
     fn write_locked(&self, doc: &Document, key: &Key) -> Result<(), VaultError> {
         let bytes = self.encrypt(doc, key)?;
         let dir = self.path.parent().unwrap_or(Path::new("."));
         let io = |what| move |e| VaultError::io(what, dir, e);
+        self.sweep_interrupted_writes(dir);
+        let prefix = self.new_content_prefix();
         let mut tmp = tempfile::Builder::new()
-            .prefix(".vault-new-")
+            .prefix(&prefix)
             .tempfile_in(dir)
             .map_err(io("cannot create a temporary file in"))?;
         tmp.write_all(&bytes)
@@ -512,12 +555,15 @@ impl VaultFile {
             // The backup is replaced atomically too: link the current vault under a temporary
             // name, then rename that over the old backup.
             let staged = self.sibling(".bak.new");
-            let _ = std::fs::remove_file(&staged);
             std::fs::hard_link(&self.path, &staged)
                 .or_else(|_| std::fs::copy(&self.path, &staged).map(|_| ()))
                 .map_err(|e| VaultError::io("cannot keep a backup at", &staged, e))?;
             std::fs::rename(&staged, self.backup_path())
                 .map_err(|e| VaultError::io("cannot keep a backup at", &self.backup_path(), e))?;
+            // When the backup already is the vault (a write killed after its backup step),
+            // both names are links to one file and rename(2) does nothing: the staged name
+            // stays, and is removed here.
+            let _ = std::fs::remove_file(&staged);
         }
         tmp.persist(&self.path)
             .map_err(|e| VaultError::io("cannot replace", &self.path, e.error))?;

@@ -300,3 +300,63 @@ fn an_askpass_that_times_out_leaves_no_process_behind() {
         );
     }
 }
+
+/// A write killed outright (SIGKILL through strace's fault injection) at each of its steps:
+/// after the new content is written (its fsync), at the backup's link and rename, and at the
+/// rename into place. Each time the vault holds the whole old or the whole new secrets, and what the kill
+/// left beside it (the new content never renamed, `.bak.new`) is gone after the next write
+/// (it stayed there for ever: one encrypted copy of the vault per interrupted write).
+#[test]
+fn a_write_killed_at_each_step_leaves_nothing_behind() {
+    if !have("strace") {
+        note("strace is not installed: cannot kill a write at a chosen step");
+        return;
+    }
+    for runner in runners() {
+        let fx = Fixture::new(&runner);
+        let kit = Kit::new(&fx);
+        let made = kit
+            .sh("printf one | KEEPOUT secret set a/one && printf two | KEEPOUT secret set a/two");
+        assert!(made.success(), "[{runner}] setup:{made}");
+        for (step, inject) in [
+            // (each step's name differs in length: the next write's secret is named after it)
+            ("after the new content's fsync", "fsync:signal=KILL:when=1"),
+            ("at the backup's link", "link,linkat:signal=KILL:when=1"),
+            // std renames the staged backup with rename(2), tempfile persists with renameat(2):
+            // strace counts each syscall on its own.
+            ("at the backup's rename", "rename:signal=KILL:when=1"),
+            (
+                "at the rename into place",
+                "renameat,renameat2:signal=KILL:when=1",
+            ),
+        ] {
+            let killed = kit.sh(&format!(
+                "printf new | strace -qq -o /dev/null -e inject={inject} KEEPOUT secret set a/killed; \
+                 echo status=$?"
+            ));
+            assert!(
+                killed.stdout.contains("status=137"),
+                "[{runner}] {step}: killed by SIGKILL:{killed}"
+            );
+            let list = kit.sh("KEEPOUT secret list --json");
+            assert!(
+                list.success() && list.stdout.contains("a/one") && list.stdout.contains("a/two"),
+                "[{runner}] {step}: the vault is whole:{list}"
+            );
+            let next = kit.sh(&format!(
+                "printf three | KEEPOUT secret set 'a/next-{}'",
+                step.len()
+            ));
+            assert!(next.success(), "[{runner}] {step}: the next write:{next}");
+            let left: Vec<String> = std::fs::read_dir(kit.path("data"))
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .filter(|n| !["vault.age", "vault.age.bak", "vault.age.lock"].contains(&n.as_str()))
+                .collect();
+            assert!(
+                left.is_empty(),
+                "[{runner}] {step}: the next write left {left:?} beside the vault"
+            );
+        }
+    }
+}
