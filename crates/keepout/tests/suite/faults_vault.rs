@@ -360,3 +360,58 @@ fn a_write_killed_at_each_step_leaves_nothing_behind() {
         }
     }
 }
+
+/// A full disk: the vault on a small tmpfs (mounted in a user and mount namespace of the
+/// runner's own, `unshare -rm`), filled up before a write. The write fails with an error that
+/// names the disk's state, the vault still holds every secret, nothing is left beside it, and
+/// once there is room again the next write works.
+#[test]
+fn a_full_disk_fails_the_write_and_loses_nothing() {
+    if !have("unshare") {
+        note("unshare is not installed: cannot mount a small tmpfs for the vault");
+        return;
+    }
+    for runner in runners() {
+        let fx = Fixture::new(&runner);
+        let kit = Kit::new(&fx);
+        let data = kit.path("data");
+        let out = kit.sh(&format!(
+            "mkdir -p {data} && unshare -rm sh -c '
+                mount -t tmpfs -o size=1m,mode=0700 tmpfs {data} || exit 90
+                printf one | KEEPOUT secret set a/one || exit 91
+                dd if=/dev/zero of={data}/fill bs=4k 2>/dev/null
+                printf two | KEEPOUT secret set a/two; echo status=$?
+                KEEPOUT secret list --json
+                echo left: $(ls -A {data})
+                rm {data}/fill
+                printf three | KEEPOUT secret set a/three && echo written
+                KEEPOUT secret list --json'",
+            data = q(&data.display().to_string())
+        ));
+        if out.code == Some(90) {
+            note(&format!(
+                "[{runner}] cannot mount a tmpfs in a user namespace here:{out}"
+            ));
+            continue;
+        }
+        assert!(
+            out.stdout.contains("status=") && !out.stdout.contains("status=0"),
+            "[{runner}] the write failed:{out}"
+        );
+        assert!(
+            out.stderr.contains("No space left on device"),
+            "[{runner}] the error says why:{out}"
+        );
+        assert!(
+            out.stdout
+                .contains("left: fill vault.age vault.age.bak vault.age.lock")
+                || out.stdout.contains("left: fill vault.age vault.age.lock"),
+            "[{runner}] nothing beside the vault:{out}"
+        );
+        assert!(
+            out.stdout.contains("written") && out.stdout.matches("a/one").count() == 2,
+            "[{runner}] every secret kept, and the next write works:{out}"
+        );
+        assert!(out.stdout.contains("a/three"), "[{runner}]:{out}");
+    }
+}
