@@ -674,6 +674,19 @@ fn pypi_reachable() -> bool {
     true
 }
 
+/// A tunnel through the proxy at `addr` to pypi.org:443, its `200` read.
+fn tunnel_to_pypi(addr: SocketAddr) -> TcpStream {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    s.write_all(b"CONNECT pypi.org:443 HTTP/1.1\r\nHost: pypi.org:443\r\n\r\n")
+        .unwrap();
+    let mut buf = [0u8; 512];
+    let n = s.read(&mut buf).unwrap();
+    let answer = String::from_utf8_lossy(&buf[..n]);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    s
+}
+
 /// Issue 14: a tunnel that is never idle, because the sandbox sends a byte just before each
 /// idle cut, is cut at its total life and reported (it lived as long as the server waited for
 /// the rest of a TLS hello; a sandbox's own peer would wait for ever).
@@ -690,17 +703,8 @@ fn a_trickling_tunnel_is_cut_at_its_total_life() {
             total: Duration::from_secs(2),
         },
     );
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    s.write_all(b"CONNECT pypi.org:443 HTTP/1.1\r\nHost: pypi.org:443\r\n\r\n")
-        .unwrap();
+    let mut s = tunnel_to_pypi(addr);
     let mut buf = [0u8; 512];
-    let n = s.read(&mut buf).unwrap();
-    assert!(
-        String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"),
-        "{}",
-        String::from_utf8_lossy(&buf[..n])
-    );
     // A TLS record header announcing a 512-byte hello, then its bytes one every 300 ms: the
     // server waits for the rest, and the proxy never sees a second without bytes.
     s.write_all(&[0x16, 0x03, 0x01, 0x02, 0x00]).unwrap();
@@ -756,17 +760,8 @@ fn an_idle_tunnel_is_cut() {
             total: Duration::from_secs(3600),
         },
     );
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    s.write_all(b"CONNECT pypi.org:443 HTTP/1.1\r\nHost: pypi.org:443\r\n\r\n")
-        .unwrap();
+    let mut s = tunnel_to_pypi(addr);
     let mut buf = [0u8; 512];
-    let n = s.read(&mut buf).unwrap();
-    assert!(
-        String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"),
-        "{}",
-        String::from_utf8_lossy(&buf[..n])
-    );
     let start = std::time::Instant::now();
     let rest = s.read(&mut buf);
     let took = start.elapsed();
