@@ -13,6 +13,8 @@ use std::path::{Path, PathBuf};
 
 use ssh_key::{Algorithm, HashAlg, PrivateKey, PublicKey, Signature};
 
+use crate::Error;
+
 /// The agent protocol's flags for RSA signatures (draft-miller-ssh-agent, 3.6.1).
 const RSA_SHA2_256: u32 = 0x02;
 const RSA_SHA2_512: u32 = 0x04;
@@ -78,26 +80,21 @@ pub fn remove_public(dir: &Path, name: &str) -> std::io::Result<()> {
 pub fn parse_private(
     text: &str,
     passphrase: impl FnOnce() -> Option<zeroize::Zeroizing<String>>,
-) -> Result<PrivateKey, String> {
+) -> Result<PrivateKey, Error> {
     if text.contains("BEGIN RSA PRIVATE KEY")
         || text.contains("BEGIN EC PRIVATE KEY")
         || text.contains("BEGIN PRIVATE KEY")
         || text.contains("BEGIN ENCRYPTED PRIVATE KEY")
     {
-        return Err(
-            "this is a PEM key; keepout reads OpenSSH keys. Convert a copy first: \
-                    `cp KEY /tmp/k && ssh-keygen -p -f /tmp/k` (it rewrites it in OpenSSH format)"
-                .into(),
-        );
+        return Err(Error::PemKey);
     }
-    let key = PrivateKey::from_openssh(text.trim())
-        .map_err(|e| format!("not an OpenSSH private key ({e})"))?;
+    let key = PrivateKey::from_openssh(text.trim()).map_err(Error::NotOpenSsh)?;
     if !key.is_encrypted() {
         return Ok(key);
     }
-    let pass = passphrase().ok_or("the key is encrypted and no passphrase was given")?;
+    let pass = passphrase().ok_or(Error::NoPassphrase)?;
     key.decrypt(pass.as_bytes())
-        .map_err(|_| "wrong passphrase for the key".to_string())
+        .map_err(|_| Error::WrongPassphrase)
 }
 
 /// A private key made ready for the vault: unencrypted OpenSSH text (the vault encrypts it),
@@ -111,11 +108,11 @@ pub struct Prepared {
 pub fn prepare(
     text: &str,
     passphrase: impl FnOnce() -> Option<zeroize::Zeroizing<String>>,
-) -> Result<Prepared, String> {
+) -> Result<Prepared, Error> {
     let key = parse_private(text, passphrase)?;
     let openssh = key
         .to_openssh(ssh_key::LineEnding::LF)
-        .map_err(|e| format!("cannot encode the key: {e}"))?;
+        .map_err(Error::Encode)?;
     Ok(Prepared {
         openssh,
         public: key.public_key().clone(),
@@ -131,7 +128,7 @@ pub fn describe(public: &PublicKey) -> (String, String) {
 }
 
 /// Sign `data` with `key` as the agent protocol asks (`flags` choose the RSA hash).
-pub fn sign(key: &PrivateKey, data: &[u8], flags: u32) -> Result<Signature, String> {
+pub fn sign(key: &PrivateKey, data: &[u8], flags: u32) -> Result<Signature, Error> {
     use signature::Signer;
     match key.key_data() {
         ssh_key::private::KeypairData::Rsa(rsa_key) => {
@@ -140,7 +137,7 @@ pub fn sign(key: &PrivateKey, data: &[u8], flags: u32) -> Result<Signature, Stri
             } else if flags & RSA_SHA2_256 != 0 {
                 HashAlg::Sha256
             } else {
-                return Err("SHA-1 RSA signatures (ssh-rsa) are refused; the client must ask for rsa-sha2-256 or -512".into());
+                return Err(Error::Sha1Refused);
             };
             let private = rsa_private(rsa_key)?;
             let bytes = match hash {
@@ -151,25 +148,23 @@ pub fn sign(key: &PrivateKey, data: &[u8], flags: u32) -> Result<Signature, Stri
                     .try_sign(data)
                     .map(|s| rsa::signature::SignatureEncoding::to_vec(&s)),
             }
-            .map_err(|e| format!("RSA signing failed: {e}"))?;
-            Signature::new(Algorithm::Rsa { hash: Some(hash) }, bytes).map_err(|e| e.to_string())
+            .map_err(Error::RsaSigning)?;
+            Signature::new(Algorithm::Rsa { hash: Some(hash) }, bytes).map_err(Error::Key)
         }
-        _ => key
-            .try_sign(data)
-            .map_err(|e| format!("signing failed: {e}")),
+        _ => key.try_sign(data).map_err(Error::Signing),
     }
 }
 
 /// The RSA private key from its OpenSSH parts: n, e, d and both primes.
-fn rsa_private(key: &ssh_key::private::RsaKeypair) -> Result<rsa::RsaPrivateKey, String> {
-    let big = |m: &ssh_key::Mpint| rsa::BigUint::try_from(m).map_err(|e| e.to_string());
+fn rsa_private(key: &ssh_key::private::RsaKeypair) -> Result<rsa::RsaPrivateKey, Error> {
+    let big = |m: &ssh_key::Mpint| rsa::BigUint::try_from(m).map_err(Error::Key);
     rsa::RsaPrivateKey::from_components(
         big(&key.public.n)?,
         big(&key.public.e)?,
         big(&key.private.d)?,
         vec![big(&key.private.p)?, big(&key.private.q)?],
     )
-    .map_err(|e| format!("bad RSA key: {e}"))
+    .map_err(Error::BadRsaKey)
 }
 
 #[cfg(test)]
@@ -213,7 +208,10 @@ mod tests {
             assert_eq!(sig.algorithm(), Algorithm::Rsa { hash: Some(hash) });
             signature::Verifier::verify(rsa.public_key().key_data(), data, &sig).unwrap();
         }
-        assert!(sign(&rsa, data, 0).unwrap_err().contains("SHA-1"));
+        assert!(sign(&rsa, data, 0)
+            .unwrap_err()
+            .to_string()
+            .contains("SHA-1"));
     }
 
     #[test]
@@ -222,7 +220,8 @@ mod tests {
             "-----BEGIN RSA PRIVATE KEY-----\nx\n-----END RSA PRIVATE KEY-----",
             || None,
         )
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("ssh-keygen -p"), "{e}");
     }
 }

@@ -21,11 +21,13 @@
 //!   locks its memory where the limit allows.
 
 pub mod destination;
+mod error;
 pub mod keys;
 pub mod peer;
 pub mod policy;
 mod server;
 pub mod terminal;
 
-pub use server::{serve, AgentConfig, ServeError};
+pub use error::Error;
+pub use server::{serve, AgentConfig};
 pub use ssh_key::PublicKey;

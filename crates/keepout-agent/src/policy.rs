@@ -114,7 +114,7 @@ impl SshSettings {
     }
 
     /// Read `[ssh]` from the configuration file; a missing file or table is the default.
-    pub fn load(path: &std::path::Path) -> Result<SshSettings, String> {
+    pub fn load(path: &std::path::Path) -> Result<SshSettings, crate::Error> {
         #[derive(Deserialize)]
         struct File {
             #[serde(default)]
@@ -123,11 +123,16 @@ impl SshSettings {
         let text = match std::fs::read_to_string(path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(SshSettings::default()),
-            Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+            Err(source) => {
+                return Err(crate::Error::ReadSettings {
+                    path: path.to_path_buf(),
+                    source,
+                })
+            }
         };
         toml::from_str::<File>(&text)
             .map(|f| f.ssh)
-            .map_err(|e| keepout_vault::toml_error(path, &text, &e))
+            .map_err(|e| crate::Error::Settings(keepout_vault::toml_error(path, &text, &e)))
     }
 }
 

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use keepout_prompt::Place;
 use keepout_vault::cache::UnlockCache;
-use keepout_vault::{Key, VaultError};
+use keepout_vault::Key;
 use ssh_agent_lib::agent::{listen, Agent, ListeningSocket, Session};
 use ssh_agent_lib::error::AgentError;
 use ssh_agent_lib::proto::extension::SessionBind;
@@ -22,6 +22,7 @@ use ssh_key::{HashAlg, Signature};
 use tokio::net::{UnixListener, UnixStream};
 
 use crate::destination::{self, Binding, SignData};
+use crate::error::Error;
 use crate::keys;
 use crate::peer::{Peer, ProcessId};
 use crate::policy::{Confirm, SshSettings};
@@ -49,26 +50,6 @@ pub struct AgentConfig {
     pub upstream: Option<PathBuf>,
     /// How long the unlocked vault is kept without use.
     pub idle: Duration,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum ServeError {
-    #[error("{0}")]
-    Vault(#[from] VaultError),
-    #[error("cannot listen on {path}: {source}")]
-    Listen {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("another agent already answers on {0}")]
-    AlreadyRunning(PathBuf),
-    #[error("the upstream agent {path} does not answer: {source}")]
-    Upstream {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("{0}")]
-    Runtime(std::io::Error),
 }
 
 /// What one "5m" approval covers besides its key and host.
@@ -776,8 +757,8 @@ fn sign_blocking(
             keys::secret_name(name)
         )
     })?;
-    let private = keys::parse_private(&secret.value, || None)?;
-    keys::sign(&private, data, flags)
+    let private = keys::parse_private(&secret.value, || None).map_err(|e| e.to_string())?;
+    keys::sign(&private, data, flags).map_err(|e| e.to_string())
 }
 
 #[ssh_agent_lib::async_trait]
@@ -795,9 +776,9 @@ impl Session for Connection {
 }
 
 /// Bind the agent socket: refuse when another agent answers there, replace a stale one.
-fn bind(socket: &Path) -> Result<std::os::unix::net::UnixListener, ServeError> {
+fn bind(socket: &Path) -> Result<std::os::unix::net::UnixListener, Error> {
     if std::os::unix::net::UnixStream::connect(socket).is_ok() {
-        return Err(ServeError::AlreadyRunning(socket.to_path_buf()));
+        return Err(Error::AlreadyRunning(socket.to_path_buf()));
     }
     let _ = std::fs::remove_file(socket);
     if let Some(dir) = socket.parent() {
@@ -808,7 +789,7 @@ fn bind(socket: &Path) -> Result<std::os::unix::net::UnixListener, ServeError> {
             .create(dir);
     }
     let listener =
-        std::os::unix::net::UnixListener::bind(socket).map_err(|source| ServeError::Listen {
+        std::os::unix::net::UnixListener::bind(socket).map_err(|source| Error::Listen {
             path: socket.to_path_buf(),
             source,
         })?;
@@ -818,10 +799,10 @@ fn bind(socket: &Path) -> Result<std::os::unix::net::UnixListener, ServeError> {
 }
 
 /// Run the agent until killed. `ready` is called once both sockets listen.
-pub fn serve(config: AgentConfig, ready: impl FnOnce()) -> Result<(), ServeError> {
+pub fn serve(config: AgentConfig, ready: impl FnOnce()) -> Result<(), Error> {
     keepout_vault::cache::harden_process();
     if let Some(up) = &config.upstream {
-        std::os::unix::net::UnixStream::connect(up).map_err(|source| ServeError::Upstream {
+        std::os::unix::net::UnixStream::connect(up).map_err(|source| Error::Upstream {
             path: up.clone(),
             source,
         })?;
@@ -850,14 +831,14 @@ pub fn serve(config: AgentConfig, ready: impl FnOnce()) -> Result<(), ServeError
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(ServeError::Runtime)?;
+        .map_err(Error::Runtime)?;
     runtime.block_on(async move {
         agent_listener
             .set_nonblocking(true)
-            .map_err(ServeError::Runtime)?;
-        let listener = UnixListener::from_std(agent_listener).map_err(ServeError::Runtime)?;
+            .map_err(Error::Runtime)?;
+        let listener = UnixListener::from_std(agent_listener).map_err(Error::Runtime)?;
         let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-            .map_err(ServeError::Runtime)?;
+            .map_err(Error::Runtime)?;
         {
             let shared = shared.clone();
             tokio::spawn(async move {
@@ -870,7 +851,7 @@ pub fn serve(config: AgentConfig, ready: impl FnOnce()) -> Result<(), ServeError
         ready();
         listen(SameUidListener(listener), Sessions(shared))
             .await
-            .map_err(|e| ServeError::Runtime(std::io::Error::other(e.to_string())))
+            .map_err(|e| Error::Runtime(std::io::Error::other(e.to_string())))
     })
 }
 

@@ -24,7 +24,7 @@ pub fn ssh(action: SshAction) -> Result<i32> {
 }
 
 fn settings() -> Result<SshSettings> {
-    SshSettings::load(&Config::default_path()).map_err(anyhow::Error::msg)
+    Ok(SshSettings::load(&Config::default_path())?)
 }
 
 /// The error for a public key given to `ssh import`: which private key to give instead, and
@@ -150,7 +150,7 @@ fn import(path: &Path, name: Option<String>, yes: bool, keep: bool) -> Result<i3
     };
     // Verify the round trip before touching the plaintext key.
     let doc = crate::secret::read(&vault, &key)?;
-    let back = keys::prepare(&doc.get(&secret)?.value, || None).map_err(anyhow::Error::msg)?;
+    let back = keys::prepare(&doc.get(&secret)?.value, || None)?;
     if back.public != prepared.public {
         bail!(
             "{secret} did not read back as stored; {} was left as it is",
