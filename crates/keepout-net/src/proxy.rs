@@ -19,7 +19,12 @@ use crate::canary::{Canaries, Form, Found, Scan, ScanState};
 pub struct Refusal {
     /// `host:port` as the client asked for it.
     pub destination: String,
+    /// Why, whole: what it was, then in parentheses what to know or do about it.
     pub reason: String,
+    /// Why, in a few words, for a one-line summary ("not allowed", "resolves to 127.0.0.1",
+    /// "cut: no bytes either way for 60 s"): the reason before its first parenthesis.
+    #[serde(skip)]
+    pub brief: String,
     /// Refused by the policy, or not reachable at all.
     #[serde(skip)]
     pub kind: RefusalKind,
@@ -267,6 +272,7 @@ impl Proxy {
         if let Ok(mut r) = self.0.refusals.lock() {
             let refusal = Refusal {
                 destination: destination.to_string(),
+                brief: reason.split(" (").next().unwrap_or(&reason).to_string(),
                 reason,
                 kind,
             };

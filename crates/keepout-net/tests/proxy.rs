@@ -776,3 +776,26 @@ fn an_idle_tunnel_is_cut() {
         proxy.refusals()
     );
 }
+
+/// A refusal says why in a few words for the run's summary line (`brief`), and whole for the
+/// report (`reason`): the CLI shows them as they are, without taking the reason apart.
+#[test]
+fn a_refusal_has_a_brief_and_a_whole_reason() {
+    let (proxy, addr) = start("pypi");
+    assert!(ask(addr, "CONNECT evil.example:443 HTTP/1.1\r\n\r\n").contains("403"));
+    let refusals = proxy.refusals();
+    let r = refusals
+        .iter()
+        .find(|r| r.destination == "evil.example:443")
+        .expect("recorded");
+    assert_eq!(r.brief, "not allowed");
+    assert!(
+        r.reason.starts_with("not allowed (allowed: ") && r.reason.contains("pypi"),
+        "{r:?}"
+    );
+    let json = serde_json::to_value(r).unwrap();
+    assert!(
+        json.get("brief").is_none(),
+        "the report keeps its shape: {json}"
+    );
+}

@@ -459,7 +459,7 @@ pub fn execute(
             format!(
                 "connect {} ({})",
                 crate::shown::text(&r.destination),
-                crate::shown::text(short_reason(&r.reason))
+                crate::shown::text(&r.brief)
             )
         })
         .chain(report.refused_syscalls.iter().cloned())
@@ -474,7 +474,7 @@ pub fn execute(
                 format!(
                     "{} ({})",
                     crate::shown::text(&r.destination),
-                    crate::shown::text(short_reason(&r.reason))
+                    crate::shown::text(&r.brief)
                 )
             })
             .collect();
@@ -737,11 +737,6 @@ fn decoys_line(
         "keepout: decoys read: {}{values}",
         items.join(" · ")
     ))
-}
-
-/// The first words of a refusal's reason ("not allowed", "resolves to 127.0.0.1").
-fn short_reason(reason: &str) -> &str {
-    reason.split(" (").next().unwrap_or(reason)
 }
 
 /// Say so when a layer the policy counts on is missing on this kernel.
