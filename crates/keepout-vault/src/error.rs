@@ -3,6 +3,10 @@
 
 use std::path::PathBuf;
 
+/// keepout's exit status for a failure of its own (as podman's and docker's 125: the runner
+/// failed, not the command or the vault).
+pub const EXIT_KEEPOUT: u8 = 125;
+
 #[derive(Debug, thiserror::Error)]
 pub enum VaultError {
     #[error("wrong passphrase for {0} (or its passphrase stanza is damaged)")]
@@ -45,6 +49,15 @@ pub enum VaultError {
         reference: String,
         message: String,
     },
+    /// The unlock session's question could not be asked or answered.
+    #[error(transparent)]
+    Prompt(#[from] keepout_prompt::PromptError),
+    #[error("the passphrase cannot be empty; nothing was created")]
+    EmptyPassphrase,
+    #[error("no passphrase chosen; nothing was created (a passphrase of 12 or more characters of two kinds, e.g. a few words with spaces, is not asked about)")]
+    WeakPassphraseRefused,
+    #[error("the two passphrases differed {0} times; nothing was created")]
+    PassphrasesDiffered(usize),
 }
 
 impl VaultError {
@@ -96,7 +109,8 @@ impl VaultError {
 
     /// keepout's exit status for this error: 3 wrong passphrase or identity (or an age plugin refused), 4 corrupted or unreadable vault,
     /// 5 newer format, 6 no such secret or vault, 9 the vault is missing but its backup is there, 7 no scope, 8 a provider (pass, op, bw)
-    /// failed, 2 bad input or configuration, 1 anything else.
+    /// failed, 2 bad input or configuration, 125 ([`EXIT_KEEPOUT`]) keepout's own step failed (a
+    /// question that could not be asked, no new passphrase chosen), 1 anything else.
     pub fn exit_code(&self) -> u8 {
         match self {
             VaultError::WrongPassphrase(_)
@@ -110,6 +124,10 @@ impl VaultError {
             VaultError::OnlyBackup { .. } => 9,
             VaultError::Provider { .. } => 8,
             VaultError::Io { .. } | VaultError::Encrypt(_) => 1,
+            VaultError::Prompt(_)
+            | VaultError::EmptyPassphrase
+            | VaultError::WeakPassphraseRefused
+            | VaultError::PassphrasesDiffered(_) => EXIT_KEEPOUT,
         }
     }
 }

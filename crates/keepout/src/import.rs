@@ -563,7 +563,8 @@ pub fn import(
     }
     let original = Zeroizing::new(std::fs::read_to_string(&plan.file)?);
     let vault = crate::secret::vault();
-    let opened = crate::secret::for_writing_with_document(&vault)?;
+    let session = crate::secret::session();
+    let opened = session.for_writing_with_document(&vault)?;
     let backup_base = format!("backup/{label}");
     let backup_note = format!("the whole of {}", plan.file.display());
     // Decide on what the vault holds now (the questions are asked here, with no lock held),
@@ -580,7 +581,7 @@ pub fn import(
         "",
         &mut |_, _| Choice::NewName,
     );
-    let ((placed, backup), pass) = crate::secret::update(&vault, opened, |doc| {
+    let ((placed, backup), pass) = session.update(&vault, opened, |doc| {
         let mut placed = Vec::new();
         for (e, d) in plan.entries.iter().zip(&decided) {
             placed.push(apply(doc, &e.name, &e.value, &e.note, d)?);
@@ -590,7 +591,7 @@ pub fn import(
         Ok((placed, backup))
     })?;
     // Verify the round trip before touching the plaintext.
-    let doc = crate::secret::read(&vault, &pass)?;
+    let doc = session.read(&vault, &pass)?;
     let check = |name: &str, value: &str| -> Result<()> {
         if *doc.get(name)?.value != *value {
             bail!(

@@ -50,4 +50,3 @@ pub fn run_masked(mut cmd: Command, values: Vec<Vec<u8>>) -> Result<i32> {
         .or_else(|| status.signal().map(|s| 128 + s))
         .unwrap_or(1))
 }
-

@@ -112,7 +112,8 @@ fn import(path: &Path, name: Option<String>, yes: bool, keep: bool) -> Result<i3
     let (algorithm, fingerprint) = keys::describe(&prepared.public);
 
     let vault = crate::secret::vault();
-    let opened = crate::secret::for_writing_with_document(&vault)?;
+    let session = crate::secret::session();
+    let opened = session.for_writing_with_document(&vault)?;
     let secret = keys::secret_name(&name);
     let note = format!("ssh key {algorithm} {fingerprint}, from {}", path.display());
     // A stored key is never replaced: another key under this name is an error (nothing changed),
@@ -135,7 +136,7 @@ fn import(path: &Path, name: Option<String>, yes: bool, keep: bool) -> Result<i3
         eprintln!("keepout: the key {name} ({fingerprint}) is already in the vault as {secret}");
         opened.key
     } else {
-        let (now, key) = crate::secret::update(&vault, opened, |doc| {
+        let (now, key) = session.update(&vault, opened, |doc| {
             // Decided again under the lock: a key stored meanwhile is not replaced either.
             let now = stored(doc, &secret, &prepared.public);
             if now == Stored::Free {
@@ -149,7 +150,7 @@ fn import(path: &Path, name: Option<String>, yes: bool, keep: bool) -> Result<i3
         key
     };
     // Verify the round trip before touching the plaintext key.
-    let doc = crate::secret::read(&vault, &key)?;
+    let doc = session.read(&vault, &key)?;
     let back = keys::prepare(&doc.get(&secret)?.value, || None).map_err(anyhow::Error::msg)?;
     if back.public != prepared.public {
         bail!(
@@ -250,7 +251,7 @@ fn list(json: bool) -> Result<i32> {
 
 fn remove(name: &str) -> Result<i32> {
     let vault = crate::secret::vault();
-    let key = crate::secret::unlocked(&vault)?;
+    let key = crate::secret::session().unlocked(&vault)?;
     let secret = keys::secret_name(name);
     vault.update(&key, |doc| doc.remove(&secret))?;
     let _ = keys::remove_public(&keys::public_dir(vault.path()), name);
