@@ -6,7 +6,8 @@
 //! the [`Provider`]s resolve references (`keepout:NAME`, `pass:`, `op://`, `bw://`); [`Config`]
 //! holds the scopes that decide which secrets a directory's commands get; [`Unlock`] is how a
 //! command gets the vault's key (configured identities, the unlock cache, or a passphrase asked
-//! through the caller's [`Prompt`]).
+//! through the caller's [`Prompt`]); [`import`] moves plaintext credential files (and, through
+//! its [`import::MoveIn`] flow, SSH keys) into the vault.
 //!
 //! Guarantees: a secret's value is only ever in the encrypted file or in memory that is zeroed
 //! when dropped; no error message, `Debug` output or listing contains a value; a failed read
@@ -16,6 +17,7 @@ pub mod cache;
 mod document;
 mod error;
 mod file;
+pub mod import;
 mod reference;
 mod scope;
 mod session;
