@@ -119,11 +119,6 @@ impl<P: Prompt> Unlock<P> {
         self
     }
 
-    /// The prompt this session asks through.
-    pub fn prompt(&self) -> &P {
-        &self.prompt
-    }
-
     /// Give a verified passphrase to the unlock cache (starting it if needed).
     fn remember(&self, vault: &VaultFile, pass: &SecretString) {
         if !cache_enabled() {
