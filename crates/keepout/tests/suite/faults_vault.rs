@@ -386,7 +386,7 @@ fn a_full_disk_fails_the_write_and_loses_nothing() {
                 rm {data}/fill
                 printf three | KEEPOUT secret set a/three && echo written
                 KEEPOUT secret list --json'",
-            data = q(&data.display().to_string())
+            data = q(data.display().to_string())
         ));
         if out.code == Some(90) {
             note(&format!(
