@@ -5,9 +5,12 @@
 //!   fingerprint that names a token without showing it;
 //! * [`detect`]: whether a configuration file's text holds credentials, and the same text with
 //!   them removed;
+//! * [`redact`]: known secret values concealed in a byte stream as it goes by (`keepout exec
+//!   --mask`), also when a value is split across reads;
 //! * [`system`]: the catalogue of world-readable files outside the home where tools keep
 //!   credentials (`/etc/pip.conf`, `/etc/gitconfig`, a global `npmrc`, ...), and the scan of it.
 
 pub mod detect;
+pub mod redact;
 pub mod system;
 pub mod tokens;

@@ -3,6 +3,10 @@
 
 use std::path::PathBuf;
 
+/// keepout's exit status for a failure of its own (as podman's and docker's 125: the runner
+/// failed, not the command or the vault).
+pub const EXIT_KEEPOUT: u8 = 125;
+
 #[derive(Debug, thiserror::Error)]
 pub enum VaultError {
     #[error("wrong passphrase for {0} (or its passphrase stanza is damaged)")]
@@ -45,6 +49,44 @@ pub enum VaultError {
         reference: String,
         message: String,
     },
+    /// The unlock session's question could not be asked or answered.
+    #[error(transparent)]
+    Prompt(#[from] keepout_prompt::PromptError),
+    #[error("the passphrase cannot be empty; nothing was created")]
+    EmptyPassphrase,
+    #[error("no passphrase chosen; nothing was created (a passphrase of 12 or more characters of two kinds, e.g. a few words with spaces, is not asked about)")]
+    WeakPassphraseRefused,
+    #[error("the two passphrases differed {0} times; nothing was created")]
+    PassphrasesDiffered(usize),
+    /// A credential file to import could not be read.
+    #[error("cannot read {}", path.display())]
+    CannotRead {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{what} is not valid TOML")]
+    NotToml {
+        what: &'static str,
+        #[source]
+        source: toml::de::Error,
+    },
+    /// An imported credential would get a name that is no secret name (`source` says why).
+    #[error("cannot name a secret for {what}")]
+    Unnamable {
+        what: String,
+        #[source]
+        source: Box<VaultError>,
+    },
+    /// Reading, removing or rewriting an imported file failed.
+    #[error(transparent)]
+    File(std::io::Error),
+    #[error(transparent)]
+    Persist(Box<tempfile::PersistError>),
+    /// The vault, read back after an import, does not hold what was stored: the plaintext is
+    /// left as it is.
+    #[error("{name} did not read back as stored; {} was left as it is", file.display())]
+    NotReadBack { name: String, file: PathBuf },
 }
 
 impl VaultError {
@@ -96,7 +138,8 @@ impl VaultError {
 
     /// keepout's exit status for this error: 3 wrong passphrase or identity (or an age plugin refused), 4 corrupted or unreadable vault,
     /// 5 newer format, 6 no such secret or vault, 9 the vault is missing but its backup is there, 7 no scope, 8 a provider (pass, op, bw)
-    /// failed, 2 bad input or configuration, 1 anything else.
+    /// failed, 2 bad input or configuration, 125 ([`EXIT_KEEPOUT`]) keepout's own step failed (a
+    /// question that could not be asked, no new passphrase chosen, a step of an import), 1 anything else.
     pub fn exit_code(&self) -> u8 {
         match self {
             VaultError::WrongPassphrase(_)
@@ -110,6 +153,16 @@ impl VaultError {
             VaultError::OnlyBackup { .. } => 9,
             VaultError::Provider { .. } => 8,
             VaultError::Io { .. } | VaultError::Encrypt(_) => 1,
+            VaultError::Prompt(_)
+            | VaultError::EmptyPassphrase
+            | VaultError::WeakPassphraseRefused
+            | VaultError::PassphrasesDiffered(_)
+            | VaultError::CannotRead { .. }
+            | VaultError::NotToml { .. }
+            | VaultError::File(_)
+            | VaultError::Persist(_)
+            | VaultError::NotReadBack { .. } => EXIT_KEEPOUT,
+            VaultError::Unnamable { source, .. } => source.exit_code(),
         }
     }
 }

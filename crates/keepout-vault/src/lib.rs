@@ -4,7 +4,10 @@
 //! scrypt passphrase recipient, atomic writes under a lock, a backup of the previous version);
 //! [`Document`] is its content (a versioned TOML document of named secrets); [`SecretRef`] and
 //! the [`Provider`]s resolve references (`keepout:NAME`, `pass:`, `op://`, `bw://`); [`Config`]
-//! holds the scopes that decide which secrets a directory's commands get.
+//! holds the scopes that decide which secrets a directory's commands get; [`Unlock`] is how a
+//! command gets the vault's key (configured identities, the unlock cache, or a passphrase asked
+//! through the caller's [`Prompt`]); [`import`] moves plaintext credential files (and, through
+//! its [`import::MoveIn`] flow, SSH keys) into the vault.
 //!
 //! Guarantees: a secret's value is only ever in the encrypted file or in memory that is zeroed
 //! when dropped; no error message, `Debug` output or listing contains a value; a failed read
@@ -14,12 +17,14 @@ pub mod cache;
 mod document;
 mod error;
 mod file;
+pub mod import;
 mod reference;
 mod scope;
+mod session;
 
 pub use age::secrecy::{ExposeSecret, SecretString};
 pub use document::{check_name, name_part, Document, Secret, SecretInfo, FORMAT_VERSION};
-pub use error::VaultError;
+pub use error::{VaultError, EXIT_KEEPOUT};
 pub use file::{scrypt_work_factor, Key, VaultFile, Version, MAX_WORK_FACTOR};
 pub use reference::{
     resolve_env, BitwardenProvider, OnePasswordProvider, PassProvider, Provider, Resolved,
@@ -29,4 +34,5 @@ pub use scope::{
     format_duration, parse_config, parse_duration, toml_error, Config, Scope, VaultSettings,
     CONFIG_TABLES,
 };
+pub use session::{cache_enabled, weakness, Opened, Prompt, Unlock, PASSPHRASE_TRIES};
 pub use zeroize::Zeroizing;

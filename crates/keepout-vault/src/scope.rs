@@ -270,7 +270,8 @@ impl Config {
     }
 }
 
-fn home() -> PathBuf {
+/// `$HOME`, or `/` when it is not set.
+pub(crate) fn home() -> PathBuf {
     PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/".into()))
 }
 

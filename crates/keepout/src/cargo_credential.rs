@@ -59,7 +59,9 @@ impl Credential for KeepoutCredential {
                 if !vault.exists() {
                     return Err(missing(&vault));
                 }
-                let doc = crate::secret::read_document(&vault).map_err(other)?;
+                let doc = crate::secret::session()
+                    .read_document(&vault)
+                    .map_err(other)?;
                 match doc.get(&name) {
                     Ok(s) => Ok(CredentialResponse::Get {
                         token: Secret::from(s.value.to_string()),
@@ -72,19 +74,21 @@ impl Credential for KeepoutCredential {
             }
             Action::Login(options) => {
                 let token = cargo_credential::read_token(options, registry)?;
-                let opened = crate::secret::for_writing_with_document(&vault).map_err(other)?;
+                let session = crate::secret::session();
+                let opened = session.for_writing_with_document(&vault).map_err(other)?;
                 let value = Zeroizing::new(token.expose().to_string());
-                crate::secret::update(&vault, opened, |doc| {
-                    doc.set(&name, value, Some("cargo login".into()))
-                })
-                .map_err(other)?;
+                session
+                    .update(&vault, opened, |doc| {
+                        doc.set(&name, value, Some("cargo login".into()))
+                    })
+                    .map_err(other)?;
                 Ok(CredentialResponse::Login)
             }
             Action::Logout => {
                 if !vault.exists() {
                     return Err(missing(&vault));
                 }
-                let pass = crate::secret::unlocked(&vault).map_err(other)?;
+                let pass = crate::secret::session().unlocked(&vault).map_err(other)?;
                 match vault.update(&pass, |doc| doc.remove(&name)) {
                     Ok(()) => Ok(CredentialResponse::Logout),
                     Err(VaultError::NoSuchSecret(_)) => Err(Error::NotFound),

@@ -44,7 +44,9 @@ pub fn scope_values(scope_name: Option<&str>, for_command: &str) -> Result<Scope
         }
     }
     let vault = crate::secret::vault();
-    let values = resolve_env(&scope.env, || crate::secret::read_document(&vault))?;
+    let values = resolve_env(&scope.env, || {
+        crate::secret::session().read_document(&vault)
+    })?;
     Ok(ScopeValues {
         scope: scope.name.clone(),
         root,

@@ -82,7 +82,7 @@ pub fn git_credential(action: GitCredentialAction) -> Result<i32> {
                 }
                 return Ok(0);
             }
-            let doc = crate::secret::read_document(&vault)?;
+            let doc = crate::secret::session().read_document(&vault)?;
             if let Some((name, user)) = candidates(&doc, &host, get("username").as_deref()) {
                 let value = &doc.get(&name)?.value;
                 let mut out = std::io::stdout().lock();
@@ -98,9 +98,10 @@ pub fn git_credential(action: GitCredentialAction) -> Result<i32> {
             if keepout_vault::check_name(&name).is_err() {
                 bail!("cannot store a credential for user {user:?} (names are lower-case)");
             }
-            let opened = crate::secret::for_writing_with_document(&vault)?;
+            let session = crate::secret::session();
+            let opened = session.for_writing_with_document(&vault)?;
             let value = Zeroizing::new(password.to_string());
-            crate::secret::update(&vault, opened, |doc| {
+            session.update(&vault, opened, |doc| {
                 let unchanged = doc.get(&name).is_ok_and(|s| *s.value == *value);
                 if !unchanged {
                     doc.set(&name, value, Some("stored by git".into()))?;
@@ -116,8 +117,9 @@ pub fn git_credential(action: GitCredentialAction) -> Result<i32> {
                 return Ok(0);
             };
             let name = format!("git/{host}/{user}");
-            let opened = crate::secret::for_writing_with_document(&vault)?;
-            crate::secret::update(&vault, opened, |doc| {
+            let session = crate::secret::session();
+            let opened = session.for_writing_with_document(&vault)?;
+            session.update(&vault, opened, |doc| {
                 let _ = doc.remove(&name);
                 Ok(())
             })?;

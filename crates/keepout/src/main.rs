@@ -117,7 +117,7 @@ fn main() -> ExitCode {
             Ok(0)
         }
         Command::CacheDaemon => {
-            // Its output goes nowhere: `secret::remember` says what is wrong with the value.
+            // Its output goes nowhere: `keepout_vault::Unlock` says what is wrong with the value.
             let (idle, _) = keepout_vault::cache::idle_from_env();
             keepout_vault::cache::serve(idle)
                 .map(|()| 0)

@@ -1,4 +1,8 @@
 //! `keepout ssh import | list | rm` and `keepout agent`.
+//!
+//! `ssh import` moves a private key into the vault through the same flow as credential files
+//! ([`keepout_vault::Unlock::move_in`]: decided, written, read back and checked before the key
+//! file is removed, and only after a yes); a stored key is never replaced.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -6,6 +10,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use keepout_agent::keys;
 use keepout_agent::policy::{Confirm, SshSettings};
+use keepout_vault::import::{MoveIn, Rewrite, Step};
 use keepout_vault::{Config, Zeroizing};
 
 use crate::cli::{AgentArgs, SshAction};
@@ -87,6 +92,88 @@ fn stored(
     }
 }
 
+/// The move of one private key into the vault ([`MoveIn`]). A stored key is never replaced:
+/// another key under its name is an error (nothing changed), the same key again is left as it
+/// is (nothing written).
+struct KeyImport<'a> {
+    path: &'a Path,
+    name: &'a str,
+    secret: &'a str,
+    fingerprint: &'a str,
+    note: String,
+    prepared: &'a keys::Prepared,
+}
+
+impl KeyImport<'_> {
+    /// The error for another key under this name, if `stored` is one.
+    fn other_key(&self, stored: &Stored) -> Result<()> {
+        let Stored::Other(theirs) = stored else {
+            return Ok(());
+        };
+        let (name, fingerprint) = (self.name, self.fingerprint);
+        bail!(
+            "the vault already holds another key named {name} ({theirs}; this one is \
+             {fingerprint}); nothing was changed. Import this one under another name \
+             (`keepout ssh import {} --name {name}-2`; its policy is its own [[ssh.key]]), or \
+             remove the stored one first (`keepout ssh rm {name}`)",
+            self.path.display()
+        )
+    }
+}
+
+impl MoveIn for KeyImport<'_> {
+    type Decision = ();
+    type Placed = Stored;
+    type Error = anyhow::Error;
+
+    fn decide(&mut self, doc: &keepout_vault::Document) -> Result<Step<(), Stored>> {
+        let before = stored(doc, self.secret, &self.prepared.public);
+        self.other_key(&before)?;
+        if before == Stored::Same {
+            eprintln!(
+                "keepout: the key {} ({}) is already in the vault as {}",
+                self.name, self.fingerprint, self.secret
+            );
+            return Ok(Step::Unchanged(before));
+        }
+        Ok(Step::Write(()))
+    }
+
+    fn apply(
+        &self,
+        doc: &mut keepout_vault::Document,
+        (): (),
+    ) -> Result<Stored, keepout_vault::VaultError> {
+        // Decided again under the lock: a key stored meanwhile is not replaced either.
+        let now = stored(doc, self.secret, &self.prepared.public);
+        if now == Stored::Free {
+            doc.set(
+                self.secret,
+                self.prepared.openssh.clone(),
+                Some(self.note.clone()),
+            )?;
+        }
+        Ok(now)
+    }
+
+    fn accept(&self, placed: &Stored) -> Result<()> {
+        self.other_key(placed)
+    }
+
+    /// The round trip, before the plaintext key is touched.
+    fn verify(&self, doc: &keepout_vault::Document, _: &Stored) -> Result<()> {
+        let back = keys::prepare(&doc.get(self.secret)?.value, || None)?;
+        if back.public != self.prepared.public {
+            return Err(keepout_vault::VaultError::NotReadBack {
+                name: self.secret.to_string(),
+                file: self.path.to_path_buf(),
+            }
+            .into());
+        }
+        Ok(())
+    }
+}
+
 fn import(path: &Path, name: Option<String>, yes: bool, keep: bool) -> Result<i32> {
     let text = Zeroizing::new(
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?,
@@ -112,51 +199,16 @@ fn import(path: &Path, name: Option<String>, yes: bool, keep: bool) -> Result<i3
     let (algorithm, fingerprint) = keys::describe(&prepared.public);
 
     let vault = crate::secret::vault();
-    let opened = crate::secret::for_writing_with_document(&vault)?;
     let secret = keys::secret_name(&name);
-    let note = format!("ssh key {algorithm} {fingerprint}, from {}", path.display());
-    // A stored key is never replaced: another key under this name is an error (nothing changed),
-    // the same key again is left as it is.
-    let other_key = |stored: &Stored| match stored {
-        Stored::Other(theirs) => Some(anyhow::anyhow!(
-            "the vault already holds another key named {name} ({theirs}; this one is \
-             {fingerprint}); nothing was changed. Import this one under another name \
-             (`keepout ssh import {} --name {name}-2`; its policy is its own [[ssh.key]]), or \
-             remove the stored one first (`keepout ssh rm {name}`)",
-            path.display()
-        )),
-        _ => None,
+    let mut moving = KeyImport {
+        path,
+        name: &name,
+        secret: &secret,
+        fingerprint: &fingerprint,
+        note: format!("ssh key {algorithm} {fingerprint}, from {}", path.display()),
+        prepared: &prepared,
     };
-    let before = stored(opened.document(), &secret, &prepared.public);
-    if let Some(e) = other_key(&before) {
-        return Err(e);
-    }
-    let key = if before == Stored::Same {
-        eprintln!("keepout: the key {name} ({fingerprint}) is already in the vault as {secret}");
-        opened.key
-    } else {
-        let (now, key) = crate::secret::update(&vault, opened, |doc| {
-            // Decided again under the lock: a key stored meanwhile is not replaced either.
-            let now = stored(doc, &secret, &prepared.public);
-            if now == Stored::Free {
-                doc.set(&secret, prepared.openssh.clone(), Some(note.clone()))?;
-            }
-            Ok(now)
-        })?;
-        if let Some(e) = other_key(&now) {
-            return Err(e);
-        }
-        key
-    };
-    // Verify the round trip before touching the plaintext key.
-    let doc = crate::secret::read(&vault, &key)?;
-    let back = keys::prepare(&doc.get(&secret)?.value, || None)?;
-    if back.public != prepared.public {
-        bail!(
-            "{secret} did not read back as stored; {} was left as it is",
-            path.display()
-        );
-    }
+    crate::secret::session().move_in(&vault, &mut moving)?;
     let dir = keys::public_dir(vault.path());
     keys::write_public(&dir, &name, &prepared.public)
         .with_context(|| format!("cannot write the public key into {}", dir.display()))?;
@@ -172,7 +224,7 @@ fn import(path: &Path, name: Option<String>, yes: bool, keep: bool) -> Result<i3
             path.display()
         ))?
     {
-        std::fs::remove_file(path)?;
+        Rewrite::Remove.carry_out(path)?;
         eprintln!(
             "keepout: removed {} (its .pub file, if any, stays: it is public)",
             path.display()
@@ -250,7 +302,7 @@ fn list(json: bool) -> Result<i32> {
 
 fn remove(name: &str) -> Result<i32> {
     let vault = crate::secret::vault();
-    let key = crate::secret::unlocked(&vault)?;
+    let key = crate::secret::session().unlocked(&vault)?;
     let secret = keys::secret_name(name);
     vault.update(&key, |doc| doc.remove(&secret))?;
     let _ = keys::remove_public(&keys::public_dir(vault.path()), name);
