@@ -30,7 +30,15 @@
 //! * for a root caller, everything a sandbox writes to is owned by the sandbox's own host user
 //!   ([`Store::with_owner`]), never by root.
 
+pub mod check;
+pub mod clone;
+pub mod home;
+pub mod listing;
 pub mod review;
+pub mod source;
+
+mod new;
+pub use new::NewWorkspace;
 
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
@@ -42,23 +50,26 @@ use serde::{Deserialize, Serialize};
 /// The metadata format this version writes and reads.
 const FORMAT_VERSION: u32 = 1;
 
+/// What can go wrong with workspaces, layers and reviews. The message ([`std::fmt::Display`])
+/// says what is wrong; where there is a fix, [`Error::hint`] says it, separately, for the
+/// caller to show.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{0:?} is not a workspace or layer name: use lower-case letters, digits, '.', '_' and '-' (at most 64, starting with a letter or digit)")]
+    #[error("{0:?} is not a workspace or layer name")]
     BadName(String),
     #[error("no workspace {name:?}{}", list_known(.known))]
     NoWorkspace { name: String, known: Vec<String> },
     #[error("no layer {name:?}{}", list_known(.known))]
     NoLayer { name: String, known: Vec<String> },
-    #[error("a workspace named {0:?} exists already (keepout shell {0} goes back into it; keepout workspace rm {0} removes it)")]
+    #[error("a workspace named {0:?} exists already")]
     WorkspaceExists(String),
-    #[error("workspace {name} is damaged: {why}; `keepout workspace rm {name}` removes it")]
+    #[error("workspace {name} is damaged: {why}")]
     DamagedWorkspace { name: String, why: String },
     #[error("a layer named {0:?} exists already")]
     LayerExists(String),
-    #[error("layer {layer:?} is in use by {users}: remove those first")]
+    #[error("layer {layer:?} is in use by {users}")]
     LayerInUse { layer: String, users: String },
-    #[error("workspace {name:?} is in use by another keepout{}: finish that one (exit its shell) or stop it{}, then try again", describe_holder(.holder), .holder.as_ref().map(|h| format!(" with `kill {}`", h.pid)).unwrap_or_default())]
+    #[error("workspace {name:?} is in use by another keepout{}", describe_holder(.holder))]
     Busy {
         name: String,
         /// The process that holds the workspace, when it is known and still alive.
@@ -70,7 +81,7 @@ pub enum Error {
         what: &'static str,
         found: u32,
     },
-    #[error("your tree changed since the run at {}: applying would overwrite that. `keepout review diff` shows the run's changes; `keepout review apply --force` applies them anyway", list_paths(.0))]
+    #[error("your tree changed since the run at {}: applying would overwrite that", list_paths(.0))]
     Conflict(Vec<PathBuf>),
     #[error("{path}: damaged metadata: {message}")]
     Damaged { path: PathBuf, message: String },
@@ -82,6 +93,93 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    #[error("{given}: the shorthand is github:OWNER/REPO")]
+    BadShorthand { given: String },
+    #[error("{given}: no credentials in the URL; keepout clones with none")]
+    CredentialsInUrl { given: String },
+    #[error("{given}: no host in the URL")]
+    NoHost { given: String },
+    #[error("{given}: keepout clones over HTTPS (or from a local path) only: SSH would need your keys, which never enter the sandbox")]
+    NotHttps { given: String },
+    #[error("{given}: no such directory (and not an https:// URL)")]
+    NoSuchSource {
+        given: String,
+        #[source]
+        cause: std::io::Error,
+    },
+    #[error(
+        "{given} is not a git repository, bundle or URL: nothing was cloned, no workspace was kept"
+    )]
+    NotARepository { given: String },
+    #[error("--ro {}: no such file or directory", .0.display())]
+    NoReadOnlyPath(PathBuf),
+    #[error("--report {}: there is no directory {} to write it in", .report.display(), .dir.display())]
+    NoReportDir { report: PathBuf, dir: PathBuf },
+    #[error("cannot write {}", .path.display())]
+    Bashrc {
+        path: PathBuf,
+        #[source]
+        cause: std::io::Error,
+    },
+    #[error("cannot plant the decoys")]
+    Decoys(#[source] std::io::Error),
+    /// A file keepout made in a home could not be handed to the sandbox's owner.
+    #[error(transparent)]
+    Chown(std::io::Error),
+}
+
+impl Error {
+    /// What to do about it, where there is something to do.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Error::BadName(_) => Some(
+                "use lower-case letters, digits, '.', '_' and '-' (at most 64, starting with a \
+                 letter or digit)"
+                    .into(),
+            ),
+            Error::WorkspaceExists(name) => Some(format!(
+                "keepout shell {name} goes back into it; keepout workspace rm {name} removes it"
+            )),
+            Error::DamagedWorkspace { name, .. } => {
+                Some(format!("`keepout workspace rm {name}` removes it"))
+            }
+            Error::LayerInUse { .. } => Some("remove those first".into()),
+            Error::Busy { holder, .. } => Some(format!(
+                "finish that one (exit its shell) or stop it{}, then try again",
+                holder
+                    .as_ref()
+                    .map(|h| format!(" with `kill {}`", h.pid))
+                    .unwrap_or_default()
+            )),
+            Error::Conflict(_) => Some(
+                "`keepout review diff` shows the run's changes; `keepout review apply --force` \
+                 applies them anyway"
+                    .into(),
+            ),
+            Error::NotHttps { .. } => Some("Use the https:// address".into()),
+            Error::NotARepository { .. } => Some(
+                "Give a repository's directory, a bare repository, a file made by `git bundle \
+                 create`, https://HOST/PATH or github:OWNER/REPO"
+                    .into(),
+            ),
+            Error::NoReadOnlyPath(_) => Some("give a path that exists".into()),
+            Error::NoWorkspace { .. }
+            | Error::NoLayer { .. }
+            | Error::LayerExists(_)
+            | Error::NewerFormat { .. }
+            | Error::Damaged { .. }
+            | Error::Unrecordable { .. }
+            | Error::Io { .. }
+            | Error::BadShorthand { .. }
+            | Error::CredentialsInUrl { .. }
+            | Error::NoHost { .. }
+            | Error::NoSuchSource { .. }
+            | Error::NoReportDir { .. }
+            | Error::Bashrc { .. }
+            | Error::Decoys(_)
+            | Error::Chown(_) => None,
+        }
+    }
 }
 
 /// The keepout process that holds a workspace's lock.
@@ -516,19 +614,17 @@ impl Store {
         project: &str,
         make_project: bool,
     ) -> Result<Workspace> {
-        let mut ws = self.create_hidden(name, source, layer, project, make_project)?;
-        if let Err(e) = self.publish(&mut ws) {
-            let _ = remove_tree(&ws.dir);
-            return Err(e);
-        }
-        Ok(ws)
+        let mut new = NewWorkspace::hidden(self, name, source, layer, project, make_project)?;
+        new.publish()?;
+        Ok(new.commit())
     }
 
     /// A new workspace like [`Store::create`]'s, but still under a hidden name
     /// (`workspaces/.building-PID-*`): no command lists or opens it until [`Store::publish`]
     /// puts it under its name, so one that is being filled (a clone) is never seen half-made.
-    /// One whose builder died (kill -9) is removed on the next open of the store.
-    pub fn create_hidden(
+    /// One whose builder died (kill -9) is removed on the next open of the store. Made through
+    /// [`NewWorkspace::hidden`], which removes it unless it is committed.
+    fn create_hidden(
         &self,
         name: &str,
         source: Option<String>,
@@ -599,11 +695,6 @@ impl Store {
         })?;
         ws.dir = dir;
         Ok(())
-    }
-
-    /// Remove a workspace that [`Store::create_hidden`] made and that was never published.
-    pub fn discard_hidden(&self, ws: &Workspace) -> Result<()> {
-        remove_tree(&ws.dir)
     }
 
     /// Remove what keepouts that are gone (kill -9, a crash) left half-made or half-removed in

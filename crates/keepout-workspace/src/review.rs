@@ -24,6 +24,8 @@
 //!   `.git/worktrees`, `.git/modules` and `.envrc` (the names `keepout run` protects) are left
 //!   alone unless asked (`include_git`), and reported as skipped.
 
+pub mod summary;
+
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
