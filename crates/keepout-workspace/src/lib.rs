@@ -34,11 +34,13 @@ pub mod check;
 pub mod clone;
 pub mod home;
 pub mod listing;
+pub mod remove;
 pub mod review;
 pub mod source;
 
 mod new;
 pub use new::NewWorkspace;
+pub use remove::{Removal, Removed};
 
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
@@ -1021,9 +1023,9 @@ impl Store {
 
     /// Remove `layer` and everything that stands on it, directly or through other layers:
     /// workspaces first, then layers from the top down. Every one of those workspaces is locked
-    /// first; if one is in use, nothing is removed. Returns what was removed ("workspace W",
-    /// "layer L"), in order, the named layer last.
-    pub fn remove_layer_and_users(&self, layer: &str) -> Result<Vec<String>> {
+    /// first; if one is in use, nothing is removed. Returns what was removed, in order, the
+    /// named layer last.
+    pub fn remove_layer_and_users(&self, layer: &str) -> Result<Vec<Removed>> {
         self.layer(layer)?;
         let (workspaces, layers) = (self.workspaces()?, self.layers()?);
         // Layers on `layer`, breadth first: a layer comes after the one it stands on.
@@ -1052,11 +1054,11 @@ impl Store {
         let mut removed = Vec::new();
         for (ws, lock) in held {
             self.remove_held(&ws, lock)?;
-            removed.push(format!("workspace {}", ws.meta.name));
+            removed.push(Removed::Workspace(ws.meta.name.clone()));
         }
         for l in doomed_layers.iter().rev() {
             self.remove_layer(l)?;
-            removed.push(format!("layer {l}"));
+            removed.push(Removed::Layer(l.clone()));
         }
         Ok(removed)
     }

@@ -385,44 +385,20 @@ pub fn workspace(action: WorkspaceAction) -> Result<i32> {
             force,
             layers,
         } => {
-            // Every name is checked before anything is removed.
-            for name in &names {
-                match store.workspace(name) {
-                    // A damaged one is removed all the same: that is the way out of it.
-                    Ok(_) | Err(keepout_workspace::Error::DamagedWorkspace { .. }) => {}
-                    Err(e) => return Err(e.into()),
-                }
-            }
-            for l in &layer {
-                store.layer(l)?;
-            }
-            for name in &names {
-                store.remove(name)?;
-                println!("removed workspace {name}");
-            }
-            for l in &layer {
-                if force {
-                    for what in store.remove_layer_and_users(l)? {
-                        println!("removed {what}");
-                    }
-                    continue;
-                }
-                match store.remove_layer(l) {
-                    Err(keepout_workspace::Error::LayerInUse { users, .. }) => bail!(
-                        "layer {l} is in use by {users}: remove those first (keepout workspace rm WORKSPACE...), \
-                         or `keepout workspace rm --layer {l} --force` removes them with it"
-                    ),
-                    other => other?,
-                }
-                println!("removed layer {l}");
-            }
-            if layers {
-                let removed = store.remove_unused_layers()?;
-                if removed.is_empty() {
-                    println!("no unused layers");
-                }
-                for l in removed {
-                    println!("removed layer {l}");
+            let removal = keepout_workspace::Removal {
+                workspaces: &names,
+                layers: &layer,
+                with_users: force,
+                unused_layers: layers,
+            };
+            match store.remove_all(&removal, |what| println!("removed {what}")) {
+                Err(keepout_workspace::Error::LayerInUse { layer: l, users }) if !force => bail!(
+                    "layer {l} is in use by {users}: remove those first (keepout workspace rm WORKSPACE...), \
+                     or `keepout workspace rm --layer {l} --force` removes them with it"
+                ),
+                Ok(0) if layers => println!("no unused layers"),
+                other => {
+                    other?;
                 }
             }
             Ok(0)
