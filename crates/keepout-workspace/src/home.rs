@@ -5,13 +5,14 @@
 //! points the sandbox makes in a home are named before the run ([`mount_points_to_make`]) and
 //! removed after it ([`remove_mount_points`]), only those, only when still empty, only when no
 //! other run uses the workspace; a new workspace on a layer where overlayfs is refused starts on
-//! a copy of the layer ([`on_layer_or_copy`]).
+//! a copy of the layer ([`on_layer_or_copy`]), and one made to enter by hand is removed when
+//! that copy fails ([`make_to_enter`]).
 
 use std::path::{Path, PathBuf};
 
 use keepout_sandbox::{KeptHome, Policy};
 
-use crate::{Error, Result, Store, Workspace};
+use crate::{Error, NewWorkspace, Result, Store, Workspace};
 
 /// The directories the sandbox will make in the workspace's home to mount something on (a
 /// local source shown read-only under your home, a toolchain), relative to the home, that are
@@ -102,6 +103,22 @@ pub fn on_layer_or_copy(
     Ok(Some(copied))
 }
 
+/// A new workspace to work in by hand (`keepout shell NAME --new`, `--from LAYER`): under its
+/// name at once, its project `~/NAME` made, on a copy of its layer where overlayfs is refused
+/// (`on_copy` is told first); a copy that fails removes it. Then its `~/.bashrc`.
+pub fn make_to_enter(
+    store: &Store,
+    name: &str,
+    layer: Option<&str>,
+    on_copy: impl FnOnce(&CopiedLayer),
+) -> Result<Workspace> {
+    let mut new = NewWorkspace::published(store, name, None, layer, name, true)?;
+    on_layer_or_copy(store, new.workspace(), on_copy)?;
+    let ws = new.commit();
+    write_bashrc(&ws, store.owner())?;
+    Ok(ws)
+}
+
 /// What a new workspace's `~/.bashrc` says: a prompt that names the workspace.
 const BASHRC: &str = "# Written by keepout when this workspace was made; yours to change.\n\
                       PS1='(keepout:${KEEPOUT_WORKSPACE}) \\w\\$ '\n";
@@ -144,6 +161,20 @@ mod tests {
             std::fs::read_to_string(ws.home().join(".bashrc")).unwrap(),
             "mine"
         );
+    }
+
+    #[test]
+    fn made_to_enter_with_its_project_and_rc_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::new(dir.path());
+        let ws = make_to_enter(&s, "w", None, |_| panic!("no layer")).unwrap();
+        assert!(s.exists("w"));
+        assert!(ws.home().join("w").is_dir());
+        assert!(ws.home().join(".bashrc").is_file());
+        assert!(matches!(
+            make_to_enter(&s, "w", None, |_| {}),
+            Err(Error::WorkspaceExists(_))
+        ));
     }
 
     #[test]

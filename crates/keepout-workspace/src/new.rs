@@ -1,7 +1,8 @@
 //! A workspace being made, as one guard: until it is committed, dropping it removes it.
 //!
-//! What this module guarantees: every way a workspace is made ([`Store::create`], `keepout try`,
-//! `keepout shell --new`) goes through [`NewWorkspace`], so a step that fails (an error, a
+//! What this module guarantees: every way a workspace is made ([`Store::create`], `keepout try`'s
+//! [`crate::clone::make_clone`], `keepout shell --new`'s [`crate::home::make_to_enter`]) goes
+//! through [`NewWorkspace`], so a step that fails (an error, a
 //! panic that unwinds) leaves no half-made workspace behind: one still under its hidden name is
 //! removed whole, one already published is removed as `keepout workspace rm` would (never while
 //! another keepout holds it). A kill -9 is covered by the hidden name: the next open of the

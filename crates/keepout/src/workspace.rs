@@ -24,7 +24,7 @@ use keepout_workspace::clone::{make_clone, NewClone};
 use keepout_workspace::home::{self, CopiedLayer};
 use keepout_workspace::listing::{ago, human_size};
 use keepout_workspace::source::parse_source;
-use keepout_workspace::{NewWorkspace, Store, Workspace};
+use keepout_workspace::{Store, Workspace};
 
 use crate::cli::{ShellArgs, TryArgs, WorkspaceAction, WorkspaceSandboxArgs};
 use crate::run;
@@ -334,17 +334,12 @@ pub fn shell(args: ShellArgs) -> Result<i32> {
             args.from.as_deref(),
             &args.sandbox,
         )?;
-        let mut new = NewWorkspace::published(
+        let ws = home::make_to_enter(
             &store,
             &args.name,
-            None,
             args.from.as_deref(),
-            &args.name,
-            true,
+            say_copied(&args.name),
         )?;
-        home::on_layer_or_copy(&store, new.workspace(), say_copied(&args.name))?;
-        let ws = new.commit();
-        home::write_bashrc(&ws, store.owner())?;
         eprintln!(
             "keepout: new workspace {}{}",
             args.name,
