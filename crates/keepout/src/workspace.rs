@@ -518,3 +518,105 @@ pub(crate) fn print_out(text: &str) -> Result<()> {
         _ => Ok(()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use keepout_workspace::{Error as E, Holder};
+
+    /// Each error with a fix, in the words keepout said before the fix was kept apart.
+    #[test]
+    fn errors_say_their_fixes_in_the_same_words() {
+        let cases: Vec<(E, &str)> = vec![
+            (
+                E::BadName("X".into()),
+                "\"X\" is not a workspace or layer name: use lower-case letters, digits, '.', '_' \
+                 and '-' (at most 64, starting with a letter or digit)",
+            ),
+            (
+                E::WorkspaceExists("w".into()),
+                "a workspace named \"w\" exists already (keepout shell w goes back into it; \
+                 keepout workspace rm w removes it)",
+            ),
+            (
+                E::DamagedWorkspace {
+                    name: "w".into(),
+                    why: "its meta.toml is missing".into(),
+                },
+                "workspace w is damaged: its meta.toml is missing; `keepout workspace rm w` \
+                 removes it",
+            ),
+            (
+                E::LayerInUse {
+                    layer: "l".into(),
+                    users: "workspace w".into(),
+                },
+                "layer \"l\" is in use by workspace w: remove those first",
+            ),
+            (
+                E::Busy {
+                    name: "w".into(),
+                    holder: Some(Holder {
+                        pid: 7,
+                        command: "keepout shell w".into(),
+                    }),
+                },
+                "workspace \"w\" is in use by another keepout (pid 7: keepout shell w): finish \
+                 that one (exit its shell) or stop it with `kill 7`, then try again",
+            ),
+            (
+                E::Busy {
+                    name: "w".into(),
+                    holder: None,
+                },
+                "workspace \"w\" is in use by another keepout: finish that one (exit its shell) \
+                 or stop it, then try again",
+            ),
+            (
+                E::Conflict(vec!["a".into(), "b/c".into()]),
+                "your tree changed since the run at a, b/c: applying would overwrite that. \
+                 `keepout review diff` shows the run's changes; `keepout review apply --force` \
+                 applies them anyway",
+            ),
+            (
+                E::NotHttps {
+                    given: "git@h:x".into(),
+                },
+                "git@h:x: keepout clones over HTTPS (or from a local path) only: SSH would need \
+                 your keys, which never enter the sandbox. Use the https:// address",
+            ),
+            (
+                E::NotARepository { given: "p".into() },
+                "p is not a git repository, bundle or URL: nothing was cloned, no workspace was \
+                 kept. Give a repository's directory, a bare repository, a file made by `git \
+                 bundle create`, https://HOST/PATH or github:OWNER/REPO",
+            ),
+            (
+                E::NoReadOnlyPath("/x".into()),
+                "--ro /x: no such file or directory (give a path that exists)",
+            ),
+            (
+                E::NoReportDir {
+                    report: "d/r.json".into(),
+                    dir: "d".into(),
+                },
+                "--report d/r.json: there is no directory d to write it in",
+            ),
+            (
+                E::BadShorthand {
+                    given: "github:x".into(),
+                },
+                "github:x: the shorthand is github:OWNER/REPO",
+            ),
+            (
+                E::CredentialsInUrl {
+                    given: "https://u@h/x".into(),
+                },
+                "https://u@h/x: no credentials in the URL; keepout clones with none",
+            ),
+        ];
+        for (error, said) in cases {
+            assert_eq!(error_text(&error), said, "{error:?}");
+        }
+    }
+}
