@@ -8,7 +8,10 @@
 //! another keepout holds it). A kill -9 is covered by the hidden name: the next open of the
 //! store removes what a dead keepout left.
 
-use crate::{remove_tree, Result, Store, Workspace};
+use crate::{
+    check_name, io, now, remove_tree, valid_name, write_meta, Error, Result, Store, Workspace,
+    WorkspaceMeta, BUILDING, FORMAT_VERSION,
+};
 
 /// A workspace that is not finished yet; [`NewWorkspace::commit`] keeps it.
 #[derive(Debug)]
@@ -83,6 +86,101 @@ impl Drop for NewWorkspace<'_> {
         } else {
             remove_tree(&self.ws.dir)
         };
+    }
+}
+
+impl Store {
+    /// A new, empty workspace (on `layer`, if given), whose project will be `~/PROJECT`.
+    /// `make_project`: create that directory now (a clone will make it otherwise).
+    pub fn create(
+        &self,
+        name: &str,
+        source: Option<String>,
+        layer: Option<&str>,
+        project: &str,
+        make_project: bool,
+    ) -> Result<Workspace> {
+        let mut new = NewWorkspace::hidden(self, name, source, layer, project, make_project)?;
+        new.publish()?;
+        Ok(new.commit())
+    }
+
+    /// A new workspace like [`Store::create`]'s, but still under a hidden name
+    /// (`workspaces/.building-PID-*`): no command lists or opens it until [`Store::publish`]
+    /// puts it under its name, so one that is being filled (a clone) is never seen half-made.
+    /// One whose builder died (kill -9) is removed on the next open of the store. Made through
+    /// [`NewWorkspace::hidden`], which removes it unless it is committed.
+    fn create_hidden(
+        &self,
+        name: &str,
+        source: Option<String>,
+        layer: Option<&str>,
+        project: &str,
+        make_project: bool,
+    ) -> Result<Workspace> {
+        check_name(name)?;
+        if !valid_name(project) {
+            return Err(Error::BadName(project.into()));
+        }
+        if let Some(layer) = layer {
+            self.layer(layer)?;
+        }
+        self.make_dir(&self.workspaces_dir(), false)?;
+        self.remove_dead_builds();
+        if self.workspaces_dir().join(name).exists() {
+            // A damaged one says so (and how to remove it) rather than just "exists".
+            self.workspace(name)?;
+            return Err(Error::WorkspaceExists(name.into()));
+        }
+        let partial = tempfile::Builder::new()
+            .prefix(&format!("{BUILDING}{}-", std::process::id()))
+            .tempdir_in(self.workspaces_dir())
+            .map_err(io(&self.workspaces_dir()))?;
+        let ws = Workspace {
+            dir: partial.path().to_path_buf(),
+            meta: WorkspaceMeta {
+                version: FORMAT_VERSION,
+                name: name.into(),
+                source,
+                layer: layer.map(str::to_string),
+                copied_from: None,
+                project: project.into(),
+                created: now(),
+                last_used: now(),
+            },
+        };
+        self.make_dir(&ws.home(), true)?;
+        if make_project {
+            self.make_dir(&ws.home().join(project), true)?;
+        }
+        write_meta(&ws.dir.join("meta.toml"), &ws.meta)?;
+        // Only now is it kept: an error above removed it (the TempDir's drop).
+        let _ = partial.keep();
+        Ok(ws)
+    }
+
+    /// Put a workspace made by [`Store::create_hidden`] under its name: one rename, so it
+    /// appears whole or not at all. A workspace of that name made meanwhile is never replaced
+    /// ([`Error::WorkspaceExists`]; the hidden one is left to the caller).
+    pub fn publish(&self, ws: &mut Workspace) -> Result<()> {
+        let name = ws.meta.name.clone();
+        let dir = self.workspaces_dir().join(&name);
+        rustix::fs::renameat_with(
+            rustix::fs::CWD,
+            &ws.dir,
+            rustix::fs::CWD,
+            &dir,
+            rustix::fs::RenameFlags::NOREPLACE,
+        )
+        .map_err(|e| {
+            if e == rustix::io::Errno::EXIST || e == rustix::io::Errno::NOTEMPTY {
+                Error::WorkspaceExists(name.clone())
+            } else {
+                io(&dir)(e.into())
+            }
+        })?;
+        ws.dir = dir;
+        Ok(())
     }
 }
 

@@ -37,6 +37,48 @@ impl std::fmt::Display for Removed {
 }
 
 impl Store {
+    /// Remove `layer` and everything that stands on it, directly or through other layers:
+    /// workspaces first, then layers from the top down. Every one of those workspaces is locked
+    /// first; if one is in use, nothing is removed. Returns what was removed, in order, the
+    /// named layer last.
+    pub fn remove_layer_and_users(&self, layer: &str) -> Result<Vec<Removed>> {
+        self.layer(layer)?;
+        let (workspaces, layers) = (self.workspaces()?, self.layers()?);
+        // Layers on `layer`, breadth first: a layer comes after the one it stands on.
+        let mut doomed_layers = vec![layer.to_string()];
+        let mut i = 0;
+        while i < doomed_layers.len() {
+            for l in &layers {
+                if l.meta.parent.as_deref() == Some(doomed_layers[i].as_str())
+                    && !doomed_layers.contains(&l.meta.name)
+                {
+                    doomed_layers.push(l.meta.name.clone());
+                }
+            }
+            i += 1;
+        }
+        let mut held = Vec::new();
+        for ws in workspaces.into_iter().filter(|w| {
+            w.meta
+                .layer
+                .as_ref()
+                .is_some_and(|l| doomed_layers.contains(l))
+        }) {
+            let lock = self.lock(&ws, true)?;
+            held.push((ws, lock));
+        }
+        let mut removed = Vec::new();
+        for (ws, lock) in held {
+            self.remove_held(&ws, lock)?;
+            removed.push(Removed::Workspace(ws.meta.name.clone()));
+        }
+        for l in doomed_layers.iter().rev() {
+            self.remove_layer(l)?;
+            removed.push(Removed::Layer(l.clone()));
+        }
+        Ok(removed)
+    }
+
     /// Carry out `removal` (see the module doc), telling `removed` of each removal as it is
     /// done. Returns how many unused layers were removed (0 when not asked).
     pub fn remove_all(
