@@ -25,12 +25,28 @@
 //! * a layer that a workspace or another layer stands on is never removed, unless asked to
 //!   remove it with all of them ([`Store::remove_layer_and_users`]), which removes nothing when
 //!   one of those workspaces is in use;
+//! * a workspace being made is removed unless it is finished: every way one is made goes
+//!   through one guard ([`NewWorkspace`]);
 //! * a workspace in use says by whom: its lock file holds the holder's pid ([`Holder`]);
 //! * nothing here runs code from a workspace: files are only created, renamed and removed;
 //! * for a root caller, everything a sandbox writes to is owned by the sandbox's own host user
 //!   ([`Store::with_owner`]), never by root.
+//! * an error says what is wrong; its fix, where there is one, is apart ([`Error::hint`]);
+//! * this crate never starts a sandbox: where a flow needs a run (the clone of
+//!   [`clone::make_clone`]), the caller runs it.
 
+pub mod check;
+pub mod clone;
+pub mod home;
+pub mod listing;
+mod overlay;
+pub mod remove;
 pub mod review;
+pub mod source;
+
+mod new;
+pub use new::NewWorkspace;
+pub use remove::{Removal, Removed};
 
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
@@ -42,23 +58,26 @@ use serde::{Deserialize, Serialize};
 /// The metadata format this version writes and reads.
 const FORMAT_VERSION: u32 = 1;
 
+/// What can go wrong with workspaces, layers and reviews. The message ([`std::fmt::Display`])
+/// says what is wrong; where there is a fix, [`Error::hint`] says it, separately, for the
+/// caller to show.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{0:?} is not a workspace or layer name: use lower-case letters, digits, '.', '_' and '-' (at most 64, starting with a letter or digit)")]
+    #[error("{0:?} is not a workspace or layer name")]
     BadName(String),
     #[error("no workspace {name:?}{}", list_known(.known))]
     NoWorkspace { name: String, known: Vec<String> },
     #[error("no layer {name:?}{}", list_known(.known))]
     NoLayer { name: String, known: Vec<String> },
-    #[error("a workspace named {0:?} exists already (keepout shell {0} goes back into it; keepout workspace rm {0} removes it)")]
+    #[error("a workspace named {0:?} exists already")]
     WorkspaceExists(String),
-    #[error("workspace {name} is damaged: {why}; `keepout workspace rm {name}` removes it")]
+    #[error("workspace {name} is damaged: {why}")]
     DamagedWorkspace { name: String, why: String },
     #[error("a layer named {0:?} exists already")]
     LayerExists(String),
-    #[error("layer {layer:?} is in use by {users}: remove those first")]
+    #[error("layer {layer:?} is in use by {users}")]
     LayerInUse { layer: String, users: String },
-    #[error("workspace {name:?} is in use by another keepout{}: finish that one (exit its shell) or stop it{}, then try again", describe_holder(.holder), .holder.as_ref().map(|h| format!(" with `kill {}`", h.pid)).unwrap_or_default())]
+    #[error("workspace {name:?} is in use by another keepout{}", describe_holder(.holder))]
     Busy {
         name: String,
         /// The process that holds the workspace, when it is known and still alive.
@@ -70,7 +89,7 @@ pub enum Error {
         what: &'static str,
         found: u32,
     },
-    #[error("your tree changed since the run at {}: applying would overwrite that. `keepout review diff` shows the run's changes; `keepout review apply --force` applies them anyway", list_paths(.0))]
+    #[error("your tree changed since the run at {}: applying would overwrite that", list_paths(.0))]
     Conflict(Vec<PathBuf>),
     #[error("{path}: damaged metadata: {message}")]
     Damaged { path: PathBuf, message: String },
@@ -82,6 +101,93 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    #[error("{given}: the shorthand is github:OWNER/REPO")]
+    BadShorthand { given: String },
+    #[error("{given}: no credentials in the URL; keepout clones with none")]
+    CredentialsInUrl { given: String },
+    #[error("{given}: no host in the URL")]
+    NoHost { given: String },
+    #[error("{given}: keepout clones over HTTPS (or from a local path) only: SSH would need your keys, which never enter the sandbox")]
+    NotHttps { given: String },
+    #[error("{given}: no such directory (and not an https:// URL)")]
+    NoSuchSource {
+        given: String,
+        #[source]
+        cause: std::io::Error,
+    },
+    #[error(
+        "{given} is not a git repository, bundle or URL: nothing was cloned, no workspace was kept"
+    )]
+    NotARepository { given: String },
+    #[error("--ro {}: no such file or directory", .0.display())]
+    NoReadOnlyPath(PathBuf),
+    #[error("--report {}: there is no directory {} to write it in", .report.display(), .dir.display())]
+    NoReportDir { report: PathBuf, dir: PathBuf },
+    #[error("cannot write {}", .path.display())]
+    Bashrc {
+        path: PathBuf,
+        #[source]
+        cause: std::io::Error,
+    },
+    #[error("cannot plant the decoys")]
+    Decoys(#[source] std::io::Error),
+    /// A file keepout made in a home could not be handed to the sandbox's owner.
+    #[error(transparent)]
+    Chown(std::io::Error),
+}
+
+impl Error {
+    /// What to do about it, where there is something to do.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Error::BadName(_) => Some(
+                "use lower-case letters, digits, '.', '_' and '-' (at most 64, starting with a \
+                 letter or digit)"
+                    .into(),
+            ),
+            Error::WorkspaceExists(name) => Some(format!(
+                "keepout shell {name} goes back into it; keepout workspace rm {name} removes it"
+            )),
+            Error::DamagedWorkspace { name, .. } => {
+                Some(format!("`keepout workspace rm {name}` removes it"))
+            }
+            Error::LayerInUse { .. } => Some("remove those first".into()),
+            Error::Busy { holder, .. } => Some(format!(
+                "finish that one (exit its shell) or stop it{}, then try again",
+                holder
+                    .as_ref()
+                    .map(|h| format!(" with `kill {}`", h.pid))
+                    .unwrap_or_default()
+            )),
+            Error::Conflict(_) => Some(
+                "`keepout review diff` shows the run's changes; `keepout review apply --force` \
+                 applies them anyway"
+                    .into(),
+            ),
+            Error::NotHttps { .. } => Some("Use the https:// address".into()),
+            Error::NotARepository { .. } => Some(
+                "Give a repository's directory, a bare repository, a file made by `git bundle \
+                 create`, https://HOST/PATH or github:OWNER/REPO"
+                    .into(),
+            ),
+            Error::NoReadOnlyPath(_) => Some("give a path that exists".into()),
+            Error::NoWorkspace { .. }
+            | Error::NoLayer { .. }
+            | Error::LayerExists(_)
+            | Error::NewerFormat { .. }
+            | Error::Damaged { .. }
+            | Error::Unrecordable { .. }
+            | Error::Io { .. }
+            | Error::BadShorthand { .. }
+            | Error::CredentialsInUrl { .. }
+            | Error::NoHost { .. }
+            | Error::NoSuchSource { .. }
+            | Error::NoReportDir { .. }
+            | Error::Bashrc { .. }
+            | Error::Decoys(_)
+            | Error::Chown(_) => None,
+        }
+    }
 }
 
 /// The keepout process that holds a workspace's lock.
@@ -506,106 +612,6 @@ impl Store {
         })
     }
 
-    /// A new, empty workspace (on `layer`, if given), whose project will be `~/PROJECT`.
-    /// `make_project`: create that directory now (a clone will make it otherwise).
-    pub fn create(
-        &self,
-        name: &str,
-        source: Option<String>,
-        layer: Option<&str>,
-        project: &str,
-        make_project: bool,
-    ) -> Result<Workspace> {
-        let mut ws = self.create_hidden(name, source, layer, project, make_project)?;
-        if let Err(e) = self.publish(&mut ws) {
-            let _ = remove_tree(&ws.dir);
-            return Err(e);
-        }
-        Ok(ws)
-    }
-
-    /// A new workspace like [`Store::create`]'s, but still under a hidden name
-    /// (`workspaces/.building-PID-*`): no command lists or opens it until [`Store::publish`]
-    /// puts it under its name, so one that is being filled (a clone) is never seen half-made.
-    /// One whose builder died (kill -9) is removed on the next open of the store.
-    pub fn create_hidden(
-        &self,
-        name: &str,
-        source: Option<String>,
-        layer: Option<&str>,
-        project: &str,
-        make_project: bool,
-    ) -> Result<Workspace> {
-        check_name(name)?;
-        if !valid_name(project) {
-            return Err(Error::BadName(project.into()));
-        }
-        if let Some(layer) = layer {
-            self.layer(layer)?;
-        }
-        self.make_dir(&self.workspaces_dir(), false)?;
-        self.remove_dead_builds();
-        if self.workspaces_dir().join(name).exists() {
-            // A damaged one says so (and how to remove it) rather than just "exists".
-            self.workspace(name)?;
-            return Err(Error::WorkspaceExists(name.into()));
-        }
-        let partial = tempfile::Builder::new()
-            .prefix(&format!("{BUILDING}{}-", std::process::id()))
-            .tempdir_in(self.workspaces_dir())
-            .map_err(io(&self.workspaces_dir()))?;
-        let ws = Workspace {
-            dir: partial.path().to_path_buf(),
-            meta: WorkspaceMeta {
-                version: FORMAT_VERSION,
-                name: name.into(),
-                source,
-                layer: layer.map(str::to_string),
-                copied_from: None,
-                project: project.into(),
-                created: now(),
-                last_used: now(),
-            },
-        };
-        self.make_dir(&ws.home(), true)?;
-        if make_project {
-            self.make_dir(&ws.home().join(project), true)?;
-        }
-        write_meta(&ws.dir.join("meta.toml"), &ws.meta)?;
-        // Only now is it kept: an error above removed it (the TempDir's drop).
-        let _ = partial.keep();
-        Ok(ws)
-    }
-
-    /// Put a workspace made by [`Store::create_hidden`] under its name: one rename, so it
-    /// appears whole or not at all. A workspace of that name made meanwhile is never replaced
-    /// ([`Error::WorkspaceExists`]; the hidden one is left to the caller).
-    pub fn publish(&self, ws: &mut Workspace) -> Result<()> {
-        let name = ws.meta.name.clone();
-        let dir = self.workspaces_dir().join(&name);
-        rustix::fs::renameat_with(
-            rustix::fs::CWD,
-            &ws.dir,
-            rustix::fs::CWD,
-            &dir,
-            rustix::fs::RenameFlags::NOREPLACE,
-        )
-        .map_err(|e| {
-            if e == rustix::io::Errno::EXIST || e == rustix::io::Errno::NOTEMPTY {
-                Error::WorkspaceExists(name.clone())
-            } else {
-                io(&dir)(e.into())
-            }
-        })?;
-        ws.dir = dir;
-        Ok(())
-    }
-
-    /// Remove a workspace that [`Store::create_hidden`] made and that was never published.
-    pub fn discard_hidden(&self, ws: &Workspace) -> Result<()> {
-        remove_tree(&ws.dir)
-    }
-
     /// Remove what keepouts that are gone (kill -9, a crash) left half-made or half-removed in
     /// `workspaces/`: `.building-PID-*` and `.removing-NAME-PID`, whose PID no longer runs.
     fn remove_dead_builds(&self) {
@@ -663,10 +669,10 @@ impl Store {
                     _ => Ok(()),
                 }
             };
-            if review::is_whiteout(&meta) {
+            if overlay::is_whiteout(&meta) {
                 replace(false)?;
             } else if meta.is_dir() {
-                replace(!review::is_opaque(&s))?;
+                replace(!overlay::is_opaque(&s))?;
                 if !d.is_dir() {
                     std::fs::create_dir(&d).map_err(io(&d))?;
                 }
@@ -733,7 +739,7 @@ impl Store {
     pub fn layer_entry(&self, layer: &str, rel: &Path) -> Result<Option<std::fs::Metadata>> {
         for home in self.layer_stack(layer)? {
             if let Ok(meta) = std::fs::symlink_metadata(home.join(rel)) {
-                return Ok((!review::is_whiteout(&meta)).then_some(meta));
+                return Ok((!overlay::is_whiteout(&meta)).then_some(meta));
             }
         }
         Ok(None)
@@ -926,48 +932,6 @@ impl Store {
             .join(format!(".removing-{name}-{}", std::process::id()));
         std::fs::rename(&layer.dir, &doomed).map_err(io(&layer.dir))?;
         remove_tree(&doomed)
-    }
-
-    /// Remove `layer` and everything that stands on it, directly or through other layers:
-    /// workspaces first, then layers from the top down. Every one of those workspaces is locked
-    /// first; if one is in use, nothing is removed. Returns what was removed ("workspace W",
-    /// "layer L"), in order, the named layer last.
-    pub fn remove_layer_and_users(&self, layer: &str) -> Result<Vec<String>> {
-        self.layer(layer)?;
-        let (workspaces, layers) = (self.workspaces()?, self.layers()?);
-        // Layers on `layer`, breadth first: a layer comes after the one it stands on.
-        let mut doomed_layers = vec![layer.to_string()];
-        let mut i = 0;
-        while i < doomed_layers.len() {
-            for l in &layers {
-                if l.meta.parent.as_deref() == Some(doomed_layers[i].as_str())
-                    && !doomed_layers.contains(&l.meta.name)
-                {
-                    doomed_layers.push(l.meta.name.clone());
-                }
-            }
-            i += 1;
-        }
-        let mut held = Vec::new();
-        for ws in workspaces.into_iter().filter(|w| {
-            w.meta
-                .layer
-                .as_ref()
-                .is_some_and(|l| doomed_layers.contains(l))
-        }) {
-            let lock = self.lock(&ws, true)?;
-            held.push((ws, lock));
-        }
-        let mut removed = Vec::new();
-        for (ws, lock) in held {
-            self.remove_held(&ws, lock)?;
-            removed.push(format!("workspace {}", ws.meta.name));
-        }
-        for l in doomed_layers.iter().rev() {
-            self.remove_layer(l)?;
-            removed.push(format!("layer {l}"));
-        }
-        Ok(removed)
     }
 
     /// Remove every layer that no workspace uses, directly or through other layers. Returns

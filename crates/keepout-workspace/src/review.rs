@@ -24,6 +24,8 @@
 //!   `.git/worktrees`, `.git/modules` and `.envrc` (the names `keepout run` protects) are left
 //!   alone unless asked (`include_git`), and reported as skipped.
 
+pub mod summary;
+
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
@@ -33,6 +35,7 @@ use std::path::{Path, PathBuf};
 use rustix::fs::{AtFlags, Mode, OFlags};
 use serde::{Deserialize, Serialize};
 
+use crate::overlay::{is_opaque, is_whiteout};
 use crate::{
     io, now, read_meta, remove_tree, sorted_entries, write_meta, Error, Result, Store,
     FORMAT_VERSION,
@@ -231,23 +234,6 @@ fn entry_kind(meta: &std::fs::Metadata) -> EntryKind {
     } else {
         EntryKind::Other
     }
-}
-
-/// overlayfs's whiteout: a character device 0/0.
-pub(crate) fn is_whiteout(meta: &std::fs::Metadata) -> bool {
-    use std::os::unix::fs::FileTypeExt;
-    meta.file_type().is_char_device() && meta.rdev() == 0
-}
-
-/// Is `dir` an opaque directory (it replaced the lower one whole)? `userxattr` mounts mark it
-/// `user.overlay.opaque`, privileged ones `trusted.overlay.opaque`.
-pub(crate) fn is_opaque(dir: &Path) -> bool {
-    ["user.overlay.opaque", "trusted.overlay.opaque"]
-        .iter()
-        .any(|name| {
-            let mut buf = [0u8; 4];
-            rustix::fs::lgetxattr(dir, *name, &mut buf[..]).is_ok_and(|n| n >= 1 && buf[0] == b'y')
-        })
 }
 
 fn same_file_content(a: &Path, b: &Path) -> bool {

@@ -164,11 +164,16 @@ fn main() -> ExitCode {
 
 /// The one place that renders errors: the error, its causes, and a hint where there is one.
 fn report(err: &anyhow::Error) {
-    eprintln!("keepout: {err}");
-    let mut said = err.to_string();
+    // A workspace error says its fix in its own words (keepout-workspace keeps it apart).
+    let text_of = |e: &(dyn std::error::Error + 'static)| match e.downcast_ref() {
+        Some(e) => workspace::error_text(e),
+        None => e.to_string(),
+    };
+    let mut said = text_of(err.as_ref());
+    eprintln!("keepout: {said}");
     for cause in err.chain().skip(1) {
         // A cause its error already quotes (an I/O error's reason) is not said twice.
-        let text = cause.to_string();
+        let text = text_of(cause);
         if !said.contains(&text) {
             eprintln!("  because: {text}");
         }

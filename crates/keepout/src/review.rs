@@ -1,45 +1,47 @@
 //! `keepout review` and what follows `keepout run --review`: show, diff, apply or discard what a
 //! run wrote aside (keepout-workspace's reviews).
 //!
-//! What this module guarantees: the summary names every risky change one by one (what the
-//! sandbox's autorun catalogue protects, CI and build files, symlinks, executables, `.pth` and
-//! other startup files), and groups only the rest that lies in a tool's cache directory or a
-//! directory your tree's own `.gitignore` rules ignore, one line per directory with its count;
-//! `--json` always lists every change. The apply prompt acts only on an answer it knows. The
+//! What this module guarantees: the summary shows keepout-workspace's
+//! [`Summary`] as it is, every risky change one by one (what the sandbox's autorun catalogue
+//! protects, CI and build files, symlinks, executables, `.pth` and other startup files), the
+//! rest that lies in a tool's cache directory or a directory your tree's own `.gitignore` rules
+//! ignore one line per directory with its count, every path with its control characters
+//! escaped; `--json` always lists every change. The apply prompt acts only on an answer it knows. The
 //! diff goes through your pager only when standard output is a terminal. Output to a closed pipe
 //! ends quietly.
 
-use std::collections::BTreeMap;
 use std::io::{BufRead, IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 use anyhow::{bail, Context, Result};
+use keepout_workspace::review::summary::{Counts, Group, GroupedAs, Line, Summary};
 use keepout_workspace::review::{Change, ChangeKind, EntryKind, Review};
 
 use crate::cli::{ReviewAction, ReviewArgs};
 use crate::workspace::{print_out, store};
 
-/// How many changes a summary names before "and N more".
+/// How many lines a summary shows before "and N more".
 const SHOWN: usize = 12;
 
-fn counts(changes: &[Change]) -> String {
-    let n = |k: ChangeKind| changes.iter().filter(|c| c.kind == k).count();
+fn counts(c: &Counts) -> String {
     format!(
         "{} added, {} modified, {} deleted",
-        n(ChangeKind::Added),
-        n(ChangeKind::Modified),
-        n(ChangeKind::Deleted)
+        c.added, c.modified, c.deleted
     )
 }
 
+fn mark(kind: Option<ChangeKind>) -> &'static str {
+    match kind {
+        Some(ChangeKind::Added) => "A",
+        Some(ChangeKind::Modified) => "M",
+        Some(ChangeKind::Deleted) => "D",
+        None => "*",
+    }
+}
+
 fn describe(c: &Change) -> String {
-    let mark = match c.kind {
-        ChangeKind::Added => "A",
-        ChangeKind::Modified => "M",
-        ChangeKind::Deleted => "D",
-    };
-    let mut line = format!("  {mark} {}", crate::shown::path(&c.path));
+    let mut line = format!("  {} {}", mark(Some(c.kind)), crate::shown::path(&c.path));
     if c.entry == EntryKind::Dir {
         line.push('/');
     }
@@ -52,199 +54,52 @@ fn describe(c: &Change) -> String {
     line
 }
 
-/// Directories tools fill with what they regenerate: grouped in the summary wherever they are.
-const CACHE_DIRS: &[&str] = &[
-    "__pycache__",
-    ".pytest_cache",
-    ".hypothesis",
-    ".mypy_cache",
-    ".ruff_cache",
-    ".tox",
-    ".nox",
-    ".eggs",
-    "node_modules",
-    "target",
-    ".gradle",
-    ".cache",
-];
-
-fn is_cache_dir(name: &std::ffi::OsStr) -> bool {
-    let name = name.to_string_lossy();
-    CACHE_DIRS.contains(&name.as_ref()) || name.ends_with(".egg-info")
-}
-
-/// Must this change be named on its own line? Every risky one, and Python's startup files
-/// (`.pth`, `sitecustomize.py`), which run at every start of the interpreter.
-fn named_alone(c: &Change) -> bool {
-    use std::os::unix::ffi::OsStrExt;
-    c.risk.is_some()
-        || c.entry == EntryKind::Symlink
-        || c.path
-            .file_name()
-            .is_some_and(|n| keepout_sandbox::autorun::is_startup_file(n.as_bytes()))
-}
-
-/// The directories (relative to the project) that the real tree's `.gitignore` rules ignore,
-/// among `dirs`: `git check-ignore` in your project (nothing when it is not a repository).
-fn ignored_dirs(project: &Path, dirs: &[PathBuf]) -> std::collections::BTreeSet<PathBuf> {
-    let mut out = std::collections::BTreeSet::new();
-    if dirs.is_empty() {
-        return out;
-    }
-    let child = Command::new("git")
-        .current_dir(project)
-        .args(["check-ignore", "--stdin", "-z"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn();
-    let Ok(mut child) = child else {
-        return out;
-    };
-    let mut input = Vec::new();
-    for d in dirs {
-        // A trailing slash: a directory, also where it exists only in the review.
-        input.extend_from_slice(d.as_os_str().as_encoded_bytes());
-        input.extend_from_slice(b"/\0");
-    }
-    if let Some(mut stdin) = child.stdin.take() {
-        let _ = stdin.write_all(&input);
-    }
-    let Ok(output) = child.wait_with_output() else {
-        return out;
-    };
-    for item in output.stdout.split(|&b| b == 0).filter(|i| !i.is_empty()) {
-        let text = String::from_utf8_lossy(item);
-        out.insert(PathBuf::from(text.trim_end_matches('/')));
-    }
-    out
-}
-
-/// One line of the summary: a change, or a directory of grouped ones.
-enum Line<'a> {
-    One(&'a Change),
-    Group {
-        dir: PathBuf,
-        kinds: Vec<ChangeKind>,
-        files: usize,
-        ignored: bool,
-    },
-}
-
-/// The changes as the summary shows them: risky ones first, one by one; the others in a
-/// cache directory or an ignored one grouped under that directory (the topmost such), in path
-/// order with the rest.
-fn lines_of<'a>(project: &Path, changes: &'a [Change]) -> Vec<Line<'a>> {
-    let mut dirs: Vec<PathBuf> = changes
-        .iter()
-        .filter(|c| !named_alone(c))
-        .flat_map(|c| {
-            c.path
-                .ancestors()
-                .skip(1)
-                .map(Path::to_path_buf)
-                .collect::<Vec<_>>()
-        })
-        .filter(|d| !d.as_os_str().is_empty())
-        .collect();
-    dirs.sort();
-    dirs.dedup();
-    let ignored = ignored_dirs(project, &dirs);
-    let group_of = |c: &Change| -> Option<(PathBuf, bool)> {
-        let mut ancestors: Vec<&Path> = c.path.ancestors().skip(1).collect();
-        ancestors.reverse();
-        ancestors
-            .into_iter()
-            .filter(|d| !d.as_os_str().is_empty())
-            .find_map(|d| {
-                if ignored.contains(d) {
-                    Some((d.to_path_buf(), true))
-                } else {
-                    d.file_name()
-                        .is_some_and(is_cache_dir)
-                        .then(|| (d.to_path_buf(), false))
-                }
-            })
-            // A cache directory's own entry goes with its contents.
-            .or_else(|| {
-                (c.entry == EntryKind::Dir
-                    && (ignored.contains(&c.path) || c.path.file_name().is_some_and(is_cache_dir)))
-                .then(|| (c.path.clone(), ignored.contains(&c.path)))
-            })
-    };
-    let mut lines = Vec::new();
-    let mut groups: BTreeMap<PathBuf, usize> = BTreeMap::new();
-    for c in changes {
-        let group = if named_alone(c) { None } else { group_of(c) };
-        let Some((dir, is_ignored)) = group else {
-            lines.push(Line::One(c));
-            continue;
-        };
-        let at = *groups.entry(dir.clone()).or_insert_with(|| {
-            lines.push(Line::Group {
-                dir,
-                kinds: Vec::new(),
-                files: 0,
-                ignored: is_ignored,
-            });
-            lines.len() - 1
-        });
-        if let Line::Group { kinds, files, .. } = &mut lines[at] {
-            if !kinds.contains(&c.kind) {
-                kinds.push(c.kind);
-            }
-            if c.entry != EntryKind::Dir {
-                *files += 1;
-            }
-        }
-    }
-    lines
-}
-
 fn render(line: &Line) -> String {
     match line {
         Line::One(c) => describe(c),
-        Line::Group {
-            dir,
-            kinds,
-            files,
-            ignored,
-        } => {
-            let mark = match kinds.as_slice() {
-                [ChangeKind::Added] => "A",
-                [ChangeKind::Modified] => "M",
-                [ChangeKind::Deleted] => "D",
-                _ => "*",
-            };
-            format!(
-                "  {mark} {}/  ({files} file{}, {})",
-                crate::shown::path(dir),
-                if *files == 1 { "" } else { "s" },
-                if *ignored { "ignored" } else { "cache" }
-            )
-        }
+        Line::Group(
+            g @ Group {
+                dir,
+                files,
+                grouped_as,
+                ..
+            },
+        ) => format!(
+            "  {} {}/  ({files} file{}, {})",
+            mark(g.kind()),
+            crate::shown::path(dir),
+            if *files == 1 { "" } else { "s" },
+            match grouped_as {
+                GroupedAs::Ignored => "ignored",
+                GroupedAs::Cache => "cache",
+            }
+        ),
     }
 }
 
-/// The review's summary: counts, then the changes, risky first (`all`, or the first few), the
+/// The summary as shown: counts, then the lines (`all`, or the first few), risky first, the
 /// contents of cache and ignored directories one line per directory.
-fn summary(review: &Review, changes: &[Change], all: bool) -> Vec<String> {
+fn render_summary(id: &str, project: &Path, summary: &Summary, all: bool) -> Vec<String> {
     let mut lines = vec![format!(
-        "keepout: review {} of {}: {}",
-        review.meta.id,
-        review.meta.project.display(),
-        counts(changes)
+        "keepout: review {id} of {}: {}",
+        project.display(),
+        counts(&summary.counts)
     )];
-    let shown_lines = lines_of(&review.meta.project, changes);
-    let shown = if all { shown_lines.len() } else { SHOWN };
-    lines.extend(shown_lines.iter().take(shown).map(render));
-    if shown_lines.len() > shown {
+    let shown = if all { summary.lines.len() } else { SHOWN };
+    lines.extend(summary.lines.iter().take(shown).map(render));
+    if summary.lines.len() > shown {
         lines.push(format!(
             "  ... and {} more (keepout review)",
-            shown_lines.len() - shown
+            summary.lines.len() - shown
         ));
     }
     lines
+}
+
+/// The review's summary (see [`render_summary`]).
+fn summary(review: &Review, changes: &[Change], all: bool) -> Vec<String> {
+    let summary = Summary::of(&review.meta.project, changes);
+    render_summary(&review.meta.id, &review.meta.project, &summary, all)
 }
 
 /// After `keepout run --review`: nothing changed, the review goes; otherwise the summary, and on
@@ -521,4 +376,85 @@ pub fn review(args: ReviewArgs) -> Result<i32> {
         Some(ReviewAction::List) => unreachable!("handled above"),
     }
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+    use std::path::PathBuf;
+
+    fn change(path: &str, kind: ChangeKind, entry: EntryKind, risk: Option<&str>) -> Change {
+        Change {
+            path: path.into(),
+            kind,
+            entry,
+            risk: risk.map(str::to_string),
+            link_target: None,
+        }
+    }
+
+    /// A fixed set of changes, as `Review::changes` orders them (risky first, then by path).
+    fn changes() -> Vec<Change> {
+        use ChangeKind::*;
+        use EntryKind::*;
+        let mut link = change("docs/latest", Added, Symlink, Some("a symlink"));
+        link.link_target = Some("/etc/passwd".into());
+        vec![
+            change(
+                ".envrc",
+                Added,
+                File,
+                Some("runs code when you use git or direnv"),
+            ),
+            change(
+                ".github/workflows/ci.yml",
+                Modified,
+                File,
+                Some("CI configuration"),
+            ),
+            link,
+            change("run.sh", Added, File, Some("executable")),
+            change(
+                "setup.py",
+                Modified,
+                File,
+                Some("build, test or editor configuration: runs code"),
+            ),
+            change("build", Added, Dir, None),
+            change("build/lib/mod.o", Added, File, None),
+            change("build/lib/mod.so", Added, File, None),
+            change("old.txt", Deleted, File, None),
+            change("pkg/__pycache__/a.pyc", Added, File, None),
+            change("pkg/__pycache__/b.pyc", Modified, File, None),
+            change("pkg/x.pth", Added, File, None),
+            change("src/evil\x1b[2K.py", Added, File, None),
+            change("src/main.py", Modified, File, None),
+            change("src/new", Added, Dir, None),
+            change("target/debug/app", Added, File, None),
+        ]
+    }
+
+    fn rendered(all: bool) -> String {
+        let changes = changes();
+        let ignored: BTreeSet<PathBuf> = [PathBuf::from("build")].into();
+        let summary = Summary::with_ignored(&changes, &ignored);
+        render_summary(
+            "1700000000-abcd",
+            Path::new("/home/me/project"),
+            &summary,
+            all,
+        )
+        .join("\n")
+    }
+
+    #[test]
+    fn summary_risky_first_caches_and_ignored_grouped() {
+        insta::assert_snapshot!("summary_all", rendered(true));
+    }
+
+    #[test]
+    fn summary_after_a_run_shows_the_first_few() {
+        insta::assert_snapshot!("summary_first_few", rendered(false));
+    }
 }

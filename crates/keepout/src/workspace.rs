@@ -1,5 +1,7 @@
 //! `keepout try`, `keepout shell` and `keepout workspace`: long-lived sandboxes over
-//! keepout-workspace's store.
+//! keepout-workspace's store. This module parses nothing itself and decides little: it turns
+//! the command line into keepout-workspace's requests, starts the sandbox (with keepout's
+//! network proxy) where the library's flow asks for a run, and renders what comes back.
 //!
 //! What this module guarantees: every argument is checked before any work (a wrong one clones
 //! nothing and makes no workspace); a clone runs inside the sandbox, never on the host, with no
@@ -8,13 +10,20 @@
 //! read-only), and so does the update of a layer's clone of the same source; a clone that fails
 //! leaves no workspace behind; the mount points the sandbox made in a home are gone after the
 //! run (only those keepout made, only when empty, only when no other run uses the workspace); a
-//! second run of a workspace on a layer joins the running sandbox with nothing more than it has.
+//! second run of a workspace on a layer joins the running sandbox with nothing more than it has;
+//! a workspace error is said with its fix in the same words as before keepout-workspace kept
+//! the two apart ([`error_text`]).
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{anyhow, bail, Context, Result};
 use keepout_sandbox::{EnvRule, Policy, ROOT_CALLER_HOST_ID};
+use keepout_workspace::check::Preflight;
+use keepout_workspace::clone::{make_clone, NewClone};
+use keepout_workspace::home::{self, CopiedLayer};
+use keepout_workspace::listing::{ago, human_size};
+use keepout_workspace::source::parse_source;
 use keepout_workspace::{Store, Workspace};
 
 use crate::cli::{ShellArgs, TryArgs, WorkspaceAction, WorkspaceSandboxArgs};
@@ -30,106 +39,19 @@ pub fn store() -> Store {
     }
 }
 
-/// Where a clone comes from and what the sandbox needs to reach it.
-#[derive(Debug, PartialEq)]
-struct CloneSource {
-    /// What git clones.
-    url: String,
-    /// The network preset or host the clone needs (`None`: a local path, no network).
-    net: Option<String>,
-    /// A local source, shown read-only inside.
-    local: Option<PathBuf>,
-    /// The repository's name, for the workspace and its project.
-    name: String,
-}
-
-fn repo_name(path: &str) -> String {
-    let last = path
-        .trim_end_matches('/')
-        .rsplit('/')
-        .next()
-        .unwrap_or_default();
-    keepout_workspace::sanitize_name(last.strip_suffix(".git").unwrap_or(last), "repo")
-}
-
-fn parse_source(source: &str, cwd: &Path) -> Result<CloneSource> {
-    if let Some(rest) = source.strip_prefix("github:") {
-        let rest = rest.trim_start_matches('/');
-        if rest.split('/').filter(|p| !p.is_empty()).count() != 2 {
-            bail!("{source}: the shorthand is github:OWNER/REPO");
-        }
-        return Ok(CloneSource {
-            url: format!("https://github.com/{rest}"),
-            net: Some("github".into()),
-            local: None,
-            name: repo_name(rest),
-        });
+/// A workspace error as keepout says it: the message with its fix, where there is one, in
+/// the words it has always had.
+pub fn error_text(e: &keepout_workspace::Error) -> String {
+    use keepout_workspace::Error as E;
+    let Some(hint) = e.hint() else {
+        return e.to_string();
+    };
+    match e {
+        E::WorkspaceExists(_) | E::NoReadOnlyPath(_) => format!("{e} ({hint})"),
+        E::DamagedWorkspace { .. } => format!("{e}; {hint}"),
+        E::Conflict(_) | E::NotHttps { .. } | E::NotARepository { .. } => format!("{e}. {hint}"),
+        _ => format!("{e}: {hint}"),
     }
-    for scheme in ["https://", "http://"] {
-        if let Some(rest) = source.strip_prefix(scheme) {
-            let authority = rest.split('/').next().unwrap_or_default();
-            if authority.contains('@') {
-                bail!("{source}: no credentials in the URL; keepout clones with none");
-            }
-            let host = authority.split(':').next().unwrap_or_default();
-            if host.is_empty() {
-                bail!("{source}: no host in the URL");
-            }
-            return Ok(CloneSource {
-                url: source.into(),
-                net: Some(host.to_ascii_lowercase()),
-                local: None,
-                name: repo_name(rest),
-            });
-        }
-    }
-    // scp-like `user@host:path` (a local path starts with / or . or has no colon after an @).
-    let scp_like = !source.starts_with(['/', '.'])
-        && source
-            .split_once('@')
-            .is_some_and(|(_, rest)| rest.contains(':'));
-    if source.starts_with("ssh://") || source.starts_with("git://") || scp_like {
-        bail!(
-            "{source}: keepout clones over HTTPS (or from a local path) only: SSH would need your \
-             keys, which never enter the sandbox. Use the https:// address"
-        );
-    }
-    let path = source.strip_prefix("file://").unwrap_or(source);
-    let path = cwd.join(path);
-    let path = std::fs::canonicalize(&path)
-        .with_context(|| format!("{source}: no such directory (and not an https:// URL)"))?;
-    if !is_repository_or_bundle(&path) {
-        bail!(
-            "{source} is not a git repository, bundle or URL: nothing was cloned, no workspace was kept. \
-             Give a repository's directory, a bare repository, a file made by `git bundle create`, \
-             https://HOST/PATH or github:OWNER/REPO"
-        );
-    }
-    Ok(CloneSource {
-        url: path.display().to_string(),
-        net: None,
-        name: repo_name(&path.display().to_string()),
-        local: Some(path),
-    })
-}
-
-/// Does `path` look like something `git clone` takes: a directory with a `.git` (a work tree),
-/// a bare repository (`HEAD`, `objects/`, `refs/`), or a git bundle (its first line)? Only
-/// names are looked at and a bundle's first bytes read: nothing of the source runs.
-fn is_repository_or_bundle(path: &Path) -> bool {
-    if path.is_dir() {
-        return path.join(".git").exists()
-            || (path.join("HEAD").is_file()
-                && path.join("objects").is_dir()
-                && path.join("refs").is_dir());
-    }
-    let mut head = [0u8; 16];
-    let read = std::fs::File::open(path)
-        .and_then(|mut f| std::io::Read::read(&mut f, &mut head))
-        .unwrap_or(0);
-    [&b"# v2 git bundle"[..], &b"# v3 git bundle"[..]]
-        .iter()
-        .any(|sig| head[..read].starts_with(sig))
 }
 
 /// Everything a command line asks of a workspace run that can be wrong, checked before any work
@@ -142,98 +64,22 @@ fn check_before_work(
     layer: Option<&str>,
     opts: &WorkspaceSandboxArgs,
 ) -> Result<()> {
-    if let Some(name) = new_name {
-        if !keepout_workspace::valid_name(name) {
-            return Err(keepout_workspace::Error::BadName(name.into()).into());
-        }
-        if store.exists(name) {
-            // A damaged one says so (and how to remove it) rather than just "exists".
-            store.workspace(name)?;
-            return Err(keepout_workspace::Error::WorkspaceExists(name.into()).into());
-        }
-    }
-    if let Some(layer) = layer {
-        store.layer(layer)?;
-    }
-    match opts.net.as_deref() {
-        None | Some("host") => {}
-        Some(spec) => {
-            run::allowlist(spec).with_context(|| format!("--net {spec}"))?;
-        }
-    }
-    for path in &opts.read_only {
-        if std::fs::symlink_metadata(path).is_err() {
-            bail!(
-                "--ro {}: no such file or directory (give a path that exists)",
-                path.display()
-            );
-        }
-    }
-    if let Some(report) = &opts.report {
-        let dir = report
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        if !dir.is_dir() {
-            bail!(
-                "--report {}: there is no directory {} to write it in",
-                report.display(),
-                dir.display()
-            );
-        }
-    }
-    run::limits(&opts.resources, keepout_sandbox::Limits::default())?;
-    Ok(())
-}
-
-/// The directories the sandbox will make in the workspace's home to mount something on (a
-/// local source shown read-only under your home, a toolchain), relative to the home, that are
-/// not there now (in the home or its layers): parents before children.
-fn mount_points_to_make(policy: &Policy, kept: &keepout_sandbox::KeptHome) -> Vec<PathBuf> {
-    let exists = |rel: &Path| {
-        std::iter::once(&kept.upper)
-            .chain(kept.layers.iter())
-            .any(|base| std::fs::symlink_metadata(base.join(rel)).is_ok())
+    let preflight = Preflight {
+        new_name,
+        layer,
+        read_only: &opts.read_only,
+        report: opts.report.as_deref(),
     };
-    let mut made = Vec::new();
-    for mount in &policy.mounts {
-        let Ok(rel) = mount.path.strip_prefix(&policy.home_path) else {
-            continue;
-        };
-        let mut missing: Vec<PathBuf> = rel
-            .ancestors()
-            .filter(|a| !a.as_os_str().is_empty())
-            .take_while(|a| !exists(a))
-            .map(Path::to_path_buf)
-            .collect();
-        missing.reverse();
-        for m in missing {
-            if !made.contains(&m) {
-                made.push(m);
-            }
-        }
-    }
-    made
-}
-
-/// After a run: remove the mount points [`mount_points_to_make`] named from the workspace's
-/// home, deepest first, each only if it is still an empty directory, and only when no other run
-/// uses the workspace (in another sandbox, one could still be a mount point).
-fn remove_mount_points(store: &Store, ws: &Workspace, made: &[PathBuf]) {
-    if made.is_empty() {
-        return;
-    }
-    let Ok(Some(_alone)) = store.try_lock_exclusive(ws) else {
-        return;
-    };
-    for rel in made.iter().rev() {
-        let path = ws.home().join(rel);
-        let empty_dir = std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir())
-            && std::fs::read_dir(&path).is_ok_and(|mut d| d.next().is_none());
-        if empty_dir {
-            let _ = std::fs::remove_dir(&path);
-        }
-    }
+    store.check_before_work(
+        &preflight,
+        || match opts.net.as_deref() {
+            None | Some("host") => Ok(()),
+            Some(spec) => run::allowlist(spec)
+                .map(drop)
+                .with_context(|| format!("--net {spec}")),
+        },
+        || run::limits(&opts.resources, keepout_sandbox::Limits::default()).map(drop),
+    )
 }
 
 /// Run `command` in the workspace (in its project, or in its home when `in_project` is false).
@@ -255,8 +101,9 @@ fn run_in(
             return join(ws, &join_socket, holder, command, opts);
         }
         Err(e @ keepout_workspace::Error::Busy { .. }) if ws.meta.layer.is_some() => bail!(
-            "{e}. A workspace on a layer takes one run at a time (overlayfs mounts its home once); \
+            "{}. A workspace on a layer takes one run at a time (overlayfs mounts its home once); \
              `keepout shell NEW --from {}` starts another workspace on the same layer",
+            error_text(&e),
             ws.meta.layer.as_deref().unwrap_or("LAYER")
         ),
         other => other?,
@@ -298,7 +145,7 @@ fn run_in(
         ..Policy::build(&req)?
     };
     drop(req);
-    let mount_points = mount_points_to_make(&policy, &kept_view);
+    let mount_points = home::mount_points_to_make(&policy, &kept_view);
     let code = run::execute(
         &policy,
         allow.as_ref(),
@@ -307,7 +154,7 @@ fn run_in(
         opts.quiet,
     );
     drop(lock);
-    remove_mount_points(store, ws, &mount_points);
+    home::remove_mount_points(store, ws, &mount_points);
     code
 }
 
@@ -374,29 +221,14 @@ fn join(
         .with_context(|| format!("joining workspace {}'s running sandbox", ws.meta.name))
 }
 
-/// Why layers cannot be mounted where the store is, if they cannot (`KEEPOUT_NO_OVERLAY=1`
-/// says so too: for tests, and for a system whose probe misleads).
-fn overlay_refused(store: &Store) -> Option<String> {
-    if std::env::var_os("KEEPOUT_NO_OVERLAY").is_some_and(|v| v == "1") {
-        return Some("KEEPOUT_NO_OVERLAY=1".into());
-    }
-    let check = keepout_sandbox::kernel::overlay_check(store.root());
-    (!check.ok).then_some(check.detail)
-}
-
-/// A new workspace on a layer: where overlayfs is refused, it starts on a copy of the layer.
-fn on_layer_or_copy(store: &Store, ws: &mut Workspace) -> Result<()> {
-    let Some(layer) = ws.meta.layer.clone() else {
-        return Ok(());
-    };
-    if let Some(why) = overlay_refused(store) {
+/// Say that a new workspace starts on a copy of its layer (overlayfs refused), before the copy.
+fn say_copied(name: &str) -> impl FnOnce(&CopiedLayer) + '_ {
+    move |c| {
         eprintln!(
-            "keepout: overlayfs cannot be used here ({why}); workspace {} starts on a copy of layer {layer} instead",
-            ws.meta.name
-        );
-        store.materialize(ws)?;
+            "keepout: overlayfs cannot be used here ({}); workspace {name} starts on a copy of layer {} instead",
+            c.why, c.layer
+        )
     }
-    Ok(())
 }
 
 /// The interactive shell `shell` and `try` start without a command: bash where there is one,
@@ -407,60 +239,6 @@ fn interactive_shell() -> &'static str {
         .find(|p| Path::new(p).exists())
         .unwrap_or("/bin/sh")
 }
-
-/// A new workspace's `~/.bashrc`, unless its home brings one (from a layer, or a copy of one):
-/// a prompt that names the workspace.
-fn write_bashrc(ws: &Workspace, owner: Option<(u32, u32)>) -> Result<()> {
-    let path = ws.home().join(".bashrc");
-    if ws.meta.layer.is_some() || std::fs::symlink_metadata(&path).is_ok() {
-        return Ok(());
-    }
-    std::fs::write(
-        &path,
-        "# Written by keepout when this workspace was made; yours to change.\n\
-         PS1='(keepout:${KEEPOUT_WORKSPACE}) \\w\\$ '\n",
-    )
-    .with_context(|| format!("cannot write {}", path.display()))?;
-    if let Some((uid, gid)) = owner {
-        std::os::unix::fs::chown(&path, Some(uid), Some(gid))?;
-    }
-    Ok(())
-}
-
-/// Where the clone goes in a new workspace.
-#[derive(Debug, PartialEq)]
-enum CloneInto {
-    /// A fresh `git clone` into `~/PROJECT`.
-    Fresh,
-    /// The layer holds `~/PROJECT` already: update it when it is a clone of the same source,
-    /// else clone beside it into `~/beside`.
-    OverLayer { beside: String },
-}
-
-/// The script the clone runs, inside: `$1` the URL, `$2` the project, `$3` where to clone when
-/// `$2` is taken by something else (empty: `$2` is free), `$4` `--recurse-submodules` or
-/// `--no-recurse-submodules`. git runs with a global configuration of its own, which trusts
-/// the local source although the sandbox's user does not own it, no credential helper, no
-/// hooks, no fsmonitor.
-const CLONE_SH: &str = r#"printf '[safe]\n\tdirectory = *\n' > /tmp/.keepout-clone.gitconfig
-export GIT_CONFIG_GLOBAL=/tmp/.keepout-clone.gitconfig
-g="git -c credential.helper= -c core.hooksPath=/dev/null -c core.fsmonitor=false -c protocol.file.allow=always"
-url=$1 project=$2 beside=$3 recurse=$4
-if [ -z "$beside" ]; then
-  exec $g clone "$recurse" -- "$url" "$project"
-fi
-if [ -d "$project/.git" ] && [ "$($g -C "$project" config --get remote.origin.url)" = "$url" ]; then
-  echo "keepout: the layer holds a clone of $url at ~/$project: updating it (git fetch, then checkout of the source's HEAD, detached)" >&2
-  $g -C "$project" fetch -q -- origin HEAD || exit
-  $g -C "$project" checkout -q --detach FETCH_HEAD || exit
-  if [ "$recurse" = --recurse-submodules ]; then
-    exec $g -C "$project" submodule update -q --init --recursive
-  fi
-  exit 0
-fi
-echo "keepout: ~/$project in the layer is not a clone of $url: cloning beside it, into ~/$beside" >&2
-exec $g clone "$recurse" -- "$url" "$beside"
-"#;
 
 pub fn try_source(args: TryArgs) -> Result<i32> {
     let store = store();
@@ -476,129 +254,47 @@ pub fn try_source(args: TryArgs) -> Result<i32> {
         None => source.name.clone(),
     };
     check_before_work(&store, Some(&name), args.from.as_deref(), &args.sandbox)?;
-    let into = match &args.from {
-        Some(layer) if store.layer_entry(layer, Path::new(&project))?.is_some() => {
-            let beside = (2..)
-                .map(|n| format!("{project}-{n}"))
-                .find(|n| {
-                    store
-                        .layer_entry(layer, Path::new(n))
-                        .is_ok_and(|e| e.is_none())
-                })
-                .expect("some number is free");
-            CloneInto::OverLayer { beside }
-        }
-        _ => CloneInto::Fresh,
+    let req = NewClone {
+        name: &name,
+        project: &project,
+        source: &source,
+        recorded_source: source.recorded(&args.source),
+        layer: args.from.as_deref(),
+        recursive: args.recursive,
+        decoys: !args.no_decoys,
     };
-    // Built under a hidden name and put under its own only when whole (cloned, decoys in): a
-    // try cut off at any point (kill -9 too) leaves no workspace of that name.
-    let mut ws = store.create_hidden(
-        &name,
-        // A local source as an absolute path, so that `workspace list` means it anywhere.
-        Some(match &source.local {
-            Some(path) => path.display().to_string(),
-            None => args.source.clone(),
-        }),
-        args.from.as_deref(),
-        &project,
-        false,
-    )?;
-    if let Err(e) = build(&store, &mut ws, &args, &source, &project, into) {
-        let _ = store.discard_hidden(&ws);
-        return Err(e);
-    }
-    if let Err(e) = store.publish(&mut ws) {
-        let _ = store.discard_hidden(&ws);
-        return Err(e.into());
-    }
+    let mut ws = make_clone(&store, &req, say_copied(&name), |ws, clone| {
+        // The clone: inside, with only the source's host (or nothing), no credentials, no
+        // hooks, and a global git configuration of its own (not even a layer's).
+        let clone_opts = WorkspaceSandboxArgs {
+            net: clone.net,
+            read_only: clone.read_only,
+            quiet: args.sandbox.quiet,
+            no_toolchains: args.sandbox.no_toolchains,
+            ..WorkspaceSandboxArgs::default()
+        };
+        eprintln!(
+            "keepout: cloning {} into workspace {name}, inside the sandbox{}",
+            source.url,
+            match &source.net {
+                Some(n) => format!(" (network: {n} only)"),
+                None => " (no network)".into(),
+            }
+        );
+        match run_in(&store, ws, false, clone.command, &clone_opts, clone.env) {
+            Ok(0) => Ok(()),
+            Ok(code) => Err(anyhow!(
+                "cloning {} failed (git exited {code}); no workspace was kept",
+                args.source
+            )),
+            Err(e) => Err(e.context(format!(
+                "cloning {} failed; no workspace was kept",
+                args.source
+            ))),
+        }
+    })?;
     eprintln!("keepout: workspace {name} is ready; `keepout shell {name}` comes back to it");
     enter(&store, &mut ws, &args.command, &args.sandbox)
-}
-
-/// Fill `try`'s new (still hidden) workspace: the copy of its layer where overlayfs is
-/// refused, the shell's rc file, the clone (inside the sandbox), the decoys.
-fn build(
-    store: &Store,
-    ws: &mut Workspace,
-    args: &TryArgs,
-    source: &CloneSource,
-    project: &str,
-    into: CloneInto,
-) -> Result<()> {
-    let name = ws.meta.name.clone();
-    let project = project.to_string();
-    on_layer_or_copy(store, ws)?;
-    write_bashrc(ws, store.owner())?;
-
-    // The clone: inside, with only the source's host (or nothing), no credentials, no hooks,
-    // and a global git configuration of its own (not even a layer's).
-    let beside = match &into {
-        CloneInto::Fresh => String::new(),
-        CloneInto::OverLayer { beside } => beside.clone(),
-    };
-    let clone = vec![
-        "sh".to_string(),
-        "-c".into(),
-        CLONE_SH.into(),
-        "keepout-clone".into(),
-        source.url.clone(),
-        project.clone(),
-        beside.clone(),
-        if args.recursive {
-            "--recurse-submodules".into()
-        } else {
-            "--no-recurse-submodules".into()
-        },
-    ];
-    let clone_opts = WorkspaceSandboxArgs {
-        net: source.net.clone(),
-        read_only: source.local.iter().cloned().collect(),
-        quiet: args.sandbox.quiet,
-        no_toolchains: args.sandbox.no_toolchains,
-        ..WorkspaceSandboxArgs::default()
-    };
-    eprintln!(
-        "keepout: cloning {} into workspace {name}, inside the sandbox{}",
-        source.url,
-        match &source.net {
-            Some(n) => format!(" (network: {n} only)"),
-            None => " (no network)".into(),
-        }
-    );
-    // HOME is the sandbox's empty /tmp for the clone: no dotfile of the workspace or of its
-    // layers (a ~/.netrc, a decoy's included) takes part.
-    let git_env = vec![
-        EnvRule::Set("GIT_TERMINAL_PROMPT".into(), "0".into()),
-        EnvRule::Set("GIT_CONFIG_NOSYSTEM".into(), "1".into()),
-        EnvRule::Set("HOME".into(), "/tmp".into()),
-    ];
-    let cloned = run_in(store, ws, false, clone, &clone_opts, git_env);
-    match cloned {
-        Ok(0) => {}
-        other => {
-            return Err(match other {
-                Ok(code) => anyhow!(
-                    "cloning {} failed (git exited {code}); no workspace was kept",
-                    args.source
-                ),
-                Err(e) => e.context(format!(
-                    "cloning {} failed; no workspace was kept",
-                    args.source
-                )),
-            });
-        }
-    }
-    // Cloned beside the layer's directory: that is the project now.
-    if !beside.is_empty() && std::fs::symlink_metadata(ws.home().join(&beside)).is_ok() {
-        store.set_project(ws, &beside)?;
-    }
-    // The decoys go in after the clone (which looks at no dotfile anyway).
-    if !args.no_decoys {
-        let tag = format!("{name}-{}", ws.meta.created);
-        keepout_sandbox::decoys::plant_into(&ws.home(), &tag, store.owner())
-            .context("cannot plant the decoys")?;
-    }
-    Ok(())
 }
 
 /// The command (or a shell) in the workspace's project, with what the user asked for.
@@ -638,12 +334,12 @@ pub fn shell(args: ShellArgs) -> Result<i32> {
             args.from.as_deref(),
             &args.sandbox,
         )?;
-        let mut ws = store.create(&args.name, None, args.from.as_deref(), &args.name, true)?;
-        if let Err(e) = on_layer_or_copy(&store, &mut ws) {
-            let _ = store.remove(&args.name);
-            return Err(e);
-        }
-        write_bashrc(&ws, store.owner())?;
+        let ws = home::make_to_enter(
+            &store,
+            &args.name,
+            args.from.as_deref(),
+            say_copied(&args.name),
+        )?;
         eprintln!(
             "keepout: new workspace {}{}",
             args.name,
@@ -657,7 +353,7 @@ pub fn shell(args: ShellArgs) -> Result<i32> {
         let err = store.workspace(&args.name).err();
         bail!(
             "{}\n`keepout shell {} --new` makes an empty one, `--from LAYER` one on a layer; `keepout try SOURCE` clones into a new one",
-            err.map(|e| e.to_string())
+            err.map(|e| error_text(&e))
                 .unwrap_or_else(|| format!("no workspace {}", args.name)),
             args.name
         );
@@ -684,44 +380,20 @@ pub fn workspace(action: WorkspaceAction) -> Result<i32> {
             force,
             layers,
         } => {
-            // Every name is checked before anything is removed.
-            for name in &names {
-                match store.workspace(name) {
-                    // A damaged one is removed all the same: that is the way out of it.
-                    Ok(_) | Err(keepout_workspace::Error::DamagedWorkspace { .. }) => {}
-                    Err(e) => return Err(e.into()),
-                }
-            }
-            for l in &layer {
-                store.layer(l)?;
-            }
-            for name in &names {
-                store.remove(name)?;
-                println!("removed workspace {name}");
-            }
-            for l in &layer {
-                if force {
-                    for what in store.remove_layer_and_users(l)? {
-                        println!("removed {what}");
-                    }
-                    continue;
-                }
-                match store.remove_layer(l) {
-                    Err(keepout_workspace::Error::LayerInUse { users, .. }) => bail!(
-                        "layer {l} is in use by {users}: remove those first (keepout workspace rm WORKSPACE...), \
-                         or `keepout workspace rm --layer {l} --force` removes them with it"
-                    ),
-                    other => other?,
-                }
-                println!("removed layer {l}");
-            }
-            if layers {
-                let removed = store.remove_unused_layers()?;
-                if removed.is_empty() {
-                    println!("no unused layers");
-                }
-                for l in removed {
-                    println!("removed layer {l}");
+            let removal = keepout_workspace::Removal {
+                workspaces: &names,
+                layers: &layer,
+                with_users: force,
+                unused_layers: layers,
+            };
+            match store.remove_all(&removal, |what| println!("removed {what}")) {
+                Err(keepout_workspace::Error::LayerInUse { layer: l, users }) if !force => bail!(
+                    "layer {l} is in use by {users}: remove those first (keepout workspace rm WORKSPACE...), \
+                     or `keepout workspace rm --layer {l} --force` removes them with it"
+                ),
+                Ok(0) if layers => println!("no unused layers"),
+                other => {
+                    other?;
                 }
             }
             Ok(0)
@@ -731,37 +403,41 @@ pub fn workspace(action: WorkspaceAction) -> Result<i32> {
 
 fn list(store: &Store, json: bool) -> Result<i32> {
     // A damaged workspace is named on stderr; the others are listed all the same.
-    let (workspaces, damaged) = store.workspaces_and_damaged()?;
+    let listing = store.listing()?;
+    let damaged: Vec<String> = listing.damaged.iter().map(error_text).collect();
     for e in &damaged {
         eprintln!("keepout: {e}");
     }
-    let layers = store.layers()?;
     let mut out = String::new();
     if json {
-        let ws: Vec<serde_json::Value> = workspaces
+        let ws: Vec<serde_json::Value> = listing
+            .workspaces
             .iter()
             .map(|w| {
+                let meta = &w.workspace.meta;
                 serde_json::json!({
-                    "name": w.meta.name,
-                    "source": w.meta.source,
-                    "layer": w.meta.layer,
-                    "copied_from": w.meta.copied_from,
-                    "project": w.meta.project,
-                    "size": keepout_workspace::disk_usage(&w.home()),
-                    "created": w.meta.created,
-                    "last_used": w.meta.last_used,
+                    "name": meta.name,
+                    "source": meta.source,
+                    "layer": meta.layer,
+                    "copied_from": meta.copied_from,
+                    "project": meta.project,
+                    "size": w.size,
+                    "created": meta.created,
+                    "last_used": meta.last_used,
                 })
             })
             .collect();
-        let ls: Vec<serde_json::Value> = layers
+        let ls: Vec<serde_json::Value> = listing
+            .layers
             .iter()
             .map(|l| {
+                let meta = &l.layer.meta;
                 serde_json::json!({
-                    "name": l.meta.name,
-                    "parent": l.meta.parent,
-                    "from_workspace": l.meta.from_workspace,
-                    "size": keepout_workspace::disk_usage(&l.home()),
-                    "created": l.meta.created,
+                    "name": meta.name,
+                    "parent": meta.parent,
+                    "from_workspace": meta.from_workspace,
+                    "size": l.size,
+                    "created": meta.created,
                 })
             })
             .collect();
@@ -771,13 +447,13 @@ fn list(store: &Store, json: bool) -> Result<i32> {
             serde_json::to_string_pretty(&serde_json::json!({
                 "workspaces": ws,
                 "layers": ls,
-                "damaged": damaged.iter().map(|e| e.to_string()).collect::<Vec<_>>(),
+                "damaged": damaged,
             }))?
         )?;
         print_out(&out)?;
         return Ok(0);
     }
-    if workspaces.is_empty() && layers.is_empty() && damaged.is_empty() {
+    if listing.is_empty() {
         writeln!(out, "no workspaces yet: `keepout try SOURCE` clones into one, `keepout shell NAME --new` makes an empty one")?;
         print_out(&out)?;
         return Ok(0);
@@ -787,37 +463,39 @@ fn list(store: &Store, json: bool) -> Result<i32> {
         "{:<20} {:<36} {:<14} {:>9}  {:<12} LAST USED",
         "WORKSPACE", "SOURCE", "LAYER", "SIZE", "CREATED"
     )?;
-    for w in &workspaces {
+    for w in &listing.workspaces {
+        let meta = &w.workspace.meta;
         writeln!(
             out,
             "{:<20} {:<36} {:<14} {:>9}  {:<12} {}",
-            w.meta.name,
-            w.meta.source.as_deref().unwrap_or("-"),
-            match (&w.meta.layer, &w.meta.copied_from) {
+            meta.name,
+            meta.source.as_deref().unwrap_or("-"),
+            match (&meta.layer, &meta.copied_from) {
                 (Some(l), _) => l.clone(),
                 (None, Some(c)) => format!("{c} (copy)"),
                 (None, None) => "-".into(),
             },
-            human_size(keepout_workspace::disk_usage(&w.home())),
-            ago(w.meta.created),
-            ago(w.meta.last_used)
+            human_size(w.size),
+            ago(meta.created),
+            ago(meta.last_used)
         )?;
     }
-    if !layers.is_empty() {
+    if !listing.layers.is_empty() {
         writeln!(
             out,
             "\n{:<20} {:<14} {:<20} {:>9}  CREATED",
             "LAYER", "ON", "FROM WORKSPACE", "SIZE"
         )?;
-        for l in &layers {
+        for l in &listing.layers {
+            let meta = &l.layer.meta;
             writeln!(
                 out,
                 "{:<20} {:<14} {:<20} {:>9}  {}",
-                l.meta.name,
-                l.meta.parent.as_deref().unwrap_or("-"),
-                l.meta.from_workspace,
-                human_size(keepout_workspace::disk_usage(&l.home())),
-                ago(l.meta.created)
+                meta.name,
+                meta.parent.as_deref().unwrap_or("-"),
+                meta.from_workspace,
+                human_size(l.size),
+                ago(meta.created)
             )?;
         }
     }
@@ -841,75 +519,104 @@ pub(crate) fn print_out(text: &str) -> Result<()> {
     }
 }
 
-fn human_size(bytes: u64) -> String {
-    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
-}
-
-fn ago(secs: u64) -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let d = now.saturating_sub(secs);
-    match d {
-        0..=59 => "just now".into(),
-        60..=3599 => format!("{} min ago", d / 60),
-        3600..=86399 => format!("{} h ago", d / 3600),
-        _ => format!("{} days ago", d / 86400),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use keepout_workspace::{Error as E, Holder};
 
+    /// Each error with a fix, in the words keepout said before the fix was kept apart.
     #[test]
-    fn sources() {
-        let cwd = Path::new("/");
-        let gh = parse_source("github:someone/repro", cwd).unwrap();
-        assert_eq!(gh.url, "https://github.com/someone/repro");
-        assert_eq!(gh.net.as_deref(), Some("github"));
-        assert_eq!(gh.name, "repro");
-        let https = parse_source("https://gitlab.com/a/b.git", cwd).unwrap();
-        assert_eq!(https.net.as_deref(), Some("gitlab.com"));
-        assert_eq!(https.name, "b");
-        assert!(parse_source("git@github.com:a/b.git", cwd).is_err());
-        assert!(parse_source("git://github.com/a/b", cwd).is_err());
-        // A local path may hold an @.
-        assert!(parse_source("/nonexistent/repo@v1", cwd)
-            .unwrap_err()
-            .to_string()
-            .contains("no such directory"));
-        assert!(parse_source("ssh://github.com/a/b", cwd).is_err());
-        assert!(parse_source("https://me:tok@github.com/a/b", cwd).is_err());
-        assert!(parse_source("github:onlyowner", cwd).is_err());
-        let repo = tempfile::tempdir().unwrap();
-        let init = std::process::Command::new("git")
-            .args(["init", "-q"])
-            .arg(repo.path())
-            .status()
-            .unwrap();
-        assert!(init.success(), "git init");
-        let url = format!("file://{}", repo.path().display());
-        let local = parse_source(&url, cwd).unwrap();
-        assert_eq!(local.local.as_deref(), Some(repo.path()));
-        assert_eq!(local.net, None);
-        // A directory that is no repository is named as such.
-        assert!(parse_source("file:///usr", cwd)
-            .unwrap_err()
-            .to_string()
-            .contains("is not a git repository, bundle or URL"));
-        assert!(parse_source("./definitely-not-here", cwd).is_err());
+    fn errors_say_their_fixes_in_the_same_words() {
+        let cases: Vec<(E, &str)> = vec![
+            (
+                E::BadName("X".into()),
+                "\"X\" is not a workspace or layer name: use lower-case letters, digits, '.', '_' \
+                 and '-' (at most 64, starting with a letter or digit)",
+            ),
+            (
+                E::WorkspaceExists("w".into()),
+                "a workspace named \"w\" exists already (keepout shell w goes back into it; \
+                 keepout workspace rm w removes it)",
+            ),
+            (
+                E::DamagedWorkspace {
+                    name: "w".into(),
+                    why: "its meta.toml is missing".into(),
+                },
+                "workspace w is damaged: its meta.toml is missing; `keepout workspace rm w` \
+                 removes it",
+            ),
+            (
+                E::LayerInUse {
+                    layer: "l".into(),
+                    users: "workspace w".into(),
+                },
+                "layer \"l\" is in use by workspace w: remove those first",
+            ),
+            (
+                E::Busy {
+                    name: "w".into(),
+                    holder: Some(Holder {
+                        pid: 7,
+                        command: "keepout shell w".into(),
+                    }),
+                },
+                "workspace \"w\" is in use by another keepout (pid 7: keepout shell w): finish \
+                 that one (exit its shell) or stop it with `kill 7`, then try again",
+            ),
+            (
+                E::Busy {
+                    name: "w".into(),
+                    holder: None,
+                },
+                "workspace \"w\" is in use by another keepout: finish that one (exit its shell) \
+                 or stop it, then try again",
+            ),
+            (
+                E::Conflict(vec!["a".into(), "b/c".into()]),
+                "your tree changed since the run at a, b/c: applying would overwrite that. \
+                 `keepout review diff` shows the run's changes; `keepout review apply --force` \
+                 applies them anyway",
+            ),
+            (
+                E::NotHttps {
+                    given: "git@h:x".into(),
+                },
+                "git@h:x: keepout clones over HTTPS (or from a local path) only: SSH would need \
+                 your keys, which never enter the sandbox. Use the https:// address",
+            ),
+            (
+                E::NotARepository { given: "p".into() },
+                "p is not a git repository, bundle or URL: nothing was cloned, no workspace was \
+                 kept. Give a repository's directory, a bare repository, a file made by `git \
+                 bundle create`, https://HOST/PATH or github:OWNER/REPO",
+            ),
+            (
+                E::NoReadOnlyPath("/x".into()),
+                "--ro /x: no such file or directory (give a path that exists)",
+            ),
+            (
+                E::NoReportDir {
+                    report: "d/r.json".into(),
+                    dir: "d".into(),
+                },
+                "--report d/r.json: there is no directory d to write it in",
+            ),
+            (
+                E::BadShorthand {
+                    given: "github:x".into(),
+                },
+                "github:x: the shorthand is github:OWNER/REPO",
+            ),
+            (
+                E::CredentialsInUrl {
+                    given: "https://u@h/x".into(),
+                },
+                "https://u@h/x: no credentials in the URL; keepout clones with none",
+            ),
+        ];
+        for (error, said) in cases {
+            assert_eq!(error_text(&error), said, "{error:?}");
+        }
     }
 }

@@ -1,0 +1,188 @@
+//! A workspace's home around a run: what keepout writes in it and takes out of it again.
+//!
+//! What this module guarantees: a new workspace's `~/.bashrc` is written only where its home
+//! brings none (from a layer, or a copy of one) and is owned by the sandbox's owner; the mount
+//! points the sandbox makes in a home are named before the run ([`mount_points_to_make`]) and
+//! removed after it ([`remove_mount_points`]), only those, only when still empty, only when no
+//! other run uses the workspace; a new workspace on a layer where overlayfs is refused starts on
+//! a copy of the layer ([`on_layer_or_copy`]), and one made to enter by hand is removed when
+//! that copy fails ([`make_to_enter`]).
+
+use std::path::{Path, PathBuf};
+
+use keepout_sandbox::{KeptHome, Policy};
+
+use crate::{Error, NewWorkspace, Result, Store, Workspace};
+
+/// The directories the sandbox will make in the workspace's home to mount something on (a
+/// local source shown read-only under your home, a toolchain), relative to the home, that are
+/// not there now (in the home or its layers): parents before children.
+pub fn mount_points_to_make(policy: &Policy, kept: &KeptHome) -> Vec<PathBuf> {
+    let exists = |rel: &Path| {
+        std::iter::once(&kept.upper)
+            .chain(kept.layers.iter())
+            .any(|base| std::fs::symlink_metadata(base.join(rel)).is_ok())
+    };
+    let mut made = Vec::new();
+    for mount in &policy.mounts {
+        let Ok(rel) = mount.path.strip_prefix(&policy.home_path) else {
+            continue;
+        };
+        let mut missing: Vec<PathBuf> = rel
+            .ancestors()
+            .filter(|a| !a.as_os_str().is_empty())
+            .take_while(|a| !exists(a))
+            .map(Path::to_path_buf)
+            .collect();
+        missing.reverse();
+        for m in missing {
+            if !made.contains(&m) {
+                made.push(m);
+            }
+        }
+    }
+    made
+}
+
+/// After a run: remove the mount points [`mount_points_to_make`] named from the workspace's
+/// home, deepest first, each only if it is still an empty directory, and only when no other run
+/// uses the workspace (in another sandbox, one could still be a mount point).
+pub fn remove_mount_points(store: &Store, ws: &Workspace, made: &[PathBuf]) {
+    if made.is_empty() {
+        return;
+    }
+    let Ok(Some(_alone)) = store.try_lock_exclusive(ws) else {
+        return;
+    };
+    for rel in made.iter().rev() {
+        let path = ws.home().join(rel);
+        let empty_dir = std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir())
+            && std::fs::read_dir(&path).is_ok_and(|mut d| d.next().is_none());
+        if empty_dir {
+            let _ = std::fs::remove_dir(&path);
+        }
+    }
+}
+
+/// Why layers cannot be mounted where the store is, if they cannot (`KEEPOUT_NO_OVERLAY=1`
+/// says so too: for tests, and for a system whose probe misleads).
+pub fn overlay_refused(store: &Store) -> Option<String> {
+    if std::env::var_os("KEEPOUT_NO_OVERLAY").is_some_and(|v| v == "1") {
+        return Some("KEEPOUT_NO_OVERLAY=1".into());
+    }
+    let check = keepout_sandbox::kernel::overlay_check(store.root());
+    (!check.ok).then_some(check.detail)
+}
+
+/// A new workspace on a layer where overlayfs is refused: it was made a copy of the layer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CopiedLayer {
+    /// The layer it copied.
+    pub layer: String,
+    /// Why overlayfs cannot be used ([`overlay_refused`]).
+    pub why: String,
+}
+
+/// A new workspace on a layer: where overlayfs is refused, it starts on a copy of the layer
+/// (returned, for the caller to say so); elsewhere, and off layers, nothing is done. `before`
+/// runs just before the copy is made (it can take a while: the caller says why now).
+pub fn on_layer_or_copy(
+    store: &Store,
+    ws: &mut Workspace,
+    before: impl FnOnce(&CopiedLayer),
+) -> Result<Option<CopiedLayer>> {
+    let Some(layer) = ws.meta.layer.clone() else {
+        return Ok(None);
+    };
+    let Some(why) = overlay_refused(store) else {
+        return Ok(None);
+    };
+    let copied = CopiedLayer { layer, why };
+    before(&copied);
+    store.materialize(ws)?;
+    Ok(Some(copied))
+}
+
+/// A new workspace to work in by hand (`keepout shell NAME --new`, `--from LAYER`): under its
+/// name at once, its project `~/NAME` made, on a copy of its layer where overlayfs is refused
+/// (`on_copy` is told first); a copy that fails removes it. Then its `~/.bashrc`.
+pub fn make_to_enter(
+    store: &Store,
+    name: &str,
+    layer: Option<&str>,
+    on_copy: impl FnOnce(&CopiedLayer),
+) -> Result<Workspace> {
+    let mut new = NewWorkspace::published(store, name, None, layer, name, true)?;
+    on_layer_or_copy(store, new.workspace(), on_copy)?;
+    let ws = new.commit();
+    write_bashrc(&ws, store.owner())?;
+    Ok(ws)
+}
+
+/// What a new workspace's `~/.bashrc` says: a prompt that names the workspace.
+const BASHRC: &str = "# Written by keepout when this workspace was made; yours to change.\n\
+                      PS1='(keepout:${KEEPOUT_WORKSPACE}) \\w\\$ '\n";
+
+/// A new workspace's `~/.bashrc`, unless its home brings one (from a layer, or a copy of one):
+/// a prompt that names the workspace, owned by `owner` (the store's) where given.
+pub fn write_bashrc(ws: &Workspace, owner: Option<(u32, u32)>) -> Result<()> {
+    let path = ws.home().join(".bashrc");
+    if ws.meta.layer.is_some() || std::fs::symlink_metadata(&path).is_ok() {
+        return Ok(());
+    }
+    std::fs::write(&path, BASHRC).map_err(|cause| Error::Bashrc {
+        path: path.clone(),
+        cause,
+    })?;
+    if let Some((uid, gid)) = owner {
+        std::os::unix::fs::chown(&path, Some(uid), Some(gid)).map_err(Error::Chown)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bashrc_only_where_the_home_has_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::new(dir.path());
+        let ws = s.create("w", None, None, "w", true).unwrap();
+        write_bashrc(&ws, None).unwrap();
+        let rc = std::fs::read_to_string(ws.home().join(".bashrc")).unwrap();
+        assert!(
+            rc.contains("PS1='(keepout:${KEEPOUT_WORKSPACE}) \\w\\$ '"),
+            "{rc}"
+        );
+        std::fs::write(ws.home().join(".bashrc"), "mine").unwrap();
+        write_bashrc(&ws, None).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(ws.home().join(".bashrc")).unwrap(),
+            "mine"
+        );
+    }
+
+    #[test]
+    fn made_to_enter_with_its_project_and_rc_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::new(dir.path());
+        let ws = make_to_enter(&s, "w", None, |_| panic!("no layer")).unwrap();
+        assert!(s.exists("w"));
+        assert!(ws.home().join("w").is_dir());
+        assert!(ws.home().join(".bashrc").is_file());
+        assert!(matches!(
+            make_to_enter(&s, "w", None, |_| {}),
+            Err(Error::WorkspaceExists(_))
+        ));
+    }
+
+    #[test]
+    fn off_a_layer_nothing_is_copied() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::new(dir.path());
+        let mut ws = s.create("w", None, None, "w", true).unwrap();
+        let copied = on_layer_or_copy(&s, &mut ws, |_| panic!("no copy")).unwrap();
+        assert_eq!(copied, None);
+    }
+}

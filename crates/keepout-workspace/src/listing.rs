@@ -1,0 +1,143 @@
+//! What `keepout workspace list` shows, computed: every workspace and layer with its size on
+//! disk, and what is wrong with each damaged workspace; and the words sizes and ages are shown
+//! in.
+//!
+//! What this module guarantees: one damaged workspace hides none of the others (it is listed
+//! among [`Listing::damaged`]); sizes are what the trees take on disk ([`crate::disk_usage`]);
+//! nothing is changed but the removal of what dead keepouts left half-made.
+
+use crate::{disk_usage, Error, Layer, Result, Store, Workspace};
+
+/// A workspace and its home's size.
+#[derive(Debug)]
+pub struct ListedWorkspace {
+    pub workspace: Workspace,
+    /// Bytes its home takes on disk.
+    pub size: u64,
+}
+
+/// A layer and its home's size.
+#[derive(Debug)]
+pub struct ListedLayer {
+    pub layer: Layer,
+    /// Bytes its home takes on disk.
+    pub size: u64,
+}
+
+/// Everything in the store, for a listing.
+#[derive(Debug)]
+pub struct Listing {
+    pub workspaces: Vec<ListedWorkspace>,
+    pub layers: Vec<ListedLayer>,
+    /// What is wrong with each workspace that cannot be opened.
+    pub damaged: Vec<Error>,
+}
+
+impl Listing {
+    /// Nothing at all in the store?
+    pub fn is_empty(&self) -> bool {
+        self.workspaces.is_empty() && self.layers.is_empty() && self.damaged.is_empty()
+    }
+}
+
+impl Store {
+    /// Every workspace (by name), every layer (by name), and the damaged workspaces.
+    pub fn listing(&self) -> Result<Listing> {
+        let (workspaces, damaged) = self.workspaces_and_damaged()?;
+        let layers = self.layers()?;
+        Ok(Listing {
+            workspaces: workspaces
+                .into_iter()
+                .map(|w| ListedWorkspace {
+                    size: disk_usage(&w.home()),
+                    workspace: w,
+                })
+                .collect(),
+            layers: layers
+                .into_iter()
+                .map(|l| ListedLayer {
+                    size: disk_usage(&l.home()),
+                    layer: l,
+                })
+                .collect(),
+            damaged,
+        })
+    }
+}
+
+/// A size in bytes as people read it: `512 B`, `1.5 KiB`, ... up to GiB.
+pub fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+/// How long ago `secs` (seconds since 1970) was, from now.
+pub fn ago(secs: u64) -> String {
+    ago_from(secs, crate::now())
+}
+
+/// How long before `now` `secs` was: `just now`, `N min ago`, `N h ago`, `N days ago`.
+pub fn ago_from(secs: u64, now: u64) -> String {
+    let d = now.saturating_sub(secs);
+    match d {
+        0..=59 => "just now".into(),
+        60..=3599 => format!("{} min ago", d / 60),
+        3600..=86399 => format!("{} h ago", d / 3600),
+        _ => format!("{} days ago", d / 86400),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(human_size(0), "0 B");
+        assert_eq!(human_size(1023), "1023 B");
+        assert_eq!(human_size(1536), "1.5 KiB");
+        assert_eq!(human_size(5 * 1024 * 1024), "5.0 MiB");
+        assert_eq!(human_size(3 << 40), "3072.0 GiB");
+    }
+
+    #[test]
+    fn ages() {
+        assert_eq!(ago_from(1000, 1000), "just now");
+        assert_eq!(ago_from(1000, 1059), "just now");
+        assert_eq!(ago_from(1000, 1060), "1 min ago");
+        assert_eq!(ago_from(0, 7200), "2 h ago");
+        assert_eq!(ago_from(0, 3 * 86400 + 5), "3 days ago");
+        assert_eq!(ago_from(2000, 1000), "just now", "a time ahead is now");
+    }
+
+    #[test]
+    fn a_damaged_workspace_hides_none_of_the_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::new(dir.path());
+        assert!(s.listing().unwrap().is_empty());
+        let ws = s.create("good", None, None, "good", true).unwrap();
+        std::fs::write(ws.home().join("good/f"), vec![0u8; 10_000]).unwrap();
+        let bad = s.create("bad", None, None, "bad", true).unwrap();
+        std::fs::remove_file(bad.dir.join("meta.toml")).unwrap();
+        s.snapshot("good", "l").unwrap();
+        let listing = s.listing().unwrap();
+        assert_eq!(listing.workspaces.len(), 1);
+        assert_eq!(listing.workspaces[0].workspace.meta.name, "good");
+        assert_eq!(listing.layers.len(), 1);
+        assert!(listing.layers[0].size >= 10_000);
+        assert!(matches!(
+            listing.damaged.as_slice(),
+            [Error::DamagedWorkspace { name, .. }] if name == "bad"
+        ));
+    }
+}
