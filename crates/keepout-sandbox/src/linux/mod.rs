@@ -20,6 +20,7 @@ mod mounts;
 pub(crate) mod resources;
 pub(crate) mod seccomp;
 pub(crate) mod sys;
+mod syscall;
 mod terminal;
 
 use std::collections::HashMap;
@@ -574,7 +575,7 @@ fn detached_trees(plan: &SandboxPlan, host_id: u32) -> (HashMap<PathBuf, OwnedFd
                     .collect(),
                 _ => Ok(Vec::new()),
             };
-            match lower_trees.and_then(|t| mounts::overlay_tree(lower, &t, upper, work)) {
+            match lower_trees.and_then(|t| syscall::overlay_tree(lower, &t, upper, work)) {
                 Ok(t) => {
                     trees.insert(target.clone(), t);
                 }
@@ -795,7 +796,7 @@ fn init_main(
                 .map_err(|err| SetupError::new("hand the proxy port to keepout", err.into()))?;
         }
         drop(egress);
-        mounts::build_root(plan, id, &policy.cwd, detached)?;
+        mounts::build_root(&mut syscall::Kernel, plan, id, &policy.cwd, detached)?;
         // The command's terminal, from the sandbox's own devpts; keepout relays its master.
         let own_terminal = match (&prepared.terminal, &terminal) {
             (Some(t), Some(socket)) => {
@@ -1157,7 +1158,7 @@ fn probe_overlay_in(scratch: &std::path::Path) -> std::result::Result<(), String
     for d in [&lower, &upper, &work] {
         std::fs::create_dir(d).map_err(|e| e.to_string())?;
     }
-    let attempt = || mounts::overlay_tree(std::slice::from_ref(&lower), &[], &upper, &work);
+    let attempt = || syscall::overlay_tree(std::slice::from_ref(&lower), &[], &upper, &work);
     if rustix::process::geteuid().is_root() {
         return attempt()
             .map(drop)
