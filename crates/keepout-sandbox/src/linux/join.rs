@@ -386,7 +386,7 @@ fn encode_request(mask: u8, command: &[String]) -> Result<Vec<u8>> {
 pub(crate) fn join(
     socket: &Path,
     command: &[String],
-    policy: crate::TerminalPolicy,
+    policy: crate::terminal_filter::TerminalPolicy,
 ) -> Result<i32> {
     use std::os::fd::AsRawFd;
     let step = |what: &str| {

@@ -19,9 +19,9 @@ use rustix::process::{Pid, Signal};
 
 use super::{confine_and_exec, parent_signals, read_report, sys, wait_forwarding, Prepared};
 use crate::error::{Error, Result};
+use crate::outcome::Outcome;
 use crate::plan::{LandlockAccess, LandlockRule};
 use crate::policy::{HomeSpec, MountKind, Policy};
-use crate::Outcome;
 
 /// The Landlock rules of landlock mode, over host paths.
 pub(crate) fn rules(policy: &Policy, home: &Path, tmp: &Path) -> Vec<LandlockRule> {
@@ -63,7 +63,7 @@ pub(crate) fn rules(policy: &Policy, home: &Path, tmp: &Path) -> Vec<LandlockRul
 pub(super) fn run(
     policy: &Policy,
     resources: &mut super::resources::Resources,
-) -> Result<(Outcome, Vec<crate::Dropped>)> {
+) -> Result<(Outcome, Vec<crate::terminal_filter::Dropped>)> {
     let scratch = tempfile::Builder::new()
         .prefix("keepout-")
         .tempdir()

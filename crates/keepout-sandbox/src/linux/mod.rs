@@ -33,11 +33,18 @@ use rustix::process::{Pid, Signal, WaitOptions};
 use seccompiler::BpfProgram;
 
 use crate::error::{Error, Result};
+use crate::outcome::Outcome;
 use crate::plan::SandboxPlan;
 use crate::policy::{Mode, Network, Policy};
-use crate::Outcome;
 
 pub(crate) use sys::landlock_abi;
+
+/// Can this caller's sandbox get a memory limit? Where, or why not and what would make it work.
+pub(crate) fn memory_limit_support() -> std::result::Result<String, (String, String)> {
+    resources::memory_place()
+        .map(|p| p.describe())
+        .map_err(|why| (why, resources::memory_hint(None)))
+}
 
 /// Signals keepout and init pass on to the command.
 const FORWARDED_SIGNALS: &[i32] = &[
@@ -151,7 +158,7 @@ pub(crate) fn run(
     policy: &Policy,
     egress: &mut dyn FnMut(std::net::TcpListener),
     resources: &mut resources::Resources,
-) -> Result<(Outcome, Vec<String>, Vec<crate::Dropped>)> {
+) -> Result<(Outcome, Vec<String>, Vec<crate::terminal_filter::Dropped>)> {
     match (policy.mode, policy.network) {
         (Mode::Namespaces, _) => run_in_namespaces(policy, egress, resources),
         (Mode::Landlock, Network::Proxied { .. }) => Err(Error::Usage(
@@ -241,7 +248,7 @@ fn run_in_namespaces(
     policy: &Policy,
     egress: &mut dyn FnMut(std::net::TcpListener),
     resources: &mut resources::Resources,
-) -> Result<(Outcome, Vec<String>, Vec<crate::Dropped>)> {
+) -> Result<(Outcome, Vec<String>, Vec<crate::terminal_filter::Dropped>)> {
     let plan = SandboxPlan::for_namespaces(policy);
     let mut prepared = Prepared::new(policy)?;
     let pipe = || {
