@@ -51,10 +51,10 @@ pub fn memory_limit_check() -> Check {
             ok: true,
             detail: format!("keepout makes a memory cgroup per run ({place})"),
         },
-        Err((why, hint)) => Check {
+        Err(e) => Check {
             name: "memory limit (--memory)",
             ok: false,
-            detail: format!("cannot be set: {why}. {hint}"),
+            detail: format!("cannot be set: {e}. {}", e.hint().unwrap_or_default()),
         },
     }
 }

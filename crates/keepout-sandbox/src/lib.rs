@@ -110,7 +110,7 @@ pub fn join(socket: &std::path::Path, command: &[String], terminal: TerminalPoli
 /// Can this caller's sandbox get a memory limit (`--memory`)? Where, or why not and what would
 /// make it work.
 #[cfg(target_os = "linux")]
-pub fn memory_limit_support() -> std::result::Result<String, (String, String)> {
+pub fn memory_limit_support() -> Result<String> {
     linux::memory_limit_support()
 }
 

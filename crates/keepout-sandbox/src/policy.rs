@@ -336,16 +336,16 @@ pub enum EnvRule {
 }
 
 impl std::str::FromStr for EnvRule {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
         let (name, value) = match s.split_once('=') {
             Some((n, v)) => (n, Some(v)),
             None => (s, None),
         };
         if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            return Err(format!(
+            return Err(Error::Invalid(format!(
                 "{name:?} is not a variable name (letters, digits and _ only)"
-            ));
+            )));
         }
         Ok(match value {
             Some(v) => EnvRule::Set(name.into(), v.into()),

@@ -40,10 +40,14 @@ use crate::policy::{Mode, Network, Policy};
 pub(crate) use sys::landlock_abi;
 
 /// Can this caller's sandbox get a memory limit? Where, or why not and what would make it work.
-pub(crate) fn memory_limit_support() -> std::result::Result<String, (String, String)> {
+/// The error is [`Error::Resources`]: why not, and its hint what would make it work.
+pub(crate) fn memory_limit_support() -> Result<String> {
     resources::memory_place()
         .map(|p| p.describe())
-        .map_err(|why| (why, resources::memory_hint(None)))
+        .map_err(|why| Error::Resources {
+            message: why,
+            hint: resources::memory_hint(None),
+        })
 }
 
 /// Signals keepout and init pass on to the command.
