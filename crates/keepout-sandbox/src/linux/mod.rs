@@ -13,6 +13,7 @@
 //! doctor` reports); init gets SIGKILL when keepout dies, and when init exits the kernel kills
 //! every process left in the pid namespace; the command inherits no descriptor beyond 0-2.
 
+mod confine;
 pub(crate) mod join;
 mod landlock;
 mod landlock_mode;
@@ -950,45 +951,6 @@ fn init_loop(
     }
 }
 
-/// Drop every capability this process holds, from every set.
-fn drop_capabilities() -> io::Result<()> {
-    use rustix::thread::{CapabilitySet, CapabilitySets};
-    let last: u32 = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(40);
-    for cap in 0..=last.min(63) {
-        if let Some(c) = CapabilitySet::from_bits(1u64 << cap) {
-            let _ = rustix::thread::remove_capability_from_bounding_set(c);
-        }
-    }
-    rustix::thread::clear_ambient_capability_set()?;
-    rustix::thread::set_capabilities(
-        None,
-        CapabilitySets {
-            effective: CapabilitySet::empty(),
-            permitted: CapabilitySet::empty(),
-            inheritable: CapabilitySet::empty(),
-        },
-    )?;
-    Ok(())
-}
-
-/// The terminals among descriptors 0-2.
-fn stdio_terminals() -> Vec<BorrowedFd<'static>> {
-    [
-        rustix::stdio::stdin(),
-        rustix::stdio::stdout(),
-        rustix::stdio::stderr(),
-    ]
-    .into_iter()
-    .filter(|fd| {
-        use std::os::fd::AsRawFd;
-        sys::is_terminal(fd.as_raw_fd())
-    })
-    .collect()
-}
-
 /// Apply the per-process layers (session, limits, capabilities, no_new_privs, Landlock,
 /// seccomp, descriptors) and exec the command. Shared by both modes. Never returns.
 pub(crate) fn confine_and_exec(
@@ -1000,65 +962,16 @@ pub(crate) fn confine_and_exec(
     notify: Option<OwnedFd>,
 ) -> ! {
     let err = err_write.as_fd();
-    let fail = |what: &str, e: io::Error| -> ! {
+    let steps = confine::plan(
+        landlock_rules,
+        &prepared.filters,
+        terminal,
+        &policy.limits,
+        notify.as_ref(),
+    );
+    if let Err((what, e)) = confine::apply(&mut syscall::Kernel, &steps) {
         report(err, "setup", what, &e);
         sys::exit_now(SETUP_FAILED)
-    };
-    if let Err(e) = rustix::process::setsid() {
-        fail("start a new session", e.into());
-    }
-    if let Some(t) = terminal {
-        if let Err(e) = t.attach() {
-            fail("attach the sandbox's terminal", e);
-        }
-    }
-    sys::reset_signals();
-    let limit = |n: u64| rustix::process::Rlimit {
-        current: Some(n),
-        maximum: Some(n),
-    };
-    if let Err(e) = rustix::process::setrlimit(
-        rustix::process::Resource::Nproc,
-        limit(policy.limits.max_processes),
-    ) {
-        fail("limit processes (RLIMIT_NPROC)", e.into());
-    }
-    if !policy.limits.core_dumps {
-        if let Err(e) = rustix::process::setrlimit(rustix::process::Resource::Core, limit(0)) {
-            fail("disable core dumps", e.into());
-        }
-    }
-    if let Err(e) = drop_capabilities() {
-        fail("drop capabilities", e);
-    }
-    if let Err(e) = rustix::thread::set_no_new_privs(true) {
-        fail("set no_new_privs", e.into());
-    }
-    let terminals = stdio_terminals();
-    if let Err(msg) = landlock::restrict(landlock_rules, &terminals) {
-        fail("Landlock", io::Error::other(msg));
-    }
-    for (i, filter) in prepared.filters.iter().enumerate() {
-        // The deny filter (the first) reports to keepout where it can: its EPERMs become
-        // notifications that keepout answers with EPERM and records.
-        if i == 0 {
-            if let Some(socket) = &notify {
-                if let Ok(listener) = sys::install_filter_with_listener(&seccomp::notifying(filter))
-                {
-                    let _ = send_fd(socket, listener.as_fd());
-                    continue;
-                }
-            }
-        }
-        if let Err(e) = seccompiler::apply_filter(filter) {
-            fail(
-                "install the seccomp filter",
-                io::Error::other(e.to_string()),
-            );
-        }
-    }
-    if let Err(e) = sys::close_range_cloexec(3) {
-        fail("close inherited descriptors", e);
     }
     let mut last = io::Error::from_raw_os_error(libc::ENOENT);
     let mut denied = None;

@@ -17,8 +17,14 @@ use std::path::{Path, PathBuf};
 
 use rustix::mount::MountFlags;
 
+use rustix::process::Resource;
+use seccompiler::BpfProgram;
+
 use super::{FileInfo, Syscalls};
+use crate::linux::confine::ConfineCalls;
 use crate::linux::sys;
+use crate::linux::terminal::Terminal;
+use crate::plan::LandlockRule;
 
 /// A handle the recorder gave out: the path it was opened on, or the tree it stands for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,6 +99,17 @@ pub(crate) enum Call {
         put_old: PathBuf,
     },
     Chdir(PathBuf),
+    Setsid,
+    AttachTerminal,
+    ResetSignals,
+    Rlimit(&'static str, u64),
+    DropCapabilities,
+    NoNewPrivs,
+    Landlock(Vec<LandlockRule>),
+    /// A seccomp filter of this many instructions, with a listener sent to keepout.
+    SeccompNotifying(usize),
+    Seccomp(usize),
+    CloseFrom(u32),
 }
 
 /// The names of the set flags, in the order `mount(8)` would write them, joined with `,`.
@@ -185,6 +202,22 @@ impl fmt::Display for Call {
                 write!(f, "pivot_root {} {}", new_root.display(), put_old.display())
             }
             Call::Chdir(p) => write!(f, "chdir {}", p.display()),
+            Call::Setsid => write!(f, "setsid"),
+            Call::AttachTerminal => write!(f, "attach-terminal"),
+            Call::ResetSignals => write!(f, "reset-signals"),
+            Call::Rlimit(what, n) => write!(f, "rlimit {what} {n}"),
+            Call::DropCapabilities => write!(f, "drop-capabilities"),
+            Call::NoNewPrivs => write!(f, "no_new_privs"),
+            Call::Landlock(rules) => {
+                write!(f, "landlock")?;
+                for r in rules {
+                    write!(f, " {}={:?}", r.path.display(), r.access)?;
+                }
+                Ok(())
+            }
+            Call::SeccompNotifying(n) => write!(f, "seccomp {n} instructions, listener sent"),
+            Call::Seccomp(n) => write!(f, "seccomp {n} instructions"),
+            Call::CloseFrom(n) => write!(f, "cloexec {n}.."),
         }
     }
 }
@@ -209,6 +242,10 @@ pub(crate) struct Recorder {
     /// Mount point -> the model path whose entries show there (latest mount last).
     mounts: Vec<(PathBuf, PathBuf)>,
     trees: usize,
+    /// The call to fail: the first whose line starts with this.
+    pub fail_on: Option<&'static str>,
+    /// The kernel has no seccomp user notification (no listener).
+    pub no_listener: bool,
 }
 
 impl Recorder {
@@ -253,8 +290,16 @@ impl Recorder {
         &self.calls
     }
 
-    fn record(&mut self, call: Call) {
+    /// Record `call`; it fails (EPERM, still recorded) when its line starts with `fail_on`.
+    fn record(&mut self, call: Call) -> io::Result<()> {
+        let fails = self
+            .fail_on
+            .is_some_and(|prefix| call.to_string().starts_with(prefix));
         self.calls.push(call);
+        if fails {
+            return Err(io::Error::from_raw_os_error(libc::EPERM));
+        }
+        Ok(())
     }
 
     /// What is at `path`: declared or created there, else what the latest mount above it shows
@@ -290,7 +335,7 @@ impl Syscalls for Recorder {
     type Fd = Handle;
 
     fn make_slave_recursive(&mut self, path: &Path) -> io::Result<()> {
-        self.record(Call::MakeSlaveRecursive(path.into()));
+        self.record(Call::MakeSlaveRecursive(path.into()))?;
         Ok(())
     }
 
@@ -307,7 +352,7 @@ impl Syscalls for Recorder {
             target: target.into(),
             flags: mount_flags(flags),
             data: data.map(|d| d.to_string_lossy().into_owned()),
-        });
+        })?;
         self.mounted(target, PathBuf::from(format!("{fstype}:")));
         Ok(())
     }
@@ -316,7 +361,7 @@ impl Syscalls for Recorder {
         self.record(Call::Bind {
             source: source.into(),
             target: target.into(),
-        });
+        })?;
         self.mounted(target, source.to_path_buf());
         Ok(())
     }
@@ -325,7 +370,7 @@ impl Syscalls for Recorder {
         self.record(Call::BindHandles {
             source: source.clone(),
             target: target.clone(),
-        });
+        })?;
         let (point, shows) = (self.shows(target), self.shows(source));
         self.mounted(&point, shows);
         Ok(())
@@ -335,12 +380,12 @@ impl Syscalls for Recorder {
         self.record(Call::Remount {
             target: target.into(),
             flags: mount_flags(flags),
-        });
+        })?;
         Ok(())
     }
 
     fn detach(&mut self, target: &Path) -> io::Result<()> {
-        self.record(Call::Detach(target.into()));
+        self.record(Call::Detach(target.into()))?;
         Ok(())
     }
 
@@ -349,12 +394,12 @@ impl Syscalls for Recorder {
             path: path.into(),
             attrs: mount_attrs(attrs),
             recursive,
-        });
+        })?;
         Ok(())
     }
 
     fn open_path(&mut self, path: &Path) -> io::Result<Handle> {
-        self.record(Call::OpenPath(path.into()));
+        self.record(Call::OpenPath(path.into()))?;
         self.lookup(path).ok_or_else(not_found)?;
         Ok(Handle::Path(path.into()))
     }
@@ -368,7 +413,7 @@ impl Syscalls for Recorder {
         self.record(Call::MoveMount {
             tree: tree.clone(),
             target: target.clone(),
-        });
+        })?;
         let (point, shows) = (self.shows(target), self.shows(tree));
         self.mounted(&point, shows);
         Ok(())
@@ -379,7 +424,7 @@ impl Syscalls for Recorder {
             lower: lower.to_vec(),
             upper: upper.into(),
             work: work.into(),
-        });
+        })?;
         self.trees += 1;
         Ok(Handle::Tree {
             name: format!("overlay {}", self.trees),
@@ -388,7 +433,7 @@ impl Syscalls for Recorder {
     }
 
     fn mkdir_all(&mut self, path: &Path) -> io::Result<()> {
-        self.record(Call::MkdirAll(path.into()));
+        self.record(Call::MkdirAll(path.into()))?;
         if self.lookup(path).is_none() {
             self.dir(path);
         }
@@ -396,24 +441,24 @@ impl Syscalls for Recorder {
     }
 
     fn mkdir(&mut self, path: &Path, mode: u32) -> io::Result<()> {
-        self.record(Call::Mkdir(path.into(), mode));
+        self.record(Call::Mkdir(path.into(), mode))?;
         self.entries.insert(path.into(), FileInfo { mode, ..DIR });
         Ok(())
     }
 
     fn chmod(&mut self, path: &Path, mode: u32) -> io::Result<()> {
-        self.record(Call::Chmod(path.into(), mode));
+        self.record(Call::Chmod(path.into(), mode))?;
         Ok(())
     }
 
     fn create_file(&mut self, path: &Path) -> io::Result<()> {
-        self.record(Call::CreateFile(path.into()));
+        self.record(Call::CreateFile(path.into()))?;
         self.entries.insert(path.into(), FILE);
         Ok(())
     }
 
     fn write_file(&mut self, path: &Path, content: &str) -> io::Result<()> {
-        self.record(Call::WriteFile(path.into(), content.into()));
+        self.record(Call::WriteFile(path.into(), content.into()))?;
         self.entries.insert(path.into(), FILE);
         Ok(())
     }
@@ -422,7 +467,7 @@ impl Syscalls for Recorder {
         self.record(Call::Symlink {
             path: path.into(),
             points_to: points_to.into(),
-        });
+        })?;
         Ok(())
     }
 
@@ -438,12 +483,59 @@ impl Syscalls for Recorder {
         self.record(Call::PivotRoot {
             new_root: new_root.into(),
             put_old: put_old.into(),
-        });
+        })?;
         Ok(())
     }
 
     fn chdir(&mut self, path: &Path) -> io::Result<()> {
-        self.record(Call::Chdir(path.into()));
+        self.record(Call::Chdir(path.into()))?;
         Ok(())
+    }
+}
+
+impl ConfineCalls for Recorder {
+    fn setsid(&mut self) -> io::Result<()> {
+        self.record(Call::Setsid)
+    }
+
+    fn attach_terminal(&mut self, _terminal: &Terminal) -> io::Result<()> {
+        self.record(Call::AttachTerminal)
+    }
+
+    fn reset_signals(&mut self) {
+        let _ = self.record(Call::ResetSignals);
+    }
+
+    fn set_rlimit(&mut self, resource: Resource, limit: u64) -> io::Result<()> {
+        let name = match resource {
+            Resource::Nproc => "nproc",
+            Resource::Core => "core",
+            _ => "other",
+        };
+        self.record(Call::Rlimit(name, limit))
+    }
+
+    fn drop_capabilities(&mut self) -> io::Result<()> {
+        self.record(Call::DropCapabilities)
+    }
+
+    fn set_no_new_privs(&mut self) -> io::Result<()> {
+        self.record(Call::NoNewPrivs)
+    }
+
+    fn landlock(&mut self, rules: &[LandlockRule]) -> io::Result<()> {
+        self.record(Call::Landlock(rules.to_vec()))
+    }
+
+    fn seccomp_notifying(&mut self, filter: &BpfProgram, _notify: &std::os::fd::OwnedFd) -> bool {
+        !self.no_listener && self.record(Call::SeccompNotifying(filter.len())).is_ok()
+    }
+
+    fn seccomp(&mut self, filter: &BpfProgram) -> io::Result<()> {
+        self.record(Call::Seccomp(filter.len()))
+    }
+
+    fn close_from(&mut self, first: u32) -> io::Result<()> {
+        self.record(Call::CloseFrom(first))
     }
 }
