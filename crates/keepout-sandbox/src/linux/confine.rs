@@ -5,18 +5,17 @@
 //! Guarantees: [`plan`] lists the steps in the order [`apply`] takes them, which is the order
 //! that makes each possible (capabilities are dropped before `no_new_privs`, Landlock and
 //! seccomp come last but for the descriptors, so the filters can still be installed); [`apply`]
-//! stops at the first step that fails and names it. [`Kernel`] makes the system calls, the
-//! recording double of the unit tests records them.
+//! stops at the first step that fails and names it. The system calls go through
+//! [`ConfineCalls`]: the kernel's, or the recording double's of the unit tests.
 
 use std::io;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::OwnedFd;
 
-use rustix::process::{Resource, Rlimit};
+use rustix::process::Resource;
 use seccompiler::BpfProgram;
 
-use super::syscall::Kernel;
+use super::syscall::ConfineCalls;
 use super::terminal::Terminal;
-use super::{landlock, seccomp, sys};
 use crate::plan::LandlockRule;
 use crate::policy::Limits;
 
@@ -98,24 +97,6 @@ pub(crate) fn plan<'a>(
     steps
 }
 
-/// The system calls the steps need.
-pub(crate) trait ConfineCalls {
-    fn setsid(&mut self) -> io::Result<()>;
-    fn attach_terminal(&mut self, terminal: &Terminal) -> io::Result<()>;
-    fn reset_signals(&mut self);
-    fn set_rlimit(&mut self, resource: Resource, limit: u64) -> io::Result<()>;
-    fn drop_capabilities(&mut self) -> io::Result<()>;
-    fn set_no_new_privs(&mut self) -> io::Result<()>;
-    /// Restrict this process to `rules` (terminals on stdio stay reopenable).
-    fn landlock(&mut self, rules: &[LandlockRule]) -> io::Result<()>;
-    /// Install `filter` with a user-notification listener and send the listener over
-    /// `notify`; `false` when the kernel refused the listener (nothing was installed).
-    fn seccomp_notifying(&mut self, filter: &BpfProgram, notify: &OwnedFd) -> bool;
-    fn seccomp(&mut self, filter: &BpfProgram) -> io::Result<()>;
-    /// Mark every descriptor from `first` up close-on-exec.
-    fn close_from(&mut self, first: u32) -> io::Result<()>;
-}
-
 /// Apply `steps` in order; the first that fails, named, and its error.
 pub(crate) fn apply<C: ConfineCalls>(
     calls: &mut C,
@@ -149,104 +130,10 @@ pub(crate) fn apply<C: ConfineCalls>(
     Ok(())
 }
 
-/// The terminals among descriptors 0-2.
-fn stdio_terminals() -> Vec<BorrowedFd<'static>> {
-    [
-        rustix::stdio::stdin(),
-        rustix::stdio::stdout(),
-        rustix::stdio::stderr(),
-    ]
-    .into_iter()
-    .filter(|fd| {
-        use std::os::fd::AsRawFd;
-        sys::is_terminal(fd.as_raw_fd())
-    })
-    .collect()
-}
-
-impl ConfineCalls for Kernel {
-    fn setsid(&mut self) -> io::Result<()> {
-        rustix::process::setsid()?;
-        Ok(())
-    }
-
-    fn attach_terminal(&mut self, terminal: &Terminal) -> io::Result<()> {
-        terminal.attach()
-    }
-
-    fn reset_signals(&mut self) {
-        sys::reset_signals();
-    }
-
-    fn set_rlimit(&mut self, resource: Resource, limit: u64) -> io::Result<()> {
-        rustix::process::setrlimit(
-            resource,
-            Rlimit {
-                current: Some(limit),
-                maximum: Some(limit),
-            },
-        )?;
-        Ok(())
-    }
-
-    /// Drop every capability this process holds, from every set.
-    fn drop_capabilities(&mut self) -> io::Result<()> {
-        use rustix::thread::{CapabilitySet, CapabilitySets};
-        let last: u32 = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
-            .ok()
-            .and_then(|s| s.trim().parse().ok())
-            .unwrap_or(40);
-        for cap in 0..=last.min(63) {
-            if let Some(c) = CapabilitySet::from_bits(1u64 << cap) {
-                let _ = rustix::thread::remove_capability_from_bounding_set(c);
-            }
-        }
-        rustix::thread::clear_ambient_capability_set()?;
-        rustix::thread::set_capabilities(
-            None,
-            CapabilitySets {
-                effective: CapabilitySet::empty(),
-                permitted: CapabilitySet::empty(),
-                inheritable: CapabilitySet::empty(),
-            },
-        )?;
-        Ok(())
-    }
-
-    fn set_no_new_privs(&mut self) -> io::Result<()> {
-        rustix::thread::set_no_new_privs(true)?;
-        Ok(())
-    }
-
-    fn landlock(&mut self, rules: &[LandlockRule]) -> io::Result<()> {
-        let terminals = stdio_terminals();
-        landlock::restrict(rules, &terminals)
-            .map(drop)
-            .map_err(io::Error::other)
-    }
-
-    fn seccomp_notifying(&mut self, filter: &BpfProgram, notify: &OwnedFd) -> bool {
-        match sys::install_filter_with_listener(&seccomp::notifying(filter)) {
-            Ok(listener) => {
-                let _ = super::send_fd(notify, listener.as_fd());
-                true
-            }
-            Err(_) => false,
-        }
-    }
-
-    fn seccomp(&mut self, filter: &BpfProgram) -> io::Result<()> {
-        seccompiler::apply_filter(filter).map_err(|e| io::Error::other(e.to_string()))
-    }
-
-    fn close_from(&mut self, first: u32) -> io::Result<()> {
-        sys::close_range_cloexec(first)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::linux::seccomp;
     use crate::linux::syscall::recording::Recorder;
     use crate::plan::LandlockAccess;
     use crate::policy::Mode;

@@ -17,7 +17,10 @@ use std::path::{Path, PathBuf};
 
 use rustix::process::{Pid, Signal};
 
-use super::{confine_and_exec, parent_signals, read_report, sys, wait_forwarding, Prepared};
+use super::exec::{confine_and_exec, Prepared};
+use super::report::read_report;
+use super::signals::{parent_signals, wait_forwarding};
+use super::sys;
 use crate::error::{Error, Result};
 use crate::outcome::Outcome;
 use crate::plan::{LandlockAccess, LandlockRule};

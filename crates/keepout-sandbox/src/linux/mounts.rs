@@ -16,9 +16,9 @@ use std::path::{Path, PathBuf};
 
 use rustix::mount::MountFlags;
 
+use super::report::{SetupError, FIRST_MOUNT_STEP};
 use super::sys;
 use super::syscall::Syscalls;
-use super::SetupError;
 use crate::plan::{MountStep, SandboxPlan};
 use crate::policy::Identity;
 
@@ -430,13 +430,6 @@ impl<S: Syscalls> Builder<'_, S> {
             cwd.display()
         )))
     }
-}
-
-/// The step name of the first mount, where a user namespace without capabilities fails.
-const FIRST_MOUNT_STEP: &str = "make / a slave mount";
-
-pub(super) fn is_first_mount_step(step: &str) -> bool {
-    step == FIRST_MOUNT_STEP
 }
 
 /// Build the new root from the plan and make it the process's root. `cwd` is the working

@@ -1,11 +1,12 @@
-//! The seam between the root builder ([`super::mounts`]) and the kernel: every file-system and
-//! mount operation the builder performs, as one trait.
+//! The seam between the sandbox's setup and the kernel, as two traits: [`Syscalls`], every
+//! file-system and mount operation the root builder ([`super::mounts`]) performs, and
+//! [`ConfineCalls`], the command's confinement layers ([`super::confine`]).
 //!
-//! Guarantees: [`Kernel`], the implementation the sandbox runs with, makes exactly one system call
-//! (or the one `std::fs` call) per method, the same the builder made before it went through this
-//! trait, and adds no allocation of its own beyond the C strings the calls need. Tests execute the
-//! same builder over [`recording::Recorder`], which makes no system call and records each call as
-//! data, so a whole build can be asserted unprivileged.
+//! Guarantees: [`Kernel`], the implementation the sandbox runs with, makes per method exactly the
+//! calls the setup made before it went through these traits (one system call or `std::fs` call
+//! for each [`Syscalls`] method), and adds no allocation of its own beyond the C strings the
+//! calls need. Tests run the same setup over [`recording::Recorder`], which makes no system call
+//! and records each call as data, so a whole setup can be asserted unprivileged.
 //!
 //! Paths are as the builder sees them: before the first `pivot_root` under the scratch tmpfs,
 //! afterwards `/oldroot/...` (the host) and `/newroot/...` (the new root).
@@ -13,13 +14,17 @@
 use std::ffi::{CStr, CString};
 use std::fs;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::{symlink, DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use rustix::mount::{MountFlags, MountPropagationFlags, UnmountFlags};
+use rustix::process::{Resource, Rlimit};
+use seccompiler::BpfProgram;
 
-use super::sys;
+use super::terminal::Terminal;
+use super::{channel, landlock, seccomp, sys};
+use crate::plan::LandlockRule;
 
 #[cfg(test)]
 pub(crate) mod recording;
@@ -210,6 +215,119 @@ impl Syscalls for Kernel {
     fn chdir(&mut self, path: &Path) -> io::Result<()> {
         rustix::process::chdir(path)?;
         Ok(())
+    }
+}
+
+/// The system calls the steps need.
+pub(crate) trait ConfineCalls {
+    fn setsid(&mut self) -> io::Result<()>;
+    fn attach_terminal(&mut self, terminal: &Terminal) -> io::Result<()>;
+    fn reset_signals(&mut self);
+    fn set_rlimit(&mut self, resource: Resource, limit: u64) -> io::Result<()>;
+    fn drop_capabilities(&mut self) -> io::Result<()>;
+    fn set_no_new_privs(&mut self) -> io::Result<()>;
+    /// Restrict this process to `rules` (terminals on stdio stay reopenable).
+    fn landlock(&mut self, rules: &[LandlockRule]) -> io::Result<()>;
+    /// Install `filter` with a user-notification listener and send the listener over
+    /// `notify`; `false` when the kernel refused the listener (nothing was installed).
+    fn seccomp_notifying(&mut self, filter: &BpfProgram, notify: &OwnedFd) -> bool;
+    fn seccomp(&mut self, filter: &BpfProgram) -> io::Result<()>;
+    /// Mark every descriptor from `first` up close-on-exec.
+    fn close_from(&mut self, first: u32) -> io::Result<()>;
+}
+
+/// The terminals among descriptors 0-2.
+fn stdio_terminals() -> Vec<BorrowedFd<'static>> {
+    [
+        rustix::stdio::stdin(),
+        rustix::stdio::stdout(),
+        rustix::stdio::stderr(),
+    ]
+    .into_iter()
+    .filter(|fd| {
+        use std::os::fd::AsRawFd;
+        sys::is_terminal(fd.as_raw_fd())
+    })
+    .collect()
+}
+
+impl ConfineCalls for Kernel {
+    fn setsid(&mut self) -> io::Result<()> {
+        rustix::process::setsid()?;
+        Ok(())
+    }
+
+    fn attach_terminal(&mut self, terminal: &Terminal) -> io::Result<()> {
+        terminal.attach()
+    }
+
+    fn reset_signals(&mut self) {
+        sys::reset_signals();
+    }
+
+    fn set_rlimit(&mut self, resource: Resource, limit: u64) -> io::Result<()> {
+        rustix::process::setrlimit(
+            resource,
+            Rlimit {
+                current: Some(limit),
+                maximum: Some(limit),
+            },
+        )?;
+        Ok(())
+    }
+
+    /// Drop every capability this process holds, from every set.
+    fn drop_capabilities(&mut self) -> io::Result<()> {
+        use rustix::thread::{CapabilitySet, CapabilitySets};
+        let last: u32 = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(40);
+        for cap in 0..=last.min(63) {
+            if let Some(c) = CapabilitySet::from_bits(1u64 << cap) {
+                let _ = rustix::thread::remove_capability_from_bounding_set(c);
+            }
+        }
+        rustix::thread::clear_ambient_capability_set()?;
+        rustix::thread::set_capabilities(
+            None,
+            CapabilitySets {
+                effective: CapabilitySet::empty(),
+                permitted: CapabilitySet::empty(),
+                inheritable: CapabilitySet::empty(),
+            },
+        )?;
+        Ok(())
+    }
+
+    fn set_no_new_privs(&mut self) -> io::Result<()> {
+        rustix::thread::set_no_new_privs(true)?;
+        Ok(())
+    }
+
+    fn landlock(&mut self, rules: &[LandlockRule]) -> io::Result<()> {
+        let terminals = stdio_terminals();
+        landlock::restrict(rules, &terminals)
+            .map(drop)
+            .map_err(io::Error::other)
+    }
+
+    fn seccomp_notifying(&mut self, filter: &BpfProgram, notify: &OwnedFd) -> bool {
+        match sys::install_filter_with_listener(&seccomp::notifying(filter)) {
+            Ok(listener) => {
+                let _ = channel::send_fd(notify, listener.as_fd());
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    fn seccomp(&mut self, filter: &BpfProgram) -> io::Result<()> {
+        seccompiler::apply_filter(filter).map_err(|e| io::Error::other(e.to_string()))
+    }
+
+    fn close_from(&mut self, first: u32) -> io::Result<()> {
+        sys::close_range_cloexec(first)
     }
 }
 

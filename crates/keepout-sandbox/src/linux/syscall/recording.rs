@@ -20,8 +20,7 @@ use rustix::mount::MountFlags;
 use rustix::process::Resource;
 use seccompiler::BpfProgram;
 
-use super::{FileInfo, Syscalls};
-use crate::linux::confine::ConfineCalls;
+use super::{ConfineCalls, FileInfo, Syscalls};
 use crate::linux::sys;
 use crate::linux::terminal::Terminal;
 use crate::plan::LandlockRule;
