@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::error::{Error, Result};
-use crate::policy::RunRequest;
+use crate::policy::{EnvRule, RunRequest};
 use crate::toolchains::Survey;
 
 /// The caller's variables that pass into the sandbox, and why each is safe and useful.
@@ -44,32 +44,6 @@ pub fn default_env_allowlist() -> &'static [(&'static str, &'static str)] {
         ("LINES", "terminal height"),
         ("TZ", "time zone"),
     ]
-}
-
-/// One `--env` argument: pass the caller's variable `NAME`, or set `NAME=VALUE`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum EnvRule {
-    Pass(String),
-    Set(String, String),
-}
-
-impl std::str::FromStr for EnvRule {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
-        let (name, value) = match s.split_once('=') {
-            Some((n, v)) => (n, Some(v)),
-            None => (s, None),
-        };
-        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            return Err(format!(
-                "{name:?} is not a variable name (letters, digits and _ only)"
-            ));
-        }
-        Ok(match value {
-            Some(v) => EnvRule::Set(name.into(), v.into()),
-            None => EnvRule::Pass(name.into()),
-        })
-    }
 }
 
 /// The fallback `PATH` when the caller has none.

@@ -1,10 +1,13 @@
 //! The sandbox's one error type. Every variant says what failed; [`Error::hint`] says what to do.
+//!
+//! Guarantee: every fallible function of the crate's public API returns this type (plain data:
+//! it can be cloned, compared and kept in a report), and its `Display` is the whole message.
 
 use std::path::{Path, PathBuf};
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Error {
     /// The request cannot be turned into a policy (a missing path, a bad flag value).
     #[error("{0}")]
@@ -22,6 +25,14 @@ pub enum Error {
     /// its reserve): nothing ran.
     #[error("{message}")]
     Resources { message: String, hint: String },
+    /// A value given to keepout or read from disk cannot be understood: a size, a disk
+    /// reserve, an `--env` argument, a git index.
+    #[error("{0}")]
+    Invalid(String),
+    /// Undoing what the command left in the project failed: moving a file aside, clearing
+    /// git's index flags, removing bytecode.
+    #[error("{0}")]
+    AfterRun(String),
     /// The command could not be started inside the sandbox.
     #[error("{program}: {message}")]
     Exec {

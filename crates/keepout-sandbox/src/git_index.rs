@@ -14,6 +14,8 @@
 
 use std::collections::BTreeSet;
 
+use crate::error::Error;
+
 /// The flags of one index that hide changes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct HidingFlags {
@@ -31,7 +33,12 @@ const CE_NAMEMASK: u16 = 0x0fff;
 const CE_SKIP_WORKTREE: u16 = 0x4000;
 
 /// Read the hiding flags of an index. `hash_len` is 20 for SHA-1 repositories, 32 for SHA-256.
-pub fn hiding_flags(index: &[u8], hash_len: usize) -> Result<HidingFlags, String> {
+pub fn hiding_flags(index: &[u8], hash_len: usize) -> Result<HidingFlags, Error> {
+    parse(index, hash_len).map_err(Error::Invalid)
+}
+
+/// [`hiding_flags`], with the reason a file is not an index as text.
+fn parse(index: &[u8], hash_len: usize) -> Result<HidingFlags, String> {
     let bad = |what: &str| Err(format!("not a git index: {what}"));
     if index.len() < 12 + hash_len || &index[..4] != b"DIRC" {
         return bad("no DIRC header");

@@ -45,16 +45,16 @@ pub fn overlay_check(dir: &std::path::Path) -> Check {
 /// Can `keepout run --memory` set a limit for this caller? The check `keepout doctor` shows.
 #[cfg(target_os = "linux")]
 pub fn memory_limit_check() -> Check {
-    match crate::memory_limit_support() {
+    match crate::linux::memory_limit_support() {
         Ok(place) => Check {
             name: "memory limit (--memory)",
             ok: true,
             detail: format!("keepout makes a memory cgroup per run ({place})"),
         },
-        Err((why, hint)) => Check {
+        Err(e) => Check {
             name: "memory limit (--memory)",
             ok: false,
-            detail: format!("cannot be set: {why}. {hint}"),
+            detail: format!("cannot be set: {e}. {}", e.hint().unwrap_or_default()),
         },
     }
 }

@@ -16,12 +16,15 @@
 //! still alive. Every raw system call lives in `linux::sys`, the only module with `unsafe`.
 
 pub mod autorun;
+mod builder;
 pub mod decoys;
 mod env;
 mod error;
 pub mod git_index;
 pub mod kernel;
 pub mod limits;
+mod outcome;
+mod path_safety;
 mod plan;
 mod policy;
 pub mod project_scan;
@@ -33,35 +36,18 @@ pub mod toolchains;
 #[cfg(target_os = "linux")]
 mod linux;
 
-pub use env::{default_env_allowlist, EnvRule};
+pub use builder::cache_dir;
+pub use env::default_env_allowlist;
 pub use error::{Error, Result};
 pub use kernel::KernelSupport;
+pub use outcome::Outcome;
 pub use plan::{LandlockAccess, LandlockRule, MountStep, SandboxPlan};
 pub use policy::{
-    cache_dir, HomeSpec, KeptHome, Limits, Mode, Mount, MountKind, Network, Policy, ProtectedPath,
+    EnvRule, HomeSpec, KeptHome, Limits, Mode, Mount, MountKind, Network, Policy, ProtectedPath,
     ReviewDirs, RunRequest, PROTECTED_NAMES, ROOT_CALLER_HOST_ID,
 };
 pub use quarantine::{AfterRun, IndexFlagsCleared, Quarantined};
 pub use terminal_filter::{Dropped, TerminalPolicy};
-
-/// How the sandboxed command ended, in the terms a shell uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    /// The command exited with this code.
-    Exited(i32),
-    /// The command was killed by this signal number.
-    Signaled(i32),
-}
-
-impl Outcome {
-    /// The exit code a shell would report: the code itself, or 128 + the signal number.
-    pub fn exit_code(self) -> i32 {
-        match self {
-            Outcome::Exited(code) => code,
-            Outcome::Signaled(sig) => 128 + sig,
-        }
-    }
-}
 
 /// What a run produced.
 #[derive(Debug)]
@@ -124,10 +110,8 @@ pub fn join(socket: &std::path::Path, command: &[String], terminal: TerminalPoli
 /// Can this caller's sandbox get a memory limit (`--memory`)? Where, or why not and what would
 /// make it work.
 #[cfg(target_os = "linux")]
-pub fn memory_limit_support() -> std::result::Result<String, (String, String)> {
-    linux::resources::memory_place()
-        .map(|p| p.describe())
-        .map_err(|why| (why, linux::resources::memory_hint(None)))
+pub fn memory_limit_support() -> Result<String> {
+    linux::memory_limit_support()
 }
 
 /// The Landlock ABI of the running kernel; 0 when Landlock is absent or disabled.

@@ -3,14 +3,20 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::Error;
+
 const KIB: u64 = 1 << 10;
 const MIB: u64 = 1 << 20;
 const GIB: u64 = 1 << 30;
 const TIB: u64 = 1 << 40;
 
+fn invalid(message: String) -> Error {
+    Error::Invalid(message)
+}
+
 /// Parse a size: a number of bytes, or with a binary unit `K`, `M`, `G`, `T` (also `KiB`,
 /// `MB`, ...: all are powers of 1024, as in systemd's `MemoryMax=`). `4G` is 4 GiB.
-pub fn parse_size(text: &str) -> Result<u64, String> {
+pub fn parse_size(text: &str) -> Result<u64, Error> {
     let t = text.trim();
     let split = t
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
@@ -23,14 +29,14 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         "m" | "mb" | "mib" => MIB,
         "g" | "gb" | "gib" => GIB,
         "t" | "tb" | "tib" => TIB,
-        _ => return Err(format!("{text:?}: not a size (e.g. 512M, 4G, 1T)")),
+        _ => return Err(invalid(format!("{text:?}: not a size (e.g. 512M, 4G, 1T)"))),
     };
     let value: f64 = number
         .parse()
-        .map_err(|_| format!("{text:?}: not a size (e.g. 512M, 4G, 1T)"))?;
+        .map_err(|_| invalid(format!("{text:?}: not a size (e.g. 512M, 4G, 1T)")))?;
     let bytes = value * factor as f64;
     if !bytes.is_finite() || bytes < 0.0 || bytes > u64::MAX as f64 {
-        return Err(format!("{text:?}: out of range"));
+        return Err(invalid(format!("{text:?}: out of range")));
     }
     Ok(bytes as u64)
 }
@@ -93,22 +99,24 @@ impl DiskReserve {
 }
 
 impl std::str::FromStr for DiskReserve {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self, Error> {
         let s = s.trim();
         if let Some((share, max)) = s.split_once(',') {
             return match (share.parse()?, parse_size(max.trim())?) {
                 (DiskReserve::Share(h), max) => Ok(DiskReserve::ShareAtMost(h, max)),
-                _ => Err(format!("{s:?}: a share, then at most a size (e.g. 5%,10G)")),
+                _ => Err(invalid(format!(
+                    "{s:?}: a share, then at most a size (e.g. 5%,10G)"
+                ))),
             };
         }
         if let Some(p) = s.strip_suffix('%') {
             let v: f64 = p
                 .trim()
                 .parse()
-                .map_err(|_| format!("{s:?}: not a share (e.g. 5%)"))?;
+                .map_err(|_| invalid(format!("{s:?}: not a share (e.g. 5%)")))?;
             if !(0.0..=100.0).contains(&v) {
-                return Err(format!("{s:?}: a share is between 0% and 100%"));
+                return Err(invalid(format!("{s:?}: a share is between 0% and 100%")));
             }
             return Ok(DiskReserve::Share((v * 100.0).round() as u32));
         }
@@ -134,8 +142,8 @@ impl std::fmt::Display for DiskReserve {
 }
 
 impl TryFrom<String> for DiskReserve {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
+    type Error = Error;
+    fn try_from(s: String) -> Result<Self, Error> {
         s.parse()
     }
 }

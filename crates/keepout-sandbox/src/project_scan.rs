@@ -16,6 +16,7 @@ use std::os::unix::fs::{DirEntryExt, FileTypeExt};
 use std::path::{Path, PathBuf};
 
 use crate::autorun;
+use crate::error::Error;
 use crate::git_index::{self, HidingFlags};
 
 /// One entry the walk found: where, which inode, what type, and whether a read-only mount may
@@ -49,12 +50,12 @@ pub struct IndexState {
     pub hash_len: usize,
     /// Its hiding flags, read by the walk before the run; the walk after the run leaves them
     /// to [`IndexState::flags`], needed only for an index the run wrote.
-    pub read: Option<Result<HidingFlags, String>>,
+    pub read: Option<Result<HidingFlags, Error>>,
 }
 
 impl IndexState {
     /// The index's hiding flags: as read by the walk, or read now.
-    pub fn flags(&self) -> Result<HidingFlags, String> {
+    pub fn flags(&self) -> Result<HidingFlags, Error> {
         match &self.read {
             Some(flags) => flags.clone(),
             None => read_flags(&self.path, self.hash_len),
@@ -422,9 +423,9 @@ fn read_index(config: &str, path: PathBuf, pass: Pass) -> IndexState {
     }
 }
 
-fn read_flags(path: &Path, hash_len: usize) -> Result<HidingFlags, String> {
+fn read_flags(path: &Path, hash_len: usize) -> Result<HidingFlags, Error> {
     std::fs::read(path)
-        .map_err(|e| e.to_string())
+        .map_err(|e| Error::Invalid(e.to_string()))
         .and_then(|bytes| git_index::hiding_flags(&bytes, hash_len))
 }
 

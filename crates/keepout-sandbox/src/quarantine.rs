@@ -33,6 +33,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::error::Error;
 use crate::git_index::HidingFlags;
 use crate::policy::{MountKind, Policy};
 use crate::project_scan::{self, Found, Pass, ProjectScan};
@@ -44,7 +45,7 @@ pub struct Quarantined {
     /// What it is and why it matters ("a new git directory", "VS Code: tasks ...").
     pub why: String,
     /// Where it is now, or the error that kept it in place.
-    pub moved_to: Result<PathBuf, String>,
+    pub moved_to: Result<PathBuf, Error>,
 }
 
 /// Index flags the run set, and what clearing them gave.
@@ -57,7 +58,7 @@ pub struct IndexFlagsCleared {
     /// The file-system monitor extension (its bitmap marks entries valid) was dropped.
     pub fsmonitor: bool,
     /// `Err`: git could not clear them; the message says why.
-    pub result: Result<(), String>,
+    pub result: Result<(), Error>,
 }
 
 /// What keepout undid or noticed after the run.
@@ -66,7 +67,7 @@ pub struct AfterRun {
     pub quarantined: Vec<Quarantined>,
     pub index_flags: Vec<IndexFlagsCleared>,
     /// Bytecode written or changed during the run, removed (or the error that kept it).
-    pub bytecode_removed: Vec<(PathBuf, Result<(), String>)>,
+    pub bytecode_removed: Vec<(PathBuf, Result<(), Error>)>,
     /// Python start-up files written during the run (kept: editable installs need them).
     pub startup_files: Vec<PathBuf>,
 }
@@ -257,7 +258,7 @@ impl Watch {
 
         for pyc in &after.bytecode {
             if changed_since(pyc, self.start) {
-                let r = std::fs::remove_file(pyc).map_err(|e| e.to_string());
+                let r = std::fs::remove_file(pyc).map_err(|e| Error::AfterRun(e.to_string()));
                 out.bytecode_removed.push((pyc.clone(), r));
             }
         }
@@ -386,7 +387,7 @@ fn clear_index_flags(git_dir: &Path, index: &Path, added: &HidingFlags) -> Index
         assume_unchanged: text(&added.assume_unchanged),
         skip_worktree: text(&added.skip_worktree),
         fsmonitor: added.fsmonitor,
-        result,
+        result: result.map_err(Error::AfterRun),
     }
 }
 
@@ -413,7 +414,7 @@ fn move_aside(path: &Path, why: String) -> Quarantined {
         rustix::fs::RenameFlags::NOREPLACE,
     )
     .map(|()| target)
-    .map_err(|e| e.to_string());
+    .map_err(|e| Error::AfterRun(e.to_string()));
     Quarantined {
         path: path.to_path_buf(),
         why,

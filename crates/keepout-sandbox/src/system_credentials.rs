@@ -37,7 +37,8 @@ use std::path::{Path, PathBuf};
 use keepout_credentials::detect::Verdict;
 use keepout_credentials::system::{describe, examine_file, files_and_watch, Place, CATALOGUE};
 
-use crate::policy::{readable_by_sandbox, Mount, MountKind, SYSTEM_PATHS};
+use crate::path_safety::{readable_by_sandbox, SYSTEM_PATHS};
+use crate::policy::{Mount, MountKind};
 
 /// At most this much redacted text in one sandbox (it lives in a 1 MiB tmpfs); beyond it, masks.
 pub const MAX_TOTAL: usize = 512 << 10;

@@ -24,10 +24,10 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::policy::{clean_absolute, exposes, readable_by_sandbox, secret_places};
+use crate::path_safety::{clean_absolute, exposes, readable_by_sandbox, secret_places};
 use crate::policy::{Mode, Mount, MountKind};
 
 /// A place under the home where a toolchain manager keeps its installations.
@@ -132,12 +132,7 @@ pub struct Toolchain {
     pub link: Option<PathBuf>,
 }
 
-/// A toolchain that was found, or named in the config, but is not shown, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SkippedToolchain {
-    pub path: PathBuf,
-    pub why: String,
-}
+pub use crate::policy::SkippedToolchain;
 
 /// What the caller's toolchains add to a sandbox.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

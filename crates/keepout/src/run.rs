@@ -235,7 +235,7 @@ pub fn limits(args: &ResourceArgs, base: Limits) -> Result<Limits> {
         (Some(m), _) => Some(m),
         (None, Some(v)) => Some(
             keepout_sandbox::limits::parse_size(&text("memory", v)?)
-                .map_err(|e| bad("memory", e))?,
+                .map_err(|e| bad("memory", e.to_string()))?,
         ),
         (None, None) => None,
     };
@@ -243,7 +243,7 @@ pub fn limits(args: &ResourceArgs, base: Limits) -> Result<Limits> {
         (Some(r), _) => r,
         (None, Some(v)) => text("disk-reserve", v)?
             .parse()
-            .map_err(|e| bad("disk-reserve", e))?,
+            .map_err(|e: keepout_sandbox::Error| bad("disk-reserve", e.to_string()))?,
         (None, None) => base.disk_reserve,
     };
     Ok(Limits {

@@ -35,7 +35,10 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use super::{recv_fd, send_fd, sys, terminal, Prepared, SETUP_FAILED};
+use super::channel::{recv_fd, send_fd};
+use super::exec::Prepared;
+use super::report::SETUP_FAILED;
+use super::{sys, terminal};
 use crate::error::{Error, Result};
 use crate::plan::SandboxPlan;
 use crate::policy::Policy;
@@ -170,7 +173,7 @@ impl Joined {
                         .ok()
                         .and_then(|l| l.trim_end().strip_prefix("SIGNAL "))
                         .and_then(|n| n.parse::<i32>().ok())
-                        .filter(|n| super::FORWARDED_SIGNALS.contains(n))
+                        .filter(|n| super::signals::FORWARDED_SIGNALS.contains(n))
                         .and_then(rustix::process::Signal::from_named_raw);
                     if let Some(sig) = sig {
                         self.signal(sig);
@@ -219,7 +222,7 @@ fn joined_main(
     policy: &Policy,
 ) -> ! {
     let fail = |what: &str, e: io::Error| -> ! {
-        super::report(conn.as_fd(), "setup", what, &e);
+        super::report::report(conn.as_fd(), "setup", what, &e);
         sys::exit_now(SETUP_FAILED)
     };
     let Request { mask, argv, fds } = match request {
@@ -271,7 +274,7 @@ fn joined_main(
             io::Error::other(e.to_string()),
         ),
     };
-    super::confine_and_exec(
+    super::exec::confine_and_exec(
         &plan.landlock,
         &joined,
         terminal.as_ref(),
@@ -386,7 +389,7 @@ fn encode_request(mask: u8, command: &[String]) -> Result<Vec<u8>> {
 pub(crate) fn join(
     socket: &Path,
     command: &[String],
-    policy: crate::TerminalPolicy,
+    policy: crate::terminal_filter::TerminalPolicy,
 ) -> Result<i32> {
     use std::os::fd::AsRawFd;
     let step = |what: &str| {
@@ -409,7 +412,7 @@ pub(crate) fn join(
     let request = encode_request(mask, command)?;
     // Signals for the joined command wait, blocked, until they can be passed on (from before
     // the command can start, so that none ends this keepout and leaves it running).
-    let signals = sys::SignalSet::new(super::FORWARDED_SIGNALS);
+    let signals = sys::SignalSet::new(super::signals::FORWARDED_SIGNALS);
     signals.block().map_err(step("block signals"))?;
     struct Unblock<'a>(&'a sys::SignalSet);
     impl Drop for Unblock<'_> {
@@ -474,7 +477,7 @@ pub(crate) fn join(
     drop(relay.map(terminal::Relay::finish_joined));
     drop(conn);
     let text = String::from_utf8_lossy(&answer);
-    if let Some(error) = super::parse_report(&text) {
+    if let Some(error) = super::report::parse_report(&text) {
         return Err(error);
     }
     exit_code(&answer).ok_or_else(|| Error::Setup {

@@ -17,11 +17,14 @@ use std::path::{Path, PathBuf};
 
 use rustix::process::{Pid, Signal};
 
-use super::{confine_and_exec, parent_signals, read_report, sys, wait_forwarding, Prepared};
+use super::exec::{confine_and_exec, Prepared};
+use super::report::read_report;
+use super::signals::{parent_signals, wait_forwarding};
+use super::sys;
 use crate::error::{Error, Result};
+use crate::outcome::Outcome;
 use crate::plan::{LandlockAccess, LandlockRule};
 use crate::policy::{HomeSpec, MountKind, Policy};
-use crate::Outcome;
 
 /// The Landlock rules of landlock mode, over host paths.
 pub(crate) fn rules(policy: &Policy, home: &Path, tmp: &Path) -> Vec<LandlockRule> {
@@ -63,7 +66,7 @@ pub(crate) fn rules(policy: &Policy, home: &Path, tmp: &Path) -> Vec<LandlockRul
 pub(super) fn run(
     policy: &Policy,
     resources: &mut super::resources::Resources,
-) -> Result<(Outcome, Vec<crate::Dropped>)> {
+) -> Result<(Outcome, Vec<crate::terminal_filter::Dropped>)> {
     let scratch = tempfile::Builder::new()
         .prefix("keepout-")
         .tempdir()
@@ -164,4 +167,119 @@ pub(super) fn run(
         return Err(e);
     }
     status.map(|o| (o, dropped))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::{Limits, Mode, Mount, Network, RunRequest};
+
+    fn mount(path: &str, kind: MountKind) -> Mount {
+        Mount {
+            path: path.into(),
+            kind,
+            source: None,
+            why: String::new(),
+        }
+    }
+
+    fn request(project: &Path) -> RunRequest {
+        RunRequest {
+            command: vec!["true".into()],
+            cwd: project.into(),
+            project: None,
+            home: None,
+            kept_home: None,
+            review: None,
+            read_only: vec![],
+            read_write: vec![],
+            toolchains: false,
+            extra_toolchains: vec![],
+            env: vec![],
+            network: Network::None,
+            mode: Mode::Landlock,
+            limits: Limits::default(),
+            caller_env_not_utf8: vec![],
+            caller_env: vec![],
+            caller_home: "/home/alice".into(),
+            caller_uid: 1000,
+            caller_gid: 1000,
+            allow_sockets: vec![],
+            bytecode_cache: None,
+        }
+    }
+
+    /// A landlock-mode policy whose mounts are exactly `mounts` (the system's own vary by host).
+    fn policy(project: &Path, mounts: Vec<Mount>, requested_rw: &[&str]) -> Policy {
+        let mut p = Policy::build(&request(project)).unwrap();
+        p.mounts = mounts;
+        p.requested_rw = requested_rw.iter().map(PathBuf::from).collect();
+        p
+    }
+
+    fn rule(path: &str, access: LandlockAccess) -> LandlockRule {
+        LandlockRule {
+            path: path.into(),
+            access,
+        }
+    }
+
+    #[test]
+    fn the_project_is_read_only_and_only_requested_paths_are_writable() {
+        let dir = tempfile::tempdir().unwrap();
+        let project = dir.path().canonicalize().unwrap();
+        let p = project.to_str().unwrap();
+        let policy = policy(
+            &project,
+            vec![
+                mount("/usr", MountKind::ReadOnly),
+                mount("/etc/ssh/ssh_host_rsa_key", MountKind::Masked),
+                mount("/tmp", MountKind::Tmpfs { size_mib: 64 }),
+                mount("/dev", MountKind::Dev),
+                mount("/proc", MountKind::Proc),
+                mount(p, MountKind::ReadWrite),
+                mount(&format!("{p}/.git/hooks"), MountKind::Pinned),
+                mount("/data/out", MountKind::ReadWrite),
+                mount("/data/cache", MountKind::ReadWrite),
+            ],
+            &["/data/out"],
+        );
+        let rules = rules(&policy, Path::new("/s/home"), Path::new("/s/tmp"));
+        assert_eq!(
+            rules,
+            vec![
+                rule("/usr", LandlockAccess::Read),
+                rule(p, LandlockAccess::Read),
+                rule(&format!("{p}/.git/hooks"), LandlockAccess::Read),
+                rule("/data/out", LandlockAccess::ReadWrite),
+                rule("/dev/null", LandlockAccess::Device),
+                rule("/dev/zero", LandlockAccess::Device),
+                rule("/dev/full", LandlockAccess::Device),
+                rule("/dev/random", LandlockAccess::Device),
+                rule("/dev/urandom", LandlockAccess::Device),
+                rule("/proc", LandlockAccess::Read),
+                rule("/s/home", LandlockAccess::ReadWrite),
+                rule("/s/tmp", LandlockAccess::ReadWrite),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_policys_own_mounts_grant_no_write_outside_home_and_tmp() {
+        let dir = tempfile::tempdir().unwrap();
+        let project = dir.path().canonicalize().unwrap();
+        // The mounts as Policy::build makes them on this host.
+        let policy = Policy::build(&request(&project)).unwrap();
+        let rules = rules(&policy, Path::new("/s/home"), Path::new("/s/tmp"));
+        let writable: Vec<&Path> = rules
+            .iter()
+            .filter(|r| r.access == LandlockAccess::ReadWrite)
+            .map(|r| r.path.as_path())
+            .collect();
+        assert_eq!(writable, [Path::new("/s/home"), Path::new("/s/tmp")]);
+        assert!(rules.contains(&LandlockRule {
+            path: project,
+            access: LandlockAccess::Read,
+        }));
+    }
 }

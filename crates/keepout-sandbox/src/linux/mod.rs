@@ -13,135 +13,50 @@
 //! doctor` reports); init gets SIGKILL when keepout dies, and when init exits the kernel kills
 //! every process left in the pid namespace; the command inherits no descriptor beyond 0-2.
 
+mod channel;
+mod confine;
+mod exec;
 pub(crate) mod join;
 mod landlock;
 mod landlock_mode;
 mod mounts;
+mod report;
 pub(crate) mod resources;
 pub(crate) mod seccomp;
+mod signals;
 pub(crate) mod sys;
+mod syscall;
 mod terminal;
 
 use std::collections::HashMap;
 use std::ffi::CString;
 use std::io::{self, Read};
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
 
 use rustix::process::{Pid, Signal, WaitOptions};
-use seccompiler::BpfProgram;
+
+use channel::{recv_fd, send_fd};
+use exec::{confine_and_exec, Prepared};
+use report::{namespace_error, read_report, report, SetupError, SETUP_FAILED};
+use signals::{parent_signals, wait_forwarding, FORWARDED_SIGNALS};
 
 use crate::error::{Error, Result};
+use crate::outcome::Outcome;
 use crate::plan::SandboxPlan;
 use crate::policy::{Mode, Network, Policy};
-use crate::Outcome;
 
 pub(crate) use sys::landlock_abi;
 
-/// Signals keepout and init pass on to the command.
-const FORWARDED_SIGNALS: &[i32] = &[
-    libc::SIGINT,
-    libc::SIGTERM,
-    libc::SIGHUP,
-    libc::SIGQUIT,
-    libc::SIGUSR1,
-    libc::SIGUSR2,
-    libc::SIGWINCH,
-    libc::SIGCONT,
-];
-
-/// Exit code of a sandbox process that failed before the command started.
-const SETUP_FAILED: i32 = 125;
-
-/// A failed setup step, reported from inside the sandbox to keepout through a pipe.
-#[derive(Debug)]
-pub(crate) struct SetupError {
-    step: String,
-    error: io::Error,
-}
-
-impl SetupError {
-    pub(crate) fn new(step: impl Into<String>, error: io::Error) -> SetupError {
-        SetupError {
-            step: step.into(),
-            error,
-        }
-    }
-}
-
-/// What the sandbox needs, prepared before forking so the children only execute.
-pub(crate) struct Prepared {
-    argv: Vec<CString>,
-    envp: Vec<CString>,
-    /// Candidate paths for the program, in `PATH` order (one entry when argv[0] has a `/`).
-    candidates: Vec<CString>,
-    filters: Vec<BpfProgram>,
-    /// The command's own terminal, when keepout's stdio is a terminal.
-    terminal: Option<terminal::Terminal>,
-}
-
-impl Prepared {
-    pub(crate) fn new(policy: &Policy) -> Result<Prepared> {
-        let (argv, envp, candidates) = Prepared::exec_args(policy)?;
-        let filters = seccomp::build_filters(policy.mode, policy.network == Network::Host)
-            .map_err(|e| Error::Setup {
-                step: "build the seccomp filter".into(),
-                message: e,
-            })?;
-        let terminal = terminal::Terminal::for_stdio().map_err(|e| Error::Setup {
-            step: "create the sandbox's terminal".into(),
-            message: e.to_string(),
-        })?;
-        Ok(Prepared {
-            terminal,
-            argv,
-            envp,
-            candidates,
-            filters,
+/// Can this caller's sandbox get a memory limit? Where, or why not and what would make it work.
+/// The error is [`Error::Resources`]: why not, and its hint what would make it work.
+pub(crate) fn memory_limit_support() -> Result<String> {
+    resources::memory_place()
+        .map(|p| p.describe())
+        .map_err(|why| Error::Resources {
+            message: why,
+            hint: resources::memory_hint(None),
         })
-    }
-
-    /// For a command joining the sandbox (see [`join`]): `policy.command`, with the very
-    /// filters and environment of the first command (`first`), and no terminal of its own.
-    pub(crate) fn for_command(policy: &Policy, first: &Prepared) -> Result<Prepared> {
-        let (argv, _, candidates) = Prepared::exec_args(policy)?;
-        Ok(Prepared {
-            argv,
-            envp: first.envp.clone(),
-            candidates,
-            filters: first.filters.clone(),
-            terminal: None,
-        })
-    }
-
-    /// The command's arguments, environment and candidate paths, as C strings.
-    #[allow(clippy::type_complexity)]
-    fn exec_args(policy: &Policy) -> Result<(Vec<CString>, Vec<CString>, Vec<CString>)> {
-        let c = |s: &str, what: &str| {
-            CString::new(s).map_err(|_| Error::Usage(format!("{what} contains a NUL byte")))
-        };
-        let argv = policy
-            .command
-            .iter()
-            .map(|a| c(a, "an argument"))
-            .collect::<Result<Vec<_>>>()?;
-        let envp = policy
-            .env
-            .iter()
-            .map(|(k, v)| c(&format!("{k}={v}"), "an environment variable"))
-            .collect::<Result<Vec<_>>>()?;
-        let program = &policy.command[0];
-        let candidates = if program.contains('/') {
-            vec![c(program, "the program")?]
-        } else {
-            let path = policy.env.get("PATH").map(String::as_str).unwrap_or("");
-            path.split(':')
-                .map(|d| if d.is_empty() { "." } else { d })
-                .map(|d| c(&format!("{d}/{program}"), "PATH"))
-                .collect::<Result<Vec<_>>>()?
-        };
-        Ok((argv, envp, candidates))
-    }
 }
 
 /// Run the policy; the outcome, the deny-listed system calls the command tried, and the
@@ -150,7 +65,7 @@ pub(crate) fn run(
     policy: &Policy,
     egress: &mut dyn FnMut(std::net::TcpListener),
     resources: &mut resources::Resources,
-) -> Result<(Outcome, Vec<String>, Vec<crate::Dropped>)> {
+) -> Result<(Outcome, Vec<String>, Vec<crate::terminal_filter::Dropped>)> {
     match (policy.mode, policy.network) {
         (Mode::Namespaces, _) => run_in_namespaces(policy, egress, resources),
         (Mode::Landlock, Network::Proxied { .. }) => Err(Error::Usage(
@@ -200,47 +115,11 @@ fn supervise(
     })
 }
 
-/// Send one descriptor over a unix socket (SCM_RIGHTS).
-fn send_fd(socket: &OwnedFd, fd: BorrowedFd<'_>) -> rustix::io::Result<()> {
-    use rustix::net::{SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
-    let fds = [fd];
-    let mut space = [std::mem::MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(1))];
-    let mut control = SendAncillaryBuffer::new(&mut space);
-    control.push(SendAncillaryMessage::ScmRights(&fds));
-    rustix::net::sendmsg(
-        socket,
-        &[std::io::IoSlice::new(b"L")],
-        &mut control,
-        SendFlags::empty(),
-    )?;
-    Ok(())
-}
-
-/// Receive one descriptor sent with [`send_fd`]; `None` when the other side closed first.
-fn recv_fd(socket: &OwnedFd) -> rustix::io::Result<Option<OwnedFd>> {
-    use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
-    let mut space = [std::mem::MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(1))];
-    let mut control = RecvAncillaryBuffer::new(&mut space);
-    let mut byte = [0u8; 1];
-    rustix::net::recvmsg(
-        socket,
-        &mut [std::io::IoSliceMut::new(&mut byte)],
-        &mut control,
-        RecvFlags::CMSG_CLOEXEC,
-    )?;
-    for message in control.drain() {
-        if let RecvAncillaryMessage::ScmRights(mut fds) = message {
-            return Ok(fds.next());
-        }
-    }
-    Ok(None)
-}
-
 fn run_in_namespaces(
     policy: &Policy,
     egress: &mut dyn FnMut(std::net::TcpListener),
     resources: &mut resources::Resources,
-) -> Result<(Outcome, Vec<String>, Vec<crate::Dropped>)> {
+) -> Result<(Outcome, Vec<String>, Vec<crate::terminal_filter::Dropped>)> {
     let plan = SandboxPlan::for_namespaces(policy);
     let mut prepared = Prepared::new(policy)?;
     let pipe = || {
@@ -395,81 +274,6 @@ fn run_in_namespaces(
     status.map(|o| (o, tried, dropped))
 }
 
-/// The signals keepout forwards (and SIGCHLD), blocked so that [`wait_forwarding`] can take
-/// them; unblocked again when dropped.
-pub(crate) struct BlockedSignals(sys::SignalSet);
-
-impl Drop for BlockedSignals {
-    fn drop(&mut self) {
-        self.0.unblock();
-    }
-}
-
-/// Block the signals keepout forwards (and SIGCHLD) so [`wait_forwarding`] can take them.
-pub(crate) fn parent_signals() -> Result<BlockedSignals> {
-    let mut waited: Vec<i32> = FORWARDED_SIGNALS.to_vec();
-    waited.push(libc::SIGCHLD);
-    let set = sys::SignalSet::new(&waited);
-    set.block().map_err(|e| Error::Setup {
-        step: "block signals".into(),
-        message: e.to_string(),
-    })?;
-    Ok(BlockedSignals(set))
-}
-
-/// Wait for `child`, passing on every forwarded signal keepout receives meanwhile.
-pub(crate) fn wait_forwarding(
-    child: Pid,
-    signals: &BlockedSignals,
-    relay: Option<&terminal::Relay>,
-    resources: &mut resources::Resources,
-) -> Result<Outcome> {
-    loop {
-        match rustix::process::waitpid(Some(child), WaitOptions::NOHANG) {
-            Ok(Some((_, status))) => {
-                if let Some(code) = status.exit_status() {
-                    return Ok(Outcome::Exited(code));
-                }
-                if let Some(sig) = status.terminating_signal() {
-                    return Ok(Outcome::Signaled(sig));
-                }
-            }
-            Ok(None) | Err(rustix::io::Errno::INTR) => {}
-            Err(e) => {
-                return Err(Error::Setup {
-                    step: "wait for the sandbox".into(),
-                    message: e.to_string(),
-                })
-            }
-        }
-        // Until the disk watcher must run, wait only that long (a short run never starts it).
-        let signal = match resources.start_watch_in() {
-            Some(wait) => match signals.0.wait_timeout(wait) {
-                Ok(Some(sig)) => Ok(sig),
-                Ok(None) => continue,
-                Err(e) => Err(e),
-            },
-            None => signals.0.wait(),
-        };
-        match signal {
-            Ok(libc::SIGCHLD) => {}
-            // The command has a terminal of its own: resizing it signals the command.
-            Ok(libc::SIGWINCH) if relay.is_some() => relay.expect("checked").resize(),
-            Ok(sig) => {
-                if let Some(sig) = Signal::from_named_raw(sig) {
-                    let _ = rustix::process::kill_process(child, sig);
-                }
-            }
-            Err(e) => {
-                return Err(Error::Setup {
-                    step: "wait for signals".into(),
-                    message: e.to_string(),
-                })
-            }
-        }
-    }
-}
-
 /// For a root caller: every bind as a detached copy made here, with root's own access (the
 /// sandbox's user is `nobody` on the host and could not even traverse `/root` to reach a
 /// `--ro ~/.pyenv`). Writable ones are also idmapped, so that files owned by host root appear
@@ -574,7 +378,7 @@ fn detached_trees(plan: &SandboxPlan, host_id: u32) -> (HashMap<PathBuf, OwnedFd
                     .collect(),
                 _ => Ok(Vec::new()),
             };
-            match lower_trees.and_then(|t| mounts::overlay_tree(lower, &t, upper, work)) {
+            match lower_trees.and_then(|t| syscall::overlay_tree(lower, &t, upper, work)) {
                 Ok(t) => {
                     trees.insert(target.clone(), t);
                 }
@@ -619,32 +423,6 @@ fn idmap_user_namespace(host_id: u32) -> io::Result<(OwnedFd, Pid)> {
     })
 }
 
-/// Turn a namespace failure into the error a user can act on.
-fn namespace_error(step: &str, e: io::Error) -> Error {
-    let refused = matches!(
-        e.raw_os_error(),
-        Some(libc::EPERM) | Some(libc::EACCES) | Some(libc::ENOSPC) | Some(libc::EINVAL)
-    );
-    if refused {
-        let mut why = format!("{step}: {}", crate::error::describe_io(&e));
-        if std::fs::read_to_string("/proc/sys/kernel/apparmor_restrict_unprivileged_userns")
-            .is_ok_and(|v| v.trim() == "1")
-        {
-            why.push_str("; AppArmor's kernel.apparmor_restrict_unprivileged_userns is 1");
-        }
-        if std::fs::read_to_string("/proc/sys/user/max_user_namespaces")
-            .is_ok_and(|v| v.trim() == "0")
-        {
-            why.push_str("; user.max_user_namespaces is 0");
-        }
-        return Error::UserNamespacesRefused(why);
-    }
-    Error::Setup {
-        step: step.into(),
-        message: crate::error::describe_io(&e),
-    }
-}
-
 fn write_id_maps(pid: libc::pid_t, policy: &Policy, caller_is_root: bool) -> io::Result<()> {
     let id = &policy.identity;
     let proc = PathBuf::from(format!("/proc/{pid}"));
@@ -661,52 +439,6 @@ fn write_id_maps(pid: libc::pid_t, policy: &Policy, caller_is_root: bool) -> io:
         format!("{} {} 1\n", id.gid, id.host_gid),
     )?;
     Ok(())
-}
-
-/// Read what the sandbox reported before the command started (empty when all went well).
-fn read_report(err_read: OwnedFd) -> Option<Error> {
-    let mut text = String::new();
-    let _ = std::fs::File::from(err_read).read_to_string(&mut text);
-    parse_report(&text)
-}
-
-/// The error a [`report`] line says, if `text` starts with one.
-fn parse_report(text: &str) -> Option<Error> {
-    let line = text.lines().next()?;
-    let mut parts = line.splitn(4, '\u{1f}');
-    let (kind, what, errno, message) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
-    let errno: i32 = errno.parse().unwrap_or(0);
-    Some(match kind {
-        "exec" => Error::Exec {
-            program: what.to_string(),
-            message: if errno == libc::ENOENT {
-                "command not found inside the sandbox".into()
-            } else {
-                message.to_string()
-            },
-            not_found: errno == libc::ENOENT,
-        },
-        // A user namespace without capabilities (AppArmor's restriction) fails at the first mount.
-        _ if (errno == libc::EPERM || errno == libc::EACCES)
-            && mounts::is_first_mount_step(what) =>
-        {
-            namespace_error(what, io::Error::from_raw_os_error(errno))
-        }
-        _ => Error::Setup {
-            step: what.to_string(),
-            message: message.to_string(),
-        },
-    })
-}
-
-/// Report a failure to keepout through the error pipe, in the form `read_report` parses.
-fn report(err: BorrowedFd<'_>, kind: &str, what: &str, e: &io::Error) {
-    let msg = format!(
-        "{kind}\u{1f}{what}\u{1f}{}\u{1f}{}\n",
-        e.raw_os_error().unwrap_or(0),
-        crate::error::describe_io(e)
-    );
-    let _ = rustix::io::write(err, msg.as_bytes());
 }
 
 /// pid 1 of the sandbox. Never returns.
@@ -795,7 +527,7 @@ fn init_main(
                 .map_err(|err| SetupError::new("hand the proxy port to keepout", err.into()))?;
         }
         drop(egress);
-        mounts::build_root(plan, id, &policy.cwd, detached)?;
+        mounts::build_root(&mut syscall::Kernel, plan, id, &policy.cwd, detached)?;
         // The command's terminal, from the sandbox's own devpts; keepout relays its master.
         let own_terminal = match (&prepared.terminal, &terminal) {
             (Some(t), Some(socket)) => {
@@ -938,139 +670,6 @@ fn init_loop(
     }
 }
 
-/// Drop every capability this process holds, from every set.
-fn drop_capabilities() -> io::Result<()> {
-    use rustix::thread::{CapabilitySet, CapabilitySets};
-    let last: u32 = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(40);
-    for cap in 0..=last.min(63) {
-        if let Some(c) = CapabilitySet::from_bits(1u64 << cap) {
-            let _ = rustix::thread::remove_capability_from_bounding_set(c);
-        }
-    }
-    rustix::thread::clear_ambient_capability_set()?;
-    rustix::thread::set_capabilities(
-        None,
-        CapabilitySets {
-            effective: CapabilitySet::empty(),
-            permitted: CapabilitySet::empty(),
-            inheritable: CapabilitySet::empty(),
-        },
-    )?;
-    Ok(())
-}
-
-/// The terminals among descriptors 0-2.
-fn stdio_terminals() -> Vec<BorrowedFd<'static>> {
-    [
-        rustix::stdio::stdin(),
-        rustix::stdio::stdout(),
-        rustix::stdio::stderr(),
-    ]
-    .into_iter()
-    .filter(|fd| {
-        use std::os::fd::AsRawFd;
-        sys::is_terminal(fd.as_raw_fd())
-    })
-    .collect()
-}
-
-/// Apply the per-process layers (session, limits, capabilities, no_new_privs, Landlock,
-/// seccomp, descriptors) and exec the command. Shared by both modes. Never returns.
-pub(crate) fn confine_and_exec(
-    landlock_rules: &[crate::plan::LandlockRule],
-    prepared: &Prepared,
-    terminal: Option<&terminal::Terminal>,
-    policy: &Policy,
-    err_write: OwnedFd,
-    notify: Option<OwnedFd>,
-) -> ! {
-    let err = err_write.as_fd();
-    let fail = |what: &str, e: io::Error| -> ! {
-        report(err, "setup", what, &e);
-        sys::exit_now(SETUP_FAILED)
-    };
-    if let Err(e) = rustix::process::setsid() {
-        fail("start a new session", e.into());
-    }
-    if let Some(t) = terminal {
-        if let Err(e) = t.attach() {
-            fail("attach the sandbox's terminal", e);
-        }
-    }
-    sys::reset_signals();
-    let limit = |n: u64| rustix::process::Rlimit {
-        current: Some(n),
-        maximum: Some(n),
-    };
-    if let Err(e) = rustix::process::setrlimit(
-        rustix::process::Resource::Nproc,
-        limit(policy.limits.max_processes),
-    ) {
-        fail("limit processes (RLIMIT_NPROC)", e.into());
-    }
-    if !policy.limits.core_dumps {
-        if let Err(e) = rustix::process::setrlimit(rustix::process::Resource::Core, limit(0)) {
-            fail("disable core dumps", e.into());
-        }
-    }
-    if let Err(e) = drop_capabilities() {
-        fail("drop capabilities", e);
-    }
-    if let Err(e) = rustix::thread::set_no_new_privs(true) {
-        fail("set no_new_privs", e.into());
-    }
-    let terminals = stdio_terminals();
-    if let Err(msg) = landlock::restrict(landlock_rules, &terminals) {
-        fail("Landlock", io::Error::other(msg));
-    }
-    for (i, filter) in prepared.filters.iter().enumerate() {
-        // The deny filter (the first) reports to keepout where it can: its EPERMs become
-        // notifications that keepout answers with EPERM and records.
-        if i == 0 {
-            if let Some(socket) = &notify {
-                if let Ok(listener) = sys::install_filter_with_listener(&seccomp::notifying(filter))
-                {
-                    let _ = send_fd(socket, listener.as_fd());
-                    continue;
-                }
-            }
-        }
-        if let Err(e) = seccompiler::apply_filter(filter) {
-            fail(
-                "install the seccomp filter",
-                io::Error::other(e.to_string()),
-            );
-        }
-    }
-    if let Err(e) = sys::close_range_cloexec(3) {
-        fail("close inherited descriptors", e);
-    }
-    let mut last = io::Error::from_raw_os_error(libc::ENOENT);
-    let mut denied = None;
-    for candidate in &prepared.candidates {
-        let e = sys::execve(candidate, &prepared.argv, &prepared.envp);
-        match e.raw_os_error() {
-            Some(libc::ENOENT) | Some(libc::ENOTDIR) => {}
-            Some(libc::EACCES) => denied = Some(e),
-            _ => {
-                last = e;
-                break;
-            }
-        }
-    }
-    let e = denied.unwrap_or(last);
-    let code = if e.raw_os_error() == Some(libc::ENOENT) {
-        127
-    } else {
-        126
-    };
-    report(err, "exec", &policy.command[0], &e);
-    sys::exit_now(code)
-}
-
 fn command_main(
     plan: &SandboxPlan,
     prepared: &Prepared,
@@ -1157,7 +756,7 @@ fn probe_overlay_in(scratch: &std::path::Path) -> std::result::Result<(), String
     for d in [&lower, &upper, &work] {
         std::fs::create_dir(d).map_err(|e| e.to_string())?;
     }
-    let attempt = || mounts::overlay_tree(std::slice::from_ref(&lower), &[], &upper, &work);
+    let attempt = || syscall::overlay_tree(std::slice::from_ref(&lower), &[], &upper, &work);
     if rustix::process::geteuid().is_root() {
         return attempt()
             .map(drop)

@@ -25,8 +25,8 @@ use rustix::process::{Pid, Signal};
 
 use crate::error::{Error, Result};
 use crate::limits::{human_size, DiskReserve, Stopped};
+use crate::outcome::Outcome;
 use crate::policy::{MountKind, Policy};
-use crate::Outcome;
 
 /// Make this process (and everything it starts) the OOM killer's first choice. Any process may
 /// raise its own score.

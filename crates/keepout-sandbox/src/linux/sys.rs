@@ -6,6 +6,9 @@
 //! functions are meant to be called from a single-threaded process (keepout forks before it
 //! starts any thread), which is what makes `fork`-style clone sound here.
 
+// The one exception to the workspace's `unsafe_code = "deny"`.
+#![allow(unsafe_code)]
+
 use std::ffi::{CStr, CString};
 use std::io;
 use std::os::fd::RawFd;
