@@ -141,6 +141,15 @@ pub enum Command {
         #[arg(value_enum)]
         shell: CompletionShell,
     },
+    /// Print a manual page (roff), generated from this command line: `keepout man | man -l -`
+    /// for keepout(1), which lists the subcommands; `keepout man SUBCOMMAND...` for one of
+    /// them, e.g. `keepout man workspace rm` for keepout-workspace-rm(1).
+    Man {
+        /// The subcommand whose page to print (nested ones as words: workspace rm)
+        /// [default: keepout's own page].
+        #[arg(value_name = "SUBCOMMAND")]
+        subcommand: Vec<String>,
+    },
 }
 
 /// The shells `keepout completions` writes a script for.
@@ -183,7 +192,8 @@ impl Command {
                 action: SshAction::List { .. },
             }
             | Command::Doctor(_)
-            | Command::Completions { .. } => true,
+            | Command::Completions { .. }
+            | Command::Man { .. } => true,
             Command::Audit(args) => !args.fix,
             Command::Review(args) => matches!(
                 args.action,
@@ -378,17 +388,8 @@ pub enum ModeArg {
     itself failed; 126 if the command cannot be executed; 127 if it is not found inside the sandbox."
 )]
 pub struct RunArgs {
-    /// Network, through keepout's proxy: presets (pypi, crates, npm, github, gitlab, rubygems,
-    /// go, maven, conda), host names and *.domain, comma-separated; '*' for any public host
-    /// (never loopback, private addresses or this host's own). HTTP and HTTPS only. `host`: the
-    /// host's network as it is (an escape hatch). Without --net: only the sandbox's own loopback.
-    #[arg(long, value_name = "NAMES", add = ArgValueCompleter::new(crate::complete::net))]
-    pub net: Option<String>,
-
-    /// Write what the run tried as JSON: destinations refused and not reachable, refused
-    /// system calls, decoys read and decoy values sent (docs/net.md).
-    #[arg(long, value_name = "FILE")]
-    pub report: Option<PathBuf>,
+    #[command(flatten)]
+    pub sandbox: SandboxArgs,
 
     /// Plant decoy credentials (~/.ssh/id_ed25519, ~/.netrc, ~/.aws/credentials, ~/.pypirc,
     /// ~/.config/gh/hosts.yml, with fake values) in the sandbox's fresh home, and report every
@@ -397,14 +398,6 @@ pub struct RunArgs {
     /// ALERT.
     #[arg(long, conflicts_with = "home")]
     pub decoys: bool,
-
-    /// No summary lines after the run (refused, not reachable, decoys read); an ALERT about a
-    /// decoy's value sent is always printed.
-    #[arg(long, short = 'q')]
-    pub quiet: bool,
-
-    #[command(flatten)]
-    pub terminal: TerminalArgs,
 
     /// The project directory, visible read-write [default: the current directory].
     #[arg(long, value_name = "DIR")]
@@ -415,10 +408,6 @@ pub struct RunArgs {
     #[arg(long, value_name = "DIR")]
     pub home: Option<PathBuf>,
 
-    /// Also show PATH read-only, e.g. --ro ~/data (repeatable).
-    #[arg(long = "ro", value_name = "PATH")]
-    pub read_only: Vec<PathBuf>,
-
     /// Also show PATH read-write (repeatable).
     #[arg(long = "rw", value_name = "PATH")]
     pub read_write: Vec<PathBuf>,
@@ -427,15 +416,6 @@ pub struct RunArgs {
     /// socket there (a dev database's, a forwarded agent's, git's fsmonitor daemon's) is masked.
     #[arg(long = "socket", value_name = "PATH")]
     pub sockets: Vec<PathBuf>,
-
-    /// Leave out your toolchains, otherwise shown read-only: rustup and ~/.cargo/bin, pyenv,
-    /// uv's Pythons, nvm, asdf, mise, sdkman, Go's (and the config's `[run] toolchains`).
-    #[arg(long)]
-    pub no_toolchains: bool,
-
-    /// Pass your variable NAME into the sandbox, or set NAME=VALUE (repeatable).
-    #[arg(long = "env", value_name = "NAME[=VALUE]")]
-    pub env: Vec<EnvRule>,
 
     /// How to enforce the sandbox.
     #[arg(long, value_enum, default_value_t = ModeArg::Namespaces)]
@@ -449,9 +429,6 @@ pub struct RunArgs {
     /// eighth of RAM when that is less].
     #[arg(long, value_name = "MIB")]
     pub tmp_size: Option<u64>,
-
-    #[command(flatten)]
-    pub resources: ResourceArgs,
 
     /// Print the policy (what would be visible, the environment, the limits) as TOML and exit.
     #[arg(long)]
@@ -493,29 +470,43 @@ pub struct ResourceArgs {
     pub disk_reserve: Option<keepout_sandbox::limits::DiskReserve>,
 }
 
-/// What a command in a workspace may have besides its home (`try`, `shell`).
+/// What the command may reach besides its project or workspace, the same for `run`, `try` and
+/// `shell`: each of these flags is defined here only, once, with one help text.
 #[derive(Args, Debug, Clone, Default)]
-pub struct WorkspaceSandboxArgs {
-    /// Network for COMMAND (or the shell), as for `keepout run --net`; without it, none.
+pub struct SandboxArgs {
+    /// Network, through keepout's proxy: presets (pypi, crates, npm, github, gitlab, rubygems,
+    /// go, maven, conda), host names and *.domain, comma-separated; '*' for any public host
+    /// (never loopback, private addresses or this host's own). HTTP and HTTPS only. `host`: the
+    /// host's network as it is (an escape hatch). Without --net: only the sandbox's own loopback.
     #[arg(long, value_name = "NAMES", add = ArgValueCompleter::new(crate::complete::net))]
     pub net: Option<String>,
+
+    /// Write what the run tried as JSON: destinations refused and not reachable, refused
+    /// system calls, decoys read and decoy values sent (docs/net.md).
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+
+    /// No summary lines after the run (refused, not reachable, decoys read); an ALERT about a
+    /// decoy's value sent is always printed.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+
+    #[command(flatten)]
+    pub terminal: TerminalArgs,
+
+    /// Also show PATH read-only, e.g. --ro ~/data; it must exist (repeatable).
+    #[arg(long = "ro", value_name = "PATH")]
+    pub read_only: Vec<PathBuf>,
+
+    /// Leave out your toolchains, otherwise shown read-only: rustup and ~/.cargo/bin, pyenv,
+    /// uv's Pythons, nvm, asdf, mise, sdkman, Go's (and the config's `[run] toolchains`).
+    #[arg(long)]
+    pub no_toolchains: bool,
+
     /// Pass your variable NAME into the sandbox, or set NAME=VALUE (repeatable).
     #[arg(long = "env", value_name = "NAME[=VALUE]")]
     pub env: Vec<EnvRule>,
-    /// Also show PATH read-only to COMMAND (or the shell); it must exist (repeatable).
-    #[arg(long = "ro", value_name = "PATH")]
-    pub read_only: Vec<PathBuf>,
-    /// Write what COMMAND (or the shell) tried and was refused as JSON (as `keepout run --report`).
-    #[arg(long, value_name = "FILE")]
-    pub report: Option<PathBuf>,
-    /// No summary line of refusals after the run.
-    #[arg(long, short = 'q')]
-    pub quiet: bool,
-    /// Leave out your toolchains (rustup, pyenv, uv, nvm, ...), otherwise shown read-only.
-    #[arg(long)]
-    pub no_toolchains: bool,
-    #[command(flatten)]
-    pub terminal: TerminalArgs,
+
     #[command(flatten)]
     pub resources: ResourceArgs,
 }
@@ -574,7 +565,7 @@ pub struct TryArgs {
     #[arg(long)]
     pub no_decoys: bool,
     #[command(flatten)]
-    pub sandbox: WorkspaceSandboxArgs,
+    pub sandbox: SandboxArgs,
     /// The command to run in the clone [default: an interactive shell there].
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,
@@ -598,7 +589,7 @@ pub struct ShellArgs {
     #[arg(long, value_name = "LAYER", add = ArgValueCandidates::new(crate::complete::layers))]
     pub from: Option<String>,
     #[command(flatten)]
-    pub sandbox: WorkspaceSandboxArgs,
+    pub sandbox: SandboxArgs,
     /// The command to run in the workspace's project [default: an interactive shell there].
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,

@@ -16,6 +16,7 @@ mod git_credential;
 mod git_setup;
 mod hook;
 mod import;
+mod man;
 mod mask;
 mod review;
 mod run;
@@ -139,6 +140,7 @@ fn main() -> ExitCode {
                 .map(|()| 0)
                 .map_err(anyhow::Error::from)
         }
+        Command::Man { subcommand } => man::page(&subcommand, &mut std::io::stdout()).map(|()| 0),
     };
     match result {
         Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
