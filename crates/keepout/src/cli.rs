@@ -1,4 +1,8 @@
-//! The command line, defined once: help text, completions and parsing all come from here.
+//! The command line, defined once: parsing, `--help`, the manual pages (`keepout man`) and the
+//! shell completions all come from these definitions. Every flag is defined in one place with
+//! one help text: the flags `run`, `try` and `shell` share are [`SandboxArgs`], flattened into
+//! each. The help of every command is recorded as a snapshot (src/snapshots/), so a change to
+//! it shows in review.
 
 use std::path::PathBuf;
 
@@ -723,4 +727,89 @@ pub struct DemoArgs {
     /// Keep the demo's temporary directory and print where it is.
     #[arg(long)]
     pub keep: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    /// The width the recorded help is wrapped at, whatever terminal the tests run in.
+    const WIDTH: usize = 100;
+
+    /// Every visible command under `cmd` (itself first), as (its words, e.g. "keepout workspace
+    /// rm", the command). clap's own `help` subcommand is left out.
+    fn visible(cmd: &clap::Command, words: String, out: &mut Vec<(String, clap::Command)>) {
+        out.push((words.clone(), cmd.clone()));
+        for sub in cmd.get_subcommands() {
+            if !sub.is_hide_set() && sub.get_name() != "help" {
+                visible(sub, format!("{words} {}", sub.get_name()), out);
+            }
+        }
+    }
+
+    /// `--help` of keepout and of every subcommand, as recorded in src/snapshots/: a change to a
+    /// help text, a flag, a default or the order shows there (`cargo insta review` to accept).
+    #[test]
+    fn help_of_every_command_is_as_recorded() {
+        let mut root = Cli::command().term_width(WIDTH).max_term_width(WIDTH);
+        root.build();
+        let mut all = Vec::new();
+        visible(&root, "keepout".into(), &mut all);
+        assert!(all.len() > 20, "every subcommand is there: {}", all.len());
+        for (words, mut cmd) in all {
+            let help = cmd.render_long_help().to_string();
+            insta::assert_snapshot!(format!("help-{}", words.replace(' ', "-")), help, &words);
+        }
+    }
+
+    /// Each flag `run`, `try` and `shell` share has one definition, so one help text, except
+    /// where `try` says what the clone itself gets (`--net`).
+    #[test]
+    fn the_shared_flags_have_one_help() {
+        let mut root = Cli::command();
+        root.build();
+        let help = |sub: &str, flag: &str| {
+            root.find_subcommand(sub)
+                .and_then(|c| c.get_arguments().find(|a| a.get_long() == Some(flag)))
+                .and_then(|a| a.get_help())
+                .map(|h| h.to_string())
+                .unwrap_or_else(|| panic!("{sub} has --{flag} with a help"))
+        };
+        for flag in [
+            "report",
+            "quiet",
+            "allow-clipboard",
+            "ro",
+            "no-toolchains",
+            "env",
+            "memory",
+            "disk-reserve",
+        ] {
+            assert_eq!(help("run", flag), help("try", flag), "--{flag}");
+            assert_eq!(help("run", flag), help("shell", flag), "--{flag}");
+        }
+        assert_eq!(help("run", "net"), help("shell", "net"));
+        assert!(help("try", "net").contains("The clone itself gets only"));
+    }
+
+    /// CI checks the recorded snapshots and never rewrites them: `.config/insta.yaml` says
+    /// `update: no`, and the variables that would override it are refused here when CI is set.
+    #[test]
+    fn snapshots_are_checked_not_rewritten_in_ci() {
+        if std::env::var_os("CI").is_none_or(|v| v.is_empty() || v == "false") {
+            return;
+        }
+        let update = std::env::var("INSTA_UPDATE").unwrap_or_default();
+        assert!(
+            matches!(update.as_str(), "" | "no" | "auto"),
+            "INSTA_UPDATE={update} in CI would accept any snapshot"
+        );
+        let force = std::env::var("INSTA_FORCE_PASS").unwrap_or_default();
+        assert!(
+            matches!(force.as_str(), "" | "0"),
+            "INSTA_FORCE_PASS={force} in CI would pass any snapshot"
+        );
+    }
 }
