@@ -1,4 +1,6 @@
-//! `keepout audit`: the report, for people (worst first) or scripts (--json).
+//! `keepout audit`: the report, for people (worst first) or scripts (--json), of the findings
+//! keepout-audit makes; the two forms are recorded as snapshots (src/snapshots/), so a change
+//! to either shows in review.
 
 use std::path::PathBuf;
 
@@ -62,12 +64,16 @@ fn context(args: &AuditArgs) -> Result<Context, String> {
     })
 }
 
-fn print(findings: &[Finding], home: &str) {
+/// The report for people: a summary line, then each finding, worst first, with its fix.
+fn text(findings: &[Finding], home: &str) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
     if findings.is_empty() {
-        println!(
+        let _ = writeln!(
+            out,
             "keepout audit: nothing found in {home}. Run it again after installing new tools."
         );
-        return;
+        return out;
     }
     let count = |s: Severity| findings.iter().filter(|f| f.severity == s).count();
     let summary: Vec<String> = [
@@ -81,22 +87,39 @@ fn print(findings: &[Finding], home: &str) {
     .filter(|s| count(**s) > 0)
     .map(|s| format!("{} {}", count(*s), s.as_str()))
     .collect();
-    println!(
+    let _ = writeln!(
+        out,
         "keepout audit: {} finding{} in {home} ({}), worst first\n",
         findings.len(),
         if findings.len() == 1 { "" } else { "s" },
         summary.join(", ")
     );
     for f in findings {
-        println!("{:<9} {}", f.severity.as_str().to_uppercase(), f.title);
-        println!("          at:  {}", f.location);
-        println!("          why: {}", f.why);
-        println!("          fix: {}", f.fix);
+        let _ = writeln!(out, "{:<9} {}", f.severity.as_str().to_uppercase(), f.title);
+        let _ = writeln!(out, "          at:  {}", f.location);
+        let _ = writeln!(out, "          why: {}", f.why);
+        let _ = writeln!(out, "          fix: {}", f.fix);
         if let Some(cmd) = &f.fix_command {
-            println!("               $ {cmd}");
+            let _ = writeln!(out, "               $ {cmd}");
         }
-        println!();
+        let _ = writeln!(out);
     }
+    out
+}
+
+/// The report for scripts (`--json`; docs/audit.md), without the final newline.
+fn json(home: &std::path::Path, findings: &[Finding]) -> serde_json::Result<String> {
+    #[derive(serde::Serialize)]
+    struct Report<'a> {
+        version: u32,
+        home: &'a std::path::Path,
+        findings: &'a [Finding],
+    }
+    serde_json::to_string_pretty(&Report {
+        version: 1,
+        home,
+        findings,
+    })
 }
 
 /// The fixes `--fix` can run for a finding: argv, without the leading `keepout` for keepout's own.
@@ -196,18 +219,7 @@ pub fn audit(args: AuditArgs) -> i32 {
         eprintln!("keepout: audit after the fixes:");
     }
     if args.json {
-        #[derive(serde::Serialize)]
-        struct Report<'a> {
-            version: u32,
-            home: &'a std::path::Path,
-            findings: &'a [Finding],
-        }
-        let doc = Report {
-            version: 1,
-            home: &ctx.home,
-            findings: &findings,
-        };
-        match serde_json::to_string_pretty(&doc) {
+        match json(&ctx.home, &findings) {
             Ok(text) => println!("{text}"),
             Err(e) => {
                 eprintln!("keepout: audit: {e}");
@@ -215,7 +227,81 @@ pub fn audit(args: AuditArgs) -> i32 {
             }
         }
     } else {
-        print(&findings, &ctx.home.display().to_string());
+        print!("{}", text(&findings, &ctx.home.display().to_string()));
     }
     i32::from(findings.iter().any(|f| f.severity >= fail_on))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+    use std::path::Path;
+
+    use keepout_audit::Context;
+
+    /// A fixed fake home: a credential in each of the usual plaintext places, and nothing that
+    /// depends on this machine (no probes, no system files, a fixed user).
+    fn fake_home(home: &Path) -> Context {
+        let files = [
+            (
+                ".netrc",
+                "machine api.example.com login alice password hunter2-hunter2\n",
+            ),
+            (
+                ".git-credentials",
+                "https://alice:ghp_0123456789abcdefghijABCDEFGHIJ012345@github.com\n",
+            ),
+            (
+                ".pypirc",
+                "[pypi]\nusername = __token__\npassword = pypi-AgEIcHlwaS5vcmcFAKEFAKEFAKE\n",
+            ),
+            (
+                ".aws/credentials",
+                "[default]\naws_access_key_id = AKIAIOSFODNN7EXAMPLE\n\
+                 aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n",
+            ),
+            (
+                ".bash_history",
+                "ls\nexport GITHUB_TOKEN=ghp_abcdefghij0123456789ABCDEFGHIJabcdef\n",
+            ),
+        ];
+        for (rel, text) in files {
+            let path = home.join(rel);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, text).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
+        Context {
+            home: home.to_path_buf(),
+            project: None,
+            env: vec![("PATH".into(), "/usr/bin:/bin".into())],
+            uid: 4242,
+            user: "alice".into(),
+            groups: vec!["alice".into()],
+            probe: false,
+            keepout_agent_socket: None,
+            sudoers: Vec::new(),
+            system_root: None,
+        }
+    }
+
+    #[test]
+    fn the_report_for_a_fake_home_is_as_recorded() {
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = fake_home(dir.path());
+        let findings = keepout_audit::audit(&ctx);
+        let home = ctx.home.display().to_string();
+        let text = super::text(&findings, &home).replace(&home, "[HOME]");
+        let json = super::json(&ctx.home, &findings)
+            .unwrap()
+            .replace(&home, "[HOME]");
+        insta::assert_snapshot!("audit-text", text);
+        insta::assert_snapshot!("audit-json", json);
+    }
+
+    #[test]
+    fn a_clean_home_is_said_in_one_line() {
+        let text = super::text(&[], "/home/alice");
+        insta::assert_snapshot!("audit-text-clean", text);
+    }
 }

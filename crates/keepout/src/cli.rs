@@ -1,4 +1,8 @@
-//! The command line, defined once: help text, completions and parsing all come from here.
+//! The command line, defined once: parsing, `--help`, the manual pages (`keepout man`) and the
+//! shell completions all come from these definitions. Every flag is defined in one place with
+//! one help text: the flags `run`, `try` and `shell` share are [`SandboxArgs`], flattened into
+//! each. The help of every command is recorded as a snapshot (src/snapshots/), so a change to
+//! it shows in review.
 
 use std::path::PathBuf;
 
@@ -141,6 +145,15 @@ pub enum Command {
         #[arg(value_enum)]
         shell: CompletionShell,
     },
+    /// Print a manual page (roff), generated from this command line: `keepout man | man -l -`
+    /// for keepout(1), which lists the subcommands; `keepout man SUBCOMMAND...` for one of
+    /// them, e.g. `keepout man workspace rm` for keepout-workspace-rm(1).
+    Man {
+        /// The subcommand whose page to print (nested ones as words: workspace rm)
+        /// [default: keepout's own page].
+        #[arg(value_name = "SUBCOMMAND")]
+        subcommand: Vec<String>,
+    },
 }
 
 /// The shells `keepout completions` writes a script for.
@@ -183,7 +196,8 @@ impl Command {
                 action: SshAction::List { .. },
             }
             | Command::Doctor(_)
-            | Command::Completions { .. } => true,
+            | Command::Completions { .. }
+            | Command::Man { .. } => true,
             Command::Audit(args) => !args.fix,
             Command::Review(args) => matches!(
                 args.action,
@@ -378,17 +392,8 @@ pub enum ModeArg {
     itself failed; 126 if the command cannot be executed; 127 if it is not found inside the sandbox."
 )]
 pub struct RunArgs {
-    /// Network, through keepout's proxy: presets (pypi, crates, npm, github, gitlab, rubygems,
-    /// go, maven, conda), host names and *.domain, comma-separated; '*' for any public host
-    /// (never loopback, private addresses or this host's own). HTTP and HTTPS only. `host`: the
-    /// host's network as it is (an escape hatch). Without --net: only the sandbox's own loopback.
-    #[arg(long, value_name = "NAMES", add = ArgValueCompleter::new(crate::complete::net))]
-    pub net: Option<String>,
-
-    /// Write what the run tried as JSON: destinations refused and not reachable, refused
-    /// system calls, decoys read and decoy values sent (docs/net.md).
-    #[arg(long, value_name = "FILE")]
-    pub report: Option<PathBuf>,
+    #[command(flatten)]
+    pub sandbox: SandboxArgs,
 
     /// Plant decoy credentials (~/.ssh/id_ed25519, ~/.netrc, ~/.aws/credentials, ~/.pypirc,
     /// ~/.config/gh/hosts.yml, with fake values) in the sandbox's fresh home, and report every
@@ -397,14 +402,6 @@ pub struct RunArgs {
     /// ALERT.
     #[arg(long, conflicts_with = "home")]
     pub decoys: bool,
-
-    /// No summary lines after the run (refused, not reachable, decoys read); an ALERT about a
-    /// decoy's value sent is always printed.
-    #[arg(long, short = 'q')]
-    pub quiet: bool,
-
-    #[command(flatten)]
-    pub terminal: TerminalArgs,
 
     /// The project directory, visible read-write [default: the current directory].
     #[arg(long, value_name = "DIR")]
@@ -415,10 +412,6 @@ pub struct RunArgs {
     #[arg(long, value_name = "DIR")]
     pub home: Option<PathBuf>,
 
-    /// Also show PATH read-only, e.g. --ro ~/data (repeatable).
-    #[arg(long = "ro", value_name = "PATH")]
-    pub read_only: Vec<PathBuf>,
-
     /// Also show PATH read-write (repeatable).
     #[arg(long = "rw", value_name = "PATH")]
     pub read_write: Vec<PathBuf>,
@@ -427,15 +420,6 @@ pub struct RunArgs {
     /// socket there (a dev database's, a forwarded agent's, git's fsmonitor daemon's) is masked.
     #[arg(long = "socket", value_name = "PATH")]
     pub sockets: Vec<PathBuf>,
-
-    /// Leave out your toolchains, otherwise shown read-only: rustup and ~/.cargo/bin, pyenv,
-    /// uv's Pythons, nvm, asdf, mise, sdkman, Go's (and the config's `[run] toolchains`).
-    #[arg(long)]
-    pub no_toolchains: bool,
-
-    /// Pass your variable NAME into the sandbox, or set NAME=VALUE (repeatable).
-    #[arg(long = "env", value_name = "NAME[=VALUE]")]
-    pub env: Vec<EnvRule>,
 
     /// How to enforce the sandbox.
     #[arg(long, value_enum, default_value_t = ModeArg::Namespaces)]
@@ -449,9 +433,6 @@ pub struct RunArgs {
     /// eighth of RAM when that is less].
     #[arg(long, value_name = "MIB")]
     pub tmp_size: Option<u64>,
-
-    #[command(flatten)]
-    pub resources: ResourceArgs,
 
     /// Print the policy (what would be visible, the environment, the limits) as TOML and exit.
     #[arg(long)]
@@ -493,29 +474,43 @@ pub struct ResourceArgs {
     pub disk_reserve: Option<keepout_sandbox::limits::DiskReserve>,
 }
 
-/// What a command in a workspace may have besides its home (`try`, `shell`).
+/// What the command may reach besides its project or workspace, the same for `run`, `try` and
+/// `shell`: each of these flags is defined here only, once, with one help text.
 #[derive(Args, Debug, Clone, Default)]
-pub struct WorkspaceSandboxArgs {
-    /// Network for COMMAND (or the shell), as for `keepout run --net`; without it, none.
+pub struct SandboxArgs {
+    /// Network, through keepout's proxy: presets (pypi, crates, npm, github, gitlab, rubygems,
+    /// go, maven, conda), host names and *.domain, comma-separated; '*' for any public host
+    /// (never loopback, private addresses or this host's own). HTTP and HTTPS only. `host`: the
+    /// host's network as it is (an escape hatch). Without --net: only the sandbox's own loopback.
     #[arg(long, value_name = "NAMES", add = ArgValueCompleter::new(crate::complete::net))]
     pub net: Option<String>,
+
+    /// Write what the run tried as JSON: destinations refused and not reachable, refused
+    /// system calls, decoys read and decoy values sent (docs/net.md).
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+
+    /// No summary lines after the run (refused, not reachable, decoys read); an ALERT about a
+    /// decoy's value sent is always printed.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+
+    #[command(flatten)]
+    pub terminal: TerminalArgs,
+
+    /// Also show PATH read-only, e.g. --ro ~/data; it must exist (repeatable).
+    #[arg(long = "ro", value_name = "PATH")]
+    pub read_only: Vec<PathBuf>,
+
+    /// Leave out your toolchains, otherwise shown read-only: rustup and ~/.cargo/bin, pyenv,
+    /// uv's Pythons, nvm, asdf, mise, sdkman, Go's (and the config's `[run] toolchains`).
+    #[arg(long)]
+    pub no_toolchains: bool,
+
     /// Pass your variable NAME into the sandbox, or set NAME=VALUE (repeatable).
     #[arg(long = "env", value_name = "NAME[=VALUE]")]
     pub env: Vec<EnvRule>,
-    /// Also show PATH read-only to COMMAND (or the shell); it must exist (repeatable).
-    #[arg(long = "ro", value_name = "PATH")]
-    pub read_only: Vec<PathBuf>,
-    /// Write what COMMAND (or the shell) tried and was refused as JSON (as `keepout run --report`).
-    #[arg(long, value_name = "FILE")]
-    pub report: Option<PathBuf>,
-    /// No summary line of refusals after the run.
-    #[arg(long, short = 'q')]
-    pub quiet: bool,
-    /// Leave out your toolchains (rustup, pyenv, uv, nvm, ...), otherwise shown read-only.
-    #[arg(long)]
-    pub no_toolchains: bool,
-    #[command(flatten)]
-    pub terminal: TerminalArgs,
+
     #[command(flatten)]
     pub resources: ResourceArgs,
 }
@@ -574,7 +569,7 @@ pub struct TryArgs {
     #[arg(long)]
     pub no_decoys: bool,
     #[command(flatten)]
-    pub sandbox: WorkspaceSandboxArgs,
+    pub sandbox: SandboxArgs,
     /// The command to run in the clone [default: an interactive shell there].
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,
@@ -598,7 +593,7 @@ pub struct ShellArgs {
     #[arg(long, value_name = "LAYER", add = ArgValueCandidates::new(crate::complete::layers))]
     pub from: Option<String>,
     #[command(flatten)]
-    pub sandbox: WorkspaceSandboxArgs,
+    pub sandbox: SandboxArgs,
     /// The command to run in the workspace's project [default: an interactive shell there].
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,
@@ -732,4 +727,89 @@ pub struct DemoArgs {
     /// Keep the demo's temporary directory and print where it is.
     #[arg(long)]
     pub keep: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    /// The width the recorded help is wrapped at, whatever terminal the tests run in.
+    const WIDTH: usize = 100;
+
+    /// Every visible command under `cmd` (itself first), as (its words, e.g. "keepout workspace
+    /// rm", the command). clap's own `help` subcommand is left out.
+    fn visible(cmd: &clap::Command, words: String, out: &mut Vec<(String, clap::Command)>) {
+        out.push((words.clone(), cmd.clone()));
+        for sub in cmd.get_subcommands() {
+            if !sub.is_hide_set() && sub.get_name() != "help" {
+                visible(sub, format!("{words} {}", sub.get_name()), out);
+            }
+        }
+    }
+
+    /// `--help` of keepout and of every subcommand, as recorded in src/snapshots/: a change to a
+    /// help text, a flag, a default or the order shows there (`cargo insta review` to accept).
+    #[test]
+    fn help_of_every_command_is_as_recorded() {
+        let mut root = Cli::command().term_width(WIDTH).max_term_width(WIDTH);
+        root.build();
+        let mut all = Vec::new();
+        visible(&root, "keepout".into(), &mut all);
+        assert!(all.len() > 20, "every subcommand is there: {}", all.len());
+        for (words, mut cmd) in all {
+            let help = cmd.render_long_help().to_string();
+            insta::assert_snapshot!(format!("help-{}", words.replace(' ', "-")), help, &words);
+        }
+    }
+
+    /// Each flag `run`, `try` and `shell` share has one definition, so one help text, except
+    /// where `try` says what the clone itself gets (`--net`).
+    #[test]
+    fn the_shared_flags_have_one_help() {
+        let mut root = Cli::command();
+        root.build();
+        let help = |sub: &str, flag: &str| {
+            root.find_subcommand(sub)
+                .and_then(|c| c.get_arguments().find(|a| a.get_long() == Some(flag)))
+                .and_then(|a| a.get_help())
+                .map(|h| h.to_string())
+                .unwrap_or_else(|| panic!("{sub} has --{flag} with a help"))
+        };
+        for flag in [
+            "report",
+            "quiet",
+            "allow-clipboard",
+            "ro",
+            "no-toolchains",
+            "env",
+            "memory",
+            "disk-reserve",
+        ] {
+            assert_eq!(help("run", flag), help("try", flag), "--{flag}");
+            assert_eq!(help("run", flag), help("shell", flag), "--{flag}");
+        }
+        assert_eq!(help("run", "net"), help("shell", "net"));
+        assert!(help("try", "net").contains("The clone itself gets only"));
+    }
+
+    /// CI checks the recorded snapshots and never rewrites them: `.config/insta.yaml` says
+    /// `update: no`, and the variables that would override it are refused here when CI is set.
+    #[test]
+    fn snapshots_are_checked_not_rewritten_in_ci() {
+        if std::env::var_os("CI").is_none_or(|v| v.is_empty() || v == "false") {
+            return;
+        }
+        let update = std::env::var("INSTA_UPDATE").unwrap_or_default();
+        assert!(
+            matches!(update.as_str(), "" | "no" | "auto"),
+            "INSTA_UPDATE={update} in CI would accept any snapshot"
+        );
+        let force = std::env::var("INSTA_FORCE_PASS").unwrap_or_default();
+        assert!(
+            matches!(force.as_str(), "" | "0"),
+            "INSTA_FORCE_PASS={force} in CI would pass any snapshot"
+        );
+    }
 }

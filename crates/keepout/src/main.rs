@@ -16,6 +16,7 @@ mod git_credential;
 mod git_setup;
 mod hook;
 mod import;
+mod man;
 mod mask;
 mod review;
 mod run;
@@ -64,12 +65,29 @@ fn escaped_bytes(bytes: &[u8]) -> String {
     out
 }
 
+/// What `keepout --version` prints, as clap would (`Cli::command().render_version()`; a test
+/// checks they are the same), for the fast path in `main`.
+fn version_line() -> String {
+    format!("keepout {}\n", env!("CARGO_PKG_VERSION"))
+}
+
+/// Whether the command line is `keepout --version` or `keepout -V`, nothing more: answered
+/// without building the command line's definition, which costs more than the answer.
+fn only_version(mut args: impl Iterator<Item = std::ffi::OsString>) -> bool {
+    let _program = args.next();
+    matches!(args.next(), Some(a) if a == "--version" || a == "-V") && args.next().is_none()
+}
+
 fn main() -> ExitCode {
     // A completion request from the shell (`keepout completions SHELL` set it up): answered from
     // the command line's definition and this machine's workspaces, then keepout exits.
     clap_complete::CompleteEnv::with_factory(Cli::command)
         .var(complete::COMPLETE_VAR)
         .complete();
+    if only_version(std::env::args_os()) {
+        print!("{}", version_line());
+        return ExitCode::SUCCESS;
+    }
     // cargo runs a credential provider as `PROGRAM --cargo-plugin` and passes the rest of the
     // configured command (`cargo-credential`) inside the protocol's JSON.
     if std::env::args_os()
@@ -139,6 +157,7 @@ fn main() -> ExitCode {
                 .map(|()| 0)
                 .map_err(anyhow::Error::from)
         }
+        Command::Man { subcommand } => man::page(&subcommand, &mut std::io::stdout()).map(|()| 0),
     };
     match result {
         Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
@@ -190,5 +209,39 @@ fn report(err: &anyhow::Error) {
         });
     if let Some(hint) = hint {
         eprintln!("hint: {hint}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::{only_version, version_line};
+
+    /// The fast path prints exactly what clap prints for `--version`.
+    #[test]
+    fn the_version_line_is_clap_s() {
+        assert_eq!(version_line(), super::Cli::command().render_version());
+    }
+
+    #[test]
+    fn only_a_lone_version_flag_takes_the_fast_path() {
+        let args = |words: &[&str]| {
+            words
+                .iter()
+                .map(std::ffi::OsString::from)
+                .collect::<Vec<_>>()
+        };
+        assert!(only_version(args(&["keepout", "--version"]).into_iter()));
+        assert!(only_version(args(&["keepout", "-V"]).into_iter()));
+        for other in [
+            &["keepout"][..],
+            &["keepout", "--version", "run"],
+            &["keepout", "run", "--version"],
+            &["keepout", "--versio"],
+            &["keepout", "-Vh"],
+        ] {
+            assert!(!only_version(args(other).into_iter()), "{other:?}");
+        }
     }
 }

@@ -198,17 +198,17 @@ pub fn request(args: &RunArgs) -> Result<RunRequest> {
     Ok(RunRequest {
         project: args.project.clone(),
         home: args.home.clone(),
-        read_only: args.read_only.clone(),
+        read_only: args.sandbox.read_only.clone(),
         read_write: args.read_write.clone(),
-        toolchains: !args.no_toolchains,
-        env: args.env.clone(),
-        network: network(args.net.as_deref()),
+        toolchains: !args.sandbox.no_toolchains,
+        env: args.sandbox.env.clone(),
+        network: network(args.sandbox.net.as_deref()),
         mode: match args.mode {
             ModeArg::Namespaces => Mode::Namespaces,
             ModeArg::Landlock => Mode::Landlock,
         },
         limits: limits(
-            &args.resources,
+            &args.sandbox.resources,
             Limits {
                 max_processes: args.max_procs,
                 tmp_size_mib: args.tmp_size.unwrap_or(Limits::default().tmp_size_mib),
@@ -259,7 +259,7 @@ pub fn caller_uid() -> u32 {
 }
 
 pub fn run(args: RunArgs) -> Result<i32> {
-    let allow = match args.net.as_deref() {
+    let allow = match args.sandbox.net.as_deref() {
         None | Some("host") => None,
         Some(spec) => Some(allowlist(spec)?),
     };
@@ -308,7 +308,7 @@ pub fn run(args: RunArgs) -> Result<i32> {
     };
     let policy = match Policy::build(&req) {
         Ok(p) => Policy {
-            terminal: args.terminal.policy(),
+            terminal: args.sandbox.terminal.policy(),
             ..p
         },
         Err(e) => {
@@ -345,8 +345,8 @@ pub fn run(args: RunArgs) -> Result<i32> {
         &policy,
         allow.as_ref(),
         decoys.as_ref(),
-        args.report.as_deref(),
-        args.quiet,
+        args.sandbox.report.as_deref(),
+        args.sandbox.quiet,
     );
     match (review, code) {
         (Some(review), Ok(code)) => crate::review::after_run(&review, code),

@@ -26,7 +26,7 @@ use keepout_workspace::listing::{ago, human_size};
 use keepout_workspace::source::parse_source;
 use keepout_workspace::{Store, Workspace};
 
-use crate::cli::{ShellArgs, TryArgs, WorkspaceAction, WorkspaceSandboxArgs};
+use crate::cli::{SandboxArgs as WorkspaceSandboxArgs, ShellArgs, TryArgs, WorkspaceAction};
 use crate::run;
 
 /// The store, owned as a root caller's sandbox (`nobody` on the host) needs it.
