@@ -9,6 +9,9 @@
 //! Ed25519, ECDSA (P-256, P-384, P-521) and RSA with SHA-2 (rsa-sha2-256 and rsa-sha2-512;
 //! SHA-1 `ssh-rsa` signatures are refused, as OpenSSH does by default).
 
+pub mod import;
+pub mod listing;
+
 use std::path::{Path, PathBuf};
 
 use ssh_key::{Algorithm, HashAlg, PrivateKey, PublicKey, Signature};

@@ -20,6 +20,7 @@
 //!   memory that is zeroed on drop, never written to disk; the process is non-dumpable and
 //!   locks its memory where the limit allows.
 
+pub mod daemon;
 pub mod destination;
 mod error;
 pub mod keys;
@@ -27,6 +28,7 @@ pub mod peer;
 pub mod policy;
 mod server;
 pub mod terminal;
+pub mod unit;
 
 pub use error::Error;
 pub use server::{serve, AgentConfig};
