@@ -9,7 +9,7 @@
 //! through the caller's [`Prompt`]); [`import`] moves plaintext credential files (and, through
 //! its [`import::MoveIn`] flow, SSH keys) into the vault; [`release`] gives a scope's variables
 //! to one command (whose program [`program`] finds first, as a shell does) and [`hook`] to a
-//! shell (`kvars`).
+//! shell (`kvars`); [`helper`] names the secrets git's and cargo's credential helpers serve.
 //!
 //! Guarantees: a secret's value is only ever in the encrypted file or in memory that is zeroed
 //! when dropped; no error message, `Debug` output or listing contains a value; a failed read
@@ -19,6 +19,7 @@ pub mod cache;
 mod document;
 mod error;
 mod file;
+pub mod helper;
 pub mod hook;
 pub mod import;
 pub mod program;
