@@ -25,7 +25,7 @@ pub fn is_public_key(text: &str) -> bool {
 /// instead, and whether it is there.
 pub fn public_key_given(path: &Path) -> Error {
     let private = path.with_extension("");
-    if !path.extension().is_some_and(|e| e == "pub") || private == path {
+    if path.extension().is_none_or(|e| e != "pub") || private == path {
         return Error::PublicKeyGiven(path.to_path_buf());
     }
     if private.is_file() {
