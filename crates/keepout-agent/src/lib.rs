@@ -19,6 +19,11 @@
 //! * private keys are read from the unlocked vault for one signature at a time, held only in
 //!   memory that is zeroed on drop, never written to disk; the process is non-dumpable and
 //!   locks its memory where the limit allows.
+//!
+//! Around the serving: [`daemon`] starts the agent in the background of a shell (reusing one
+//! that answers) and writes the lines for `eval`; [`systemd`] makes its systemd user unit;
+//! [`keys::import`] moves a private key into the vault and [`keys::listing`] lists the keys
+//! with their policy.
 
 pub mod daemon;
 pub mod destination;
@@ -27,8 +32,8 @@ pub mod keys;
 pub mod peer;
 pub mod policy;
 mod server;
+pub mod systemd;
 pub mod terminal;
-pub mod unit;
 
 pub use error::Error;
 pub use server::{serve, AgentConfig};

@@ -4,7 +4,7 @@
 //! ([`keepout_vault::Unlock::move_in`] with [`keys::import::KeyImport`]: decided, written, read
 //! back and checked before the key file is removed, and only after a yes); a stored key is never
 //! replaced. `agent --daemon` starts the agent in the background ([`daemon`]) and prints the
-//! lines for the shell; `agent --systemd-unit` prints its unit ([`keepout_agent::unit`]).
+//! lines for the shell; `agent --systemd-unit` prints its unit ([`keepout_agent::systemd`]).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -150,8 +150,7 @@ pub fn agent(args: AgentArgs) -> Result<i32> {
         let exe = std::env::current_exe()
             .and_then(|p| p.canonicalize())
             .context("where is this keepout binary (to name it in the unit)")?;
-        let unit =
-            keepout_agent::unit::systemd_unit(&exe, args.upstream.as_deref(), &args.known_hosts)?;
+        let unit = keepout_agent::systemd::unit(&exe, args.upstream.as_deref(), &args.known_hosts)?;
         print!("{unit}");
         return Ok(0);
     }

@@ -13,7 +13,7 @@ use crate::Error;
 /// Quote one word of an `ExecStart=` line: `%` and `$` doubled (systemd's specifiers and
 /// variables), and the word in double quotes, with `\` and `"` escaped, when it holds anything
 /// but plain characters.
-pub fn systemd_word(word: &str) -> String {
+pub fn quote_word(word: &str) -> String {
     let word = word.replace('%', "%%").replace('$', "$$");
     if !word.is_empty()
         && word
@@ -27,19 +27,15 @@ pub fn systemd_word(word: &str) -> String {
 
 /// The systemd user unit for the keepout binary `exe`, serving the agent on
 /// `$XDG_RUNTIME_DIR/keepout/agent.sock` with these `--upstream` and `--known-hosts`.
-pub fn systemd_unit(
-    exe: &Path,
-    upstream: Option<&Path>,
-    known_hosts: &[PathBuf],
-) -> Result<String, Error> {
+pub fn unit(exe: &Path, upstream: Option<&Path>, known_hosts: &[PathBuf]) -> Result<String, Error> {
     let exe = exe.to_str().ok_or(Error::ExeNotUtf8)?;
     let absolute = |p: &Path| {
         std::path::absolute(p)
-            .map(|p| systemd_word(&p.to_string_lossy()))
+            .map(|p| quote_word(&p.to_string_lossy()))
             .map_err(Error::Io)
     };
     let mut exec = vec![
-        systemd_word(exe),
+        quote_word(exe),
         "agent".to_string(),
         "--socket".to_string(),
         "%t/keepout/agent.sock".to_string(),
@@ -83,17 +79,17 @@ mod tests {
 
     #[test]
     fn plain_words_stay_and_others_are_quoted() {
-        assert_eq!(systemd_word("/usr/bin/keepout"), "/usr/bin/keepout");
-        assert_eq!(systemd_word("a b"), "\"a b\"");
-        assert_eq!(systemd_word("100%"), "\"100%%\"");
-        assert_eq!(systemd_word("$HOME"), "\"$$HOME\"");
-        assert_eq!(systemd_word(r#"a"b\c"#), r#""a\"b\\c""#);
-        assert_eq!(systemd_word(""), "\"\"");
+        assert_eq!(quote_word("/usr/bin/keepout"), "/usr/bin/keepout");
+        assert_eq!(quote_word("a b"), "\"a b\"");
+        assert_eq!(quote_word("100%"), "\"100%%\"");
+        assert_eq!(quote_word("$HOME"), "\"$$HOME\"");
+        assert_eq!(quote_word(r#"a"b\c"#), r#""a\"b\\c""#);
+        assert_eq!(quote_word(""), "\"\"");
     }
 
     #[test]
     fn the_unit_names_the_binary_and_its_options() {
-        let unit = systemd_unit(
+        let unit = unit(
             Path::new("/opt/my tools/keepout"),
             Some(Path::new("/run/up.sock")),
             &[PathBuf::from("/etc/ssh/extra hosts")],
@@ -112,9 +108,9 @@ mod tests {
 
     #[test]
     fn relative_paths_are_made_absolute() {
-        let unit = systemd_unit(Path::new("/k"), None, &[PathBuf::from("known")]).unwrap();
+        let unit = unit(Path::new("/k"), None, &[PathBuf::from("known")]).unwrap();
         let cwd = std::env::current_dir().unwrap();
-        let expected = systemd_word(&cwd.join("known").to_string_lossy());
+        let expected = quote_word(&cwd.join("known").to_string_lossy());
         assert!(
             unit.contains(&format!("--known-hosts {expected}\n")),
             "{unit}"
@@ -125,9 +121,6 @@ mod tests {
     fn a_path_that_is_not_utf8_cannot_be_named() {
         use std::os::unix::ffi::OsStrExt;
         let exe = Path::new(std::ffi::OsStr::from_bytes(b"/opt/\xff/keepout"));
-        assert!(matches!(
-            systemd_unit(exe, None, &[]),
-            Err(Error::ExeNotUtf8)
-        ));
+        assert!(matches!(unit(exe, None, &[]), Err(Error::ExeNotUtf8)));
     }
 }
