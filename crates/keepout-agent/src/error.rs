@@ -59,4 +59,51 @@ pub enum Error {
     /// The `[ssh]` settings do not parse: the file, line and column, with the line shown.
     #[error("{0}")]
     Settings(String),
+    /// A public key given to `ssh import` where its private key is next to it.
+    #[error("{} is a public key; import the private key next to it: keepout ssh import {}", public.display(), private.display())]
+    PublicKeyBesidePrivate { public: PathBuf, private: PathBuf },
+    /// A public key given to `ssh import` whose private key is not where it would be.
+    #[error(
+        "{} is a public key; import its private key ({} is not there: give the path of \
+         the private key file)",
+        public.display(),
+        private.display()
+    )]
+    PublicKeyWithoutPrivate { public: PathBuf, private: PathBuf },
+    /// A public key given to `ssh import` that has no `.pub` name to find its private key by.
+    #[error("{} is a public key; import the private key file instead (the one without .pub)", .0.display())]
+    PublicKeyGiven(PathBuf),
+    /// Another key is stored under the name a key is imported as: nothing was changed.
+    #[error(
+        "the vault already holds another key named {name} ({theirs}; this one is \
+         {fingerprint}); nothing was changed. Import this one under another name \
+         (`keepout ssh import {} --name {name}-2`; its policy is its own [[ssh.key]]), or \
+         remove the stored one first (`keepout ssh rm {name}`)",
+        file.display()
+    )]
+    OtherKeyStored {
+        name: String,
+        theirs: String,
+        fingerprint: String,
+        file: PathBuf,
+    },
+    #[error("cannot open {}", path.display())]
+    OpenLog {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The agent started in the background stopped before it answered.
+    #[error("the agent stopped ({status}); see {}", log.display())]
+    AgentStopped {
+        status: std::process::ExitStatus,
+        log: PathBuf,
+    },
+    #[error("the agent did not start within 5 s; see {}", log.display())]
+    AgentNotStarted { log: PathBuf },
+    #[error("this keepout binary's path is not UTF-8; systemd cannot name it")]
+    ExeNotUtf8,
+    /// Starting a process or making a path absolute failed.
+    #[error(transparent)]
+    Io(std::io::Error),
 }

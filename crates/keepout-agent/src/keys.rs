@@ -7,7 +7,11 @@
 //! Signing parses the private key from the vault for that one signature and drops it (ssh-key
 //! zeroizes private key material on drop); nothing of it is written anywhere. Supported:
 //! Ed25519, ECDSA (P-256, P-384, P-521) and RSA with SHA-2 (rsa-sha2-256 and rsa-sha2-512;
-//! SHA-1 `ssh-rsa` signatures are refused, as OpenSSH does by default).
+//! SHA-1 `ssh-rsa` signatures are refused, as OpenSSH does by default). Keys come in through
+//! [`import`] and are shown through [`listing`].
+
+pub mod import;
+pub mod listing;
 
 use std::path::{Path, PathBuf};
 

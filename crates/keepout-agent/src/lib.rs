@@ -19,13 +19,20 @@
 //! * private keys are read from the unlocked vault for one signature at a time, held only in
 //!   memory that is zeroed on drop, never written to disk; the process is non-dumpable and
 //!   locks its memory where the limit allows.
+//!
+//! Around the serving: [`daemon`] starts the agent in the background of a shell (reusing one
+//! that answers) and writes the lines for `eval`; [`systemd`] makes its systemd user unit;
+//! [`keys::import`] moves a private key into the vault and [`keys::listing`] lists the keys
+//! with their policy.
 
+pub mod daemon;
 pub mod destination;
 mod error;
 pub mod keys;
 pub mod peer;
 pub mod policy;
 mod server;
+pub mod systemd;
 pub mod terminal;
 
 pub use error::Error;

@@ -7,9 +7,13 @@
 //! Everything it looks at comes from a [`Context`], so tests point it at a fixture home and a
 //! fixture environment; the probes that run programs (`sudo -n true`, `ssh-add -l`) run only when
 //! [`Context::probe`] is set.
+//!
+//! [`git_setup`] is what `keepout git setup` writes into the global git config, the fix of the
+//! `git-setup` finding.
 
 mod files;
 mod git;
+pub mod git_setup;
 mod privilege;
 mod ssh;
 mod system;

@@ -7,7 +7,9 @@
 //! holds the scopes that decide which secrets a directory's commands get; [`Unlock`] is how a
 //! command gets the vault's key (configured identities, the unlock cache, or a passphrase asked
 //! through the caller's [`Prompt`]); [`import`] moves plaintext credential files (and, through
-//! its [`import::MoveIn`] flow, SSH keys) into the vault.
+//! its [`import::MoveIn`] flow, SSH keys) into the vault; [`release`] gives a scope's variables
+//! to one command (whose program [`program`] finds first, as a shell does) and [`hook`] to a
+//! shell (`kvars`); [`helper`] names the secrets git's and cargo's credential helpers serve.
 //!
 //! Guarantees: a secret's value is only ever in the encrypted file or in memory that is zeroed
 //! when dropped; no error message, `Debug` output or listing contains a value; a failed read
@@ -17,8 +19,12 @@ pub mod cache;
 mod document;
 mod error;
 mod file;
+pub mod helper;
+pub mod hook;
 pub mod import;
+pub mod program;
 mod reference;
+pub mod release;
 mod scope;
 mod session;
 

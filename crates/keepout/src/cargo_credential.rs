@@ -18,17 +18,7 @@ struct KeepoutCredential;
 
 /// The vault name for a registry: its configured name, else its index URL made into a name.
 fn secret_name(registry: &RegistryInfo<'_>) -> String {
-    let base = registry.name.map(str::to_string).unwrap_or_else(|| {
-        registry
-            .index_url
-            .trim_start_matches("sparse+")
-            .split("://")
-            .last()
-            .unwrap_or("")
-            .to_string()
-    });
-    let cleaned = keepout_vault::name_part(&base);
-    format!("cargo/{}", cleaned.trim_matches('-'))
+    keepout_vault::helper::cargo_secret_name(registry.name, registry.index_url)
 }
 
 fn other(e: impl Into<anyhow::Error>) -> Error {
@@ -103,26 +93,4 @@ impl Credential for KeepoutCredential {
 pub fn cargo_credential() -> anyhow::Result<i32> {
     cargo_credential::main(KeepoutCredential);
     Ok(0)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn registry_names() {
-        let r = |name: Option<&'static str>, url: &'static str| RegistryInfo {
-            index_url: url,
-            name,
-            headers: vec![],
-        };
-        assert_eq!(
-            secret_name(&r(Some("crates-io"), "https://x")),
-            "cargo/crates-io"
-        );
-        assert_eq!(
-            secret_name(&r(None, "sparse+https://Reg.Example/index/")),
-            "cargo/reg.example-index"
-        );
-    }
 }

@@ -2,71 +2,26 @@
 //! vault.
 //!
 //! Secrets are named `git/HOST/USERNAME` (the value is the password or token; a port is written
-//! `HOST-PORT`); `git/HOST` alone is a token for any user name. `get` answers only for the protocols https and http; with no
-//! matching secret it answers nothing, so git goes on to its next helper or asks.
+//! `HOST-PORT`); `git/HOST` alone is a token for any user name ([`keepout_vault::helper`]).
+//! `get` answers only for the protocols https and http; with no matching secret it answers
+//! nothing, so git goes on to its next helper or asks.
 //!
 //! Set up with `git config --global credential.helper '!keepout git-credential'` (the `!` makes
 //! git run the command as given).
 
-use std::collections::BTreeMap;
-use std::io::{BufRead, Write};
+use std::io::Write;
 
 use anyhow::{bail, Result};
-use keepout_vault::{Document, Zeroizing};
+use keepout_vault::helper::{git_lookup, git_secret_name, GitRequest};
+use keepout_vault::Zeroizing;
 
 use crate::cli::GitCredentialAction;
 
-/// Read git's `key=value` lines up to a blank line or the end.
-fn read_request() -> Result<BTreeMap<String, Zeroizing<String>>> {
-    let mut request = BTreeMap::new();
-    for line in std::io::stdin().lock().lines() {
-        let line = Zeroizing::new(line?);
-        if line.is_empty() {
-            break;
-        }
-        if let Some((k, v)) = line.split_once('=') {
-            request.insert(k.to_string(), Zeroizing::new(v.to_string()));
-        }
-    }
-    Ok(request)
-}
-
-/// The vault names to look at for a request, most specific first.
-fn candidates(doc: &Document, host: &str, user: Option<&str>) -> Option<(String, String)> {
-    if let Some(user) = user {
-        let name = format!("git/{host}/{user}");
-        if doc.get(&name).is_ok() {
-            return Some((name, user.to_string()));
-        }
-    }
-    let prefix = format!("git/{host}/");
-    if user.is_none() {
-        if let Some(info) = doc.list().into_iter().find(|s| s.name.starts_with(&prefix)) {
-            let user = info.name[prefix.len()..].to_string();
-            return Some((info.name, user));
-        }
-    }
-    let name = format!("git/{host}");
-    doc.get(&name)
-        .is_ok()
-        .then(|| (name, user.unwrap_or("git").to_string()))
-}
-
 pub fn git_credential(action: GitCredentialAction) -> Result<i32> {
-    let request = read_request()?;
-    let get = |k: &str| request.get(k).map(|v| v.as_str().to_string());
-    let protocol = get("protocol").unwrap_or_default();
-    let Some(host) = get("host") else {
-        return Ok(0);
+    let request = GitRequest::read(std::io::stdin().lock())?;
+    let Some(host) = request.host() else {
+        return Ok(0); // not https or http, or a host keepout cannot name a secret after
     };
-    // Host names are case-insensitive; a port becomes `-PORT` (git/127.0.0.1-8080/USER).
-    let host = host.to_ascii_lowercase().replace(':', "-");
-    if protocol != "https" && protocol != "http" {
-        return Ok(0);
-    }
-    if keepout_vault::check_name(&format!("git/{host}")).is_err() {
-        return Ok(0); // a host name keepout cannot name a secret after: not ours
-    }
     let vault = crate::secret::vault();
     match action {
         GitCredentialAction::Get => {
@@ -83,7 +38,7 @@ pub fn git_credential(action: GitCredentialAction) -> Result<i32> {
                 return Ok(0);
             }
             let doc = crate::secret::session().read_document(&vault)?;
-            if let Some((name, user)) = candidates(&doc, &host, get("username").as_deref()) {
+            if let Some((name, user)) = git_lookup(&doc, &host, request.get("username")) {
                 let value = &doc.get(&name)?.value;
                 let mut out = std::io::stdout().lock();
                 writeln!(out, "username={user}")?;
@@ -91,10 +46,11 @@ pub fn git_credential(action: GitCredentialAction) -> Result<i32> {
             }
         }
         GitCredentialAction::Store => {
-            let (Some(user), Some(password)) = (get("username"), request.get("password")) else {
+            let (Some(user), Some(password)) = (request.get("username"), request.get("password"))
+            else {
                 return Ok(0);
             };
-            let name = format!("git/{host}/{user}");
+            let name = git_secret_name(&host, user);
             if keepout_vault::check_name(&name).is_err() {
                 bail!("cannot store a credential for user {user:?} (names are lower-case)");
             }
@@ -113,10 +69,10 @@ pub fn git_credential(action: GitCredentialAction) -> Result<i32> {
             if !vault.exists() {
                 return Ok(0);
             }
-            let Some(user) = get("username") else {
+            let Some(user) = request.get("username") else {
                 return Ok(0);
             };
-            let name = format!("git/{host}/{user}");
+            let name = git_secret_name(&host, user);
             let session = crate::secret::session();
             let opened = session.for_writing_with_document(&vault)?;
             session.update(&vault, opened, |doc| {

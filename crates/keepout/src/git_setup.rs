@@ -1,43 +1,11 @@
-//! `keepout git setup`: fetch and clone over HTTPS, push over SSH.
-//!
-//! Untrusted code that runs `git fetch` (a test suite, a build script) should not be able to use
-//! your SSH key; pushes should, but only through an agent that asks (`keepout agent`). Git's URL
-//! rewriting does exactly this, in your global git config:
-//!
-//! ```ini
-//! [url "https://github.com/"]
-//!     insteadOf = git@github.com:
-//!     insteadOf = ssh://git@github.com/
-//! [url "git@github.com:"]
-//!     pushInsteadOf = https://github.com/
-//!     pushInsteadOf = ssh://git@github.com/
-//!     pushInsteadOf = git@github.com:
-//! ```
-//!
-//! (The last line keeps pushes of `git@` remotes on SSH: without it the HTTPS `insteadOf` would
-//! apply to pushes too.) Every change goes through `git config --global`, is idempotent, and
-//! `--undo` removes exactly these values.
+//! `keepout git setup`: fetch and clone over HTTPS, push over SSH. What the global git config
+//! should hold, and whether it holds it, is [`keepout_audit::git_setup`]'s; this runs `git` for
+//! it and says what changed.
 
 use anyhow::{bail, Context, Result};
+use keepout_audit::git_setup::{self, Change};
 
 use crate::cli::GitSetupArgs;
-
-/// The hosts set up when none are named.
-pub const DEFAULT_HOSTS: &[&str] = &["github.com", "gitlab.com", "codeberg.org"];
-
-/// (key, value) pairs of the global git config for `host`.
-pub fn rewrites(host: &str) -> Vec<(String, String)> {
-    let https = format!("https://{host}/");
-    let scp = format!("git@{host}:");
-    let ssh = format!("ssh://git@{host}/");
-    vec![
-        (format!("url.{https}.insteadOf"), scp.clone()),
-        (format!("url.{https}.insteadOf"), ssh.clone()),
-        (format!("url.{scp}.pushInsteadOf"), https),
-        (format!("url.{scp}.pushInsteadOf"), ssh),
-        (format!("url.{scp}.pushInsteadOf"), scp.clone()),
-    ]
-}
 
 fn git(args: &[&str]) -> Result<std::process::Output> {
     std::process::Command::new("git")
@@ -49,39 +17,22 @@ fn git(args: &[&str]) -> Result<std::process::Output> {
 
 fn has(key: &str, value: &str) -> Result<bool> {
     let out = git(&["config", "--global", "--get-all", key])?;
-    Ok(String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .any(|l| l == value))
+    Ok(git_setup::holds(
+        &String::from_utf8_lossy(&out.stdout),
+        value,
+    ))
 }
 
 pub fn git_setup(args: GitSetupArgs) -> Result<i32> {
-    let hosts: Vec<String> = if args.host.is_empty() {
-        DEFAULT_HOSTS.iter().map(|h| h.to_string()).collect()
-    } else {
-        args.host.clone()
-    };
-    for h in &hosts {
-        if h.is_empty() || h.contains(['/', ':', '@', ' ']) {
-            bail!("{h:?} is not a host name (e.g. github.com)");
-        }
-    }
+    let hosts = git_setup::hosts(&args.host)?;
     let mut changed = 0;
     for host in &hosts {
-        for (key, value) in rewrites(host) {
-            let present = has(&key, &value)?;
-            let run = match (args.undo, present) {
-                (false, false) => Some(vec!["config", "--global", "--add", &key, &value]),
-                (true, true) => Some(vec![
-                    "config",
-                    "--global",
-                    "--fixed-value",
-                    "--unset-all",
-                    &key,
-                    &value,
-                ]),
-                _ => None,
+        for rewrite in git_setup::rewrites(host) {
+            let present = has(&rewrite.key, &rewrite.value)?;
+            let Some(change) = Change::needed(&rewrite, args.undo, present) else {
+                continue;
             };
-            let Some(cmd) = run else { continue };
+            let cmd = change.git_args();
             if args.dry_run {
                 println!("git {}", cmd.join(" "));
                 continue;
