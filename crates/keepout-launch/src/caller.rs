@@ -160,7 +160,10 @@ mod tests {
         );
         assert_eq!(caller.env_not_utf8, vec!["LANG", "ODD"]);
         // LANG is passed by default, ODD is not: only LANG is worth a word.
-        assert_eq!(caller.unpassable_defaults().collect::<Vec<_>>(), vec!["LANG"]);
+        assert_eq!(
+            caller.unpassable_defaults().collect::<Vec<_>>(),
+            vec!["LANG"]
+        );
         assert_eq!(caller.cwd().unwrap(), Path::new("/w"));
     }
 

@@ -163,7 +163,7 @@ impl Config {
             (Some(m), _) => Some(m),
             (None, Some(v)) => Some(
                 keepout_sandbox::limits::parse_size(&text("memory", v)?)
-                    .map_err(|e| bad("memory", e))?,
+                    .map_err(|e| bad("memory", e.to_string()))?,
             ),
             (None, None) => None,
         };
@@ -171,7 +171,7 @@ impl Config {
             (Some(r), _) => r,
             (None, Some(v)) => text("disk-reserve", v)?
                 .parse()
-                .map_err(|e| bad("disk-reserve", e))?,
+                .map_err(|e: keepout_sandbox::Error| bad("disk-reserve", e.to_string()))?,
             (None, None) => base.disk_reserve,
         };
         Ok(Limits {
@@ -201,6 +201,28 @@ impl Config {
     }
 }
 
+/// The config read when first asked for, then kept: a command that needs it at several points
+/// reads it once, and one that fails before it needs it never reads it (so that what is said
+/// first stays what it always was). A read that fails is not kept.
+#[derive(Debug, Default)]
+pub struct LazyConfig(std::cell::OnceCell<Config>);
+
+impl LazyConfig {
+    /// Nothing read yet.
+    pub fn new() -> LazyConfig {
+        LazyConfig::default()
+    }
+
+    /// The config ([`Config::load`]), read now if it has not been.
+    pub fn get(&self) -> Result<&Config, Error> {
+        if let Some(config) = self.0.get() {
+            return Ok(config);
+        }
+        let config = Config::load()?;
+        Ok(self.0.get_or_init(|| config))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -215,7 +237,9 @@ mod tests {
         let config = Config::load_from(dir.path().join("none.toml")).unwrap();
         assert!(config.toolchains(Some(Path::new("/h"))).unwrap().is_empty());
         assert_eq!(
-            config.limits(&Resources::default(), Limits::default()).unwrap(),
+            config
+                .limits(&Resources::default(), Limits::default())
+                .unwrap(),
             Limits::default()
         );
         assert_eq!(config.vault().unwrap(), keepout_vault::Config::default());
@@ -274,7 +298,9 @@ mod tests {
         assert_eq!(limits.disk_reserve, "5%".parse().unwrap());
         assert_eq!(limits.max_processes, 7);
         // Without flags nor config: the base's reserve, no memory limit.
-        let limits = parsed("").unwrap().limits(&Resources::default(), base.clone());
+        let limits = parsed("")
+            .unwrap()
+            .limits(&Resources::default(), base.clone());
         assert_eq!(
             limits.unwrap(),
             Limits {

@@ -18,8 +18,8 @@ mod launch;
 mod pip;
 mod request;
 
-pub use caller::Caller;
-pub use config::{Config, Resources, KNOWN_KEYS};
+pub use caller::{effective_uid, Caller};
+pub use config::{Config, LazyConfig, Resources, KNOWN_KEYS};
 pub use error::Error;
 pub use home::{prepare_home, PreparedHome};
 pub use launch::{launch, Outcome};

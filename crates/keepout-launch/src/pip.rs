@@ -132,8 +132,14 @@ mod tests {
         let bin = prefix(dir.path(), true);
         let env = env(&bin);
         assert_eq!(externally_managed_pip(&cmd(&["pip", "list"]), &env), None);
-        assert_eq!(externally_managed_pip(&cmd(&["python3", "x.py"]), &env), None);
-        assert_eq!(externally_managed_pip(&cmd(&["pipx", "install", "x"]), &env), None);
+        assert_eq!(
+            externally_managed_pip(&cmd(&["python3", "x.py"]), &env),
+            None
+        );
+        assert_eq!(
+            externally_managed_pip(&cmd(&["pipx", "install", "x"]), &env),
+            None
+        );
         assert_eq!(externally_managed_pip(&[], &env), None);
         // Not on PATH.
         assert_eq!(

@@ -123,10 +123,7 @@ mod tests {
     fn networks() {
         assert_eq!(network(None), Network::None);
         assert_eq!(network(Some("host")), Network::Host);
-        assert_eq!(
-            network(Some("pypi")),
-            Network::Proxied { port: PROXY_PORT }
-        );
+        assert_eq!(network(Some("pypi")), Network::Proxied { port: PROXY_PORT });
     }
 
     #[test]
@@ -136,7 +133,10 @@ mod tests {
         let req = caller_request(vec!["true".into()], caller(home.path()), &config).unwrap();
         let a = bytecode_cache(Path::new("/src/a"), &req).unwrap();
         let b = bytecode_cache(Path::new("/other/a"), &req).unwrap();
-        assert!(a.starts_with(home.path().join(".cache/keepout/pycache")), "{a:?}");
+        assert!(
+            a.starts_with(home.path().join(".cache/keepout/pycache")),
+            "{a:?}"
+        );
         assert!(a.is_dir());
         assert_ne!(a, b);
         assert!(a.file_name().unwrap().to_str().unwrap().starts_with("a-"));

@@ -26,6 +26,8 @@ use keepout_workspace::listing::{ago, human_size};
 use keepout_workspace::source::parse_source;
 use keepout_workspace::{Store, Workspace};
 
+use keepout_launch::{Caller, LazyConfig};
+
 use crate::cli::{SandboxArgs as WorkspaceSandboxArgs, ShellArgs, TryArgs, WorkspaceAction};
 use crate::run;
 
@@ -63,6 +65,7 @@ fn check_before_work(
     new_name: Option<&str>,
     layer: Option<&str>,
     opts: &WorkspaceSandboxArgs,
+    config: &LazyConfig,
 ) -> Result<()> {
     let preflight = Preflight {
         new_name,
@@ -74,11 +77,11 @@ fn check_before_work(
         &preflight,
         || match opts.net.as_deref() {
             None | Some("host") => Ok(()),
-            Some(spec) => run::allowlist(spec)
+            Some(spec) => run::allowlist(config, spec)
                 .map(drop)
                 .with_context(|| format!("--net {spec}")),
         },
-        || run::limits(&opts.resources, keepout_sandbox::Limits::default()).map(drop),
+        || run::limits(config, &opts.resources, keepout_sandbox::Limits::default()).map(drop),
     )
 }
 
@@ -90,6 +93,7 @@ fn run_in(
     command: Vec<String>,
     opts: &WorkspaceSandboxArgs,
     extra_env: Vec<EnvRule>,
+    config: &LazyConfig,
 ) -> Result<i32> {
     // Two overlays on one upper directory are not allowed (and the work directory is cleared
     // for each): a workspace on layers is one run's at a time; a plain home may be shared.
@@ -114,7 +118,7 @@ fn run_in(
     let net = opts.net.as_deref();
     let allow = match net {
         None | Some("host") => None,
-        Some(spec) => Some(run::allowlist(spec)?),
+        Some(spec) => Some(run::allowlist(config, spec)?),
     };
     let mut env = vec![EnvRule::Set(
         "KEEPOUT_WORKSPACE".into(),
@@ -135,8 +139,8 @@ fn run_in(
         env,
         network: run::network(net),
         toolchains: !opts.no_toolchains,
-        limits: run::limits(&opts.resources, keepout_sandbox::Limits::default())?,
-        ..run::caller_request(command)?
+        limits: run::limits(config, &opts.resources, keepout_sandbox::Limits::default())?,
+        ..run::caller_request(command, Caller::current(), config)?
     };
     let policy = Policy {
         terminal: opts.terminal.policy(),
@@ -253,7 +257,14 @@ pub fn try_source(args: TryArgs) -> Result<i32> {
         Some(n) => n.clone(),
         None => source.name.clone(),
     };
-    check_before_work(&store, Some(&name), args.from.as_deref(), &args.sandbox)?;
+    let config = LazyConfig::new();
+    check_before_work(
+        &store,
+        Some(&name),
+        args.from.as_deref(),
+        &args.sandbox,
+        &config,
+    )?;
     let req = NewClone {
         name: &name,
         project: &project,
@@ -281,7 +292,15 @@ pub fn try_source(args: TryArgs) -> Result<i32> {
                 None => " (no network)".into(),
             }
         );
-        match run_in(&store, ws, false, clone.command, &clone_opts, clone.env) {
+        match run_in(
+            &store,
+            ws,
+            false,
+            clone.command,
+            &clone_opts,
+            clone.env,
+            &config,
+        ) {
             Ok(0) => Ok(()),
             Ok(code) => Err(anyhow!(
                 "cloning {} failed (git exited {code}); no workspace was kept",
@@ -294,7 +313,7 @@ pub fn try_source(args: TryArgs) -> Result<i32> {
         }
     })?;
     eprintln!("keepout: workspace {name} is ready; `keepout shell {name}` comes back to it");
-    enter(&store, &mut ws, &args.command, &args.sandbox)
+    enter(&store, &mut ws, &args.command, &args.sandbox, &config)
 }
 
 /// The command (or a shell) in the workspace's project, with what the user asked for.
@@ -303,18 +322,20 @@ fn enter(
     ws: &mut Workspace,
     command: &[String],
     opts: &WorkspaceSandboxArgs,
+    config: &LazyConfig,
 ) -> Result<i32> {
     if !command.is_empty() {
-        return run_in(store, ws, true, command.to_vec(), opts, Vec::new());
+        return run_in(store, ws, true, command.to_vec(), opts, Vec::new(), config);
     }
     // SHELL names the shell that runs (the sandbox's default is /bin/sh).
     let shell = interactive_shell();
     let env = vec![EnvRule::Set("SHELL".into(), shell.into())];
-    run_in(store, ws, true, vec![shell.into()], opts, env)
+    run_in(store, ws, true, vec![shell.into()], opts, env, config)
 }
 
 pub fn shell(args: ShellArgs) -> Result<i32> {
     let store = store();
+    let config = LazyConfig::new();
     let mut ws = if store.exists(&args.name) {
         if args.new || args.from.is_some() {
             // A damaged one says so (and how to remove it) rather than just "exists".
@@ -325,7 +346,7 @@ pub fn shell(args: ShellArgs) -> Result<i32> {
                 args.name
             );
         }
-        check_before_work(&store, None, None, &args.sandbox)?;
+        check_before_work(&store, None, None, &args.sandbox, &config)?;
         store.workspace(&args.name)?
     } else if args.new || args.from.is_some() {
         check_before_work(
@@ -333,6 +354,7 @@ pub fn shell(args: ShellArgs) -> Result<i32> {
             Some(&args.name),
             args.from.as_deref(),
             &args.sandbox,
+            &config,
         )?;
         let ws = home::make_to_enter(
             &store,
@@ -358,7 +380,7 @@ pub fn shell(args: ShellArgs) -> Result<i32> {
             args.name
         );
     };
-    enter(&store, &mut ws, &args.command, &args.sandbox)
+    enter(&store, &mut ws, &args.command, &args.sandbox, &config)
 }
 
 pub fn workspace(action: WorkspaceAction) -> Result<i32> {
