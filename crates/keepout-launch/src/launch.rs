@@ -119,3 +119,74 @@ pub fn launch(
         externally_managed,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{caller_request, Caller, Config};
+
+    /// Whether this machine lets a sandbox start (user namespaces); the integration suite
+    /// covers the rest where it does not.
+    fn sandboxes_start() -> bool {
+        keepout_sandbox::KernelSupport::probe()
+            .checks
+            .iter()
+            .any(|c| c.name == "user namespaces" && c.ok)
+    }
+
+    fn policy(project: &std::path::Path, command: &[&str]) -> Policy {
+        let config = Config::parse("/c.toml".into(), String::new()).unwrap();
+        let mut req = caller_request(
+            command.iter().map(|w| w.to_string()).collect(),
+            Caller::current(),
+            &config,
+        )
+        .unwrap();
+        req.toolchains = false;
+        req.project = Some(project.to_path_buf());
+        Policy::build(&req).unwrap()
+    }
+
+    #[test]
+    fn a_run_without_network_reports_its_exit_code_and_nothing_refused() {
+        if !sandboxes_start() {
+            eprintln!("skipped: no user namespaces here");
+            return;
+        }
+        let project = tempfile::tempdir().unwrap();
+        let policy = policy(project.path(), &["/bin/sh", "-c", "exit 3"]);
+        let outcome = launch(&policy, None, None).unwrap();
+        assert_eq!(outcome.exit_code, 3);
+        assert!(outcome.refusals.is_empty());
+        assert!(outcome.unreachable.is_empty());
+        assert!(outcome.decoys_sent.is_empty());
+        assert!(outcome.decoys_read.is_empty());
+        assert_eq!(outcome.externally_managed, None);
+        let report: serde_json::Value =
+            serde_json::from_str(&outcome.report_json().unwrap()).unwrap();
+        assert_eq!(report["version"], 2);
+        assert_eq!(report["refused"], serde_json::json!([]));
+        assert_eq!(report["decoys_sent"], serde_json::json!([]));
+    }
+
+    #[test]
+    fn a_command_that_is_not_there_is_the_sandboxs_error() {
+        if !sandboxes_start() {
+            eprintln!("skipped: no user namespaces here");
+            return;
+        }
+        let project = tempfile::tempdir().unwrap();
+        let policy = policy(project.path(), &["/no/such/command"]);
+        let e = launch(&policy, None, None).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::Sandbox(keepout_sandbox::Error::Exec {
+                    not_found: true,
+                    ..
+                })
+            ),
+            "{e:?}"
+        );
+    }
+}
