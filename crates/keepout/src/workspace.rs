@@ -41,6 +41,22 @@ pub fn store() -> Store {
     }
 }
 
+/// Who runs this command and the config it reads: made once per command, shared by its checks
+/// and its runs (a `try` runs twice: the clone, then the command).
+struct Given {
+    caller: Caller,
+    config: LazyConfig,
+}
+
+impl Given {
+    fn current() -> Given {
+        Given {
+            caller: Caller::current(),
+            config: LazyConfig::new(),
+        }
+    }
+}
+
 /// A workspace error as keepout says it: the message with its fix, where there is one, in
 /// the words it has always had.
 pub fn error_text(e: &keepout_workspace::Error) -> String {
@@ -93,8 +109,9 @@ fn run_in(
     command: Vec<String>,
     opts: &WorkspaceSandboxArgs,
     extra_env: Vec<EnvRule>,
-    config: &LazyConfig,
+    given: &Given,
 ) -> Result<i32> {
+    let config = &given.config;
     // Two overlays on one upper directory are not allowed (and the work directory is cleared
     // for each): a workspace on layers is one run's at a time; a plain home may be shared.
     let join_socket = ws.dir.join("join.sock");
@@ -140,7 +157,7 @@ fn run_in(
         network: run::network(net),
         toolchains: !opts.no_toolchains,
         limits: run::limits(config, &opts.resources, keepout_sandbox::Limits::default())?,
-        ..run::caller_request(command, Caller::current(), config)?
+        ..run::caller_request(command, given.caller.clone(), config)?
     };
     let policy = Policy {
         terminal: opts.terminal.policy(),
@@ -246,8 +263,8 @@ fn interactive_shell() -> &'static str {
 
 pub fn try_source(args: TryArgs) -> Result<i32> {
     let store = store();
-    let cwd = std::env::current_dir().context("cannot read the current directory")?;
-    let source = parse_source(&args.source, &cwd)?;
+    let given = Given::current();
+    let source = parse_source(&args.source, given.caller.cwd().map_err(run::lift)?)?;
     let name = match &args.name {
         Some(n) => n.clone(),
         None => store.free_name(&source.name),
@@ -257,13 +274,12 @@ pub fn try_source(args: TryArgs) -> Result<i32> {
         Some(n) => n.clone(),
         None => source.name.clone(),
     };
-    let config = LazyConfig::new();
     check_before_work(
         &store,
         Some(&name),
         args.from.as_deref(),
         &args.sandbox,
-        &config,
+        &given.config,
     )?;
     let req = NewClone {
         name: &name,
@@ -299,7 +315,7 @@ pub fn try_source(args: TryArgs) -> Result<i32> {
             clone.command,
             &clone_opts,
             clone.env,
-            &config,
+            &given,
         ) {
             Ok(0) => Ok(()),
             Ok(code) => Err(anyhow!(
@@ -313,7 +329,7 @@ pub fn try_source(args: TryArgs) -> Result<i32> {
         }
     })?;
     eprintln!("keepout: workspace {name} is ready; `keepout shell {name}` comes back to it");
-    enter(&store, &mut ws, &args.command, &args.sandbox, &config)
+    enter(&store, &mut ws, &args.command, &args.sandbox, &given)
 }
 
 /// The command (or a shell) in the workspace's project, with what the user asked for.
@@ -322,20 +338,20 @@ fn enter(
     ws: &mut Workspace,
     command: &[String],
     opts: &WorkspaceSandboxArgs,
-    config: &LazyConfig,
+    given: &Given,
 ) -> Result<i32> {
     if !command.is_empty() {
-        return run_in(store, ws, true, command.to_vec(), opts, Vec::new(), config);
+        return run_in(store, ws, true, command.to_vec(), opts, Vec::new(), given);
     }
     // SHELL names the shell that runs (the sandbox's default is /bin/sh).
     let shell = interactive_shell();
     let env = vec![EnvRule::Set("SHELL".into(), shell.into())];
-    run_in(store, ws, true, vec![shell.into()], opts, env, config)
+    run_in(store, ws, true, vec![shell.into()], opts, env, given)
 }
 
 pub fn shell(args: ShellArgs) -> Result<i32> {
     let store = store();
-    let config = LazyConfig::new();
+    let given = Given::current();
     let mut ws = if store.exists(&args.name) {
         if args.new || args.from.is_some() {
             // A damaged one says so (and how to remove it) rather than just "exists".
@@ -346,7 +362,7 @@ pub fn shell(args: ShellArgs) -> Result<i32> {
                 args.name
             );
         }
-        check_before_work(&store, None, None, &args.sandbox, &config)?;
+        check_before_work(&store, None, None, &args.sandbox, &given.config)?;
         store.workspace(&args.name)?
     } else if args.new || args.from.is_some() {
         check_before_work(
@@ -354,7 +370,7 @@ pub fn shell(args: ShellArgs) -> Result<i32> {
             Some(&args.name),
             args.from.as_deref(),
             &args.sandbox,
-            &config,
+            &given.config,
         )?;
         let ws = home::make_to_enter(
             &store,
@@ -380,7 +396,7 @@ pub fn shell(args: ShellArgs) -> Result<i32> {
             args.name
         );
     };
-    enter(&store, &mut ws, &args.command, &args.sandbox, &config)
+    enter(&store, &mut ws, &args.command, &args.sandbox, &given)
 }
 
 pub fn workspace(action: WorkspaceAction) -> Result<i32> {
