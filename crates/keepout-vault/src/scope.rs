@@ -189,9 +189,15 @@ impl Config {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Config::default()),
             Err(e) => return Err(VaultError::io("cannot read", path, e)),
         };
-        parse_config(path, &text).map_err(VaultError::Config)?;
+        Config::parse(path, &text)
+    }
+
+    /// The configuration from `text`, already read from `path` (which only names it in errors):
+    /// what [`Config::load`] makes of the file's text, with the same errors.
+    pub fn parse(path: &Path, text: &str) -> Result<Config, VaultError> {
+        parse_config(path, text).map_err(VaultError::Config)?;
         let config: Config =
-            toml::from_str(&text).map_err(|e| VaultError::Config(toml_error(path, &text, &e)))?;
+            toml::from_str(text).map_err(|e| VaultError::Config(toml_error(path, text, &e)))?;
         for s in &config.scopes {
             for name in s.env.keys() {
                 if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {

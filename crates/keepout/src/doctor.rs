@@ -2,8 +2,6 @@
 //! which of the caller's toolchains and Pythons a sandbox can run. Exits non-zero when user
 //! namespaces are refused or the config is invalid (what `keepout run` would refuse).
 
-use std::path::PathBuf;
-
 use anyhow::Result;
 use keepout_sandbox::toolchains::{self, Python, SkippedToolchain, Survey, Toolchain};
 use keepout_sandbox::{KernelSupport, Mode};
@@ -36,10 +34,12 @@ pub fn doctor(args: DoctorArgs) -> Result<i32> {
     support
         .checks
         .push(keepout_sandbox::kernel::memory_limit_check());
-    let config = config_check();
+    let caller = keepout_launch::Caller::current();
+    let config_file = keepout_launch::LazyConfig::new();
+    let config = config_check(&config_file, &caller);
     let config_ok = config.ok;
     support.checks.push(config);
-    let survey = toolchain_survey();
+    let survey = toolchain_survey(&config_file, &caller);
     let pythons = toolchains::pythons(&survey);
     if args.json {
         let report = Report {
@@ -90,9 +90,12 @@ pub fn doctor(args: DoctorArgs) -> Result<i32> {
 }
 
 /// Is the config valid, the way `keepout run` (and the vault) read it?
-fn config_check() -> keepout_sandbox::kernel::Check {
+fn config_check(
+    config: &keepout_launch::LazyConfig,
+    caller: &keepout_launch::Caller,
+) -> keepout_sandbox::kernel::Check {
     let name = "config";
-    match crate::run::check_config() {
+    match crate::run::check_config(config, caller) {
         Ok(path) => keepout_sandbox::kernel::Check {
             name,
             ok: true,
@@ -118,23 +121,20 @@ fn config_check() -> keepout_sandbox::kernel::Check {
 
 /// The toolchains `keepout run` would show this caller. A config that `keepout run` would refuse
 /// is reported, and the toolchains found in the home are still listed.
-fn toolchain_survey() -> Survey {
-    let home = std::env::var_os("HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| "/".into());
-    let env: Vec<(String, String)> = std::env::vars_os()
-        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
-        .collect();
-    let caller = toolchains::Caller {
-        home: &home,
-        uid: crate::run::caller_uid(),
-        env: &env,
+fn toolchain_survey(
+    config: &keepout_launch::LazyConfig,
+    caller: &keepout_launch::Caller,
+) -> Survey {
+    let toolchain_caller = toolchains::Caller {
+        home: caller.home_or_root(),
+        uid: caller.uid,
+        env: &caller.env,
         mode: Mode::Namespaces,
     };
-    let survey = crate::run::config_toolchains()
-        .and_then(|extra| Ok(toolchains::survey(&caller, true, &extra)?));
+    let survey = crate::run::config_toolchains(config, caller)
+        .and_then(|extra| Ok(toolchains::survey(&toolchain_caller, true, &extra)?));
     survey.unwrap_or_else(|e| {
         eprintln!("keepout: doctor: `keepout run` would refuse this: {e:#}");
-        toolchains::survey(&caller, true, &[]).unwrap_or_default()
+        toolchains::survey(&toolchain_caller, true, &[]).unwrap_or_default()
     })
 }

@@ -1,200 +1,94 @@
-//! `keepout run`: build the policy from the command line and the caller, then run or print it.
+//! `keepout run`: build the policy from the command line, the caller and the config, then run
+//! it (through keepout-launch) or print it, and render what came of the run. What is computed
+//! here is only what the command line asks; the facts (who calls, the config, the request, the
+//! launch's outcome) are keepout-launch's, and every line said about them is said here.
 
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
+use keepout_launch::{Caller, Config, LazyConfig, Outcome, PreparedHome, Resources};
 use keepout_sandbox::{Limits, Mode, Network, Policy, RunRequest};
 
 use crate::cli::{ModeArg, ResourceArgs, RunArgs};
 
-/// The proxy's port on the sandbox's own loopback (a network namespace of its own: no clash).
-const PROXY_PORT: u16 = 3128;
+pub use keepout_launch::network;
 
-/// The user's config file (`$XDG_CONFIG_HOME/keepout/config.toml`) as a table, with its path;
-/// an empty table when there is none.
-fn config_table() -> Result<(PathBuf, toml::Table)> {
-    let config = keepout_vault::Config::default_path();
-    let table = match std::fs::read_to_string(&config) {
-        Ok(text) => keepout_vault::parse_config(&config, &text).map_err(anyhow::Error::msg)?,
-        Err(_) => toml::Table::new(),
-    };
-    for (section, known) in KNOWN_KEYS {
-        let Some(keys) = table.get(*section).and_then(|t| t.as_table()) else {
-            continue;
-        };
-        let unknown: Vec<&str> = keys
-            .keys()
-            .map(String::as_str)
-            .filter(|k| !known.contains(k))
-            .collect();
-        if !unknown.is_empty() {
-            anyhow::bail!(
-                "{}: [{section}] has no setting {} (a typo?); its settings are: {}",
-                config.display(),
-                unknown.join(", "),
-                known.join(", ")
-            );
-        }
+/// A launch error as the CLI carries it: a sandbox error stays one, so that the exit code
+/// (126, 127) and the hint are still found by its type.
+pub fn lift(e: keepout_launch::Error) -> anyhow::Error {
+    match e {
+        keepout_launch::Error::Sandbox(e) => e.into(),
+        e => e.into(),
     }
-    Ok((config, table))
 }
-
-/// The settings `keepout run` reads from its tables of the config: any other key there is a
-/// mistake said at once, not a setting silently ignored.
-const KNOWN_KEYS: &[(&str, &[&str])] = &[
-    ("run", &["toolchains", "memory", "disk-reserve"]),
-    ("net", &["presets"]),
-];
 
 /// The `--net` presets: the built-in ones plus the user's `[net.presets]`.
 pub fn presets() -> Result<keepout_net::Presets> {
-    let mut presets = keepout_net::Presets::builtin();
-    let (config, table) = config_table()?;
-    if let Some(user) = table
-        .get("net")
-        .and_then(|n| n.get("presets"))
-        .map(|p| toml::to_string(p).unwrap_or_default())
-    {
-        presets.extend(
-            keepout_net::Presets::from_toml(&user)
-                .with_context(|| format!("{}: [net.presets]", config.display()))?,
-        );
-    }
-    Ok(presets)
+    Config::load().and_then(|c| c.presets()).map_err(lift)
 }
 
-/// The allowlist for `--net NAMES` (not `host`), from [`presets`].
-pub fn allowlist(spec: &str) -> Result<keepout_net::Allowlist> {
-    Ok(keepout_net::Allowlist::parse(spec, &presets()?)?)
+/// The allowlist for `--net NAMES` (not `host`), from the config's presets.
+pub fn allowlist(config: &LazyConfig, spec: &str) -> Result<keepout_net::Allowlist> {
+    config.get().and_then(|c| c.allowlist(spec)).map_err(lift)
 }
 
 /// Check the whole config the way `keepout run` reads it (TOML, `[net.presets]`,
 /// `[run] toolchains`, `memory`, `disk-reserve`) and the vault's part of it (`[[scope]]`,
 /// `[vault]`); returns its path.
-pub fn check_config() -> Result<PathBuf> {
-    let (config, _) = config_table()?;
-    allowlist("*")?;
-    config_toolchains()?;
-    limits(&ResourceArgs::default(), Limits::default())?;
-    keepout_vault::Config::load(&config)?;
-    Ok(config)
+pub fn check_config(config: &LazyConfig, caller: &Caller) -> Result<PathBuf> {
+    let config = config.get().map_err(lift)?;
+    config.check_run(caller.home.as_deref()).map_err(lift)?;
+    config.vault()?;
+    Ok(config.path().to_path_buf())
 }
 
 /// More toolchain directories from the config, `~` expanded:
 /// `[run] toolchains = ["~/opt/zig"]`.
-pub fn config_toolchains() -> Result<Vec<PathBuf>> {
-    let (config, table) = config_table()?;
-    let Some(list) = table.get("run").and_then(|r| r.get("toolchains")) else {
-        return Ok(Vec::new());
-    };
-    let bad = || {
-        anyhow::anyhow!(
-            "{}: [run] toolchains must be a list of paths, e.g. [\"~/opt/zig\"]",
-            config.display()
-        )
-    };
-    let home = std::env::var_os("HOME").map(PathBuf::from);
-    let mut paths = Vec::new();
-    for entry in list.as_array().ok_or_else(bad)? {
-        let entry = entry.as_str().ok_or_else(bad)?;
-        paths.push(match (entry.strip_prefix('~'), &home) {
-            (Some(rest), Some(home)) if rest.is_empty() || rest.starts_with('/') => {
-                home.join(rest.trim_start_matches('/'))
-            }
-            _ => PathBuf::from(entry),
-        });
-    }
-    Ok(paths)
+pub fn config_toolchains(config: &LazyConfig, caller: &Caller) -> Result<Vec<PathBuf>> {
+    config
+        .get()
+        .and_then(|c| c.toolchains(caller.home.as_deref()))
+        .map_err(lift)
 }
 
-/// The sandbox's network for `--net SPEC` (none without it).
-pub fn network(spec: Option<&str>) -> Network {
-    match spec {
-        None => Network::None,
-        Some("host") => Network::Host,
-        Some(_) => Network::Proxied { port: PROXY_PORT },
+/// `--memory` and `--disk-reserve` as given.
+pub fn resources(args: &ResourceArgs) -> Resources {
+    Resources {
+        memory: args.memory,
+        disk_reserve: args.disk_reserve,
     }
 }
 
-/// A request for `command` with the caller's facts (working directory, environment, home,
-/// ids) and the defaults for everything else: no network, a fresh home, the cwd as project,
-/// the caller's toolchains (and the config's) read-only.
-pub fn caller_request(command: Vec<String>) -> Result<RunRequest> {
-    let cwd = std::env::current_dir().context("cannot read the current directory")?;
-    let mut caller_env: Vec<(String, String)> = Vec::new();
-    let mut caller_env_not_utf8: Vec<String> = Vec::new();
-    for (k, v) in std::env::vars_os() {
-        // A name that is not UTF-8 cannot be named by --env nor be on the allowlist.
-        let Ok(k) = k.into_string() else { continue };
-        match v.into_string() {
-            Ok(v) => caller_env.push((k, v)),
-            Err(_) => caller_env_not_utf8.push(k),
-        }
-    }
-    for name in &caller_env_not_utf8 {
-        if keepout_sandbox::default_env_allowlist()
-            .iter()
-            .any(|(allowed, _)| allowed == name)
-        {
-            eprintln!(
-                "keepout: warning: {name} is not passed into the sandbox: its value is not UTF-8 \
-                 (set a UTF-8 one with --env {name}=VALUE)"
-            );
-        }
-    }
-    let caller_home = std::env::var_os("HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| "/".into());
-    Ok(RunRequest {
-        command,
-        cwd,
-        project: None,
-        home: None,
-        kept_home: None,
-        review: None,
-        read_only: Vec::new(),
-        read_write: Vec::new(),
-        toolchains: true,
-        extra_toolchains: config_toolchains()?,
-        env: Vec::new(),
-        network: Network::None,
-        mode: Mode::Namespaces,
-        limits: Limits::default(),
-        caller_env,
-        caller_env_not_utf8,
-        caller_home,
-        caller_uid: caller_uid(),
-        caller_gid: rustix::process::getegid().as_raw(),
-        allow_sockets: Vec::new(),
-        bytecode_cache: None,
-    })
+/// `base` with `--memory` and `--disk-reserve`, or what the config's `[run] memory` and
+/// `[run] disk-reserve` say when the flags are absent.
+pub fn limits(config: &LazyConfig, args: &ResourceArgs, base: Limits) -> Result<Limits> {
+    config
+        .get()
+        .and_then(|c| c.limits(&resources(args), base))
+        .map_err(lift)
 }
 
-/// The directory keepout keeps for one project's Python bytecode, made if missing:
-/// `$XDG_CACHE_HOME/keepout/pycache/NAME-HASH` (else `~/.cache/...`). The sandbox's Python
-/// writes there (`PYTHONPYCACHEPREFIX`) instead of beside the sources, so a run leaves no
-/// bytecode in the project and the next run of the same project starts warm. Only sandboxes
-/// of this project use it; the host's Python never looks there.
-pub fn bytecode_cache(project: &std::path::Path, req: &RunRequest) -> Result<PathBuf> {
-    use std::hash::{Hash, Hasher};
-    let base = keepout_sandbox::cache_dir(&req.caller_env, &req.caller_home)
-        .context("neither XDG_CACHE_HOME nor HOME is set: nowhere to keep the bytecode cache")?;
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    project.hash(&mut hasher);
-    let name = project
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "root".into());
-    let dir = base
-        .join("keepout/pycache")
-        .join(format!("{name}-{:016x}", hasher.finish()));
-    std::fs::create_dir_all(&dir)
-        .with_context(|| format!("cannot create the bytecode cache {}", dir.display()))?;
-    Ok(dir)
+/// A request for `command` with the caller's facts and the defaults for everything else (see
+/// [`keepout_launch::caller_request`]); a variable the sandbox would pass whose value is not
+/// UTF-8 is named on stderr.
+pub fn caller_request(
+    command: Vec<String>,
+    caller: Caller,
+    config: &LazyConfig,
+) -> Result<RunRequest> {
+    caller.cwd().map_err(lift)?;
+    for name in caller.unpassable_defaults() {
+        eprintln!(
+            "keepout: warning: {name} is not passed into the sandbox: its value is not UTF-8 \
+             (set a UTF-8 one with --env {name}=VALUE)"
+        );
+    }
+    let config = config.get().map_err(lift)?;
+    keepout_launch::caller_request(command, caller, config).map_err(lift)
 }
 
 /// Build the sandbox request for `keepout run`.
-pub fn request(args: &RunArgs) -> Result<RunRequest> {
+pub fn request(args: &RunArgs, caller: Caller, config: &LazyConfig) -> Result<RunRequest> {
     Ok(RunRequest {
         project: args.project.clone(),
         home: args.home.clone(),
@@ -208,6 +102,7 @@ pub fn request(args: &RunArgs) -> Result<RunRequest> {
             ModeArg::Landlock => Mode::Landlock,
         },
         limits: limits(
+            config,
             &args.sandbox.resources,
             Limits {
                 max_processes: args.max_procs,
@@ -216,68 +111,38 @@ pub fn request(args: &RunArgs) -> Result<RunRequest> {
             },
         )?,
         allow_sockets: args.sockets.clone(),
-        ..caller_request(args.command.clone())?
-    })
-}
-
-/// `base` with `--memory` and `--disk-reserve`, or what the config's `[run] memory` and
-/// `[run] disk-reserve` say when the flags are absent.
-pub fn limits(args: &ResourceArgs, base: Limits) -> Result<Limits> {
-    let (config, table) = config_table()?;
-    let setting = |key: &str| table.get("run").and_then(|r| r.get(key)).cloned();
-    let bad = |key: &str, e: String| anyhow::anyhow!("{}: [run] {key}: {e}", config.display());
-    let text = |key: &str, v: toml::Value| match v {
-        toml::Value::String(s) => Ok(s),
-        toml::Value::Integer(n) => Ok(n.to_string()),
-        _ => Err(bad(key, "must be a string such as \"4G\" or \"5%\"".into())),
-    };
-    let memory = match (args.memory, setting("memory")) {
-        (Some(m), _) => Some(m),
-        (None, Some(v)) => Some(
-            keepout_sandbox::limits::parse_size(&text("memory", v)?)
-                .map_err(|e| bad("memory", e.to_string()))?,
-        ),
-        (None, None) => None,
-    };
-    let disk_reserve = match (args.disk_reserve, setting("disk-reserve")) {
-        (Some(r), _) => r,
-        (None, Some(v)) => text("disk-reserve", v)?
-            .parse()
-            .map_err(|e: keepout_sandbox::Error| bad("disk-reserve", e.to_string()))?,
-        (None, None) => base.disk_reserve,
-    };
-    Ok(Limits {
-        memory_bytes: memory,
-        disk_reserve,
-        ..base
+        ..caller_request(args.command.clone(), caller, config)?
     })
 }
 
 /// The caller's effective uid.
 pub fn caller_uid() -> u32 {
-    rustix::process::geteuid().as_raw()
+    keepout_launch::effective_uid()
 }
 
 pub fn run(args: RunArgs) -> Result<i32> {
+    let config = LazyConfig::new();
     let allow = match args.sandbox.net.as_deref() {
         None | Some("host") => None,
-        Some(spec) => Some(allowlist(spec)?),
+        Some(spec) => Some(allowlist(&config, spec)?),
     };
     let decoys = if args.decoys && !args.print_policy {
         Some(keepout_sandbox::decoys::Decoys::plant().context("cannot plant the decoys")?)
     } else {
         None
     };
-    let mut req = request(&args)?;
+    let caller = Caller::current();
+    let uid = caller.uid;
+    let mut req = request(&args, caller, &config)?;
     if let Some(home) = &args.home {
-        prepare_home(home, args.print_policy)?;
+        prepare_home(home, uid, args.print_policy)?;
     }
     if args.mode == ModeArg::Namespaces {
         let project = req.project.clone().unwrap_or_else(|| req.cwd.clone());
         // Only a speed-up: where it cannot be made (a home that is not this user's, read-only),
         // the sandbox's Python keeps its bytecode in the sandbox's /tmp for the run.
         if let Ok(project) = std::fs::canonicalize(&project) {
-            req.bytecode_cache = bytecode_cache(&project, &req).ok();
+            req.bytecode_cache = keepout_launch::bytecode_cache(&project, &req).ok();
         }
     }
     if let Some(d) = &decoys {
@@ -358,44 +223,41 @@ pub fn run(args: RunArgs) -> Result<i32> {
     }
 }
 
-/// Make sure `--home DIR` is a directory of the caller's: made (mode 0700, with its missing
-/// parents, said once) when it does not exist yet, unless `dry` (`--print-policy` makes
+/// Make sure `--home DIR` is a directory of the caller's (`uid`): made (mode 0700, with its
+/// missing parents, said once) when it does not exist yet, unless `dry` (`--print-policy` makes
 /// nothing); refused when it is something else or someone else's.
-fn prepare_home(home: &std::path::Path, dry: bool) -> Result<()> {
-    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+fn prepare_home(home: &std::path::Path, uid: u32, dry: bool) -> Result<()> {
+    use keepout_launch::Error as E;
     let shown = crate::shown::path(home);
-    match std::fs::metadata(home) {
-        Ok(m) if !m.is_dir() => anyhow::bail!(
-            "--home {shown} exists and is not a directory: give a directory, or a path that does not exist yet (keepout makes it)"
-        ),
-        Ok(m) if m.uid() != caller_uid() => anyhow::bail!(
-            "--home {shown} belongs to uid {}, not to you (uid {}): a sandbox's home must be yours; give another directory",
-            m.uid(),
-            caller_uid()
-        ),
-        Ok(_) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            if dry {
-                anyhow::bail!(
-                    "--home {shown} does not exist yet; `keepout run` makes it (mode 0700) when it runs"
-                );
-            }
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(home)
-                .with_context(|| format!("cannot make the --home directory {shown}"))?;
+    match keepout_launch::prepare_home(home, uid, dry) {
+        Ok(PreparedHome::Existing) => Ok(()),
+        Ok(PreparedHome::Made) => {
             eprintln!("keepout: made {shown} (mode 0700) for --home; it is kept between runs");
             Ok(())
         }
-        Err(e) => Err(e).with_context(|| format!("cannot use --home {shown}")),
+        Err(E::HomeNotDirectory { .. }) => anyhow::bail!(
+            "--home {shown} exists and is not a directory: give a directory, or a path that does not exist yet (keepout makes it)"
+        ),
+        Err(E::HomeNotYours { owner, uid, .. }) => anyhow::bail!(
+            "--home {shown} belongs to uid {owner}, not to you (uid {uid}): a sandbox's home must be yours; give another directory"
+        ),
+        Err(E::HomeMissing { .. }) => anyhow::bail!(
+            "--home {shown} does not exist yet; `keepout run` makes it (mode 0700) when it runs"
+        ),
+        Err(E::HomeUnmakeable { source, .. }) => Err(anyhow::Error::from(source)
+            .context(format!("cannot make the --home directory {shown}"))),
+        Err(E::HomeUnusable { source, .. }) => {
+            Err(anyhow::Error::from(source).context(format!("cannot use --home {shown}")))
+        }
+        Err(e) => Err(lift(e)),
     }
 }
 
-/// Run a built policy: with keepout's proxy when `allow` is given (watching for the decoys'
-/// values), then an ALERT for each request that carried one (always), the lines of what was
-/// refused, what could not be reached, which decoys were read and what the terminal relay
-/// dropped (unless `quiet`), the JSON `report`, and what was moved aside. Returns the exit code.
+/// Run a built policy (keepout-launch: with keepout's proxy when `allow` is given, watching
+/// for the decoys' values), then say what came of it: an ALERT for each request that carried a
+/// decoy (always), the lines of what was refused, what could not be reached, which decoys were
+/// read and what the terminal relay dropped (unless `quiet`), the JSON `report`, and what was
+/// moved aside. Returns the exit code.
 pub fn execute(
     policy: &Policy,
     allow: Option<&keepout_net::Allowlist>,
@@ -406,37 +268,19 @@ pub fn execute(
     if policy.network == Network::Host {
         eprintln!("keepout: warning: --net host: the sandbox shares your network, including services on 127.0.0.1 and your LAN");
     }
-    let canaries = keepout_net::Canaries::new(
-        &decoys
-            .map(|d| d.values())
-            .unwrap_or_default()
-            .iter()
-            .map(|v| keepout_net::Canary {
-                name: v.decoy.clone(),
-                value: v.value.clone(),
-                random: v.random.clone(),
-            })
-            .collect::<Vec<_>>(),
-    );
-    let mut proxy: Option<keepout_net::Proxy> = None;
-    let report = keepout_sandbox::run_with_egress(policy, &mut |listener| {
-        if let Some(allow) = allow {
-            proxy = Some(keepout_net::Proxy::start(
-                listener,
-                allow.clone(),
-                keepout_net::own_addresses(),
-                canaries.clone(),
-            ));
-        }
-    })?;
-    let (unreachable, refusals): (Vec<_>, Vec<_>) = proxy
-        .as_ref()
-        .map(|p| p.refusals())
-        .unwrap_or_default()
-        .into_iter()
-        .partition(|r| r.kind == keepout_net::RefusalKind::Unreachable);
-    let sent = proxy.as_ref().map(|p| p.sent()).unwrap_or_default();
-    let decoys_read = decoys.map(|d| d.opened()).unwrap_or_default();
+    let outcome = keepout_launch::launch(policy, allow, decoys).map_err(lift)?;
+    render(&outcome, policy, report_path, quiet)?;
+    Ok(outcome.exit_code)
+}
+
+/// The lines about a run's outcome, and its `--report` file.
+fn render(
+    outcome: &Outcome,
+    policy: &Policy,
+    report_path: Option<&std::path::Path>,
+    quiet: bool,
+) -> Result<()> {
+    let sent = &outcome.decoys_sent;
     // The alarm: never silenced by --quiet.
     for s in sent.iter().take(5) {
         eprintln!(
@@ -453,7 +297,8 @@ pub fn execute(
             sent.len() - 5
         );
     }
-    let refused: Vec<String> = refusals
+    let refused: Vec<String> = outcome
+        .refusals
         .iter()
         .map(|r| {
             format!(
@@ -462,13 +307,14 @@ pub fn execute(
                 crate::shown::text(&r.brief)
             )
         })
-        .chain(report.refused_syscalls.iter().cloned())
+        .chain(outcome.refused_syscalls.iter().cloned())
         .collect();
     if !quiet {
         if let Some(line) = summary("refused", &refused) {
             eprintln!("{line}");
         }
-        let unreachable: Vec<String> = unreachable
+        let unreachable: Vec<String> = outcome
+            .unreachable
             .iter()
             .map(|r| {
                 format!(
@@ -481,124 +327,34 @@ pub fn execute(
         if let Some(line) = summary("not reachable", &unreachable) {
             eprintln!("{line}");
         }
-        if let Some(line) = decoys_line(&decoys_read, policy, !sent.is_empty()) {
+        if let Some(line) = decoys_line(&outcome.decoys_read, policy, !sent.is_empty()) {
             eprintln!("{line}");
         }
     }
-    if let Some(line) = keepout_sandbox::terminal_filter::summary(&report.terminal_dropped) {
+    if let Some(line) = keepout_sandbox::terminal_filter::summary(&outcome.terminal_dropped) {
         if !quiet {
             eprintln!("keepout: terminal: dropped {line}");
         }
     }
     if let Some(path) = report_path {
-        #[derive(serde::Serialize)]
-        struct Report<'a> {
-            version: u32,
-            refused: &'a [keepout_net::Refusal],
-            unreachable: &'a [keepout_net::Refusal],
-            syscalls: &'a [String],
-            decoys_read: &'a [keepout_sandbox::decoys::DecoyRead],
-            decoys_sent: &'a [keepout_net::Sent],
-            terminal_dropped: &'a [keepout_sandbox::Dropped],
-        }
-        let text = serde_json::to_string_pretty(&Report {
-            version: 2,
-            refused: &refusals,
-            unreachable: &unreachable,
-            syscalls: &report.refused_syscalls,
-            decoys_read: &decoys_read,
-            decoys_sent: &sent,
-            terminal_dropped: &report.terminal_dropped,
-        })?;
+        let text = outcome.report_json().map_err(lift)?;
         std::fs::write(path, text + "\n")
             .with_context(|| format!("cannot write the report {}", path.display()))?;
     }
-    let code = report.outcome.exit_code();
-    if code != 0 {
-        if let Some(marker) = externally_managed_pip(&policy.command, &policy.env) {
-            eprintln!(
-                "keepout: hint: this Python is externally managed ({}; PEP 668), so pip refuses to \
-                 install into it (externally-managed-environment). Install into a virtual \
-                 environment in the project instead:\n  \
-                 keepout run --net pypi -- sh -c 'python3 -m venv .venv && .venv/bin/pip install -e .'",
-                crate::shown::path(&marker)
-            );
-        }
+    if let Some(marker) = &outcome.externally_managed {
+        eprintln!(
+            "keepout: hint: this Python is externally managed ({}; PEP 668), so pip refuses to \
+             install into it (externally-managed-environment). Install into a virtual \
+             environment in the project instead:\n  \
+             keepout run --net pypi -- sh -c 'python3 -m venv .venv && .venv/bin/pip install -e .'",
+            crate::shown::path(marker)
+        );
     }
-    for s in &report.stopped {
+    for s in &outcome.stopped {
         eprintln!("keepout: {s}");
     }
-    render_after_run(&report.after);
-    Ok(code)
-}
-
-/// When `command` is `pip install ...` (pip, pip3, pip3.N, or python -m pip) whose Python is
-/// externally managed (PEP 668: an `EXTERNALLY-MANAGED` file in its standard library, and not a
-/// virtual environment), that file. Only files are looked at; nothing is run.
-fn externally_managed_pip(
-    command: &[String],
-    env: &std::collections::BTreeMap<String, String>,
-) -> Option<PathBuf> {
-    use std::path::Path;
-    let (program, rest) = command.split_first()?;
-    let name = Path::new(program).file_name()?.to_str()?;
-    let is_python = |n: &str| {
-        n.strip_prefix("python")
-            .is_some_and(|v| v.chars().all(|c| c.is_ascii_digit() || c == '.'))
-    };
-    let is_pip = |n: &str| {
-        n.strip_prefix("pip")
-            .is_some_and(|v| v.chars().all(|c| c.is_ascii_digit() || c == '.'))
-    };
-    let args: &[String] = if is_pip(name) {
-        rest
-    } else if is_python(name) && rest.len() >= 2 && rest[0] == "-m" && rest[1] == "pip" {
-        &rest[2..]
-    } else {
-        return None;
-    };
-    if args.first().map(String::as_str) != Some("install") {
-        return None;
-    }
-    let found = |p: &str| -> Option<PathBuf> {
-        if p.contains('/') {
-            return Some(PathBuf::from(p));
-        }
-        env.get("PATH")?
-            .split(':')
-            .map(|d| Path::new(d).join(p))
-            .find(|c| c.is_file())
-    };
-    let program = found(program)?;
-    let python = if is_pip(name) {
-        // pip's first line: #!/usr/bin/python3
-        let text = std::fs::read(&program).ok()?;
-        let first = text.split(|b| *b == b'\n').next()?;
-        let line = std::str::from_utf8(first).ok()?.strip_prefix("#!")?;
-        PathBuf::from(line.split_whitespace().next()?)
-    } else {
-        program
-    };
-    // A virtual environment's Python (bin/python beside ../pyvenv.cfg) is never managed.
-    if python
-        .parent()
-        .and_then(Path::parent)
-        .is_some_and(|venv| venv.join("pyvenv.cfg").exists())
-    {
-        return None;
-    }
-    let real = std::fs::canonicalize(&python).ok()?;
-    let version = real
-        .file_name()?
-        .to_str()?
-        .strip_prefix("python")?
-        .to_string();
-    let prefix = real.parent()?.parent()?;
-    let marker = prefix
-        .join("lib")
-        .join(format!("python{version}"))
-        .join("EXTERNALLY-MANAGED");
-    marker.exists().then_some(marker)
+    render_after_run(&outcome.after);
+    Ok(())
 }
 
 /// What keepout undid after the run, on stderr, a line each (never silenced by --quiet: each

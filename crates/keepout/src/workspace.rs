@@ -26,6 +26,8 @@ use keepout_workspace::listing::{ago, human_size};
 use keepout_workspace::source::parse_source;
 use keepout_workspace::{Store, Workspace};
 
+use keepout_launch::{Caller, LazyConfig};
+
 use crate::cli::{SandboxArgs as WorkspaceSandboxArgs, ShellArgs, TryArgs, WorkspaceAction};
 use crate::run;
 
@@ -36,6 +38,22 @@ pub fn store() -> Store {
         store.with_owner(ROOT_CALLER_HOST_ID, ROOT_CALLER_HOST_ID)
     } else {
         store
+    }
+}
+
+/// Who runs this command and the config it reads: made once per command, shared by its checks
+/// and its runs (a `try` runs twice: the clone, then the command).
+struct Given {
+    caller: Caller,
+    config: LazyConfig,
+}
+
+impl Given {
+    fn current() -> Given {
+        Given {
+            caller: Caller::current(),
+            config: LazyConfig::new(),
+        }
     }
 }
 
@@ -63,6 +81,7 @@ fn check_before_work(
     new_name: Option<&str>,
     layer: Option<&str>,
     opts: &WorkspaceSandboxArgs,
+    config: &LazyConfig,
 ) -> Result<()> {
     let preflight = Preflight {
         new_name,
@@ -74,11 +93,11 @@ fn check_before_work(
         &preflight,
         || match opts.net.as_deref() {
             None | Some("host") => Ok(()),
-            Some(spec) => run::allowlist(spec)
+            Some(spec) => run::allowlist(config, spec)
                 .map(drop)
                 .with_context(|| format!("--net {spec}")),
         },
-        || run::limits(&opts.resources, keepout_sandbox::Limits::default()).map(drop),
+        || run::limits(config, &opts.resources, keepout_sandbox::Limits::default()).map(drop),
     )
 }
 
@@ -90,7 +109,9 @@ fn run_in(
     command: Vec<String>,
     opts: &WorkspaceSandboxArgs,
     extra_env: Vec<EnvRule>,
+    given: &Given,
 ) -> Result<i32> {
+    let config = &given.config;
     // Two overlays on one upper directory are not allowed (and the work directory is cleared
     // for each): a workspace on layers is one run's at a time; a plain home may be shared.
     let join_socket = ws.dir.join("join.sock");
@@ -114,7 +135,7 @@ fn run_in(
     let net = opts.net.as_deref();
     let allow = match net {
         None | Some("host") => None,
-        Some(spec) => Some(run::allowlist(spec)?),
+        Some(spec) => Some(run::allowlist(config, spec)?),
     };
     let mut env = vec![EnvRule::Set(
         "KEEPOUT_WORKSPACE".into(),
@@ -135,8 +156,8 @@ fn run_in(
         env,
         network: run::network(net),
         toolchains: !opts.no_toolchains,
-        limits: run::limits(&opts.resources, keepout_sandbox::Limits::default())?,
-        ..run::caller_request(command)?
+        limits: run::limits(config, &opts.resources, keepout_sandbox::Limits::default())?,
+        ..run::caller_request(command, given.caller.clone(), config)?
     };
     let policy = Policy {
         terminal: opts.terminal.policy(),
@@ -242,8 +263,8 @@ fn interactive_shell() -> &'static str {
 
 pub fn try_source(args: TryArgs) -> Result<i32> {
     let store = store();
-    let cwd = std::env::current_dir().context("cannot read the current directory")?;
-    let source = parse_source(&args.source, &cwd)?;
+    let given = Given::current();
+    let source = parse_source(&args.source, given.caller.cwd().map_err(run::lift)?)?;
     let name = match &args.name {
         Some(n) => n.clone(),
         None => store.free_name(&source.name),
@@ -253,7 +274,13 @@ pub fn try_source(args: TryArgs) -> Result<i32> {
         Some(n) => n.clone(),
         None => source.name.clone(),
     };
-    check_before_work(&store, Some(&name), args.from.as_deref(), &args.sandbox)?;
+    check_before_work(
+        &store,
+        Some(&name),
+        args.from.as_deref(),
+        &args.sandbox,
+        &given.config,
+    )?;
     let req = NewClone {
         name: &name,
         project: &project,
@@ -281,7 +308,15 @@ pub fn try_source(args: TryArgs) -> Result<i32> {
                 None => " (no network)".into(),
             }
         );
-        match run_in(&store, ws, false, clone.command, &clone_opts, clone.env) {
+        match run_in(
+            &store,
+            ws,
+            false,
+            clone.command,
+            &clone_opts,
+            clone.env,
+            &given,
+        ) {
             Ok(0) => Ok(()),
             Ok(code) => Err(anyhow!(
                 "cloning {} failed (git exited {code}); no workspace was kept",
@@ -294,7 +329,7 @@ pub fn try_source(args: TryArgs) -> Result<i32> {
         }
     })?;
     eprintln!("keepout: workspace {name} is ready; `keepout shell {name}` comes back to it");
-    enter(&store, &mut ws, &args.command, &args.sandbox)
+    enter(&store, &mut ws, &args.command, &args.sandbox, &given)
 }
 
 /// The command (or a shell) in the workspace's project, with what the user asked for.
@@ -303,18 +338,20 @@ fn enter(
     ws: &mut Workspace,
     command: &[String],
     opts: &WorkspaceSandboxArgs,
+    given: &Given,
 ) -> Result<i32> {
     if !command.is_empty() {
-        return run_in(store, ws, true, command.to_vec(), opts, Vec::new());
+        return run_in(store, ws, true, command.to_vec(), opts, Vec::new(), given);
     }
     // SHELL names the shell that runs (the sandbox's default is /bin/sh).
     let shell = interactive_shell();
     let env = vec![EnvRule::Set("SHELL".into(), shell.into())];
-    run_in(store, ws, true, vec![shell.into()], opts, env)
+    run_in(store, ws, true, vec![shell.into()], opts, env, given)
 }
 
 pub fn shell(args: ShellArgs) -> Result<i32> {
     let store = store();
+    let given = Given::current();
     let mut ws = if store.exists(&args.name) {
         if args.new || args.from.is_some() {
             // A damaged one says so (and how to remove it) rather than just "exists".
@@ -325,7 +362,7 @@ pub fn shell(args: ShellArgs) -> Result<i32> {
                 args.name
             );
         }
-        check_before_work(&store, None, None, &args.sandbox)?;
+        check_before_work(&store, None, None, &args.sandbox, &given.config)?;
         store.workspace(&args.name)?
     } else if args.new || args.from.is_some() {
         check_before_work(
@@ -333,6 +370,7 @@ pub fn shell(args: ShellArgs) -> Result<i32> {
             Some(&args.name),
             args.from.as_deref(),
             &args.sandbox,
+            &given.config,
         )?;
         let ws = home::make_to_enter(
             &store,
@@ -358,7 +396,7 @@ pub fn shell(args: ShellArgs) -> Result<i32> {
             args.name
         );
     };
-    enter(&store, &mut ws, &args.command, &args.sandbox)
+    enter(&store, &mut ws, &args.command, &args.sandbox, &given)
 }
 
 pub fn workspace(action: WorkspaceAction) -> Result<i32> {

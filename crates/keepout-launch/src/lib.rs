@@ -1,0 +1,27 @@
+//! The launch of one sandboxed command, as a library that prints nothing.
+//!
+//! What it guarantees: who is calling (ids, home, environment, working directory) is worked out
+//! once, in [`Caller::current`]; the user's config file is read and parsed once per command
+//! ([`Config::load`]), and a mistake in it is said the same way wherever it is read (its path,
+//! line and column with a caret; a setting nobody reads named with the known ones); the
+//! [`RunRequest`](keepout_sandbox::RunRequest) a command starts from is made from those two
+//! ([`caller_request`]); and [`launch`] runs a built policy (with keepout's proxy when an
+//! allowlist is given) and returns what came of it as an [`Outcome`]: the exit code, what was
+//! refused or unreachable, the decoys read and sent, what the terminal relay dropped, what was
+//! undone after the run, and the JSON report's content. Rendering any of it is the caller's.
+
+mod caller;
+mod config;
+mod error;
+mod home;
+mod launch;
+mod pip;
+mod request;
+
+pub use caller::{effective_uid, Caller};
+pub use config::{Config, LazyConfig, Resources, KNOWN_KEYS};
+pub use error::Error;
+pub use home::{prepare_home, PreparedHome};
+pub use launch::{launch, Outcome};
+pub use pip::externally_managed_pip;
+pub use request::{bytecode_cache, caller_request, network, PROXY_PORT};
