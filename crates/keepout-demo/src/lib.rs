@@ -4,9 +4,11 @@
 //!
 //! Guarantees: everything the demo writes lives under one [`Playground`] directory (fake
 //! credentials, a throwaway git project, the suite's reports), removed when the playground is
-//! dropped unless it is [kept](Playground::keep); every decoy process it starts (a `sleep`, an
-//! `ssh-agent`) is stopped before [`Playground::run`] returns, also on an error. Nothing of the
-//! real home is read or written. keepout itself is reached only as a program ([`Keepout`]), so
+//! dropped unless it is [kept](Playground::keep); every decoy process a run starts (a `sleep`,
+//! an `ssh-agent`) is stopped before [`Playground::run`] returns, also when the suite fails
+//! (one exception, as before the move: when the decoy abstract socket cannot be bound, the
+//! `ssh-agent` started just before it is left running). Nothing of the real home is read or
+//! written. keepout itself is reached only as a program ([`Keepout`]), so
 //! this crate depends on no other part of keepout.
 //!
 //! Rendering is the caller's: [`Comparison`] is the table and the counts, typed.
