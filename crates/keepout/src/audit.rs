@@ -1,6 +1,6 @@
 //! `keepout audit`: the report, for people (worst first) or scripts (--json), of the findings
-//! keepout-audit makes; the two forms are recorded as snapshots (src/snapshots/), so a change
-//! to either shows in review.
+//! keepout-audit makes; the two forms are recorded as snapshots of the binary's output
+//! (tests/suite/snapshots.rs), so a change to either shows in review.
 
 use std::path::PathBuf;
 
@@ -230,78 +230,4 @@ pub fn audit(args: AuditArgs) -> i32 {
         print!("{}", text(&findings, &ctx.home.display().to_string()));
     }
     i32::from(findings.iter().any(|f| f.severity >= fail_on))
-}
-
-#[cfg(test)]
-mod tests {
-    use std::os::unix::fs::PermissionsExt;
-    use std::path::Path;
-
-    use keepout_audit::Context;
-
-    /// A fixed fake home: a credential in each of the usual plaintext places, and nothing that
-    /// depends on this machine (no probes, no system files, a fixed user).
-    fn fake_home(home: &Path) -> Context {
-        let files = [
-            (
-                ".netrc",
-                "machine api.example.com login alice password hunter2-hunter2\n",
-            ),
-            (
-                ".git-credentials",
-                "https://alice:ghp_0123456789abcdefghijABCDEFGHIJ012345@github.com\n",
-            ),
-            (
-                ".pypirc",
-                "[pypi]\nusername = __token__\npassword = pypi-AgEIcHlwaS5vcmcFAKEFAKEFAKE\n",
-            ),
-            (
-                ".aws/credentials",
-                "[default]\naws_access_key_id = AKIAIOSFODNN7EXAMPLE\n\
-                 aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n",
-            ),
-            (
-                ".bash_history",
-                "ls\nexport GITHUB_TOKEN=ghp_abcdefghij0123456789ABCDEFGHIJabcdef\n",
-            ),
-        ];
-        for (rel, text) in files {
-            let path = home.join(rel);
-            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::write(&path, text).unwrap();
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-        }
-        Context {
-            home: home.to_path_buf(),
-            project: None,
-            env: vec![("PATH".into(), "/usr/bin:/bin".into())],
-            uid: 4242,
-            user: "alice".into(),
-            groups: vec!["alice".into()],
-            probe: false,
-            keepout_agent_socket: None,
-            sudoers: Vec::new(),
-            system_root: None,
-        }
-    }
-
-    #[test]
-    fn the_report_for_a_fake_home_is_as_recorded() {
-        let dir = tempfile::tempdir().unwrap();
-        let ctx = fake_home(dir.path());
-        let findings = keepout_audit::audit(&ctx);
-        let home = ctx.home.display().to_string();
-        let text = super::text(&findings, &home).replace(&home, "[HOME]");
-        let json = super::json(&ctx.home, &findings)
-            .unwrap()
-            .replace(&home, "[HOME]");
-        insta::assert_snapshot!("audit-text", text);
-        insta::assert_snapshot!("audit-json", json);
-    }
-
-    #[test]
-    fn a_clean_home_is_said_in_one_line() {
-        let text = super::text(&[], "/home/alice");
-        insta::assert_snapshot!("audit-text-clean", text);
-    }
 }

@@ -35,6 +35,7 @@ mod net;
 mod ordinary_work;
 mod pty;
 mod review;
+mod snapshots;
 mod toolchains;
 mod vault;
 mod workspaces;
