@@ -6,11 +6,14 @@
 //! removed after it ([`remove_mount_points`]), only those, only when still empty, only when no
 //! other run uses the workspace; a new workspace on a layer where overlayfs is refused starts on
 //! a copy of the layer ([`on_layer_or_copy`]), and one made to enter by hand is removed when
-//! that copy fails ([`make_to_enter`]).
+//! that copy fails ([`make_to_enter`]); entering a workspace without a command starts the
+//! interactive shell ([`interactive_shell`]: bash where there is one, else sh) with `SHELL`
+//! naming it, whether the run starts a sandbox ([`entering`]) or joins a running one
+//! ([`joining`]).
 
 use std::path::{Path, PathBuf};
 
-use keepout_sandbox::{KeptHome, Policy};
+use keepout_sandbox::{EnvRule, KeptHome, Policy};
 
 use crate::{Error, NewWorkspace, Result, Store, Workspace};
 
@@ -140,6 +143,44 @@ pub fn write_bashrc(ws: &Workspace, owner: Option<(u32, u32)>) -> Result<()> {
     Ok(())
 }
 
+/// The interactive shell `shell` and `try` start without a command: bash where there is one,
+/// else sh, by its absolute path (the system is the host's, read-only, inside).
+pub fn interactive_shell() -> &'static str {
+    ["/bin/bash", "/usr/bin/bash"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .unwrap_or("/bin/sh")
+}
+
+/// What entering a workspace runs, and the environment it adds: `command` as it is, or, without
+/// one, the interactive shell with `SHELL` naming it (the sandbox's default is /bin/sh).
+pub fn entering(command: &[String]) -> (Vec<String>, Vec<EnvRule>) {
+    if !command.is_empty() {
+        return (command.to_vec(), Vec::new());
+    }
+    let shell = interactive_shell();
+    (
+        vec![shell.into()],
+        vec![EnvRule::Set("SHELL".into(), shell.into())],
+    )
+}
+
+/// What a second run on a layer runs in the first's sandbox: `command` as it is, except the
+/// interactive shell, which `/usr/bin/env` starts with `SHELL` naming it (the running sandbox's
+/// environment is the first command's).
+pub fn joining(command: Vec<String>) -> Vec<String> {
+    let shell = interactive_shell();
+    if command == [shell] {
+        vec![
+            "/usr/bin/env".into(),
+            format!("SHELL={shell}"),
+            shell.into(),
+        ]
+    } else {
+        command
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -184,5 +225,35 @@ mod tests {
         let mut ws = s.create("w", None, None, "w", true).unwrap();
         let copied = on_layer_or_copy(&s, &mut ws, |_| panic!("no copy")).unwrap();
         assert_eq!(copied, None);
+    }
+
+    #[test]
+    fn entering_without_a_command_starts_the_shell_with_shell_set() {
+        let shell = interactive_shell();
+        assert!(Path::new(shell).is_absolute());
+        let (command, env) = entering(&[]);
+        assert_eq!(command, vec![shell.to_string()]);
+        assert_eq!(env, vec![EnvRule::Set("SHELL".into(), shell.into())]);
+    }
+
+    #[test]
+    fn entering_with_a_command_runs_it_as_it_is() {
+        let given = vec!["make".to_string(), "test".to_string()];
+        assert_eq!(entering(&given), (given.clone(), Vec::new()));
+    }
+
+    #[test]
+    fn joining_names_the_shell_only_for_the_shell() {
+        let shell = interactive_shell();
+        assert_eq!(
+            joining(vec![shell.into()]),
+            vec![
+                "/usr/bin/env".to_string(),
+                format!("SHELL={shell}"),
+                shell.to_string()
+            ]
+        );
+        let other = vec!["ls".to_string(), shell.to_string()];
+        assert_eq!(joining(other.clone()), other);
     }
 }
