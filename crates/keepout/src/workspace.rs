@@ -401,56 +401,12 @@ pub fn workspace(action: WorkspaceAction) -> Result<i32> {
 fn list(store: &Store, json: bool) -> Result<i32> {
     // A damaged workspace is named on stderr; the others are listed all the same.
     let listing = store.listing()?;
-    let damaged: Vec<String> = listing
-        .damaged
-        .iter()
-        .map(keepout_workspace::Error::text)
-        .collect();
-    for e in &damaged {
-        eprintln!("keepout: {e}");
+    for e in &listing.damaged {
+        eprintln!("keepout: {}", e.text());
     }
     let mut out = String::new();
     if json {
-        let ws: Vec<serde_json::Value> = listing
-            .workspaces
-            .iter()
-            .map(|w| {
-                let meta = &w.workspace.meta;
-                serde_json::json!({
-                    "name": meta.name,
-                    "source": meta.source,
-                    "layer": meta.layer,
-                    "copied_from": meta.copied_from,
-                    "project": meta.project,
-                    "size": w.size,
-                    "created": meta.created,
-                    "last_used": meta.last_used,
-                })
-            })
-            .collect();
-        let ls: Vec<serde_json::Value> = listing
-            .layers
-            .iter()
-            .map(|l| {
-                let meta = &l.layer.meta;
-                serde_json::json!({
-                    "name": meta.name,
-                    "parent": meta.parent,
-                    "from_workspace": meta.from_workspace,
-                    "size": l.size,
-                    "created": meta.created,
-                })
-            })
-            .collect();
-        writeln!(
-            out,
-            "{}",
-            serde_json::to_string_pretty(&serde_json::json!({
-                "workspaces": ws,
-                "layers": ls,
-                "damaged": damaged,
-            }))?
-        )?;
+        writeln!(out, "{}", serde_json::to_string_pretty(&listing.json())?)?;
         print_out(&out)?;
         return Ok(0);
     }
