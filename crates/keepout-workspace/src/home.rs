@@ -9,13 +9,16 @@
 //! that copy fails ([`make_to_enter`]); entering a workspace without a command starts the
 //! interactive shell ([`interactive_shell`]: bash where there is one, else sh) with `SHELL`
 //! naming it, whether the run starts a sandbox ([`entering`]) or joins a running one
-//! ([`joining`]).
+//! ([`joining`]); a run in a workspace on a layer either holds it alone or joins the sandbox of
+//! the run that does ([`enter_or_join`]), a plain home is shared.
 
 use std::path::{Path, PathBuf};
 
 use keepout_sandbox::{EnvRule, KeptHome, Policy};
 
-use crate::{Error, NewWorkspace, Result, Store, Workspace};
+use std::time::{Duration, Instant};
+
+use crate::{Error, Holder, NewWorkspace, Result, Store, Workspace, WorkspaceLock};
 
 /// The directories the sandbox will make in the workspace's home to mount something on (a
 /// local source shown read-only under your home, a toolchain), relative to the home, that are
@@ -143,6 +146,58 @@ pub fn write_bashrc(ws: &Workspace, owner: Option<(u32, u32)>) -> Result<()> {
     Ok(())
 }
 
+/// How a run in a workspace goes.
+#[derive(Debug)]
+pub enum Entry {
+    /// In a sandbox of its own, holding the workspace's lock until the run ends.
+    Own(WorkspaceLock),
+    /// Into the running sandbox that `socket` serves, as `docker exec` does.
+    Join {
+        socket: PathBuf,
+        holder: Option<Holder>,
+    },
+}
+
+/// Where a run in a workspace on a layer serves its sandbox, for a second run to join.
+pub fn join_socket(ws: &Workspace) -> PathBuf {
+    ws.dir.join("join.sock")
+}
+
+/// Take `ws` for a run. Two overlays on one upper directory are not allowed (and the work
+/// directory is cleared for each): a workspace on layers is one run's at a time, and a second
+/// run joins the first's sandbox once it serves it (within a few seconds of its start); a plain
+/// home may be shared. [`Error::Busy`]: a workspace on a layer whose holder serves no sandbox.
+pub fn enter_or_join(store: &Store, ws: &Workspace) -> Result<Entry> {
+    enter_or_join_within(store, ws, Duration::from_secs(3))
+}
+
+fn enter_or_join_within(store: &Store, ws: &Workspace, wait: Duration) -> Result<Entry> {
+    let layered = ws.meta.layer.is_some();
+    let socket = join_socket(ws);
+    match store.lock(ws, layered) {
+        Ok(lock) => Ok(Entry::Own(lock)),
+        Err(Error::Busy { holder, .. }) if layered && appears(&socket, wait) => {
+            Ok(Entry::Join { socket, holder })
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Does `socket` exist, or appear within `wait` (a run that holds the workspace serves it as
+/// soon as its sandbox is set up)?
+fn appears(socket: &Path, wait: Duration) -> bool {
+    let until = Instant::now() + wait;
+    loop {
+        if socket.exists() {
+            return true;
+        }
+        if Instant::now() > until {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// The interactive shell `shell` and `try` start without a command: bash where there is one,
 /// else sh, by its absolute path (the system is the host's, read-only, inside).
 pub fn interactive_shell() -> &'static str {
@@ -255,5 +310,55 @@ mod tests {
         );
         let other = vec!["ls".to_string(), shell.to_string()];
         assert_eq!(joining(other.clone()), other);
+    }
+
+    fn workspace_in(dir: &Path, layer: Option<&str>) -> Workspace {
+        Workspace {
+            dir: dir.to_path_buf(),
+            meta: crate::WorkspaceMeta {
+                version: 1,
+                name: "w".into(),
+                source: None,
+                layer: layer.map(str::to_string),
+                copied_from: None,
+                project: "p".into(),
+                created: 0,
+                last_used: 0,
+            },
+        }
+    }
+
+    #[test]
+    fn a_plain_home_is_shared_by_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        let ws = workspace_in(dir.path(), None);
+        let first = enter_or_join(&store, &ws).unwrap();
+        assert!(matches!(first, Entry::Own(_)));
+        assert!(matches!(enter_or_join(&store, &ws).unwrap(), Entry::Own(_)));
+    }
+
+    #[test]
+    fn a_second_run_on_a_layer_joins_or_is_told_it_is_busy() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        let ws = workspace_in(dir.path(), Some("l"));
+        let first = enter_or_join(&store, &ws).unwrap();
+        assert!(matches!(first, Entry::Own(_)));
+        let wait = Duration::from_millis(100);
+        assert!(matches!(
+            enter_or_join_within(&store, &ws, wait),
+            Err(Error::Busy { .. })
+        ));
+        std::fs::write(join_socket(&ws), "").unwrap();
+        match enter_or_join_within(&store, &ws, wait).unwrap() {
+            Entry::Join { socket, holder } => {
+                assert_eq!(socket, dir.path().join("join.sock"));
+                assert_eq!(holder.map(|h| h.pid), Some(std::process::id()));
+            }
+            Entry::Own(_) => panic!("the workspace is held"),
+        }
+        drop(first);
+        assert!(matches!(enter_or_join(&store, &ws).unwrap(), Entry::Own(_)));
     }
 }

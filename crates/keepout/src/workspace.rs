@@ -20,7 +20,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use keepout_sandbox::{EnvRule, Policy, ROOT_CALLER_HOST_ID};
 use keepout_workspace::check::Preflight;
 use keepout_workspace::clone::{make_clone, NewClone};
-use keepout_workspace::home::{self, CopiedLayer};
+use keepout_workspace::home::{self, CopiedLayer, Entry};
 use keepout_workspace::listing::{ago, human_size};
 use keepout_workspace::source::parse_source;
 use keepout_workspace::{Store, Workspace};
@@ -96,22 +96,16 @@ fn run_in(
     given: &Given,
 ) -> Result<i32> {
     let config = &given.config;
-    // Two overlays on one upper directory are not allowed (and the work directory is cleared
-    // for each): a workspace on layers is one run's at a time; a plain home may be shared.
-    let join_socket = ws.dir.join("join.sock");
-    let lock = match store.lock(ws, ws.meta.layer.is_some()) {
-        Err(keepout_workspace::Error::Busy { holder, .. })
-            if ws.meta.layer.is_some() && appears(&join_socket) =>
-        {
-            return join(ws, &join_socket, holder, command, opts);
-        }
+    let lock = match home::enter_or_join(store, ws) {
+        Ok(Entry::Own(lock)) => lock,
+        Ok(Entry::Join { socket, holder }) => return join(ws, &socket, holder, command, opts),
         Err(e @ keepout_workspace::Error::Busy { .. }) if ws.meta.layer.is_some() => bail!(
             "{}. A workspace on a layer takes one run at a time (overlayfs mounts its home once); \
              `keepout shell NEW --from {}` starts another workspace on the same layer",
             e.text(),
             ws.meta.layer.as_deref().unwrap_or("LAYER")
         ),
-        other => other?,
+        Err(e) => return Err(e.into()),
     };
     let kept = store.kept_home(ws, in_project)?;
     let kept_view = kept.clone();
@@ -146,7 +140,7 @@ fn run_in(
     let policy = Policy {
         terminal: opts.terminal.policy(),
         // A workspace on a layer takes one sandbox at a time: a second run joins this one.
-        join_socket: ws.meta.layer.is_some().then(|| join_socket.clone()),
+        join_socket: ws.meta.layer.is_some().then(|| home::join_socket(ws)),
         ..Policy::build(&req)?
     };
     drop(req);
@@ -161,21 +155,6 @@ fn run_in(
     drop(lock);
     home::remove_mount_points(store, ws, &mount_points);
     code
-}
-
-/// Does `socket` exist, or appear within a few seconds (a run that holds the workspace serves
-/// it as soon as its sandbox is set up)?
-fn appears(socket: &Path) -> bool {
-    let until = std::time::Instant::now() + std::time::Duration::from_secs(3);
-    loop {
-        if socket.exists() {
-            return true;
-        }
-        if std::time::Instant::now() > until {
-            return false;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
 }
 
 /// A second run of a workspace on a layer, while the first runs: `command` joins the first's
