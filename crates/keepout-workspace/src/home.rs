@@ -3,7 +3,7 @@
 //! What this module guarantees: a new workspace's `~/.bashrc` is written only where its home
 //! brings none (from a layer, or a copy of one) and is owned by the sandbox's owner; the mount
 //! points the sandbox makes in a home are named before the run ([`mount_points_to_make`]) and
-//! removed after it ([`remove_mount_points`]), only those, only when still empty, only when no
+//! removed after it ([`end_run`], [`remove_mount_points`]), only those, only when still empty, only when no
 //! other run uses the workspace; a new workspace on a layer where overlayfs is refused starts on
 //! a copy of the layer ([`on_layer_or_copy`]), and one made to enter by hand is removed when
 //! that copy fails ([`make_to_enter`]); entering a workspace without a command starts the
@@ -68,6 +68,14 @@ pub fn remove_mount_points(store: &Store, ws: &Workspace, made: &[PathBuf]) {
             let _ = std::fs::remove_dir(&path);
         }
     }
+}
+
+/// The end of a run that held `lock`: the workspace is let go first, then the mount points the
+/// run made are removed ([`remove_mount_points`]: the run's own lock would otherwise count as
+/// another run using the workspace, and none would go).
+pub fn end_run(store: &Store, ws: &Workspace, lock: WorkspaceLock, made: &[PathBuf]) {
+    drop(lock);
+    remove_mount_points(store, ws, made);
 }
 
 /// Why layers cannot be mounted where the store is, if they cannot (`KEEPOUT_NO_OVERLAY=1`
@@ -360,5 +368,29 @@ mod tests {
         }
         drop(first);
         assert!(matches!(enter_or_join(&store, &ws).unwrap(), Entry::Own(_)));
+    }
+
+    #[test]
+    fn a_run_ends_by_removing_its_empty_mount_points_unless_another_uses_the_workspace() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        let ws = workspace_in(dir.path(), None);
+        let made = vec![PathBuf::from("a"), PathBuf::from("a/b"), PathBuf::from("c")];
+        let make = || {
+            for rel in &made {
+                std::fs::create_dir_all(ws.home().join(rel)).unwrap();
+            }
+        };
+        make();
+        std::fs::write(ws.home().join("c/kept"), "x").unwrap();
+
+        let other = store.lock(&ws, false).unwrap();
+        end_run(&store, &ws, store.lock(&ws, false).unwrap(), &made);
+        assert!(ws.home().join("a/b").is_dir(), "another run still uses it");
+
+        drop(other);
+        end_run(&store, &ws, store.lock(&ws, false).unwrap(), &made);
+        assert!(!ws.home().join("a").exists(), "empty, deepest first");
+        assert!(ws.home().join("c/kept").exists(), "not empty: left alone");
     }
 }

@@ -152,8 +152,7 @@ fn run_in(
         opts.report.as_deref(),
         opts.quiet,
     );
-    drop(lock);
-    home::remove_mount_points(store, ws, &mount_points);
+    home::end_run(store, ws, lock, &mount_points);
     code
 }
 
