@@ -1,16 +1,16 @@
 //! A workspace's home around a run: what keepout writes in it and takes out of it again.
 //!
-//! What this module guarantees: a new workspace's `~/.bashrc` is written only where its home
-//! brings none (from a layer, or a copy of one) and is owned by the sandbox's owner; the mount
-//! points the sandbox makes in a home are named before the run ([`mount_points_to_make`]) and
-//! removed after it ([`end_run`], [`remove_mount_points`]), only those, only when still empty,
-//! only when no other run uses the workspace; a new workspace on a layer where overlayfs is
-//! refused starts on a copy of the layer ([`on_layer_or_copy`]), and one made to enter by hand
-//! is removed when that copy fails ([`make_to_enter`]); entering a workspace without a command starts the
-//! interactive shell ([`interactive_shell`]: bash where there is one, else sh) with `SHELL`
-//! naming it, whether the run starts a sandbox ([`entering`]) or joins a running one
-//! ([`joining`]); a run in a workspace on a layer either holds it alone or joins the sandbox of
-//! the run that does ([`enter_or_join`]), a plain home is shared.
+//! What this module guarantees: a new workspace's `~/.bashrc` is written only where its home brings
+//! none (from a layer, or a copy of one) and is owned by the sandbox's owner; the mount points the
+//! sandbox makes in a home are named before the run ([`mount_points_to_make`]) and removed after it
+//! ([`end_run`], [`remove_mount_points`]), only those, only when still empty, only when no other
+//! run uses the workspace; a new workspace on a layer where overlayfs is refused starts on a copy
+//! of the layer ([`on_layer_or_copy`]), and one made to enter by hand is removed when that copy
+//! fails ([`make_to_enter`]); entering a workspace without a command starts the interactive shell
+//! ([`interactive_shell`]: bash where there is one, else sh) with `SHELL` naming it, whether the
+//! run starts a sandbox ([`entering`]) or joins a running one ([`joining`]); a run in a workspace
+//! on a layer either holds it alone or joins the sandbox of the run that does ([`enter_or_join`]),
+//! a plain home is shared.
 
 use std::path::{Path, PathBuf};
 
