@@ -264,7 +264,10 @@ mod tests {
             "layers": [{
                 "name": "l", "parent": null, "from_workspace": "v", "size": 8192, "created": 5,
             }],
-            "damaged": ["workspace d is damaged: its meta.toml is missing; `keepout workspace rm d` removes it"],
+            "damaged": [
+                "workspace d is damaged: its meta.toml is missing; `keepout workspace rm d` \
+                 removes it"
+            ],
         });
         assert_eq!(
             serde_json::to_string_pretty(&listing.json()).unwrap(),
