@@ -188,6 +188,24 @@ impl Error {
             | Error::Chown(_) => None,
         }
     }
+
+    /// The message with its fix, where there is one, joined in the words keepout has always
+    /// said them in: `(fix)` after an existing name or a missing `--ro` path, `; fix` after a
+    /// damaged workspace, `. Fix` after a conflict or a source that cannot be cloned, `: fix`
+    /// otherwise.
+    pub fn text(&self) -> String {
+        let Some(hint) = self.hint() else {
+            return self.to_string();
+        };
+        match self {
+            Error::WorkspaceExists(_) | Error::NoReadOnlyPath(_) => format!("{self} ({hint})"),
+            Error::DamagedWorkspace { .. } => format!("{self}; {hint}"),
+            Error::Conflict(_) | Error::NotHttps { .. } | Error::NotARepository { .. } => {
+                format!("{self}. {hint}")
+            }
+            _ => format!("{self}: {hint}"),
+        }
+    }
 }
 
 /// The keepout process that holds a workspace's lock.
@@ -1343,6 +1361,102 @@ mod tests {
                 holder: Some(h), ..
             }) => assert_eq!(h.pid, std::process::id()),
             other => panic!("{other:?}"),
+        }
+    }
+
+    /// Each error with a fix, in the words keepout said before the fix was kept apart.
+    #[test]
+    fn errors_say_their_fixes_in_the_same_words() {
+        let cases: Vec<(Error, &str)> = vec![
+            (
+                Error::BadName("X".into()),
+                "\"X\" is not a workspace or layer name: use lower-case letters, digits, '.', '_' \
+                 and '-' (at most 64, starting with a letter or digit)",
+            ),
+            (
+                Error::WorkspaceExists("w".into()),
+                "a workspace named \"w\" exists already (keepout shell w goes back into it; \
+                 keepout workspace rm w removes it)",
+            ),
+            (
+                Error::DamagedWorkspace {
+                    name: "w".into(),
+                    why: "its meta.toml is missing".into(),
+                },
+                "workspace w is damaged: its meta.toml is missing; `keepout workspace rm w` \
+                 removes it",
+            ),
+            (
+                Error::LayerInUse {
+                    layer: "l".into(),
+                    users: "workspace w".into(),
+                },
+                "layer \"l\" is in use by workspace w: remove those first",
+            ),
+            (
+                Error::Busy {
+                    name: "w".into(),
+                    holder: Some(Holder {
+                        pid: 7,
+                        command: "keepout shell w".into(),
+                    }),
+                },
+                "workspace \"w\" is in use by another keepout (pid 7: keepout shell w): finish \
+                 that one (exit its shell) or stop it with `kill 7`, then try again",
+            ),
+            (
+                Error::Busy {
+                    name: "w".into(),
+                    holder: None,
+                },
+                "workspace \"w\" is in use by another keepout: finish that one (exit its shell) \
+                 or stop it, then try again",
+            ),
+            (
+                Error::Conflict(vec!["a".into(), "b/c".into()]),
+                "your tree changed since the run at a, b/c: applying would overwrite that. \
+                 `keepout review diff` shows the run's changes; `keepout review apply --force` \
+                 applies them anyway",
+            ),
+            (
+                Error::NotHttps {
+                    given: "git@h:x".into(),
+                },
+                "git@h:x: keepout clones over HTTPS (or from a local path) only: SSH would need \
+                 your keys, which never enter the sandbox. Use the https:// address",
+            ),
+            (
+                Error::NotARepository { given: "p".into() },
+                "p is not a git repository, bundle or URL: nothing was cloned, no workspace was \
+                 kept. Give a repository's directory, a bare repository, a file made by `git \
+                 bundle create`, https://HOST/PATH or github:OWNER/REPO",
+            ),
+            (
+                Error::NoReadOnlyPath("/x".into()),
+                "--ro /x: no such file or directory (give a path that exists)",
+            ),
+            (
+                Error::NoReportDir {
+                    report: "d/r.json".into(),
+                    dir: "d".into(),
+                },
+                "--report d/r.json: there is no directory d to write it in",
+            ),
+            (
+                Error::BadShorthand {
+                    given: "github:x".into(),
+                },
+                "github:x: the shorthand is github:OWNER/REPO",
+            ),
+            (
+                Error::CredentialsInUrl {
+                    given: "https://u@h/x".into(),
+                },
+                "https://u@h/x: no credentials in the URL; keepout clones with none",
+            ),
+        ];
+        for (error, said) in cases {
+            assert_eq!(error.text(), said, "{error:?}");
         }
     }
 }

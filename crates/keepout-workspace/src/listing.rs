@@ -4,7 +4,11 @@
 //!
 //! What this module guarantees: one damaged workspace hides none of the others (it is listed
 //! among [`Listing::damaged`]); sizes are what the trees take on disk ([`crate::disk_usage`]);
-//! nothing is changed but the removal of what dead keepouts left half-made.
+//! nothing is changed but the removal of what dead keepouts left half-made; `--json`'s shape
+//! ([`ListingJson`]) has the keys and values it has always had, in the same (alphabetical)
+//! order.
+
+use serde::Serialize;
 
 use crate::{disk_usage, Error, Layer, Result, Store, Workspace};
 
@@ -33,7 +37,78 @@ pub struct Listing {
     pub damaged: Vec<Error>,
 }
 
+/// `keepout workspace list --json`: every workspace and layer, and each damaged workspace's
+/// error as keepout says it ([`Error::text`]). Fields are in alphabetical order, the order the
+/// listing's keys have always come in; an absent value is `null`.
+#[derive(Debug, Serialize)]
+pub struct ListingJson<'a> {
+    pub damaged: Vec<String>,
+    pub layers: Vec<LayerJson<'a>>,
+    pub workspaces: Vec<WorkspaceJson<'a>>,
+}
+
+/// One workspace in [`ListingJson`].
+#[derive(Debug, Serialize)]
+pub struct WorkspaceJson<'a> {
+    pub copied_from: Option<&'a str>,
+    pub created: u64,
+    pub last_used: u64,
+    pub layer: Option<&'a str>,
+    pub name: &'a str,
+    pub project: &'a str,
+    pub size: u64,
+    pub source: Option<&'a str>,
+}
+
+/// One layer in [`ListingJson`].
+#[derive(Debug, Serialize)]
+pub struct LayerJson<'a> {
+    pub created: u64,
+    pub from_workspace: &'a str,
+    pub name: &'a str,
+    pub parent: Option<&'a str>,
+    pub size: u64,
+}
+
 impl Listing {
+    /// The listing as `--json` shows it.
+    pub fn json(&self) -> ListingJson<'_> {
+        ListingJson {
+            damaged: self.damaged.iter().map(Error::text).collect(),
+            layers: self
+                .layers
+                .iter()
+                .map(|l| {
+                    let meta = &l.layer.meta;
+                    LayerJson {
+                        created: meta.created,
+                        from_workspace: &meta.from_workspace,
+                        name: &meta.name,
+                        parent: meta.parent.as_deref(),
+                        size: l.size,
+                    }
+                })
+                .collect(),
+            workspaces: self
+                .workspaces
+                .iter()
+                .map(|w| {
+                    let meta = &w.workspace.meta;
+                    WorkspaceJson {
+                        copied_from: meta.copied_from.as_deref(),
+                        created: meta.created,
+                        last_used: meta.last_used,
+                        layer: meta.layer.as_deref(),
+                        name: &meta.name,
+                        project: &meta.project,
+                        size: w.size,
+                        source: meta.source.as_deref(),
+                    }
+                })
+                .collect(),
+        }
+    }
+
     /// Nothing at all in the store?
     pub fn is_empty(&self) -> bool {
         self.workspaces.is_empty() && self.layers.is_empty() && self.damaged.is_empty()
@@ -139,5 +214,64 @@ mod tests {
             listing.damaged.as_slice(),
             [Error::DamagedWorkspace { name, .. }] if name == "bad"
         ));
+    }
+
+    /// The JSON is what the CLI wrote before the shape was a type: key for key, value for value,
+    /// byte for byte.
+    #[test]
+    fn json_is_the_listing_as_it_always_was() {
+        use crate::{LayerMeta, WorkspaceMeta};
+        let listing = Listing {
+            workspaces: vec![ListedWorkspace {
+                workspace: Workspace {
+                    dir: "/s/workspaces/w".into(),
+                    meta: WorkspaceMeta {
+                        version: 1,
+                        name: "w".into(),
+                        source: Some("https://h/x".into()),
+                        layer: Some("l".into()),
+                        copied_from: None,
+                        project: "x".into(),
+                        created: 10,
+                        last_used: 20,
+                    },
+                },
+                size: 4096,
+            }],
+            layers: vec![ListedLayer {
+                layer: Layer {
+                    dir: "/s/layers/l".into(),
+                    meta: LayerMeta {
+                        version: 1,
+                        name: "l".into(),
+                        parent: None,
+                        from_workspace: "v".into(),
+                        created: 5,
+                    },
+                },
+                size: 8192,
+            }],
+            damaged: vec![Error::DamagedWorkspace {
+                name: "d".into(),
+                why: "its meta.toml is missing".into(),
+            }],
+        };
+        let before = serde_json::json!({
+            "workspaces": [{
+                "name": "w", "source": "https://h/x", "layer": "l", "copied_from": null,
+                "project": "x", "size": 4096, "created": 10, "last_used": 20,
+            }],
+            "layers": [{
+                "name": "l", "parent": null, "from_workspace": "v", "size": 8192, "created": 5,
+            }],
+            "damaged": [
+                "workspace d is damaged: its meta.toml is missing; `keepout workspace rm d` \
+                 removes it"
+            ],
+        });
+        assert_eq!(
+            serde_json::to_string_pretty(&listing.json()).unwrap(),
+            serde_json::to_string_pretty(&before).unwrap()
+        );
     }
 }

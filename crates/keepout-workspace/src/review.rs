@@ -784,6 +784,31 @@ fn os_name(bytes: &[u8]) -> std::ffi::OsString {
     std::ffi::OsStr::from_bytes(bytes).to_os_string()
 }
 
+/// The maintainer's answer to "apply these changes?" after `keepout run --review`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    Apply,
+    Discard,
+    /// Show the diff, then ask again.
+    View,
+    /// Leave the review for later (also just Enter).
+    Keep,
+}
+
+impl Answer {
+    /// The answer `typed` (spaces and the newline around it ignored): `a`/`apply`, `d`/`discard`,
+    /// `v`/`view`, `k`/`keep` or nothing (keep); `None` for anything else, which is no answer.
+    pub fn parse(typed: &str) -> Option<Answer> {
+        match typed.trim() {
+            "a" | "apply" => Some(Answer::Apply),
+            "d" | "discard" => Some(Answer::Discard),
+            "v" | "view" => Some(Answer::View),
+            "" | "k" | "keep" => Some(Answer::Keep),
+            _ => None,
+        }
+    }
+}
+
 impl Store {
     fn reviews_dir(&self) -> PathBuf {
         self.root().join("reviews")
@@ -850,6 +875,23 @@ impl Store {
             .rfind(|r| dir.is_none_or(|d| d.starts_with(&r.meta.project))))
     }
 
+    /// The kept review whose id is `id`, if there is one.
+    pub fn review(&self, id: &str) -> Result<Option<Review>> {
+        Ok(self.reviews()?.into_iter().find(|r| r.meta.id == id))
+    }
+
+    /// What follows a run with `review`: its changes, with their base recorded for
+    /// [`Review::apply`]'s conflict check; a run that changed nothing leaves no review (it is
+    /// discarded, and the changes are empty).
+    pub fn changes_after_run(&self, review: &Review) -> Result<Vec<Change>> {
+        let changes = review.changes()?;
+        review.record_base(&changes)?;
+        if changes.is_empty() {
+            self.discard_review(review)?;
+        }
+        Ok(changes)
+    }
+
     /// Drop a review and its files.
     pub fn discard_review(&self, review: &Review) -> Result<()> {
         remove_tree(&review.dir)
@@ -907,5 +949,53 @@ mod tests {
         assert!(risk_of(Path::new("l"), EntryKind::Symlink, false).is_some());
         assert!(protected(Path::new(".git/hooks/x"), false));
         assert!(!protected(Path::new(".git/objects/ab"), true));
+    }
+
+    #[test]
+    fn answers_known_and_unknown() {
+        for (typed, answer) in [
+            ("a", Answer::Apply),
+            ("apply\n", Answer::Apply),
+            (" d ", Answer::Discard),
+            ("discard", Answer::Discard),
+            ("v", Answer::View),
+            ("view", Answer::View),
+            ("", Answer::Keep),
+            ("\n", Answer::Keep),
+            ("k", Answer::Keep),
+            ("keep", Answer::Keep),
+        ] {
+            assert_eq!(Answer::parse(typed), Some(answer), "{typed:?}");
+        }
+        for typed in ["y", "yes", "A", "apply all", "ka"] {
+            assert_eq!(Answer::parse(typed), None, "{typed:?}");
+        }
+    }
+
+    #[test]
+    fn a_review_is_found_by_its_id_only() {
+        let root = tempfile::tempdir().unwrap();
+        let project = tempfile::tempdir().unwrap();
+        let store = Store::new(root.path().to_path_buf());
+        let review = store.new_review(project.path(), &["true".into()]).unwrap();
+        let found = store.review(&review.meta.id).unwrap().expect("found");
+        assert_eq!(found.dir, review.dir);
+        assert!(store.review("1700000000-nope").unwrap().is_none());
+    }
+
+    #[test]
+    fn a_run_that_changed_nothing_leaves_no_review() {
+        let root = tempfile::tempdir().unwrap();
+        let project = tempfile::tempdir().unwrap();
+        let store = Store::new(root.path().to_path_buf());
+        let review = store.new_review(project.path(), &["true".into()]).unwrap();
+        assert!(store.changes_after_run(&review).unwrap().is_empty());
+        assert!(!review.dir.exists());
+
+        let review = store.new_review(project.path(), &["true".into()]).unwrap();
+        std::fs::write(review.upper().join("new.txt"), "x").unwrap();
+        let changes = store.changes_after_run(&review).unwrap();
+        assert_eq!(changes.len(), 1);
+        assert!(review.dir.exists(), "kept for the maintainer");
     }
 }

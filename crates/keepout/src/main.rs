@@ -184,8 +184,10 @@ fn main() -> ExitCode {
 /// The one place that renders errors: the error, its causes, and a hint where there is one.
 fn report(err: &anyhow::Error) {
     // A workspace error says its fix in its own words (keepout-workspace keeps it apart).
-    let text_of = |e: &(dyn std::error::Error + 'static)| match e.downcast_ref() {
-        Some(e) => workspace::error_text(e),
+    let text_of = |e: &(dyn std::error::Error + 'static)| match e
+        .downcast_ref::<keepout_workspace::Error>()
+    {
+        Some(e) => e.text(),
         None => e.to_string(),
     };
     let mut said = text_of(err.as_ref());

@@ -16,7 +16,7 @@ use std::process::{Command, Stdio};
 
 use anyhow::{bail, Context, Result};
 use keepout_workspace::review::summary::{Counts, Group, GroupedAs, Line, Summary};
-use keepout_workspace::review::{Change, ChangeKind, EntryKind, Review};
+use keepout_workspace::review::{Answer, Change, ChangeKind, EntryKind, Review};
 
 use crate::cli::{ReviewAction, ReviewArgs};
 use crate::workspace::{print_out, store};
@@ -106,10 +106,8 @@ fn summary(review: &Review, changes: &[Change], all: bool) -> Vec<String> {
 /// a terminal the question apply / discard / keep; without one, how to look later.
 pub fn after_run(review: &Review, code: i32) -> Result<i32> {
     let store = store();
-    let changes = review.changes()?;
-    review.record_base(&changes)?;
+    let changes = store.changes_after_run(review)?;
     if changes.is_empty() {
-        store.discard_review(review)?;
         eprintln!("keepout: the run changed nothing in the project");
         return Ok(code);
     }
@@ -132,23 +130,24 @@ pub fn after_run(review: &Review, code: i32) -> Result<i32> {
             eprintln!("keepout: no answer (end of input): kept; `keepout review` comes back to it");
             break;
         }
-        match answer.trim() {
-            "a" | "apply" => {
+        match Answer::parse(&answer) {
+            Some(Answer::Apply) => {
                 apply(review, Default::default())?;
                 break;
             }
-            "d" | "discard" => {
+            Some(Answer::Discard) => {
                 store.discard_review(review)?;
                 eprintln!("keepout: discarded");
                 break;
             }
-            "v" | "view" => diff(review, &changes)?,
-            "" | "k" | "keep" => {
+            Some(Answer::View) => diff(review, &changes)?,
+            Some(Answer::Keep) => {
                 eprintln!("keepout: kept; `keepout review` comes back to it");
                 break;
             }
-            other => eprintln!(
-                "keepout: {other:?} is not an answer here: type a (apply), d (discard), v (view the diff) or k (keep; also just Enter)"
+            None => eprintln!(
+                "keepout: {:?} is not an answer here: type a (apply), d (discard), v (view the diff) or k (keep; also just Enter)",
+                answer.trim()
             ),
         }
     }
@@ -328,9 +327,7 @@ pub fn review(args: ReviewArgs) -> Result<i32> {
     }
     let review = match &args.id {
         Some(id) => store
-            .reviews()?
-            .into_iter()
-            .find(|r| &r.meta.id == id)
+            .review(id)?
             .with_context(|| format!("no review {id} (keepout review list)"))?,
         None => {
             let cwd = std::env::current_dir()?;

@@ -11,8 +11,7 @@
 //! leaves no workspace behind; the mount points the sandbox made in a home are gone after the
 //! run (only those keepout made, only when empty, only when no other run uses the workspace); a
 //! second run of a workspace on a layer joins the running sandbox with nothing more than it has;
-//! a workspace error is said with its fix in the same words as before keepout-workspace kept
-//! the two apart ([`error_text`]).
+//! a workspace error is said with its fix ([`keepout_workspace::Error::text`]).
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -21,7 +20,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use keepout_sandbox::{EnvRule, Policy, ROOT_CALLER_HOST_ID};
 use keepout_workspace::check::Preflight;
 use keepout_workspace::clone::{make_clone, NewClone};
-use keepout_workspace::home::{self, CopiedLayer};
+use keepout_workspace::home::{self, CopiedLayer, Entry};
 use keepout_workspace::listing::{ago, human_size};
 use keepout_workspace::source::parse_source;
 use keepout_workspace::{Store, Workspace};
@@ -54,21 +53,6 @@ impl Given {
             caller: Caller::current(),
             config: LazyConfig::new(),
         }
-    }
-}
-
-/// A workspace error as keepout says it: the message with its fix, where there is one, in
-/// the words it has always had.
-pub fn error_text(e: &keepout_workspace::Error) -> String {
-    use keepout_workspace::Error as E;
-    let Some(hint) = e.hint() else {
-        return e.to_string();
-    };
-    match e {
-        E::WorkspaceExists(_) | E::NoReadOnlyPath(_) => format!("{e} ({hint})"),
-        E::DamagedWorkspace { .. } => format!("{e}; {hint}"),
-        E::Conflict(_) | E::NotHttps { .. } | E::NotARepository { .. } => format!("{e}. {hint}"),
-        _ => format!("{e}: {hint}"),
     }
 }
 
@@ -112,22 +96,16 @@ fn run_in(
     given: &Given,
 ) -> Result<i32> {
     let config = &given.config;
-    // Two overlays on one upper directory are not allowed (and the work directory is cleared
-    // for each): a workspace on layers is one run's at a time; a plain home may be shared.
-    let join_socket = ws.dir.join("join.sock");
-    let lock = match store.lock(ws, ws.meta.layer.is_some()) {
-        Err(keepout_workspace::Error::Busy { holder, .. })
-            if ws.meta.layer.is_some() && appears(&join_socket) =>
-        {
-            return join(ws, &join_socket, holder, command, opts);
-        }
+    let lock = match home::enter_or_join(store, ws) {
+        Ok(Entry::Own(lock)) => lock,
+        Ok(Entry::Join { socket, holder }) => return join(ws, &socket, holder, command, opts),
         Err(e @ keepout_workspace::Error::Busy { .. }) if ws.meta.layer.is_some() => bail!(
             "{}. A workspace on a layer takes one run at a time (overlayfs mounts its home once); \
              `keepout shell NEW --from {}` starts another workspace on the same layer",
-            error_text(&e),
+            e.text(),
             ws.meta.layer.as_deref().unwrap_or("LAYER")
         ),
-        other => other?,
+        Err(e) => return Err(e.into()),
     };
     let kept = store.kept_home(ws, in_project)?;
     let kept_view = kept.clone();
@@ -162,7 +140,7 @@ fn run_in(
     let policy = Policy {
         terminal: opts.terminal.policy(),
         // A workspace on a layer takes one sandbox at a time: a second run joins this one.
-        join_socket: ws.meta.layer.is_some().then(|| join_socket.clone()),
+        join_socket: ws.meta.layer.is_some().then(|| home::join_socket(ws)),
         ..Policy::build(&req)?
     };
     drop(req);
@@ -174,24 +152,8 @@ fn run_in(
         opts.report.as_deref(),
         opts.quiet,
     );
-    drop(lock);
-    home::remove_mount_points(store, ws, &mount_points);
+    home::end_run(store, ws, lock, &mount_points);
     code
-}
-
-/// Does `socket` exist, or appear within a few seconds (a run that holds the workspace serves
-/// it as soon as its sandbox is set up)?
-fn appears(socket: &Path) -> bool {
-    let until = std::time::Instant::now() + std::time::Duration::from_secs(3);
-    loop {
-        if socket.exists() {
-            return true;
-        }
-        if std::time::Instant::now() > until {
-            return false;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
 }
 
 /// A second run of a workspace on a layer, while the first runs: `command` joins the first's
@@ -226,18 +188,7 @@ fn join(
              do not apply to a joined command: it has what the running one has"
         );
     }
-    // The running sandbox's environment is the first command's: SHELL names the shell that
-    // this one starts.
-    let command = if command == [interactive_shell()] {
-        let shell = interactive_shell();
-        vec![
-            "/usr/bin/env".into(),
-            format!("SHELL={shell}"),
-            shell.into(),
-        ]
-    } else {
-        command
-    };
+    let command = home::joining(command);
     keepout_sandbox::join(socket, &command, opts.terminal.policy())
         .with_context(|| format!("joining workspace {}'s running sandbox", ws.meta.name))
 }
@@ -250,15 +201,6 @@ fn say_copied(name: &str) -> impl FnOnce(&CopiedLayer) + '_ {
             c.why, c.layer
         )
     }
-}
-
-/// The interactive shell `shell` and `try` start without a command: bash where there is one,
-/// else sh, by its absolute path (the system is the host's, read-only, inside).
-fn interactive_shell() -> &'static str {
-    ["/bin/bash", "/usr/bin/bash"]
-        .into_iter()
-        .find(|p| Path::new(p).exists())
-        .unwrap_or("/bin/sh")
 }
 
 pub fn try_source(args: TryArgs) -> Result<i32> {
@@ -340,13 +282,8 @@ fn enter(
     opts: &WorkspaceSandboxArgs,
     given: &Given,
 ) -> Result<i32> {
-    if !command.is_empty() {
-        return run_in(store, ws, true, command.to_vec(), opts, Vec::new(), given);
-    }
-    // SHELL names the shell that runs (the sandbox's default is /bin/sh).
-    let shell = interactive_shell();
-    let env = vec![EnvRule::Set("SHELL".into(), shell.into())];
-    run_in(store, ws, true, vec![shell.into()], opts, env, given)
+    let (command, env) = home::entering(command);
+    run_in(store, ws, true, command, opts, env, given)
 }
 
 pub fn shell(args: ShellArgs) -> Result<i32> {
@@ -391,7 +328,7 @@ pub fn shell(args: ShellArgs) -> Result<i32> {
         let err = store.workspace(&args.name).err();
         bail!(
             "{}\n`keepout shell {} --new` makes an empty one, `--from LAYER` one on a layer; `keepout try SOURCE` clones into a new one",
-            err.map(|e| error_text(&e))
+            err.map(|e| e.text())
                 .unwrap_or_else(|| format!("no workspace {}", args.name)),
             args.name
         );
@@ -442,52 +379,12 @@ pub fn workspace(action: WorkspaceAction) -> Result<i32> {
 fn list(store: &Store, json: bool) -> Result<i32> {
     // A damaged workspace is named on stderr; the others are listed all the same.
     let listing = store.listing()?;
-    let damaged: Vec<String> = listing.damaged.iter().map(error_text).collect();
-    for e in &damaged {
-        eprintln!("keepout: {e}");
+    for e in &listing.damaged {
+        eprintln!("keepout: {}", e.text());
     }
     let mut out = String::new();
     if json {
-        let ws: Vec<serde_json::Value> = listing
-            .workspaces
-            .iter()
-            .map(|w| {
-                let meta = &w.workspace.meta;
-                serde_json::json!({
-                    "name": meta.name,
-                    "source": meta.source,
-                    "layer": meta.layer,
-                    "copied_from": meta.copied_from,
-                    "project": meta.project,
-                    "size": w.size,
-                    "created": meta.created,
-                    "last_used": meta.last_used,
-                })
-            })
-            .collect();
-        let ls: Vec<serde_json::Value> = listing
-            .layers
-            .iter()
-            .map(|l| {
-                let meta = &l.layer.meta;
-                serde_json::json!({
-                    "name": meta.name,
-                    "parent": meta.parent,
-                    "from_workspace": meta.from_workspace,
-                    "size": l.size,
-                    "created": meta.created,
-                })
-            })
-            .collect();
-        writeln!(
-            out,
-            "{}",
-            serde_json::to_string_pretty(&serde_json::json!({
-                "workspaces": ws,
-                "layers": ls,
-                "damaged": damaged,
-            }))?
-        )?;
+        writeln!(out, "{}", serde_json::to_string_pretty(&listing.json())?)?;
         print_out(&out)?;
         return Ok(0);
     }
@@ -554,107 +451,5 @@ pub(crate) fn print_out(text: &str) -> Result<()> {
             Err(anyhow::Error::from(e).context("cannot write to standard output"))
         }
         _ => Ok(()),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use keepout_workspace::{Error as E, Holder};
-
-    /// Each error with a fix, in the words keepout said before the fix was kept apart.
-    #[test]
-    fn errors_say_their_fixes_in_the_same_words() {
-        let cases: Vec<(E, &str)> = vec![
-            (
-                E::BadName("X".into()),
-                "\"X\" is not a workspace or layer name: use lower-case letters, digits, '.', '_' \
-                 and '-' (at most 64, starting with a letter or digit)",
-            ),
-            (
-                E::WorkspaceExists("w".into()),
-                "a workspace named \"w\" exists already (keepout shell w goes back into it; \
-                 keepout workspace rm w removes it)",
-            ),
-            (
-                E::DamagedWorkspace {
-                    name: "w".into(),
-                    why: "its meta.toml is missing".into(),
-                },
-                "workspace w is damaged: its meta.toml is missing; `keepout workspace rm w` \
-                 removes it",
-            ),
-            (
-                E::LayerInUse {
-                    layer: "l".into(),
-                    users: "workspace w".into(),
-                },
-                "layer \"l\" is in use by workspace w: remove those first",
-            ),
-            (
-                E::Busy {
-                    name: "w".into(),
-                    holder: Some(Holder {
-                        pid: 7,
-                        command: "keepout shell w".into(),
-                    }),
-                },
-                "workspace \"w\" is in use by another keepout (pid 7: keepout shell w): finish \
-                 that one (exit its shell) or stop it with `kill 7`, then try again",
-            ),
-            (
-                E::Busy {
-                    name: "w".into(),
-                    holder: None,
-                },
-                "workspace \"w\" is in use by another keepout: finish that one (exit its shell) \
-                 or stop it, then try again",
-            ),
-            (
-                E::Conflict(vec!["a".into(), "b/c".into()]),
-                "your tree changed since the run at a, b/c: applying would overwrite that. \
-                 `keepout review diff` shows the run's changes; `keepout review apply --force` \
-                 applies them anyway",
-            ),
-            (
-                E::NotHttps {
-                    given: "git@h:x".into(),
-                },
-                "git@h:x: keepout clones over HTTPS (or from a local path) only: SSH would need \
-                 your keys, which never enter the sandbox. Use the https:// address",
-            ),
-            (
-                E::NotARepository { given: "p".into() },
-                "p is not a git repository, bundle or URL: nothing was cloned, no workspace was \
-                 kept. Give a repository's directory, a bare repository, a file made by `git \
-                 bundle create`, https://HOST/PATH or github:OWNER/REPO",
-            ),
-            (
-                E::NoReadOnlyPath("/x".into()),
-                "--ro /x: no such file or directory (give a path that exists)",
-            ),
-            (
-                E::NoReportDir {
-                    report: "d/r.json".into(),
-                    dir: "d".into(),
-                },
-                "--report d/r.json: there is no directory d to write it in",
-            ),
-            (
-                E::BadShorthand {
-                    given: "github:x".into(),
-                },
-                "github:x: the shorthand is github:OWNER/REPO",
-            ),
-            (
-                E::CredentialsInUrl {
-                    given: "https://u@h/x".into(),
-                },
-                "https://u@h/x: no credentials in the URL; keepout clones with none",
-            ),
-        ];
-        for (error, said) in cases {
-            assert_eq!(error_text(&error), said, "{error:?}");
-        }
     }
 }
