@@ -174,6 +174,9 @@ fn exit_status(err: &anyhow::Error) -> u8 {
     if let Some(e) = err.downcast_ref::<keepout_vault::VaultError>() {
         return e.exit_code();
     }
+    if let Some(e) = err.downcast_ref::<keepout_vault::program::NotRunnable>() {
+        return e.exit_code() as u8;
+    }
     err.downcast_ref::<keepout_sandbox::Error>()
         .map_or(EXIT_KEEPOUT_ERROR, keepout_sandbox::Error::exit_code)
 }
