@@ -99,7 +99,10 @@ mod tests {
     fn a_failed_exec_exits_as_a_shell_says_it() {
         let e = |kind| std::io::Error::from(kind);
         assert_eq!(exec_failure_status(&e(std::io::ErrorKind::NotFound)), 127);
-        assert_eq!(exec_failure_status(&e(std::io::ErrorKind::PermissionDenied)), 126);
+        assert_eq!(
+            exec_failure_status(&e(std::io::ErrorKind::PermissionDenied)),
+            126
+        );
     }
 
     fn file(path: &Path, mode: u32) {
