@@ -14,6 +14,7 @@
 mod files;
 mod git;
 pub mod git_setup;
+mod machine;
 mod privilege;
 mod ssh;
 mod system;
@@ -22,6 +23,8 @@ mod tokens;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
+
+pub use machine::InputsError;
 
 /// How bad a finding is. Ordered: `Critical` is the worst.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Hash)]

@@ -1,11 +1,16 @@
 //! The sandbox's one error type. Every variant says what failed; [`Error::hint`] says what to do.
 //!
 //! Guarantee: every fallible function of the crate's public API returns this type (plain data:
-//! it can be cloned, compared and kept in a report), and its `Display` is the whole message.
+//! it can be cloned, compared and kept in a report), and its `Display` is the whole message;
+//! [`Error::exit_code`] is keepout's exit status for it (126/127 as a shell says them for a
+//! command that cannot be run, [`EXIT_KEEPOUT`] for every failure of the sandbox itself).
 
 use std::path::{Path, PathBuf};
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Exit status for keepout's own failures (as with podman and docker: 125 = the runner failed).
+pub const EXIT_KEEPOUT: u8 = 125;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Error {
@@ -73,6 +78,18 @@ impl Error {
             _ => None,
         }
     }
+
+    /// keepout's exit status for this error: 127 the command is not found inside the sandbox,
+    /// 126 it cannot be executed, [`EXIT_KEEPOUT`] (125) for every other failure.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Exec {
+                not_found: true, ..
+            } => 127,
+            Error::Exec { .. } => 126,
+            _ => EXIT_KEEPOUT,
+        }
+    }
 }
 
 /// An io::Error as a short sentence without Rust's "(os error N)" noise.
@@ -81,5 +98,37 @@ pub(crate) fn describe_io(e: &std::io::Error) -> String {
     match text.find(" (os error") {
         Some(i) => text[..i].to_string(),
         None => text,
+    }
+}
+
+#[cfg(test)]
+mod exit_code_tests {
+    use super::{Error, EXIT_KEEPOUT};
+
+    #[test]
+    fn a_command_that_cannot_run_exits_as_a_shell_says_it() {
+        let exec = |not_found| Error::Exec {
+            program: "x".into(),
+            message: "m".into(),
+            not_found,
+        };
+        assert_eq!(exec(true).exit_code(), 127);
+        assert_eq!(exec(false).exit_code(), 126);
+    }
+
+    #[test]
+    fn every_other_failure_is_keepout_s_own() {
+        for e in [
+            Error::Usage("u".into()),
+            Error::Invalid("i".into()),
+            Error::AfterRun("a".into()),
+            Error::UserNamespacesRefused("r".into()),
+            Error::Setup {
+                step: "s".into(),
+                message: "m".into(),
+            },
+        ] {
+            assert_eq!(e.exit_code(), EXIT_KEEPOUT, "{e:?}");
+        }
     }
 }

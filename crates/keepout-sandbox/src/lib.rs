@@ -38,7 +38,7 @@ mod linux;
 
 pub use builder::cache_dir;
 pub use env::default_env_allowlist;
-pub use error::{Error, Result};
+pub use error::{Error, Result, EXIT_KEEPOUT};
 pub use kernel::KernelSupport;
 pub use outcome::Outcome;
 pub use plan::{LandlockAccess, LandlockRule, MountStep, SandboxPlan};

@@ -36,6 +36,16 @@ impl NotRunnable {
     }
 }
 
+/// The shell's exit status when starting a found program failed anyway (`execve`'s error):
+/// 127 it is gone, 126 any other reason.
+pub fn exec_failure_status(e: &std::io::Error) -> i32 {
+    if e.kind() == std::io::ErrorKind::NotFound {
+        127
+    } else {
+        126
+    }
+}
+
 fn is_executable_file(path: &Path) -> bool {
     path.is_file() && rustix::fs::access(path, rustix::fs::Access::EXEC_OK).is_ok()
 }
@@ -84,6 +94,16 @@ pub fn find_program(program: &str, path: &str) -> Result<PathBuf, NotRunnable> {
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn a_failed_exec_exits_as_a_shell_says_it() {
+        let e = |kind| std::io::Error::from(kind);
+        assert_eq!(exec_failure_status(&e(std::io::ErrorKind::NotFound)), 127);
+        assert_eq!(
+            exec_failure_status(&e(std::io::ErrorKind::PermissionDenied)),
+            126
+        );
+    }
 
     fn file(path: &Path, mode: u32) {
         std::fs::write(path, "#!/bin/sh\n").unwrap();

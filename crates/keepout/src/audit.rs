@@ -8,62 +8,6 @@ use keepout_audit::{Context, Finding, Severity};
 
 use crate::cli::AuditArgs;
 
-fn groups() -> Vec<String> {
-    std::process::Command::new("id")
-        .arg("-Gn")
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| {
-            String::from_utf8_lossy(&o.stdout)
-                .split_whitespace()
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn context(args: &AuditArgs) -> Result<Context, String> {
-    let real_home = std::env::var_os("HOME").map(PathBuf::from);
-    let home = match (&args.home, &real_home) {
-        (Some(h), _) => std::path::absolute(h).map_err(|e| format!("{}: {e}", h.display()))?,
-        (None, Some(h)) => h.clone(),
-        (None, None) => return Err("HOME is not set; give --home DIR".into()),
-    };
-    if let Err(e) = std::fs::read_dir(&home) {
-        return Err(format!("cannot read {}: {e}", home.display()));
-    }
-    Ok(Context {
-        project: std::env::current_dir()
-            .ok()
-            .filter(|d| d.parent().is_some()),
-        // Lossy: a value that is not UTF-8 (OLDPWD after `cd` into such a directory) is still
-        // scanned for tokens; std::env::vars() would panic on it.
-        env: std::env::vars_os()
-            .map(|(k, v)| {
-                (
-                    k.to_string_lossy().into_owned(),
-                    v.to_string_lossy().into_owned(),
-                )
-            })
-            .collect(),
-        uid: rustix::process::getuid().as_raw(),
-        user: std::env::var("USER").unwrap_or_default(),
-        groups: groups(),
-        probe: args.home.is_none(),
-        keepout_agent_socket: keepout_vault::cache::socket_dir_location()
-            .ok()
-            .map(|d| d.join("agent.sock")),
-        sudoers: if args.home.is_none() {
-            keepout_audit::system_sudoers()
-        } else {
-            Vec::new()
-        },
-        system_root: args.home.is_none().then(|| PathBuf::from("/")),
-        home,
-    })
-}
-
 /// The report for people: a summary line, then each finding, worst first, with its fix.
 fn text(findings: &[Finding], home: &str) -> String {
     use std::fmt::Write;
@@ -201,7 +145,10 @@ fn fix(ctx: &Context, findings: &[Finding]) -> Result<(), String> {
 
 /// Exit status: 0 nothing at or above --fail-on, 1 findings, 2 keepout error.
 pub fn audit(args: AuditArgs) -> i32 {
-    let ctx = match context(&args) {
+    let agent_socket = keepout_vault::cache::socket_dir_location()
+        .ok()
+        .map(|d| d.join("agent.sock"));
+    let ctx = match Context::from_machine(args.home.as_deref(), agent_socket) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("keepout: audit: {e}");

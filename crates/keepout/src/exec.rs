@@ -35,13 +35,11 @@ pub fn scope_values(scope_name: Option<&str>, for_command: &str) -> Result<Scope
 
 pub fn exec(args: ExecArgs) -> Result<i32> {
     let path = std::env::var("PATH").unwrap_or_default();
-    let program = match find_program(&args.command[0], &path) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("keepout: {e}; no secret was released");
-            return Ok(e.exit_code());
-        }
-    };
+    // main.rs says it (`keepout: ERROR; no secret was released`) with the error's exit status.
+    let program = find_program(&args.command[0], &path).map_err(|e| {
+        let said = format!("{e}; no secret was released");
+        anyhow::Error::new(e).context(said)
+    })?;
     let resolved = scope_values(
         args.scope.as_deref(),
         &format!("`{}`", args.command.join(" ")),
@@ -59,11 +57,6 @@ pub fn exec(args: ExecArgs) -> Result<i32> {
         return crate::mask::run_masked(cmd, secret_values);
     }
     let err = cmd.exec();
-    let code = if err.kind() == std::io::ErrorKind::NotFound {
-        127
-    } else {
-        126
-    };
     eprintln!("keepout: {}: {err}", program.display());
-    Ok(code)
+    Ok(keepout_vault::program::exec_failure_status(&err))
 }

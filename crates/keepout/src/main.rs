@@ -32,7 +32,7 @@ use clap::{CommandFactory, Parser};
 use cli::{Cli, Command};
 
 /// Exit code for keepout's own errors (as with podman and docker: 125 = the runner failed).
-pub const EXIT_KEEPOUT_ERROR: u8 = 125;
+pub const EXIT_KEEPOUT_ERROR: u8 = keepout_sandbox::EXIT_KEEPOUT;
 
 /// What clap's bare "invalid UTF-8 was detected" means for this command line: which arguments,
 /// shown with their bytes escaped, and what to do.
@@ -163,22 +163,22 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
         Err(err) => {
             report(&err);
-            if let Some(e) = err.downcast_ref::<keepout_vault::VaultError>() {
-                return ExitCode::from(e.exit_code());
-            }
-            let code = err
-                .downcast_ref::<keepout_sandbox::Error>()
-                .map(|e| match e {
-                    keepout_sandbox::Error::Exec {
-                        not_found: true, ..
-                    } => 127,
-                    keepout_sandbox::Error::Exec { .. } => 126,
-                    _ => EXIT_KEEPOUT_ERROR,
-                })
-                .unwrap_or(EXIT_KEEPOUT_ERROR);
-            ExitCode::from(code)
+            ExitCode::from(exit_status(&err))
         }
     }
+}
+
+/// The exit status for an error that ended a command: the library error's own
+/// (`exit_code()`), or [`EXIT_KEEPOUT_ERROR`] for any other.
+fn exit_status(err: &anyhow::Error) -> u8 {
+    if let Some(e) = err.downcast_ref::<keepout_vault::VaultError>() {
+        return e.exit_code();
+    }
+    if let Some(e) = err.downcast_ref::<keepout_vault::program::NotRunnable>() {
+        return e.exit_code() as u8;
+    }
+    err.downcast_ref::<keepout_sandbox::Error>()
+        .map_or(EXIT_KEEPOUT_ERROR, keepout_sandbox::Error::exit_code)
 }
 
 /// The one place that renders errors: the error, its causes, and a hint where there is one.
