@@ -64,6 +64,11 @@ impl Outcome {
 
 /// Run `policy`: through keepout's proxy to what `allow` lets through when it is given,
 /// watching for the values of `decoys`.
+///
+/// Call it from a process with no other threads (as the keepout binary does): the sandbox
+/// waits for its children's SIGCHLD with the signal blocked in the calling thread, and another
+/// thread that does not block it can take that signal (the proxy's threads are started after
+/// the block, and inherit it).
 pub fn launch(
     policy: &Policy,
     allow: Option<&keepout_net::Allowlist>,
@@ -148,6 +153,10 @@ mod tests {
     }
 
     #[test]
+    #[ignore = "runs a sandbox inside the multi-threaded test harness, whose other threads can take \
+                the SIGCHLD the sandbox waits for (seen hanging in CI); the integration suite runs \
+                launch() through the single-threaded binary. Run alone: cargo test -p keepout-launch \
+                -- --ignored --test-threads=1"]
     fn a_run_without_network_reports_its_exit_code_and_nothing_refused() {
         if !sandboxes_start() {
             eprintln!("skipped: no user namespaces here");
@@ -170,6 +179,10 @@ mod tests {
     }
 
     #[test]
+    #[ignore = "runs a sandbox inside the multi-threaded test harness, whose other threads can take \
+                the SIGCHLD the sandbox waits for (seen hanging in CI); the integration suite runs \
+                launch() through the single-threaded binary. Run alone: cargo test -p keepout-launch \
+                -- --ignored --test-threads=1"]
     fn a_command_that_is_not_there_is_the_sandboxs_error() {
         if !sandboxes_start() {
             eprintln!("skipped: no user namespaces here");
