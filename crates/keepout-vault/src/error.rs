@@ -35,6 +35,13 @@ pub enum VaultError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// The new content could not be written beside the vault (a full disk, a quota, an I/O
+    /// error): the vault itself was not touched.
+    #[error("cannot write the vault's new content in {}: {source}", dir.display())]
+    WriteFailed {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
     #[error("encrypting the vault failed: {0}")]
     Encrypt(String),
     #[error("configuration: {0}")]
@@ -125,6 +132,11 @@ impl VaultError {
             ),
             VaultError::NewerFormat { .. } => Some("Nothing was changed. Update keepout to read this vault.".into()),
             VaultError::NoVault(_) => Some("`keepout secret set NAME` creates it.".into()),
+            VaultError::WriteFailed { .. } => Some(
+                "The vault is unchanged and nothing was left beside it. Make room on that disk \
+                 (or fix the error above), then run the command again."
+                    .into(),
+            ),
             VaultError::Plugin { .. } => Some("Nothing was changed. Check that the hardware key is present and the PIN is right, then try again.".into()),
             VaultError::NoSuchSecret(_) => Some("`keepout secret list` shows the names.".into()),
             VaultError::NoScope { .. } => Some(
@@ -152,7 +164,7 @@ impl VaultError {
             VaultError::NoScope { .. } => 7,
             VaultError::OnlyBackup { .. } => 9,
             VaultError::Provider { .. } => 8,
-            VaultError::Io { .. } | VaultError::Encrypt(_) => 1,
+            VaultError::Io { .. } | VaultError::WriteFailed { .. } | VaultError::Encrypt(_) => 1,
             VaultError::Prompt(_)
             | VaultError::EmptyPassphrase
             | VaultError::WeakPassphraseRefused

@@ -546,11 +546,14 @@ impl VaultFile {
             .prefix(&prefix)
             .tempfile_in(dir)
             .map_err(io("cannot create a temporary file in"))?;
-        tmp.write_all(&bytes)
-            .map_err(io("cannot write a temporary file in"))?;
-        tmp.as_file()
-            .sync_all()
-            .map_err(io("cannot sync a temporary file in"))?;
+        // Written through the file itself: tempfile's own writer names the temporary file in
+        // its errors, a file that is gone by the time the user reads them.
+        let write_failed = |source| VaultError::WriteFailed {
+            dir: dir.to_path_buf(),
+            source,
+        };
+        tmp.as_file_mut().write_all(&bytes).map_err(write_failed)?;
+        tmp.as_file().sync_all().map_err(write_failed)?;
         if self.exists() {
             // The backup is replaced atomically too: link the current vault under a temporary
             // name, then rename that over the old backup.

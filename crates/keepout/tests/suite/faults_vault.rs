@@ -403,6 +403,10 @@ fn a_full_disk_fails_the_write_and_loses_nothing() {
             "[{runner}] the error says why:{out}"
         );
         assert!(
+            out.stderr.contains("The vault is unchanged") && !out.stderr.contains(".new-"),
+            "[{runner}] and that nothing was lost, naming no file that is gone:{out}"
+        );
+        assert!(
             out.stdout
                 .contains("left: fill vault.age vault.age.bak vault.age.lock")
                 || out.stdout.contains("left: fill vault.age vault.age.lock"),
