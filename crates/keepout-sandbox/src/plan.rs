@@ -204,35 +204,13 @@ impl SandboxPlan {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::{Limits, Mode, Network, RunRequest};
+    use crate::policy::RunRequest;
     use std::path::Path;
 
     fn policy() -> (tempfile::TempDir, Policy) {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join(".git/hooks")).unwrap();
-        let req = RunRequest {
-            command: vec!["true".into()],
-            cwd: dir.path().into(),
-            project: None,
-            home: None,
-            kept_home: None,
-            review: None,
-            read_only: vec![],
-            read_write: vec![],
-            toolchains: false,
-            extra_toolchains: vec![],
-            env: vec![],
-            network: Network::None,
-            mode: Mode::Namespaces,
-            limits: Limits::default(),
-            caller_env_not_utf8: vec![],
-            caller_env: vec![],
-            caller_home: "/home/alice".into(),
-            caller_uid: 1000,
-            caller_gid: 1000,
-            allow_sockets: vec![],
-            bytecode_cache: None,
-        };
+        let req = RunRequest::for_tests(dir.path());
         let p = Policy::build(&req).unwrap();
         (dir, p)
     }

@@ -257,6 +257,37 @@ pub struct RunRequest {
     pub bytecode_cache: Option<PathBuf>,
 }
 
+#[cfg(test)]
+impl RunRequest {
+    /// What the crate's unit tests start from: `true` in `project`, run by uid 1000 with the home
+    /// /home/alice, no environment, no toolchains, no network, namespaces mode.
+    pub(crate) fn for_tests(project: &std::path::Path) -> RunRequest {
+        RunRequest {
+            command: vec!["true".into()],
+            cwd: project.to_path_buf(),
+            project: None,
+            home: None,
+            kept_home: None,
+            review: None,
+            read_only: vec![],
+            read_write: vec![],
+            toolchains: false,
+            extra_toolchains: vec![],
+            env: vec![],
+            network: Network::None,
+            mode: Mode::Namespaces,
+            limits: Limits::default(),
+            caller_env_not_utf8: vec![],
+            caller_env: vec![],
+            caller_home: "/home/alice".into(),
+            caller_uid: 1000,
+            caller_gid: 1000,
+            allow_sockets: vec![],
+            bytecode_cache: None,
+        }
+    }
+}
+
 /// Everything the sandbox will be, as data.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]

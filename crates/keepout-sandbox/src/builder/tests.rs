@@ -5,32 +5,13 @@ use crate::policy::Limits;
 
 fn request(project: &Path) -> RunRequest {
     RunRequest {
-        command: vec!["true".into()],
-        cwd: project.to_path_buf(),
-        project: None,
-        home: None,
-        kept_home: None,
-        review: None,
-        read_only: vec![],
-        read_write: vec![],
-        toolchains: false,
-        extra_toolchains: vec![],
-        env: vec![],
-        network: Network::None,
-        mode: Mode::Namespaces,
-        limits: Limits::default(),
-        caller_env_not_utf8: vec![],
         caller_env: vec![
             ("PATH".into(), "/usr/bin:/bin".into()),
             ("GITHUB_TOKEN".into(), "ghp_secret".into()),
             ("SSH_AUTH_SOCK".into(), "/run/user/1000/ssh".into()),
             ("LANG".into(), "C.UTF-8".into()),
         ],
-        caller_home: "/home/alice".into(),
-        caller_uid: 1000,
-        caller_gid: 1000,
-        allow_sockets: vec![],
-        bytecode_cache: None,
+        ..RunRequest::for_tests(project)
     }
 }
 

@@ -172,7 +172,7 @@ pub(super) fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::{Limits, Mode, Mount, Network, RunRequest};
+    use crate::policy::{Mode, Mount, RunRequest};
 
     fn mount(path: &str, kind: MountKind) -> Mount {
         Mount {
@@ -185,27 +185,8 @@ mod tests {
 
     fn request(project: &Path) -> RunRequest {
         RunRequest {
-            command: vec!["true".into()],
-            cwd: project.into(),
-            project: None,
-            home: None,
-            kept_home: None,
-            review: None,
-            read_only: vec![],
-            read_write: vec![],
-            toolchains: false,
-            extra_toolchains: vec![],
-            env: vec![],
-            network: Network::None,
             mode: Mode::Landlock,
-            limits: Limits::default(),
-            caller_env_not_utf8: vec![],
-            caller_env: vec![],
-            caller_home: "/home/alice".into(),
-            caller_uid: 1000,
-            caller_gid: 1000,
-            allow_sockets: vec![],
-            bytecode_cache: None,
+            ..RunRequest::for_tests(project)
         }
     }
 
