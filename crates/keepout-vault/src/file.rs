@@ -251,13 +251,17 @@ impl VaultFile {
         self.path.exists()
     }
 
-    fn sibling(&self, suffix: &str) -> PathBuf {
-        let name = self
-            .path
+    /// The vault's file name (`vault.age`), which its siblings are named after.
+    fn file_name(&self) -> String {
+        self.path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        self.path.with_file_name(format!("{name}{suffix}"))
+            .unwrap_or_default()
+    }
+
+    fn sibling(&self, suffix: &str) -> PathBuf {
+        self.path
+            .with_file_name(format!("{}{suffix}", self.file_name()))
     }
 
     /// Where the previous version is kept.
@@ -501,12 +505,7 @@ impl VaultFile {
     /// named after this vault, so a sweep never touches another vault's write in the same
     /// directory.
     fn new_content_prefix(&self) -> String {
-        let name = self
-            .path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        format!(".{name}.new-")
+        format!(".{}.new-", self.file_name())
     }
 
     /// What writes killed outright (kill -9, a crash, a full disk) left beside the vault: their
