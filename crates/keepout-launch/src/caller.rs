@@ -46,7 +46,7 @@ impl Caller {
     pub fn current() -> Caller {
         let (env, env_not_utf8) = split_env(std::env::vars_os());
         Caller {
-            uid: effective_uid(),
+            uid: Caller::effective_uid(),
             gid: rustix::process::getegid().as_raw(),
             home: std::env::var_os("HOME").map(PathBuf::from),
             env,
@@ -82,6 +82,12 @@ impl Caller {
         self.home.as_deref().unwrap_or(Path::new("/"))
     }
 
+    /// This process's effective uid (what [`Caller::current`] records as `uid`), for a
+    /// command that needs no more of the caller.
+    pub fn effective_uid() -> u32 {
+        rustix::process::geteuid().as_raw()
+    }
+
     /// The working directory, or why it cannot be read.
     pub fn cwd(&self) -> Result<&Path, Error> {
         match &self.cwd {
@@ -102,11 +108,6 @@ impl Caller {
             })
             .map(String::as_str)
     }
-}
-
-/// This process's effective uid (what [`Caller::current`] records as `uid`).
-pub fn effective_uid() -> u32 {
-    rustix::process::geteuid().as_raw()
 }
 
 /// The environment split into UTF-8 variables and the names of those whose value is not.

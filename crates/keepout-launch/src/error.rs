@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+use crate::shown;
+
 /// What can go wrong reading the config, making a request or launching a command.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -69,19 +71,30 @@ pub enum Error {
     },
 
     /// `--home DIR` is there and not a directory.
-    #[error("--home {} exists and is not a directory", path.display())]
+    #[error(
+        "--home {} exists and is not a directory: give a directory, or a path that does not \
+         exist yet (keepout makes it)",
+        shown::path(path)
+    )]
     HomeNotDirectory { path: PathBuf },
 
     /// `--home DIR` is someone else's.
-    #[error("--home {} belongs to uid {owner}, not to you (uid {uid})", path.display())]
+    #[error(
+        "--home {} belongs to uid {owner}, not to you (uid {uid}): a sandbox's home must be \
+         yours; give another directory",
+        shown::path(path)
+    )]
     HomeNotYours { path: PathBuf, owner: u32, uid: u32 },
 
     /// `--home DIR` does not exist and nothing may be made (`--print-policy`).
-    #[error("--home {} does not exist yet", path.display())]
+    #[error(
+        "--home {} does not exist yet; `keepout run` makes it (mode 0700) when it runs",
+        shown::path(path)
+    )]
     HomeMissing { path: PathBuf },
 
     /// `--home DIR` cannot be made.
-    #[error("cannot make the --home directory {}", path.display())]
+    #[error("cannot make the --home directory {}", shown::path(path))]
     HomeUnmakeable {
         path: PathBuf,
         #[source]
@@ -89,12 +102,29 @@ pub enum Error {
     },
 
     /// `--home DIR` cannot be looked at.
-    #[error("cannot use --home {}", path.display())]
+    #[error("cannot use --home {}", shown::path(path))]
     HomeUnusable {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
+
+    /// The project of a `--review` run cannot be found.
+    #[error("cannot find the project {}", path.display())]
+    NoProject {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The project of a `--review` run has a path a review cannot record.
+    #[error(
+        "--review: the project's path {} is not UTF-8, and a review records it in its \
+         meta.toml, which holds only UTF-8 text; rename the directory (or a parent), or run \
+         without --review",
+        path.to_string_lossy()
+    )]
+    ReviewPathNotUtf8 { path: PathBuf },
 
     /// Building or running the sandbox failed.
     #[error(transparent)]
@@ -103,4 +133,12 @@ pub enum Error {
     /// The report could not be written as JSON.
     #[error(transparent)]
     Report(#[from] serde_json::Error),
+
+    /// The report file (`--report FILE`) could not be written.
+    #[error("cannot write the report {}", path.display())]
+    WriteReport {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }

@@ -4,7 +4,7 @@
 //! [`Outcome`] holds every fact the run's report and lines are made of, and its JSON report is
 //! the one `--report FILE` has always written (version 2).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use keepout_sandbox::decoys::{DecoyRead, Decoys};
 use keepout_sandbox::{AfterRun, Dropped, Policy};
@@ -13,6 +13,7 @@ use crate::Error;
 
 /// What came of a run.
 #[derive(Debug)]
+#[cfg_attr(test, derive(Default))]
 pub struct Outcome {
     /// The command's exit code (128 + the signal when a signal ended it).
     pub exit_code: i32,
@@ -59,6 +60,14 @@ impl Outcome {
             decoys_sent: &self.decoys_sent,
             terminal_dropped: &self.terminal_dropped,
         })?)
+    }
+
+    /// Write the JSON report (`--report FILE`) to `path`, with its final newline.
+    pub fn write_report(&self, path: &Path) -> Result<(), Error> {
+        std::fs::write(path, self.report_json()? + "\n").map_err(|source| Error::WriteReport {
+            path: path.to_path_buf(),
+            source,
+        })
     }
 }
 
@@ -150,6 +159,28 @@ mod tests {
         req.toolchains = false;
         req.project = Some(project.to_path_buf());
         Policy::build(&req).unwrap()
+    }
+
+    #[test]
+    fn the_report_file_is_the_json_and_a_newline() {
+        let dir = tempfile::tempdir().unwrap();
+        let outcome = Outcome {
+            refused_syscalls: vec!["ptrace".into()],
+            ..Outcome::default()
+        };
+        let path = dir.path().join("report.json");
+        outcome.write_report(&path).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text, outcome.report_json().unwrap() + "\n");
+        let report: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(report["syscalls"], serde_json::json!(["ptrace"]));
+        let gone = dir.path().join("no/report.json");
+        let e = outcome.write_report(&gone).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!("cannot write the report {}", gone.display())
+        );
+        assert!(std::error::Error::source(&e).is_some());
     }
 
     #[test]

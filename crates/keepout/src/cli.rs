@@ -533,6 +533,48 @@ impl TerminalArgs {
     }
 }
 
+impl ResourceArgs {
+    /// `--memory` and `--disk-reserve` as given.
+    pub fn resources(&self) -> keepout_launch::Resources {
+        keepout_launch::Resources {
+            memory: self.memory,
+            disk_reserve: self.disk_reserve,
+        }
+    }
+}
+
+impl From<ModeArg> for keepout_sandbox::Mode {
+    fn from(mode: ModeArg) -> Self {
+        match mode {
+            ModeArg::Namespaces => keepout_sandbox::Mode::Namespaces,
+            ModeArg::Landlock => keepout_sandbox::Mode::Landlock,
+        }
+    }
+}
+
+impl RunArgs {
+    /// What `keepout run`'s flags ask of its request ([`keepout_launch::run_request`]).
+    pub fn options(&self) -> keepout_launch::RunOptions {
+        let sandbox = &self.sandbox;
+        keepout_launch::RunOptions {
+            command: self.command.clone(),
+            project: self.project.clone(),
+            home: self.home.clone(),
+            read_only: sandbox.read_only.clone(),
+            read_write: self.read_write.clone(),
+            sockets: self.sockets.clone(),
+            toolchains: !sandbox.no_toolchains,
+            env: sandbox.env.clone(),
+            net: sandbox.net.clone(),
+            mode: self.mode.into(),
+            max_processes: self.max_procs,
+            tmp_size_mib: self.tmp_size,
+            resources: sandbox.resources.resources(),
+            dry: self.print_policy,
+        }
+    }
+}
+
 #[derive(Args, Debug)]
 #[command(after_help = "Examples:\n  \
     keepout try https://github.com/someone/repro -- tox\n  \

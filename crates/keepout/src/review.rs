@@ -102,10 +102,14 @@ fn summary(review: &Review, changes: &[Change], all: bool) -> Vec<String> {
     render_summary(&review.meta.id, &review.meta.project, &summary, all)
 }
 
-/// After `keepout run --review`: nothing changed, the review goes; otherwise the summary, and on
-/// a terminal the question apply / discard / keep; without one, how to look later.
-pub fn after_run(review: &Review, code: i32) -> Result<i32> {
+/// After `keepout run --review`: a run keepout could not make (`Err`) takes its review with it;
+/// nothing changed, the review goes; otherwise the summary, and on a terminal the question
+/// apply / discard / keep; without one, how to look later.
+pub fn after_run(review: &Review, code: Result<i32>) -> Result<i32> {
     let store = store();
+    let code = code.inspect_err(|_| {
+        let _ = store.discard_review(review);
+    })?;
     let changes = store.changes_after_run(review)?;
     if changes.is_empty() {
         eprintln!("keepout: the run changed nothing in the project");
