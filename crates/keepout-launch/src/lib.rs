@@ -9,9 +9,11 @@
 //! allowlist is given) and returns what came of it as an [`Outcome`]: the exit code, what was
 //! refused or unreachable, the decoys read and sent, what the terminal relay dropped, what was
 //! undone after the run, and the JSON report's content. Rendering any of it is the caller's.
+//! [`doctor`] is `keepout doctor`'s checks and verdict, and its report as text or JSON.
 
 mod caller;
 mod config;
+pub mod doctor;
 mod error;
 mod home;
 mod launch;

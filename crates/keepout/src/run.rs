@@ -3,8 +3,6 @@
 //! here is only what the command line asks; the facts (who calls, the config, the request, the
 //! launch's outcome) are keepout-launch's, and every line said about them is said here.
 
-use std::path::PathBuf;
-
 use anyhow::{Context, Result};
 use keepout_launch::{Caller, Config, LazyConfig, Outcome, PreparedHome, Resources};
 use keepout_sandbox::{Limits, Mode, Network, Policy, RunRequest};
@@ -30,25 +28,6 @@ pub fn presets() -> Result<keepout_net::Presets> {
 /// The allowlist for `--net NAMES` (not `host`), from the config's presets.
 pub fn allowlist(config: &LazyConfig, spec: &str) -> Result<keepout_net::Allowlist> {
     config.get().and_then(|c| c.allowlist(spec)).map_err(lift)
-}
-
-/// Check the whole config the way `keepout run` reads it (TOML, `[net.presets]`,
-/// `[run] toolchains`, `memory`, `disk-reserve`) and the vault's part of it (`[[scope]]`,
-/// `[vault]`); returns its path.
-pub fn check_config(config: &LazyConfig, caller: &Caller) -> Result<PathBuf> {
-    let config = config.get().map_err(lift)?;
-    config.check_run(caller.home.as_deref()).map_err(lift)?;
-    config.vault()?;
-    Ok(config.path().to_path_buf())
-}
-
-/// More toolchain directories from the config, `~` expanded:
-/// `[run] toolchains = ["~/opt/zig"]`.
-pub fn config_toolchains(config: &LazyConfig, caller: &Caller) -> Result<Vec<PathBuf>> {
-    config
-        .get()
-        .and_then(|c| c.toolchains(caller.home.as_deref()))
-        .map_err(lift)
 }
 
 /// `--memory` and `--disk-reserve` as given.
