@@ -198,14 +198,14 @@ impl Doctor {
 
 #[cfg(test)]
 mod tests {
-    use std::path::{Path, PathBuf};
+    use std::path::Path;
 
     use keepout_sandbox::kernel::Check;
     use keepout_sandbox::toolchains::{Python, SkippedToolchain, Survey, Toolchain};
     use keepout_sandbox::KernelSupport;
 
     use super::{checked, config_check, with_causes, Doctor};
-    use crate::{Caller, Config, LazyConfig};
+    use crate::Config;
 
     fn check(name: &'static str, ok: bool) -> Check {
         Check {
@@ -370,29 +370,5 @@ mod tests {
             ]
         );
         assert_eq!(value["checks"][0]["name"], "config");
-    }
-
-    #[test]
-    fn examining_makes_nothing_and_ends_with_the_config_check() {
-        let home = tempfile::tempdir().unwrap();
-        let caller = Caller::new(
-            1000,
-            1000,
-            Some(home.path().to_path_buf()),
-            Vec::new(),
-            PathBuf::from("/"),
-        );
-        let workspaces = home.path().join("not/there/yet");
-        let d = Doctor::examine(&caller, &LazyConfig::new(), &workspaces);
-        assert!(!workspaces.exists());
-        let names: Vec<&str> = d.support.checks.iter().map(|c| c.name).collect();
-        assert!(
-            names.ends_with(&[
-                "overlayfs (layers, --review)",
-                "memory limit (--memory)",
-                "config"
-            ]),
-            "{names:?}"
-        );
     }
 }
