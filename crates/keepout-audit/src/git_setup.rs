@@ -19,7 +19,9 @@
 //! apply to pushes too.) Guarantees: every change is one `git config --global` command
 //! ([`Change::git_args`]); a value already there is not added again and `--undo` removes
 //! exactly these values (by fixed value, never a pattern), so setting up and undoing are
-//! idempotent; only plain host names are accepted.
+//! idempotent; only plain host names are accepted. [`set_up`] makes the changes with the
+//! user's `git`, one value at a time (a host named twice is set up once), and stops at the
+//! first `git` that fails.
 
 /// The hosts set up when none are named.
 pub const DEFAULT_HOSTS: &[&str] = &["github.com", "gitlab.com", "codeberg.org"];
@@ -105,6 +107,101 @@ impl<'r> Change<'r> {
     }
 }
 
+/// Why `keepout git setup` stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error(transparent)]
+    NotAHost(#[from] NotAHost),
+    #[error("cannot run git (is it installed?)")]
+    CannotRunGit(#[source] std::io::Error),
+    /// A change `git` refused: its arguments and what it said.
+    #[error("git {} failed: {stderr}", command.join(" "))]
+    GitFailed {
+        command: Vec<String>,
+        stderr: String,
+    },
+}
+
+/// What [`set_up`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetUp {
+    pub hosts: Vec<String>,
+    /// How many values were changed (or, in a dry run, would be).
+    pub changed: usize,
+    pub undo: bool,
+    pub dry_run: bool,
+}
+
+impl SetUp {
+    /// What `keepout git setup` says when it is done.
+    pub fn summary(&self) -> String {
+        let what = if self.dry_run {
+            "would change"
+        } else {
+            "changed"
+        };
+        let (hosts, changed) = (self.hosts.join(", "), self.changed);
+        if self.undo {
+            format!("keepout: git setup undone for {hosts} ({what} {changed} values)")
+        } else {
+            format!(
+                "keepout: for {hosts}: fetch and clone over HTTPS, push over SSH ({what} {changed} \
+                 values in your global git config).\n\
+                 keepout: pushes now need your SSH key; with `keepout agent`, each one is asked for."
+            )
+        }
+    }
+}
+
+fn git(args: &[&str]) -> Result<std::process::Output, SetupError> {
+    std::process::Command::new("git")
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(SetupError::CannotRunGit)
+}
+
+/// Set up (or `undo`) the hosts `given` (see [`hosts`]) in the global git config with `git`:
+/// each value is looked up, then changed if it needs to be. In a `dry_run` nothing is changed:
+/// each change's `git` arguments are given to `dry` instead.
+pub fn set_up(
+    given: &[String],
+    undo: bool,
+    dry_run: bool,
+    mut dry: impl FnMut(&[&str]),
+) -> Result<SetUp, SetupError> {
+    let hosts = hosts(given)?;
+    let mut changed = 0;
+    for host in &hosts {
+        for rewrite in rewrites(host) {
+            let listed = git(&["config", "--global", "--get-all", &rewrite.key])?;
+            let present = holds(&String::from_utf8_lossy(&listed.stdout), &rewrite.value);
+            let Some(change) = Change::needed(&rewrite, undo, present) else {
+                continue;
+            };
+            let command = change.git_args();
+            if dry_run {
+                dry(&command);
+                continue;
+            }
+            let out = git(&command)?;
+            if !out.status.success() {
+                return Err(SetupError::GitFailed {
+                    command: command.iter().map(|a| a.to_string()).collect(),
+                    stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+                });
+            }
+            changed += 1;
+        }
+    }
+    Ok(SetUp {
+        hosts,
+        changed,
+        undo,
+        dry_run,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -145,6 +242,49 @@ mod tests {
                 format!("{bad:?} is not a host name (e.g. github.com)")
             );
         }
+    }
+
+    #[test]
+    fn the_summary_says_what_changed_or_would() {
+        let done = SetUp {
+            hosts: vec!["github.com".into(), "gitlab.com".into()],
+            changed: 10,
+            undo: false,
+            dry_run: false,
+        };
+        assert_eq!(
+            done.summary(),
+            "keepout: for github.com, gitlab.com: fetch and clone over HTTPS, push over SSH \
+             (changed 10 values in your global git config).\n\
+             keepout: pushes now need your SSH key; with `keepout agent`, each one is asked for."
+        );
+        let undone = SetUp {
+            undo: true,
+            dry_run: true,
+            changed: 0,
+            ..done
+        };
+        assert_eq!(
+            undone.summary(),
+            "keepout: git setup undone for github.com, gitlab.com (would change 0 values)"
+        );
+    }
+
+    #[test]
+    fn a_failed_git_is_named_with_what_it_said() {
+        let e = SetupError::GitFailed {
+            command: vec!["config".into(), "--global".into()],
+            stderr: "error: could not lock config file".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "git config --global failed: error: could not lock config file"
+        );
+        let e = set_up(&["a/b".into()], false, true, |_| {}).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "\"a/b\" is not a host name (e.g. github.com)"
+        );
     }
 
     #[test]

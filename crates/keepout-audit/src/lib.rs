@@ -8,6 +8,9 @@
 //! fixture environment; the probes that run programs (`sudo -n true`, `ssh-add -l`) run only when
 //! [`Context::probe`] is set.
 //!
+//! [`HomeAudit`] is `keepout audit` whole: the inputs, the findings, the two reports, the exit
+//! status and the fixes it may run.
+//!
 //! [`git_setup`] is what `keepout git setup` writes into the global git config, the fix of the
 //! `git-setup` finding.
 
@@ -16,6 +19,7 @@ mod git;
 pub mod git_setup;
 mod machine;
 mod privilege;
+mod report;
 mod ssh;
 mod system;
 mod tokens;
@@ -25,6 +29,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 pub use machine::InputsError;
+pub use report::{fixes, report_json, report_text, Fix, FixProgram, HomeAudit};
 
 /// How bad a finding is. Ordered: `Critical` is the worst.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Hash)]

@@ -1,6 +1,8 @@
 //! The two runs side by side: one row per attack of the run without keepout, with what the
 //! same attack got inside; how many attacks each side tried and how many succeeded; and the
-//! attacks that still got something inside (the demo fails when there is one).
+//! attacks that still got something inside (the demo fails when there is one); and all that as
+//! the demo's text ([`Comparison::text`]: a table of fixed columns, an attack's words cut to fit
+//! with an ellipsis).
 
 use crate::{Attempt, Outcome};
 
@@ -79,11 +81,56 @@ impl Comparison {
     pub fn nothing_leaked(&self) -> bool {
         self.leaked.is_empty()
     }
+
+    /// The table (an attack that succeeded shown as `GOT`, one not reported inside as `-`), the
+    /// two tallies, and each attack that leaked inside, with what it got.
+    pub fn text(&self) -> String {
+        use std::fmt::Write;
+        fn show(o: &Outcome) -> &str {
+            match o {
+                Outcome::Got => "GOT",
+                other => other.as_str(),
+            }
+        }
+        let mut out = format!(
+            "{:<4} {:<42} {:<16} inside keepout\n",
+            "", "attack", "without keepout"
+        );
+        for row in &self.rows {
+            let _ = writeln!(
+                out,
+                "{:<4} {:<42} {:<16} {}",
+                row.id,
+                truncate(&row.attack, 42),
+                show(&row.without),
+                row.inside.as_ref().map(show).unwrap_or("-")
+            );
+        }
+        let _ = writeln!(
+            out,
+            "\nwithout keepout: {} of {} attacks succeeded\ninside keepout:  {} of {} attacks \
+             succeeded",
+            self.without.succeeded, self.without.tried, self.inside.succeeded, self.inside.tried
+        );
+        for a in &self.leaked {
+            let _ = writeln!(out, "  leaked inside: {} {}: {}", a.id, a.attack, a.detail);
+        }
+        out
+    }
+}
+
+/// `s` cut to `n` characters, the last one an ellipsis when it was longer.
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        s.chars().take(n - 1).collect::<String>() + "…"
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{Comparison, Row, Tally};
+    use super::{truncate, Comparison, Row, Tally};
     use crate::{Attempt, Outcome};
 
     fn attempt(id: &str, attack: &str, outcome: &str, detail: &str) -> Attempt {
@@ -163,5 +210,40 @@ mod tests {
             }
         );
         assert_eq!(c.rows.len(), 3, "rows are the run without keepout's");
+    }
+
+    #[test]
+    fn the_text_is_the_table_the_tallies_and_what_leaked() {
+        let long = "read a file with a name far too long for the table's column";
+        let without = [
+            attempt("A1", "read ~/.netrc", "got", ""),
+            attempt("A7", long, "skipped", ""),
+            attempt("A2", "read /proc/1/environ", "blocked", ""),
+        ];
+        let inside = [
+            attempt("A1", "read ~/.netrc", "got", "machine example.org"),
+            attempt("A7", long, "skipped", ""),
+        ];
+        let text = Comparison::new(&without, &inside).text();
+        assert_eq!(
+            text,
+            format!(
+                "{:<47} without keepout  inside keepout\n\
+                 A1   {:<42} GOT              GOT\n\
+                 A7   read a file with a name far too long for … skipped          skipped\n\
+                 A2   {:<42} blocked          -\n\
+                 \nwithout keepout: 1 of 2 attacks succeeded\n\
+                 inside keepout:  1 of 1 attacks succeeded\n  \
+                 leaked inside: A1 read ~/.netrc: machine example.org\n",
+                "     attack", "read ~/.netrc", "read /proc/1/environ"
+            )
+        );
+    }
+
+    #[test]
+    fn only_what_is_too_long_is_cut() {
+        assert_eq!(truncate("abc", 3), "abc");
+        assert_eq!(truncate("abcd", 3), "ab…");
+        assert_eq!(truncate("ééé", 3), "ééé");
     }
 }

@@ -11,7 +11,9 @@
 //! written. keepout itself is reached only as a program ([`Keepout`]), so
 //! this crate depends on no other part of keepout.
 //!
-//! Rendering is the caller's: [`Comparison`] is the table and the counts, typed.
+//! What the demo says is made here as text, printing nothing: [`Playground::intro`] before the
+//! runs, [`Comparison::text`] for the table and the counts, [`refused_syscalls_text`] for what
+//! keepout's report of the run inside recorded.
 
 mod compare;
 mod decoys;
@@ -81,17 +83,64 @@ impl Playground {
         suite::refused_syscalls(&self.path().join("with").join(suite::KEEPOUT_REPORT))
     }
 
+    /// What the demo says before the two runs (which take a while).
+    pub fn intro(&self) -> String {
+        format!(
+            "A malicious test suite (examples/evil-test-suite/evil.py) tries the attacks of \
+             keepout's\nthreat model against a planted fake home ({}),\nfirst run as you, then \
+             inside `keepout run`. Running…\n\n",
+            self.path().display()
+        )
+    }
+
     /// Keep the directory instead of removing it; returns where it is.
     pub fn keep(self) -> PathBuf {
         self.dir.keep()
     }
 }
 
+/// What `keepout run --report` recorded of the run inside: the system calls it refused (the
+/// line `keepout run` prints on stderr, which the demo's throwaway terminal hides); nothing when
+/// it refused none.
+pub fn refused_syscalls_text(syscalls: &[String]) -> String {
+    if syscalls.is_empty() {
+        return String::new();
+    }
+    format!(
+        "\nkeepout's report of the run inside (--report): refused {} system calls: {}\n",
+        syscalls.len(),
+        syscalls.join(" · ")
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use std::os::unix::fs::PermissionsExt;
 
-    use super::{plant, Playground, Side};
+    use super::{plant, refused_syscalls_text, Playground, Side};
+
+    #[test]
+    fn the_intro_names_the_suite_and_the_fake_home() {
+        let playground = Playground::new().unwrap();
+        assert_eq!(
+            playground.intro(),
+            format!(
+                "A malicious test suite (examples/evil-test-suite/evil.py) tries the attacks of \
+                 keepout's\nthreat model against a planted fake home ({}),\nfirst run as you, \
+                 then inside `keepout run`. Running…\n\n",
+                playground.path().display()
+            )
+        );
+    }
+
+    #[test]
+    fn the_refused_system_calls_are_one_line_after_a_blank_one() {
+        assert_eq!(refused_syscalls_text(&[]), "");
+        assert_eq!(
+            refused_syscalls_text(&["ptrace".into(), "bpf".into()]),
+            "\nkeepout's report of the run inside (--report): refused 2 system calls: ptrace · bpf\n"
+        );
+    }
 
     #[test]
     fn dropping_the_playground_removes_all_it_planted() {

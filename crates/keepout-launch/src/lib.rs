@@ -11,9 +11,11 @@
 //! refused or unreachable, the decoys read and sent, what the terminal relay dropped, what was
 //! undone after the run, and the JSON report's content. [`report`] composes what is said about
 //! it as lines (and the `--print-policy` document); printing them is the caller's.
+//! [`doctor`] is `keepout doctor`'s checks and verdict, and its report as text or JSON.
 
 mod caller;
 mod config;
+pub mod doctor;
 mod error;
 mod home;
 mod launch;

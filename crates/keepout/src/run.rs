@@ -3,7 +3,7 @@
 //! document ([`report`]): here they are only printed. The other functions are what `try`,
 //! `shell`, `doctor` and the completions share, each a delegation.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result};
 use keepout_launch::{report, run_request, Caller, Config, LazyConfig};
@@ -34,20 +34,6 @@ pub fn presets() -> Result<keepout_net::Presets> {
 /// The allowlist for `--net NAMES` (not `host`), from the config's presets.
 pub fn allowlist(config: &LazyConfig, spec: &str) -> Result<Allowlist> {
     config.get().and_then(|c| c.allowlist(spec)).map_err(lift)
-}
-
-/// The whole config checked as `keepout run` and the vault read it; returns its path.
-pub fn check_config(config: &LazyConfig, caller: &Caller) -> Result<PathBuf> {
-    let config = config.get().map_err(lift)?;
-    config.check_run(caller.home.as_deref()).map_err(lift)?;
-    config.vault()?;
-    Ok(config.path().to_path_buf())
-}
-
-/// The config's `[run] toolchains`, `~` expanded.
-pub fn config_toolchains(config: &LazyConfig, caller: &Caller) -> Result<Vec<PathBuf>> {
-    let config = config.get().map_err(lift)?;
-    config.toolchains(caller.home.as_deref()).map_err(lift)
 }
 
 /// `base` with `--memory` and `--disk-reserve`, else the config's `[run]` ones.
