@@ -134,6 +134,25 @@ pub enum Error {
     /// A file keepout made in a home could not be handed to the sandbox's owner.
     #[error(transparent)]
     Chown(std::io::Error),
+    #[error("cannot start the pager {pager:?}")]
+    Pager {
+        pager: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The pager's input could not be handed to git.
+    #[error(transparent)]
+    PagerInput(std::io::Error),
+    #[error("cannot make {}", .link.display())]
+    DiffLink {
+        link: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot run git for the diff")]
+    GitDiff(#[source] std::io::Error),
+    #[error("git diff failed for {}", .0.display())]
+    DiffFailed(PathBuf),
 }
 
 impl Error {
@@ -185,7 +204,12 @@ impl Error {
             | Error::NoReportDir { .. }
             | Error::Bashrc { .. }
             | Error::Decoys(_)
-            | Error::Chown(_) => None,
+            | Error::Chown(_)
+            | Error::Pager { .. }
+            | Error::PagerInput(_)
+            | Error::DiffLink { .. }
+            | Error::GitDiff(_)
+            | Error::DiffFailed(_) => None,
         }
     }
 
