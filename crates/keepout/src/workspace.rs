@@ -13,7 +13,6 @@
 //! second run of a workspace on a layer joins the running sandbox with nothing more than it has;
 //! a workspace error is said with its fix ([`keepout_workspace::Error::text`]).
 
-use std::fmt::Write as _;
 use std::path::Path;
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -21,7 +20,7 @@ use keepout_sandbox::{EnvRule, Policy, ROOT_CALLER_HOST_ID};
 use keepout_workspace::check::Preflight;
 use keepout_workspace::clone::{make_clone, NewClone};
 use keepout_workspace::home::{self, CopiedLayer, Entry};
-use keepout_workspace::listing::{ago, human_size};
+use keepout_workspace::listing::human_size;
 use keepout_workspace::source::parse_source;
 use keepout_workspace::{Store, Workspace};
 
@@ -382,59 +381,12 @@ fn list(store: &Store, json: bool) -> Result<i32> {
     for e in &listing.damaged {
         eprintln!("keepout: {}", e.text());
     }
-    let mut out = String::new();
-    if json {
-        writeln!(out, "{}", serde_json::to_string_pretty(&listing.json())?)?;
-        print_out(&out)?;
-        return Ok(0);
-    }
-    if listing.is_empty() {
-        writeln!(out, "no workspaces yet: `keepout try SOURCE` clones into one, `keepout shell NAME --new` makes an empty one")?;
-        print_out(&out)?;
-        return Ok(0);
-    }
-    writeln!(
-        out,
-        "{:<20} {:<36} {:<14} {:>9}  {:<12} LAST USED",
-        "WORKSPACE", "SOURCE", "LAYER", "SIZE", "CREATED"
-    )?;
-    for w in &listing.workspaces {
-        let meta = &w.workspace.meta;
-        writeln!(
-            out,
-            "{:<20} {:<36} {:<14} {:>9}  {:<12} {}",
-            meta.name,
-            meta.source.as_deref().unwrap_or("-"),
-            match (&meta.layer, &meta.copied_from) {
-                (Some(l), _) => l.clone(),
-                (None, Some(c)) => format!("{c} (copy)"),
-                (None, None) => "-".into(),
-            },
-            human_size(w.size),
-            ago(meta.created),
-            ago(meta.last_used)
-        )?;
-    }
-    if !listing.layers.is_empty() {
-        writeln!(
-            out,
-            "\n{:<20} {:<14} {:<20} {:>9}  CREATED",
-            "LAYER", "ON", "FROM WORKSPACE", "SIZE"
-        )?;
-        for l in &listing.layers {
-            let meta = &l.layer.meta;
-            writeln!(
-                out,
-                "{:<20} {:<14} {:<20} {:>9}  {}",
-                meta.name,
-                meta.parent.as_deref().unwrap_or("-"),
-                meta.from_workspace,
-                human_size(l.size),
-                ago(meta.created)
-            )?;
-        }
-    }
-    print_out(&out)?;
+    let out = if json {
+        serde_json::to_string_pretty(&listing.json())?
+    } else {
+        listing.table().join("\n")
+    };
+    print_out(&(out + "\n"))?;
     Ok(0)
 }
 
