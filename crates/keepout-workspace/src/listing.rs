@@ -195,6 +195,16 @@ impl Store {
     }
 }
 
+/// What `keepout workspace snapshot` says when `layer` (of `size` bytes) was made from
+/// `workspace`: that the workspace goes on, and how to start on the layer.
+pub fn snapshot_made(workspace: &str, layer: &str, size: u64) -> String {
+    format!(
+        "layer {layer} made from workspace {workspace} ({}); workspace {workspace} goes on on top of it.\n\
+         Start on it: keepout try --from {layer} SOURCE   or   keepout shell NEW --from {layer}",
+        human_size(size)
+    )
+}
+
 /// A size in bytes as people read it: `512 B`, `1.5 KiB`, ... up to GiB.
 pub fn human_size(bytes: u64) -> String {
     const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
@@ -230,6 +240,15 @@ pub fn ago_from(secs: u64, now: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_snapshot_says_how_to_start_on_it() {
+        assert_eq!(
+            snapshot_made("w", "l", 2048),
+            "layer l made from workspace w (2.0 KiB); workspace w goes on on top of it.\n\
+             Start on it: keepout try --from l SOURCE   or   keepout shell NEW --from l"
+        );
+    }
 
     #[test]
     fn sizes() {

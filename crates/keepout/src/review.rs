@@ -13,7 +13,7 @@ use anyhow::{bail, Context, Result};
 use keepout_workspace::review::{text, Answer, Change, Review};
 
 use crate::cli::{ReviewAction, ReviewArgs};
-use crate::workspace::{print_out, store};
+use crate::workspace::store;
 
 /// The review's summary as keepout shows it (paths escaped).
 fn summary(review: &Review, changes: &[Change], all: bool) -> Vec<String> {
@@ -148,4 +148,20 @@ pub fn review(args: ReviewArgs) -> Result<i32> {
         Some(ReviewAction::List) => unreachable!("handled above"),
     }
     Ok(0)
+}
+
+/// Write `text` to standard output at once; a reader that went away (`| head`) ends it
+/// quietly: what it did not read it did not want.
+pub fn print_out(text: &str) -> Result<()> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(anyhow::Error::from(e).context("cannot write to standard output"))
+        }
+        _ => Ok(()),
+    }
 }
