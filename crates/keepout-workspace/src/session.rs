@@ -418,3 +418,490 @@ fn join<S: Sandbox>(
         .join(socket, &command)
         .map_err(|e| S::failed(e, format!("joining workspace {name}'s running sandbox")))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    use keepout_sandbox::{Limits, Mode, Network, RunRequest};
+
+    use super::*;
+
+    /// What the fake sandbox fails with: a workspace error, one it was told to make, or one
+    /// with what was being done said first.
+    #[derive(Debug)]
+    enum Failure {
+        Workspace(Error),
+        Refused,
+        Failed(String, Box<Failure>),
+    }
+
+    impl From<Error> for Failure {
+        fn from(e: Error) -> Failure {
+            Failure::Workspace(e)
+        }
+    }
+
+    /// What the fake saw, shared with the clone's fake.
+    #[derive(Default)]
+    struct Seen {
+        log: Vec<String>,
+        runs: Vec<SandboxRun>,
+        /// What each execute returns, in turn (0 when none is left).
+        exits: Vec<i32>,
+    }
+
+    /// A sandbox that starts nothing: it records what it is asked, and a clone "clones" by
+    /// making the project's directory.
+    #[derive(Default)]
+    struct Fake {
+        net: Option<String>,
+        read_only: Vec<PathBuf>,
+        env: Vec<EnvRule>,
+        refuse_net: bool,
+        seen: Rc<RefCell<Seen>>,
+    }
+
+    impl Fake {
+        fn log(&self, line: String) {
+            self.seen.borrow_mut().log.push(line);
+        }
+
+        fn said(&self) -> Vec<String> {
+            self.seen.borrow().log.clone()
+        }
+    }
+
+    impl Sandbox for Fake {
+        type Error = Failure;
+        type Allowlist = String;
+
+        fn asked(&self) -> Asked<'_> {
+            Asked {
+                net: self.net.as_deref(),
+                read_only: &self.read_only,
+                env: &self.env,
+                ..Asked::default()
+            }
+        }
+
+        fn allowlist(&self, names: &str) -> Result<String, Failure> {
+            self.log(format!("allowlist {names}"));
+            match self.refuse_net {
+                true => Err(Failure::Refused),
+                false => Ok(names.into()),
+            }
+        }
+
+        fn check_limits(&self) -> Result<(), Failure> {
+            self.log("limits".into());
+            Ok(())
+        }
+
+        fn for_clone(&self, clone: &CloneRun) -> Fake {
+            self.log(format!("clone net {:?}", clone.net));
+            Fake {
+                net: clone.net.clone(),
+                read_only: clone.read_only.clone(),
+                seen: self.seen.clone(),
+                ..Fake::default()
+            }
+        }
+
+        fn policy(&self, run: SandboxRun) -> Result<Policy, Failure> {
+            self.log(format!("policy {}", run.command.join(" ")));
+            if run.command.get(3).is_some_and(|a| a == "keepout-clone") {
+                std::fs::create_dir(run.kept_home.upper.join(&run.command[5])).unwrap();
+            }
+            self.seen.borrow_mut().runs.push(run.clone());
+            let req = RunRequest {
+                command: run.command,
+                cwd: "/".into(),
+                project: None,
+                home: None,
+                kept_home: Some(run.kept_home),
+                review: None,
+                read_only: vec![],
+                read_write: vec![],
+                toolchains: false,
+                extra_toolchains: vec![],
+                env: run.env,
+                network: Network::None,
+                mode: Mode::Namespaces,
+                limits: Limits::default(),
+                caller_env: vec![],
+                caller_env_not_utf8: vec![],
+                caller_home: "/home/alice".into(),
+                caller_uid: 1000,
+                caller_gid: 1000,
+                allow_sockets: vec![],
+                bytecode_cache: None,
+            };
+            Ok(Policy::build(&req).expect("a policy"))
+        }
+
+        fn execute(&self, _: &Policy, allow: Option<&String>, _: &Decoys) -> Result<i32, Failure> {
+            self.log(format!("execute through {allow:?}"));
+            let mut seen = self.seen.borrow_mut();
+            Ok(if seen.exits.is_empty() {
+                0
+            } else {
+                seen.exits.remove(0)
+            })
+        }
+
+        fn join(&self, _: &Path, command: &[String]) -> Result<i32, Failure> {
+            self.log(format!("join {}", command.join(" ")));
+            Ok(7)
+        }
+
+        fn failed(error: Failure, doing: String) -> Failure {
+            Failure::Failed(doing, Box::new(error))
+        }
+
+        fn say(&self, notice: Notice<'_>) {
+            self.log(notice.to_string());
+        }
+    }
+
+    fn text(result: Result<i32, Failure>) -> String {
+        match result {
+            Err(Failure::Workspace(e)) => e.text(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn shell_new_checks_then_makes_then_runs_the_shell_in_the_project() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        let env = vec![EnvRule::Set("A".into(), "1".into())];
+        let fake = Fake {
+            net: Some("pypi".into()),
+            env: env.clone(),
+            ..Fake::default()
+        };
+        fake.seen.borrow_mut().exits = vec![3];
+        let req = Shell {
+            name: "w",
+            new: true,
+            layer: None,
+            command: &[],
+        };
+        assert_eq!(shell(&store, &req, &fake).unwrap(), 3);
+        assert_eq!(
+            fake.said(),
+            [
+                "allowlist pypi",
+                "limits",
+                "new workspace w",
+                "allowlist pypi",
+                &format!("policy {}", home::interactive_shell()),
+                "execute through Some(\"pypi\")",
+            ]
+        );
+        let seen = fake.seen.borrow();
+        let run = &seen.runs[0];
+        let shell_env = EnvRule::Set("SHELL".into(), home::interactive_shell().into());
+        let workspace_env = EnvRule::Set("KEEPOUT_WORKSPACE".into(), "w".into());
+        assert_eq!(run.env, [workspace_env, shell_env, env[0].clone()]);
+        assert_eq!(run.kept_home.workdir, Path::new("w"));
+        assert_eq!(run.join_socket, None, "a plain home is not joined");
+        assert_eq!(run.home_dirs(), [store.workspace("w").unwrap().home()]);
+    }
+
+    #[test]
+    fn a_refused_network_makes_nothing_and_says_which_flag() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        let fake = Fake {
+            net: Some("nope".into()),
+            refuse_net: true,
+            ..Fake::default()
+        };
+        let req = Shell {
+            name: "w",
+            new: true,
+            layer: None,
+            command: &[],
+        };
+        match shell(&store, &req, &fake) {
+            Err(Failure::Failed(doing, cause)) => {
+                assert_eq!(doing, "--net nope");
+                assert!(matches!(*cause, Failure::Refused));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(!store.exists("w"));
+        assert_eq!(fake.said(), ["allowlist nope"], "nothing after the check");
+        // `host` is no allowlist: nothing to check.
+        let host = Fake {
+            net: Some("host".into()),
+            ..Fake::default()
+        };
+        assert_eq!(shell(&store, &req, &host).unwrap(), 0);
+        assert_eq!(host.said()[0], "limits");
+        assert!(host.said().iter().all(|l| !l.starts_with("allowlist")));
+    }
+
+    #[test]
+    fn shell_says_how_to_make_one_or_how_to_go_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        let fake = Fake::default();
+        let mut req = Shell {
+            name: "w",
+            new: false,
+            layer: None,
+            command: &[],
+        };
+        assert_eq!(
+            text(shell(&store, &req, &fake)),
+            "no workspace \"w\" (there are none yet)\n`keepout shell w --new` makes an empty one, \
+             `--from LAYER` one on a layer; `keepout try SOURCE` clones into a new one"
+        );
+        assert!(fake.said().is_empty(), "nothing checked, nothing run");
+        store.create("w", None, None, "w", true).unwrap();
+        req.new = true;
+        assert_eq!(
+            text(shell(&store, &req, &fake)),
+            "workspace w exists already: `keepout shell w` goes back into it (--new and --from \
+             only make new ones)"
+        );
+        req.new = false;
+        let command = ["make".to_string()];
+        req.command = &command;
+        assert_eq!(shell(&store, &req, &fake).unwrap(), 0);
+        assert_eq!(
+            fake.said(),
+            ["limits", "policy make", "execute through None"]
+        );
+    }
+
+    fn local_source(dir: &Path) -> PathBuf {
+        let source = dir.join("src");
+        std::fs::create_dir_all(source.join(".git")).unwrap();
+        source
+    }
+
+    #[test]
+    fn try_clones_inside_with_only_the_source_then_enters() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path().join("store"));
+        let source = local_source(dir.path());
+        let fake = Fake {
+            env: vec![EnvRule::Set("A".into(), "1".into())],
+            ..Fake::default()
+        };
+        fake.seen.borrow_mut().exits = vec![0, 5];
+        let command = ["make".to_string()];
+        let req = Try {
+            given: "src",
+            name: None,
+            layer: None,
+            recursive: false,
+            decoys: false,
+            command: &command,
+        };
+        assert_eq!(try_source(&store, dir.path(), &req, &fake).unwrap(), 5);
+        let said = fake.said();
+        assert_eq!(
+            said[..3],
+            [
+                "limits",
+                "clone net None",
+                &format!(
+                    "cloning {} into workspace src, inside the sandbox (no network)",
+                    source.display()
+                )
+            ]
+        );
+        assert!(said[3].starts_with("policy sh -c"), "{}", said[3]);
+        assert_eq!(
+            said[4..],
+            [
+                "execute through None",
+                "workspace src is ready; `keepout shell src` comes back to it",
+                "policy make",
+                "execute through None",
+            ]
+        );
+        let seen = fake.seen.borrow();
+        let workspace_env = EnvRule::Set("KEEPOUT_WORKSPACE".into(), "src".into());
+        assert_eq!(
+            seen.runs[0].env[0], workspace_env,
+            "the clone has the workspace's variable"
+        );
+        assert!(
+            !seen.runs[0].env.contains(&fake.env[0]),
+            "and none of the caller's --env"
+        );
+        assert_eq!(seen.runs[0].kept_home.workdir, Path::new(""), "in the home");
+        assert_eq!(
+            seen.runs[1].kept_home.workdir,
+            Path::new("src"),
+            "then the project"
+        );
+        assert_eq!(seen.runs[1].env.last(), fake.env.last());
+        assert_eq!(store.workspace("src").unwrap().meta.project, "src");
+    }
+
+    #[test]
+    fn a_clone_that_exits_non_zero_keeps_no_workspace() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path().join("store"));
+        local_source(dir.path());
+        let fake = Fake::default();
+        fake.seen.borrow_mut().exits = vec![128];
+        let req = Try {
+            given: "src",
+            name: Some("bug-1"),
+            layer: None,
+            recursive: false,
+            decoys: false,
+            command: &[],
+        };
+        assert_eq!(
+            text(try_source(&store, dir.path(), &req, &fake)),
+            "cloning src failed (git exited 128); no workspace was kept"
+        );
+        assert!(!store.exists("bug-1"));
+        assert!(store.workspaces().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_second_run_on_a_layer_joins_or_says_how_to_start_another() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        store.create("base", None, None, "base", true).unwrap();
+        store.snapshot("base", "l").unwrap();
+        let ws = store.workspace("base").unwrap();
+        let _first = store.lock(&ws, true).unwrap();
+        let fake = Fake {
+            env: vec![EnvRule::Set("A".into(), "1".into())],
+            ..Fake::default()
+        };
+        let command = ["ls".to_string()];
+        let req = Shell {
+            name: "base",
+            new: false,
+            layer: None,
+            command: &command,
+        };
+        let busy = text(shell(&store, &req, &fake));
+        assert!(
+            busy.ends_with(
+                "then try again. A workspace on a layer takes one run at a time (overlayfs \
+                 mounts its home once); `keepout shell NEW --from l` starts another workspace \
+                 on the same layer"
+            ),
+            "{busy}"
+        );
+        std::fs::write(home::join_socket(&ws), "").unwrap();
+        fake.seen.borrow_mut().log.clear();
+        assert_eq!(shell(&store, &req, &fake).unwrap(), 7);
+        let said = fake.said();
+        assert_eq!(said[0], "limits");
+        assert!(
+            said[1].starts_with(&format!(
+                "workspace base is running (pid {}: ",
+                std::process::id()
+            )),
+            "{}",
+            said[1]
+        );
+        assert!(said[1].ends_with("; joining its sandbox: the same home, processes, network and limits, confined as its first command"));
+        assert_eq!(
+            said[2..],
+            [
+                "--net, --env, --ro, --report, --no-toolchains, --memory and --disk-reserve do \
+                 not apply to a joined command: it has what the running one has",
+                "join ls",
+            ]
+        );
+    }
+
+    #[test]
+    fn what_a_join_does_not_get_is_said_only_when_asked_for() {
+        let asked = Asked::default();
+        assert!(!asked.more_than_a_command());
+        assert!(Asked {
+            more: true,
+            ..asked
+        }
+        .more_than_a_command());
+        assert!(Asked {
+            net: Some("host"),
+            ..asked
+        }
+        .more_than_a_command());
+        assert_eq!(
+            Asked {
+                net: Some("host"),
+                ..asked
+            }
+            .allowlist(),
+            None
+        );
+        assert_eq!(
+            Asked {
+                net: Some("pypi"),
+                ..asked
+            }
+            .allowlist(),
+            Some("pypi")
+        );
+    }
+
+    #[test]
+    fn notices_in_keepout_s_words() {
+        let copied = CopiedLayer {
+            layer: "l".into(),
+            why: "KEEPOUT_NO_OVERLAY=1".into(),
+        };
+        let cases = [
+            (
+                Notice::Copied {
+                    name: "w",
+                    copied: &copied,
+                },
+                "overlayfs cannot be used here (KEEPOUT_NO_OVERLAY=1); workspace w starts on a \
+                 copy of layer l instead",
+            ),
+            (
+                Notice::Cloning {
+                    url: "https://h/r",
+                    name: "w",
+                    net: Some("h"),
+                },
+                "cloning https://h/r into workspace w, inside the sandbox (network: h only)",
+            ),
+            (
+                Notice::Made {
+                    name: "w",
+                    layer: Some("l"),
+                },
+                "new workspace w on layer l",
+            ),
+            (
+                Notice::Made {
+                    name: "w",
+                    layer: None,
+                },
+                "new workspace w",
+            ),
+            (
+                Notice::Joining {
+                    name: "w",
+                    holder: None,
+                },
+                "workspace w is running; joining its sandbox: the same home, processes, network \
+                 and limits, confined as its first command",
+            ),
+        ];
+        for (notice, said) in cases {
+            assert_eq!(notice.to_string(), said);
+        }
+    }
+}
