@@ -153,7 +153,6 @@ pub fn review(args: ReviewArgs) -> Result<i32> {
 /// Write `text` to standard output at once; a reader that went away (`| head`) ends it
 /// quietly: what it did not read it did not want.
 pub fn print_out(text: &str) -> Result<()> {
-    use std::io::Write;
     let mut stdout = std::io::stdout().lock();
     match stdout
         .write_all(text.as_bytes())
