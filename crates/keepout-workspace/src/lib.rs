@@ -33,7 +33,7 @@
 //!   ([`Store::with_owner`]), never by root.
 //! * an error says what is wrong; its fix, where there is one, is apart ([`Error::hint`]);
 //! * this crate never starts a sandbox: where a flow needs a run (the clone of
-//!   [`clone::make_clone`]), the caller runs it.
+//!   [`clone::make_clone`], the runs of [`session`]), the caller runs it ([`session::Sandbox`]).
 
 pub mod check;
 pub mod clone;
@@ -42,6 +42,7 @@ pub mod listing;
 mod overlay;
 pub mod remove;
 pub mod review;
+pub mod session;
 pub mod source;
 
 mod new;
@@ -134,6 +135,47 @@ pub enum Error {
     /// A file keepout made in a home could not be handed to the sandbox's owner.
     #[error(transparent)]
     Chown(std::io::Error),
+    #[error("cannot start the pager {pager:?}")]
+    Pager {
+        pager: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The pager's input could not be handed to git.
+    #[error(transparent)]
+    PagerInput(std::io::Error),
+    #[error("cannot make {}", .link.display())]
+    DiffLink {
+        link: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot run git for the diff")]
+    GitDiff(#[source] std::io::Error),
+    #[error("git diff failed for {}", .0.display())]
+    DiffFailed(PathBuf),
+    #[error("cloning {given} failed (git exited {code}); no workspace was kept")]
+    CloneExited { given: String, code: i32 },
+    #[error("workspace {0} exists already: `keepout shell {0}` goes back into it (--new and --from only make new ones)")]
+    NotNew(String),
+    #[error(
+        "{}\n`keepout shell {name} --new` makes an empty one, `--from LAYER` one on a layer; `keepout try SOURCE` clones into a new one",
+        .why.as_ref().map(|e| e.text()).unwrap_or_else(|| format!("no workspace {name}"))
+    )]
+    NothingToEnter {
+        name: String,
+        /// Why it cannot be opened, where it can be said.
+        why: Option<Box<Error>>,
+    },
+    #[error(
+        "{}. A workspace on a layer takes one run at a time (overlayfs mounts its home once); `keepout shell NEW --from {layer}` starts another workspace on the same layer",
+        .busy.text()
+    )]
+    BusyOnLayer { busy: Box<Error>, layer: String },
+    #[error("cannot watch the workspace's decoys")]
+    WatchDecoys(#[source] std::io::Error),
+    #[error("layer {layer} is in use by {users}: remove those first (keepout workspace rm WORKSPACE...), or `keepout workspace rm --layer {layer} --force` removes them with it")]
+    LayerStaysInUse { layer: String, users: String },
 }
 
 impl Error {
@@ -185,7 +227,18 @@ impl Error {
             | Error::NoReportDir { .. }
             | Error::Bashrc { .. }
             | Error::Decoys(_)
-            | Error::Chown(_) => None,
+            | Error::Chown(_)
+            | Error::Pager { .. }
+            | Error::PagerInput(_)
+            | Error::DiffLink { .. }
+            | Error::GitDiff(_)
+            | Error::DiffFailed(_)
+            | Error::CloneExited { .. }
+            | Error::NotNew(_)
+            | Error::NothingToEnter { .. }
+            | Error::BusyOnLayer { .. }
+            | Error::LayerStaysInUse { .. }
+            | Error::WatchDecoys(_) => None,
         }
     }
 
@@ -437,6 +490,19 @@ impl Store {
     pub fn with_owner(mut self, uid: u32, gid: u32) -> Store {
         self.owner = Some((uid, gid));
         self
+    }
+
+    /// The store at `root` for a caller of effective uid `uid`: for root, whose sandbox runs
+    /// as `nobody` on the host ([`keepout_sandbox::ROOT_CALLER_HOST_ID`]), owned by `nobody`
+    /// ([`Store::with_owner`]); for anyone else, by the caller.
+    pub fn for_caller(root: impl Into<PathBuf>, uid: u32) -> Store {
+        let store = Store::new(root);
+        if uid == 0 {
+            let nobody = keepout_sandbox::ROOT_CALLER_HOST_ID;
+            store.with_owner(nobody, nobody)
+        } else {
+            store
+        }
     }
 
     pub fn root(&self) -> &Path {
@@ -1198,6 +1264,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::new(dir.path().join("keepout"));
         (dir, store)
+    }
+
+    #[test]
+    fn a_root_caller_s_store_is_owned_by_its_sandbox_s_user() {
+        let nobody = keepout_sandbox::ROOT_CALLER_HOST_ID;
+        assert_eq!(Store::for_caller("/s", 0).owner(), Some((nobody, nobody)));
+        assert_eq!(Store::for_caller("/s", 1000).owner(), None);
+        assert_eq!(Store::for_caller("/s", 1000).root(), Path::new("/s"));
     }
 
     #[test]

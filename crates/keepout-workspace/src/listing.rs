@@ -1,12 +1,12 @@
 //! What `keepout workspace list` shows, computed: every workspace and layer with its size on
-//! disk, and what is wrong with each damaged workspace; and the words sizes and ages are shown
-//! in.
+//! disk, and what is wrong with each damaged workspace; the table it prints
+//! ([`Listing::table`]); and the words sizes and ages are shown in.
 //!
 //! What this module guarantees: one damaged workspace hides none of the others (it is listed
 //! among [`Listing::damaged`]); sizes are what the trees take on disk ([`crate::disk_usage`]);
 //! nothing is changed but the removal of what dead keepouts left half-made; `--json`'s shape
 //! ([`ListingJson`]) has the keys and values it has always had, in the same (alphabetical)
-//! order.
+//! order, and the table its columns, widths and words.
 
 use serde::Serialize;
 
@@ -113,6 +113,61 @@ impl Listing {
     pub fn is_empty(&self) -> bool {
         self.workspaces.is_empty() && self.layers.is_empty() && self.damaged.is_empty()
     }
+
+    /// The listing as text, one string per line, ages counted back from now (see
+    /// [`Listing::table_at`]).
+    pub fn table(&self) -> Vec<String> {
+        self.table_at(crate::now())
+    }
+
+    /// The listing as text, one string per line, ages counted back from `now`: a table of the
+    /// workspaces (name, source, layer, size, created, last used), then, after an empty line,
+    /// one of the layers when there are any; or, when the store holds nothing at all, how to
+    /// make a first workspace. The damaged workspaces are not in it (say [`Listing::damaged`]).
+    pub fn table_at(&self, now: u64) -> Vec<String> {
+        if self.is_empty() {
+            return vec!["no workspaces yet: `keepout try SOURCE` clones into one, `keepout shell NAME --new` makes an empty one".into()];
+        }
+        let mut lines = vec![format!(
+            "{:<20} {:<36} {:<14} {:>9}  {:<12} LAST USED",
+            "WORKSPACE", "SOURCE", "LAYER", "SIZE", "CREATED"
+        )];
+        for w in &self.workspaces {
+            let meta = &w.workspace.meta;
+            lines.push(format!(
+                "{:<20} {:<36} {:<14} {:>9}  {:<12} {}",
+                meta.name,
+                meta.source.as_deref().unwrap_or("-"),
+                match (&meta.layer, &meta.copied_from) {
+                    (Some(l), _) => l.clone(),
+                    (None, Some(c)) => format!("{c} (copy)"),
+                    (None, None) => "-".into(),
+                },
+                human_size(w.size),
+                ago_from(meta.created, now),
+                ago_from(meta.last_used, now)
+            ));
+        }
+        if !self.layers.is_empty() {
+            lines.push(String::new());
+            lines.push(format!(
+                "{:<20} {:<14} {:<20} {:>9}  CREATED",
+                "LAYER", "ON", "FROM WORKSPACE", "SIZE"
+            ));
+            for l in &self.layers {
+                let meta = &l.layer.meta;
+                lines.push(format!(
+                    "{:<20} {:<14} {:<20} {:>9}  {}",
+                    meta.name,
+                    meta.parent.as_deref().unwrap_or("-"),
+                    meta.from_workspace,
+                    human_size(l.size),
+                    ago_from(meta.created, now)
+                ));
+            }
+        }
+        lines
+    }
 }
 
 impl Store {
@@ -138,6 +193,16 @@ impl Store {
             damaged,
         })
     }
+}
+
+/// What `keepout workspace snapshot` says when `layer` (of `size` bytes) was made from
+/// `workspace`: that the workspace goes on, and how to start on the layer.
+pub fn snapshot_made(workspace: &str, layer: &str, size: u64) -> String {
+    format!(
+        "layer {layer} made from workspace {workspace} ({}); workspace {workspace} goes on on top of it.\n\
+         Start on it: keepout try --from {layer} SOURCE   or   keepout shell NEW --from {layer}",
+        human_size(size)
+    )
 }
 
 /// A size in bytes as people read it: `512 B`, `1.5 KiB`, ... up to GiB.
@@ -175,6 +240,15 @@ pub fn ago_from(secs: u64, now: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_snapshot_says_how_to_start_on_it() {
+        assert_eq!(
+            snapshot_made("w", "l", 2048),
+            "layer l made from workspace w (2.0 KiB); workspace w goes on on top of it.\n\
+             Start on it: keepout try --from l SOURCE   or   keepout shell NEW --from l"
+        );
+    }
 
     #[test]
     fn sizes() {
@@ -216,12 +290,10 @@ mod tests {
         ));
     }
 
-    /// The JSON is what the CLI wrote before the shape was a type: key for key, value for value,
-    /// byte for byte.
-    #[test]
-    fn json_is_the_listing_as_it_always_was() {
+    /// A workspace on a layer, the layer, and a damaged workspace.
+    fn sample() -> Listing {
         use crate::{LayerMeta, WorkspaceMeta};
-        let listing = Listing {
+        Listing {
             workspaces: vec![ListedWorkspace {
                 workspace: Workspace {
                     dir: "/s/workspaces/w".into(),
@@ -255,7 +327,14 @@ mod tests {
                 name: "d".into(),
                 why: "its meta.toml is missing".into(),
             }],
-        };
+        }
+    }
+
+    /// The JSON is what the CLI wrote before the shape was a type: key for key, value for value,
+    /// byte for byte.
+    #[test]
+    fn json_is_the_listing_as_it_always_was() {
+        let listing = sample();
         let before = serde_json::json!({
             "workspaces": [{
                 "name": "w", "source": "https://h/x", "layer": "l", "copied_from": null,
@@ -272,6 +351,43 @@ mod tests {
         assert_eq!(
             serde_json::to_string_pretty(&listing.json()).unwrap(),
             serde_json::to_string_pretty(&before).unwrap()
+        );
+    }
+
+    /// The table, column for column, as `keepout workspace list` has always printed it.
+    #[test]
+    fn the_table_has_its_columns_and_the_layers_after_an_empty_line() {
+        let mut listing = sample();
+        let now = 20 + 2 * 3600;
+        assert_eq!(
+            listing.table_at(now),
+            [
+                "WORKSPACE            SOURCE                               LAYER               SIZE  CREATED      LAST USED",
+                "w                    https://h/x                          l                4.0 KiB  2 h ago      2 h ago",
+                "",
+                "LAYER                ON             FROM WORKSPACE            SIZE  CREATED",
+                "l                    -              v                      8.0 KiB  2 h ago",
+            ]
+        );
+        let meta = &mut listing.workspaces[0].workspace.meta;
+        (meta.layer, meta.copied_from, meta.source) = (None, Some("l".into()), None);
+        listing.layers.clear();
+        let lines = listing.table_at(now);
+        assert_eq!(lines.len(), 2, "no layers, no layer table: {lines:?}");
+        assert!(
+            lines[1].starts_with(
+                "w                    -                                    l (copy)       "
+            ),
+            "{:?}",
+            lines[1]
+        );
+        // Only damaged workspaces: the header, no rows.
+        listing.workspaces.clear();
+        assert_eq!(listing.table_at(now).len(), 1);
+        listing.damaged.clear();
+        assert_eq!(
+            listing.table_at(now),
+            ["no workspaces yet: `keepout try SOURCE` clones into one, `keepout shell NAME --new` makes an empty one"]
         );
     }
 }

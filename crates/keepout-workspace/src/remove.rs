@@ -118,6 +118,21 @@ impl Store {
         }
         Ok(unused.len())
     }
+
+    /// `keepout workspace rm`: [`Store::remove_all`], where a layer in use, unless it was asked
+    /// to go with what stands on it, is [`Error::LayerStaysInUse`], which names both ways out.
+    pub fn remove_as_asked(
+        &self,
+        removal: &Removal,
+        removed: impl FnMut(&Removed),
+    ) -> Result<usize> {
+        match self.remove_all(removal, removed) {
+            Err(Error::LayerInUse { layer, users }) if !removal.with_users => {
+                Err(Error::LayerStaysInUse { layer, users })
+            }
+            other => other,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -181,5 +196,30 @@ mod tests {
             .unwrap();
         assert_eq!(unused, 0);
         assert_eq!(said, ["workspace base", "workspace on", "layer l1"]);
+    }
+
+    #[test]
+    fn a_layer_in_use_names_both_ways_out_unless_its_users_go_with_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::new(dir.path());
+        s.create("base", None, None, "base", true).unwrap();
+        s.snapshot("base", "l1").unwrap();
+        let ls = names(&["l1"]);
+        let removal = Removal {
+            layers: &ls,
+            ..Default::default()
+        };
+        let err = s.remove_as_asked(&removal, |_| {}).unwrap_err();
+        assert_eq!(
+            err.text(),
+            "layer l1 is in use by workspace base: remove those first (keepout workspace rm \
+             WORKSPACE...), or `keepout workspace rm --layer l1 --force` removes them with it"
+        );
+        let forced = Removal {
+            with_users: true,
+            ..removal
+        };
+        assert_eq!(s.remove_as_asked(&forced, |_| {}).unwrap(), 0);
+        assert!(!s.exists("base"));
     }
 }

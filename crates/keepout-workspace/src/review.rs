@@ -24,7 +24,9 @@
 //!   `.git/worktrees`, `.git/modules` and `.envrc` (the names `keepout run` protects) are left
 //!   alone unless asked (`include_git`), and reported as skipped.
 
+mod diff;
 pub mod summary;
+pub mod text;
 
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
