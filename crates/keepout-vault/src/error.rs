@@ -94,6 +94,12 @@ pub enum VaultError {
     /// left as it is.
     #[error("{name} did not read back as stored; {} was left as it is", file.display())]
     NotReadBack { name: String, file: PathBuf },
+    /// A credential helper's request could not be read, or its answer not written.
+    #[error(transparent)]
+    Protocol(std::io::Error),
+    /// git asked to store a credential for a user name no secret name can hold.
+    #[error("cannot store a credential for user {0:?} (names are lower-case)")]
+    UnstorableUser(String),
 }
 
 impl VaultError {
@@ -173,7 +179,9 @@ impl VaultError {
             | VaultError::NotToml { .. }
             | VaultError::File(_)
             | VaultError::Persist(_)
-            | VaultError::NotReadBack { .. } => EXIT_KEEPOUT,
+            | VaultError::NotReadBack { .. }
+            | VaultError::Protocol(_)
+            | VaultError::UnstorableUser(_) => EXIT_KEEPOUT,
             VaultError::Unnamable { source, .. } => source.exit_code(),
         }
     }

@@ -27,6 +27,8 @@ mod reference;
 pub mod release;
 mod scope;
 mod session;
+#[cfg(test)]
+mod testing;
 
 pub use age::secrecy::{ExposeSecret, SecretString};
 pub use document::{check_name, name_part, Document, Secret, SecretInfo, FORMAT_VERSION};
