@@ -1,6 +1,6 @@
 //! The secrets the credential helpers serve (`keepout git-credential`, `keepout
-//! cargo-credential`): their names, and git's helper protocol ([`git`]) over any reader and
-//! writer.
+//! cargo-credential`): their names, git's helper protocol ([`git`]) over any reader and
+//! writer, and cargo's ([`CargoProvider`]).
 //!
 //! Guarantees: git's secrets are `git/HOST/USERNAME` (a port written `HOST-PORT`, the host in
 //! lower case), `git/HOST` alone a token for any user name; git is answered only for `https`
@@ -16,6 +16,10 @@ use std::io::{BufRead, Write};
 use zeroize::Zeroizing;
 
 use crate::{check_name, name_part, Document, Prompt, Unlock, VaultError, VaultFile};
+
+mod cargo;
+
+pub use cargo::{serve_cargo, CargoProvider};
 
 /// What git asks of its credential helper.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
