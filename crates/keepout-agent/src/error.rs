@@ -99,7 +99,7 @@ pub enum Error {
     KeyName {
         name: String,
         #[source]
-        source: VaultError,
+        source: Box<VaultError>,
     },
     /// A key file whose key could not be read (`error`, said after the file's name).
     #[error("{}: {error}", path.display())]

@@ -4,7 +4,9 @@
 //! identities (`[vault] identities`), else the passphrase held by the unlock cache, else one
 //! asked for through the caller's [`Prompt`] and checked by opening the vault (then handed to
 //! the cache). It never reads a terminal itself: every question, line and status goes through the
-//! `Prompt` the caller gives.
+//! `Prompt` the caller gives. The configured identities are read from the configuration once
+//! per session, when first needed, or given by the caller that already read it
+//! ([`Unlock::with_config`]).
 //!
 //! Guarantees: a wrong passphrase of an existing vault gets [`PASSPHRASE_TRIES`] tries ("Sorry,
 //! try again." between), any other failure ends at once; a new passphrase is asked twice, again

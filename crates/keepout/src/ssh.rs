@@ -40,7 +40,7 @@ fn reported(e: keepout_agent::Error) -> anyhow::Error {
     let said = e.to_string();
     match e {
         keepout_agent::Error::Vault(e) => e.into(),
-        keepout_agent::Error::KeyName { source, .. } => anyhow::Error::new(source).context(said),
+        keepout_agent::Error::KeyName { source, .. } => anyhow::Error::new(*source).context(said),
         e => e.into(),
     }
 }

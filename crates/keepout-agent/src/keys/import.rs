@@ -209,7 +209,7 @@ pub fn import_key<P: Prompt>(
     let name = name.unwrap_or_else(|| default_name(path));
     keepout_vault::check_name(&keys::secret_name(&name)).map_err(|source| Error::KeyName {
         name: name.clone(),
-        source,
+        source: Box::new(source),
     })?;
     let prepared = keys::prepare(&text, || {
         let question = format!("Passphrase of the key {}: ", path.display());
@@ -368,13 +368,9 @@ mod tests {
             e.to_string(),
             "\"Bad Name\" cannot name a key; give one with --name"
         );
-        assert!(matches!(
-            e,
-            Error::KeyName {
-                source: VaultError::BadName(_),
-                ..
-            }
-        ));
+        assert!(
+            matches!(&e, Error::KeyName { source, .. } if matches!(**source, VaultError::BadName(_)))
+        );
         assert!(!vault.exists() && file.exists());
         let e = import_key(
             &session(&p),
