@@ -81,6 +81,29 @@ pub enum Started {
     Raced(Running),
 }
 
+/// The command that runs the agent binary `exe` detached, serving `socket` (`EXE agent
+/// --detached --socket SOCKET`, with `--upstream` and each `--known-hosts` as given), for
+/// [`start`].
+pub fn detached_command(
+    exe: PathBuf,
+    socket: &Path,
+    upstream: Option<&Path>,
+    known_hosts: &[PathBuf],
+) -> Command {
+    let mut cmd = Command::new(exe);
+    cmd.arg("agent")
+        .arg("--detached")
+        .arg("--socket")
+        .arg(socket);
+    if let Some(up) = upstream {
+        cmd.arg("--upstream").arg(up);
+    }
+    for k in known_hosts {
+        cmd.arg("--known-hosts").arg(k);
+    }
+    cmd
+}
+
 /// Start the agent `command` (the agent serving `socket`, detached) in the background: its
 /// standard input the terminal this process runs in, its standard error `agent.log` next to the
 /// socket; wait until an agent answers on `socket`.
@@ -159,6 +182,34 @@ pub fn detach() -> Result<(), rustix::io::Errno> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_detached_agent_gets_the_socket_and_the_options_given() {
+        let hosts = [PathBuf::from("/k1"), PathBuf::from("/k2")];
+        let cmd = detached_command(
+            "/bin/keepout".into(),
+            Path::new("/s"),
+            Some(Path::new("/u")),
+            &hosts,
+        );
+        let args: Vec<_> = cmd.get_args().map(|a| a.to_str().unwrap()).collect();
+        assert_eq!(cmd.get_program(), "/bin/keepout");
+        assert_eq!(
+            args,
+            [
+                "agent",
+                "--detached",
+                "--socket",
+                "/s",
+                "--upstream",
+                "/u",
+                "--known-hosts",
+                "/k1",
+                "--known-hosts",
+                "/k2"
+            ]
+        );
+    }
 
     #[test]
     fn words_are_quoted_for_sh() {

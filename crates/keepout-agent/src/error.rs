@@ -87,6 +87,29 @@ pub enum Error {
         fingerprint: String,
         file: PathBuf,
     },
+    /// A key file to import could not be read.
+    #[error("cannot read {}", path.display())]
+    ReadKey {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A key's name that makes no secret name (`source` says why).
+    #[error("{name:?} cannot name a key; give one with --name")]
+    KeyName {
+        name: String,
+        #[source]
+        source: Box<VaultError>,
+    },
+    /// A key file whose key could not be read (`error`, said after the file's name).
+    #[error("{}: {error}", path.display())]
+    KeyFile { path: PathBuf, error: Box<Error> },
+    #[error("cannot write the public key into {}", dir.display())]
+    WritePublic {
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("cannot open {}", path.display())]
     OpenLog {
         path: PathBuf,

@@ -115,11 +115,6 @@ impl SshSettings {
 
     /// Read `[ssh]` from the configuration file; a missing file or table is the default.
     pub fn load(path: &std::path::Path) -> Result<SshSettings, crate::Error> {
-        #[derive(Deserialize)]
-        struct File {
-            #[serde(default)]
-            ssh: SshSettings,
-        }
         let text = match std::fs::read_to_string(path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(SshSettings::default()),
@@ -130,9 +125,19 @@ impl SshSettings {
                 })
             }
         };
-        toml::from_str::<File>(&text)
+        SshSettings::parse(path, &text)
+    }
+
+    /// `[ssh]` of `text`, the configuration file's content (`path` names it in errors).
+    pub fn parse(path: &std::path::Path, text: &str) -> Result<SshSettings, crate::Error> {
+        #[derive(Deserialize)]
+        struct File {
+            #[serde(default)]
+            ssh: SshSettings,
+        }
+        toml::from_str::<File>(text)
             .map(|f| f.ssh)
-            .map_err(|e| crate::Error::Settings(keepout_vault::toml_error(path, &text, &e)))
+            .map_err(|e| crate::Error::Settings(keepout_vault::toml_error(path, text, &e)))
     }
 }
 

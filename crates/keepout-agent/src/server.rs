@@ -52,6 +52,48 @@ pub struct AgentConfig {
     pub idle: Duration,
 }
 
+impl AgentConfig {
+    /// The agent's configuration from the configuration file `config_file`, read once (a
+    /// missing file is an empty one): the vault key of `[vault]`, the policy of `[ssh]`, and
+    /// the unlock cache's idle time from the environment, with what is wrong with that value.
+    pub fn read(
+        config_file: PathBuf,
+        socket: PathBuf,
+        vault: PathBuf,
+        extra_known_hosts: Vec<PathBuf>,
+        upstream: Option<PathBuf>,
+    ) -> Result<(AgentConfig, Option<String>), Error> {
+        let text = match std::fs::read_to_string(&config_file) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(source) => {
+                return Err(Error::Vault(keepout_vault::VaultError::Io {
+                    what: "cannot read",
+                    path: config_file,
+                    source,
+                }))
+            }
+        };
+        let vault_key = keepout_vault::Config::parse(&config_file, &text)?
+            .vault
+            .key();
+        let settings = SshSettings::parse(&config_file, &text)?;
+        let (idle, bad_idle) = keepout_vault::cache::idle_from_env();
+        let config = AgentConfig {
+            socket,
+            vault,
+            vault_key,
+            settings,
+            config_file: Some(config_file),
+            extra_known_hosts,
+            home: crate::daemon::home(),
+            upstream,
+            idle,
+        };
+        Ok((config, bad_idle))
+    }
+}
+
 /// What one "5m" approval covers besides its key and host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum GraceScope {

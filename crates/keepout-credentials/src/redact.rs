@@ -4,7 +4,10 @@
 //!
 //! Guarantee: a value is replaced even when it is split across reads; only the longest tail that
 //! could still become a value is held back, so prompts and partial lines appear at once. A value
-//! that contains another is replaced whole.
+//! that contains another is replaced whole. [`copy_masked`] streams a reader into a writer
+//! through a [`Masker`], flushing after every read.
+
+use std::io::{Read, Write};
 
 pub const REPLACEMENT: &[u8] = b"<concealed by keepout>";
 
@@ -66,9 +69,70 @@ impl Masker {
     }
 }
 
+/// Copy `from` into `to` with `values` replaced, flushing after each read, until `from` ends
+/// or fails (the rest then shown) or `to` fails (then nothing more is written).
+pub fn copy_masked(mut from: impl Read, mut to: impl Write, values: Vec<Vec<u8>>) {
+    let mut masker = Masker::new(values);
+    let mut buf = [0u8; 8192];
+    loop {
+        match from.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                let shown = masker.feed(&buf[..n]);
+                if to.write_all(&shown).and_then(|()| to.flush()).is_err() {
+                    return;
+                }
+            }
+        }
+    }
+    let _ = to.write_all(&masker.finish());
+    let _ = to.flush();
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stream_is_copied_with_its_values_concealed() {
+        let mut out = Vec::new();
+        let input = &b"user alice\ntoken hunter2, again hunter2"[..];
+        copy_masked(input, &mut out, vec![b"hunter2".to_vec()]);
+        assert_eq!(
+            out,
+            b"user alice\ntoken <concealed by keepout>, again <concealed by keepout>"
+        );
+    }
+
+    /// Takes `room` bytes, then fails.
+    struct Full {
+        room: usize,
+        got: Vec<u8>,
+    }
+
+    impl Write for Full {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            if bytes.len() > self.room {
+                return Err(std::io::ErrorKind::BrokenPipe.into());
+            }
+            self.room -= bytes.len();
+            self.got.extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_writer_that_fails_ends_the_copy() {
+        let mut to = Full {
+            room: 0,
+            got: Vec::new(),
+        };
+        copy_masked(&b"abc"[..], &mut to, vec![b"x".to_vec()]);
+        assert!(to.got.is_empty());
+    }
 
     fn mask_in_pieces(input: &[u8], piece: usize, values: &[&str]) -> Vec<u8> {
         let mut m = Masker::new(values.iter().map(|v| v.as_bytes().to_vec()).collect());

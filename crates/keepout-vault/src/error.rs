@@ -94,6 +94,28 @@ pub enum VaultError {
     /// left as it is.
     #[error("{name} did not read back as stored; {} was left as it is", file.display())]
     NotReadBack { name: String, file: PathBuf },
+    /// A credential helper's request could not be read, or its answer not written.
+    #[error(transparent)]
+    Protocol(std::io::Error),
+    /// git asked to store a credential for a user name no secret name can hold.
+    #[error("cannot store a credential for user {0:?} (names are lower-case)")]
+    UnstorableUser(String),
+    /// The value of `secret set` could not be read from standard input.
+    #[error("cannot read the value from standard input")]
+    ReadValue(#[source] std::io::Error),
+    #[error("the value for {0} is empty; nothing was stored")]
+    EmptyValue(String),
+    /// The user said no to releasing a scope's secrets.
+    #[error("not approved: no secret was released")]
+    NotApproved,
+    /// `hook-env` would print the values on a terminal.
+    #[error("`keepout hook-env` prints secrets for the kvars function to evaluate; it will not print them on a terminal (use kvars, from `keepout hook SHELL`)")]
+    HookEnvOnTerminal,
+    #[error("{0}")]
+    BadDuration(String),
+    /// The time a hook's values expire cannot be written (the clock is before 1970).
+    #[error(transparent)]
+    Clock(#[from] std::time::SystemTimeError),
 }
 
 impl VaultError {
@@ -173,7 +195,15 @@ impl VaultError {
             | VaultError::NotToml { .. }
             | VaultError::File(_)
             | VaultError::Persist(_)
-            | VaultError::NotReadBack { .. } => EXIT_KEEPOUT,
+            | VaultError::NotReadBack { .. }
+            | VaultError::Protocol(_)
+            | VaultError::UnstorableUser(_)
+            | VaultError::ReadValue(_)
+            | VaultError::EmptyValue(_)
+            | VaultError::NotApproved
+            | VaultError::HookEnvOnTerminal
+            | VaultError::BadDuration(_)
+            | VaultError::Clock(_) => EXIT_KEEPOUT,
             VaultError::Unnamable { source, .. } => source.exit_code(),
         }
     }

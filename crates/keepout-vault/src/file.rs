@@ -234,6 +234,21 @@ impl VaultFile {
         data.join("keepout/vault.age")
     }
 
+    /// The vault at [`VaultFile::default_path`]. `KEEPOUT_SCRYPT_WORK_FACTOR` (log2 N, at most
+    /// [`MAX_WORK_FACTOR`]) overrides age's calibrated scrypt cost for new writes; the tests use
+    /// it to stay fast.
+    pub fn usual() -> VaultFile {
+        let vault = VaultFile::at(VaultFile::default_path());
+        match std::env::var("KEEPOUT_SCRYPT_WORK_FACTOR")
+            .ok()
+            .and_then(|s| s.parse::<u8>().ok())
+        {
+            // At most keepout's maximum, which it reads back (`with_work_factor` lowers a larger one).
+            Some(n) => vault.with_work_factor(n),
+            None => vault,
+        }
+    }
+
     /// Use scrypt work factor `log_n` for new writes (tests use a small one; the default is age's
     /// own calibration).
     /// (At most [`MAX_WORK_FACTOR`]: a larger one is lowered to it, so that keepout can read

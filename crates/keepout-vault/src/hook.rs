@@ -15,6 +15,7 @@ use std::time::{Duration, SystemTime, SystemTimeError, UNIX_EPOCH};
 use zeroize::Zeroizing;
 
 use crate::release::ScopeValues;
+use crate::VaultError;
 
 /// A shell `kvars` works in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,6 +133,30 @@ pub fn quote(shell: Shell, value: &str) -> String {
     }
 }
 
+/// How long `kvars` sets the variables for: `text` (`30s`, `10m`, `1h`: a bare number is an
+/// error that says so), by default 10 minutes.
+pub fn ttl(text: Option<&str>) -> Result<Duration, VaultError> {
+    crate::parse_duration(text.unwrap_or("10m")).map_err(VaultError::BadDuration)
+}
+
+/// What `keepout hook-env` prints for `shell` (the code that sets the scope's variables, set at
+/// `now`, for `ttl`), and the line it says about them.
+pub fn env(
+    shell: Shell,
+    resolved: &ScopeValues,
+    ttl: Duration,
+    now: SystemTime,
+) -> Result<(Zeroizing<String>, String), VaultError> {
+    let code = exports(shell, resolved, expires_at(now, ttl)?);
+    let said = format!(
+        "keepout: {} set for {} (scope {}); `unkvars` removes them",
+        resolved.names().join(", "),
+        crate::format_duration(ttl),
+        resolved.scope
+    );
+    Ok((code, said))
+}
+
 /// When variables set at `now` for `ttl` expire, in seconds since 1970.
 pub fn expires_at(now: SystemTime, ttl: Duration) -> Result<u64, SystemTimeError> {
     Ok((now + ttl).duration_since(UNIX_EPOCH)?.as_secs())
@@ -177,6 +202,42 @@ mod tests {
                 })
                 .collect(),
         }
+    }
+
+    #[test]
+    fn durations_need_a_unit_and_ten_minutes_is_the_default() {
+        assert_eq!(ttl(Some("30s")).unwrap().as_secs(), 30);
+        assert_eq!(ttl(Some("2h")).unwrap().as_secs(), 7200);
+        assert_eq!(ttl(None).unwrap().as_secs(), 600);
+        for bad in ["5", "0m", "x", "5d"] {
+            let e = ttl(Some(bad)).unwrap_err();
+            assert_eq!(e.exit_code(), 125, "{bad}: {e}");
+        }
+        assert_eq!(
+            ttl(Some("5")).unwrap_err().to_string(),
+            "5 what? write 5s, 5m or 5h"
+        );
+    }
+
+    #[test]
+    fn hook_env_says_what_it_set_and_for_how_long() {
+        let now = UNIX_EPOCH + Duration::from_secs(1000);
+        let (code, said) = env(
+            Shell::Bash,
+            &values(&[("A", "1")]),
+            Duration::from_secs(90),
+            now,
+        )
+        .unwrap();
+        assert!(
+            code.contains("export KEEPOUT_KVARS_EXPIRES='1090';\n"),
+            "{}",
+            *code
+        );
+        assert_eq!(
+            said,
+            "keepout: A set for 1m 30s (scope proj); `unkvars` removes them"
+        );
     }
 
     #[test]

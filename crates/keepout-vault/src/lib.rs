@@ -9,7 +9,8 @@
 //! through the caller's [`Prompt`]); [`import`] moves plaintext credential files (and, through
 //! its [`import::MoveIn`] flow, SSH keys) into the vault; [`release`] gives a scope's variables
 //! to one command (whose program [`program`] finds first, as a shell does) and [`hook`] to a
-//! shell (`kvars`); [`helper`] names the secrets git's and cargo's credential helpers serve.
+//! shell (`kvars`); [`helper`] serves git's and cargo's credential helpers from the vault;
+//! [`Unlock::set_secret`] and [`Unlock::remove_secret`] are `keepout secret set` and `rm`.
 //!
 //! Guarantees: a secret's value is only ever in the encrypted file or in memory that is zeroed
 //! when dropped; no error message, `Debug` output or listing contains a value; a failed read
@@ -26,7 +27,10 @@ pub mod program;
 mod reference;
 pub mod release;
 mod scope;
+mod secrets;
 mod session;
+#[cfg(test)]
+mod testing;
 
 pub use age::secrecy::{ExposeSecret, SecretString};
 pub use document::{check_name, name_part, Document, Secret, SecretInfo, FORMAT_VERSION};
@@ -40,5 +44,6 @@ pub use scope::{
     format_duration, parse_config, parse_duration, toml_error, Config, Scope, VaultSettings,
     CONFIG_TABLES,
 };
+pub use secrets::format_time;
 pub use session::{cache_enabled, weakness, Opened, Prompt, Unlock, PASSPHRASE_TRIES};
 pub use zeroize::Zeroizing;

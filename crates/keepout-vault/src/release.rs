@@ -8,7 +8,9 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::{resolve_env, Config, Document, Resolved, Scope, VaultError};
+use crate::{
+    resolve_env, Config, Document, Prompt, Resolved, Scope, Unlock, VaultError, VaultFile,
+};
 
 /// The scope chosen for a command, not yet resolved.
 pub struct Chosen<'c> {
@@ -57,6 +59,26 @@ impl Chosen<'_> {
     }
 }
 
+/// The values of the scope named `name`, else of the one for `cwd`, for `for_command`: asked
+/// about through the session's prompt first if the scope wants it (a no releases nothing), the
+/// vault opened only when a value is a `keepout:` reference.
+pub fn scope_values<P: Prompt>(
+    session: &Unlock<P>,
+    vault: &VaultFile,
+    config: &Config,
+    name: Option<&str>,
+    cwd: &Path,
+    for_command: &str,
+) -> Result<ScopeValues, VaultError> {
+    let chosen = choose(config, name, cwd)?;
+    if let Some(question) = chosen.question(for_command) {
+        if !session.prompt().confirm(&question)? {
+            return Err(VaultError::NotApproved);
+        }
+    }
+    chosen.resolve(|| session.read_document(vault))
+}
+
 /// A scope's variables, resolved: name, value, and whether the value is a secret (not a literal).
 pub struct ScopeValues {
     pub scope: String,
@@ -69,6 +91,12 @@ impl ScopeValues {
     /// The variables' names, in order.
     pub fn names(&self) -> Vec<&str> {
         self.values.iter().map(|v| v.name.as_str()).collect()
+    }
+
+    /// The values that are secrets (not literals): what `exec --mask` conceals.
+    pub fn secret_values(&self) -> Vec<Vec<u8>> {
+        let secrets = self.values.iter().filter(|v| v.secret);
+        secrets.map(|v| v.value.as_bytes().to_vec()).collect()
     }
 }
 
@@ -123,6 +151,39 @@ mod tests {
         );
         let plain = choose(&config, Some("plain"), dir.path()).unwrap();
         assert_eq!(plain.question("x"), None);
+    }
+
+    #[test]
+    fn a_no_releases_nothing_and_a_yes_the_scope() {
+        use crate::testing::{self, Scripted};
+        let dir = tempfile::tempdir().unwrap();
+        let (config, vault) = (config(dir.path()), testing::vault(dir.path()));
+        let p = Scripted::answering(&[false]);
+        let values = |p| {
+            scope_values(
+                &testing::session(p),
+                &vault,
+                &config,
+                Some("proj"),
+                dir.path(),
+                "`x`",
+            )
+        };
+        let e = values(&p).err().unwrap();
+        assert_eq!(
+            (e.to_string(), e.exit_code()),
+            ("not approved: no secret was released".into(), 125)
+        );
+        assert_eq!(
+            *p.asked.borrow(),
+            ["Release the secrets of scope \"proj\" to `x`?"]
+        );
+        vault.create(&testing::key()).unwrap();
+        let stored = |doc: &mut Document| doc.set("pypi/proj", "s3".to_string().into(), None);
+        vault.update(&testing::key(), stored).unwrap();
+        let p = Scripted::answering(&[true]);
+        let values = values(&p).unwrap();
+        assert_eq!(values.secret_values(), [b"s3".to_vec()]);
     }
 
     #[test]

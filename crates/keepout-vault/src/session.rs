@@ -4,7 +4,9 @@
 //! identities (`[vault] identities`), else the passphrase held by the unlock cache, else one
 //! asked for through the caller's [`Prompt`] and checked by opening the vault (then handed to
 //! the cache). It never reads a terminal itself: every question, line and status goes through the
-//! `Prompt` the caller gives.
+//! `Prompt` the caller gives. The configured identities are read from the configuration once
+//! per session, when first needed, or given by the caller that already read it
+//! ([`Unlock::with_config`]).
 //!
 //! Guarantees: a wrong passphrase of an existing vault gets [`PASSPHRASE_TRIES`] tries ("Sorry,
 //! try again." between), any other failure ends at once; a new passphrase is asked twice, again
@@ -12,6 +14,7 @@
 //! ([`weakness`]) is used only after a yes; a vault that is missing while its backup is there is
 //! never created anew; while scrypt runs, [`Prompt::busy`] is held.
 
+use std::cell::OnceCell;
 use std::process::Command;
 
 use age::secrecy::SecretString;
@@ -61,20 +64,18 @@ impl Opened {
     }
 }
 
-/// The unlock session: how to ask (`P`), and how to start the unlock cache's daemon.
+/// The unlock session: how to ask (`P`), how to start the unlock cache's daemon, and the
+/// configured key (`[vault]` of the configuration, read once, when first needed).
 pub struct Unlock<P> {
     prompt: P,
     cache_daemon: Option<fn() -> Option<Command>>,
+    configured: OnceCell<Option<Key>>,
+    use_cache: bool,
 }
 
 /// Whether the unlock cache is used: not when `KEEPOUT_NO_CACHE` is set to anything.
 pub fn cache_enabled() -> bool {
     std::env::var_os("KEEPOUT_NO_CACHE").is_none_or(|v| v.is_empty())
-}
-
-/// The key of a vault configured with `[vault] recipients/identities`, if it is.
-fn configured_key() -> Result<Option<Key>, VaultError> {
-    Ok(Config::load(&Config::default_path())?.vault.key())
 }
 
 /// Why a new passphrase is weak, if it is: the rule is at least 12 characters, of at least two
@@ -110,7 +111,48 @@ impl<P: Prompt> Unlock<P> {
         Unlock {
             prompt,
             cache_daemon: None,
+            configured: OnceCell::new(),
+            use_cache: true,
         }
+    }
+
+    /// Use the `[vault]` settings of `config`, already read, instead of reading the
+    /// configuration file when a key is first needed.
+    pub fn with_config(self, config: &Config) -> Unlock<P> {
+        self.with_configured_key(config.vault.key())
+    }
+
+    /// Use `key` as the configured key (`None`: the passphrase), without reading the
+    /// configuration.
+    pub fn with_configured_key(self, key: Option<Key>) -> Unlock<P> {
+        let _ = self.configured.set(key);
+        self
+    }
+
+    /// Neither ask nor tell the unlock cache (whatever `KEEPOUT_NO_CACHE` says).
+    pub fn without_cache(mut self) -> Unlock<P> {
+        self.use_cache = false;
+        self
+    }
+
+    /// How this session asks and tells.
+    pub fn prompt(&self) -> &P {
+        &self.prompt
+    }
+
+    /// Whether the unlock cache is used: [`cache_enabled`], unless [`Unlock::without_cache`].
+    fn cache(&self) -> bool {
+        self.use_cache && cache_enabled()
+    }
+
+    /// The key of a vault configured with `[vault] recipients/identities`, if it is: the
+    /// configuration is read the first time (a failed read is tried again next time).
+    fn configured_key(&self) -> Result<Option<Key>, VaultError> {
+        if let Some(key) = self.configured.get() {
+            return Ok(key.clone());
+        }
+        let key = Config::load(&Config::default_path())?.vault.key();
+        Ok(self.configured.get_or_init(|| key).clone())
     }
 
     /// `daemon` makes the command that runs [`cache::serve`] (started when no cache answers).
@@ -121,7 +163,7 @@ impl<P: Prompt> Unlock<P> {
 
     /// Give a verified passphrase to the unlock cache (starting it if needed).
     fn remember(&self, vault: &VaultFile, pass: &SecretString) {
-        if !cache_enabled() {
+        if !self.cache() {
             return;
         }
         // The daemon's own output goes nowhere: a bad idle time is said here.
@@ -167,10 +209,10 @@ impl<P: Prompt> Unlock<P> {
     /// The key of the existing vault: configured identities, or the passphrase from the unlock
     /// cache, or asked for and checked (then cached).
     pub fn unlocked(&self, vault: &VaultFile) -> Result<Key, VaultError> {
-        if let Some(key) = configured_key()? {
+        if let Some(key) = self.configured_key()? {
             return Ok(key);
         }
-        if cache_enabled() {
+        if self.cache() {
             if let Some(p) = cache::cached_passphrase(vault.path()) {
                 return Ok(Key::Passphrase(p));
             }
@@ -190,14 +232,14 @@ impl<P: Prompt> Unlock<P> {
     /// passphrase's check is that read).
     pub fn for_writing_with_document(&self, vault: &VaultFile) -> Result<Opened, VaultError> {
         if vault.exists() {
-            if let Some(key) = configured_key()? {
+            if let Some(key) = self.configured_key()? {
                 let (doc, version) = vault.read_versioned(&key)?;
                 return Ok(Opened {
                     key,
                     content: (doc, Some(version)),
                 });
             }
-            if cache_enabled() {
+            if self.cache() {
                 if let Some(p) = cache::cached_passphrase(vault.path()) {
                     let key = Key::Passphrase(p);
                     let content = match cache::cached_document(vault.path()) {
@@ -223,7 +265,7 @@ impl<P: Prompt> Unlock<P> {
         if vault.backup_path().exists() {
             return Err(vault.missing());
         }
-        if let Some(key) = configured_key()? {
+        if let Some(key) = self.configured_key()? {
             let version = vault.create(&key)?;
             self.prompt.say(&format!(
                 "keepout: created the vault {} (for the configured recipients)",
@@ -278,10 +320,10 @@ impl<P: Prompt> Unlock<P> {
         if !vault.exists() {
             return Err(vault.missing());
         }
-        if let Some(key) = configured_key()? {
+        if let Some(key) = self.configured_key()? {
             return vault.read(&key);
         }
-        if cache_enabled() {
+        if self.cache() {
             if let Some(doc) = cache::cached_document(vault.path()) {
                 return Ok(doc);
             }

@@ -5,32 +5,28 @@
 //! so nothing of keepout stays around holding them.
 //!
 //! The command is looked up on PATH first ([`keepout_vault::program`]), before any secret is
-//! resolved ([`keepout_vault::release`]): a typo costs no passphrase, and is said like a shell
-//! says it (`NAME: command not found (PATH=...)`, exit 127; a file that is not executable, 126).
+//! resolved ([`keepout_vault::release::scope_values`]): a typo costs no passphrase, and is said
+//! like a shell says it (`NAME: command not found (PATH=...)`, exit 127; a file that is not
+//! executable, 126). The configuration is read once, for the scope and the vault's key.
 
 use std::os::unix::process::CommandExt;
 use std::process::Command;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use keepout_vault::program::find_program;
 use keepout_vault::release::{self, ScopeValues};
 use keepout_vault::Config;
 
 use crate::cli::ExecArgs;
 
-/// Find the scope (by name, or for the current directory), ask for approval if it wants it,
-/// and resolve its references, unlocking the vault only if one is `keepout:`.
+/// The scope's values (by name, or for the current directory) for `for_command`.
 pub fn scope_values(scope_name: Option<&str>, for_command: &str) -> Result<ScopeValues> {
     let config = Config::load(&Config::default_path())?;
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
-    let chosen = release::choose(&config, scope_name, &cwd)?;
-    if let Some(question) = chosen.question(for_command) {
-        if !keepout_prompt::confirm(&question)? {
-            bail!("not approved: no secret was released");
-        }
-    }
+    let session = crate::secret::session().with_config(&config);
     let vault = crate::secret::vault();
-    Ok(chosen.resolve(|| crate::secret::session().read_document(&vault))?)
+    let values = release::scope_values(&session, &vault, &config, scope_name, &cwd, for_command)?;
+    Ok(values)
 }
 
 pub fn exec(args: ExecArgs) -> Result<i32> {
@@ -46,15 +42,11 @@ pub fn exec(args: ExecArgs) -> Result<i32> {
     )?;
     let mut cmd = Command::new(&program);
     cmd.arg0(&args.command[0]).args(&args.command[1..]);
-    let mut secret_values = Vec::new();
     for v in &resolved.values {
         cmd.env(&v.name, v.value.as_str());
-        if v.secret {
-            secret_values.push(v.value.as_bytes().to_vec());
-        }
     }
     if args.mask {
-        return crate::mask::run_masked(cmd, secret_values);
+        return crate::mask::run_masked(cmd, resolved.secret_values());
     }
     let err = cmd.exec();
     eprintln!("keepout: {}: {err}", program.display());

@@ -1,34 +1,20 @@
-//! `keepout secret set | list | rm`: the vault from the command line, and the terminal that
+//! `keepout secret set | list | rm`: the vault from the command line
+//! ([`Unlock::set_secret`], [`Unlock::remove_secret`]), and the terminal that
 //! [`keepout_vault::Unlock`] asks on for every command ([`session`]).
 //!
-//! Guarantees: a value read before the passphrase stays in memory across the passphrase's
-//! tries; while scrypt runs a one-line status is shown on standard error only when that is a
-//! terminal; the unlock session's questions and lines go to the terminal unchanged.
+//! Guarantees: while scrypt runs a one-line status is shown on standard error only when that is
+//! a terminal; the unlock session's questions and lines go to the terminal unchanged.
 
-use std::io::{IsTerminal, Read};
+use std::io::{IsTerminal, Write};
 
-use anyhow::{bail, Context, Result};
-use keepout_vault::{check_name, Unlock, VaultFile, Zeroizing};
+use anyhow::Result;
+use keepout_vault::{format_time, Unlock, VaultFile, Zeroizing};
 
 use crate::cli::SecretAction;
 
-/// The vault at its usual place. `KEEPOUT_SCRYPT_WORK_FACTOR` (log2 N, at most
-/// [`keepout_vault::MAX_WORK_FACTOR`]) overrides age's calibrated scrypt cost for new writes;
-/// the tests use it to stay fast.
+/// The vault at its usual place ([`VaultFile::usual`]).
 pub fn vault() -> VaultFile {
-    let v = VaultFile::at(VaultFile::default_path());
-    match std::env::var("KEEPOUT_SCRYPT_WORK_FACTOR")
-        .ok()
-        .and_then(|s| s.parse::<u8>().ok())
-    {
-        // At most keepout's maximum, which it reads back (`with_work_factor` lowers a larger one).
-        Some(n) => v.with_work_factor(n),
-        None => v,
-    }
-}
-
-fn ask(prompt: &str) -> Result<Zeroizing<String>> {
-    Ok(keepout_prompt::secret(prompt)?)
+    VaultFile::usual()
 }
 
 /// A one-line status on standard error while a slow step (scrypt) runs, shown only when standard
@@ -39,7 +25,6 @@ pub struct Status {
 
 impl Status {
     pub fn new(what: &str) -> Status {
-        use std::io::Write;
         let shown = std::io::stderr().is_terminal();
         if shown {
             let mut err = std::io::stderr().lock();
@@ -98,54 +83,14 @@ pub fn session() -> Unlock<Terminal> {
     Unlock::new(Terminal).with_cache_daemon(cache_daemon)
 }
 
-/// The value: standard input when it is not a terminal (one trailing newline dropped), else
-/// asked for without echo.
-fn read_value(name: &str) -> Result<Zeroizing<String>> {
-    let stdin = std::io::stdin();
-    let value = if stdin.is_terminal() {
-        ask(&format!("Value for {name}: "))?
-    } else {
-        let mut v = Zeroizing::new(String::new());
-        stdin
-            .lock()
-            .read_to_string(&mut v)
-            .context("cannot read the value from standard input")?;
-        if v.ends_with('\n') {
-            v.pop();
-            if v.ends_with('\r') {
-                v.pop();
-            }
-        }
-        v
-    };
-    if value.is_empty() {
-        bail!("the value for {name} is empty; nothing was stored");
-    }
-    Ok(value)
-}
-
 pub fn secret(action: SecretAction) -> Result<i32> {
-    let vault = vault();
-    let session = session();
+    let (vault, session) = (vault(), session());
     match action {
         SecretAction::Set { name, note } => {
-            check_name(&name)?;
-            // On a terminal, the passphrase first, then the value: a passphrase that does not
-            // work costs no typing of the value. From a pipe the value is read first and kept
-            // in memory while the passphrase is asked (again).
-            let (value, opened) = if std::io::stdin().is_terminal() {
-                let opened = session.for_writing_with_document(&vault)?;
-                (read_value(&name)?, opened)
-            } else {
-                let value = read_value(&name)?;
-                (value, session.for_writing_with_document(&vault)?)
-            };
-            let (replaced, _) =
-                session.update(&vault, opened, |doc| doc.set(&name, value, note))?;
-            eprintln!(
-                "keepout: {} {name}",
-                if replaced { "replaced" } else { "stored" }
-            );
+            // On a terminal the value is asked for (after the passphrase), else read from stdin.
+            let stdin = std::io::stdin();
+            let piped = (!stdin.is_terminal()).then(|| stdin.lock());
+            session.set_secret(&vault, &name, note, piped)?;
         }
         SecretAction::List { json } => {
             let list = session.read_document(&vault)?.list();
@@ -156,53 +101,13 @@ pub fn secret(action: SecretAction) -> Result<i32> {
             } else {
                 println!("{:<40} {:<20} note", "name", "updated");
                 for s in list {
-                    println!(
-                        "{:<40} {:<20} {}",
-                        s.name,
-                        format_time(s.updated),
-                        s.note.unwrap_or_default()
-                    );
+                    let updated = format_time(s.updated);
+                    let note = s.note.unwrap_or_default();
+                    println!("{:<40} {updated:<20} {note}", s.name);
                 }
             }
         }
-        SecretAction::Rm { name } => {
-            if !vault.exists() {
-                return Err(vault.missing().into());
-            }
-            let opened = session.for_writing_with_document(&vault)?;
-            session.update(&vault, opened, |doc| doc.remove(&name))?;
-            eprintln!("keepout: removed {name}");
-        }
+        SecretAction::Rm { name } => session.remove_secret(&vault, &name)?,
     }
     Ok(0)
-}
-
-/// Seconds since 1970 as `YYYY-MM-DD HH:MM` UTC.
-fn format_time(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}",
-        rem / 3600,
-        rem % 3600 / 60
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn times_are_shown_as_utc_dates() {
-        assert_eq!(super::format_time(0), "1970-01-01 00:00");
-        assert_eq!(super::format_time(1_795_576_075), "2026-11-25 03:07");
-    }
 }

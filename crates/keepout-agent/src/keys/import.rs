@@ -5,12 +5,13 @@
 //! key to give; a stored key is never replaced: another key under the name is an error (nothing
 //! changed), the same key again is left as it is (nothing written); the key written is read
 //! back from the vault and its public half compared before the flow lets the caller touch the
-//! key file.
+//! key file; [`import_key`], the whole `ssh import`, removes the key file only after that, and
+//! after a yes (or `--yes`), never with `--keep`.
 
 use std::path::{Path, PathBuf};
 
-use keepout_vault::import::{MoveIn, Step};
-use keepout_vault::{Document, VaultError};
+use keepout_vault::import::{MoveIn, Rewrite, Step};
+use keepout_vault::{Config, Document, Prompt, Unlock, VaultError, VaultFile, Zeroizing};
 
 use crate::keys::{self, Prepared};
 use crate::{Error, PublicKey};
@@ -183,10 +184,205 @@ impl MoveIn for KeyImport<'_> {
     }
 }
 
+/// `keepout ssh import PATH`: the private key at `path` into `vault` as key `name` (by default
+/// the file's name), its public half beside the vault, then the key file removed after a yes
+/// (`yes`: without asking; `keep`: never). The key's passphrase is asked and every line said
+/// through the session's prompt.
+pub fn import_key<P: Prompt>(
+    session: &Unlock<P>,
+    vault: &VaultFile,
+    path: &Path,
+    name: Option<String>,
+    yes: bool,
+    keep: bool,
+) -> Result<(), Error> {
+    let prompt = session.prompt();
+    let say = |line: String| prompt.say(&line);
+    let read = std::fs::read_to_string(path).map_err(|source| Error::ReadKey {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let text = Zeroizing::new(read);
+    if is_public_key(&text) {
+        return Err(public_key_given(path));
+    }
+    let name = name.unwrap_or_else(|| default_name(path));
+    keepout_vault::check_name(&keys::secret_name(&name)).map_err(|source| Error::KeyName {
+        name: name.clone(),
+        source: Box::new(source),
+    })?;
+    let prepared = keys::prepare(&text, || {
+        let question = format!("Passphrase of the key {}: ", path.display());
+        prompt.secret(&question).ok()
+    })
+    .map_err(|error| Error::KeyFile {
+        path: path.to_path_buf(),
+        error: Box::new(error),
+    })?;
+
+    let mut moving = KeyImport::new(path, &name, &prepared);
+    let placed = session.move_in(vault, &mut moving)?;
+    let (secret, algorithm, fingerprint) =
+        (moving.secret(), moving.algorithm(), moving.fingerprint());
+    if placed == Stored::Same {
+        say(format!(
+            "keepout: the key {name} ({fingerprint}) is already in the vault as {secret}"
+        ));
+    }
+    let dir = keys::public_dir(vault.path());
+    keys::write_public(&dir, &name, &prepared.public)
+        .map_err(|source| Error::WritePublic { dir, source })?;
+    say(format!(
+        "keepout: stored the {algorithm} key {name} ({fingerprint}) in the vault as {secret}"
+    ));
+
+    let shown = path.display();
+    let question = format!("Remove the private key file {shown} now that the key is in the vault?");
+    if keep {
+        say(format!("keepout: {shown} left as it is (--keep)"));
+    } else if yes || prompt.confirm(&question).map_err(VaultError::from)? {
+        Rewrite::Remove.carry_out(path)?;
+        say(format!(
+            "keepout: removed {shown} (its .pub file, if any, stays: it is public)"
+        ));
+    } else {
+        say(format!("keepout: {shown} left as it is"));
+    }
+    say(format!(
+        "keepout: start the agent (`keepout agent --daemon`) and point SSH_AUTH_SOCK at it; \
+         every signature will be asked for. Policy: [[ssh.key]] name = {name:?} in {}",
+        Config::default_path().display()
+    ));
+    Ok(())
+}
+
+/// `keepout ssh rm NAME`: key `name` out of the vault, and its public half; said through the
+/// session's prompt.
+pub fn remove_key<P: Prompt>(
+    session: &Unlock<P>,
+    vault: &VaultFile,
+    name: &str,
+) -> Result<(), Error> {
+    let key = session.unlocked(vault)?;
+    let secret = keys::secret_name(name);
+    vault.update(&key, |doc| doc.remove(&secret))?;
+    let _ = keys::remove_public(&keys::public_dir(vault.path()), name);
+    session
+        .prompt()
+        .say(&format!("keepout: removed the key {name} ({secret})"));
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use ssh_key::{Algorithm, LineEnding, PrivateKey};
+    use std::cell::RefCell;
+
+    /// Answers the vault's passphrase and yes/no questions from a list; records what it says.
+    #[derive(Default)]
+    struct Scripted {
+        answers: RefCell<Vec<bool>>,
+        said: RefCell<Vec<String>>,
+    }
+
+    impl Prompt for &Scripted {
+        type Busy = ();
+        fn secret(&self, _: &str) -> Result<Zeroizing<String>, keepout_prompt::PromptError> {
+            Ok(Zeroizing::new("correct horse battery".into()))
+        }
+        fn confirm(&self, _: &str) -> Result<bool, keepout_prompt::PromptError> {
+            Ok(self.answers.borrow_mut().remove(0))
+        }
+        fn say(&self, line: &str) {
+            self.said.borrow_mut().push(line.to_string());
+        }
+        fn busy(&self, _: &str) {}
+    }
+
+    fn session(p: &Scripted) -> Unlock<&Scripted> {
+        Unlock::new(p).with_configured_key(None).without_cache()
+    }
+
+    #[test]
+    fn a_key_file_is_moved_in_removed_after_a_yes_and_removed_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let vault = VaultFile::at(dir.path().join("vault.age")).with_work_factor(2);
+        let file = dir.path().join("id_ed25519");
+        let k = key();
+        std::fs::write(&file, &*k.openssh).unwrap();
+        let p = Scripted {
+            answers: RefCell::new(vec![true]),
+            ..Scripted::default()
+        };
+        import_key(&session(&p), &vault, &file, None, false, false).unwrap();
+        assert!(!file.exists());
+        let (_, fingerprint) = keys::describe(&k.public);
+        let said = p.said.borrow().clone();
+        assert_eq!(
+            said[1..3],
+            [
+                format!("keepout: stored the ssh-ed25519 key id_ed25519 ({fingerprint}) in the vault as ssh/id_ed25519"),
+                format!("keepout: removed {} (its .pub file, if any, stays: it is public)", file.display()),
+            ]
+        );
+        assert!(keys::public_dir(vault.path())
+            .join("id_ed25519.pub")
+            .is_file());
+        // The same key again, kept: said to be there already, nothing asked.
+        std::fs::write(&file, &*k.openssh).unwrap();
+        import_key(&session(&p), &vault, &file, None, false, true).unwrap();
+        assert!(file.exists());
+        assert!(p
+            .said
+            .borrow()
+            .iter()
+            .any(|l| l.ends_with("is already in the vault as ssh/id_ed25519")));
+        remove_key(&session(&p), &vault, "id_ed25519").unwrap();
+        assert_eq!(
+            p.said.borrow().last().unwrap(),
+            "keepout: removed the key id_ed25519 (ssh/id_ed25519)"
+        );
+        assert!(!keys::public_dir(vault.path())
+            .join("id_ed25519.pub")
+            .exists());
+    }
+
+    #[test]
+    fn a_name_no_secret_can_have_is_refused_before_anything() {
+        let dir = tempfile::tempdir().unwrap();
+        let vault = VaultFile::at(dir.path().join("vault.age"));
+        let file = dir.path().join("k");
+        std::fs::write(&file, &*key().openssh).unwrap();
+        let p = Scripted::default();
+        let e = import_key(
+            &session(&p),
+            &vault,
+            &file,
+            Some("Bad Name".into()),
+            true,
+            false,
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "\"Bad Name\" cannot name a key; give one with --name"
+        );
+        assert!(
+            matches!(&e, Error::KeyName { source, .. } if matches!(**source, VaultError::BadName(_)))
+        );
+        assert!(!vault.exists() && file.exists());
+        let e = import_key(
+            &session(&p),
+            &vault,
+            &dir.path().join("none"),
+            None,
+            true,
+            false,
+        )
+        .unwrap_err();
+        assert!(e.to_string().starts_with("cannot read "), "{e}");
+    }
 
     fn key() -> Prepared {
         let key = PrivateKey::random(&mut ssh_key::rand_core::OsRng, Algorithm::Ed25519).unwrap();

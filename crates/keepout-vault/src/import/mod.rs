@@ -4,13 +4,15 @@
 //! read the vault back to verify the round trip, keep the whole original file in the vault
 //! (`backup/KIND`), all through the one move-into-vault flow ([`crate::Unlock::move_in`], which SSH key
 //! imports use too). The caller then, after a yes, removes the file or rewrites it without the
-//! secrets ([`Rewrite::carry_out`]). Nothing is removed unless everything was stored.
+//! secrets ([`Rewrite::carry_out`]); [`crate::Unlock::import_file`] is that whole import, with
+//! its questions and lines through the session's prompt. Nothing is removed unless everything was
+//! stored.
 //!
 //! A stored secret is never lost ([`conflict`]): a name holding the same value is left alone; a
 //! name holding a different value keeps it, and the new value goes under the next free name
 //! (`NAME-2`), unless the caller's choice says otherwise. Each import's whole file is kept as
 //! `backup/KIND`, `backup/KIND-2`, ... (the same content once), whatever was chosen. This module
-//! never asks anything itself: the choice is the caller's callback.
+//! never asks anything itself: the choice is the caller's callback, or its [`crate::Prompt`].
 
 use std::path::{Path, PathBuf};
 
@@ -20,6 +22,7 @@ use crate::{check_name, Document, VaultError};
 
 mod cargo;
 pub mod conflict;
+mod file;
 mod flow;
 mod gh;
 mod git_credentials;
@@ -29,6 +32,7 @@ mod plan;
 mod pypirc;
 
 pub use conflict::{Choice, Placed};
+pub use file::ImportOptions;
 pub use flow::{MoveIn, Step};
 pub use plan::{Entry, Plan, Rewrite};
 
