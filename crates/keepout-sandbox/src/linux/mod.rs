@@ -262,7 +262,7 @@ fn run_in_namespaces(
     drop(join_server);
     let dropped = relay.map(terminal::Relay::finish).unwrap_or_default();
     if let Some(helper) = idmap_helper {
-        let _ = rustix::process::waitpid(Some(helper), WaitOptions::empty());
+        helper.reap();
     }
     // Held open until here: init reads EOF on it as "keepout is gone".
     drop(sync_write);
@@ -281,7 +281,10 @@ fn run_in_namespaces(
 /// cannot be prepared so (a filesystem without idmap support) is left to init to bind plainly;
 /// keepout says so. Also returns the helper process that made the id mapping, for the caller to
 /// reap.
-fn detached_trees(plan: &SandboxPlan, host_id: u32) -> (HashMap<PathBuf, OwnedFd>, Option<Pid>) {
+fn detached_trees(
+    plan: &SandboxPlan,
+    host_id: u32,
+) -> (HashMap<PathBuf, OwnedFd>, Option<sys::NamespaceHolder>) {
     let mut trees = HashMap::new();
     let binds: Vec<(&PathBuf, &PathBuf, bool)> = plan
         .steps
@@ -309,9 +312,9 @@ fn detached_trees(plan: &SandboxPlan, host_id: u32) -> (HashMap<PathBuf, OwnedFd
     });
     if binds.iter().any(|b| b.2) || idmapped_overlay {
         match idmap_user_namespace(host_id) {
-            Ok((fd, pid)) => {
+            Ok((fd, holder)) => {
                 userns = Some(fd);
-                helper = Some(pid);
+                helper = Some(holder);
             }
             Err(e) => eprintln!(
                 "keepout: warning: cannot create the id mapping for root's files ({e}); writable paths owned by root stay read-only inside"
@@ -393,34 +396,20 @@ fn detached_trees(plan: &SandboxPlan, host_id: u32) -> (HashMap<PathBuf, OwnedFd
     (trees, helper)
 }
 
-/// A user namespace that maps id 0 to `host_id`, for idmapped mounts. Made by a short-lived child.
-fn idmap_user_namespace(host_id: u32) -> io::Result<(OwnedFd, Pid)> {
-    let (hold_read, hold_write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
-    let child = match sys::clone_process(sys::CLONE_NEWUSER)? {
-        None => {
-            drop(hold_write);
-            let mut byte = [0u8; 1];
-            let _ = std::fs::File::from(hold_read).read(&mut byte);
-            sys::exit_now(0)
-        }
-        Some(pid) => pid,
-    };
-    drop(hold_read);
-    let proc = PathBuf::from(format!("/proc/{child}"));
+/// A user namespace that maps id 0 to `host_id`, for idmapped mounts. Held by a short-lived
+/// child that shares keepout's memory rather than copying it ([`sys::NamespaceHolder`]).
+fn idmap_user_namespace(host_id: u32) -> io::Result<(OwnedFd, sys::NamespaceHolder)> {
+    let mut holder = sys::NamespaceHolder::spawn(sys::CLONE_NEWUSER)?;
+    let proc = PathBuf::from(format!("/proc/{}", holder.pid()));
     let result = (|| {
         std::fs::write(proc.join("uid_map"), format!("0 {host_id} 1\n"))?;
         std::fs::write(proc.join("gid_map"), format!("0 {host_id} 1\n"))?;
         Ok(OwnedFd::from(std::fs::File::open(proc.join("ns/user"))?))
     })();
-    // The helper exits on EOF; the caller reaps it after the run rather than waiting here
-    // (start-up time).
-    drop(hold_write);
-    result.map(|fd| {
-        (
-            fd,
-            Pid::from_raw(child).expect("clone returned a positive pid"),
-        )
-    })
+    // The holder exits now; it is reaped after the run rather than waited for here (start-up
+    // time), or when dropped on an error.
+    holder.release();
+    result.map(|fd| (fd, holder))
 }
 
 fn write_id_maps(pid: libc::pid_t, policy: &Policy, caller_is_root: bool) -> io::Result<()> {
@@ -558,16 +547,22 @@ fn init_main(
     let signals = sys::SignalSet::new(&waited);
     let _ = signals.block();
     let _ = rustix::process::setsid();
-    let child = match sys::fork() {
-        Ok(None) => command_main(
-            plan,
-            prepared,
-            own_terminal.as_ref(),
-            policy,
-            err_write,
-            notify,
-        ),
-        Ok(Some(pid)) => pid,
+    // Started sharing init's memory rather than as a fork of it (see
+    // `sys::spawn_sharing_memory`): init is a copy of all of keepout. The child only borrows;
+    // the descriptors it hands on are its own duplicates, in its own descriptor table.
+    let mut command = || -> std::convert::Infallible {
+        match (err_write.try_clone(), notify.try_clone()) {
+            (Ok(err), Ok(notify)) => {
+                command_main(plan, prepared, own_terminal.as_ref(), policy, err, notify)
+            }
+            (Err(err), _) | (_, Err(err)) => {
+                report(err_write.as_fd(), "setup", "start the command", &err);
+                sys::exit_now(SETUP_FAILED)
+            }
+        }
+    };
+    let child = match sys::spawn_sharing_memory(&mut command) {
+        Ok(pid) => pid,
         Err(err) => {
             report(err_write.as_fd(), "setup", "start the command", &err);
             sys::exit_now(SETUP_FAILED);

@@ -69,6 +69,210 @@ pub fn fork() -> io::Result<Option<libc::pid_t>> {
     Ok(if pid == 0 { None } else { Some(pid) })
 }
 
+/// A stack for a child that shares this process's memory: an anonymous mapping with a
+/// no-access guard page at its low end, so that an overflow faults instead of writing into
+/// other memory. Unmapped on drop; its owner keeps it until the child is done with it.
+struct ChildStack {
+    base: *mut libc::c_void,
+    len: usize,
+}
+
+impl ChildStack {
+    fn new(len: usize) -> io::Result<ChildStack> {
+        // SAFETY: an anonymous private mapping at an address of the kernel's choosing touches
+        // no existing memory; the result is checked before use.
+        let base = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        if base == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        let stack = ChildStack { base, len };
+        // SAFETY: the first page of the mapping just made, which nothing uses yet.
+        if unsafe { libc::mprotect(base, 4096, libc::PROT_NONE) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(stack)
+    }
+
+    /// The initial stack pointer: the high end (x86-64 and aarch64 stacks grow down), 16-byte
+    /// aligned as the ABI requires at a call.
+    fn top(&self) -> *mut libc::c_void {
+        // SAFETY: one past the end of the mapping, an address inside the same allocation's
+        // bounds for pointer arithmetic; it is only handed to clone as the stack's top.
+        unsafe { self.base.cast::<u8>().add(self.len).cast() }
+    }
+}
+
+impl Drop for ChildStack {
+    fn drop(&mut self) {
+        // SAFETY: the mapping made in `new`, unmapped once; its owners drop it only after the
+        // child that ran on it has exec'd or exited.
+        unsafe { libc::munmap(self.base, self.len) };
+    }
+}
+
+/// The stack of the command's child between clone and exec: the confinement steps and the exec
+/// attempts need a few pages; the rest is never touched (`MAP_NORESERVE`).
+const SPAWN_STACK: usize = 1 << 20;
+
+// `run` never returns (its type is uninhabited), which the compiler reports about the match.
+#[allow(unreachable_code)]
+extern "C" fn spawn_entry(arg: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: `arg` is the `&mut &mut dyn FnMut() -> std::convert::Infallible` that `spawn_sharing_memory` passed to
+    // clone; it lives on the parent's stack, which stays untouched while the parent is
+    // suspended (CLONE_VFORK) until this child execs or exits.
+    let run = unsafe { &mut *arg.cast::<&mut dyn FnMut() -> std::convert::Infallible>() };
+    match run() {}
+}
+
+/// Start a child the way `posix_spawn` does: `clone(CLONE_VM | CLONE_VFORK)` on a stack of its
+/// own, so nothing of this process's address space is copied, and this process waits until the
+/// child has called `execve` successfully or exited. `run` must end in `execve` or
+/// [`exit_now`] (it returns [`Infallible`](std::convert::Infallible): never).
+///
+/// For the sandbox's init, which is a copy of the whole keepout binary and its heap: a fork
+/// would copy its page tables and then fault in copies of every page either side writes before
+/// the exec; this copies nothing.
+///
+/// The child runs in this process's memory and with this thread's thread-local storage while
+/// this thread is suspended, as if it were this thread; it has its own descriptor table,
+/// credentials, signal mask and dispositions, limits, Landlock domain and seccomp filters
+/// (none of CLONE_FILES, CLONE_SIGHAND, CLONE_THREAD), so every confinement step it takes is its
+/// own. The caller must be single-threaded, so that no other thread runs in the shared memory
+/// meanwhile (the init is). What `run` changes in memory (allocations it leaves, values it
+/// moves out of its captures) is seen by this process afterwards; `run` should only borrow.
+pub fn spawn_sharing_memory(
+    run: &mut dyn FnMut() -> std::convert::Infallible,
+) -> io::Result<libc::pid_t> {
+    let stack = ChildStack::new(SPAWN_STACK)?;
+    let mut run = run;
+    let arg =
+        (&mut run as *mut &mut dyn FnMut() -> std::convert::Infallible).cast::<libc::c_void>();
+    // SAFETY: `spawn_entry` matches the callback type clone expects; `stack.top()` is the high
+    // end of a writable mapping that outlives the child's use of it (with CLONE_VFORK this call
+    // returns only after the child has exec'd, which replaces its memory, or exited); `arg`
+    // points to `run` on this frame, alive for the same reason. No CLONE_SETTLS, CLONE_*TID or
+    // pidfd arguments, so no further pointers are read.
+    let pid = unsafe {
+        libc::clone(
+            spawn_entry,
+            stack.top(),
+            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+            arg,
+        )
+    };
+    drop(stack);
+    if pid < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(pid)
+}
+
+/// A child that only holds a new user namespace open for this process to configure (write its
+/// id maps, open `/proc/PID/ns/user`), made without copying this process's memory: it shares it
+/// (`CLONE_VM`) and runs on a small stack of its own a loop of raw `read(2)`s on a pipe, then
+/// exits when the pipe's write end is closed ([`NamespaceHolder::release`]). It touches nothing
+/// else of the shared memory (no allocation, no thread-local storage: rustix makes the system
+/// call directly and glibc's clone leaves through the `exit` system call).
+pub struct NamespaceHolder {
+    pid: libc::pid_t,
+    hold: Option<std::os::fd::OwnedFd>,
+    /// Freed only after the child has been reaped.
+    stack: Option<ChildStack>,
+}
+
+extern "C" fn hold_entry(arg: *mut libc::c_void) -> libc::c_int {
+    let fds = arg as usize;
+    let (read_end, write_end) = ((fds & 0xffff_ffff) as RawFd, (fds >> 32) as RawFd);
+    // SAFETY: both are the holder's pipe ends in this child's own copy of the descriptor table
+    // (no CLONE_FILES): the write end is closed here, once, so that the parent's close of its
+    // own copy is seen as EOF; the read end stays open for as long as this child runs and is
+    // only borrowed.
+    let read_end = unsafe {
+        rustix::io::close(write_end);
+        std::os::fd::BorrowedFd::borrow_raw(read_end)
+    };
+    let mut byte = [0u8; 1];
+    loop {
+        match rustix::io::read(read_end, &mut byte) {
+            Err(rustix::io::Errno::INTR) => continue,
+            _ => return 0,
+        }
+    }
+}
+
+impl NamespaceHolder {
+    /// A child in new namespaces `namespace_flags` (CLONE_NEWUSER and the like), holding them
+    /// until [`release`](Self::release).
+    pub fn spawn(namespace_flags: u64) -> io::Result<NamespaceHolder> {
+        let (hold_read, hold_write) =
+            rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(io::Error::from)?;
+        let stack = ChildStack::new(64 << 10)?;
+        use std::os::fd::AsRawFd;
+        let fds =
+            hold_read.as_raw_fd() as u32 as usize | (hold_write.as_raw_fd() as u32 as usize) << 32;
+        let arg = fds as *mut libc::c_void;
+        let flags = namespace_flags as libc::c_int | libc::CLONE_VM | libc::SIGCHLD;
+        // SAFETY: `hold_entry` matches clone's callback type and only makes raw system calls
+        // on its own stack (see the type's docs), so running concurrently with this process in
+        // shared memory races with nothing; `stack` is kept (in the returned holder) until the
+        // child is reaped; `arg` holds two descriptor numbers, not a pointer.
+        let pid = unsafe { libc::clone(hold_entry, stack.top(), flags, arg) };
+        drop(hold_read);
+        if pid < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(NamespaceHolder {
+            pid,
+            hold: Some(hold_write),
+            stack: Some(stack),
+        })
+    }
+
+    pub fn pid(&self) -> libc::pid_t {
+        self.pid
+    }
+
+    /// Let the child exit (it sees EOF on its pipe); it is reaped by [`reap`](Self::reap) or on
+    /// drop.
+    pub fn release(&mut self) {
+        self.hold = None;
+    }
+
+    /// Release the child, wait for it to exit and free its stack.
+    pub fn reap(mut self) {
+        self.finish();
+    }
+
+    fn finish(&mut self) {
+        self.hold = None;
+        if let Some(stack) = self.stack.take() {
+            let pid = rustix::process::Pid::from_raw(self.pid).expect("clone returned a pid");
+            // The stack may be freed only once the child no longer runs on it: wait for it
+            // (it exits as soon as it sees EOF). Should waiting fail, the stack is leaked
+            // rather than freed under a child that may still be running.
+            match rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty()) {
+                Ok(_) => drop(stack),
+                Err(_) => std::mem::forget(stack),
+            }
+        }
+    }
+}
+
+impl Drop for NamespaceHolder {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
 /// `execve(2)`. Only returns on failure.
 pub fn execve(path: &CStr, argv: &[CString], envp: &[CString]) -> io::Error {
     let mut argv_ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
