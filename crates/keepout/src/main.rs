@@ -97,7 +97,15 @@ fn main() -> ExitCode {
         let _ = cargo_credential::cargo_credential();
         return ExitCode::SUCCESS;
     }
-    let cli = match Cli::try_parse() {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let cli = match cli::Cli::run_only(&args)
+        .map(Command::Run)
+        .map(|command| Cli { command })
+    {
+        Some(cli) => Ok(cli),
+        None => Cli::try_parse_from(&args),
+    };
+    let cli = match cli {
         Ok(cli) => cli,
         Err(e) if e.kind() == clap::error::ErrorKind::InvalidUtf8 => {
             eprintln!("keepout: {}", not_utf8_arguments(std::env::args_os()));
