@@ -184,10 +184,6 @@ mod tests {
     }
 
     #[test]
-    #[ignore = "runs a sandbox inside the multi-threaded test harness, whose other threads can take \
-                the SIGCHLD the sandbox waits for (seen hanging in CI); the integration suite runs \
-                launch() through the single-threaded binary. Run alone: cargo test -p keepout-launch \
-                -- --ignored --test-threads=1"]
     fn a_run_without_network_reports_its_exit_code_and_nothing_refused() {
         if !sandboxes_start() {
             eprintln!("skipped: no user namespaces here");
@@ -210,10 +206,6 @@ mod tests {
     }
 
     #[test]
-    #[ignore = "runs a sandbox inside the multi-threaded test harness, whose other threads can take \
-                the SIGCHLD the sandbox waits for (seen hanging in CI); the integration suite runs \
-                launch() through the single-threaded binary. Run alone: cargo test -p keepout-launch \
-                -- --ignored --test-threads=1"]
     fn a_command_that_is_not_there_is_the_sandboxs_error() {
         if !sandboxes_start() {
             eprintln!("skipped: no user namespaces here");

@@ -2,6 +2,9 @@
 //!
 //! Guarantee: while [`wait_forwarding`] waits, every signal in [`FORWARDED_SIGNALS`] that
 //! keepout receives reaches the sandbox, and the command's terminal follows keepout's size.
+//! The sandbox's end is seen through a pidfd as well as SIGCHLD, so it is seen even when
+//! another thread of the process, one that does not block SIGCHLD, takes the signal (a test
+//! harness calling the library).
 
 use rustix::process::{Pid, Signal, WaitOptions};
 
@@ -50,6 +53,10 @@ pub(crate) fn wait_forwarding(
     relay: Option<&terminal::Relay>,
     resources: &mut resources::Resources,
 ) -> Result<Outcome> {
+    // A kernel without pidfds (before 5.3) or signalfd: SIGCHLD alone.
+    let events = rustix::process::pidfd_open(child, rustix::process::PidfdFlags::empty())
+        .ok()
+        .zip(signals.0.signalfd().ok());
     loop {
         match rustix::process::waitpid(Some(child), WaitOptions::NOHANG) {
             Ok(Some((_, status))) => {
@@ -69,19 +76,17 @@ pub(crate) fn wait_forwarding(
             }
         }
         // Until the disk watcher must run, wait only that long (a short run never starts it).
-        let signal = match resources.start_watch_in() {
-            Some(wait) => match signals.0.wait_timeout(wait) {
-                Ok(Some(sig)) => Ok(sig),
-                Ok(None) => continue,
-                Err(e) => Err(e),
-            },
-            None => signals.0.wait(),
+        let wait = resources.start_watch_in();
+        let signal = match (&events, wait) {
+            (Some((pidfd, signalfd)), wait) => next_event(pidfd, signalfd, wait),
+            (None, Some(wait)) => signals.0.wait_timeout(wait),
+            (None, None) => signals.0.wait().map(Some),
         };
         match signal {
-            Ok(libc::SIGCHLD) => {}
+            Ok(None) | Ok(Some(libc::SIGCHLD)) => {}
             // The command has a terminal of its own: resizing it signals the command.
-            Ok(libc::SIGWINCH) if relay.is_some() => relay.expect("checked").resize(),
-            Ok(sig) => {
+            Ok(Some(libc::SIGWINCH)) if relay.is_some() => relay.expect("checked").resize(),
+            Ok(Some(sig)) => {
                 if let Some(sig) = Signal::from_named_raw(sig) {
                     let _ = rustix::process::kill_process(child, sig);
                 }
@@ -94,4 +99,44 @@ pub(crate) fn wait_forwarding(
             }
         }
     }
+}
+
+/// The next blocked signal (from `signalfd`), or SIGCHLD when `pidfd` says the child ended;
+/// `None` when `timeout` passed first.
+fn next_event(
+    pidfd: &std::os::fd::OwnedFd,
+    signalfd: &std::os::fd::OwnedFd,
+    timeout: Option<std::time::Duration>,
+) -> std::io::Result<Option<i32>> {
+    use rustix::event::{PollFd, PollFlags, Timespec};
+    let timeout = timeout.map(|t| Timespec {
+        tv_sec: t.as_secs() as _,
+        tv_nsec: t.subsec_nanos() as _,
+    });
+    let mut fds = [
+        PollFd::new(signalfd, PollFlags::IN),
+        PollFd::new(pidfd, PollFlags::IN),
+    ];
+    match rustix::event::poll(&mut fds, timeout.as_ref()) {
+        Ok(0) | Err(rustix::io::Errno::INTR) => return Ok(None),
+        Ok(_) => {}
+        Err(e) => return Err(e.into()),
+    }
+    if !fds[0].revents().is_empty() {
+        // struct signalfd_siginfo: 128 bytes, the signal's number first.
+        let mut info = [0u8; 128];
+        match rustix::io::read(signalfd, &mut info) {
+            Ok(n) if n >= 4 => {
+                let signo = u32::from_ne_bytes(info[..4].try_into().expect("4 bytes"));
+                return Ok(Some(signo as i32));
+            }
+            Ok(_) | Err(rustix::io::Errno::AGAIN) | Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(if fds[1].revents().is_empty() {
+        None
+    } else {
+        Some(libc::SIGCHLD)
+    })
 }

@@ -393,6 +393,19 @@ impl SignalSet {
         }
     }
 
+    /// A signalfd for these signals (which the caller has blocked): readable while one of them
+    /// is pending for this thread or process; non-blocking, close-on-exec.
+    pub fn signalfd(&self) -> io::Result<std::os::fd::OwnedFd> {
+        use std::os::fd::FromRawFd;
+        // SAFETY: the set is initialised; -1 asks for a new descriptor.
+        let fd = unsafe { libc::signalfd(-1, &self.0, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: a descriptor signalfd just returned, owned by nothing else.
+        Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
+    }
+
     /// Block these signals for the calling thread.
     pub fn block(&self) -> io::Result<()> {
         // SAFETY: the set is initialised; a NULL old-set pointer is allowed.
@@ -502,12 +515,12 @@ pub fn bring_loopback_up() -> io::Result<()> {
 
 /// `setgroups(0, NULL)`: drop every supplementary group (possible only where the user
 /// namespace's `setgroups` file says "allow", i.e. when the caller is root).
+///
+/// The system call itself, for this thread: glibc's `setgroups` applies the change to every
+/// thread it knows of and waits for them, and in a child cloned from a process with several
+/// threads (a test harness calling the library) it waits for threads that are not there.
 pub fn clear_groups() -> io::Result<()> {
-    // SAFETY: a zero-length list with a NULL pointer is valid for setgroups.
-    if unsafe { libc::setgroups(0, std::ptr::null()) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    rustix::thread::set_thread_groups(&[]).map_err(io::Error::from)
 }
 
 /// Make the detached mount tree `tree` idmapped through the user namespace `userns`
