@@ -370,7 +370,17 @@ struct Filesystem {
     /// An `O_PATH` descriptor of the directory (statvfs on it, never by path again).
     dir: OwnedFd,
     role: String,
-    device: String,
+    /// The directory's path and its filesystem's device number, for [`Filesystem::device`].
+    path: PathBuf,
+    dev: u64,
+}
+
+impl Filesystem {
+    /// The filesystem as `df` names it: worked out only when a message needs it (from
+    /// /proc/self/mountinfo, which costs more to read than the rest of the watch's set-up).
+    fn device(&self) -> String {
+        device_name(&self.path, self.dev)
+    }
 }
 
 struct Usage {
@@ -439,11 +449,11 @@ fn writable_host_dirs(policy: &Policy) -> Vec<(PathBuf, String)> {
 }
 
 /// The device of the filesystem at `dir`, as `df` names it.
-fn device_name(dir: &Path, st: &rustix::fs::Stat) -> String {
+fn device_name(dir: &Path, st_dev: u64) -> String {
     let dev = format!(
         "{}:{}",
-        rustix::fs::major(st.st_dev),
-        rustix::fs::minor(st.st_dev)
+        rustix::fs::major(st_dev),
+        rustix::fs::minor(st_dev)
     );
     let best = mountinfo()
         .into_iter()
@@ -523,7 +533,8 @@ impl Resources {
         let fs = Filesystem {
             dir: fd,
             role: role.to_string(),
-            device: device_name(dir, &st),
+            path: dir.to_path_buf(),
+            dev: st.st_dev,
         };
         if let Ok(u) = fs.usage() {
             let reserve = self.reserve.bytes_of(u.total);
@@ -531,7 +542,7 @@ impl Resources {
                 return Err(Error::Resources {
                     message: format!(
                         "not starting the run: {} ({}) has only {:.1}% free ({}); keepout keeps a reserve of {} for the host (--disk-reserve)",
-                        fs.device,
+                        fs.device(),
                         fs.role,
                         share(u.free, u.total),
                         human_size(u.free),
@@ -736,7 +747,7 @@ fn watch_disks(
             let at_rate = rate as f64 * (next + KILL_MARGIN).as_secs_f64();
             if u.free < reserve_bytes || (room as f64) < at_rate {
                 let stopped = Stopped::DiskReserve {
-                    device: fs.device.clone(),
+                    device: fs.device(),
                     role: fs.role.clone(),
                     free_percent: share(u.free, u.total),
                     reserve: describe_reserve(reserve, u.total),
@@ -762,7 +773,8 @@ mod tests {
         Filesystem {
             dir: rustix::fs::open("/", OFlags::PATH | OFlags::CLOEXEC, Mode::empty()).unwrap(),
             role: "test".into(),
-            device: "/".into(),
+            path: "/".into(),
+            dev: 0,
         }
     }
 
