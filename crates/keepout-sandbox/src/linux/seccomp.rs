@@ -252,25 +252,49 @@ pub fn build_filters(mode: Mode, network_allowed: bool) -> Result<Vec<BpfProgram
     let mut deny: BpfProgram = deny
         .try_into()
         .map_err(|e: seccompiler::BackendError| e.to_string())?;
-    #[cfg(target_arch = "x86_64")]
-    reject_x32(&mut deny);
 
     // Calls whose arguments sit behind a pointer the filter cannot read: ENOSYS, so libc falls
-    // back to the older call that the filter can check (clone, openat).
-    let mut clone3 = BTreeMap::new();
-    clone3.insert(libc::SYS_clone3, vec![]);
-    clone3.insert(libc::SYS_openat2, vec![]);
-    let clone3 = SeccompFilter::new(
-        clone3,
-        SeccompAction::Allow,
-        SeccompAction::Errno(libc::ENOSYS as u32),
-        arch,
-    )
-    .map_err(|e| e.to_string())?;
-    let clone3: BpfProgram = clone3
-        .try_into()
-        .map_err(|e: seccompiler::BackendError| e.to_string())?;
-    Ok(vec![deny, clone3])
+    // back to the older call that the filter can check (clone, openat). In the same program
+    // (one filter to install: each costs the kernel a conversion and a JIT compile).
+    return_enosys_for(&mut deny, &[libc::SYS_clone3, libc::SYS_openat2]);
+    #[cfg(target_arch = "x86_64")]
+    reject_x32(&mut deny);
+    Ok(vec![deny])
+}
+
+/// Insert, right after seccompiler's architecture check, "if nr is one of `nrs` return ENOSYS"
+/// ([`reject_x32`] then puts its own check in front of this one).
+fn return_enosys_for(prog: &mut BpfProgram, nrs: &[i64]) {
+    // BPF_LD | BPF_W | BPF_ABS; BPF_JMP | BPF_JEQ | BPF_K; BPF_RET | BPF_K.
+    const BPF_LD_W_ABS: u16 = 0x20;
+    const BPF_JMP_JEQ_K: u16 = 0x05 | 0x10;
+    const BPF_RET_K: u16 = 0x06;
+    let n = nrs.len();
+    let mut insns = vec![sock_filter {
+        code: BPF_LD_W_ABS,
+        jt: 0,
+        jf: 0,
+        k: 0, // seccomp_data.nr
+    }];
+    for (i, &nr) in nrs.iter().enumerate() {
+        insns.push(sock_filter {
+            code: BPF_JMP_JEQ_K,
+            // To the `ret ENOSYS` after the last comparison; past it from the last one.
+            jt: (n - 1 - i) as u8,
+            jf: u8::from(i == n - 1),
+            k: nr as u32,
+        });
+    }
+    insns.push(sock_filter {
+        code: BPF_RET_K,
+        jt: 0,
+        jf: 0,
+        k: libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32,
+    });
+    // seccompiler's program starts with a 3-instruction architecture check.
+    for (i, insn) in insns.into_iter().enumerate() {
+        prog.insert(3 + i, insn);
+    }
 }
 
 /// The deny filter with every "fail with EPERM" turned into "ask keepout"
@@ -357,7 +381,7 @@ mod tests {
     fn filters_build_for_both_modes() {
         for mode in [Mode::Namespaces, Mode::Landlock] {
             let f = build_filters(mode, false).unwrap();
-            assert_eq!(f.len(), 2);
+            assert_eq!(f.len(), 1, "one program to install");
             assert!(f[0].len() > denied_syscalls().len());
         }
     }
