@@ -1,0 +1,434 @@
+//! Which engine runs the container, and what this machine needs said to it.
+//!
+//! [`Engine::discover`] finds podman (preferred) or docker on PATH (or the one `--engine`
+//! names), asks it `info` (through the engine's own remote settings, `CONTAINER_HOST`,
+//! `podman --remote`, `DOCKER_HOST`, docker contexts: keepout adds nothing for the remote part),
+//! and reads from the answer what keepout must pass so that a container starts at all
+//! ([`Engine::from_podman_info`], a pure function with unit tests):
+//! * podman's crun refuses cgroups v1 and hybrid hierarchies ("cgroups in hybrid mode not
+//!   supported"): there keepout uses runc (`--runtime runc`), or says to install it;
+//! * rootless podman whose cgroup manager is systemd without a systemd user session, or on
+//!   cgroups v1, gets `--cgroup-manager cgroupfs`;
+//! * the engine's default open-files limit is above this machine's hard limit ("setrlimit
+//!   RLIMIT_NOFILE: Operation not permitted"): keepout passes the hard limit it has itself;
+//! * rootless podman without subordinate ids for the user cannot map the image's users: an
+//!   error with the command that sets them up.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+
+/// The engines keepout can drive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EngineKind {
+    Podman,
+    Docker,
+}
+
+impl EngineKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            EngineKind::Podman => "podman",
+            EngineKind::Docker => "docker",
+        }
+    }
+}
+
+impl std::str::FromStr for EngineKind {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "podman" => Ok(EngineKind::Podman),
+            "docker" => Ok(EngineKind::Docker),
+            _ => Err(format!(
+                "{s:?} is not an engine keepout knows (podman, docker)"
+            )),
+        }
+    }
+}
+
+/// One engine as found on this machine: what it is and what keepout passes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Engine {
+    pub kind: EngineKind,
+    /// The program (the engine's client).
+    pub program: PathBuf,
+    pub version: String,
+    /// The containers run without root on the host (rootless podman, rootless docker).
+    pub rootless: bool,
+    /// The engine's service is on another machine or socket (podman's `serviceIsRemote`).
+    pub remote: bool,
+    /// The host's cgroups are v1 or hybrid (no resource limits for rootless containers).
+    pub cgroups_v1: bool,
+    /// The engine's default OCI runtime.
+    pub default_runtime: String,
+    /// The runtime keepout passes (`--runtime`), where the default cannot run here.
+    pub runtime: Option<String>,
+    /// The cgroup manager keepout passes (`--cgroup-manager`), where the default cannot work.
+    pub cgroup_manager: Option<String>,
+    /// The open-files limit keepout passes (`--ulimit nofile=N:N`): its own hard limit.
+    pub nofile: u64,
+    /// The most processes keepout lets the container's user have (`--ulimit nproc`): its own
+    /// hard limit, when lower than the policy's.
+    pub nproc_hard: u64,
+}
+
+/// What keepout knows of this machine besides the engine's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalFacts {
+    /// runc is on PATH (for a local engine).
+    pub runc: bool,
+    /// A systemd user session's bus is there ($XDG_RUNTIME_DIR/bus).
+    pub user_bus: bool,
+    /// This process's hard RLIMIT_NOFILE and RLIMIT_NPROC.
+    pub nofile_hard: u64,
+    pub nproc_hard: u64,
+    /// The user's name (for the rootless error).
+    pub user: String,
+}
+
+impl LocalFacts {
+    /// This process's.
+    pub fn current() -> LocalFacts {
+        use rustix::process::{getrlimit, Resource};
+        let hard = |r| getrlimit(r).maximum.unwrap_or(u64::MAX);
+        let user_bus =
+            std::env::var_os("XDG_RUNTIME_DIR").is_some_and(|d| Path::new(&d).join("bus").exists());
+        LocalFacts {
+            runc: which::which("runc").is_ok(),
+            user_bus,
+            nofile_hard: hard(Resource::Nofile).min(1 << 20),
+            nproc_hard: hard(Resource::Nproc),
+            user: std::env::var("USER")
+                .unwrap_or_else(|_| format!("uid {}", rustix::process::getuid().as_raw())),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct PodmanInfo {
+    host: PodmanHost,
+    version: PodmanVersion,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PodmanHost {
+    cgroup_manager: String,
+    cgroup_version: String,
+    oci_runtime: PodmanRuntime,
+    #[serde(default)]
+    id_mappings: Option<IdMappings>,
+    security: PodmanSecurity,
+    #[serde(default)]
+    service_is_remote: bool,
+}
+
+#[derive(Deserialize)]
+struct PodmanRuntime {
+    name: String,
+}
+
+#[derive(Deserialize)]
+struct IdMappings {
+    #[serde(default)]
+    uidmap: Vec<IdMap>,
+}
+
+#[derive(Deserialize)]
+struct IdMap {
+    size: u64,
+}
+
+#[derive(Deserialize)]
+struct PodmanSecurity {
+    rootless: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct PodmanVersion {
+    version: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct DockerInfo {
+    server_version: String,
+    #[serde(default)]
+    cgroup_version: String,
+    #[serde(default)]
+    default_runtime: String,
+    #[serde(default)]
+    security_options: Vec<String>,
+}
+
+impl Engine {
+    /// The engine to use: `wanted`, else podman, else docker, found on PATH, and what it said.
+    pub fn discover(wanted: Option<EngineKind>) -> Result<Engine> {
+        let candidates = match wanted {
+            Some(kind) => vec![kind],
+            None => vec![EngineKind::Podman, EngineKind::Docker],
+        };
+        let found = candidates
+            .iter()
+            .find_map(|&kind| which::which(kind.name()).ok().map(|p| (kind, p)));
+        let Some((kind, program)) = found else {
+            let wanted = match wanted {
+                Some(kind) => kind.name().to_string(),
+                None => "neither podman nor docker".to_string(),
+            };
+            return Err(Error::NoEngine { wanted });
+        };
+        let info = info(kind, &program)?;
+        let local = LocalFacts::current();
+        match kind {
+            EngineKind::Podman => Engine::from_podman_info(program, &info, &local),
+            EngineKind::Docker => Engine::from_docker_info(program, &info, &local),
+        }
+    }
+
+    /// The engine as podman's `info --format json` describes it, on a machine with `local`.
+    pub fn from_podman_info(program: PathBuf, json: &str, local: &LocalFacts) -> Result<Engine> {
+        let info: PodmanInfo = serde_json::from_str(json).map_err(|source| Error::InfoFormat {
+            engine: "podman".into(),
+            source,
+        })?;
+        let host = info.host;
+        let cgroups_v1 = host.cgroup_version != "v2";
+        let rootless = host.security.rootless;
+        let remote = host.service_is_remote;
+        if rootless {
+            let mapped: u64 = host
+                .id_mappings
+                .map(|m| m.uidmap.iter().map(|m| m.size).sum())
+                .unwrap_or(0);
+            if mapped <= 1 {
+                return Err(Error::RootlessNotSetUp {
+                    engine: "podman".into(),
+                    user: local.user.clone(),
+                });
+            }
+        }
+        let runtime = if host.oci_runtime.name == "crun" && cgroups_v1 {
+            // A remote machine's runc cannot be seen from here: say runc and let it answer.
+            if !local.runc && !remote {
+                return Err(Error::NoRuntime {
+                    engine: "podman".into(),
+                });
+            }
+            Some("runc".to_string())
+        } else {
+            None
+        };
+        let cgroup_manager = (rootless
+            && !remote
+            && host.cgroup_manager == "systemd"
+            && (cgroups_v1 || !local.user_bus))
+            .then(|| "cgroupfs".to_string());
+        Ok(Engine {
+            kind: EngineKind::Podman,
+            program,
+            version: info.version.version,
+            rootless,
+            remote,
+            cgroups_v1,
+            default_runtime: host.oci_runtime.name,
+            runtime,
+            cgroup_manager,
+            nofile: local.nofile_hard,
+            nproc_hard: local.nproc_hard,
+        })
+    }
+
+    /// The engine as `docker info --format '{{json .}}'` describes it.
+    pub fn from_docker_info(program: PathBuf, json: &str, local: &LocalFacts) -> Result<Engine> {
+        let info: DockerInfo = serde_json::from_str(json).map_err(|source| Error::InfoFormat {
+            engine: "docker".into(),
+            source,
+        })?;
+        Ok(Engine {
+            kind: EngineKind::Docker,
+            program,
+            version: info.server_version,
+            rootless: info.security_options.iter().any(|o| o.contains("rootless")),
+            remote: std::env::var_os("DOCKER_HOST").is_some(),
+            cgroups_v1: info.cgroup_version != "2",
+            default_runtime: info.default_runtime,
+            runtime: None,
+            cgroup_manager: None,
+            nofile: local.nofile_hard,
+            nproc_hard: local.nproc_hard,
+        })
+    }
+
+    pub fn name(&self) -> &'static str {
+        self.kind.name()
+    }
+
+    /// The options that go before the engine's subcommand (`podman --runtime runc run ...`).
+    pub fn global_args(&self) -> Vec<String> {
+        let mut args = Vec::new();
+        if let Some(runtime) = &self.runtime {
+            args.extend(["--runtime".to_string(), runtime.clone()]);
+        }
+        if let Some(manager) = &self.cgroup_manager {
+            args.extend(["--cgroup-manager".to_string(), manager.clone()]);
+        }
+        args
+    }
+
+    /// A command for the engine with its global options, the caller's environment (for the
+    /// engine's own settings: CONTAINER_HOST, DOCKER_HOST, XDG_RUNTIME_DIR...).
+    pub fn command(&self) -> Command {
+        let mut cmd = Command::new(&self.program);
+        cmd.args(self.global_args());
+        cmd
+    }
+
+    /// Is `image` in the engine's storage? (keepout never pulls.)
+    pub fn has_image(&self, image: &str) -> Result<bool> {
+        let mut cmd = self.command();
+        match self.kind {
+            EngineKind::Podman => cmd.args(["image", "exists", image]),
+            EngineKind::Docker => cmd.args(["image", "inspect", "--format", "x", image]),
+        };
+        let status = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .map_err(|source| Error::Spawn {
+                program: self.program.clone(),
+                source,
+            })?;
+        Ok(status.success())
+    }
+
+    /// One line for `keepout doctor`: engine, version, rootless or not, runtime, what keepout adds.
+    pub fn describe(&self) -> String {
+        let mut added = self.global_args();
+        added.push(format!("--ulimit nofile={0}:{0}", self.nofile));
+        format!(
+            "{} {} ({}{}, cgroups {}, runtime {}); keepout adds: {}",
+            self.name(),
+            self.version,
+            if self.rootless { "rootless" } else { "rootful" },
+            if self.remote { ", remote" } else { "" },
+            if self.cgroups_v1 { "v1/hybrid" } else { "v2" },
+            self.runtime.as_deref().unwrap_or(&self.default_runtime),
+            added.join(" ")
+        )
+    }
+}
+
+/// The engine's `info` as JSON.
+fn info(kind: EngineKind, program: &Path) -> Result<String> {
+    let format = match kind {
+        EngineKind::Podman => "json",
+        EngineKind::Docker => "{{json .}}",
+    };
+    let out = Command::new(program)
+        .args(["info", "--format", format])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|source| Error::Spawn {
+            program: program.to_path_buf(),
+            source,
+        })?;
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        return Err(Error::Info {
+            engine: kind.name().into(),
+            stderr: stderr.trim().lines().last().unwrap_or("").to_string(),
+        });
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn local() -> LocalFacts {
+        LocalFacts {
+            runc: true,
+            user_bus: false,
+            nofile_hard: 20000,
+            nproc_hard: 96365,
+            user: "alice".into(),
+        }
+    }
+
+    fn podman_info(
+        runtime: &str,
+        cgroups: &str,
+        manager: &str,
+        rootless: bool,
+        ids: u64,
+    ) -> String {
+        format!(
+            r#"{{"host": {{"cgroupManager": "{manager}", "cgroupVersion": "{cgroups}",
+                "ociRuntime": {{"name": "{runtime}", "path": "/usr/bin/{runtime}"}},
+                "idMappings": {{"uidmap": [{{"container_id": 0, "host_id": 1000, "size": 1}},
+                                         {{"container_id": 1, "host_id": 100000, "size": {ids}}}]}},
+                "security": {{"rootless": {rootless}}}, "serviceIsRemote": false}},
+              "version": {{"Version": "4.3.1"}}}}"#
+        )
+    }
+
+    #[test]
+    fn crun_on_hybrid_cgroups_is_replaced_by_runc_and_systemd_by_cgroupfs() {
+        let info = podman_info("crun", "v1", "systemd", true, 65536);
+        let engine = Engine::from_podman_info("/usr/bin/podman".into(), &info, &local()).unwrap();
+        assert_eq!(engine.runtime.as_deref(), Some("runc"));
+        assert_eq!(engine.cgroup_manager.as_deref(), Some("cgroupfs"));
+        assert!(engine.rootless && engine.cgroups_v1 && !engine.remote);
+        assert_eq!(engine.version, "4.3.1");
+        assert_eq!(
+            engine.global_args(),
+            ["--runtime", "runc", "--cgroup-manager", "cgroupfs"]
+        );
+    }
+
+    #[test]
+    fn what_works_as_it_is_gets_nothing_added() {
+        let info = podman_info("crun", "v2", "cgroupfs", false, 0);
+        let engine = Engine::from_podman_info("/usr/bin/podman".into(), &info, &local()).unwrap();
+        assert_eq!(engine.global_args(), Vec::<String>::new());
+        let info = podman_info("runc", "v1", "cgroupfs", true, 65536);
+        let engine = Engine::from_podman_info("/usr/bin/podman".into(), &info, &local()).unwrap();
+        assert_eq!(engine.global_args(), Vec::<String>::new());
+        assert_eq!(engine.nofile, 20000);
+    }
+
+    #[test]
+    fn crun_on_hybrid_cgroups_without_runc_says_to_install_it() {
+        let info = podman_info("crun", "v1", "cgroupfs", false, 0);
+        let facts = LocalFacts {
+            runc: false,
+            ..local()
+        };
+        let err = Engine::from_podman_info("/usr/bin/podman".into(), &info, &facts).unwrap_err();
+        assert!(matches!(err, Error::NoRuntime { .. }), "{err}");
+        assert!(err.hint().unwrap().contains("apt-get install runc"));
+    }
+
+    #[test]
+    fn rootless_without_subordinate_ids_says_how_to_set_them_up() {
+        let info = podman_info("runc", "v1", "cgroupfs", true, 0);
+        let err = Engine::from_podman_info("/usr/bin/podman".into(), &info, &local()).unwrap_err();
+        assert!(matches!(err, Error::RootlessNotSetUp { .. }), "{err}");
+        assert!(err.hint().unwrap().contains("usermod --add-subuids"));
+        assert!(err.to_string().contains("alice"));
+    }
+
+    #[test]
+    fn an_answer_that_is_not_podman_info_is_an_error() {
+        let err = Engine::from_podman_info("/p".into(), "{}", &local()).unwrap_err();
+        assert!(matches!(err, Error::InfoFormat { .. }));
+    }
+}

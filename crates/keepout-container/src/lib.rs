@@ -1,0 +1,120 @@
+//! keepout's container backend: `keepout run --image IMAGE` runs the command in the user's own
+//! podman (preferred) or docker image under the same [`Policy`] as the native sandbox.
+//!
+//! One place decides what is visible (keepout-sandbox's [`Policy::build`]); this crate only
+//! translates it ([`run_args`], a pure function, asserted whole in its unit tests) and runs the
+//! engine ([`Plan::run`]). What it guarantees for a run:
+//! * the container sees the image's own system, the project at its own path read-write with
+//!   every protected name that exists read-only (the policy's `protected` list: the same list
+//!   as the native backend), the policy's masked sockets masked, an empty tmpfs home at the
+//!   caller's home path, a fresh /tmp, and no other host path (no engine socket, no agent
+//!   socket, no toolchain);
+//! * its environment is the policy's and nothing else (the image's `PATH`), whatever the
+//!   caller's or the engine's (`--http-proxy=false`);
+//! * its user is never 0 (rootless podman: the caller's own ids through `--userns keep-id`;
+//!   a root caller: `nobody`), with no capabilities, `no-new-privileges`, a read-only root,
+//!   `--pids-limit` (where the engine has a cgroup for it), RLIMIT_NPROC and RLIMIT_NOFILE, the
+//!   memory limit when the policy has one (an error where it cannot be enforced), no network;
+//! * keepout never pulls (`--pull never`: a missing image is an error that says what to do);
+//! * the container is removed when keepout ends, however it ends, and the exit status is the
+//!   command's; signals reach the command;
+//! * the same after-run check as the native backend undoes what the run left in the project
+//!   that the host would run later ([`keepout_sandbox::with_after_run_check`]).
+//!
+//! Not yet: `--net NAMES` (keepout's proxy), `--review`, `--decoys`, keepout's own seccomp
+//! deny list on top of the engine's profile, and the terminal filter; each is refused or left
+//! to the engine, never silently weaker than it says.
+
+mod args;
+mod engine;
+mod error;
+mod run;
+
+use std::io::IsTerminal;
+use std::path::Path;
+
+pub use args::{run_args, Invocation};
+pub use engine::{Engine, EngineKind, LocalFacts};
+pub use error::{Error, Result};
+pub use run::container_name;
+
+use keepout_sandbox::{AfterRun, Policy, RunRequest};
+
+/// The request as `--image` needs it: the image brings its own system and tools, so the
+/// caller's toolchains are not shown, and Python's bytecode stays in the sandbox's home.
+pub fn adapt_request(req: &mut RunRequest) {
+    req.toolchains = false;
+    req.extra_toolchains.clear();
+    req.bytecode_cache = None;
+}
+
+/// One run, decided: the engine and its exact argument list.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub engine: Engine,
+    pub image: String,
+    pub name: String,
+    pub args: Vec<String>,
+    tty_stdin: bool,
+}
+
+impl Plan {
+    /// Find the engine (`wanted`, else podman, else docker) and translate `policy` for `image`.
+    pub fn new(policy: &Policy, image: &str, wanted: Option<EngineKind>) -> Result<Plan> {
+        let engine = Engine::discover(wanted)?;
+        Plan::with_engine(policy, image, engine)
+    }
+
+    /// [`Plan::new`] with an engine already found.
+    pub fn with_engine(policy: &Policy, image: &str, engine: Engine) -> Result<Plan> {
+        let tty_stdin = std::io::stdin().is_terminal();
+        let tty = tty_stdin && std::io::stdout().is_terminal();
+        let name = container_name();
+        let is_dir = |p: &Path| p.is_dir();
+        let inv = Invocation {
+            engine: &engine,
+            image,
+            name: &name,
+            tty,
+            is_dir: &is_dir,
+        };
+        let args = run_args(policy, &inv)?;
+        Ok(Plan {
+            engine,
+            image: image.to_string(),
+            name,
+            args,
+            tty_stdin,
+        })
+    }
+
+    /// The exact command line keepout runs, shell-quoted (`--print-policy`).
+    pub fn command_line(&self) -> String {
+        let program = self.engine.program.display().to_string();
+        let words = std::iter::once(program.as_str()).chain(self.args.iter().map(String::as_str));
+        shlex::try_join(words).unwrap_or_else(|_| self.args.join(" "))
+    }
+
+    /// Run it (the image must be in the engine's storage), with the after-run check; the
+    /// command's exit status and what was undone.
+    pub fn run(&self, policy: &Policy) -> Result<(i32, AfterRun)> {
+        if !self.engine.has_image(&self.image)? {
+            return Err(Error::ImageMissing {
+                image: self.image.clone(),
+                engine: self.engine.name().into(),
+            });
+        }
+        let (code, after) = keepout_sandbox::with_after_run_check(policy, || {
+            run::run(&self.engine, &self.args, &self.name, self.tty_stdin)
+        });
+        match code? {
+            125 => Err(Error::Refused {
+                engine: self.engine.name().into(),
+            }),
+            code => Ok((code, after)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

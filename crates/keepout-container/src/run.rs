@@ -1,0 +1,155 @@
+//! Running the container: the engine as a child, signals relayed, the container removed when
+//! keepout ends however it ends, the command's exit status.
+//!
+//! * The container has a name (`keepout-<random>`). A watcher (`sh`, in a process group of its
+//!   own so a terminal's ^C does not reach it) holds the read end of a pipe whose write end
+//!   only keepout holds: when keepout ends without saying "done" (a crash, SIGKILL), the read
+//!   sees end-of-file and the watcher removes the container (`rm --force --time 0`).
+//! * With a terminal on stdin the engine is in keepout's foreground process group (it must read
+//!   the terminal), so the terminal's signals reach it directly and keepout only relays TERM
+//!   and HUP; otherwise it is in a group of its own and keepout relays INT, TERM, HUP, QUIT,
+//!   USR1 and USR2. The engine passes them to the container (podman's and docker's sig-proxy),
+//!   where `--init` hands them to the command.
+//! * The engine's exit status is the command's (the engine's own failures are 125, as
+//!   keepout's are); an engine killed by a signal N is 128+N.
+
+use std::io::Write;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::process::{Child, Command, ExitStatus, Stdio};
+
+use rustix::process::{kill_process, Pid, Signal};
+use tokio::signal::unix::{signal, SignalKind};
+
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+
+/// A fresh container name.
+pub fn container_name() -> String {
+    let mut bytes = [0u8; 6];
+    let _ = rustix::rand::getrandom(&mut bytes, rustix::rand::GetRandomFlags::empty());
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("keepout-{hex}")
+}
+
+/// Removes the container unless told the run ended.
+struct Watcher {
+    pipe: std::io::PipeWriter,
+    child: Child,
+}
+
+impl Watcher {
+    fn start(engine: &Engine, name: &str) -> Result<Watcher> {
+        let (reader, writer) = std::io::pipe().map_err(|source| Error::Wait {
+            engine: engine.name().into(),
+            source,
+        })?;
+        let mut cmd = Command::new("/bin/sh");
+        cmd.args([
+            "-c",
+            r#"read -r _ || exec "$@" >/dev/null 2>&1"#,
+            "keepout-container-watcher",
+        ])
+        .arg(&engine.program)
+        .args(engine.global_args())
+        .args(["rm", "--force", "--time", "0", name])
+        .stdin(reader)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0);
+        let child = cmd.spawn().map_err(|source| Error::Spawn {
+            program: "/bin/sh".into(),
+            source,
+        })?;
+        Ok(Watcher {
+            pipe: writer,
+            child,
+        })
+    }
+
+    /// The run ended and the engine removed the container (`--rm`).
+    fn done(mut self) {
+        let _ = self.pipe.write_all(b"done\n");
+        drop(self.pipe);
+        let _ = self.child.wait();
+    }
+}
+
+/// Run `args` (from [`crate::run_args`]) with the engine; the command's exit status.
+pub fn run(engine: &Engine, args: &[String], name: &str, tty_stdin: bool) -> Result<i32> {
+    let watcher = Watcher::start(engine, name)?;
+    let wait_err = |source| Error::Wait {
+        engine: engine.name().into(),
+        source,
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(wait_err)?;
+    let status = rt.block_on(async {
+        // Signals are taken before the engine starts, so none is lost in between.
+        let mut sigs = Vec::new();
+        let mut relayed = vec![
+            (SignalKind::terminate(), Signal::TERM),
+            (SignalKind::hangup(), Signal::HUP),
+        ];
+        let kinds = [
+            (SignalKind::interrupt(), Signal::INT),
+            (SignalKind::quit(), Signal::QUIT),
+            (SignalKind::user_defined1(), Signal::USR1),
+            (SignalKind::user_defined2(), Signal::USR2),
+        ];
+        if !tty_stdin {
+            relayed.extend(kinds);
+        } else {
+            // Taken but not relayed: the terminal sent them to the engine already.
+            for (kind, _) in kinds {
+                sigs.push((signal(kind).map_err(wait_err)?, None));
+            }
+        }
+        for (kind, sig) in relayed {
+            sigs.push((signal(kind).map_err(wait_err)?, Some(sig)));
+        }
+        let mut cmd = tokio::process::Command::new(&engine.program);
+        cmd.args(args);
+        if !tty_stdin {
+            cmd.process_group(0);
+        }
+        let mut child = cmd.spawn().map_err(|source| Error::Spawn {
+            program: engine.program.clone(),
+            source,
+        })?;
+        let pid = child.id().and_then(|p| Pid::from_raw(p as i32));
+        loop {
+            let any_signal = futures_select(&mut sigs);
+            tokio::select! {
+                status = child.wait() => return status.map_err(wait_err),
+                sig = any_signal => {
+                    if let (Some(sig), Some(pid)) = (sig, pid) {
+                        let _ = kill_process(pid, sig);
+                    }
+                }
+            }
+        }
+    });
+    let status: ExitStatus = status?;
+    watcher.done();
+    let code = status
+        .code()
+        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
+    Ok(code)
+}
+
+/// The next of `sigs` to arrive: the signal to relay, if it is relayed.
+async fn futures_select(
+    sigs: &mut [(tokio::signal::unix::Signal, Option<Signal>)],
+) -> Option<Signal> {
+    std::future::poll_fn(|cx| {
+        for (stream, relay) in sigs.iter_mut() {
+            if let std::task::Poll::Ready(_) = stream.poll_recv(cx) {
+                return std::task::Poll::Ready(*relay);
+            }
+        }
+        std::task::Poll::Pending
+    })
+    .await
+}
