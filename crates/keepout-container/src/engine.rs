@@ -135,7 +135,7 @@ struct PodmanRuntime {
 #[derive(Deserialize)]
 struct IdMappings {
     #[serde(default)]
-    uidmap: Vec<IdMap>,
+    uidmap: Option<Vec<IdMap>>,
 }
 
 #[derive(Deserialize)]
@@ -204,7 +204,8 @@ impl Engine {
         if rootless {
             let mapped: u64 = host
                 .id_mappings
-                .map(|m| m.uidmap.iter().map(|m| m.size).sum())
+                .and_then(|m| m.uidmap)
+                .map(|maps| maps.iter().map(|m| m.size).sum())
                 .unwrap_or(0);
             if mapped <= 1 {
                 return Err(Error::RootlessNotSetUp {

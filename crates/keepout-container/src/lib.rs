@@ -48,6 +48,16 @@ pub fn adapt_request(req: &mut RunRequest) {
     req.bytecode_cache = None;
 }
 
+/// An error for the first of `options` that is set: what `--image` does not do yet.
+pub fn refuse_not_yet(options: &[(&str, bool)]) -> Result<()> {
+    match options.iter().find(|(_, set)| *set) {
+        Some((name, _)) => Err(Error::NotYet {
+            what: name.to_string(),
+        }),
+        None => Ok(()),
+    }
+}
+
 /// One run, decided: the engine and its exact argument list.
 #[derive(Debug, Clone)]
 pub struct Plan {
