@@ -120,7 +120,7 @@ pub fn run(engine: &Engine, args: &[String], name: &str, tty_stdin: bool) -> Res
         })?;
         let pid = child.id().and_then(|p| Pid::from_raw(p as i32));
         loop {
-            let any_signal = futures_select(&mut sigs);
+            let any_signal = next_signal(&mut sigs);
             tokio::select! {
                 status = child.wait() => return status.map_err(wait_err),
                 sig = any_signal => {
@@ -140,12 +140,10 @@ pub fn run(engine: &Engine, args: &[String], name: &str, tty_stdin: bool) -> Res
 }
 
 /// The next of `sigs` to arrive: the signal to relay, if it is relayed.
-async fn futures_select(
-    sigs: &mut [(tokio::signal::unix::Signal, Option<Signal>)],
-) -> Option<Signal> {
+async fn next_signal(sigs: &mut [(tokio::signal::unix::Signal, Option<Signal>)]) -> Option<Signal> {
     std::future::poll_fn(|cx| {
         for (stream, relay) in sigs.iter_mut() {
-            if let std::task::Poll::Ready(_) = stream.poll_recv(cx) {
+            if stream.poll_recv(cx).is_ready() {
                 return std::task::Poll::Ready(*relay);
             }
         }
