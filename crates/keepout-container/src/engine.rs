@@ -167,8 +167,8 @@ struct DockerInfo {
 }
 
 impl Engine {
-    /// The engine to use: `wanted`, else podman, else docker, found on PATH, and what it said.
-    pub fn discover(wanted: Option<EngineKind>) -> Result<Engine> {
+    /// The engine's program: `wanted`, else podman, else docker, found on PATH.
+    pub fn find(wanted: Option<EngineKind>) -> Result<(EngineKind, PathBuf)> {
         let candidates = match wanted {
             Some(kind) => vec![kind],
             None => vec![EngineKind::Podman, EngineKind::Docker],
@@ -176,13 +176,32 @@ impl Engine {
         let found = candidates
             .iter()
             .find_map(|&kind| which::which(kind.name()).ok().map(|p| (kind, p)));
-        let Some((kind, program)) = found else {
-            let wanted = match wanted {
+        found.ok_or_else(|| Error::NoEngine {
+            wanted: match wanted {
                 Some(kind) => kind.name().to_string(),
                 None => "neither podman nor docker".to_string(),
-            };
-            return Err(Error::NoEngine { wanted });
-        };
+            },
+        })
+    }
+
+    /// Has this user's podman been used here (its storage exists, or it is remote)? Asking a
+    /// podman that was never used sets up its storage in the home: `doctor` does not.
+    pub fn used_before(kind: EngineKind) -> bool {
+        if kind == EngineKind::Docker || std::env::var_os("CONTAINER_HOST").is_some() {
+            return true;
+        }
+        if rustix::process::geteuid().is_root() {
+            return Path::new("/var/lib/containers/storage").exists();
+        }
+        let data = std::env::var_os("XDG_DATA_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".local/share")));
+        data.is_some_and(|d| d.join("containers/storage").exists())
+    }
+
+    /// The engine to use ([`Engine::find`]) and what it said of itself.
+    pub fn discover(wanted: Option<EngineKind>) -> Result<Engine> {
+        let (kind, program) = Engine::find(wanted)?;
         let info = info(kind, &program)?;
         let local = LocalFacts::current();
         match kind {
@@ -312,9 +331,17 @@ impl Engine {
     /// One line for `keepout doctor`: engine, version, rootless or not, runtime, what keepout adds.
     pub fn describe(&self) -> String {
         let mut added = self.global_args();
-        added.push(format!("--ulimit nofile={0}:{0}", self.nofile));
+        added.push(format!(
+            "--ulimit nofile={0}:{0} --ulimit nproc",
+            self.nofile
+        ));
+        let limits = if self.rootless && self.cgroups_v1 {
+            "; no cgroup for a rootless container on cgroups v1: no --pids-limit (RLIMIT_NPROC holds) and no --memory"
+        } else {
+            ""
+        };
         format!(
-            "{} {} ({}{}, cgroups {}, runtime {}); keepout adds: {}",
+            "{} {} ({}{}, cgroups {}, runtime {}); keepout adds: {}{limits}",
             self.name(),
             self.version,
             if self.rootless { "rootless" } else { "rootful" },

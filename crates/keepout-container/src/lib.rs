@@ -48,6 +48,35 @@ pub fn adapt_request(req: &mut RunRequest) {
     req.bytecode_cache = None;
 }
 
+/// `keepout doctor`'s line about the engine `run --image` would use: whether it works, and
+/// what it is (version, rootless or not, runtime) and what keepout adds for it, or why not and
+/// what to do. No engine at all is no failure: only `--image` needs one. Makes nothing: a
+/// podman never used is found, not asked.
+pub fn doctor_check() -> (bool, String) {
+    match Engine::find(None) {
+        Ok((kind, program)) if !Engine::used_before(kind) => {
+            return (
+                true,
+                format!(
+                    "{} (not asked: this user's podman was never used, and asking sets up its storage; \
+                     after `podman info` once, doctor says more)",
+                    program.display()
+                ),
+            )
+        }
+        Err(e) => return (true, format!("{e} (only `run --image` needs one)")),
+        Ok(_) => {}
+    }
+    match Engine::discover(None) {
+        Ok(engine) => (true, engine.describe()),
+        Err(e @ Error::NoEngine { .. }) => (true, format!("{e} (only `run --image` needs one)")),
+        Err(e) => {
+            let hint = e.hint().map(|h| format!("; {h}")).unwrap_or_default();
+            (false, format!("{e}{hint}"))
+        }
+    }
+}
+
 /// An error for the first of `options` that is set: what `--image` does not do yet.
 pub fn refuse_not_yet(options: &[(&str, bool)]) -> Result<()> {
     match options.iter().find(|(_, set)| *set) {
