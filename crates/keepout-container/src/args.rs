@@ -35,6 +35,9 @@ pub struct Invocation<'a> {
     pub name: &'a str,
     /// Allocate a terminal (`-t`): stdin and stdout are terminals.
     pub tty: bool,
+    /// The seccomp profile to pass (the engine's with keepout's deny list); `None`: the
+    /// engine's default.
+    pub seccomp: Option<&'a Path>,
     /// Is this host path a directory? (A masked directory is an empty tmpfs, a masked file
     /// `/dev/null`.)
     pub is_dir: &'a dyn Fn(&Path) -> bool,
@@ -104,6 +107,9 @@ pub fn run_args(policy: &Policy, inv: &Invocation) -> Result<Vec<String>> {
     }
     push(&["--user", &user]);
     push(&["--cap-drop", "ALL", "--security-opt", "no-new-privileges"]);
+    if let Some(profile) = inv.seccomp {
+        push(&["--security-opt", &format!("seccomp={}", profile.display())]);
+    }
     push(&["--read-only"]);
     if podman {
         push(&["--read-only-tmpfs=false"]);

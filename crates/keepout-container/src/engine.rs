@@ -74,6 +74,9 @@ pub struct Engine {
     /// The most processes keepout lets the container's user have (`--ulimit nproc`): its own
     /// hard limit, when lower than the policy's.
     pub nproc_hard: u64,
+    /// The engine's default seccomp profile, a file here (a local podman's), that keepout's
+    /// deny list is added to; `None`: the engine's own profile as it is.
+    pub seccomp_profile: Option<PathBuf>,
 }
 
 /// What keepout knows of this machine besides the engine's answer.
@@ -144,8 +147,13 @@ struct IdMap {
 }
 
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct PodmanSecurity {
     rootless: bool,
+    #[serde(default)]
+    seccomp_enabled: bool,
+    #[serde(default)]
+    seccomp_profile_path: Option<PathBuf>,
 }
 
 #[derive(Deserialize)]
@@ -217,6 +225,10 @@ impl Engine {
             source,
         })?;
         let host = info.host;
+        let seccomp_profile = match &host.security {
+            s if s.seccomp_enabled && !host.service_is_remote => s.seccomp_profile_path.clone(),
+            _ => None,
+        };
         let cgroups_v1 = host.cgroup_version != "v2";
         let rootless = host.security.rootless;
         let remote = host.service_is_remote;
@@ -261,6 +273,7 @@ impl Engine {
             cgroup_manager,
             nofile: local.nofile_hard,
             nproc_hard: local.nproc_hard,
+            seccomp_profile,
         })
     }
 
@@ -282,6 +295,7 @@ impl Engine {
             cgroup_manager: None,
             nofile: local.nofile_hard,
             nproc_hard: local.nproc_hard,
+            seccomp_profile: None,
         })
     }
 

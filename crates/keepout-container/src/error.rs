@@ -58,6 +58,20 @@ pub enum Error {
     #[error("{engine} could not start the container (its message is above)")]
     Refused { engine: String },
 
+    /// The engine's seccomp profile cannot be read or extended.
+    #[error("cannot add keepout's deny list to the engine's seccomp profile")]
+    Seccomp {
+        #[source]
+        source: serde_json::Error,
+    },
+
+    /// The extended profile cannot be written.
+    #[error("cannot write the container's seccomp profile")]
+    SeccompFile {
+        #[source]
+        source: std::io::Error,
+    },
+
     /// Waiting for the engine or relaying signals failed.
     #[error("waiting for {engine} failed")]
     Wait {

@@ -29,6 +29,7 @@ mod args;
 mod engine;
 mod error;
 mod run;
+mod seccomp;
 
 use std::io::IsTerminal;
 use std::path::Path;
@@ -37,6 +38,7 @@ pub use args::{run_args, Invocation};
 pub use engine::{Engine, EngineKind, LocalFacts};
 pub use error::{Error, Result};
 pub use run::container_name;
+pub use seccomp::with_denials;
 
 use keepout_sandbox::{AfterRun, Policy, RunRequest};
 
@@ -77,6 +79,25 @@ pub fn doctor_check() -> (bool, String) {
     }
 }
 
+/// The engine's profile at `default` with keepout's deny list, in a new private file.
+fn seccomp_file(default: &Path) -> Result<tempfile::NamedTempFile> {
+    use std::io::Write;
+    let file_err = |source| Error::SeccompFile { source };
+    let text = std::fs::read_to_string(default).map_err(file_err)?;
+    let denied: Vec<&str> = keepout_sandbox::denied_syscalls()
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect();
+    let profile = with_denials(&text, &denied)?;
+    let mut file = tempfile::Builder::new()
+        .prefix("keepout-seccomp-")
+        .suffix(".json")
+        .tempfile()
+        .map_err(file_err)?;
+    file.write_all(profile.as_bytes()).map_err(file_err)?;
+    Ok(file)
+}
+
 /// An error for the first of `options` that is set: what `--image` does not do yet.
 pub fn refuse_not_yet(options: &[(&str, bool)]) -> Result<()> {
     match options.iter().find(|(_, set)| *set) {
@@ -95,6 +116,8 @@ pub struct Plan {
     pub name: String,
     pub args: Vec<String>,
     tty_stdin: bool,
+    /// The seccomp profile the arguments name, kept for as long as the plan.
+    _seccomp: Option<std::sync::Arc<tempfile::NamedTempFile>>,
 }
 
 impl Plan {
@@ -110,11 +133,17 @@ impl Plan {
         let tty = tty_stdin && std::io::stdout().is_terminal();
         let name = container_name();
         let is_dir = |p: &Path| p.is_dir();
+        let profile = engine
+            .seccomp_profile
+            .as_deref()
+            .map(seccomp_file)
+            .transpose()?;
         let inv = Invocation {
             engine: &engine,
             image,
             name: &name,
             tty,
+            seccomp: profile.as_ref().map(|f| f.path()),
             is_dir: &is_dir,
         };
         let args = run_args(policy, &inv)?;
@@ -124,6 +153,7 @@ impl Plan {
             name,
             args,
             tty_stdin,
+            _seccomp: profile.map(std::sync::Arc::new),
         })
     }
 

@@ -142,6 +142,7 @@ fn engine(kind: EngineKind, rootless: bool, cgroups_v1: bool) -> Engine {
         cgroup_manager: (rootless && cgroups_v1).then(|| "cgroupfs".into()),
         nofile: 20000,
         nproc_hard: 96365,
+        seccomp_profile: None,
     }
 }
 
@@ -152,6 +153,7 @@ fn args(policy: &Policy, engine: &Engine, tty: bool) -> Result<Vec<String>> {
         image: "localhost/py:3.12",
         name: "keepout-0123456789ab",
         tty,
+        seccomp: None,
         is_dir: &is_dir,
     };
     run_args(policy, &inv)
@@ -419,6 +421,7 @@ fn the_command_line_is_shell_quoted() {
         name: "keepout-x".into(),
         args: words(&["run", "--detach-keys", "", "img", "sh", "-c", "echo $HOME"]),
         tty_stdin: false,
+        _seccomp: None,
     };
     assert_eq!(
         plan.command_line(),
@@ -453,4 +456,24 @@ fn the_adapted_request_shows_no_toolchain_and_keeps_bytecode_in_the_home() {
     };
     adapt_request(&mut req);
     assert!(!req.toolchains && req.extra_toolchains.is_empty() && req.bytecode_cache.is_none());
+}
+
+#[test]
+fn the_extended_seccomp_profile_is_passed_after_no_new_privileges() {
+    let engine = engine(EngineKind::Podman, true, true);
+    let is_dir = |_: &Path| false;
+    let inv = Invocation {
+        engine: &engine,
+        image: "img",
+        name: "keepout-x",
+        tty: false,
+        seccomp: Some(Path::new("/tmp/keepout-seccomp-x.json")),
+        is_dir: &is_dir,
+    };
+    let got = run_args(&policy(""), &inv).unwrap();
+    let at = got.iter().position(|w| w == "no-new-privileges").unwrap();
+    assert_eq!(
+        got[at + 1..at + 3],
+        ["--security-opt", "seccomp=/tmp/keepout-seccomp-x.json"]
+    );
 }

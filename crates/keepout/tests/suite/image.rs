@@ -422,3 +422,33 @@ fn image_what_the_run_leaves_for_the_host_is_moved_aside() {
         );
     }
 }
+
+/// keepout's seccomp deny list is added to the engine's profile: no new user namespace (from
+/// which a mount or a kernel bug is a step away, A7) and no kernel keyring (A8), as natively;
+/// threads and processes still start.
+#[test]
+fn image_gets_keepouts_seccomp_deny_list_on_top_of_the_engines() {
+    for r in runners() {
+        let fx = Fixture::new(&r);
+        let Some(env) = engine_env(&fx) else { return };
+        let script = "unshare -U true && echo new-userns; \
+             python3 -c 'import ctypes; print(\"keyctl\", ctypes.CDLL(None).syscall(250, 0, 0, 0, 0, 0))'; \
+             python3 -c 'import threading, subprocess; t = threading.Thread(target=print); t.start(); t.join(); \
+             print(\"spawned\", subprocess.run([\"true\"]).returncode)'";
+        let out = fx.outside(script);
+        assert!(
+            out.has("new-userns"),
+            "[{r}] outside: a new user namespace (proves the attack):{out}"
+        );
+        let inn = in_image(&fx, &env, &[], script);
+        assert!(
+            !inn.has("new-userns"),
+            "[{r}] inside: no new user namespace:{inn}"
+        );
+        assert!(inn.has("keyctl -1"), "[{r}] inside: keyctl refused:{inn}");
+        assert!(
+            inn.has("spawned 0"),
+            "[{r}] inside: threads and processes work:{inn}"
+        );
+    }
+}
