@@ -452,3 +452,65 @@ fn image_gets_keepouts_seccomp_deny_list_on_top_of_the_engines() {
         );
     }
 }
+
+/// Host processes (A6), the host's abstract unix sockets and loopback services (A3, A9) and the
+/// caller's open descriptors (A10) are out of the container's reach, as natively.
+#[test]
+fn image_host_processes_sockets_and_descriptors_are_out_of_reach() {
+    for r in runners() {
+        let fx = Fixture::new(&r);
+        let Some(env) = engine_env(&fx) else { return };
+        let decoy = fx.background(&["/bin/sleep", "300"]);
+        let abstract_name = format!("keepout-image-{}", fx.rand);
+        fx.serve("abstract", &abstract_name);
+        let port = fx.serve("tcp", "127.0.0.1");
+        let netrc = fx.home_path(".netrc");
+        let secret = fx.credential(".netrc");
+        let script = format!(
+            "kill -0 {decoy} 2>/dev/null; echo \"kill=$?\"; \
+             {}; {}; cat <&5; echo \"fd5=$?\"",
+            fx.connect_script("abstract", &abstract_name),
+            fx.connect_script("tcp", port.trim()),
+        );
+        let open = format!("exec 5<{}", q(&netrc));
+
+        let out = fx.outside(&format!("{open}; {script}"));
+        assert!(
+            out.has("kill=0") && out.stdout.matches("CONNECTED").count() == 2 && out.has(&secret),
+            "[{r}] outside: the process, both servers and the descriptor are reachable (proves the attack):{out}"
+        );
+
+        let argv: Vec<String> = [
+            "/bin/sh".to_string(),
+            "-c".into(),
+            format!(
+                "{open}; {} run --image {IMAGE} -- sh -c {}",
+                keepout_bin(),
+                q(&script)
+            ),
+        ]
+        .to_vec();
+        let inn = run(
+            fx.runner.command(&argv, &env, &fx.project),
+            format!("[{r}] inside: {script}"),
+        );
+        assert!(inn.has("kill="), "[{r}] the script ran:{inn}");
+        assert!(
+            !inn.has("kill=0"),
+            "[{r}] inside: the host process is not there:{inn}"
+        );
+        assert!(
+            !inn.has("CONNECTED"),
+            "[{r}] inside: neither server is reachable:{inn}"
+        );
+        assert_eq!(
+            inn.stdout.matches("BLOCKED").count(),
+            2,
+            "[{r}] both refused:{inn}"
+        );
+        assert!(
+            !inn.has(&secret) && !inn.has("fd5=0"),
+            "[{r}] inside: fd 5 is not inherited:{inn}"
+        );
+    }
+}
