@@ -43,6 +43,11 @@ pub struct Invocation<'a> {
     pub is_dir: &'a dyn Fn(&Path) -> bool,
 }
 
+/// Can the engine be told never to detach (`--detach-keys ""`)? A local podman only.
+pub fn detach_keys_disabled(engine: &Engine) -> bool {
+    engine.kind == EngineKind::Podman && !engine.remote
+}
+
 fn system(path: &Path) -> bool {
     SYSTEM_ROOTS.iter().any(|root| path.starts_with(root))
 }
@@ -92,10 +97,15 @@ pub fn run_args(policy: &Policy, inv: &Invocation) -> Result<Vec<String>> {
     if inv.tty {
         push(&["--tty"]);
     }
+    if detach_keys_disabled(engine) {
+        // Never detach on a key the command's input may hold (a remote podman refuses "": its
+        // container is removed after the run whatever happened, see `crate::run`).
+        push(&["--detach-keys", ""]);
+    }
     if podman {
-        // Never detach on a key the command's input may hold; never pass the engine's own
-        // proxy variables (podman's --http-proxy copies the caller's HTTP_PROXY...).
-        push(&["--detach-keys", "", "--http-proxy=false"]);
+        // Never pass the engine's own proxy variables (podman's --http-proxy copies the
+        // caller's HTTP_PROXY...).
+        push(&["--http-proxy=false"]);
     }
     // An init as pid 1: signals reach the command, its orphans are reaped.
     push(&["--init"]);

@@ -4,7 +4,9 @@
 //! * The container has a name (`keepout-<random>`). A watcher (`sh`, in a process group of its
 //!   own so a terminal's ^C does not reach it) holds the read end of a pipe whose write end
 //!   only keepout holds: when keepout ends without saying "done" (a crash, SIGKILL), the read
-//!   sees end-of-file and the watcher removes the container (`rm --force --time 0`).
+//!   sees end-of-file and the watcher removes the container (`rm --force --time 0`). Where the
+//!   engine cannot be told never to detach (docker, a remote podman), it is removed after
+//!   every run, in case the command's input detached the engine from it.
 //! * With a terminal on stdin the engine is in keepout's foreground process group (it must read
 //!   the terminal), so the terminal's signals reach it directly and keepout only relays TERM
 //!   and HUP; otherwise it is in a group of its own and keepout relays INT, TERM, HUP, QUIT,
@@ -72,10 +74,17 @@ impl Watcher {
         drop(self.pipe);
         let _ = self.child.wait();
     }
+
+    /// The run ended, and the container may still be there (the engine could be detached
+    /// from it): the watcher removes it, in the background.
+    fn remove(self) {
+        drop(self.pipe);
+    }
 }
 
 /// Run `args` (from [`crate::run_args`]) with the engine; the command's exit status.
 pub fn run(engine: &Engine, args: &[String], name: &str, tty_stdin: bool) -> Result<i32> {
+    let detachable = !crate::args::detach_keys_disabled(engine);
     let watcher = Watcher::start(engine, name)?;
     let wait_err = |source| Error::Wait {
         engine: engine.name().into(),
@@ -132,7 +141,10 @@ pub fn run(engine: &Engine, args: &[String], name: &str, tty_stdin: bool) -> Res
         }
     });
     let status: ExitStatus = status?;
-    watcher.done();
+    match detachable {
+        true => watcher.remove(),
+        false => watcher.done(),
+    }
     let code = status
         .code()
         .unwrap_or_else(|| 128 + status.signal().unwrap_or(0));

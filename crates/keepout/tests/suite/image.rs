@@ -514,3 +514,81 @@ fn image_host_processes_sockets_and_descriptors_are_out_of_reach() {
         );
     }
 }
+
+/// A remote engine, through the engine's own setting (CONTAINER_HOST), keepout adding nothing:
+/// a `podman system service` on a unix socket runs the same policy, and the container is gone
+/// after the run.
+#[test]
+fn image_runs_on_a_remote_engine_through_container_host() {
+    for r in runners() {
+        let fx = Fixture::new(&r);
+        let Some(mut env) = engine_env(&fx) else {
+            return;
+        };
+        let sock = fx.root.join("podman.sock");
+        let url = format!("unix://{}", sock.display());
+        let argv: Vec<String> = ["podman", "system", "service", "--time", "0", &url]
+            .map(String::from)
+            .to_vec();
+        let _service = Running::spawn(
+            fx.runner.command(&argv, &env, &fx.project),
+            format!("[{r}] podman system service"),
+        );
+        assert!(
+            poll(Duration::from_secs(20), || sock.exists()),
+            "[{r}] the service's socket"
+        );
+        env.push(("CONTAINER_HOST".into(), url.clone()));
+        // The remote client sends the caller's registry credentials with each request (for the
+        // service's pulls), and the fixture's fake ~/.docker/config.json is not base64: the
+        // engine's own business, not the container's; give it an empty one.
+        let docker_config = fx.mkdir("docker-config");
+        write_file(&docker_config.join("config.json"), "{}\n", 0o644);
+        env.push(("DOCKER_CONFIG".into(), docker_config.display().to_string()));
+        let doctor = {
+            let argv: Vec<String> = [keepout_bin(), "doctor"].map(String::from).to_vec();
+            run(
+                fx.runner.command(&argv, &env, &fx.project),
+                format!("[{r}] doctor"),
+            )
+        };
+        assert!(
+            doctor.has(", remote,"),
+            "[{r}] doctor: the engine is remote:{doctor}"
+        );
+        let marker = fx.marker("remote");
+        let inn = in_image(
+            &fx,
+            &env,
+            &[],
+            &format!(": {marker}; pwd; echo x > .git/hooks/pre-commit || echo refused; exit 5"),
+        );
+        assert_eq!(inn.code, Some(5), "[{r}] the command's exit status:{inn}");
+        assert!(
+            inn.has(&fx.project.display().to_string()) && inn.has("refused"),
+            "[{r}] the project at its path, its hooks read-only:{inn}"
+        );
+        let ps = || {
+            let argv: Vec<String> = [
+                "podman",
+                "ps",
+                "--all",
+                "--no-trunc",
+                "--format",
+                "{{.Command}}",
+            ]
+            .map(String::from)
+            .to_vec();
+            run(
+                fx.runner.command(&argv, &env, &fx.project),
+                format!("[{r}] podman ps"),
+            )
+            .stdout
+        };
+        assert!(
+            poll(Duration::from_secs(20), || !ps().contains(&marker)),
+            "[{r}] the container is gone: {}",
+            ps()
+        );
+    }
+}
