@@ -81,6 +81,12 @@ fn tmpfs(dst: &Path, opts: &str) -> Result<[String; 2]> {
 /// Everything after the engine's program: its global options, `run`, the options that enforce
 /// `policy`, the image and the command.
 pub fn run_args(policy: &Policy, inv: &Invocation) -> Result<Vec<String>> {
+    if policy.mode != keepout_sandbox::Mode::Namespaces {
+        // Landlock mode is the native backend's fallback; a container is a backend of its own.
+        return Err(Error::NotYet {
+            what: "--mode landlock".into(),
+        });
+    }
     let engine = inv.engine;
     let podman = engine.kind == EngineKind::Podman;
     let mut a: Vec<String> = engine.global_args();

@@ -387,6 +387,13 @@ fn what_the_container_backend_does_not_do_yet_is_refused_not_weakened() {
         err.to_string(),
         "--image with --net NAMES (keepout's proxy) is not supported yet"
     );
+    let mut landlock = policy("");
+    landlock.mode = keepout_sandbox::Mode::Landlock;
+    let err = args(&landlock, &engine(EngineKind::Podman, true, true), false).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "--image with --mode landlock is not supported yet"
+    );
     let memory = policy("memory-bytes = 1073741824");
     let err = args(&memory, &engine(EngineKind::Podman, true, true), false).unwrap_err();
     assert!(matches!(err, Error::Unenforceable { .. }), "{err}");
