@@ -592,3 +592,29 @@ fn image_runs_on_a_remote_engine_through_container_host() {
         );
     }
 }
+
+/// A host service's unix socket in the project (a dev database's) is masked in the container,
+/// as natively (A20): the policy's mask, translated.
+#[test]
+fn image_masks_host_sockets_in_the_project() {
+    for r in runners() {
+        let fx = Fixture::new(&r);
+        let Some(env) = engine_env(&fx) else { return };
+        fx.mkdir("project/run");
+        let sock = fx.project.join("run/db.sock");
+        let addr = fx.serve("unix", &sock.display().to_string());
+        let connect = fx.connect_script("unix", addr.trim());
+
+        let out = fx.outside(&connect);
+        assert!(
+            out.has("CONNECTED"),
+            "[{r}] outside: the socket answers (proves the attack):{out}"
+        );
+
+        let inn = in_image(&fx, &env, &[], &connect);
+        assert!(
+            inn.has("BLOCKED") && !inn.has("CONNECTED"),
+            "[{r}] inside: the socket is masked:{inn}"
+        );
+    }
+}
