@@ -207,10 +207,32 @@ impl Engine {
         data.is_some_and(|d| d.join("containers/storage").exists())
     }
 
-    /// The engine to use ([`Engine::find`]) and what it said of itself.
+    /// The engine to use ([`Engine::find`]) and what it said of itself. `podman info` takes
+    /// about half a second, so its answer is kept ([`InfoCache`]) for as long as nothing it
+    /// depends on changed (the program, its configuration files, the remote settings, the
+    /// user); [`Engine::forget`] drops it (after the engine refused a container).
     pub fn discover(wanted: Option<EngineKind>) -> Result<Engine> {
+        Engine::discover_kept(wanted, true)
+    }
+
+    /// [`Engine::discover`] asking the engine afresh, keeping nothing (`keepout doctor`).
+    pub fn ask(wanted: Option<EngineKind>) -> Result<Engine> {
+        Engine::discover_kept(wanted, false)
+    }
+
+    fn discover_kept(wanted: Option<EngineKind>, keep: bool) -> Result<Engine> {
         let (kind, program) = Engine::find(wanted)?;
-        let info = info(kind, &program)?;
+        let cache = InfoCache::new(kind, &program).filter(|_| keep);
+        let info = match cache.as_ref().and_then(InfoCache::get) {
+            Some(info) => info,
+            None => {
+                let info = info(kind, &program)?;
+                if let Some(cache) = &cache {
+                    cache.put(&info);
+                }
+                info
+            }
+        };
         let local = LocalFacts::current();
         match kind {
             EngineKind::Podman => Engine::from_podman_info(program, &info, &local),
@@ -299,6 +321,13 @@ impl Engine {
         })
     }
 
+    /// Drop the kept `info` answer: the next run asks the engine again.
+    pub fn forget(&self) {
+        if let Some(cache) = InfoCache::new(self.kind, &self.program) {
+            let _ = std::fs::remove_file(cache.path);
+        }
+    }
+
     pub fn name(&self) -> &'static str {
         self.kind.name()
     }
@@ -364,6 +393,98 @@ impl Engine {
             self.runtime.as_deref().unwrap_or(&self.default_runtime),
             added.join(" ")
         )
+    }
+}
+
+/// The engine's last `info` answer, kept in `~/.cache/keepout/` with the key it is valid
+/// for: the program and its modification time, the engine's configuration files' modification
+/// times, the remote settings and the user.
+struct InfoCache {
+    path: PathBuf,
+    key: String,
+}
+
+impl InfoCache {
+    fn new(kind: EngineKind, program: &Path) -> Option<InfoCache> {
+        let home = std::env::var_os("HOME").map(PathBuf::from);
+        let dir = std::env::var_os("XDG_CACHE_HOME")
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+            .or_else(|| home.as_ref().map(|h| h.join(".cache")))?;
+        let mtime = |p: &Path| {
+            std::fs::metadata(p)
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_nanos())
+        };
+        let mut key = format!(
+            "{} {} {} uid={}",
+            kind.name(),
+            program.display(),
+            mtime(program),
+            rustix::process::geteuid().as_raw()
+        );
+        let config_home = std::env::var_os("XDG_CONFIG_HOME")
+            .map(PathBuf::from)
+            .or_else(|| home.as_ref().map(|h| h.join(".config")));
+        let mut configs: Vec<PathBuf> = [
+            "/etc/containers/containers.conf",
+            "/etc/containers/storage.conf",
+            "/usr/share/containers/containers.conf",
+            "/etc/subuid",
+            "/etc/subgid",
+        ]
+        .map(PathBuf::from)
+        .to_vec();
+        if let Some(c) = config_home {
+            configs.push(c.join("containers/containers.conf"));
+            configs.push(c.join("containers/storage.conf"));
+        }
+        for c in &configs {
+            key.push_str(&format!(" {}", mtime(c)));
+        }
+        for var in [
+            "CONTAINER_HOST",
+            "CONTAINER_CONNECTION",
+            "CONTAINERS_CONF",
+            "CONTAINERS_STORAGE_CONF",
+            "XDG_DATA_HOME",
+            "XDG_RUNTIME_DIR",
+            "DOCKER_HOST",
+            "DOCKER_CONTEXT",
+            "DOCKER_CONFIG",
+        ] {
+            let value = std::env::var(var).unwrap_or_default();
+            key.push_str(&format!(" {var}={value}"));
+        }
+        let path = dir.join(format!("keepout/engine-{}.json", kind.name()));
+        Some(InfoCache { path, key })
+    }
+
+    fn get(&self) -> Option<String> {
+        #[derive(Deserialize)]
+        struct Kept {
+            key: String,
+            info: String,
+        }
+        let text = std::fs::read_to_string(&self.path).ok()?;
+        let kept: Kept = serde_json::from_str(&text).ok()?;
+        (kept.key == self.key).then_some(kept.info)
+    }
+
+    /// Keep `info` (atomically; a failure only means asking again next time).
+    fn put(&self, info: &str) {
+        let Some(dir) = self.path.parent() else {
+            return;
+        };
+        let text = serde_json::json!({"key": self.key, "info": info}).to_string();
+        let _ = std::fs::create_dir_all(dir).and_then(|()| {
+            let mut file = tempfile::NamedTempFile::new_in(dir)?;
+            std::io::Write::write_all(&mut file, text.as_bytes())?;
+            file.persist(&self.path).map_err(|e| e.error)?;
+            Ok(())
+        });
     }
 }
 

@@ -69,7 +69,7 @@ pub fn doctor_check() -> (bool, String) {
         Err(e) => return (true, format!("{e} (only `run --image` needs one)")),
         Ok(_) => {}
     }
-    match Engine::discover(None) {
+    match Engine::ask(None) {
         Ok(engine) => (true, engine.describe()),
         Err(e @ Error::NoEngine { .. }) => (true, format!("{e} (only `run --image` needs one)")),
         Err(e) => {
@@ -166,20 +166,25 @@ impl Plan {
 
     /// Run it (the image must be in the engine's storage), with the after-run check; the
     /// command's exit status and what was undone.
+    /// The image is looked for only when the engine refused to start (it never pulls: a
+    /// missing image is its refusal), which also drops the kept `info` answer.
     pub fn run(&self, policy: &Policy) -> Result<(i32, AfterRun)> {
-        if !self.engine.has_image(&self.image)? {
-            return Err(Error::ImageMissing {
-                image: self.image.clone(),
-                engine: self.engine.name().into(),
-            });
-        }
         let (code, after) = keepout_sandbox::with_after_run_check(policy, || {
             run::run(&self.engine, &self.args, &self.name, self.tty_stdin)
         });
         match code? {
-            125 => Err(Error::Refused {
-                engine: self.engine.name().into(),
-            }),
+            125 => {
+                self.engine.forget();
+                if !self.engine.has_image(&self.image)? {
+                    return Err(Error::ImageMissing {
+                        image: self.image.clone(),
+                        engine: self.engine.name().into(),
+                    });
+                }
+                Err(Error::Refused {
+                    engine: self.engine.name().into(),
+                })
+            }
             code => Ok((code, after)),
         }
     }
