@@ -10,8 +10,10 @@
 //! * With a terminal on stdin the engine is in keepout's foreground process group (it must read
 //!   the terminal), so the terminal's signals reach it directly and keepout only relays TERM
 //!   and HUP; otherwise it is in a group of its own and keepout relays INT, TERM, HUP, QUIT,
-//!   USR1 and USR2. The engine passes them to the container (podman's and docker's sig-proxy),
-//!   where `--init` hands them to the command.
+//!   USR1 and USR2: with the engine's own `kill --signal SIG NAME`, so that the engine's client
+//!   is left to report the command's exit status (rootless podman 4.3 signalled itself, through
+//!   its sig-proxy, exits 0 whatever the command's status), and to the client when that fails
+//!   (the container not made yet). `--init` hands them to the command.
 //! * The engine's exit status is the command's (the engine's own failures are 125, as
 //!   keepout's are); an engine killed by a signal N is 128+N.
 
@@ -134,7 +136,9 @@ pub fn run(engine: &Engine, args: &[String], name: &str, tty_stdin: bool) -> Res
                 status = child.wait() => return status.map_err(wait_err),
                 sig = any_signal => {
                     if let (Some(sig), Some(pid)) = (sig, pid) {
-                        let _ = kill_process(pid, sig);
+                        if !engine_kill(engine, name, sig).await {
+                            let _ = kill_process(pid, sig);
+                        }
                     }
                 }
             }
@@ -149,6 +153,28 @@ pub fn run(engine: &Engine, args: &[String], name: &str, tty_stdin: bool) -> Res
         .code()
         .unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
     Ok(code)
+}
+
+/// `ENGINE kill --signal SIG NAME`: did the engine deliver it?
+async fn engine_kill(engine: &Engine, name: &str, sig: Signal) -> bool {
+    let sig_name = match sig {
+        Signal::TERM => "TERM",
+        Signal::HUP => "HUP",
+        Signal::INT => "INT",
+        Signal::QUIT => "QUIT",
+        Signal::USR1 => "USR1",
+        Signal::USR2 => "USR2",
+        _ => return false,
+    };
+    let status = tokio::process::Command::new(&engine.program)
+        .args(engine.global_args())
+        .args(["kill", "--signal", sig_name, name])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .await;
+    status.is_ok_and(|s| s.success())
 }
 
 /// The next of `sigs` to arrive: the signal to relay, if it is relayed.

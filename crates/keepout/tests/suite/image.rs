@@ -618,3 +618,81 @@ fn image_masks_host_sockets_in_the_project() {
         );
     }
 }
+
+/// A SIGTERM to keepout reaches the command in the container (which may clean up, and whose
+/// exit status is keepout's), and the container is gone afterwards.
+#[test]
+fn image_relays_signals_to_the_command() {
+    for r in runners() {
+        let fx = Fixture::new(&r);
+        let Some(env) = engine_env(&fx) else { return };
+        let marker = fx.marker("term");
+        let mut argv = vec![
+            keepout_bin().to_string(),
+            "run".into(),
+            "--image".into(),
+            IMAGE.into(),
+        ];
+        let script =
+            format!("trap 'echo got-term; exit 3' TERM; echo ready; : {marker}; sleep 300 & wait");
+        argv.extend(["--", "sh", "-c", &script].map(String::from));
+        let running = Running::spawn(
+            fx.runner.command(&argv, &env, &fx.project),
+            format!("[{r}] keepout run --image -- trap TERM"),
+        );
+        let running_containers = || {
+            let argv: Vec<String> = ["podman", "ps", "--no-trunc", "--format", "{{.Command}}"]
+                .map(String::from)
+                .to_vec();
+            run(
+                fx.runner.command(&argv, &env, &fx.project),
+                format!("[{r}] podman ps"),
+            )
+            .stdout
+        };
+        assert!(
+            poll(Duration::from_secs(40), || running_containers()
+                .contains(&marker)),
+            "[{r}] the command runs"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+        assert!(signal(running.pid(), "TERM"), "[{r}] SIGTERM keepout");
+        let out = running.wait();
+        assert_eq!(
+            out.code,
+            Some(3),
+            "[{r}] the command's own exit status after its trap:{out}"
+        );
+        assert!(out.has("got-term"), "[{r}] the command got the TERM:{out}");
+    }
+}
+
+/// What `--image` does not do yet is refused with a message that says so, before anything runs.
+#[test]
+fn image_refuses_what_it_does_not_do_yet() {
+    for r in runners() {
+        let fx = Fixture::new(&r);
+        let Some(env) = engine_env(&fx) else { return };
+        for (flags, what) in [
+            (
+                &["--net", "pypi"][..],
+                "--image with --net NAMES (keepout's proxy) is not supported yet",
+            ),
+            (
+                &["--review"][..],
+                "--image with --review is not supported yet",
+            ),
+            (
+                &["--decoys"][..],
+                "--image with --decoys is not supported yet",
+            ),
+        ] {
+            let out = in_image(&fx, &env, flags, "echo ran");
+            assert_eq!(out.code, Some(125), "[{r}] {flags:?}:{out}");
+            assert!(
+                out.stderr.contains(what) && !out.has("ran"),
+                "[{r}] {flags:?}: says {what:?}:{out}"
+            );
+        }
+    }
+}
