@@ -186,8 +186,8 @@ impl Engine {
             .find_map(|&kind| which::which(kind.name()).ok().map(|p| (kind, p)));
         found.ok_or_else(|| Error::NoEngine {
             wanted: match wanted {
-                Some(kind) => kind.name().to_string(),
-                None => "neither podman nor docker".to_string(),
+                Some(kind) => format!("{} is not on PATH", kind.name()),
+                None => "neither podman nor docker is on PATH".to_string(),
             },
         })
     }

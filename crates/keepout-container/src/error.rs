@@ -7,7 +7,7 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// No engine on PATH (or not the one `--engine` named).
-    #[error("no container engine found: {wanted} is not on PATH")]
+    #[error("no container engine found: {wanted}")]
     NoEngine { wanted: String },
 
     /// The engine is there but cannot say what it is (`podman info` failed).
@@ -96,8 +96,9 @@ impl Error {
                  (`tar -C ROOTFS -c . | {engine} import - NAME`; docs/container.md)"
             ),
             Error::RootlessNotSetUp { user, .. } => format!(
-                "install uidmap and give {user} subordinate ids: `sudo usermod --add-subuids 100000-165535 \
-                 --add-subgids 100000-165535 {user}`, then `podman system migrate`"
+                "install uidmap and give {user} a range of subordinate ids no other user has (see /etc/subuid), \
+                 e.g. `sudo usermod --add-subuids 100000-165535 --add-subgids 100000-165535 {user}`, \
+                 then `podman system migrate`"
             ),
             Error::NoRuntime { .. } => "install runc (`sudo apt-get install runc`): keepout then uses it".into(),
             Error::NotYet { .. } => "run it without --image: the native sandbox does it".into(),
