@@ -590,6 +590,28 @@ mod tests {
     }
 
     #[test]
+    fn a_kept_info_answer_is_used_only_under_its_own_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keepout/engine-podman.json");
+        let kept = InfoCache {
+            path: path.clone(),
+            key: "podman /usr/bin/podman 1 uid=1000".into(),
+        };
+        assert_eq!(kept.get(), None, "nothing kept yet");
+        kept.put("{\"host\": {}}");
+        assert_eq!(kept.get().as_deref(), Some("{\"host\": {}}"));
+        let changed = InfoCache {
+            path,
+            key: "podman /usr/bin/podman 2 uid=1000".into(),
+        };
+        assert_eq!(
+            changed.get(),
+            None,
+            "a changed program, config or setting asks again"
+        );
+    }
+
+    #[test]
     fn an_answer_that_is_not_podman_info_is_an_error() {
         let err = Engine::from_podman_info("/p".into(), "{}", &local()).unwrap_err();
         assert!(matches!(err, Error::InfoFormat { .. }));
