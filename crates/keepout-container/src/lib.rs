@@ -14,16 +14,20 @@
 //! * its user is never 0 (rootless podman: the caller's own ids through `--userns keep-id`;
 //!   a root caller: `nobody`), with no capabilities, `no-new-privileges`, a read-only root,
 //!   `--pids-limit` (where the engine has a cgroup for it), RLIMIT_NPROC and RLIMIT_NOFILE, the
-//!   memory limit when the policy has one (an error where it cannot be enforced), no network;
+//!   memory limit when the policy has one (an error where it cannot be enforced), no network,
+//!   and, with a local podman, keepout's seccomp deny list on top of the engine's profile
+//!   (keepout-sandbox's list: [`with_denials`]);
 //! * keepout never pulls (`--pull never`: a missing image is an error that says what to do);
 //! * the container is removed when keepout ends, however it ends, and the exit status is the
 //!   command's; signals reach the command;
 //! * the same after-run check as the native backend undoes what the run left in the project
 //!   that the host would run later ([`keepout_sandbox::with_after_run_check`]).
 //!
-//! Not yet: `--net NAMES` (keepout's proxy), `--review`, `--decoys`, keepout's own seccomp
-//! deny list on top of the engine's profile, and the terminal filter; each is refused or left
-//! to the engine, never silently weaker than it says.
+//! Not yet: `--net NAMES` (keepout's proxy), `--review`, `--decoys`, `--report`, `--mode
+//! landlock` (each refused: [`Error::NotYet`]); the deny list with docker or a remote podman, and
+//! the native terminal filter (left to the engine, as said above and in docs/container.md).
+//! A root caller's container runs as `nobody`, so root's project is writable there only where
+//! `nobody` may write (rootful podman with runc 1.1 has no idmapped mounts).
 
 mod args;
 mod engine;
