@@ -208,7 +208,7 @@ impl Engine {
     }
 
     /// The engine to use ([`Engine::find`]) and what it said of itself. `podman info` takes
-    /// about half a second, so its answer is kept ([`InfoCache`]) for as long as nothing it
+    /// about half a second, so its answer is kept (in `~/.cache/keepout/`) for as long as nothing it
     /// depends on changed (the program, its configuration files, the remote settings, the
     /// user); [`Engine::forget`] drops it (after the engine refused a container).
     pub fn discover(wanted: Option<EngineKind>) -> Result<Engine> {
