@@ -121,7 +121,7 @@ pub struct Plan {
     pub args: Vec<String>,
     tty_stdin: bool,
     /// The seccomp profile the arguments name, kept for as long as the plan.
-    _seccomp: Option<std::sync::Arc<tempfile::NamedTempFile>>,
+    seccomp: Option<std::sync::Arc<tempfile::NamedTempFile>>,
 }
 
 impl Plan {
@@ -157,7 +157,7 @@ impl Plan {
             name,
             args,
             tty_stdin,
-            _seccomp: profile.map(std::sync::Arc::new),
+            seccomp: profile.map(std::sync::Arc::new),
         })
     }
 
@@ -174,7 +174,14 @@ impl Plan {
     /// missing image is its refusal), which also drops the kept `info` answer.
     pub fn run(&self, policy: &Policy) -> Result<(i32, AfterRun)> {
         let (code, after) = keepout_sandbox::with_after_run_check(policy, || {
-            run::run(&self.engine, &self.args, &self.name, self.tty_stdin)
+            let profile = self.seccomp.as_ref().map(|f| f.path());
+            run::run(
+                &self.engine,
+                &self.args,
+                &self.name,
+                self.tty_stdin,
+                profile,
+            )
         });
         match code? {
             125 => {

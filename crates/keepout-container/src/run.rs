@@ -4,7 +4,8 @@
 //! * The container has a name (`keepout-<random>`). A watcher (`sh`, in a process group of its
 //!   own so a terminal's ^C does not reach it) holds the read end of a pipe whose write end
 //!   only keepout holds: when keepout ends without saying "done" (a crash, SIGKILL), the read
-//!   sees end-of-file and the watcher removes the container (`rm --force --time 0`). Where the
+//!   sees end-of-file and the watcher removes the container (`rm --force --time 0`) and the
+//!   run's seccomp profile. Where the
 //!   engine cannot be told never to detach (docker, a remote podman), it is removed after
 //!   every run, in case the command's input detached the engine from it.
 //! * With a terminal on stdin the engine is in keepout's foreground process group (it must read
@@ -19,6 +20,7 @@
 
 use std::io::Write;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 
 use rustix::process::{kill_process, Pid, Signal};
@@ -42,7 +44,7 @@ struct Watcher {
 }
 
 impl Watcher {
-    fn start(engine: &Engine, name: &str) -> Result<Watcher> {
+    fn start(engine: &Engine, name: &str, leftover: Option<&Path>) -> Result<Watcher> {
         let (reader, writer) = std::io::pipe().map_err(|source| Error::Wait {
             engine: engine.name().into(),
             source,
@@ -50,12 +52,13 @@ impl Watcher {
         let mut cmd = Command::new("/bin/sh");
         cmd.args([
             "-c",
-            r#"read -r _ || exec "$@" >/dev/null 2>&1"#,
+            r#"read -r _ || { "$@" >/dev/null 2>&1; [ -z "$KEEPOUT_LEFTOVER" ] || rm -f -- "$KEEPOUT_LEFTOVER"; }"#,
             "keepout-container-watcher",
         ])
         .arg(&engine.program)
         .args(engine.global_args())
         .args(["rm", "--force", "--time", "0", name])
+        .env("KEEPOUT_LEFTOVER", leftover.unwrap_or(Path::new("")))
         .stdin(reader)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -85,9 +88,17 @@ impl Watcher {
 }
 
 /// Run `args` (from [`crate::run_args`]) with the engine; the command's exit status.
-pub fn run(engine: &Engine, args: &[String], name: &str, tty_stdin: bool) -> Result<i32> {
+/// `leftover`: a file of the run's (its seccomp profile) the watcher removes too when keepout
+/// dies without removing it itself.
+pub fn run(
+    engine: &Engine,
+    args: &[String],
+    name: &str,
+    tty_stdin: bool,
+    leftover: Option<&Path>,
+) -> Result<i32> {
     let detachable = !crate::args::detach_keys_disabled(engine);
-    let watcher = Watcher::start(engine, name)?;
+    let watcher = Watcher::start(engine, name, leftover)?;
     let wait_err = |source| Error::Wait {
         engine: engine.name().into(),
         source,

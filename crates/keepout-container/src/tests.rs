@@ -428,7 +428,7 @@ fn the_command_line_is_shell_quoted() {
         name: "keepout-x".into(),
         args: words(&["run", "--detach-keys", "", "img", "sh", "-c", "echo $HOME"]),
         tty_stdin: false,
-        _seccomp: None,
+        seccomp: None,
     };
     assert_eq!(
         plan.command_line(),
@@ -466,7 +466,7 @@ fn the_adapted_request_shows_no_toolchain_and_keeps_bytecode_in_the_home() {
 }
 
 #[test]
-fn the_extended_seccomp_profile_is_passed_after_no_new_privileges() {
+fn the_extendedseccomp_profile_is_passed_after_no_new_privileges() {
     let engine = engine(EngineKind::Podman, true, true);
     let is_dir = |_: &Path| false;
     let inv = Invocation {
