@@ -128,7 +128,9 @@ pub fn run_args(policy: &Policy, inv: &Invocation) -> Result<Vec<String>> {
     }
     push(&["--read-only"]);
     if podman {
-        push(&["--read-only-tmpfs=false"]);
+        // No tmpfs of the engine's choosing; no /sys (the native sandbox has none: the host's
+        // devices and kernel settings), an empty read-only directory instead.
+        push(&["--read-only-tmpfs=false", "--security-opt", "mask=/sys"]);
     }
     match policy.network {
         Network::None => push(&["--network", "none"]),

@@ -211,7 +211,7 @@ fn image_exit_status_is_the_commands_and_it_runs_unprivileged() {
             &fx,
             &env,
             &[],
-            "id -u; grep -E '^(CapEff|NoNewPrivs)' /proc/self/status; \
+            "id -u; grep -E '^(CapEff|NoNewPrivs)' /proc/self/status; echo \"sys=$(ls -A /sys | wc -l)\"; \
              python3 -c 'import socket; socket.create_connection((\"1.1.1.1\", 80), 3)' 2>&1 | tail -1",
         );
         assert!(inn.success(), "[{r}] inside:{inn}");
@@ -225,6 +225,7 @@ fn image_exit_status_is_the_commands_and_it_runs_unprivileged() {
             "[{r}] no capabilities:{inn}"
         );
         assert!(inn.has("NoNewPrivs:\t1"), "[{r}] no new privileges:{inn}");
+        assert!(inn.has("sys=0\n"), "[{r}] no /sys (as natively):{inn}");
         assert!(
             inn.has("Network is unreachable") || inn.has("OSError"),
             "[{r}] no network:{inn}"
