@@ -124,6 +124,12 @@ impl Doctor {
             support.checks.push(kernel::overlay_check(dir));
         }
         support.checks.push(kernel::memory_limit_check());
+        let (ok, detail) = keepout_container::doctor_check();
+        support.checks.push(Check {
+            name: "container engine (run --image)",
+            ok,
+            detail,
+        });
         support
             .checks
             .push(config_check(valid_config(config, caller)));

@@ -99,6 +99,15 @@ pub fn run_with_egress(
     })
 }
 
+/// Run another backend that enforces `policy` (a container engine: keepout-container) under
+/// the same after-run check as the native one: the writable trees are walked before `run` and
+/// what it left that the host would run later is undone afterwards (see [`AfterRun`]).
+pub fn with_after_run_check<T>(policy: &Policy, run: impl FnOnce() -> T) -> (T, AfterRun) {
+    let watch = quarantine::Watch::start(policy);
+    let out = run();
+    (out, watch.finish())
+}
+
 /// Join the running sandbox that serves `socket` (its policy's `join_socket`): run `command`
 /// there, in its namespaces, confined exactly as its first command (see `linux::join`), with
 /// this process's terminal relayed and filtered by `terminal`. The command's exit status.

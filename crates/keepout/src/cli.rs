@@ -459,6 +459,16 @@ pub struct RunArgs {
     #[arg(long)]
     pub print_policy: bool,
 
+    /// Run the command in this podman or docker image, under the same policy (the project at its
+    /// path, protected names read-only, an empty home, no caller environment, no network, a
+    /// non-root user without capabilities); the image must be there already: keepout never pulls.
+    #[arg(long, value_name = "IMAGE")]
+    pub image: Option<String>,
+
+    /// The engine for --image [default: podman, else docker, found on PATH].
+    #[arg(long, requires = "image", value_parser = engine())]
+    pub engine: Option<keepout_container::EngineKind>,
+
     /// Every write to the project goes aside, the real tree is not touched; afterwards
     /// `keepout review` shows the changes, `review diff` the diff, `review apply` puts them in.
     #[arg(long, conflicts_with = "mode")]
@@ -571,6 +581,13 @@ impl From<ModeArg> for keepout_sandbox::Mode {
             ModeArg::Landlock => keepout_sandbox::Mode::Landlock,
         }
     }
+}
+
+/// `--engine`'s values.
+fn engine() -> impl clap::builder::TypedValueParser<Value = keepout_container::EngineKind> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(["podman", "docker"])
+        .map(|s| s.parse().expect("a listed engine"))
 }
 
 impl RunArgs {

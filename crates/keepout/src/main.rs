@@ -185,6 +185,9 @@ fn exit_status(err: &anyhow::Error) -> u8 {
     if let Some(e) = err.downcast_ref::<keepout_vault::program::NotRunnable>() {
         return e.exit_code() as u8;
     }
+    if let Some(e) = err.downcast_ref::<keepout_container::Error>() {
+        return e.exit_code();
+    }
     err.downcast_ref::<keepout_sandbox::Error>()
         .map_or(EXIT_KEEPOUT_ERROR, keepout_sandbox::Error::exit_code)
 }
@@ -215,6 +218,11 @@ fn report(err: &anyhow::Error) {
         .or_else(|| {
             err.chain()
                 .find_map(|e| e.downcast_ref::<keepout_vault::VaultError>())
+                .and_then(|e| e.hint())
+        })
+        .or_else(|| {
+            err.chain()
+                .find_map(|e| e.downcast_ref::<keepout_container::Error>())
                 .and_then(|e| e.hint())
         });
     if let Some(hint) = hint {

