@@ -262,20 +262,45 @@ pub fn build_filters(mode: Mode, network_allowed: bool) -> Result<Vec<BpfProgram
     Ok(vec![deny])
 }
 
-/// Insert, right after seccompiler's architecture check, "if nr is one of `nrs` return ENOSYS"
-/// ([`reject_x32`] then puts its own check in front of this one).
-fn return_enosys_for(prog: &mut BpfProgram, nrs: &[i64]) {
-    // BPF_LD | BPF_W | BPF_ABS; BPF_JMP | BPF_JEQ | BPF_K; BPF_RET | BPF_K.
-    const BPF_LD_W_ABS: u16 = 0x20;
-    const BPF_JMP_JEQ_K: u16 = 0x05 | 0x10;
-    const BPF_RET_K: u16 = 0x06;
-    let n = nrs.len();
-    let mut insns = vec![sock_filter {
+// Classic BPF opcodes the patches below use: BPF_LD | BPF_W | BPF_ABS, BPF_JMP | BPF_JEQ |
+// BPF_K, BPF_JMP | BPF_JGE | BPF_K, BPF_RET | BPF_K.
+const BPF_LD_W_ABS: u16 = 0x20;
+const BPF_JMP_JEQ_K: u16 = 0x05 | 0x10;
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // only reject_x32
+const BPF_JMP_JGE_K: u16 = 0x05 | 0x30;
+const BPF_RET_K: u16 = 0x06;
+
+/// `ret ERRNO(errno)`.
+fn return_errno(errno: i32) -> sock_filter {
+    sock_filter {
+        code: BPF_RET_K,
+        jt: 0,
+        jf: 0,
+        k: libc::SECCOMP_RET_ERRNO | errno as u32,
+    }
+}
+
+/// `A = seccomp_data.nr`.
+fn load_nr() -> sock_filter {
+    sock_filter {
         code: BPF_LD_W_ABS,
         jt: 0,
         jf: 0,
-        k: 0, // seccomp_data.nr
-    }];
+        k: 0,
+    }
+}
+
+/// Put `insns` right after seccompiler's program's 3-instruction architecture check (whose
+/// jumps land on the instruction after it, so on the first of these).
+fn insert_after_arch_check(prog: &mut BpfProgram, insns: Vec<sock_filter>) {
+    prog.splice(3..3, insns);
+}
+
+/// Insert, right after seccompiler's architecture check, "if nr is one of `nrs` return ENOSYS"
+/// ([`reject_x32`] then puts its own check in front of this one).
+fn return_enosys_for(prog: &mut BpfProgram, nrs: &[i64]) {
+    let n = nrs.len();
+    let mut insns = vec![load_nr()];
     for (i, &nr) in nrs.iter().enumerate() {
         insns.push(sock_filter {
             code: BPF_JMP_JEQ_K,
@@ -285,23 +310,14 @@ fn return_enosys_for(prog: &mut BpfProgram, nrs: &[i64]) {
             k: nr as u32,
         });
     }
-    insns.push(sock_filter {
-        code: BPF_RET_K,
-        jt: 0,
-        jf: 0,
-        k: libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32,
-    });
-    // seccompiler's program starts with a 3-instruction architecture check.
-    for (i, insn) in insns.into_iter().enumerate() {
-        prog.insert(3 + i, insn);
-    }
+    insns.push(return_errno(libc::ENOSYS));
+    insert_after_arch_check(prog, insns);
 }
 
 /// The deny filter with every "fail with EPERM" turned into "ask keepout"
 /// (SECCOMP_RET_USER_NOTIF): keepout answers EPERM all the same, and records what was tried.
 /// Allowed calls never leave the kernel, so they pay nothing.
 pub fn notifying(prog: &BpfProgram) -> BpfProgram {
-    const BPF_RET_K: u16 = 0x06;
     let eperm = libc::SECCOMP_RET_ERRNO | libc::EPERM as u32;
     prog.iter()
         .map(|insn| {
@@ -342,35 +358,18 @@ pub fn describe(nr: i64, args: &[u64; 6]) -> String {
 /// "if nr >= 0x40000000 return ENOSYS".
 #[cfg(target_arch = "x86_64")]
 fn reject_x32(prog: &mut BpfProgram) {
-    // BPF_LD | BPF_W | BPF_ABS (the first two are 0).
-    const BPF_LD_W_ABS: u16 = 0x20;
-    const BPF_JMP_JGE_K: u16 = 0x05 | 0x30;
-    const BPF_RET_K: u16 = 0x06;
     const X32_SYSCALL_BIT: u32 = 0x4000_0000;
-    let insns = [
-        sock_filter {
-            code: BPF_LD_W_ABS,
-            jt: 0,
-            jf: 0,
-            k: 0,
-        }, // seccomp_data.nr
+    let insns = vec![
+        load_nr(),
         sock_filter {
             code: BPF_JMP_JGE_K,
             jt: 0,
             jf: 1,
             k: X32_SYSCALL_BIT,
         },
-        sock_filter {
-            code: BPF_RET_K,
-            jt: 0,
-            jf: 0,
-            k: libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32,
-        },
+        return_errno(libc::ENOSYS),
     ];
-    // seccompiler's program starts with a 3-instruction architecture check.
-    for (i, insn) in insns.into_iter().enumerate() {
-        prog.insert(3 + i, insn);
-    }
+    insert_after_arch_check(prog, insns);
 }
 
 #[cfg(test)]
