@@ -243,10 +243,16 @@ fn lines_of<'a>(changes: &'a [Change], ignored: &BTreeSet<PathBuf>) -> Vec<Line<
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn change(path: &str, kind: ChangeKind, entry: EntryKind, risk: Option<&str>) -> Change {
+    /// A change as the review's tests write one (this module's and `text`'s).
+    pub(in crate::review) fn change(
+        path: &str,
+        kind: ChangeKind,
+        entry: EntryKind,
+        risk: Option<&str>,
+    ) -> Change {
         Change {
             path: path.into(),
             kind,

@@ -170,22 +170,13 @@ pub fn list(reviews: &[Review]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::review::summary::tests::change;
     use std::collections::BTreeSet;
     use std::path::PathBuf;
 
     /// Shown as keepout shows it, as far as these paths need: the escape character as `\e`.
     fn shown(p: &Path) -> String {
         p.to_string_lossy().replace('\x1b', "\\e")
-    }
-
-    fn change(path: &str, kind: ChangeKind, entry: EntryKind, risk: Option<&str>) -> Change {
-        Change {
-            path: path.into(),
-            kind,
-            entry,
-            risk: risk.map(str::to_string),
-            link_target: None,
-        }
     }
 
     /// A fixed set of changes, as `Review::changes` orders them (risky first, then by path).
