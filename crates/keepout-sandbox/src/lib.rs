@@ -76,6 +76,16 @@ pub fn run(policy: &Policy) -> Result<RunReport> {
     run_with_egress(policy, &mut |_| {})
 }
 
+/// For another backend's `Network::Proxied` (a container): a socket listening on
+/// 127.0.0.1:`port` inside the network namespace of process `pid`, held here, to hand to the
+/// proxy as [`run_with_egress`]'s `egress` gets it. The namespace's user namespace is joined
+/// first when it is not this process's own (a rootless engine's), which needs the same
+/// privilege over it as the engine has.
+#[cfg(target_os = "linux")]
+pub fn listen_in_network_of(pid: i32, port: u16) -> std::io::Result<std::net::TcpListener> {
+    linux::sys::listen_in_network_of(pid, port).map(std::net::TcpListener::from)
+}
+
 /// [`run`], for a policy with `Network::Proxied`: `egress` gets the listening socket of the
 /// sandbox's proxy port (bound inside the sandbox's network namespace) as soon as it exists, and
 /// serves it from outside for as long as it likes (keepout's proxy). Dropping it leaves the

@@ -273,6 +273,107 @@ impl Drop for NamespaceHolder {
     }
 }
 
+/// What [`listen_in_network_of`]'s child is given and gives back, in the memory it shares.
+struct ListenJob {
+    /// The user namespace to join first (-1: the target is in this process's own).
+    user_ns: RawFd,
+    net_ns: RawFd,
+    port: u16,
+    /// The listening socket's descriptor, or -errno.
+    result: i32,
+}
+
+extern "C" fn listen_entry(arg: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: `arg` is the `ListenJob` on `listen_in_network_of`'s frame, which is suspended
+    // (CLONE_VFORK) until this child exits; nothing else touches it meanwhile.
+    let job = unsafe { &mut *arg.cast::<ListenJob>() };
+    let step = || -> rustix::io::Result<RawFd> {
+        use rustix::thread::{move_into_link_name_space, LinkNameSpaceType};
+        // SAFETY: both descriptors are open in the shared table (CLONE_FILES) for as long as
+        // the parent waits for this child; they are only borrowed.
+        let (user, net) = unsafe {
+            (
+                (job.user_ns >= 0).then(|| std::os::fd::BorrowedFd::borrow_raw(job.user_ns)),
+                std::os::fd::BorrowedFd::borrow_raw(job.net_ns),
+            )
+        };
+        if let Some(user) = user {
+            move_into_link_name_space(user, Some(LinkNameSpaceType::User))?;
+        }
+        move_into_link_name_space(net, Some(LinkNameSpaceType::Network))?;
+        // An engine's "no network" namespace may have left its loopback down.
+        bring_loopback_up().map_err(|e| {
+            rustix::io::Errno::from_raw_os_error(e.raw_os_error().unwrap_or(libc::EIO))
+        })?;
+        let socket = rustix::net::socket_with(
+            rustix::net::AddressFamily::INET,
+            rustix::net::SocketType::STREAM,
+            rustix::net::SocketFlags::CLOEXEC,
+            None,
+        )?;
+        let addr = std::net::SocketAddrV4::new(std::net::Ipv4Addr::LOCALHOST, job.port);
+        rustix::net::bind(&socket, &addr)?;
+        rustix::net::listen(&socket, 128)?;
+        use std::os::fd::IntoRawFd;
+        Ok(socket.into_raw_fd())
+    };
+    job.result = match step() {
+        Ok(fd) => fd,
+        Err(e) => -e.raw_os_error(),
+    };
+    0
+}
+
+/// A TCP socket listening on 127.0.0.1:`port` inside the network namespace of process `pid`
+/// (a container's), owned by this process: connections made there are accepted here, and
+/// nothing in the namespace holds the socket.
+///
+/// Made by a child that shares this process's memory and descriptor table (`CLONE_VM |
+/// CLONE_FILES | CLONE_VFORK`, on a small stack of its own) and joins the namespaces (the
+/// process's user namespace first, when it has one of its own: a rootless engine's), which a
+/// process with threads cannot do itself. The child makes only system calls (no allocation,
+/// no thread-local storage but `errno`, while this thread is suspended), so this may be called
+/// from a process with other threads.
+pub fn listen_in_network_of(pid: libc::pid_t, port: u16) -> io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    use std::os::unix::fs::MetadataExt;
+    let ns = |kind: &str| {
+        std::fs::File::open(format!("/proc/{pid}/ns/{kind}"))
+            .map_err(|e| io::Error::new(e.kind(), format!("/proc/{pid}/ns/{kind}: {e}")))
+    };
+    let (user_ns, net_ns) = (ns("user")?, ns("net")?);
+    let own_user = std::fs::metadata("/proc/self/ns/user")?;
+    let target_user = user_ns.metadata()?;
+    let same_user = (own_user.dev(), own_user.ino()) == (target_user.dev(), target_user.ino());
+    let mut job = ListenJob {
+        user_ns: if same_user { -1 } else { user_ns.as_raw_fd() },
+        net_ns: net_ns.as_raw_fd(),
+        port,
+        result: -libc::ECHILD,
+    };
+    let stack = ChildStack::new(64 << 10)?;
+    let flags = libc::CLONE_VM | libc::CLONE_FILES | libc::CLONE_VFORK | libc::SIGCHLD;
+    let arg = (&mut job as *mut ListenJob).cast::<libc::c_void>();
+    // SAFETY: `listen_entry` matches clone's callback type and makes only system calls on its
+    // own stack; `stack` and `job` outlive it (CLONE_VFORK: clone returns once the child has
+    // exited, and the child is reaped before `stack` is freed).
+    let child = unsafe { libc::clone(listen_entry, stack.top(), flags, arg) };
+    if child < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let reaped = rustix::process::Pid::from_raw(child)
+        .map(|p| rustix::process::waitpid(Some(p), rustix::process::WaitOptions::empty()));
+    match reaped {
+        Some(Ok(_)) => drop(stack),
+        _ => std::mem::forget(stack),
+    }
+    if job.result < 0 {
+        return Err(io::Error::from_raw_os_error(-job.result));
+    }
+    // SAFETY: the child left this new descriptor in the shared table; nothing else owns it.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(job.result) })
+}
+
 /// `execve(2)`. Only returns on failure.
 pub fn execve(path: &CStr, argv: &[CString], envp: &[CString]) -> io::Error {
     let mut argv_ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
