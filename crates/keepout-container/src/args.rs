@@ -89,10 +89,23 @@ pub fn run_args(policy: &Policy, inv: &Invocation) -> Result<Vec<String>> {
     }
     let engine = inv.engine;
     let podman = engine.kind == EngineKind::Podman;
+    let proxied = matches!(policy.network, Network::Proxied { .. });
+    if proxied && (!podman || engine.remote) {
+        // The proxy's port is put into the container's network namespace from this host
+        // between `podman init` and `podman start` (see `crate::run`).
+        return Err(Error::NotYet {
+            what: format!(
+                "--net NAMES (keepout's proxy) and {}{}",
+                if engine.remote { "a remote " } else { "" },
+                engine.name()
+            ),
+        });
+    }
     let mut a: Vec<String> = engine.global_args();
     let mut push = |words: &[&str]| a.extend(words.iter().map(|w| w.to_string()));
     push(&[
-        "run",
+        // Made, then started once the proxy's port is in it (`start_args`).
+        if proxied { "create" } else { "run" },
         "--rm",
         "--name",
         inv.name,
@@ -103,7 +116,7 @@ pub fn run_args(policy: &Policy, inv: &Invocation) -> Result<Vec<String>> {
     if inv.tty {
         push(&["--tty"]);
     }
-    if detach_keys_disabled(engine) {
+    if detach_keys_disabled(engine) && !proxied {
         // Never detach on a key the command's input may hold (a remote podman refuses "": its
         // container is removed after the run whatever happened, see `crate::run`).
         push(&["--detach-keys", ""]);
@@ -135,11 +148,9 @@ pub fn run_args(policy: &Policy, inv: &Invocation) -> Result<Vec<String>> {
     match policy.network {
         Network::None => push(&["--network", "none"]),
         Network::Host => push(&["--network", "host"]),
-        Network::Proxied { .. } => {
-            return Err(Error::NotYet {
-                what: "--net NAMES (keepout's proxy)".into(),
-            })
-        }
+        // Only its own loopback, where keepout's proxy listens (`crate::run`); the proxy
+        // variables in the policy's environment point there.
+        Network::Proxied { .. } => push(&["--network", "none"]),
     }
     push(&["--ipc", "private"]);
     let limits = &policy.limits;
@@ -228,4 +239,16 @@ pub fn run_args(policy: &Policy, inv: &Invocation) -> Result<Vec<String>> {
     a.push(inv.image.to_string());
     a.extend(policy.command.iter().cloned());
     Ok(a)
+}
+
+/// After `create` (a proxied run): the engine's arguments that start container `name` with the
+/// caller's input and output attached, never detaching on a key the input may hold.
+pub fn start_args(engine: &Engine, name: &str) -> Vec<String> {
+    let mut a = engine.global_args();
+    a.extend(["start", "--attach", "--interactive"].map(String::from));
+    if detach_keys_disabled(engine) {
+        a.extend(["--detach-keys".to_string(), String::new()]);
+    }
+    a.push(name.to_string());
+    a
 }

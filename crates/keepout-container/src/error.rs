@@ -54,6 +54,13 @@ pub enum Error {
     #[error("{}: a path with ':' or ',' cannot be given to the container engine", path.display())]
     PathSyntax { path: PathBuf },
 
+    /// The proxy's port could not be put into the container's network namespace.
+    #[error("cannot give the container keepout's proxy (its port in the container's network)")]
+    Egress {
+        #[source]
+        source: std::io::Error,
+    },
+
     /// The engine refused to start the container (its own message was printed above).
     #[error("{engine} could not start the container (its message is above)")]
     Refused { engine: String },

@@ -44,7 +44,7 @@ pub use error::{Error, Result};
 pub use run::container_name;
 pub use seccomp::with_denials;
 
-use keepout_sandbox::{AfterRun, Policy, RunRequest};
+use keepout_sandbox::{AfterRun, Network, Policy, RunRequest};
 
 /// The request as `--image` needs it: the image brings its own system and tools, so the
 /// caller's toolchains are not shown, and Python's bytecode stays in the sandbox's home.
@@ -172,15 +172,29 @@ impl Plan {
     /// command's exit status and what was undone.
     /// The image is looked for only when the engine refused to start (it never pulls: a
     /// missing image is its refusal), which also drops the kept `info` answer.
-    pub fn run(&self, policy: &Policy) -> Result<(i32, AfterRun)> {
+    /// With `Network::Proxied`, `egress` gets the listener of the proxy's port in the
+    /// container's network namespace before the command starts, as the native backend's does.
+    pub fn run(
+        &self,
+        policy: &Policy,
+        egress: &mut dyn FnMut(std::net::TcpListener),
+    ) -> Result<(i32, AfterRun)> {
         let (code, after) = keepout_sandbox::with_after_run_check(policy, || {
             let profile = self.seccomp.as_ref().map(|f| f.path());
+            let egress = match policy.network {
+                Network::Proxied { port } => Some(run::Egress {
+                    port,
+                    serve: egress,
+                }),
+                _ => None,
+            };
             run::run(
                 &self.engine,
                 &self.args,
                 &self.name,
                 self.tty_stdin,
                 profile,
+                egress,
             )
         });
         match code? {

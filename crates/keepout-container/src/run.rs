@@ -87,18 +87,77 @@ impl Watcher {
     }
 }
 
+/// The proxy's side of a proxied run: the port, and who serves the listener made there.
+pub struct Egress<'a> {
+    pub port: u16,
+    pub serve: &'a mut dyn FnMut(std::net::TcpListener),
+}
+
+/// A proxied run's container made (`args` say `create`) and initialised, so that its
+/// namespaces exist and its command has not started, then the proxy's port put on its
+/// loopback, held by keepout ([`keepout_sandbox::listen_in_network_of`]). `Some(code)`: the
+/// engine failed with that exit status (its words are on stderr).
+fn prepare(engine: &Engine, args: &[String], name: &str, egress: Egress) -> Result<Option<i32>> {
+    let quietly = |args: &[String]| {
+        Command::new(&engine.program)
+            .args(args)
+            .stdin(Stdio::null())
+            .stderr(Stdio::inherit())
+            .output()
+            .map_err(|source| Error::Spawn {
+                program: engine.program.clone(),
+                source,
+            })
+    };
+    let then = |verb: &[&str]| {
+        let mut a = engine.global_args();
+        a.extend(verb.iter().map(|w| w.to_string()));
+        a.push(name.to_string());
+        a
+    };
+    let mut out = quietly(args)?;
+    for verb in [&["init"][..], &["inspect", "--format", "{{.State.Pid}}"]] {
+        if !out.status.success() {
+            return Ok(Some(out.status.code().unwrap_or(125)));
+        }
+        out = quietly(&then(verb))?;
+    }
+    let pid = String::from_utf8_lossy(&out.stdout).trim().parse::<i32>();
+    let (true, Ok(pid)) = (out.status.success(), pid) else {
+        return Ok(Some(out.status.code().filter(|&c| c != 0).unwrap_or(125)));
+    };
+    let listener = keepout_sandbox::listen_in_network_of(pid, egress.port)
+        .map_err(|source| Error::Egress { source })?;
+    (egress.serve)(listener);
+    Ok(None)
+}
+
 /// Run `args` (from [`crate::run_args`]) with the engine; the command's exit status.
 /// `leftover`: a file of the run's (its seccomp profile) the watcher removes too when keepout
-/// dies without removing it itself.
+/// dies without removing it itself. `egress`: a proxied run (`args` create the container,
+/// which is then started).
 pub fn run(
     engine: &Engine,
     args: &[String],
     name: &str,
     tty_stdin: bool,
     leftover: Option<&Path>,
+    egress: Option<Egress>,
 ) -> Result<i32> {
     let detachable = !crate::args::detach_keys_disabled(engine);
     let watcher = Watcher::start(engine, name, leftover)?;
+    let start;
+    let args = match egress {
+        None => args,
+        Some(egress) => {
+            if let Some(code) = prepare(engine, args, name, egress)? {
+                watcher.remove();
+                return Ok(code);
+            }
+            start = crate::args::start_args(engine, name);
+            &start[..]
+        }
+    };
     let wait_err = |source| Error::Wait {
         engine: engine.name().into(),
         source,

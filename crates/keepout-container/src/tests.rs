@@ -386,10 +386,17 @@ fn a_protected_name_the_mounts_do_not_list_is_still_read_only() {
 fn what_the_container_backend_does_not_do_yet_is_refused_not_weakened() {
     let mut proxied = policy("");
     proxied.network = keepout_sandbox::Network::Proxied { port: 3128 };
-    let err = args(&proxied, &engine(EngineKind::Podman, true, true), false).unwrap_err();
+    let err = args(&proxied, &engine(EngineKind::Docker, false, true), false).unwrap_err();
     assert_eq!(
         err.to_string(),
-        "--image with --net NAMES (keepout's proxy) is not supported yet"
+        "--image with --net NAMES (keepout's proxy) and docker is not supported yet"
+    );
+    let mut remote = engine(EngineKind::Podman, true, true);
+    remote.remote = true;
+    let err = args(&proxied, &remote, false).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "--image with --net NAMES (keepout's proxy) and a remote podman is not supported yet"
     );
     let mut landlock = policy("");
     landlock.mode = keepout_sandbox::Mode::Landlock;
@@ -486,5 +493,38 @@ fn the_extendedseccomp_profile_is_passed_after_no_new_privileges() {
     assert_eq!(
         got[at + 1..at + 3],
         ["--security-opt", "seccomp=/tmp/keepout-seccomp-x.json"]
+    );
+}
+
+/// `--net NAMES`: the container is made (`create`), not run, with no network but its own
+/// loopback (where keepout puts the proxy's port before starting it), and started attached,
+/// never detaching on a key.
+#[test]
+fn a_proxied_run_creates_the_container_without_a_network_then_starts_it() {
+    let mut proxied = policy("");
+    proxied.network = keepout_sandbox::Network::Proxied { port: 3128 };
+    let podman = engine(EngineKind::Podman, true, true);
+    let got = args(&proxied, &podman, false).unwrap();
+    let plain = args(&policy(""), &podman, false).unwrap();
+    let verb = |a: &[String]| a.iter().position(|w| w == "run" || w == "create");
+    assert_eq!(got[verb(&got).unwrap()], "create");
+    assert_eq!(plain[verb(&plain).unwrap()], "run");
+    let at = got.iter().position(|w| w == "--network").unwrap();
+    assert_eq!(got[at + 1], "none");
+    assert!(!got.iter().any(|w| w == "--detach-keys"), "{got:?}");
+    assert_eq!(
+        crate::args::start_args(&podman, "keepout-0123456789ab"),
+        [
+            "--runtime",
+            "runc",
+            "--cgroup-manager",
+            "cgroupfs",
+            "start",
+            "--attach",
+            "--interactive",
+            "--detach-keys",
+            "",
+            "keepout-0123456789ab"
+        ]
     );
 }

@@ -130,6 +130,10 @@ pub enum Error {
     #[error(transparent)]
     Sandbox(#[from] keepout_sandbox::Error),
 
+    /// Running the policy in a container (`--image`) failed.
+    #[error(transparent)]
+    Container(#[from] keepout_container::Error),
+
     /// The report could not be written as JSON.
     #[error(transparent)]
     Report(#[from] serde_json::Error),

@@ -83,6 +83,39 @@ pub fn launch(
     allow: Option<&keepout_net::Allowlist>,
     decoys: Option<&Decoys>,
 ) -> Result<Outcome, Error> {
+    launch_with(policy, allow, decoys, |egress| {
+        Ok(keepout_sandbox::run_with_egress(policy, egress)?)
+    })
+}
+
+/// [`launch`] in the engine's container that `plan` makes (`--image`): the same proxy, the
+/// same after-run check, the same outcome (no refused system calls or terminal sequences: the
+/// engine's seccomp profile refuses without telling, and the engine relays the terminal).
+pub fn launch_in_image(
+    policy: &Policy,
+    plan: &keepout_container::Plan,
+    allow: Option<&keepout_net::Allowlist>,
+) -> Result<Outcome, Error> {
+    launch_with(policy, allow, None, |egress| {
+        let (code, after) = plan.run(policy, egress)?;
+        Ok(keepout_sandbox::RunReport {
+            outcome: keepout_sandbox::Outcome::Exited(code),
+            after,
+            refused_syscalls: Vec::new(),
+            terminal_dropped: Vec::new(),
+            stopped: Vec::new(),
+        })
+    })
+}
+
+/// The proxy around a backend's run: `run` hands the listener it makes to the function it is
+/// given, which starts the proxy on it.
+fn launch_with(
+    policy: &Policy,
+    allow: Option<&keepout_net::Allowlist>,
+    decoys: Option<&Decoys>,
+    run: impl FnOnce(&mut dyn FnMut(std::net::TcpListener)) -> Result<keepout_sandbox::RunReport, Error>,
+) -> Result<Outcome, Error> {
     let canaries = keepout_net::Canaries::new(
         &decoys
             .map(|d| d.values())
@@ -96,7 +129,7 @@ pub fn launch(
             .collect::<Vec<_>>(),
     );
     let mut proxy: Option<keepout_net::Proxy> = None;
-    let report = keepout_sandbox::run_with_egress(policy, &mut |listener| {
+    let report = run(&mut |listener| {
         if let Some(allow) = allow {
             proxy = Some(keepout_net::Proxy::start(
                 listener,

@@ -28,7 +28,7 @@ pub use caller::Caller;
 pub use config::{Config, LazyConfig, Resources, KNOWN_KEYS};
 pub use error::Error;
 pub use home::{prepare_home, PreparedHome};
-pub use launch::{launch, Outcome};
+pub use launch::{launch, launch_in_image, Outcome};
 pub use pip::externally_managed_pip;
 pub use request::{
     bytecode_cache, caller_request, network, review_project, run_request, RunOptions, RunSetup,

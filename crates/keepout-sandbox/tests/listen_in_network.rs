@@ -37,9 +37,14 @@ fn reached_from_inside(unshare_flags: &[&str]) {
     let own = std::fs::read_link("/proc/self/ns/net").unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while std::fs::read_link(format!("/proc/{pid}/ns/net")).unwrap() == own
-        || !std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap().starts_with("bash")
+        || !std::fs::read_to_string(format!("/proc/{pid}/comm"))
+            .unwrap()
+            .starts_with("bash")
     {
-        assert!(std::time::Instant::now() < deadline, "unshare did not start");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "unshare did not start"
+        );
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
     let listener = keepout_sandbox::listen_in_network_of(pid, port).unwrap();
@@ -55,7 +60,12 @@ fn reached_from_inside(unshare_flags: &[&str]) {
     assert_eq!(line, "hello-from-inside\n");
     let status = child.wait().unwrap();
     let mut out = String::new();
-    child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
     assert!(status.success(), "{status} {out}");
 }
 

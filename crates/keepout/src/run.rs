@@ -22,6 +22,7 @@ pub use keepout_launch::network;
 pub fn lift(e: keepout_launch::Error) -> anyhow::Error {
     match e {
         keepout_launch::Error::Sandbox(e) => e.into(),
+        keepout_launch::Error::Container(e) => e.into(),
         e => e.into(),
     }
 }
@@ -77,7 +78,6 @@ pub fn run(args: RunArgs) -> Result<i32> {
     let mut req = setup.request;
     if args.image.is_some() {
         keepout_container::refuse_not_yet(&[("--review", args.review), ("--decoys", args.decoys)])?;
-        keepout_container::refuse_not_yet(&[("--report", args.sandbox.report.is_some())])?;
         keepout_container::adapt_request(&mut req);
     }
     req.home = decoys.as_ref().map(|d| d.home().to_path_buf()).or(req.home); // --decoys' home
@@ -110,14 +110,20 @@ fn sandbox(
     let mut policy = Policy::build(&req)?;
     policy.terminal = args.sandbox.terminal.policy();
     drop(req);
+    let (report, quiet) = (args.sandbox.report.as_deref(), args.sandbox.quiet);
     if let Some(image) = &args.image {
-        return in_image(&policy, image, args);
+        // The policy in the engine's container, or its exact command line (--print-policy).
+        let plan = keepout_container::Plan::new(&policy, image, args.engine)?;
+        if args.print_policy {
+            println!("{}", plan.command_line());
+            return Ok(0);
+        }
+        return execute(&policy, allow, decoys, report, quiet, Some(&plan));
     }
     let abi = keepout_sandbox::landlock_abi();
     say(report::landlock_warning(abi, &policy.network, policy.mode));
     if !args.print_policy {
-        let (report, quiet) = (args.sandbox.report.as_deref(), args.sandbox.quiet);
-        return execute(&policy, allow, decoys, report, quiet);
+        return execute(&policy, allow, decoys, report, quiet, None);
     }
     let store_root = args.review.then(|| store().root().to_path_buf());
     let document = report::policy_document(&policy, abi, allow, store_root.as_deref());
@@ -125,29 +131,23 @@ fn sandbox(
     Ok(0)
 }
 
-/// `--image`: the policy in the engine's container, or its exact command line (`--print-policy`).
-fn in_image(policy: &Policy, image: &str, args: &RunArgs) -> Result<i32> {
-    let plan = keepout_container::Plan::new(policy, image, args.engine)?;
-    if args.print_policy {
-        println!("{}", plan.command_line());
-        return Ok(0);
-    }
-    let (code, after) = plan.run(policy)?;
-    say(report::after_run(&after));
-    Ok(code)
-}
-
 /// Run a built policy (keepout's proxy when `allow` is given, watching for the `decoys`' values),
 /// say what came of it ([`report::outcome`]), write the JSON `report_path`; the exit code.
+/// `image`: in the engine's container that the plan makes.
 pub fn execute(
     policy: &Policy,
     allow: Option<&Allowlist>,
     decoys: Option<&Decoys>,
     report_path: Option<&Path>,
     quiet: bool,
+    image: Option<&keepout_container::Plan>,
 ) -> Result<i32> {
     say(report::host_network(&policy.network));
-    let outcome = keepout_launch::launch(policy, allow, decoys).map_err(lift)?;
+    let outcome = match image {
+        Some(plan) => keepout_launch::launch_in_image(policy, plan, allow),
+        None => keepout_launch::launch(policy, allow, decoys),
+    };
+    let outcome = outcome.map_err(lift)?;
     say(report::outcome(&outcome, &policy.network, quiet));
     if let Some(path) = report_path {
         outcome.write_report(path).map_err(lift)?;

@@ -96,7 +96,7 @@ impl session::Sandbox for Launch<'_> {
 
     fn execute(&self, policy: &Policy, allow: Option<&Allowlist>, decoys: &Decoys) -> Result<i32> {
         let report = self.opts.report.as_deref();
-        run::execute(policy, allow, Some(decoys), report, self.opts.quiet)
+        run::execute(policy, allow, Some(decoys), report, self.opts.quiet, None)
     }
 
     fn join(&self, socket: &std::path::Path, command: &[String]) -> Result<i32> {

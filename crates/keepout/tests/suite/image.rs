@@ -12,11 +12,15 @@ use super::harness::*;
 
 const IMAGE: &str = "localhost/keepout-test:bookworm";
 
-/// The cached root filesystem `.ci/test-image.sh` keeps.
+/// The cached root filesystem `.ci/test-image.sh` keeps (named by this machine's certificate
+/// bundle, which it holds: the script says where).
 fn tarball() -> PathBuf {
-    let cache = std::env::var("KEEPOUT_TEST_IMAGE_CACHE")
-        .unwrap_or_else(|_| "/var/cache/keepout-test-image".into());
-    PathBuf::from(cache).join("bookworm-minbase.tar")
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../.ci/test-image.sh");
+    let out = std::process::Command::new("bash")
+        .args([script, "--print"])
+        .output()
+        .expect("bash runs .ci/test-image.sh --print");
+    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
 }
 
 /// The fixture's environment plus what the runner's podman needs to find its own storage (a
@@ -676,10 +680,6 @@ fn image_refuses_what_it_does_not_do_yet() {
         let Some(env) = engine_env(&fx) else { return };
         for (flags, what) in [
             (
-                &["--net", "pypi"][..],
-                "--image with --net NAMES (keepout's proxy) is not supported yet",
-            ),
-            (
                 &["--review"][..],
                 "--image with --review is not supported yet",
             ),
@@ -695,5 +695,85 @@ fn image_refuses_what_it_does_not_do_yet() {
                 "[{r}] {flags:?}: says {what:?}:{out}"
             );
         }
+    }
+}
+
+/// A script that says which of its arguments it reached (urllib, the proxy variables as the
+/// environment gives them), and whether a direct connection past any proxy gets anywhere.
+const FETCH: &str = r#"import socket, sys, urllib.request
+for url in sys.argv[1:]:
+    try:
+        urllib.request.urlopen(url, timeout=20).read(100)
+        print("REACHED", url)
+    except Exception as e:
+        print("REFUSED", url, str(e)[:100])
+try:
+    socket.create_connection(("151.101.0.223", 443), timeout=5)
+    print("DIRECT-REACHED")
+except OSError as e:
+    print("DIRECT-REFUSED", e)
+"#;
+
+/// `--image IMAGE --net pypi` (A9): the container reaches PyPI through keepout's proxy only
+/// (urllib and the real pip), crates.io is refused and reported on one line and in the JSON
+/// `--report`, and a direct connection past the proxy goes nowhere. Outside keepout the same
+/// script reaches both registries and connects directly (proves the attack).
+#[test]
+fn image_net_names_reach_only_the_allowlist_through_keepouts_proxy() {
+    for r in runners() {
+        let fx = Fixture::new(&r);
+        let Some(env) = engine_env(&fx) else { return };
+        let fetch = fx.project.join("fetch.py");
+        std::fs::write(&fetch, FETCH).unwrap();
+        fx.give_to_runner(&fetch);
+        let urls = "https://pypi.org/simple/six/ https://index.crates.io/config.json";
+        let out = fx.outside(&format!("python3 fetch.py {urls}"));
+        if !out.stdout.contains("REACHED https://pypi.org") {
+            note(&format!(
+                "[{r}] this machine does not reach PyPI; --image --net not checked:{out}"
+            ));
+            return;
+        }
+        assert!(
+            out.stdout.contains("REACHED https://index.crates.io"),
+            "[{r}] outside reaches crates.io:{out}"
+        );
+
+        let report = fx.root.join("report.json");
+        let report_s = report.display().to_string();
+        fx.give_to_runner(&fx.root);
+        let inn = in_image(
+            &fx,
+            &env,
+            &["--net", "pypi", "--report", &report_s],
+            &format!(
+                "python3 fetch.py {urls}; \
+                 python3 -m pip download --no-deps --no-cache-dir -d /tmp/d six >/dev/null 2>&1 \
+                 && echo PIP-DOWNLOADED; exit 4"
+            ),
+        );
+        assert_eq!(inn.code, Some(4), "[{r}] the command's exit status:{inn}");
+        assert!(
+            inn.has("REACHED https://pypi.org") && inn.has("PIP-DOWNLOADED"),
+            "[{r}] PyPI through the proxy (urllib and pip):{inn}"
+        );
+        assert!(
+            inn.has("REFUSED https://index.crates.io")
+                && !inn.has("REACHED https://index.crates.io"),
+            "[{r}] crates.io refused:{inn}"
+        );
+        assert!(
+            inn.has("DIRECT-REFUSED") && !inn.has("DIRECT-REACHED"),
+            "[{r}] no way past the proxy:{inn}"
+        );
+        assert!(
+            inn.stderr.contains("refused") && inn.stderr.contains("index.crates.io"),
+            "[{r}] the refusal is said:{inn}"
+        );
+        let json = std::fs::read_to_string(&report).unwrap();
+        assert!(
+            json.contains("\"destination\": \"index.crates.io:443\""),
+            "[{r}] the report names the refusal: {json}"
+        );
     }
 }
