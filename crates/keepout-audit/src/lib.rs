@@ -19,6 +19,7 @@ mod git;
 pub mod git_setup;
 mod machine;
 mod privilege;
+pub mod repo;
 mod report;
 mod ssh;
 mod system;
