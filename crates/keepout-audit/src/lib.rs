@@ -23,6 +23,7 @@ pub mod repo;
 mod report;
 mod ssh;
 mod system;
+mod token_scope;
 mod tokens;
 
 use std::path::{Path, PathBuf};
