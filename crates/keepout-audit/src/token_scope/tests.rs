@@ -208,18 +208,8 @@ fn the_home_audit_says_what_its_tokens_can_do() {
         format!("twine upload -p {project} dist/*\n"),
     )
     .unwrap();
-    let ctx = crate::Context {
-        home: h.to_path_buf(),
-        project: None,
-        env: vec![("GITHUB_TOKEN".into(), classic.clone())],
-        uid: 4242,
-        user: "alice".into(),
-        groups: vec!["alice".into()],
-        probe: false,
-        keepout_agent_socket: None,
-        sudoers: Vec::new(),
-        system_root: None,
-    };
+    let mut ctx = crate::Context::fixture(h);
+    ctx.env.push(("GITHUB_TOKEN".into(), classic.clone()));
     let findings = crate::audit(&ctx);
     let at = |location: &str| {
         findings

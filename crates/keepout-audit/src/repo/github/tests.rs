@@ -176,8 +176,12 @@ fn assert_token_absent(findings: &[Finding]) {
     assert!(!json.contains("KEEPOUTFAKETOKEN"), "{json}");
 }
 
-fn of_check<'a>(findings: &'a [Finding], check: &str) -> Vec<&'a Finding> {
-    findings.iter().filter(|f| f.check == check).collect()
+/// The findings against a well-protected repository with `replace`'s answers, none above Info.
+fn only_info_against(replace: &[(&str, u16, &str)]) -> (FakeGithub, Vec<Finding>) {
+    let fake = protected_with(replace);
+    let findings = findings_against(&fake);
+    assert_eq!(worst(&findings), Severity::Info, "{findings:#?}");
+    (fake, findings)
 }
 
 fn worst(findings: &[Finding]) -> Severity {
@@ -190,9 +194,7 @@ fn worst(findings: &[Finding]) -> Severity {
 
 #[test]
 fn all_protected_gives_no_finding_above_info_and_asks_the_documented_paths() {
-    let fake = protected_with(&[]);
-    let findings = findings_against(&fake);
-    assert_eq!(worst(&findings), Severity::Info, "{findings:#?}");
+    let (fake, findings) = only_info_against(&[]);
     assert!(findings
         .iter()
         .any(|f| f.title.contains("requires approval by one of 2 reviewers")));
@@ -225,61 +227,85 @@ fn all_protected_gives_no_finding_above_info_and_asks_the_documented_paths() {
     }
 }
 
+/// The findings of `check` against a well-protected repository with `replace`'s answers.
+fn check_against(replace: &[(&str, u16, &str)], check: &str) -> Vec<Finding> {
+    let fake = protected_with(replace);
+    findings_against(&fake)
+        .into_iter()
+        .filter(|finding| finding.check == check)
+        .collect()
+}
+
+fn assert_says(finding: &Finding, severity: Severity, says: &str) {
+    assert_eq!(finding.severity, severity, "{finding:#?}");
+    assert!(finding.title.contains(says), "{says}: {finding:#?}");
+}
+
 #[test]
 fn a_missing_environment_is_high() {
-    let fake = protected_with(&[(ENV_PYPI, 404, r#"{"message":"Not Found","status":"404"}"#)]);
-    let findings = findings_against(&fake);
-    let environment = of_check(&findings, "github-environment");
+    let not_found = r#"{"message":"Not Found","status":"404"}"#;
+    let environment = check_against(&[(ENV_PYPI, 404, not_found)], "github-environment");
     assert_eq!(environment.len(), 1);
-    assert_eq!(environment[0].severity, Severity::High);
-    assert!(environment[0]
-        .title
-        .contains("names environment pypi, which does not exist, so nothing gates it"));
+    assert_says(
+        &environment[0],
+        Severity::High,
+        "names environment pypi, which does not exist, so nothing gates it",
+    );
 }
 
 #[test]
 fn an_environment_without_reviewers_or_branch_policy() {
-    let fake = protected_with(&[(ENV_PYPI, 200, ENVIRONMENT_WITHOUT_REVIEWERS)]);
-    let findings = findings_against(&fake);
-    let environment = of_check(&findings, "github-environment");
+    let environment = check_against(
+        &[(ENV_PYPI, 200, ENVIRONMENT_WITHOUT_REVIEWERS)],
+        "github-environment",
+    );
     assert_eq!(environment.len(), 2, "{environment:#?}");
-    assert_eq!(environment[0].severity, Severity::High);
-    assert!(environment[0].title.contains("saved without its reviewers"));
-    assert_eq!(environment[1].severity, Severity::Medium);
-    assert!(environment[1].title.contains("deployed from any branch"));
+    assert_says(
+        &environment[0],
+        Severity::High,
+        "saved without its reviewers",
+    );
+    assert_says(
+        &environment[1],
+        Severity::Medium,
+        "deployed from any branch",
+    );
 }
 
 #[test]
 fn self_review_allowed_is_medium() {
-    let fake = protected_with(&[(ENV_PYPI, 200, ENVIRONMENT_SELF_REVIEW)]);
-    let findings = findings_against(&fake);
-    let environment = of_check(&findings, "github-environment");
-    assert_eq!(environment[0].severity, Severity::Medium);
-    assert!(environment[0].title.contains("approve their own run"));
-    assert!(environment[1].title.contains("selected branches and tags"));
-    assert_eq!(worst(&findings), Severity::Medium);
+    let environment = check_against(
+        &[(ENV_PYPI, 200, ENVIRONMENT_SELF_REVIEW)],
+        "github-environment",
+    );
+    assert_says(&environment[0], Severity::Medium, "approve their own run");
+    assert_says(
+        &environment[1],
+        Severity::Info,
+        "selected branches and tags",
+    );
 }
 
 #[test]
 fn an_unprotected_default_branch_is_high() {
-    let fake = protected_with(&[(PROTECTION_MAIN, 404, BRANCH_NOT_PROTECTED)]);
-    let findings = findings_against(&fake);
-    let branch = of_check(&findings, "github-default-branch");
+    let branch = check_against(
+        &[(PROTECTION_MAIN, 404, BRANCH_NOT_PROTECTED)],
+        "github-default-branch",
+    );
     assert_eq!(branch.len(), 1);
-    assert_eq!(branch[0].severity, Severity::High);
-    assert!(branch[0].title.contains(
-        "a push to main needs no pull request: a terminal with your credentials can change the release workflow itself"
-    ));
+    assert_says(
+        &branch[0],
+        Severity::High,
+        "a push to main needs no pull request: a terminal with your credentials can change the release workflow itself",
+    );
 }
 
 #[test]
 fn a_branch_protected_by_rulesets_only_is_fine_and_classic_protection_is_not_asked() {
-    let fake = protected_with(&[
+    let (fake, findings) = only_info_against(&[
         (RULES_MAIN, 200, RULES_WITH_PULL_REQUEST),
         (PROTECTION_MAIN, 404, BRANCH_NOT_PROTECTED),
     ]);
-    let findings = findings_against(&fake);
-    assert_eq!(worst(&findings), Severity::Info, "{findings:#?}");
     assert!(findings
         .iter()
         .any(|f| f.title.contains("requires a pull request (ruleset)")));
@@ -292,12 +318,13 @@ fn administrators_bypassing_branch_protection_is_medium() {
         r#"protection/enforce_admins","enabled":true"#,
         r#"protection/enforce_admins","enabled":false"#,
     );
-    let fake = protected_with(&[(PROTECTION_MAIN, 200, &bypass)]);
-    let findings = findings_against(&fake);
-    let branch = of_check(&findings, "github-default-branch");
+    let branch = check_against(&[(PROTECTION_MAIN, 200, &bypass)], "github-default-branch");
     assert_eq!(branch.len(), 2);
-    assert_eq!(branch[1].severity, Severity::Medium);
-    assert!(branch[1].title.contains("administrators can push to main"));
+    assert_says(
+        &branch[1],
+        Severity::Medium,
+        "administrators can push to main",
+    );
 }
 
 #[test]
@@ -305,12 +332,16 @@ fn unprotected_tags_are_medium_for_a_tag_triggered_publish_and_low_otherwise() {
     let only_branch_rulesets = r#"[{"id":42,"name":"main needs a PR","target":"branch","source_type":"Repository","source":"octo/widget","enforcement":"active"}]"#;
     let fake = protected_with(&[(RULESETS_PATH, 200, only_branch_rulesets)]);
     let findings = findings_against(&fake);
-    let tags = of_check(&findings, "github-release-tags");
+    let tags: Vec<&Finding> = findings
+        .iter()
+        .filter(|f| f.check == "github-release-tags")
+        .collect();
     assert_eq!(tags.len(), 1);
-    assert_eq!(tags[0].severity, Severity::Medium);
-    assert!(tags[0]
-        .title
-        .contains("no ruleset restricts creating release tags"));
+    assert_says(
+        tags[0],
+        Severity::Medium,
+        "no ruleset restricts creating release tags",
+    );
     assert!(!fake
         .paths()
         .iter()
@@ -325,42 +356,52 @@ fn unprotected_tags_are_medium_for_a_tag_triggered_publish_and_low_otherwise() {
             tag_triggered: false,
         },
     );
-    assert_eq!(
-        of_check(&not_on_tags, "github-release-tags")[0].severity,
-        Severity::Low
+    let tags = not_on_tags
+        .iter()
+        .find(|f| f.check == "github-release-tags")
+        .unwrap();
+    assert_says(
+        tags,
+        Severity::Low,
+        "no ruleset restricts creating release tags",
     );
 }
 
 #[test]
 fn a_tag_ruleset_that_only_guards_updates_does_not_count() {
     let updates_only = TAG_RULESET.replace(r#"{"type":"creation"},"#, "");
-    let fake = protected_with(&[(TAG_RULESET_PATH, 200, &updates_only)]);
-    let findings = findings_against(&fake);
-    let tags = of_check(&findings, "github-release-tags");
-    assert_eq!(tags[0].severity, Severity::Medium);
-    assert!(tags[0]
-        .title
-        .contains("guards refs/tags/v* but not their creation"));
+    let tags = check_against(
+        &[(TAG_RULESET_PATH, 200, &updates_only)],
+        "github-release-tags",
+    );
+    assert_says(
+        &tags[0],
+        Severity::Medium,
+        "guards refs/tags/v* but not their creation",
+    );
 }
 
 #[test]
 fn a_token_lacking_a_permission_gives_unknown_never_a_guess() {
-    let fake = protected_with(&[
+    let (_, findings) = only_info_against(&[
         (PROTECTION_MAIN, 403, FORBIDDEN),
         (ENV_PYPI, 403, FORBIDDEN),
     ]);
-    let findings = findings_against(&fake);
-    assert_eq!(worst(&findings), Severity::Info, "{findings:#?}");
-    let branch = of_check(&findings, "github-default-branch");
-    assert!(branch[0]
-        .title
-        .starts_with("unknown: the token cannot read the branch protection"));
-    assert!(branch[0].title.contains("Administration: read"));
-    let environment = of_check(&findings, "github-environment");
-    assert!(environment[0]
-        .title
-        .contains("cannot read the repository's environments"));
-    assert!(environment[0].title.contains("Actions: read"));
+    let of = |check: &str| findings.iter().find(|f| f.check == check).unwrap();
+    let branch = of("github-default-branch");
+    assert_says(
+        branch,
+        Severity::Info,
+        "unknown: the token cannot read the branch protection",
+    );
+    assert_says(branch, Severity::Info, "Administration: read");
+    let environment = of("github-environment");
+    assert_says(
+        environment,
+        Severity::Info,
+        "cannot read the repository's environments",
+    );
+    assert_says(environment, Severity::Info, "Actions: read");
 }
 
 #[test]
