@@ -182,12 +182,12 @@ pub fn release_path_findings(
     {
         Ok(repository) => repository,
         Err(GithubError::NotFound { .. }) => {
-            return questions.all_unknown(
+            return questions.none_asked(
                 &format!("github.com/{remote} was not found, or the token cannot see it"),
                 "Check the remote, and that the token was given this repository.",
             )
         }
-        Err(error) => return questions.all_unknown(&error.to_string(), fix_for(&error)),
+        Err(error) => return questions.none_asked(&error.to_string(), fix_for(&error)),
     };
     let mut findings = Vec::new();
     for environment in release.environments {
@@ -205,44 +205,72 @@ struct Questions<'a> {
 }
 
 impl Questions<'_> {
-    fn all_unknown(&self, reason: &str, fix: &str) -> Vec<Finding> {
-        let place = |page: &str| settings_page(self.remote, page);
-        let mut findings: Vec<Finding> = self
+    /// (check, question, settings page) of each question.
+    fn asked(&self) -> Vec<(&'static str, String, &'static str)> {
+        let mut asked: Vec<_> = self
             .release
             .environments
             .iter()
             .map(|environment| {
-                unknown(
+                (
                     "github-environment",
-                    &format!("whether environment {environment} exists and requires reviewers"),
-                    reason,
-                    place("environments"),
-                    fix,
+                    format!("whether environment {environment} exists and requires reviewers"),
+                    "environments",
                 )
             })
             .collect();
-        findings.push(unknown(
+        asked.push((
             "github-default-branch",
-            "whether the default branch requires pull requests",
-            reason,
-            place("branches"),
-            fix,
+            "whether the default branch requires pull requests".to_string(),
+            "branches",
         ));
-        findings.push(unknown(
+        asked.push((
             "github-release-tags",
-            "whether release tags are protected",
-            reason,
-            place("rules"),
-            fix,
+            "whether release tags are protected".to_string(),
+            "rules",
         ));
-        findings
+        asked
+    }
+
+    /// One Info finding per question: its answer is unknown for `reason`.
+    fn all_unknown(&self, reason: &str, fix: &str) -> Vec<Finding> {
+        self.asked()
+            .into_iter()
+            .map(|(check, question, page)| {
+                unknown(
+                    check,
+                    &question,
+                    reason,
+                    settings_page(self.remote, page),
+                    fix,
+                )
+            })
+            .collect()
+    }
+
+    /// One Info finding for all the questions: GitHub could not be asked at all (`reason`).
+    fn none_asked(&self, reason: &str, fix: &str) -> Vec<Finding> {
+        let questions: Vec<String> = self
+            .asked()
+            .into_iter()
+            .map(|(_, question, _)| question)
+            .collect();
+        vec![unknown(
+            "github-settings",
+            &questions.join("; "),
+            reason,
+            settings_page(self.remote, ""),
+            fix,
+        )]
     }
 }
 
 /// `github.com/o/r/settings/PAGE`, where the setting is changed.
 fn settings_page(remote: Option<&Remote>, page: &str) -> String {
     match remote {
-        Some(remote) => format!("github.com/{remote}/settings/{page}"),
+        Some(remote) => format!("github.com/{remote}/settings/{page}")
+            .trim_end_matches('/')
+            .to_string(),
         None => "GitHub settings".to_string(),
     }
 }

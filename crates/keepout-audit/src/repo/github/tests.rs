@@ -405,17 +405,41 @@ fn a_token_lacking_a_permission_gives_unknown_never_a_guess() {
 }
 
 #[test]
-fn a_refused_token_says_so_once_per_question() {
+fn a_refused_token_says_so_once() {
     let fake = FakeGithub::start(&[(REPO, 401, BAD_CREDENTIALS)]);
     let findings = findings_against(&fake);
-    assert_eq!(findings.len(), 3);
-    for finding in &findings {
-        assert_eq!(finding.severity, Severity::Info);
-        assert!(finding
-            .title
-            .starts_with("unknown: the token was refused (expired or revoked?)"));
-    }
+    assert_eq!(findings.len(), 1, "{findings:#?}");
+    assert_eq!(findings[0].check, "github-settings");
+    assert_says(
+        &findings[0],
+        Severity::Info,
+        "unknown: the token was refused (expired or revoked?): whether environment pypi exists",
+    );
+    assert_eq!(findings[0].location, "github.com/octo/widget/settings");
     assert_eq!(fake.paths(), [REPO]);
+}
+
+#[test]
+fn a_repository_the_token_cannot_see_is_one_unknown() {
+    let fake = FakeGithub::start(&[]);
+    let findings = findings_against(&fake);
+    assert_eq!(findings.len(), 1, "{findings:#?}");
+    assert_says(
+        &findings[0],
+        Severity::Info,
+        "unknown: github.com/octo/widget was not found, or the token cannot see it",
+    );
+}
+
+#[test]
+fn a_used_up_rate_limit_is_said_not_taken_for_a_missing_permission() {
+    let rate_limited = r#"{"message":"API rate limit exceeded for user ID 1.","documentation_url":"https://docs.github.com/rest/overview/rate-limits-for-the-rest-api","status":"403"}"#;
+    let tags = check_against(&[(RULESETS_PATH, 403, rate_limited)], "github-release-tags");
+    assert_says(
+        &tags[0],
+        Severity::Info,
+        "unknown: GitHub's rate limit for this token is used up",
+    );
 }
 
 #[test]
@@ -430,10 +454,12 @@ fn a_server_that_is_down_is_unreachable_not_a_guess() {
     };
     let findings = settings_findings(Some(&api), Some(&remote()), &pypi());
     assert_token_absent(&findings);
-    assert_eq!(findings.len(), 3);
-    assert!(findings
-        .iter()
-        .all(|f| f.severity == Severity::Info && f.title.contains("was unreachable")));
+    assert_eq!(findings.len(), 1, "{findings:#?}");
+    assert_says(
+        &findings[0],
+        Severity::Info,
+        &format!("unknown: GitHub's API at http://127.0.0.1:{port} was unreachable"),
+    );
 }
 
 #[test]
