@@ -164,6 +164,17 @@ pub fn release_path_findings(
     remote: Option<&Remote>,
     release: ReleasePath<'_>,
 ) -> Vec<Finding> {
+    // Several publish jobs often name the same environment: it is asked about once.
+    let mut environments: Vec<String> = Vec::new();
+    for environment in release.environments {
+        if !environments.contains(environment) {
+            environments.push(environment.clone());
+        }
+    }
+    let release = ReleasePath {
+        environments: &environments,
+        ..release
+    };
     let questions = Questions { remote, release };
     let Some(remote) = remote else {
         return questions.all_unknown(

@@ -443,6 +443,13 @@ fn a_used_up_rate_limit_is_said_not_taken_for_a_missing_permission() {
 }
 
 #[test]
+fn a_server_echoing_the_token_does_not_get_it_into_a_finding() {
+    let echo = format!(r#"{{"message":"Not Found for Bearer {TOKEN}","status":"404"}}"#);
+    let branch = check_against(&[(PROTECTION_MAIN, 404, &echo)], "github-default-branch");
+    assert_says(&branch[0], Severity::Info, "Not Found for Bearer [token]");
+}
+
+#[test]
 fn a_server_that_is_down_is_unreachable_not_a_guess() {
     let port = {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -464,7 +471,7 @@ fn a_server_that_is_down_is_unreachable_not_a_guess() {
 
 #[test]
 fn without_a_token_or_a_remote_every_question_is_unknown() {
-    let environments = vec!["pypi".to_string(), "crates-io".to_string()];
+    let environments = ["pypi", "crates-io", "pypi"].map(String::from);
     let findings = settings_findings(None, Some(&remote()), &environments);
     assert_eq!(findings.len(), 4);
     assert!(findings
