@@ -7,9 +7,9 @@
 //! - Every answer comes from a documented REST API response; where the API does not answer (no
 //!   token, a token without the permission, a refused token, the API unreachable) the finding is
 //!   an Info "unknown: ...", never a guess.
-//! - The token is sent only in the `Authorization` header to [`Api::base`]; it is never put in a
-//!   finding, an error or a `Debug` output ([`Api`]'s token is a [`SecretString`], and error
-//!   texts are scrubbed of it).
+//! - The token is sent only in the `Authorization` header to [`Api::base`] (never on a
+//!   redirect); it is never put in a finding, an error or a `Debug` output ([`Api`]'s token is a
+//!   [`SecretString`], and error texts are scrubbed of it).
 //! - Requests are `GET`s only, with a timeout; nothing is changed on GitHub.
 
 use std::fmt;
@@ -356,9 +356,10 @@ struct DeploymentBranchPolicy {
     custom_branch_policies: bool,
 }
 
-/// One of `GET /repos/{owner}/{repo}/rules/branches/{branch}` (active rules only).
+/// A rule: one of `GET /repos/{owner}/{repo}/rules/branches/{branch}` (active rules only), or
+/// of a ruleset's `rules` (`pull_request`, `creation`, `update`, `deletion`, ...).
 #[derive(Deserialize)]
-struct BranchRule {
+struct Rule {
     #[serde(rename = "type")]
     kind: String,
 }
@@ -387,7 +388,7 @@ struct Ruleset {
     enforcement: String,
     conditions: Option<RulesetConditions>,
     #[serde(default)]
-    rules: Vec<BranchRule>,
+    rules: Vec<Rule>,
 }
 
 #[derive(Deserialize)]
@@ -414,6 +415,7 @@ impl<'a> Client<'a> {
             .timeout_global(Some(REQUEST_TIMEOUT))
             .timeout_connect(Some(CONNECT_TIMEOUT))
             .http_status_as_error(false)
+            .redirect_auth_headers(ureq::config::RedirectAuthHeaders::Never)
             .user_agent(concat!("keepout-audit/", env!("CARGO_PKG_VERSION")))
             .build()
             .into();
@@ -640,7 +642,7 @@ fn default_branch_findings(client: &Client<'_>, branch: &str) -> Vec<Finding> {
         .map(encode_segment)
         .collect::<Vec<_>>()
         .join("/");
-    let rules: Result<Vec<BranchRule>, GithubError> = client.get(
+    let rules: Result<Vec<Rule>, GithubError> = client.get(
         &client.repo_path(&format!("/rules/branches/{branch_path}")),
         "the branch's rules",
         METADATA,
