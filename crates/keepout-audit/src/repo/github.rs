@@ -356,6 +356,22 @@ struct DeploymentBranchPolicy {
     custom_branch_policies: bool,
 }
 
+/// `GET /repos/{owner}/{repo}/environments/{name}/deployment-branch-policies`.
+#[derive(Deserialize)]
+struct BranchPolicies {
+    #[serde(default)]
+    branch_policies: Vec<BranchPolicy>,
+}
+
+#[derive(Deserialize)]
+struct BranchPolicy {
+    /// A pattern: `release/*`, `v*`.
+    name: String,
+    /// `branch` or `tag` (absent: branch).
+    #[serde(rename = "type")]
+    kind: Option<String>,
+}
+
 /// A rule: one of `GET /repos/{owner}/{repo}/rules/branches/{branch}` (active rules only), or
 /// of a ruleset's `rules` (`pull_request`, `creation`, `update`, `deletion`, ...).
 #[derive(Deserialize)]
@@ -539,6 +555,10 @@ fn finding(
     }
 }
 
+/// Why an environment's deployment branch policy matters, either way.
+const ONLY_SELECTED_BRANCHES: &str = "A branch pushed from a terminal cannot run the publish job in this environment unless the policy selects it.";
+const ANY_BRANCH: &str = "A pushed branch can run the publish job, with a workflow edited on that branch: the workflow on the default branch (and its review) is bypassed.";
+
 fn environment_findings(client: &Client<'_>, name: &str) -> Vec<Finding> {
     const CHECK: &str = "github-environment";
     let location = settings_page(Some(client.remote), "environments");
@@ -609,14 +629,15 @@ fn environment_findings(client: &Client<'_>, name: &str) -> Vec<Finding> {
             Severity::Medium,
             format!("environment {name} can be deployed from any branch"),
             location,
-            "A pushed branch can run the publish job, with a workflow edited on that branch: the workflow on the default branch (and its review) is bypassed.",
+            ANY_BRANCH,
             &format!("Limit environment {name} to protected branches, or to selected branches and tags (Deployment branches and tags)."),
         )),
+        Some(policy) if !policy.protected_branches && policy.custom_branch_policies => {
+            findings.push(custom_branch_policy_finding(client, name, location));
+        }
         Some(policy) => {
             let from = if policy.protected_branches {
                 "protected branches only"
-            } else if policy.custom_branch_policies {
-                "selected branches and tags"
             } else {
                 "branches its policy selects"
             };
@@ -625,12 +646,74 @@ fn environment_findings(client: &Client<'_>, name: &str) -> Vec<Finding> {
                 Severity::Info,
                 format!("environment {name} deploys from {from}"),
                 location,
-                "A branch pushed from a terminal cannot run the publish job in this environment unless the policy selects it.",
+                ONLY_SELECTED_BRANCHES,
                 "Nothing to do.",
             ));
         }
     }
     findings
+}
+
+/// An environment deployed from selected branches and tags: which ones
+/// (`GET .../environments/{name}/deployment-branch-policies`); a branch pattern matching every
+/// branch is no policy at all.
+fn custom_branch_policy_finding(client: &Client<'_>, name: &str, location: String) -> Finding {
+    const CHECK: &str = "github-environment";
+    let path = client.repo_path(&format!(
+        "/environments/{}/deployment-branch-policies?per_page=100",
+        encode_segment(name)
+    ));
+    let policies: BranchPolicies = match client.get(
+        &path,
+        "the environment's deployment branch policies",
+        ACTIONS,
+    ) {
+        Ok(policies) => policies,
+        Err(error) => {
+            return unknown(
+                CHECK,
+                &format!("which branches and tags may deploy to environment {name}"),
+                &error.to_string(),
+                location,
+                fix_for(&error),
+            )
+        }
+    };
+    let every_branch = policies.branch_policies.iter().find(|policy| {
+        policy.kind.as_deref() != Some("tag") && matches!(policy.name.as_str(), "*" | "**")
+    });
+    if let Some(policy) = every_branch {
+        return finding(
+            CHECK,
+            Severity::Medium,
+            format!("environment {name} can be deployed from any branch (its policy allows branch '{}')", policy.name),
+            location,
+            ANY_BRANCH,
+            &format!("Replace the '{}' pattern of environment {name} with the release branches or tags only.", policy.name),
+        );
+    }
+    let selected: Vec<String> = policies
+        .branch_policies
+        .iter()
+        .map(|policy| {
+            format!(
+                "{} ({})",
+                policy.name,
+                policy.kind.as_deref().unwrap_or("branch")
+            )
+        })
+        .collect();
+    finding(
+        CHECK,
+        Severity::Info,
+        format!(
+            "environment {name} deploys from selected branches and tags: {}",
+            selected.join(", ")
+        ),
+        location,
+        ONLY_SELECTED_BRANCHES,
+        "Nothing to do.",
+    )
 }
 
 fn default_branch_findings(client: &Client<'_>, branch: &str) -> Vec<Finding> {

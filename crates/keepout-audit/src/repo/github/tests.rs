@@ -109,6 +109,8 @@ const ENVIRONMENT_WITHOUT_REVIEWERS: &str = r#"{"id":161088069,"node_id":"MDExOk
 
 const ENVIRONMENT_SELF_REVIEW: &str = r#"{"id":161088070,"node_id":"MDExOkVudmlyb25tZW50MTYxMDg4MDcw","name":"pypi","created_at":"2020-11-23T22:00:40Z","updated_at":"2020-11-23T22:00:40Z","protection_rules":[{"id":3755,"node_id":"MDQ6R2F0ZTM3NTU=","prevent_self_review":false,"type":"required_reviewers","reviewers":[{"type":"User","reviewer":{"login":"octocat","id":1,"type":"User"}}]}],"deployment_branch_policy":{"protected_branches":false,"custom_branch_policies":true}}"#;
 
+const BRANCH_POLICIES: &str = r#"{"total_count":2,"branch_policies":[{"id":361471,"node_id":"MDE2OkdhdGVCcmFuY2hQb2xpY3kzNjE0NzE=","name":"release/*","type":"branch"},{"id":361472,"node_id":"MDE2OkdhdGVCcmFuY2hQb2xpY3kzNjE0NzI=","name":"v*","type":"tag"}]}"#;
+
 const NO_RULES: &str = "[]";
 
 const RULES_WITH_PULL_REQUEST: &str = r#"[{"type":"deletion","ruleset_source_type":"Repository","ruleset_source":"octo/widget","ruleset_id":42},{"type":"pull_request","parameters":{"dismiss_stale_reviews_on_push":true,"require_code_owner_review":true,"require_last_push_approval":true,"required_approving_review_count":1,"required_review_thread_resolution":false},"ruleset_source_type":"Repository","ruleset_source":"octo/widget","ruleset_id":42}]"#;
@@ -127,6 +129,8 @@ const BAD_CREDENTIALS: &str = r#"{"message":"Bad credentials","documentation_url
 
 const REPO: &str = "/repos/octo/widget";
 const ENV_PYPI: &str = "/repos/octo/widget/environments/pypi";
+const POLICIES_PYPI: &str =
+    "/repos/octo/widget/environments/pypi/deployment-branch-policies?per_page=100";
 const RULES_MAIN: &str = "/repos/octo/widget/rules/branches/main";
 const PROTECTION_MAIN: &str = "/repos/octo/widget/branches/main/protection";
 const RULESETS_PATH: &str = "/repos/octo/widget/rulesets?includes_parents=true&per_page=100";
@@ -277,13 +281,38 @@ fn an_environment_without_reviewers_or_branch_policy() {
 }
 
 #[test]
-fn self_review_allowed_is_medium() {
+fn self_review_allowed_is_medium_and_selected_branches_are_named() {
     expect_findings(
-        &[(ENV_PYPI, 200, ENVIRONMENT_SELF_REVIEW)],
+        &[
+            (ENV_PYPI, 200, ENVIRONMENT_SELF_REVIEW),
+            (POLICIES_PYPI, 200, BRANCH_POLICIES),
+        ],
         "github-environment",
         &[
             (Severity::Medium, "approve their own run"),
-            (Severity::Info, "selected branches and tags"),
+            (
+                Severity::Info,
+                "selected branches and tags: release/* (branch), v* (tag)",
+            ),
+        ],
+    );
+}
+
+#[test]
+fn a_branch_policy_of_every_branch_is_medium() {
+    let every_branch = BRANCH_POLICIES.replace(r#""name":"release/*""#, r#""name":"*""#);
+    expect_findings(
+        &[
+            (ENV_PYPI, 200, ENVIRONMENT_SELF_REVIEW),
+            (POLICIES_PYPI, 200, &every_branch),
+        ],
+        "github-environment",
+        &[
+            (Severity::Medium, "approve their own run"),
+            (
+                Severity::Medium,
+                "can be deployed from any branch (its policy allows branch '*')",
+            ),
         ],
     );
 }
