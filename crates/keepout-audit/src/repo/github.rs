@@ -90,9 +90,13 @@ pub struct Api {
 impl Api {
     /// The token with the base from [`API_BASE_VARIABLE`] if set, else [`DEFAULT_API_BASE`].
     pub fn new(token: SecretString) -> Api {
-        let base = std::env::var(API_BASE_VARIABLE)
-            .ok()
-            .filter(|b| !b.is_empty())
+        Api::with_base(token, std::env::var(API_BASE_VARIABLE).ok())
+    }
+
+    /// The token with this base (`None` or empty: [`DEFAULT_API_BASE`]), without a final `/`.
+    pub fn with_base(token: SecretString, base: Option<String>) -> Api {
+        let base = base
+            .filter(|base| !base.is_empty())
             .unwrap_or_else(|| DEFAULT_API_BASE.to_string());
         Api {
             base: base.trim_end_matches('/').to_string(),

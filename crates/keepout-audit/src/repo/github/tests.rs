@@ -522,12 +522,17 @@ fn without_a_token_or_a_remote_every_question_is_unknown() {
 }
 
 #[test]
-fn the_api_does_not_show_its_token() {
-    let api = Api {
-        base: DEFAULT_API_BASE.into(),
-        token: SecretString::from(TOKEN),
-    };
+fn the_api_base_and_its_token_not_shown() {
+    let token = || SecretString::from(TOKEN);
+    let api = Api::with_base(token(), None);
+    assert_eq!(api.base, DEFAULT_API_BASE);
     assert!(!format!("{api:?}").contains("KEEPOUTFAKETOKEN"));
+    assert_eq!(
+        Api::with_base(token(), Some(String::new())).base,
+        DEFAULT_API_BASE
+    );
+    let fake = Api::with_base(token(), Some("http://127.0.0.1:8080/".into()));
+    assert_eq!(fake.base, "http://127.0.0.1:8080");
 }
 
 #[test]
