@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use crate::{read_small, Context, Finding, Severity};
+use crate::{read_small, token_scope, Context, Finding, Severity};
 
 /// How to tell that a file holds a credential.
 enum Holds {
@@ -75,19 +75,33 @@ pub fn check(ctx: &Context, out: &mut Vec<Finding>) {
     for k in KNOWN {
         let path = ctx.home.join(k.path);
         let binary = matches!(k.holds, Holds::Anything);
+        // The text of a file found holding credentials ("" for binary ones), for its tokens' scopes.
         let found = if binary {
-            std::fs::metadata(&path).is_ok_and(|m| m.is_file() && m.len() > 0)
+            std::fs::metadata(&path)
+                .is_ok_and(|m| m.is_file() && m.len() > 0)
+                .then(String::new)
         } else {
-            read_small(&path).is_some_and(|t| holds(&t, &k.holds))
+            read_small(&path).filter(|t| holds(t, &k.holds))
         };
-        if found {
+        if let Some(text) = found {
+            let mut title = format!("credentials in plain text, written by {}", k.tool);
+            let mut why = "Any program you run (a test suite, a build script, an npm postinstall) can read this file and send it anywhere.".to_string();
+            let mut fix = k.fix.to_string();
+            let scopes = token_scope::scopes_in(&text);
+            if !scopes.is_empty() {
+                let labels: Vec<&str> = scopes.iter().map(|scope| scope.label.as_str()).collect();
+                title = format!("{title}: {}", labels.join(", "));
+                for scope in scopes.iter().rev() {
+                    (why, fix) = scope.amend(&why, &fix);
+                }
+            }
             out.push(Finding {
                 check: "plaintext-credentials",
                 severity: Severity::High,
-                title: format!("credentials in plain text, written by {}", k.tool),
+                title,
                 location: ctx.show(&path),
-                why: "Any program you run (a test suite, a build script, an npm postinstall) can read this file and send it anywhere.".into(),
-                fix: k.fix.into(),
+                why,
+                fix,
                 fix_command: k.fix_command.map(str::to_string),
             });
         }

@@ -19,9 +19,11 @@ mod git;
 pub mod git_setup;
 mod machine;
 mod privilege;
+pub mod repo;
 mod report;
 mod ssh;
 mod system;
+mod token_scope;
 mod tokens;
 
 use std::path::{Path, PathBuf};
@@ -123,6 +125,23 @@ pub fn system_sudoers() -> Vec<PathBuf> {
 }
 
 impl Context {
+    /// A context for auditing a fixture home in tests: that home alone, `PATH=/usr/bin:/bin`, a
+    /// made-up user `alice` (uid 4242), no project, no probes, no sudoers, no system files.
+    pub fn fixture(home: &Path) -> Context {
+        Context {
+            home: home.to_path_buf(),
+            project: None,
+            env: vec![("PATH".into(), "/usr/bin:/bin".into())],
+            uid: 4242,
+            user: "alice".into(),
+            groups: vec!["alice".into()],
+            probe: false,
+            keepout_agent_socket: None,
+            sudoers: Vec::new(),
+            system_root: None,
+        }
+    }
+
     pub fn var(&self, name: &str) -> Option<&str> {
         self.env
             .iter()

@@ -8,18 +8,7 @@ use std::process::Command;
 use keepout_audit::{audit, Context, Finding, Severity};
 
 fn ctx(home: &Path) -> Context {
-    Context {
-        home: home.to_path_buf(),
-        project: None,
-        env: vec![("PATH".into(), "/usr/bin:/bin".into())],
-        uid: 4242,
-        user: "alice".into(),
-        groups: vec!["alice".into()],
-        probe: false,
-        keepout_agent_socket: None,
-        sudoers: Vec::new(),
-        system_root: None,
-    }
+    Context::fixture(home)
 }
 
 fn write(home: &Path, rel: &str, text: &str) {

@@ -50,22 +50,60 @@ pub fn fingerprint(secret: &str) -> String {
     format!("{head}…(sha256:{hex})")
 }
 
-/// Every (line, kind, fingerprint) token in `text`; lines are 1-based.
-pub fn find(text: &str) -> Vec<(usize, &'static str, String)> {
+/// One token found in a text, with its value: for reading what the token can do offline
+/// (a PyPI token's caveats, a GitHub token's prefix). Show it only by [`FoundToken::shown`].
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct FoundToken<'text> {
+    /// 1-based.
+    pub line: usize,
+    pub kind: &'static str,
+    pub secret: &'text str,
+}
+
+impl FoundToken<'_> {
+    /// The token as it may be shown: its [`fingerprint`], or a private key block's header.
+    pub fn shown(&self) -> String {
+        if self.kind == PRIVATE_KEY {
+            "-----BEGIN … PRIVATE KEY-----".to_string()
+        } else {
+            fingerprint(self.secret)
+        }
+    }
+}
+
+impl std::fmt::Debug for FoundToken<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FoundToken")
+            .field("line", &self.line)
+            .field("kind", &self.kind)
+            .field("secret", &self.shown())
+            .finish()
+    }
+}
+
+/// Every token in `text`, with its value.
+pub fn find_secrets(text: &str) -> Vec<FoundToken<'_>> {
     let mut found = Vec::new();
     for (n, line) in text.lines().enumerate() {
         for (kind, re) in patterns() {
             for m in re.find_iter(line) {
-                let shown = if *kind == PRIVATE_KEY {
-                    "-----BEGIN … PRIVATE KEY-----".to_string()
-                } else {
-                    fingerprint(m.as_str())
-                };
-                found.push((n + 1, *kind, shown));
+                found.push(FoundToken {
+                    line: n + 1,
+                    kind,
+                    secret: m.as_str(),
+                });
             }
         }
     }
     found
+}
+
+/// Every (line, kind, fingerprint) token in `text`; lines are 1-based.
+pub fn find(text: &str) -> Vec<(usize, &'static str, String)> {
+    find_secrets(text)
+        .iter()
+        .map(|token| (token.line, token.kind, token.shown()))
+        .collect()
 }
 
 #[cfg(test)]
