@@ -52,16 +52,18 @@ fn system(path: &Path) -> bool {
     SYSTEM_ROOTS.iter().any(|root| path.starts_with(root))
 }
 
+/// `path`, when the engine's `SRC:DST:OPTS` syntax can carry it (UTF-8, no ':' or ',').
+fn no_separator(path: &Path) -> Result<&Path> {
+    match path.to_str() {
+        Some(s) if !s.contains(':') && !s.contains(',') => Ok(path),
+        _ => Err(Error::PathSyntax { path: path.into() }),
+    }
+}
+
 /// `-v SRC:DST:OPTS`, refusing what that syntax cannot carry.
 fn volume(src: &Path, dst: &Path, opts: &str) -> Result<[String; 2]> {
-    for p in [src, dst] {
-        let s = p
-            .to_str()
-            .ok_or_else(|| Error::PathSyntax { path: p.into() })?;
-        if s.contains(':') || s.contains(',') {
-            return Err(Error::PathSyntax { path: p.into() });
-        }
-    }
+    no_separator(src)?;
+    no_separator(dst)?;
     Ok([
         "--volume".into(),
         format!("{}:{}:{opts}", src.display(), dst.display()),
@@ -69,12 +71,7 @@ fn volume(src: &Path, dst: &Path, opts: &str) -> Result<[String; 2]> {
 }
 
 fn tmpfs(dst: &Path, opts: &str) -> Result<[String; 2]> {
-    let s = dst
-        .to_str()
-        .ok_or_else(|| Error::PathSyntax { path: dst.into() })?;
-    if s.contains(':') || s.contains(',') {
-        return Err(Error::PathSyntax { path: dst.into() });
-    }
+    let s = no_separator(dst)?.display();
     Ok(["--tmpfs".into(), format!("{s}:{opts}")])
 }
 
@@ -215,11 +212,27 @@ pub fn run_args(policy: &Policy, inv: &Invocation) -> Result<Vec<String>> {
                 volume(src, &m.path, "ro")?
             }
             MountKind::ReadWrite | MountKind::Kept => volume(src, &m.path, "rw")?,
-            MountKind::Overlay { .. } => {
-                return Err(Error::NotYet {
-                    what: "--review".into(),
-                })
-            }
+            // `--review`: the project the lower layer, the run's writes in the review's upper
+            // directory (podman's overlay volume; a workspace's several layers it cannot do).
+            MountKind::Overlay { layers, work, .. } => match &layers[..] {
+                [project] if podman => {
+                    let upper = no_separator(src)?.display();
+                    let work = no_separator(work)?.display();
+                    volume(
+                        project,
+                        &m.path,
+                        &format!("O,upperdir={upper},workdir={work}"),
+                    )?
+                }
+                _ => {
+                    return Err(Error::NotYet {
+                        what: match podman {
+                            true => "a workspace's layers".into(),
+                            false => format!("--review and {}", engine.name()),
+                        },
+                    })
+                }
+            },
         };
         a.extend(words);
     }

@@ -112,6 +112,29 @@ pub fn refuse_not_yet(options: &[(&str, bool)]) -> Result<()> {
     }
 }
 
+impl Plan {
+    /// After a `--review` run in rootless podman: overlayfs's own `work/work` directory, which
+    /// the container's root made (a subordinate id, mode 0) and the caller could not remove,
+    /// removed by the engine in its user namespace (`podman unshare`), so that the review can
+    /// be dropped. Best effort: a failure leaves only that empty scratch directory.
+    fn clear_overlay_work(&self, policy: &Policy) {
+        if !self.engine.rootless || self.engine.remote || self.engine.kind != EngineKind::Podman {
+            return;
+        }
+        for m in &policy.mounts {
+            if let keepout_sandbox::MountKind::Overlay { work, .. } = &m.kind {
+                let _ = std::process::Command::new(&self.engine.program)
+                    .args(["unshare", "rm", "-rf", "--"])
+                    .arg(work.join("work"))
+                    .stdin(std::process::Stdio::null())
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .status();
+            }
+        }
+    }
+}
+
 /// One run, decided: the engine and its exact argument list.
 #[derive(Debug, Clone)]
 pub struct Plan {
@@ -197,6 +220,7 @@ impl Plan {
                 egress,
             )
         });
+        self.clear_overlay_work(policy);
         match code? {
             125 => {
                 self.engine.forget();

@@ -528,3 +528,58 @@ fn a_proxied_run_creates_the_container_without_a_network_then_starts_it() {
         ]
     );
 }
+
+/// `--review`: the project is podman's overlay volume, its writes in the review's upper
+/// directory; docker and a workspace's several layers are refused, not weakened.
+#[test]
+fn a_review_is_an_overlay_volume_over_the_project() {
+    let overlay = |layers: Vec<&str>, upper: &str| {
+        let mut p = policy("");
+        p.mounts
+            .retain(|m| m.path != std::path::Path::new("/work/p"));
+        p.mounts.push(keepout_sandbox::Mount {
+            path: "/work/p".into(),
+            kind: keepout_sandbox::MountKind::Overlay {
+                layers: layers.into_iter().map(Into::into).collect(),
+                work: "/store/r1/work".into(),
+                callers_layers: true,
+            },
+            source: Some(upper.into()),
+            why: "--review".into(),
+        });
+        p
+    };
+    let podman = engine(EngineKind::Podman, true, true);
+    let got = args(&overlay(vec!["/work/p"], "/store/r1/upper"), &podman, false).unwrap();
+    let at = got
+        .iter()
+        .position(|w| w == "/work/p:/work/p:O,upperdir=/store/r1/upper,workdir=/store/r1/work")
+        .expect("the overlay volume");
+    assert_eq!(got[at - 1], "--volume");
+    assert!(
+        !got.iter().any(|w| w.starts_with("/work/p:/work/p:rw")),
+        "never the project itself read-write: {got:?}"
+    );
+    let err = args(
+        &overlay(vec!["/work/p"], "/store/r1/upper"),
+        &engine(EngineKind::Docker, false, true),
+        false,
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "--image with --review and docker is not supported yet"
+    );
+    let err = args(&overlay(vec!["/ws/l2", "/ws/l1"], "/ws/up"), &podman, false).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "--image with a workspace's layers is not supported yet"
+    );
+    let err = args(
+        &overlay(vec!["/work/p"], "/store/r,1/upper"),
+        &podman,
+        false,
+    )
+    .unwrap_err();
+    assert!(matches!(err, Error::PathSyntax { .. }), "{err}");
+}

@@ -77,7 +77,7 @@ pub fn run(args: RunArgs) -> Result<i32> {
     say(&setup.notes);
     let mut req = setup.request;
     if args.image.is_some() {
-        keepout_container::refuse_not_yet(&[("--review", args.review), ("--decoys", args.decoys)])?;
+        keepout_container::refuse_not_yet(&[("--decoys", args.decoys)])?;
         keepout_container::adapt_request(&mut req);
     }
     req.home = decoys.as_ref().map(|d| d.home().to_path_buf()).or(req.home); // --decoys' home

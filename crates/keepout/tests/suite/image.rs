@@ -678,16 +678,10 @@ fn image_refuses_what_it_does_not_do_yet() {
     for r in runners() {
         let fx = Fixture::new(&r);
         let Some(env) = engine_env(&fx) else { return };
-        for (flags, what) in [
-            (
-                &["--review"][..],
-                "--image with --review is not supported yet",
-            ),
-            (
-                &["--decoys"][..],
-                "--image with --decoys is not supported yet",
-            ),
-        ] {
+        for (flags, what) in [(
+            &["--decoys"][..],
+            "--image with --decoys is not supported yet",
+        )] {
             let out = in_image(&fx, &env, flags, "echo ran");
             assert_eq!(out.code, Some(125), "[{r}] {flags:?}:{out}");
             assert!(
@@ -776,4 +770,89 @@ fn image_net_names_reach_only_the_allowlist_through_keepouts_proxy() {
             "[{r}] the report names the refusal: {json}"
         );
     }
+}
+
+/// `--image IMAGE --review`: the container's writes (a change, a deletion, a new file, a
+/// directory replaced) go to the review, not the project; `keepout review` lists them,
+/// `apply` puts them in, a second run's `discard` drops its review whole (rootless podman's
+/// overlay leaves a scratch directory only its user namespace may remove: removed too).
+#[test]
+fn image_review_holds_the_changes_until_apply() {
+    for r in runners() {
+        let fx = Fixture::new(&r);
+        let Some(env) = engine_env(&fx) else { return };
+        let changes = "echo changed > README.md; rm -f keep.txt; echo new > added.txt; \
+                       rm -rf dir; mkdir dir && echo y > dir/y; true";
+        let setup = fx.outside("echo keep > keep.txt && mkdir -p dir && echo x > dir/x");
+        assert!(setup.success(), "[{r}] setup:{setup}");
+        let before = fx.outside("cat README.md keep.txt dir/x");
+        let inn = in_image(&fx, &env, &["--review"], changes);
+        assert!(inn.success(), "[{r}] run --review:{inn}");
+        assert_eq!(
+            fx.outside("cat README.md keep.txt dir/x").stdout,
+            before.stdout,
+            "[{r}] nothing was written to the project:{inn}"
+        );
+        assert!(!fx.project.join("added.txt").exists(), "[{r}] no new file");
+        if r.is_root() {
+            // As in the other tests: a root caller's container runs as nobody, which may not
+            // write root's project; the writes are refused, and nothing is held.
+            assert!(
+                inn.has("Permission denied"),
+                "[{r}] the writes are refused:{inn}"
+            );
+            note("[root] --image --review: the container runs as nobody; root's project is not writable there");
+            continue;
+        }
+        let listed = keepout_with(&fx, &["review", "--json"], &env);
+        let list: serde_json::Value = serde_json::from_str(&listed.stdout).unwrap();
+        let has = |path: &str, kind: &str| {
+            list.as_array()
+                .unwrap()
+                .iter()
+                .any(|c| c["path"] == path && c["kind"] == kind)
+        };
+        for (path, kind) in [
+            ("README.md", "modified"),
+            ("keep.txt", "deleted"),
+            ("added.txt", "added"),
+            ("dir/x", "deleted"),
+            ("dir/y", "added"),
+        ] {
+            assert!(has(path, kind), "[{r}] {path} {kind} in {list}");
+        }
+        let apply = keepout_with(&fx, &["review", "apply"], &env);
+        assert!(apply.success(), "[{r}] apply:{apply}");
+        let after = fx.outside(
+            "cat README.md added.txt dir/y; test ! -e keep.txt && test ! -e dir/x && echo gone",
+        );
+        assert_eq!(
+            after.stdout, "changed\nnew\ny\ngone\n",
+            "[{r}] applied:{after}"
+        );
+
+        let again = in_image(&fx, &env, &["--review"], "echo again > README.md");
+        assert!(again.success(), "[{r}] second run:{again}");
+        let discard = keepout_with(&fx, &["review", "discard"], &env);
+        assert!(discard.success(), "[{r}] discard:{discard}");
+        let listed = keepout_with(&fx, &["review", "list"], &env);
+        assert!(
+            listed.has("no reviews kept"),
+            "[{r}] the review is gone whole:{listed}"
+        );
+        assert_eq!(
+            fx.outside("cat README.md").stdout,
+            "changed\n",
+            "[{r}] discarded"
+        );
+    }
+}
+
+/// `keepout ARGS` as the runner, with the environment the image runs had (the review store is
+/// found from it).
+fn keepout_with(fx: &Fixture, args: &[&str], env: &[(String, String)]) -> Output {
+    let mut argv = vec![keepout_bin().to_string()];
+    argv.extend(args.iter().map(|a| a.to_string()));
+    let what = format!("[{}] keepout {}", fx.runner, args.join(" "));
+    run(fx.runner.command(&argv, env, &fx.project), what)
 }
