@@ -678,10 +678,16 @@ fn image_refuses_what_it_does_not_do_yet() {
     for r in runners() {
         let fx = Fixture::new(&r);
         let Some(env) = engine_env(&fx) else { return };
-        for (flags, what) in [(
-            &["--decoys"][..],
-            "--image with --decoys is not supported yet",
-        )] {
+        for (flags, what) in [
+            (
+                &["--decoys"][..],
+                "--image with --decoys is not supported yet",
+            ),
+            (
+                &["--mode", "landlock"][..],
+                "--image with --mode landlock is not supported yet",
+            ),
+        ] {
             let out = in_image(&fx, &env, flags, "echo ran");
             assert_eq!(out.code, Some(125), "[{r}] {flags:?}:{out}");
             assert!(
