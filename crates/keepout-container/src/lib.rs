@@ -143,6 +143,8 @@ pub struct Plan {
     pub name: String,
     pub args: Vec<String>,
     tty_stdin: bool,
+    /// `Network::Proxied`'s port: the run is create, init, the proxy, start.
+    proxy_port: Option<u16>,
     /// The seccomp profile the arguments name, kept for as long as the plan.
     seccomp: Option<std::sync::Arc<tempfile::NamedTempFile>>,
 }
@@ -180,15 +182,33 @@ impl Plan {
             name,
             args,
             tty_stdin,
+            proxy_port: match policy.network {
+                Network::Proxied { port } => Some(port),
+                _ => None,
+            },
             seccomp: profile.map(std::sync::Arc::new),
         })
     }
 
-    /// The exact command line keepout runs, shell-quoted (`--print-policy`).
+    /// The exact command line keepout runs, shell-quoted (`--print-policy`); for a proxied run
+    /// the three it runs, one per line, with where the proxy's port is made between them.
     pub fn command_line(&self) -> String {
         let program = self.engine.program.display().to_string();
-        let words = std::iter::once(program.as_str()).chain(self.args.iter().map(String::as_str));
-        shlex::try_join(words).unwrap_or_else(|_| self.args.join(" "))
+        let line = |args: &[String]| {
+            let words = std::iter::once(program.as_str()).chain(args.iter().map(String::as_str));
+            shlex::try_join(words).unwrap_or_else(|_| args.join(" "))
+        };
+        let Some(port) = self.proxy_port else {
+            return line(&self.args);
+        };
+        let mut init = self.engine.global_args();
+        init.extend(["init".to_string(), self.name.clone()]);
+        format!(
+            "{}\n{}\n# keepout's proxy listens on 127.0.0.1:{port} in the container's network namespace\n{}",
+            line(&self.args),
+            line(&init),
+            line(&args::start_args(&self.engine, &self.name))
+        )
     }
 
     /// Run it (the image must be in the engine's storage), with the after-run check; the
