@@ -439,11 +439,26 @@ fn the_command_line_is_shell_quoted() {
         name: "keepout-x".into(),
         args: words(&["run", "--detach-keys", "", "img", "sh", "-c", "echo $HOME"]),
         tty_stdin: false,
+        proxy_port: None,
         seccomp: None,
     };
     assert_eq!(
         plan.command_line(),
         "/usr/bin/podman run --detach-keys '' img sh -c 'echo $HOME'"
+    );
+    // A proxied run: the three command lines, and where the proxy's port is made.
+    let proxied = Plan {
+        args: words(&["create", "img", "true"]),
+        proxy_port: Some(3128),
+        ..plan
+    };
+    assert_eq!(
+        proxied.command_line(),
+        "/usr/bin/podman create img true\n\
+         /usr/bin/podman --runtime runc --cgroup-manager cgroupfs init keepout-x\n\
+         # keepout's proxy listens on 127.0.0.1:3128 in the container's network namespace\n\
+         /usr/bin/podman --runtime runc --cgroup-manager cgroupfs start --attach --interactive \
+         --detach-keys '' keepout-x"
     );
 }
 
