@@ -89,14 +89,20 @@ pub fn launch(
 }
 
 /// [`launch`] in the engine's container that `plan` makes (`--image`): the same proxy, the
-/// same after-run check, the same outcome (no refused system calls or terminal sequences: the
-/// engine's seccomp profile refuses without telling, and the engine relays the terminal).
+/// same decoys (watched on the host side of their bind mount), the same after-run check, the
+/// same outcome (no refused system calls or terminal sequences: the engine's seccomp profile
+/// refuses without telling, and the engine relays the terminal).
 pub fn launch_in_image(
     policy: &Policy,
     plan: &keepout_container::Plan,
     allow: Option<&keepout_net::Allowlist>,
+    decoys: Option<&Decoys>,
 ) -> Result<Outcome, Error> {
-    launch_with(policy, allow, None, |egress| {
+    let id = &policy.identity;
+    if let Some(decoys) = decoys.filter(|_| id.host_uid != crate::Caller::effective_uid()) {
+        decoys.give_to(id.host_uid, id.host_gid)?;
+    }
+    launch_with(policy, allow, decoys, |egress| {
         let (code, after) = plan.run(policy, egress)?;
         Ok(keepout_sandbox::RunReport {
             outcome: keepout_sandbox::Outcome::Exited(code),

@@ -153,6 +153,25 @@ impl Decoys {
         &self.home
     }
 
+    /// Give the home keepout planted (never a kept one) to `uid`:`gid`, for a backend whose
+    /// command runs as that host user without idmapped mounts (a root caller's rootful
+    /// container runs as nobody): the fake credentials must be readable there to be read.
+    pub fn give_to(&self, uid: u32, gid: u32) -> crate::Result<()> {
+        fn walk(path: &Path, uid: u32, gid: u32) -> std::io::Result<()> {
+            std::os::unix::fs::lchown(path, Some(uid), Some(gid))?;
+            if std::fs::symlink_metadata(path)?.is_dir() {
+                for entry in std::fs::read_dir(path)? {
+                    walk(&entry?.path(), uid, gid)?;
+                }
+            }
+            Ok(())
+        }
+        match &self.dir {
+            Some(_) => walk(&self.home, uid, gid).map_err(|e| crate::Error::io(&self.home, e)),
+            None => Ok(()),
+        }
+    }
+
     /// The decoys opened since they were planted, each once, with whether that is a read
     /// ordinary tools make.
     pub fn opened(&self) -> Vec<DecoyRead> {

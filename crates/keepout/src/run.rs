@@ -77,7 +77,6 @@ pub fn run(args: RunArgs) -> Result<i32> {
     say(&setup.notes);
     let mut req = setup.request;
     if args.image.is_some() {
-        keepout_container::refuse_not_yet(&[("--decoys", args.decoys)])?;
         keepout_container::adapt_request(&mut req);
     }
     req.home = decoys.as_ref().map(|d| d.home().to_path_buf()).or(req.home); // --decoys' home
@@ -144,7 +143,7 @@ pub fn execute(
 ) -> Result<i32> {
     say(report::host_network(&policy.network));
     let outcome = match image {
-        Some(plan) => keepout_launch::launch_in_image(policy, plan, allow),
+        Some(plan) => keepout_launch::launch_in_image(policy, plan, allow, decoys),
         None => keepout_launch::launch(policy, allow, decoys),
     };
     let outcome = outcome.map_err(lift)?;

@@ -678,16 +678,10 @@ fn image_refuses_what_it_does_not_do_yet() {
     for r in runners() {
         let fx = Fixture::new(&r);
         let Some(env) = engine_env(&fx) else { return };
-        for (flags, what) in [
-            (
-                &["--decoys"][..],
-                "--image with --decoys is not supported yet",
-            ),
-            (
-                &["--mode", "landlock"][..],
-                "--image with --mode landlock is not supported yet",
-            ),
-        ] {
+        for (flags, what) in [(
+            &["--mode", "landlock"][..],
+            "--image with --mode landlock is not supported yet",
+        )] {
             let out = in_image(&fx, &env, flags, "echo ran");
             assert_eq!(out.code, Some(125), "[{r}] {flags:?}:{out}");
             assert!(
@@ -861,4 +855,44 @@ fn keepout_with(fx: &Fixture, args: &[&str], env: &[(String, String)]) -> Output
     argv.extend(args.iter().map(|a| a.to_string()));
     let what = format!("[{}] keepout {}", fx.runner, args.join(" "));
     run(fx.runner.command(&argv, env, &fx.project), what)
+}
+
+/// `--image IMAGE --decoys`: the fake credentials are in the container's home (as root too: the
+/// planted home is given to the container's user), their reads are said after the run and in
+/// `--report`, and no real credential of the caller's is there.
+#[test]
+fn image_decoys_are_read_and_reported() {
+    for r in runners() {
+        let fx = Fixture::new(&r);
+        let Some(env) = engine_env(&fx) else { return };
+        let report = fx.root.join("decoys.json");
+        let report_s = report.display().to_string();
+        fx.give_to_runner(&fx.root);
+        let inn = in_image(
+            &fx,
+            &env,
+            &["--decoys", "--report", &report_s],
+            "cat ~/.netrc ~/.ssh/id_ed25519 >/dev/null && echo read-them",
+        );
+        assert!(
+            inn.success() && inn.has("read-them"),
+            "[{r}] the decoys are there:{inn}"
+        );
+        assert!(
+            inn.stderr.contains("decoys read") && inn.stderr.contains("~/.netrc"),
+            "[{r}] the reads are said:{inn}"
+        );
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+        assert!(
+            json["decoys_read"].as_array().is_some_and(|a| a.len() >= 2),
+            "[{r}] the reads are in the report: {json}"
+        );
+        for (_, value) in fx.secrets() {
+            assert!(
+                !inn.stdout.contains(&value),
+                "[{r}] no real secret inside:{inn}"
+            );
+        }
+    }
 }
