@@ -11,6 +11,9 @@
 //! [`HomeAudit`] is `keepout audit` whole: the inputs, the findings, the two reports, the exit
 //! status and the fixes it may run.
 //!
+//! [`RepoAudit`] is `keepout audit --repo` whole: the repository's release path and its
+//! findings ([`repo`]).
+//!
 //! [`git_setup`] is what `keepout git setup` writes into the global git config, the fix of the
 //! `git-setup` finding.
 
@@ -20,6 +23,7 @@ pub mod git_setup;
 mod machine;
 mod privilege;
 mod report;
+pub mod repo;
 mod ssh;
 mod system;
 mod tokens;
@@ -29,7 +33,8 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 pub use machine::InputsError;
-pub use report::{fixes, report_json, report_text, Fix, FixProgram, HomeAudit};
+pub use report::{fixes, report_json, report_text, Fix, FixError, FixProgram, HomeAudit};
+pub use repo::{RepoAudit, RepoError, RepoOptions};
 
 /// How bad a finding is. Ordered: `Critical` is the worst.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Hash)]
