@@ -22,8 +22,8 @@ mod git;
 pub mod git_setup;
 mod machine;
 mod privilege;
-mod report;
 pub mod repo;
+mod report;
 mod ssh;
 mod system;
 mod tokens;
@@ -33,8 +33,8 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 pub use machine::InputsError;
-pub use report::{fixes, report_json, report_text, Fix, FixError, FixProgram, HomeAudit};
 pub use repo::{RepoAudit, RepoError, RepoOptions};
+pub use report::{fixes, report_json, report_text, Fix, FixError, FixProgram, HomeAudit};
 
 /// How bad a finding is. Ordered: `Critical` is the worst.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Hash)]

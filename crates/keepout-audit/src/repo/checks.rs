@@ -87,6 +87,25 @@ static PR_HEAD: LazyLock<Regex> = LazyLock::new(|| {
     .expect("a valid pattern")
 });
 
+/// The token scopes that can change what is released: write to them and a job can push
+/// code, move tags, edit releases and packages or start other workflows (`issues: write` or
+/// `pull-requests: write` for a triage bot cannot).
+const RELEASE_SCOPES: &[&str] = &[
+    "write-all",
+    "contents",
+    "packages",
+    "actions",
+    "deployments",
+];
+
+fn release_writes(perms: &Perms) -> Vec<String> {
+    perms
+        .writes()
+        .into_iter()
+        .filter(|w| RELEASE_SCOPES.contains(&w.as_str()))
+        .collect()
+}
+
 /// The secrets a publishing job gives its publishing (its publish steps' inputs and
 /// environment, its registry logins, the job's and the workflow's `env:`).
 fn publish_secrets(wf: &Workflow, job: &Job) -> Vec<String> {
@@ -96,7 +115,11 @@ fn publish_secrets(wf: &Workflow, job: &Job) -> Vec<String> {
         text.push('\n');
     }
     let login = |s: &Step| s.uses_slug("docker/login-action");
-    for s in job.steps.iter().filter(|s| s.publishes.is_some() || login(s)) {
+    for s in job
+        .steps
+        .iter()
+        .filter(|s| s.publishes.is_some() || login(s))
+    {
         for (_, v) in s.with.iter().chain(&s.env) {
             text.push_str(v);
             text.push('\n');
@@ -106,7 +129,12 @@ fn publish_secrets(wf: &Workflow, job: &Job) -> Vec<String> {
         }
     }
     let mut secrets = secrets_in(&text);
-    secrets.extend(job.passes_secrets.iter().filter(|s| *s != "inherit").cloned());
+    secrets.extend(
+        job.passes_secrets
+            .iter()
+            .filter(|s| *s != "inherit")
+            .cloned(),
+    );
     secrets.dedup();
     secrets
 }
@@ -129,7 +157,9 @@ fn auth_of(wf: &Workflow, job: &Job, secrets: &[String]) -> Auth {
 
 /// `./.github/workflows/x.yml` as a path in the repository, for a local reusable workflow.
 fn local_workflow(calls: &str) -> Option<&str> {
-    calls.strip_prefix("./").filter(|p| p.starts_with(".github/workflows/"))
+    calls
+        .strip_prefix("./")
+        .filter(|p| p.starts_with(".github/workflows/"))
 }
 
 /// Each job that publishes, in the order of the workflows and their jobs.
@@ -278,14 +308,19 @@ fn check_workflow(wf: &Workflow, out: &mut Vec<Finding>) {
     let mut pr_code_jobs: Vec<&str> = Vec::new();
     for job in &wf.jobs {
         let publishes = !job.publishes().is_empty();
-        let writes = wf.effective(job).writes();
+        let writes = release_writes(&wf.effective(job));
         for step in &job.steps {
             let checkout = step.uses_slug("actions/checkout");
             if runs_pr_code {
                 let head = step
                     .with_value("ref")
                     .filter(|r| checkout && PR_HEAD.is_match(r))
-                    .or_else(|| step.run.as_deref().filter(|r| PR_HEAD.is_match(r)));
+                    .or_else(|| {
+                        let run = step.run.as_deref()?;
+                        run.lines().find(|l| {
+                            PR_HEAD.is_match(l) && (l.contains("git ") || l.contains("gh pr"))
+                        })
+                    });
                 let artifact = wf.triggers.workflow_run
                     && (step.uses_slug("dawidd6/action-download-artifact")
                         || (step.uses_slug("actions/download-artifact")
@@ -418,12 +453,7 @@ fn check_permissions(wf: &Workflow, pr_code_jobs: &[&str], out: &mut Vec<Finding
             "Grant `id-token: write` on the publishing job only (job-level `permissions:`), and `permissions: {}` or `contents: read` at the top of the workflow.",
         ));
     }
-    let writes: Vec<String> = wf
-        .permissions
-        .writes()
-        .into_iter()
-        .filter(|w| w != "id-token")
-        .collect();
+    let writes = release_writes(&wf.permissions);
     if !writes.is_empty() && !non_publishing.is_empty() {
         out.push(finding(
             "excess-permissions",
@@ -503,11 +533,19 @@ mod tests {
     #[test]
     fn codeowners_cover_the_workflows_by_the_last_matching_pattern() {
         assert!(codeowners_cover_workflows("* @alice\n"));
-        assert!(codeowners_cover_workflows("/.github/workflows/ @org/release\n"));
+        assert!(codeowners_cover_workflows(
+            "/.github/workflows/ @org/release\n"
+        ));
         assert!(!codeowners_cover_workflows("*.rs @alice\n/docs/ @bob\n"));
-        assert!(!codeowners_cover_workflows("* @alice\n/.github/\n"), "unowned again");
+        assert!(
+            !codeowners_cover_workflows("* @alice\n/.github/\n"),
+            "unowned again"
+        );
         assert!(!codeowners_cover_workflows("# * @alice\n"));
-        assert!(!codeowners_cover_workflows(".github/* @alice\n"), "only files directly in .github");
+        assert!(
+            !codeowners_cover_workflows(".github/* @alice\n"),
+            "only files directly in .github"
+        );
     }
 
     #[test]
@@ -524,7 +562,12 @@ mod tests {
         ] {
             assert!(ATTACKER_CONTEXT.is_match(yes), "{yes}");
         }
-        for no in ["github.event.pull_request.number", "inputs.version", "github.ref_name", "github.sha"] {
+        for no in [
+            "github.event.pull_request.number",
+            "inputs.version",
+            "github.ref_name",
+            "github.sha",
+        ] {
             assert!(!ATTACKER_CONTEXT.is_match(no), "{no}");
         }
     }

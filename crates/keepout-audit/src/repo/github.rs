@@ -27,14 +27,16 @@ pub fn settings_findings(
         Some(r) => format!("github.com/{}/{}", r.owner, r.name),
         None => "GitHub's settings".to_string(),
     };
-    let envs = if environments.is_empty() {
-        "the publish jobs' environments".to_string()
-    } else {
-        environments
-            .iter()
-            .map(|e| format!("`{e}`"))
-            .collect::<Vec<_>>()
-            .join(", ")
+    let envs = match environments {
+        [] => "the publish jobs' environments exist and require".to_string(),
+        [one] => format!("the environment `{one}` exists and requires"),
+        more => format!(
+            "the environments {} exist and require",
+            more.iter()
+                .map(|e| format!("`{e}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
     };
     let unknown = |check: &'static str, title: String, why: &str| Finding {
         check,
@@ -42,13 +44,14 @@ pub fn settings_findings(
         title,
         location: location.clone(),
         why: why.into(),
-        fix: "Give a read-only token (--token) to check it, or look in the repository's settings.".into(),
+        fix: "Give a read-only token (--token) to check it, or look in the repository's settings."
+            .into(),
         fix_command: None,
     };
     vec![
         unknown(
             "environment-reviewers",
-            format!("whether {envs} exist and require reviewers: unknown: needs a token"),
+            format!("whether {envs} reviewers: unknown: needs a token"),
             "An environment gates a publish job only if it requires a reviewer; one saved without reviewers asks no one.",
         ),
         unknown(

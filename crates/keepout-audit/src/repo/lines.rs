@@ -20,17 +20,13 @@ fn indent_of(line: &str) -> Option<usize> {
 /// Whether `line` (trimmed) is the mapping key `key` (`key:` alone or followed by a value),
 /// quoted or not.
 fn is_key(trimmed: &str, key: &str) -> bool {
-    [
-        key.to_string(),
-        format!("\"{key}\""),
-        format!("'{key}'"),
-    ]
-    .iter()
-    .any(|k| {
-        trimmed
-            .strip_prefix(k.as_str())
-            .is_some_and(|rest| rest.starts_with(':'))
-    })
+    [key.to_string(), format!("\"{key}\""), format!("'{key}'")]
+        .iter()
+        .any(|k| {
+            trimmed
+                .strip_prefix(k.as_str())
+                .is_some_and(|rest| rest.starts_with(':'))
+        })
 }
 
 impl<'a> SourceLines<'a> {
@@ -118,7 +114,10 @@ impl<'a> SourceLines<'a> {
                 continue;
             };
             let item = l.trim_start().starts_with('-');
-            if i < item_indent || (i == item_indent && !item) || (item_indent > base && n >= steps_end) {
+            if i < item_indent
+                || (i == item_indent && !item)
+                || (item_indent > base && n >= steps_end)
+            {
                 break;
             }
             if i == item_indent && item {
@@ -180,8 +179,15 @@ jobs:
         assert_eq!(src.block_end(10), 18);
         assert_eq!(src.key_line(21, 25, "uses"), Some(22));
         assert_eq!(src.key_line(15, 18, "run"), Some(16));
-        assert_eq!(src.key_line(13, 15, "uses"), Some(13), "`- uses:` is the key");
-        assert_eq!(src.containing(18, src.end(), "secrets.PYPI_API_TOKEN"), Some(24));
+        assert_eq!(
+            src.key_line(13, 15, "uses"),
+            Some(13),
+            "`- uses:` is the key"
+        );
+        assert_eq!(
+            src.containing(18, src.end(), "secrets.PYPI_API_TOKEN"),
+            Some(24)
+        );
     }
 
     #[test]

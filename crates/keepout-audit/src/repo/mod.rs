@@ -323,13 +323,17 @@ impl RepoAudit {
     }
 }
 
-/// Worst first, then by check and location.
+/// Worst first, then by check, file and line (line 9 before line 10).
 fn sort(findings: &mut [Finding]) {
+    let place = |f: &Finding| match f.location.rsplit_once(':') {
+        Some((file, line)) => (file.to_string(), line.parse().unwrap_or(0usize)),
+        None => (f.location.clone(), 0),
+    };
     findings.sort_by(|a, b| {
         b.severity
             .cmp(&a.severity)
             .then_with(|| a.check.cmp(b.check))
-            .then_with(|| a.location.cmp(&b.location))
+            .then_with(|| place(a).cmp(&place(b)))
     });
 }
 
@@ -345,11 +349,23 @@ mod tests {
                 name: n.into(),
             })
         };
-        assert_eq!(parse_remote("https://github.com/pypa/sampleproject.git"), r("pypa", "sampleproject"));
-        assert_eq!(parse_remote("https://github.com/pypa/sampleproject"), r("pypa", "sampleproject"));
-        assert_eq!(parse_remote("git@github.com:rust-lang/cargo.git"), r("rust-lang", "cargo"));
+        assert_eq!(
+            parse_remote("https://github.com/pypa/sampleproject.git"),
+            r("pypa", "sampleproject")
+        );
+        assert_eq!(
+            parse_remote("https://github.com/pypa/sampleproject"),
+            r("pypa", "sampleproject")
+        );
+        assert_eq!(
+            parse_remote("git@github.com:rust-lang/cargo.git"),
+            r("rust-lang", "cargo")
+        );
         assert_eq!(parse_remote("ssh://git@github.com/o/n"), r("o", "n"));
-        assert_eq!(parse_remote("https://x-access-token@github.com/o/n/"), r("o", "n"));
+        assert_eq!(
+            parse_remote("https://x-access-token@github.com/o/n/"),
+            r("o", "n")
+        );
         assert_eq!(parse_remote("https://gitlab.com/o/n.git"), None);
         assert_eq!(parse_remote("git@github.com:o"), None);
         assert_eq!(parse_remote("/srv/git/n.git"), None);
@@ -364,7 +380,10 @@ mod tests {
         // (a tempdir under a repository would find it; /tmp is under none here)
         if let RepoError::NotARepository(d) = &err {
             assert_eq!(d, &deep);
-            assert!(err.to_string().contains("keepout audit --repo DIR"), "{err}");
+            assert!(
+                err.to_string().contains("keepout audit --repo DIR"),
+                "{err}"
+            );
         }
         std::fs::create_dir(dir.path().join("a/.git")).unwrap();
         assert_eq!(repository_root(&deep).unwrap(), dir.path().join("a"));

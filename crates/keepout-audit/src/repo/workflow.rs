@@ -35,7 +35,10 @@ pub const PUBLISH_COMMANDS: &[(&str, &str)] = &[
     (r"\bcargo\s+publish\b", "crates.io (cargo publish)"),
     (r"\b(yarn\s+npm|pnpm|npm)\s+publish\b", "npm (npm publish)"),
     (r"\bgem\s+push\b", "RubyGems (gem push)"),
-    (r"\bgh\s+release\s+(upload|create)\b", "a GitHub release (gh release)"),
+    (
+        r"\bgh\s+release\s+(upload|create)\b",
+        "a GitHub release (gh release)",
+    ),
     (r"\bdocker\s+push\b", "a container image (docker push)"),
     (r"\bpoetry\s+publish\b", "PyPI (poetry publish)"),
     (r"\buv\s+publish\b", "PyPI (uv publish)"),
@@ -54,8 +57,10 @@ static PUBLISH_REGEXES: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| 
 
 /// `secrets.NAME` (also `secrets['NAME']`) inside an expression.
 static SECRET_REF: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r#"secrets\s*(?:\.\s*([A-Za-z_][A-Za-z0-9_]*)|\[\s*['"]([A-Za-z_][A-Za-z0-9_]*)['"]\s*\])"#)
-        .expect("a valid pattern")
+    Regex::new(
+        r#"secrets\s*(?:\.\s*([A-Za-z_][A-Za-z0-9_]*)|\[\s*['"]([A-Za-z_][A-Za-z0-9_]*)['"]\s*\])"#,
+    )
+    .expect("a valid pattern")
 });
 
 /// The secrets `text` names, in order, each once (`GITHUB_TOKEN` is the run's own token).
@@ -330,9 +335,10 @@ impl Workflow {
                     passes_secrets: match &j.secrets {
                         None => Vec::new(),
                         Some(model::job::Secrets::Inherit) => vec!["inherit".into()],
-                        Some(model::job::Secrets::Env(env)) => {
-                            env.values().flat_map(|v| secrets_in(&v.to_string())).collect()
-                        }
+                        Some(model::job::Secrets::Env(env)) => env
+                            .values()
+                            .flat_map(|v| secrets_in(&v.to_string()))
+                            .collect(),
                     },
                 },
             });
@@ -350,7 +356,10 @@ fn if_text(c: &If) -> String {
 
 fn env_text(env: &LoE<Env>) -> Vec<(String, String)> {
     match env {
-        LoE::Literal(map) => map.iter().map(|(k, v)| (k.clone(), v.to_string())).collect(),
+        LoE::Literal(map) => map
+            .iter()
+            .map(|(k, v)| (k.clone(), v.to_string()))
+            .collect(),
         LoE::Expr(e) => vec![(String::new(), e.as_curly().to_string())],
     }
 }
@@ -369,7 +378,12 @@ fn normal_job(key: &str, line: usize, j: &NormalJob, src: &SourceLines) -> Job {
                 env_text(&u.with),
                 env_text(&u.shared.env),
             ),
-            ModelStep::Run(r) => (None, Some(r.run.clone()), Vec::new(), env_text(&r.shared.env)),
+            ModelStep::Run(r) => (
+                None,
+                Some(r.run.clone()),
+                Vec::new(),
+                env_text(&r.shared.env),
+            ),
             _ => (None, None, Vec::new(), Vec::new()),
         };
         let key_line = if action.is_some() { "uses" } else { "run" };
@@ -411,7 +425,8 @@ fn publish_target(step: &Step) -> Option<String> {
         }
         if action.slug == "docker/build-push-action" {
             let push = step.with_value("push").unwrap_or("false");
-            return (push != "false").then(|| "a container image (docker/build-push-action)".into());
+            return (push != "false")
+                .then(|| "a container image (docker/build-push-action)".into());
         }
         return None;
     }
@@ -486,7 +501,9 @@ fn triggers(events: &model::event::Events) -> Triggers {
     }
     if events.pull_request_target.is_present() {
         t.pull_request_target = true;
-        say("pull_request_target (anyone who opens a pull request, with the base's secrets)".into());
+        say(
+            "pull_request_target (anyone who opens a pull request, with the base's secrets)".into(),
+        );
     }
     if events.pull_request.is_present() {
         say("pull_request".into());
@@ -497,12 +514,17 @@ fn triggers(events: &model::event::Events) -> Triggers {
             OptionalBody::Body(r) => format!(" after {}", r.workflows.join(", ")),
             _ => String::new(),
         };
-        say(format!("workflow_run{after} (can follow a pull request's run)"));
+        say(format!(
+            "workflow_run{after} (can follow a pull request's run)"
+        ));
     }
     for (present, name) in [
         (events.issues.is_present(), "issues"),
         (events.issue_comment.is_present(), "issue_comment"),
-        (events.pull_request_review.is_present(), "pull_request_review"),
+        (
+            events.pull_request_review.is_present(),
+            "pull_request_review",
+        ),
         (
             events.pull_request_review_comment.is_present(),
             "pull_request_review_comment",
@@ -555,9 +577,15 @@ mod tests {
             ("python -m twine upload dist/*", Some("PyPI (twine upload)")),
             ("cargo publish --dry-run", None),
             ("# cargo publish", None),
-            ("cargo build\ncargo publish -p foo", Some("crates.io (cargo publish)")),
+            (
+                "cargo build\ncargo publish -p foo",
+                Some("crates.io (cargo publish)"),
+            ),
             ("pnpm publish --access public", Some("npm (npm publish)")),
-            ("gh release create v1 dist/*", Some("a GitHub release (gh release)")),
+            (
+                "gh release create v1 dist/*",
+                Some("a GitHub release (gh release)"),
+            ),
             ("uv publish", Some("PyPI (uv publish)")),
             ("maturin upload target/wheels/*", Some("PyPI (maturin)")),
             ("npm test", None),

@@ -217,7 +217,10 @@ mod tests {
         );
         assert_eq!(found[0].location, ".github/workflows/ci.yml:12");
         assert!(found[0].why.contains("attacker-controllable"));
-        assert_eq!(found[0].fix, "See https://docs.zizmor.sh/audits/#template-injection.");
+        assert_eq!(
+            found[0].fix,
+            "See https://docs.zizmor.sh/audits/#template-injection."
+        );
         assert_eq!(found[1].severity, Severity::Info);
         assert_eq!(found[1].location, "?");
     }
