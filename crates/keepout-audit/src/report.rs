@@ -47,6 +47,11 @@ impl HomeAudit {
         i32::from(self.findings.iter().any(|f| f.severity >= fail_on))
     }
 
+    /// What `keepout audit` prints: the JSON (with a final newline) or the text.
+    pub fn printed(&self, json: bool) -> serde_json::Result<String> {
+        printed(json, || self.json(), || self.text())
+    }
+
     /// The fixes `--fix` offers, in the order of the findings.
     pub fn fixes(&self) -> Vec<Fix> {
         fixes(&self.findings, &self.context.home)
@@ -169,6 +174,19 @@ pub fn report_json(findings: &[Finding], home: &Path) -> serde_json::Result<Stri
         home,
         findings,
     })
+}
+
+/// The JSON (ended by a newline) when `json`, else the text.
+pub(crate) fn printed(
+    json: bool,
+    doc: impl FnOnce() -> serde_json::Result<String>,
+    text: impl FnOnce() -> String,
+) -> serde_json::Result<String> {
+    if json {
+        doc().map(|d| d + "\n")
+    } else {
+        Ok(text())
+    }
 }
 
 /// Which program a fix runs.

@@ -232,6 +232,11 @@ impl RepoAudit {
         i32::from(self.findings.iter().any(|f| f.severity >= fail_on))
     }
 
+    /// What `keepout audit --repo` prints: the JSON (with a final newline) or the text.
+    pub fn printed(&self, json: bool) -> serde_json::Result<String> {
+        crate::report::printed(json, || self.json(), || self.text())
+    }
+
     /// The report for people: the release path, then the findings worst first.
     pub fn text(&self) -> String {
         let mut out = String::new();
