@@ -1,0 +1,213 @@
+//! `keepout audit --repo` from the command line, on real `git init`ed copies of keepout-audit's
+//! fixture repositories (crates/keepout-audit/tests/fixtures/repos/, where each check has its
+//! exact tests): the text report, `--json`'s fields, `--fail-on`, exit statuses 0/1/2, the
+//! errors outside a repository and for `--zizmor` without zizmor, and this project's own
+//! repository.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use super::harness::keepout_bin;
+
+/// keepout-audit's fixture repository `name`.
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../keepout-audit/tests/fixtures/repos")
+        .join(name)
+}
+
+/// A `git init`ed copy of fixture `name` in a new temporary directory, with `origin` on
+/// github.com; (the directory, the repository).
+pub fn git_copy(name: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join(name);
+    let ok = Command::new("cp")
+        .arg("-r")
+        .arg(fixture(name))
+        .arg(&repo)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "copy {name}");
+    let git = |args: &[&str]| {
+        let out = Command::new("git")
+            .args(args)
+            .current_dir(&repo)
+            .env("HOME", dir.path())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "git {args:?}: {out:?}");
+    };
+    git(&["init", "-q"]);
+    git(&[
+        "remote",
+        "add",
+        "origin",
+        &format!("git@github.com:example/{name}.git"),
+    ]);
+    (dir, repo)
+}
+
+/// `keepout audit ARGS` in `cwd`, with only `PATH` (no zizmor on it) and `HOME`.
+fn keepout_audit(cwd: &Path, args: &[&str]) -> (Option<i32>, String, String) {
+    let out = Command::new(keepout_bin())
+        .arg("audit")
+        .args(args)
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("HOME", "/nonexistent")
+        .current_dir(cwd)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn the_text_report_lists_the_release_path_then_the_findings_and_fails_on_high() {
+    let (_dir, repo) = git_copy("long-token");
+    // From a subdirectory, without DIR: the repository the current directory is in.
+    let sub = repo.join(".github/workflows");
+    let (code, text, err) = keepout_audit(&sub, &["--repo"]);
+    assert_eq!(code, Some(1), "two high findings: {text}{err}");
+    let head = format!(
+        "keepout audit --repo: {} (github.com/example/long-token), 2 workflow files\n\nRelease path: 2 jobs publish\n",
+        repo.display()
+    );
+    assert!(text.starts_with(&head), "{text}");
+    assert!(
+        text.contains(
+            "  .github/workflows/release.yml:12  job `publish`\n      publishes:     crates.io (cargo publish)\n      started by:    a push of tags v* (anyone who can push)\n      authenticates: a long-lived token from the repository's secrets (CARGO_REGISTRY_TOKEN)\n      gated by:      environment `crates-io` (its reviewers: unknown offline)\n"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("HIGH      job `publish` publishes with the long-lived secret CARGO_REGISTRY_TOKEN\n          at:  .github/workflows/release.yml:22\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("at:  github.com/example/long-token"),
+        "{text}"
+    );
+
+    let (code, ..) = keepout_audit(&sub, &["--repo", "--fail-on", "critical"]);
+    assert_eq!(code, Some(0), "nothing critical");
+}
+
+#[test]
+fn the_json_has_the_release_path_and_findings_with_stable_fields() {
+    let (_dir, repo) = git_copy("trusted-protected");
+    let (code, out, err) = keepout_audit(
+        Path::new("/"),
+        &["--repo", repo.to_str().unwrap(), "--json"],
+    );
+    assert_eq!(code, Some(0), "clean: info only: {out}{err}");
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(doc["version"], 1);
+    assert_eq!(doc["repository"], repo.to_str().unwrap());
+    assert_eq!(doc["remote"], "example/trusted-protected");
+    assert_eq!(doc["workflows"], 1);
+    assert_eq!(doc["zizmor"], false);
+    let r = &doc["release_path"][0];
+    assert_eq!(r["location"], ".github/workflows/release.yml:29");
+    assert_eq!(r["job"], "publish-to-pypi");
+    assert_eq!(r["auth"], "trusted-publishing");
+    assert_eq!(r["environment"], "pypi");
+    assert_eq!(r["needs"], serde_json::json!(["build"]));
+    let findings = doc["findings"].as_array().unwrap();
+    assert_eq!(findings.len(), 3);
+    for f in findings {
+        assert_eq!(f["severity"], "info", "{f}");
+        assert!(
+            f["title"]
+                .as_str()
+                .unwrap()
+                .contains("unknown: needs a token"),
+            "{f}"
+        );
+        assert_eq!(f["location"], "github.com/example/trusted-protected");
+    }
+    let (code, ..) = keepout_audit(
+        Path::new("/"),
+        &["--repo", repo.to_str().unwrap(), "--fail-on", "info"],
+    );
+    assert_eq!(code, Some(1), "--fail-on info fails on the info findings");
+}
+
+#[test]
+fn medium_findings_fail_only_at_fail_on_medium() {
+    let (_dir, repo) = git_copy("unpinned");
+    let dir = repo.to_str().unwrap();
+    assert_eq!(keepout_audit(Path::new("/"), &["--repo", dir]).0, Some(0));
+    let (code, text, _) = keepout_audit(Path::new("/"), &["--repo", dir, "--fail-on", "medium"]);
+    assert_eq!(code, Some(1));
+    assert!(text.contains("MEDIUM    job `release` publishes and uses `pypa/gh-action-pypi-publish@release/v1`, not pinned to a commit\n          at:  .github/workflows/release.yml:21\n"), "{text}");
+}
+
+#[test]
+fn outside_a_git_repository_is_exit_2_with_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, err) = keepout_audit(dir.path(), &["--repo"]);
+    assert_eq!(code, Some(2), "{out}{err}");
+    assert!(out.is_empty());
+    assert_eq!(
+        err,
+        format!(
+            "keepout: audit: {} is not in a git repository: run it inside one, or give its directory (keepout audit --repo DIR)\n",
+            dir.path().display()
+        )
+    );
+    let (code, _, err) = keepout_audit(Path::new("/"), &["--repo", "/nonexistent/repo"]);
+    assert_eq!(code, Some(2));
+    assert!(
+        err.starts_with("keepout: audit: cannot read /nonexistent/repo: "),
+        "{err}"
+    );
+}
+
+#[test]
+fn zizmor_missing_is_exit_2_saying_how_to_install_it() {
+    let (_dir, repo) = git_copy("ordinary-ci");
+    let (code, out, err) = keepout_audit(&repo, &["--repo", "--zizmor"]);
+    assert_eq!(code, Some(2), "{out}{err}");
+    assert!(out.is_empty(), "no report that looks complete: {out}");
+    assert!(err.contains("zizmor is not installed"), "{err}");
+    assert!(
+        err.contains("pipx install zizmor") && err.contains("cargo install zizmor"),
+        "{err}"
+    );
+}
+
+#[test]
+fn repo_conflicts_with_home_and_fix() {
+    for other in [["--home", "/tmp"].as_slice(), &["--fix"]] {
+        let mut args = vec!["--repo"];
+        args.extend(other);
+        let (code, _, err) = keepout_audit(Path::new("/"), &args);
+        assert_eq!(code, Some(2), "{args:?}");
+        assert!(err.contains("cannot be used with"), "{err}");
+    }
+}
+
+/// This project's own repository (the worktree this test was built in): no workflow publishes,
+/// and the report says so.
+#[test]
+fn this_repository_has_a_sensible_report() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let root = root.canonicalize().unwrap();
+    let (code, text, err) = keepout_audit(&root.join("crates"), &["--repo"]);
+    assert!(matches!(code, Some(0 | 1)), "{text}{err}");
+    assert!(
+        text.starts_with(&format!("keepout audit --repo: {}", root.display())),
+        "{text}"
+    );
+    let workflows = root.join(".github/workflows");
+    if !workflows.exists() {
+        assert!(text.contains(", 0 workflow files\n"), "{text}");
+        assert!(text.contains("Release path: no job publishes"), "{text}");
+    }
+    assert!(text.contains("unknown: needs a token"), "{text}");
+}
