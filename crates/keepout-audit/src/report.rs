@@ -332,6 +332,46 @@ mod tests {
     }
 
     #[test]
+    fn run_fixes_asks_first_says_what_it_skipped_and_stops_when_it_cannot_ask() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut audit = HomeAudit::of(Context::from_machine(Some(dir.path()), None).unwrap());
+        audit.findings = vec![finding(
+            "git-setup",
+            Severity::Low,
+            Some("keepout git setup"),
+        )];
+        let exe = Path::new("/nonexistent/keepout");
+        let mut asked = Vec::new();
+        let mut told = Vec::new();
+        audit
+            .run_fixes(
+                exe,
+                |q| {
+                    asked.push(q.to_string());
+                    Ok::<_, std::io::Error>(false)
+                },
+                |m| told.push(m.to_string()),
+            )
+            .unwrap();
+        assert_eq!(
+            asked,
+            ["git-setup found (~/.netrc:3). Run `keepout git setup`?"]
+        );
+        assert_eq!(told, ["skipped: keepout git setup"]);
+        let err = audit
+            .run_fixes(exe, |_| Err(std::io::Error::other("no terminal")), |_| {})
+            .unwrap_err();
+        assert_eq!(err.to_string(), "no terminal");
+        let err = audit
+            .run_fixes(exe, |_| Ok::<_, std::io::Error>(true), |_| {})
+            .unwrap_err();
+        assert!(
+            err.to_string().starts_with("keepout git setup: "),
+            "a program that cannot start: {err}"
+        );
+    }
+
+    #[test]
     fn only_fixes_to_the_users_own_files_are_offered_each_once() {
         let home = Path::new("/home/alice");
         let findings = [
