@@ -153,13 +153,24 @@ pub fn audit(ctx: &Context) -> Vec<Finding> {
     privilege::check(ctx, &mut all);
     git::check(ctx, &mut all);
     system::check(ctx, &mut all);
-    all.sort_by(|a, b| {
+    sort_worst_first(&mut all);
+    all
+}
+
+/// Worst first, then by check, then by place: file, then line as a number (`:9` before `:10`).
+fn sort_worst_first(findings: &mut [Finding]) {
+    let place = |f: &Finding| match f.location.rsplit_once(':') {
+        Some((file, line)) if line.parse::<usize>().is_ok() => {
+            (file.to_string(), line.parse().unwrap_or(0))
+        }
+        _ => (f.location.clone(), 0usize),
+    };
+    findings.sort_by(|a, b| {
         b.severity
             .cmp(&a.severity)
             .then_with(|| a.check.cmp(b.check))
-            .then_with(|| a.location.cmp(&b.location))
+            .then_with(|| place(a).cmp(&place(b)))
     });
-    all
 }
 
 /// A file's text, if it is a small regular file (dotfiles, not data).

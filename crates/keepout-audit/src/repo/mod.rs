@@ -195,7 +195,7 @@ impl RepoAudit {
         if options.zizmor {
             audit.findings.extend(zizmor::run(&audit.root)?);
             audit.zizmor = true;
-            sort(&mut audit.findings);
+            crate::sort_worst_first(&mut audit.findings);
         }
         Ok(audit)
     }
@@ -216,7 +216,7 @@ impl RepoAudit {
             remote.as_ref(),
             &environments,
         ));
-        sort(&mut findings);
+        crate::sort_worst_first(&mut findings);
         Ok(RepoAudit {
             root,
             remote,
@@ -326,20 +326,6 @@ impl RepoAudit {
             findings: &self.findings,
         })
     }
-}
-
-/// Worst first, then by check, file and line (line 9 before line 10).
-fn sort(findings: &mut [Finding]) {
-    let place = |f: &Finding| match f.location.rsplit_once(':') {
-        Some((file, line)) => (file.to_string(), line.parse().unwrap_or(0usize)),
-        None => (f.location.clone(), 0),
-    };
-    findings.sort_by(|a, b| {
-        b.severity
-            .cmp(&a.severity)
-            .then_with(|| a.check.cmp(b.check))
-            .then_with(|| place(a).cmp(&place(b)))
-    });
 }
 
 #[cfg(test)]

@@ -150,33 +150,27 @@ pub struct Action {
 
 impl Action {
     fn of(uses: &Uses) -> Action {
-        let raw = uses.raw().to_string();
+        let mut action = Action {
+            raw: uses.raw().to_string(),
+            slug: String::new(),
+            owner: String::new(),
+            git_ref: String::new(),
+            local: false,
+            docker: false,
+        };
         match uses {
-            Uses::Repository(r) => Action {
-                slug: r.slug().to_ascii_lowercase(),
-                owner: r.owner().to_ascii_lowercase(),
-                git_ref: r.git_ref().to_string(),
-                raw,
-                local: false,
-                docker: false,
-            },
-            Uses::Local(_) => Action {
-                raw,
-                slug: String::new(),
-                owner: String::new(),
-                git_ref: String::new(),
-                local: true,
-                docker: false,
-            },
-            Uses::Docker(d) => Action {
-                git_ref: d.hash().unwrap_or("").to_string(),
-                raw,
-                slug: String::new(),
-                owner: String::new(),
-                local: false,
-                docker: true,
-            },
+            Uses::Repository(r) => {
+                action.slug = r.slug().to_ascii_lowercase();
+                action.owner = r.owner().to_ascii_lowercase();
+                action.git_ref = r.git_ref().to_string();
+            }
+            Uses::Local(_) => action.local = true,
+            Uses::Docker(d) => {
+                action.docker = true;
+                action.git_ref = d.hash().unwrap_or("").to_string();
+            }
         }
+        action
     }
 
     /// `actions/` and `github/` are GitHub's own; everything else is a third party's.
