@@ -315,3 +315,28 @@ fn the_json_has_the_release_path_and_the_findings_with_stable_fields() {
         assert!(f[field].is_string(), "{field}");
     }
 }
+
+#[test]
+fn a_cache_in_a_job_the_publisher_needs_and_a_registry_login_token_are_found() {
+    let a = audit("needs-cache-docker");
+    assert_eq!(
+        findings(&a),
+        [
+            "high publish-token .github/workflows/image.yml:29",
+            "medium codeowners .github/",
+            "medium release-cache .github/workflows/image.yml:16",
+            "info remote-workflow .github/workflows/image.yml:34",
+        ]
+    );
+    let r = one_job(&a);
+    assert_eq!(r.job, "push");
+    assert_eq!(
+        r.publishes,
+        ["a container image (docker/build-push-action)"]
+    );
+    assert_eq!(
+        (r.auth, r.secrets.as_slice()),
+        (Auth::Token, &["DOCKERHUB_TOKEN".to_string()][..])
+    );
+    assert_eq!(r.needs, ["build"]);
+}

@@ -307,6 +307,16 @@ fn check_workflow(wf: &Workflow, out: &mut Vec<Finding>) {
     let runs_pr_code = wf.triggers.pull_request_target || wf.triggers.workflow_run;
     let mut pr_code_jobs: Vec<&str> = Vec::new();
     for job in &wf.jobs {
+        if let Some(calls) = job.calls.as_deref().filter(|c| local_workflow(c).is_none()) {
+            out.push(finding(
+                "remote-workflow",
+                Severity::Info,
+                format!("job `{}` calls `{calls}`, a workflow of another repository", job.key),
+                wf.at(job.line),
+                "What it does (and whether it publishes, with the secrets passed to it) is in that repository, not in this report.",
+                "Audit that repository too, and pin the call to a commit (`@<sha>`).",
+            ));
+        }
         let publishes = !job.publishes().is_empty();
         let writes = release_writes(&wf.effective(job));
         for step in &job.steps {
