@@ -211,3 +211,19 @@ fn this_repository_has_a_sensible_report() {
     }
     assert!(text.contains("unknown: needs a token"), "{text}");
 }
+
+/// `--token` is defined for the online checks, which this build does not have: an error that
+/// says so (never an offline report passed off as checked online), and only with --repo.
+#[test]
+fn token_is_an_error_until_the_online_checks_exist() {
+    let (_dir, repo) = git_copy("ordinary-ci");
+    let (code, out, err) = keepout_audit(&repo, &["--repo", "--token", "gh"]);
+    assert_eq!(code, Some(2), "{out}{err}");
+    assert!(
+        err.contains("--token: the online checks are not in this build yet"),
+        "{err}"
+    );
+    let (code, _, err) = keepout_audit(&repo, &["--token", "gh"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("--repo"), "{err}");
+}
