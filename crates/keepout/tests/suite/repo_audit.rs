@@ -50,11 +50,16 @@ pub fn git_copy(name: &str) -> (tempfile::TempDir, PathBuf) {
 
 /// `keepout audit ARGS` in `cwd`, with only `PATH` (no zizmor on it) and `HOME`.
 fn keepout_audit(cwd: &Path, args: &[&str]) -> (Option<i32>, String, String) {
+    keepout_audit_with_path(cwd, args, "/usr/bin:/bin")
+}
+
+/// [`keepout_audit`] with `PATH` set to `path`.
+fn keepout_audit_with_path(cwd: &Path, args: &[&str], path: &str) -> (Option<i32>, String, String) {
     let out = Command::new(keepout_bin())
         .arg("audit")
         .args(args)
         .env_clear()
-        .env("PATH", "/usr/bin:/bin")
+        .env("PATH", path)
         .env("HOME", "/nonexistent")
         .current_dir(cwd)
         .output()
@@ -226,4 +231,60 @@ fn token_is_an_error_until_the_online_checks_exist() {
     let (code, _, err) = keepout_audit(&repo, &["--token", "gh"]);
     assert_eq!(code, Some(2));
     assert!(err.contains("--repo"), "{err}");
+}
+
+/// `--zizmor` with a FAKE zizmor on PATH (a shell script written here, not zizmor): it checks
+/// the arguments keepout gives it (`--format json --offline REPO`) and answers in the shape of
+/// zizmor's documented JSON output, exiting 14 as zizmor does when it finds something. Its
+/// finding is in the report, at the path relative to the repository, and the report says
+/// zizmor was run.
+#[test]
+fn zizmors_findings_are_added_and_the_report_says_so() {
+    use std::os::unix::fs::PermissionsExt;
+    let (dir, repo) = git_copy("ordinary-ci");
+    let bin = dir.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let script = r#"#!/bin/sh
+[ "$1 $2 $3" = "--format json --offline" ] || { echo "unexpected arguments: $*" >&2; exit 2; }
+cat <<JSON
+[{"ident": "artipacked", "desc": "credential persistence through GitHub Actions artifacts",
+  "url": "https://docs.zizmor.sh/audits/#artipacked",
+  "determinations": {"confidence": "Low", "severity": "Medium", "persona": "Regular"},
+  "locations": [{"symbolic": {"key": {"Local": {"prefix": "$4", "given_path": "$4/.github/workflows/ci.yml"}},
+    "annotation": "does not set persist-credentials: false", "route": {"route": []}, "kind": "Primary"},
+    "concrete": {"location": {"start_point": {"row": 13, "column": 8}, "end_point": {"row": 13, "column": 30}}}}],
+  "ignored": false}]
+JSON
+exit 14
+"#;
+    let fake = bin.join("zizmor");
+    std::fs::write(&fake, script).unwrap();
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!("{}:/usr/bin:/bin", bin.display());
+    let args = ["--repo", "--zizmor", "--fail-on", "medium"];
+    let (code, text, err) = keepout_audit_with_path(&repo, &args, &path);
+    assert_eq!(
+        code,
+        Some(1),
+        "zizmor's medium finding fails at medium: {text}{err}"
+    );
+    assert!(
+        text.lines()
+            .next()
+            .unwrap()
+            .ends_with(", with zizmor's findings"),
+        "{text}"
+    );
+    assert!(
+        text.contains("MEDIUM    zizmor: artipacked: credential persistence through GitHub Actions artifacts\n          at:  .github/workflows/ci.yml:14\n          why: does not set persist-credentials: false\n"),
+        "{text}"
+    );
+    let (_, out, _) = keepout_audit_with_path(&repo, &["--repo", "--zizmor", "--json"], &path);
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(doc["zizmor"], true);
+    assert!(doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["check"] == "zizmor"));
 }
