@@ -367,9 +367,16 @@ fn check_workflow(wf: &Workflow, out: &mut Vec<Finding>) {
                     let line = src
                         .containing(step.start, step.end, inner)
                         .unwrap_or(step.line);
+                    // A fork's pull request runs a `pull_request` workflow without secrets
+                    // and with a read-only token: still its text, but not with credentials.
+                    let severity = if wf.triggers.only_pull_request {
+                        Severity::Medium
+                    } else {
+                        Severity::High
+                    };
                     out.push(finding(
                         "template-injection",
-                        Severity::High,
+                        severity,
                         format!("job `{}` expands `{}` into a shell script", job.key, ctx.as_str()),
                         wf.at(line),
                         "Whoever writes that text (an issue's or a pull request's title, a branch name, a comment) writes shell commands: `${{ }}` is pasted into the script before it runs, with the job's token and secrets.",
@@ -555,6 +562,38 @@ mod tests {
         assert!(
             !codeowners_cover_workflows(".github/* @alice\n"),
             "only files directly in .github"
+        );
+    }
+
+    /// The findings of one workflow as `severity check line`.
+    fn checked(text: &str) -> Vec<String> {
+        let wf = Workflow::parse(".github/workflows/w.yml", text);
+        let mut out = Vec::new();
+        check_workflow(&wf, &mut out);
+        out.iter()
+            .map(|f| format!("{} {} {}", f.severity.as_str(), f.check, f.location))
+            .collect()
+    }
+
+    #[test]
+    fn injection_in_a_pull_request_only_workflow_is_medium_and_high_elsewhere() {
+        let run = "permissions:\n  contents: read\njobs:\n  a:\n    runs-on: x\n    steps:\n      - run: echo \"${{ github.head_ref }}\"\n";
+        assert_eq!(
+            checked(&format!("on: pull_request\n{run}")),
+            ["medium template-injection .github/workflows/w.yml:8"],
+            "a fork's pull request gets no secrets and a read-only token"
+        );
+        assert_eq!(
+            checked(&format!("on: [pull_request, pull_request_target]\n{run}")),
+            ["high template-injection .github/workflows/w.yml:8"]
+        );
+        assert_eq!(
+            checked(&format!(
+                "on: push\n{}",
+                run.replace("github.head_ref", "github.event.head_commit.message")
+            )),
+            ["high template-injection .github/workflows/w.yml:8"],
+            "a merged pull request's commit message, on a push with secrets"
         );
     }
 

@@ -132,6 +132,9 @@ pub struct Triggers {
     pub workflow_call: bool,
     /// Only `workflow_call`: it runs when another workflow calls it.
     pub only_called: bool,
+    /// Only `pull_request`: a fork's pull request runs it without secrets and with a
+    /// read-only token.
+    pub only_pull_request: bool,
 }
 
 /// An action a step uses.
@@ -537,6 +540,7 @@ fn triggers(events: &model::event::Events) -> Triggers {
         say("workflow_call (another workflow calls it)".into());
     }
     t.only_called = t.workflow_call && events.count() == 1;
+    t.only_pull_request = events.pull_request.is_present() && events.count() == 1;
     if t.described.is_empty() {
         t.described.push("other events".into());
     }
