@@ -502,8 +502,9 @@ fn check_permissions(wf: &Workflow, pr_code_jobs: &[&str], out: &mut Vec<Finding
             "permissions-default",
             Severity::Info,
             format!(
-                "{} run with the repository's default token permissions (unknown offline)",
-                names(&inheriting)
+                "{} {} with the repository's default token permissions (unknown offline)",
+                names(&inheriting),
+                if inheriting.len() == 1 { "runs" } else { "run" }
             ),
             wf.at(1),
             "Without `permissions:`, the token's scopes are the repository's setting, which may be read and write for everything (the default of older repositories).",
@@ -594,6 +595,25 @@ mod tests {
             )),
             ["high template-injection .github/workflows/w.yml:8"],
             "a merged pull request's commit message, on a push with secrets"
+        );
+    }
+
+    #[test]
+    fn without_permissions_the_default_is_info_and_write_all_on_a_job_is_medium() {
+        let jobs = "jobs:\n  a:\n    runs-on: x\n    steps:\n      - run: make\n  b:\n    runs-on: x\n    permissions: write-all\n    steps:\n      - run: make\n";
+        assert_eq!(
+            checked(&format!("on: push\n{jobs}")),
+            [
+                "medium excess-permissions .github/workflows/w.yml:7",
+                "info permissions-default .github/workflows/w.yml:1",
+            ]
+        );
+        let wf = Workflow::parse("w.yml", &format!("on: push\n{jobs}"));
+        let mut out = Vec::new();
+        check_workflow(&wf, &mut out);
+        assert_eq!(
+            out[1].title,
+            "`a` runs with the repository's default token permissions (unknown offline)"
         );
     }
 
