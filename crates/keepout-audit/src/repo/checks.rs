@@ -304,7 +304,6 @@ pub fn workflow_findings(workflows: &[Workflow], release: &[ReleaseJob]) -> Vec<
 fn check_workflow(wf: &Workflow, out: &mut Vec<Finding>) {
     let src = SourceLines::new(&wf.text);
     let release = release_jobs(wf);
-    let runs_pr_code = wf.triggers.pull_request_target || wf.triggers.workflow_run;
     let mut pr_code_jobs: Vec<&str> = Vec::new();
     for job in &wf.jobs {
         if let Some(calls) = job.calls.as_deref().filter(|c| local_workflow(c).is_none()) {
@@ -317,118 +316,155 @@ fn check_workflow(wf: &Workflow, out: &mut Vec<Finding>) {
                 "Audit that repository too, and pin the call to a commit (`@<sha>`).",
             ));
         }
-        let publishes = !job.publishes().is_empty();
-        let writes = release_writes(&wf.effective(job));
+        let before = out.len();
         for step in &job.steps {
-            let checkout = step.uses_slug("actions/checkout");
-            if runs_pr_code {
-                let head = step
-                    .with_value("ref")
-                    .filter(|r| checkout && PR_HEAD.is_match(r))
-                    .or_else(|| {
-                        let run = step.run.as_deref()?;
-                        run.lines().find(|l| {
-                            PR_HEAD.is_match(l) && (l.contains("git ") || l.contains("gh pr"))
-                        })
-                    });
-                let artifact = wf.triggers.workflow_run
-                    && (step.uses_slug("dawidd6/action-download-artifact")
-                        || (step.uses_slug("actions/download-artifact")
-                            && step.with_value("run-id").is_some()));
-                if head.is_some() || artifact {
-                    pr_code_jobs.push(&job.key);
-                    let what = if artifact {
-                        "uses the artifacts of the run that triggered it"
-                    } else {
-                        "checks out the pull request's code"
-                    };
-                    let event = if wf.triggers.pull_request_target {
-                        "pull_request_target"
-                    } else {
-                        "workflow_run"
-                    };
-                    out.push(finding(
-                        "untrusted-checkout",
-                        Severity::High,
-                        format!("job `{}` {what} in a {event} workflow", job.key),
-                        wf.at(step.line),
-                        &format!("A {event} workflow runs with the repository's secrets and a token that can write, for a pull request anyone can open: its code (a build script, a test, a changed action, an artifact it made) then runs with them."),
-                        "Run the pull request's code in a `pull_request` workflow (no secrets, a read-only token); keep pull_request_target and workflow_run jobs to labelling and commenting, without checking out or running what the pull request brought.",
-                    ));
-                }
-            }
-            if let Some(run) = &step.run {
-                for expr in EXPRESSION.captures_iter(run) {
-                    let inner = expr.get(1).map_or("", |m| m.as_str());
-                    let Some(ctx) = ATTACKER_CONTEXT.find(inner) else {
-                        continue;
-                    };
-                    pr_code_jobs.push(&job.key);
-                    let line = src
-                        .containing(step.start, step.end, inner)
-                        .unwrap_or(step.line);
-                    // A fork's pull request runs a `pull_request` workflow without secrets
-                    // and with a read-only token: still its text, but not with credentials.
-                    let severity = if wf.triggers.only_pull_request {
-                        Severity::Medium
-                    } else {
-                        Severity::High
-                    };
-                    out.push(finding(
-                        "template-injection",
-                        severity,
-                        format!("job `{}` expands `{}` into a shell script", job.key, ctx.as_str()),
-                        wf.at(line),
-                        "Whoever writes that text (an issue's or a pull request's title, a branch name, a comment) writes shell commands: `${{ }}` is pasted into the script before it runs, with the job's token and secrets.",
-                        "Pass it through an environment variable (`env: TITLE: ${{ ... }}`, then \"$TITLE\" in the script), never `${{ }}` inside `run:`.",
-                    ));
-                }
-            }
-            let Some(action) = &step.action else {
-                continue;
-            };
-            if publishes && !action.first_party() && !action.pinned() {
-                out.push(finding(
-                    "unpinned-action",
-                    Severity::Medium,
-                    format!("job `{}` publishes and uses `{}`, not pinned to a commit", job.key, action.raw),
-                    wf.at(step.line),
-                    "A tag or branch can be moved by whoever controls that action's repository: the next release runs their code with this job's publishing credentials.",
-                    "Pin it to the full 40-character commit SHA (`uses: owner/action@<sha> # v1.2.3`), and let Dependabot or Renovate update it.",
-                ));
-            }
-            let cache = action.slug == "actions/cache"
-                || action.slug == "swatinem/rust-cache"
-                || (action.slug.starts_with("actions/setup-")
-                    && step
-                        .with_value("cache")
-                        .is_some_and(|c| !c.is_empty() && c != "false"));
-            if cache && release.contains(&job.key.as_str()) {
-                out.push(finding(
-                    "release-cache",
-                    Severity::Medium,
-                    format!("job `{}` restores a cache on the release path (`{}`)", job.key, action.raw),
-                    wf.at(step.line),
-                    "Caches are shared with other workflows of the repository, pull requests' included: a poisoned cache becomes part of the release.",
-                    "Build releases without caches (remove it, or `cache: false` / `lookup-only` in release jobs).",
-                ));
-            }
-            if checkout
-                && (publishes || !writes.is_empty())
-                && step.with_value("persist-credentials") != Some("false")
-            {
-                out.push(finding(
-                    "persist-credentials",
-                    Severity::Medium,
-                    format!("job `{}` checks out with its token left in .git/config", job.key),
-                    wf.at(step.line),
-                    "actions/checkout writes the job's token into .git/config by default: every later step (a build script, a dependency's install hook) can read it and push with it.",
-                    "Add `with: persist-credentials: false` to actions/checkout.",
-                ));
-            }
+            out.extend(untrusted_checkout(wf, job, step));
+            template_injections(wf, &src, job, step, out);
+        }
+        if out.len() > before {
+            pr_code_jobs.push(&job.key);
+        }
+        let in_release = release.contains(&job.key.as_str());
+        for step in &job.steps {
+            action_findings(wf, job, step, in_release, out);
         }
     }
     check_permissions(wf, &pr_code_jobs, out);
+}
+
+/// `untrusted-checkout`: a `pull_request_target` or `workflow_run` step that checks out or
+/// fetches the pull request's code, or takes the triggering run's artifacts.
+fn untrusted_checkout(wf: &Workflow, job: &Job, step: &Step) -> Option<Finding> {
+    if !(wf.triggers.pull_request_target || wf.triggers.workflow_run) {
+        return None;
+    }
+    let checkout = step.uses_slug("actions/checkout");
+    let head = step
+        .with_value("ref")
+        .filter(|r| checkout && PR_HEAD.is_match(r))
+        .or_else(|| {
+            let run = step.run.as_deref()?;
+            run.lines()
+                .find(|l| PR_HEAD.is_match(l) && (l.contains("git ") || l.contains("gh pr")))
+        });
+    let artifact = wf.triggers.workflow_run
+        && (step.uses_slug("dawidd6/action-download-artifact")
+            || (step.uses_slug("actions/download-artifact")
+                && step.with_value("run-id").is_some()));
+    if head.is_none() && !artifact {
+        return None;
+    }
+    let what = if artifact {
+        "uses the artifacts of the run that triggered it"
+    } else {
+        "checks out the pull request's code"
+    };
+    let event = if wf.triggers.pull_request_target {
+        "pull_request_target"
+    } else {
+        "workflow_run"
+    };
+    Some(finding(
+        "untrusted-checkout",
+        Severity::High,
+        format!("job `{}` {what} in a {event} workflow", job.key),
+        wf.at(step.line),
+        &format!("A {event} workflow runs with the repository's secrets and a token that can write, for a pull request anyone can open: its code (a build script, a test, a changed action, an artifact it made) then runs with them."),
+        "Run the pull request's code in a `pull_request` workflow (no secrets, a read-only token); keep pull_request_target and workflow_run jobs to labelling and commenting, without checking out or running what the pull request brought.",
+    ))
+}
+
+/// `template-injection`: each `${{ }}` of a `run:` that expands text an outsider writes.
+fn template_injections(
+    wf: &Workflow,
+    src: &SourceLines,
+    job: &Job,
+    step: &Step,
+    out: &mut Vec<Finding>,
+) {
+    let Some(run) = &step.run else {
+        return;
+    };
+    // A fork's pull request runs a `pull_request` workflow without secrets and with a
+    // read-only token: still its text, but not with credentials.
+    let severity = if wf.triggers.only_pull_request {
+        Severity::Medium
+    } else {
+        Severity::High
+    };
+    for expr in EXPRESSION.captures_iter(run) {
+        let inner = expr.get(1).map_or("", |m| m.as_str());
+        let Some(ctx) = ATTACKER_CONTEXT.find(inner) else {
+            continue;
+        };
+        let line = src
+            .containing(step.start, step.end, inner)
+            .unwrap_or(step.line);
+        out.push(finding(
+            "template-injection",
+            severity,
+            format!("job `{}` expands `{}` into a shell script", job.key, ctx.as_str()),
+            wf.at(line),
+            "Whoever writes that text (an issue's or a pull request's title, a branch name, a comment) writes shell commands: `${{ }}` is pasted into the script before it runs, with the job's token and secrets.",
+            "Pass it through an environment variable (`env: TITLE: ${{ ... }}`, then \"$TITLE\" in the script), never `${{ }}` inside `run:`.",
+        ));
+    }
+}
+
+/// The findings about the action a step uses: `unpinned-action` in a publishing job,
+/// `release-cache` on the release path (`in_release`), `persist-credentials` where the token
+/// can publish or write.
+fn action_findings(
+    wf: &Workflow,
+    job: &Job,
+    step: &Step,
+    in_release: bool,
+    out: &mut Vec<Finding>,
+) {
+    let Some(action) = &step.action else {
+        return;
+    };
+    let publishes = !job.publishes().is_empty();
+    if publishes && !action.first_party() && !action.pinned() {
+        out.push(finding(
+            "unpinned-action",
+            Severity::Medium,
+            format!("job `{}` publishes and uses `{}`, not pinned to a commit", job.key, action.raw),
+            wf.at(step.line),
+            "A tag or branch can be moved by whoever controls that action's repository: the next release runs their code with this job's publishing credentials.",
+            "Pin it to the full 40-character commit SHA (`uses: owner/action@<sha> # v1.2.3`), and let Dependabot or Renovate update it.",
+        ));
+    }
+    let cache = action.slug == "actions/cache"
+        || action.slug == "swatinem/rust-cache"
+        || (action.slug.starts_with("actions/setup-")
+            && step
+                .with_value("cache")
+                .is_some_and(|c| !c.is_empty() && c != "false"));
+    if cache && in_release {
+        out.push(finding(
+            "release-cache",
+            Severity::Medium,
+            format!("job `{}` restores a cache on the release path (`{}`)", job.key, action.raw),
+            wf.at(step.line),
+            "Caches are shared with other workflows of the repository, pull requests' included: a poisoned cache becomes part of the release.",
+            "Build releases without caches (remove it, or `cache: false` / `lookup-only` in release jobs).",
+        ));
+    }
+    let writes = !release_writes(&wf.effective(job)).is_empty();
+    if step.uses_slug("actions/checkout")
+        && (publishes || writes)
+        && step.with_value("persist-credentials") != Some("false")
+    {
+        out.push(finding(
+            "persist-credentials",
+            Severity::Medium,
+            format!("job `{}` checks out with its token left in .git/config", job.key),
+            wf.at(step.line),
+            "actions/checkout writes the job's token into .git/config by default: every later step (a build script, a dependency's install hook) can read it and push with it.",
+            "Add `with: persist-credentials: false` to actions/checkout.",
+        ));
+    }
 }
 
 /// Workflow-wide permissions that reach jobs which do not need them.
