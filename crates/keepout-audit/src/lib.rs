@@ -11,6 +11,9 @@
 //! [`HomeAudit`] is `keepout audit` whole: the inputs, the findings, the two reports, the exit
 //! status and the fixes it may run.
 //!
+//! [`RepoAudit`] is `keepout audit --repo` whole: the repository's release path and its
+//! findings ([`repo`]).
+//!
 //! [`git_setup`] is what `keepout git setup` writes into the global git config, the fix of the
 //! `git-setup` finding.
 
@@ -31,7 +34,8 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 pub use machine::InputsError;
-pub use report::{fixes, report_json, report_text, Fix, FixProgram, HomeAudit};
+pub use repo::{gh_token, RepoAudit, RepoError, RepoOptions, TokenSource};
+pub use report::{fixes, report_json, report_text, Fix, FixError, FixProgram, HomeAudit};
 
 /// How bad a finding is. Ordered: `Critical` is the worst.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Hash)]
@@ -167,13 +171,24 @@ pub fn audit(ctx: &Context) -> Vec<Finding> {
     privilege::check(ctx, &mut all);
     git::check(ctx, &mut all);
     system::check(ctx, &mut all);
-    all.sort_by(|a, b| {
+    sort_worst_first(&mut all);
+    all
+}
+
+/// Worst first, then by check, then by place: file, then line as a number (`:9` before `:10`).
+fn sort_worst_first(findings: &mut [Finding]) {
+    let place = |f: &Finding| match f.location.rsplit_once(':') {
+        Some((file, line)) if line.parse::<usize>().is_ok() => {
+            (file.to_string(), line.parse().unwrap_or(0))
+        }
+        _ => (f.location.clone(), 0usize),
+    };
+    findings.sort_by(|a, b| {
         b.severity
             .cmp(&a.severity)
             .then_with(|| a.check.cmp(b.check))
-            .then_with(|| a.location.cmp(&b.location))
+            .then_with(|| place(a).cmp(&place(b)))
     });
-    all
 }
 
 /// A file's text, if it is a small regular file (dotfiles, not data).

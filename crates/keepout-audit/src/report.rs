@@ -47,15 +47,70 @@ impl HomeAudit {
         i32::from(self.findings.iter().any(|f| f.severity >= fail_on))
     }
 
+    /// What `keepout audit` prints: the JSON (with a final newline) or the text.
+    pub fn printed(&self, json: bool) -> serde_json::Result<String> {
+        printed(json, || self.json(), || self.text())
+    }
+
     /// The fixes `--fix` offers, in the order of the findings.
     pub fn fixes(&self) -> Vec<Fix> {
         fixes(&self.findings, &self.context.home)
     }
+
+    /// `--fix`: ask `confirm` about each fix, and run those it says yes to (keepout's own as
+    /// `keepout_exe`), with `HOME` the audited home; `tell` hears what was skipped or failed. A
+    /// fix that fails does not stop the others.
+    pub fn run_fixes<E>(
+        &self,
+        keepout_exe: &Path,
+        mut confirm: impl FnMut(&str) -> Result<bool, E>,
+        mut tell: impl FnMut(&str),
+    ) -> Result<(), FixError>
+    where
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        for fix in self.fixes() {
+            if !confirm(&fix.question).map_err(|e| FixError::Confirm(Box::new(e)))? {
+                tell(&format!("skipped: {}", fix.shown));
+                continue;
+            }
+            let program = match fix.program {
+                FixProgram::Keepout => keepout_exe.as_os_str(),
+                FixProgram::Git => "git".as_ref(),
+            };
+            let status = std::process::Command::new(program)
+                .args(&fix.args)
+                .env("HOME", &self.context.home)
+                .status()
+                .map_err(|source| FixError::Start {
+                    shown: fix.shown.clone(),
+                    source,
+                })?;
+            if !status.success() {
+                tell(&format!("`{}` failed ({status}); going on", fix.shown));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Why `--fix` stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum FixError {
+    /// The question could not be asked (no terminal).
+    #[error("{0}")]
+    Confirm(Box<dyn std::error::Error + Send + Sync>),
+    /// A fix's program could not be started.
+    #[error("{shown}: {source}")]
+    Start {
+        shown: String,
+        source: std::io::Error,
+    },
 }
 
 /// The report for people: a summary line, then each finding, worst first, with its fix.
 pub fn report_text(findings: &[Finding], home: &Path) -> String {
-    let home = home.display();
+    let home = home.display().to_string();
     let mut out = String::new();
     if findings.is_empty() {
         let _ = writeln!(
@@ -63,6 +118,17 @@ pub fn report_text(findings: &[Finding], home: &Path) -> String {
             "keepout audit: nothing found in {home}. Run it again after installing new tools."
         );
         return out;
+    }
+    write_findings(&mut out, findings, &home);
+    out
+}
+
+/// A summary line of `findings` in `place`, then each finding, worst first, with its fix (the
+/// home audit's and the repository audit's).
+pub(crate) fn write_findings(out: &mut String, findings: &[Finding], place: &str) {
+    if findings.is_empty() {
+        let _ = writeln!(out, "keepout audit: nothing found in {place}.");
+        return;
     }
     let count = |s: Severity| findings.iter().filter(|f| f.severity == s).count();
     let summary: Vec<String> = [
@@ -78,7 +144,7 @@ pub fn report_text(findings: &[Finding], home: &Path) -> String {
     .collect();
     let _ = writeln!(
         out,
-        "keepout audit: {} finding{} in {home} ({}), worst first\n",
+        "keepout audit: {} finding{} in {place} ({}), worst first\n",
         findings.len(),
         if findings.len() == 1 { "" } else { "s" },
         summary.join(", ")
@@ -93,7 +159,6 @@ pub fn report_text(findings: &[Finding], home: &Path) -> String {
         }
         let _ = writeln!(out);
     }
-    out
 }
 
 /// The report for scripts (docs/audit.md), without the final newline.
@@ -109,6 +174,19 @@ pub fn report_json(findings: &[Finding], home: &Path) -> serde_json::Result<Stri
         home,
         findings,
     })
+}
+
+/// The JSON (ended by a newline) when `json`, else the text.
+pub(crate) fn printed(
+    json: bool,
+    doc: impl FnOnce() -> serde_json::Result<String>,
+    text: impl FnOnce() -> String,
+) -> serde_json::Result<String> {
+    if json {
+        doc().map(|d| d + "\n")
+    } else {
+        Ok(text())
+    }
 }
 
 /// Which program a fix runs.
@@ -251,6 +329,46 @@ mod tests {
         assert_eq!(audit.exit_status(Severity::High), 0);
         audit.again();
         assert_eq!(audit.findings, crate::audit(&audit.context));
+    }
+
+    #[test]
+    fn run_fixes_asks_first_says_what_it_skipped_and_stops_when_it_cannot_ask() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut audit = HomeAudit::of(Context::from_machine(Some(dir.path()), None).unwrap());
+        audit.findings = vec![finding(
+            "git-setup",
+            Severity::Low,
+            Some("keepout git setup"),
+        )];
+        let exe = Path::new("/nonexistent/keepout");
+        let mut asked = Vec::new();
+        let mut told = Vec::new();
+        audit
+            .run_fixes(
+                exe,
+                |q| {
+                    asked.push(q.to_string());
+                    Ok::<_, std::io::Error>(false)
+                },
+                |m| told.push(m.to_string()),
+            )
+            .unwrap();
+        assert_eq!(
+            asked,
+            ["git-setup found (~/.netrc:3). Run `keepout git setup`?"]
+        );
+        assert_eq!(told, ["skipped: keepout git setup"]);
+        let err = audit
+            .run_fixes(exe, |_| Err(std::io::Error::other("no terminal")), |_| {})
+            .unwrap_err();
+        assert_eq!(err.to_string(), "no terminal");
+        let err = audit
+            .run_fixes(exe, |_| Ok::<_, std::io::Error>(true), |_| {})
+            .unwrap_err();
+        assert!(
+            err.to_string().starts_with("keepout git setup: "),
+            "a program that cannot start: {err}"
+        );
     }
 
     #[test]

@@ -1,71 +1,67 @@
-//! `keepout audit`: keepout-audit's [`HomeAudit`] of the caller's home (or `--home DIR`),
-//! printed for people or scripts (--json), after `--fix` has asked about and run each fix it
-//! offers; both reports are recorded as snapshots of the binary's output
-//! (tests/suite/snapshots.rs).
+//! `keepout audit`: keepout-audit's [`HomeAudit`] of the caller's home (or `--home DIR`), or
+//! with `--repo` its [`RepoAudit`] of a repository's release path, printed for people or
+//! scripts (--json); `--fix` is keepout-audit's walk through the fixes. Both home reports are
+//! recorded as snapshots of the binary's output (tests/suite/snapshots.rs).
 
-use keepout_audit::{Context, FixProgram, HomeAudit, Severity};
+use keepout_audit::{Context, HomeAudit, RepoAudit, RepoOptions, Severity, TokenSource};
 
 use crate::cli::AuditArgs;
 
-/// `--fix`: ask before each fix keepout can do, and run it.
-fn fix(audit: &HomeAudit) -> Result<(), String> {
-    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    for fix in audit.fixes() {
-        match keepout_prompt::confirm(&fix.question) {
-            Ok(true) => {}
-            Ok(false) => {
-                eprintln!("keepout: skipped: {}", fix.shown);
-                continue;
-            }
-            Err(e) => return Err(e.to_string()),
-        }
-        let program = match fix.program {
-            FixProgram::Keepout => exe.clone(),
-            FixProgram::Git => "git".into(),
-        };
-        let status = std::process::Command::new(program)
-            .args(&fix.args)
-            .env("HOME", &audit.context.home)
-            .status()
-            .map_err(|e| format!("{}: {e}", fix.shown))?;
-        if !status.success() {
-            eprintln!("keepout: `{}` failed ({status}); going on", fix.shown);
-        }
-    }
-    Ok(())
-}
-
 /// Exit status: 0 nothing at or above --fail-on, 1 findings, 2 keepout error.
 pub fn audit(args: AuditArgs) -> i32 {
+    let fail_on = Severity::parse(&args.fail_on).unwrap_or(Severity::High);
+    if let Some(dir) = &args.repo {
+        let token = match args.token.as_deref().map(repo_token).transpose() {
+            Ok(token) => token,
+            Err(e) => return fail(&format!("{e:#}")),
+        };
+        let zizmor = args.zizmor;
+        return match RepoAudit::of(dir.as_deref(), &RepoOptions { zizmor, token }) {
+            Ok(a) => print(a.printed(args.json), a.exit_status(fail_on)),
+            Err(e) => fail(&e),
+        };
+    }
     let agent_socket = keepout_vault::cache::socket_dir_location()
         .ok()
         .map(|d| d.join("agent.sock"));
     let mut audit = match Context::from_machine(args.home.as_deref(), agent_socket) {
         Ok(context) => HomeAudit::of(context),
-        Err(e) => {
-            eprintln!("keepout: audit: {e}");
-            return 2;
-        }
+        Err(e) => return fail(&e),
     };
-    let fail_on = Severity::parse(&args.fail_on).unwrap_or(Severity::High);
     if args.fix {
-        if let Err(e) = fix(&audit) {
+        let tell = |m: &str| eprintln!("keepout: {m}");
+        let exe = std::env::current_exe().unwrap_or_else(|_| "keepout".into());
+        if let Err(e) = audit.run_fixes(&exe, keepout_prompt::confirm, tell) {
             eprintln!("keepout: audit --fix: {e}");
             return 2;
         }
         audit.again();
         eprintln!("keepout: audit after the fixes:");
     }
-    if args.json {
-        match audit.json() {
-            Ok(text) => println!("{text}"),
-            Err(e) => {
-                eprintln!("keepout: audit: {e}");
-                return 2;
-            }
+    print(audit.printed(args.json), audit.exit_status(fail_on))
+}
+
+/// `--token SOURCE`: a secret of the vault (`keepout:NAME`), or what `gh auth token` prints.
+fn repo_token(source: &str) -> anyhow::Result<secrecy::SecretString> {
+    Ok(match TokenSource::parse(source)? {
+        TokenSource::Gh => keepout_audit::gh_token()?,
+        TokenSource::Vault(name) => {
+            let document = crate::secret::session().read_document(&crate::secret::vault())?;
+            document.get(&name)?.value.to_string().into()
         }
-    } else {
-        print!("{}", audit.text());
+    })
+}
+
+fn fail(e: &dyn std::fmt::Display) -> i32 {
+    eprintln!("keepout: audit: {e}");
+    2
+}
+
+/// Print the report; `status`, or 2 when it cannot be made.
+fn print(report: serde_json::Result<String>, status: i32) -> i32 {
+    match report {
+        Ok(report) => print!("{report}"),
+        Err(e) => return fail(&e),
     }
-    audit.exit_status(fail_on)
+    status
 }

@@ -316,6 +316,17 @@ pub struct AuditArgs {
     /// programs (sudo -n, ssh-add -l) are then skipped.
     #[arg(long, value_name = "DIR")]
     pub home: Option<PathBuf>,
+    /// Audit a repository's release path instead (the one the current directory is in):
+    /// which jobs publish, what starts them, how they authenticate, what gates them.
+    #[arg(long, value_name = "DIR", num_args = 0..=1, conflicts_with_all = ["home", "fix"])]
+    pub repo: Option<Option<PathBuf>>,
+    /// With --repo: add the findings of zizmor (installed separately), run offline.
+    #[arg(long, requires = "repo")]
+    pub zizmor: bool,
+    /// With --repo: the read-only token for GitHub's settings: `keepout:NAME` from the vault,
+    /// or `gh` for `gh auth token`.
+    #[arg(long, value_name = "SOURCE", requires = "repo")]
+    pub token: Option<String>,
     /// Walk through the fixes that keepout can do (import into the vault, `keepout git setup`,
     /// keepout as git's credential helper), asking before each; then audit again.
     #[arg(long, conflicts_with = "json")]

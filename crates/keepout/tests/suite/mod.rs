@@ -35,6 +35,7 @@ mod image;
 mod net;
 mod ordinary_work;
 mod pty;
+mod repo_audit;
 mod review;
 mod snapshots;
 mod toolchains;

@@ -279,3 +279,25 @@ fn every_page_renders_with_man() {
         assert!(shown.contains(&format!("{name}(1)")), "{name}:\n{shown}");
     }
 }
+
+/// `keepout audit --repo` of a `git init`ed copy of a fixture repository with two long-lived
+/// publish tokens (keepout-audit's tests/fixtures/repos/long-token), for people and for
+/// scripts, with the repository shown as `[REPO]`; two high findings, so exit status 1.
+#[test]
+fn the_repository_report_is_as_recorded() {
+    let (_dir, repo) = super::repo_audit::git_copy("long-token");
+    let dir = repo.display().to_string();
+    let text = run(
+        keepout(&["audit", "--repo", &dir]),
+        "keepout audit --repo".into(),
+    );
+    assert_eq!(text.code, Some(1), "{text}");
+    let json = run(
+        keepout(&["audit", "--repo", &dir, "--json"]),
+        "keepout audit --repo --json".into(),
+    );
+    assert_eq!(json.code, Some(1), "{json}");
+    let json = json.stdout.strip_suffix('\n').unwrap_or(&json.stdout);
+    insta::assert_snapshot!("audit-repo-text", text.stdout.replace(&dir, "[REPO]"));
+    insta::assert_snapshot!("audit-repo-json", json.replace(&dir, "[REPO]"));
+}
