@@ -3,6 +3,7 @@
 //! scripts (--json); `--fix` is keepout-audit's walk through the fixes. Both home reports are
 //! recorded as snapshots of the binary's output (tests/suite/snapshots.rs).
 
+use anyhow::Context as _;
 use keepout_audit::{Context, HomeAudit, RepoAudit, RepoOptions, Severity, TokenSource};
 
 use crate::cli::AuditArgs;
@@ -43,13 +44,13 @@ pub fn audit(args: AuditArgs) -> i32 {
 
 /// `--token SOURCE`: a secret of the vault (`keepout:NAME`), or what `gh auth token` prints.
 fn repo_token(source: &str) -> anyhow::Result<secrecy::SecretString> {
-    Ok(match TokenSource::parse(source)? {
-        TokenSource::Gh => keepout_audit::gh_token()?,
-        TokenSource::Vault(name) => {
-            let document = crate::secret::session().read_document(&crate::secret::vault())?;
-            document.get(&name)?.value.to_string().into()
-        }
-    })
+    let TokenSource::Vault(name) = TokenSource::parse(source)? else {
+        return Ok(keepout_audit::gh_token()?);
+    };
+    let vault = crate::secret::session().read_document(&crate::secret::vault());
+    let token = vault.and_then(|v| Ok(v.get(&name)?.value.to_string()));
+    let hint = || format!("--token {source} (`keepout secret set {name}` stores one)");
+    Ok(token.with_context(hint)?.into())
 }
 
 fn fail(e: &dyn std::fmt::Display) -> i32 {
