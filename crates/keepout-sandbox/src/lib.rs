@@ -139,6 +139,15 @@ pub fn landlock_abi() -> i32 {
     linux::landlock_abi()
 }
 
+/// What the seccomp filter refuses by argument, for another backend's profile (the container's):
+/// the calls that take a file mode (a setuid or setgid bit refused), the open flags that give
+/// the mode a meaning, those bits, and the namespace flags `clone` may not use.
+pub mod seccomp_arguments {
+    pub use crate::linux::seccomp::{
+        set_id_mode_args, ModeArg, CLONE_NS_FLAGS, CREATING_OPEN_FLAGS, SET_ID_BITS,
+    };
+}
+
 /// The system calls the seccomp filter denies outright, each with the threat it answers.
 #[cfg(target_os = "linux")]
 pub fn denied_syscalls() -> Vec<(&'static str, &'static str)> {

@@ -80,44 +80,55 @@ pub fn denied_syscalls() -> Vec<Denied> {
 /// A system call that takes a file mode: its number, the index of the mode argument, and, for
 /// the open calls, the index of the flags argument (the mode means something only when the
 /// flags create a file; otherwise the register holds whatever was there, and must not decide).
-struct ModeArg {
+pub struct ModeArg {
+    pub name: &'static str,
     nr: i64,
-    mode: u8,
-    open_flags: Option<u8>,
+    pub mode: u8,
+    pub open_flags: Option<u8>,
 }
 
-fn set_id_mode_args() -> Vec<ModeArg> {
-    let arg = |nr, mode, open_flags| ModeArg {
-        nr,
-        mode,
-        open_flags,
-    };
+/// The calls that take a file mode, where a setuid or setgid bit is refused (A7); public for
+/// the container backend's profile, which refuses the same.
+pub fn set_id_mode_args() -> Vec<ModeArg> {
+    macro_rules! arg {
+        ($nr:ident, $mode:expr, $flags:expr) => {
+            ModeArg {
+                name: stringify!($nr).trim_start_matches("SYS_"),
+                nr: libc::$nr,
+                mode: $mode,
+                open_flags: $flags,
+            }
+        };
+    }
     #[allow(unused_mut)]
     let mut list = vec![
-        arg(libc::SYS_fchmod, 1, None),
-        arg(libc::SYS_fchmodat, 2, None),
-        arg(libc::SYS_fchmodat2, 2, None),
-        arg(libc::SYS_openat, 3, Some(2)),
-        arg(libc::SYS_mknodat, 2, None),
+        arg!(SYS_fchmod, 1, None),
+        arg!(SYS_fchmodat, 2, None),
+        arg!(SYS_fchmodat2, 2, None),
+        arg!(SYS_openat, 3, Some(2)),
+        arg!(SYS_mknodat, 2, None),
     ];
     #[cfg(target_arch = "x86_64")]
     list.extend([
-        arg(libc::SYS_chmod, 1, None),
-        arg(libc::SYS_open, 2, Some(1)),
-        arg(libc::SYS_creat, 1, None),
-        arg(libc::SYS_mknod, 1, None),
+        arg!(SYS_chmod, 1, None),
+        arg!(SYS_open, 2, Some(1)),
+        arg!(SYS_creat, 1, None),
+        arg!(SYS_mknod, 1, None),
     ]);
     list
 }
 
 /// The open flags that create a file, and so give the mode argument a meaning: O_CREAT, and
 /// O_TMPFILE's own bit.
-const CREATING_OPEN_FLAGS: &[u64] = &[libc::O_CREAT as u64, 0o20000000];
+pub const CREATING_OPEN_FLAGS: &[u64] = &[libc::O_CREAT as u64, 0o20000000];
+
+/// The setuid and setgid bits of a mode.
+pub const SET_ID_BITS: &[u64] = &[libc::S_ISUID as u64, libc::S_ISGID as u64];
 
 const TIOCSTI: u64 = 0x5412;
 const TIOCLINUX: u64 = 0x541C;
 /// Namespace flags that `clone` may not use.
-const CLONE_NS_FLAGS: &[u64] = &[
+pub const CLONE_NS_FLAGS: &[u64] = &[
     libc::CLONE_NEWUSER as u64,
     libc::CLONE_NEWNS as u64,
     libc::CLONE_NEWPID as u64,

@@ -458,6 +458,55 @@ fn image_gets_keepouts_seccomp_deny_list_on_top_of_the_engines() {
     }
 }
 
+/// A7 in the project, as natively: no setuid or setgid file can be made there (by chmod, or by
+/// open or mknod with such a mode). The project is the host's: a setuid copy of a program left
+/// in it would give any local account the owner's identity. Outside, the same script makes
+/// both (proves the attack); inside, both fail with EPERM and ordinary modes still work.
+#[test]
+fn image_refuses_setuid_and_setgid_files_in_the_project() {
+    for r in runners() {
+        let fx = Fixture::new(&r);
+        let Some(env) = engine_env(&fx) else { return };
+        let script = "cp /bin/true ./suid && chmod 4755 ./suid; echo chmod=$?; \
+             python3 -c 'import os; os.close(os.open(\"sgid\", os.O_CREAT | os.O_WRONLY, 0o2755))' \
+             2>/dev/null; echo open=$?; echo plain > plain.txt && chmod 600 plain.txt; echo plain=$?; \
+             find . -perm /6000 -type f -name \"*id\" | sort";
+        let out = fx.outside(script);
+        assert!(
+            out.has("chmod=0") && out.has("open=0") && out.has("./suid") && out.has("./sgid"),
+            "[{r}] outside: both set-id files are made (proves the attack):{out}"
+        );
+        for f in ["suid", "sgid", "plain.txt"] {
+            let _ = std::fs::remove_file(fx.project.join(f));
+        }
+        let inn = in_image(&fx, &env, &[], script);
+        if r.is_root() {
+            // The container runs as nobody, which cannot write root's project at all.
+            let listed = |f: &str| inn.stdout.lines().any(|l| l == f);
+            assert!(
+                !listed("./suid") && !listed("./sgid"),
+                "[{r}] nothing set-id:{inn}"
+            );
+            continue;
+        }
+        assert!(
+            inn.has("chmod=1")
+                && inn.has("open=1")
+                && inn.stderr.contains("Operation not permitted"),
+            "[{r}] inside: both refused with EPERM:{inn}"
+        );
+        assert!(
+            inn.has("plain=0"),
+            "[{r}] inside: ordinary modes work:{inn}"
+        );
+        let listed = |f: &str| inn.stdout.lines().any(|l| l == f);
+        assert!(
+            !listed("./suid") && !listed("./sgid"),
+            "[{r}] inside: no set-id file in the project:{inn}"
+        );
+    }
+}
+
 /// Host processes (A6), the host's abstract unix sockets and loopback services (A3, A9) and the
 /// caller's open descriptors (A10) are out of the container's reach, as natively.
 #[test]
