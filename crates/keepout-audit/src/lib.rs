@@ -76,7 +76,13 @@ impl Severity {
 pub struct Finding {
     /// Which check: `plaintext-credentials`, `ssh-key-unencrypted`, `ssh-key-permissions`,
     /// `ssh-agent-unconfirmed`, `ssh-forward-agent`, `token`, `privilege`, `path-writable`,
-    /// `git-global-hook`, `git-credential-store`, `git-setup`, `system-credentials`.
+    /// `git-global-hook`, `git-credential-store`, `git-setup`, `system-credentials`; the
+    /// repository audit's (`--repo`, docs/audit.md): `publish-token`, `publish-ungated`,
+    /// `untrusted-checkout`, `template-injection`, `id-token-write`, `unpinned-action`,
+    /// `excess-permissions`, `release-cache`, `persist-credentials`, `codeowners`,
+    /// `workflow-unreadable`, `permissions-default`, `remote-workflow`, `zizmor`, and GitHub's
+    /// settings: `github-environment`, `github-default-branch`, `github-release-tags`,
+    /// `github-settings`.
     pub check: &'static str,
     pub severity: Severity,
     /// One line: what was found.

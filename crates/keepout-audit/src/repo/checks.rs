@@ -15,6 +15,7 @@ use std::sync::LazyLock;
 use regex::Regex;
 use serde::Serialize;
 
+use super::finding;
 use super::lines::SourceLines;
 use super::workflow::{secrets_in, Job, Perms, Step, Workflow};
 use crate::{Finding, Severity};
@@ -220,25 +221,6 @@ fn release_jobs(wf: &Workflow) -> Vec<&str> {
         i += 1;
     }
     jobs
-}
-
-fn finding(
-    check: &'static str,
-    severity: Severity,
-    title: String,
-    location: String,
-    why: &str,
-    fix: &str,
-) -> Finding {
-    Finding {
-        check,
-        severity,
-        title,
-        location,
-        why: why.into(),
-        fix: fix.into(),
-        fix_command: None,
-    }
 }
 
 /// The offline findings about the workflows and the release path.

@@ -19,6 +19,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
+use super::finding;
 use crate::{Finding, Severity};
 
 /// GitHub's API, unless [`API_BASE_VARIABLE`] says otherwise.
@@ -538,25 +539,6 @@ fn encode_segment(segment: &str) -> String {
         }
     }
     encoded
-}
-
-fn finding(
-    check: &'static str,
-    severity: Severity,
-    title: String,
-    location: String,
-    why: &str,
-    fix: &str,
-) -> Finding {
-    Finding {
-        check,
-        severity,
-        title,
-        location,
-        why: why.into(),
-        fix: fix.into(),
-        fix_command: None,
-    }
 }
 
 /// Why an environment's deployment branch policy matters, either way.

@@ -25,6 +25,26 @@ pub use github::Remote;
 
 use crate::{Finding, Severity};
 
+/// A finding of the repository audit (none has a command `--fix` could run).
+fn finding(
+    check: &'static str,
+    severity: Severity,
+    title: String,
+    location: String,
+    why: &str,
+    fix: &str,
+) -> Finding {
+    Finding {
+        check,
+        severity,
+        title,
+        location,
+        why: why.into(),
+        fix: fix.into(),
+        fix_command: None,
+    }
+}
+
 /// Why the repository cannot be audited.
 #[derive(Debug, thiserror::Error)]
 pub enum RepoError {
@@ -207,15 +227,14 @@ fn codeowners_finding(root: &Path) -> Option<Finding> {
             "no CODEOWNERS file: no one must review changes to the workflows".to_string(),
         ),
     };
-    Some(Finding {
-        check: "codeowners",
-        severity: Severity::Medium,
+    Some(finding(
+        "codeowners",
+        Severity::Medium,
         title,
         location,
-        why: "A change to a workflow changes what publishes and with which credentials; with code owners and a branch rule requiring their review, it cannot go in from one compromised account.".into(),
-        fix: "Add `/.github/workflows/ @you-or-your-release-team` to .github/CODEOWNERS and require code owners' review on the default branch.".into(),
-        fix_command: None,
-    })
+        "A change to a workflow changes what publishes and with which credentials; with code owners and a branch rule requiring their review, it cannot go in from one compromised account.",
+        "Add `/.github/workflows/ @you-or-your-release-team` to .github/CODEOWNERS and require code owners' review on the default branch.",
+    ))
 }
 
 impl RepoAudit {
