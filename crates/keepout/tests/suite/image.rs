@@ -740,15 +740,10 @@ fn image_refuses_what_it_does_not_do_yet() {
     }
 }
 
-/// A script that says which of its arguments it reached (urllib, the proxy variables as the
-/// environment gives them), and whether a direct connection past any proxy gets anywhere.
-const FETCH: &str = r#"import socket, sys, urllib.request
-for url in sys.argv[1:]:
-    try:
-        urllib.request.urlopen(url, timeout=20).read(100)
-        print("REACHED", url)
-    except Exception as e:
-        print("REFUSED", url, str(e)[:100])
+/// After net.rs's urllib fetches ([`super::net::FETCH_PY`]): whether a direct connection past
+/// any proxy gets anywhere.
+const DIRECT_PY: &str = r#"
+import socket
 try:
     socket.create_connection(("151.101.0.223", 443), timeout=5)
     print("DIRECT-REACHED")
@@ -766,7 +761,7 @@ fn image_net_names_reach_only_the_allowlist_through_keepouts_proxy() {
         let fx = Fixture::new(&r);
         let Some(env) = engine_env(&fx) else { return };
         let fetch = fx.project.join("fetch.py");
-        std::fs::write(&fetch, FETCH).unwrap();
+        std::fs::write(&fetch, format!("{}{DIRECT_PY}", super::net::FETCH_PY)).unwrap();
         fx.give_to_runner(&fetch);
         let urls = "https://pypi.org/simple/six/ https://index.crates.io/config.json";
         let out = fx.outside(&format!("python3 fetch.py {urls}"));

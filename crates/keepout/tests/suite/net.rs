@@ -8,7 +8,7 @@ use super::harness::*;
 
 /// Fetch each URL with Python's urllib (which honours the proxy variables); print
 /// `REACHED url` or `REFUSED url why`.
-const FETCH_PY: &str = r#"
+pub(super) const FETCH_PY: &str = r#"
 import sys, urllib.request
 for url in sys.argv[1:]:
     try:
