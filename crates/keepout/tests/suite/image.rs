@@ -68,6 +68,15 @@ fn engine_env(fx: &Fixture) -> Option<Vec<(String, String)>> {
     None
 }
 
+/// `podman ps <flags> --no-trunc --format FORMAT` as the runner: the containers it lists.
+fn containers(fx: &Fixture, env: &[(String, String)], flags: &[&str], format: &str) -> String {
+    let mut argv = vec!["podman".to_string(), "ps".into()];
+    argv.extend(flags.iter().map(|f| f.to_string()));
+    argv.extend(["--no-trunc", "--format", format].map(String::from));
+    let what = format!("[{}] podman ps", fx.runner);
+    run(fx.runner.command(&argv, env, &fx.project), what).stdout
+}
+
 /// `keepout run --image IMAGE <extra> -- sh -c script` as the runner, with `env`.
 fn in_image(fx: &Fixture, env: &[(String, String)], extra: &[&str], script: &str) -> Output {
     let mut argv = vec![
@@ -348,23 +357,7 @@ fn image_container_does_not_outlive_keepout() {
         let mut cmd = fx.runner.command(&argv, &env, &fx.project);
         cmd.stdin(std::process::Stdio::null());
         let running = Running::spawn(cmd, format!("[{r}] keepout run --image -- sleep"));
-        let ps = || {
-            let argv: Vec<String> = [
-                "podman",
-                "ps",
-                "--all",
-                "--no-trunc",
-                "--format",
-                "{{.Names}} {{.Command}}",
-            ]
-            .map(String::from)
-            .to_vec();
-            run(
-                fx.runner.command(&argv, &env, &fx.project),
-                format!("[{r}] podman ps"),
-            )
-            .stdout
-        };
+        let ps = || containers(&fx, &env, &["--all"], "{{.Names}} {{.Command}}");
         let up = poll(Duration::from_secs(40), || ps().contains(&marker));
         assert!(up, "[{r}] the container runs: {}", ps());
         assert!(signal(running.pid(), "KILL"), "[{r}] SIGKILL keepout");
@@ -622,23 +615,7 @@ fn image_runs_on_a_remote_engine_through_container_host() {
             inn.has(&fx.project.display().to_string()) && inn.has("refused"),
             "[{r}] the project at its path, its hooks read-only:{inn}"
         );
-        let ps = || {
-            let argv: Vec<String> = [
-                "podman",
-                "ps",
-                "--all",
-                "--no-trunc",
-                "--format",
-                "{{.Command}}",
-            ]
-            .map(String::from)
-            .to_vec();
-            run(
-                fx.runner.command(&argv, &env, &fx.project),
-                format!("[{r}] podman ps"),
-            )
-            .stdout
-        };
+        let ps = || containers(&fx, &env, &["--all"], "{{.Command}}");
         assert!(
             poll(Duration::from_secs(20), || !ps().contains(&marker)),
             "[{r}] the container is gone: {}",
@@ -694,16 +671,7 @@ fn image_relays_signals_to_the_command() {
             fx.runner.command(&argv, &env, &fx.project),
             format!("[{r}] keepout run --image -- trap TERM"),
         );
-        let running_containers = || {
-            let argv: Vec<String> = ["podman", "ps", "--no-trunc", "--format", "{{.Command}}"]
-                .map(String::from)
-                .to_vec();
-            run(
-                fx.runner.command(&argv, &env, &fx.project),
-                format!("[{r}] podman ps"),
-            )
-            .stdout
-        };
+        let running_containers = || containers(&fx, &env, &[], "{{.Command}}");
         assert!(
             poll(Duration::from_secs(40), || running_containers()
                 .contains(&marker)),
