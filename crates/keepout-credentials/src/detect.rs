@@ -147,12 +147,20 @@ fn placeholder(value: &str) -> bool {
             .contains(&v.to_ascii_lowercase().as_str())
 }
 
-/// [`placeholder`], and for a key setting (`privateKey`, `ssl_key`), a path to the key file.
+/// [`placeholder`]; for a key setting (`privateKey`, `ssl_key`), a path to the key file; and
+/// for an `auth` setting, the name of a method (`AUTH=peercred`, `TCP_AUTH=sys`: xpra's
+/// `/etc/default/xpra`). npm's and Docker's `auth`/`_auth` hold base64, which has capitals or
+/// digits; a lower-case word without digits is taken for a method's name.
 fn placeholder_for(key: &str, value: &str) -> bool {
     let v = value.trim();
+    let k = key.to_ascii_lowercase().replace('-', "_");
+    let k = k.rsplit([':', '.']).next().unwrap_or(&k);
+    let method_name = v.len() <= 24
+        && v.starts_with(|c: char| c.is_ascii_lowercase())
+        && v.chars().all(|c| c.is_ascii_lowercase() || c == '-' || c == '_');
     placeholder(v)
-        || (key.to_ascii_lowercase().ends_with("key")
-            && (v.starts_with('/') || v.starts_with("~/")))
+        || (k.ends_with("key") && (v.starts_with('/') || v.starts_with("~/")))
+        || ((k == "auth" || k.ends_with("_auth")) && method_name)
 }
 
 /// A userinfo that is a credential: with a password, or a token as the user name.
@@ -303,7 +311,7 @@ fn netrc_hits(text: &str) -> Vec<Hit> {
 
 /// Bumped whenever what the detector finds changes, so that a verdict remembered by an earlier
 /// build (the sandbox's cache of clean system files) is not trusted any more.
-pub const REVISION: u32 = 1;
+pub const REVISION: u32 = 2;
 
 /// Parts of every token shape, in lower case: a line with none of them holds no token.
 const SHAPE_NEEDLES: &[&str] = &[
@@ -543,6 +551,11 @@ mod tests {
             redacted("{\"auths\": {\"r.io\": {\"auth\": \"dXNlcjpwYXNz\"}}}\n"),
             "{\"auths\": {\"r.io\": {\"auth\": \"\"}}}\n"
         );
+        // A method name only where the key is `auth`: a password may be one word.
+        assert_eq!(
+            redacted("_auth = dXNlcjpwYXNz\nREDIS_AUTH=hunter2\nDB_PASSWORD=peercred\n"),
+            "_auth = \"\"\nREDIS_AUTH=\"\"\nDB_PASSWORD=\"\"\n"
+        );
         assert_eq!(
             redacted("<server><id>x</id><password>hunter2</password></server>\n"),
             "<server><id>x</id><password></password></server>\n"
@@ -558,6 +571,9 @@ mod tests {
             "<server><privateKey>/path/to/key</privateKey></server>\n",
             "# password = changeme\n; token = example\n",
             "//registry.npmjs.org/:_authToken=${NPM_TOKEN}\n",
+            // xpra's /etc/default/xpra: authentication methods, not secrets.
+            "TCP_AUTH=sys\nAUTH=peercred\n",
+            "auth: none\nproxy_auth = kerberos-negotiate\n",
             "<password>${env.MAVEN_PASSWORD}</password>\n",
             "token:\n  path: /x\n",
             "use_token = true\n",

@@ -159,7 +159,13 @@ pub(super) fn run(
     drop(go_write);
     let relay = prepared.terminal.take().map(|t| t.relay(policy.terminal));
     let report = read_report(err_read);
-    let status = wait_forwarding(pid, &signals, relay.as_ref(), resources);
+    let status = wait_forwarding(
+        pid,
+        &signals,
+        relay.as_ref(),
+        resources,
+        &mut super::notifications::Notifications::new(None),
+    );
     let dropped = relay
         .map(super::terminal::Relay::finish)
         .unwrap_or_default();

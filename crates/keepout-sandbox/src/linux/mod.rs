@@ -20,6 +20,7 @@ pub(crate) mod join;
 mod landlock;
 mod landlock_mode;
 mod mounts;
+mod notifications;
 mod report;
 pub(crate) mod resources;
 pub(crate) mod seccomp;
@@ -38,6 +39,7 @@ use rustix::process::{Pid, Signal, WaitOptions};
 
 use channel::{recv_fd, send_fd};
 use exec::{confine_and_exec, Prepared};
+use notifications::Notifications;
 use report::{namespace_error, read_report, report, SetupError, SETUP_FAILED};
 use signals::{parent_signals, wait_forwarding, FORWARDED_SIGNALS};
 
@@ -76,51 +78,6 @@ pub(crate) fn run(
             landlock_mode::run(policy, resources).map(|(o, d)| (o, Vec::new(), d))
         }
     }
-}
-
-/// The supervisor's stack: it polls, answers and formats a name, a few KiB deep. Not the
-/// default 2 MiB: glibc gives the unused part of a thread's stack back at its exit
-/// (`madvise(MADV_DONTNEED)`), which the end of every run waits for in the join.
-const SUPERVISOR_STACK: usize = 128 << 10;
-
-/// Answer the deny filter's notifications (EPERM, as the filter would have) and record them,
-/// until the sandbox is gone (the listener hangs up) or `stop` is set.
-fn supervise(
-    listener: OwnedFd,
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-) -> std::io::Result<std::thread::JoinHandle<Vec<String>>> {
-    let thread = std::thread::Builder::new()
-        .name("keepout-seccomp".into())
-        .stack_size(SUPERVISOR_STACK);
-    thread.spawn(move || {
-        use rustix::event::{PollFd, PollFlags, Timespec};
-        let mut tried: Vec<String> = Vec::new();
-        let tick = Timespec {
-            tv_sec: 0,
-            tv_nsec: 50_000_000,
-        };
-        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-            let mut fds = [PollFd::new(&listener, PollFlags::IN)];
-            match rustix::event::poll(&mut fds, Some(&tick)) {
-                Ok(0) | Err(rustix::io::Errno::INTR) => continue,
-                Err(_) => break,
-                Ok(_) => {}
-            }
-            let revents = fds[0].revents();
-            if revents.contains(PollFlags::IN) {
-                if let Ok(n) = sys::notification_recv(listener.as_fd()) {
-                    let _ = sys::notification_deny(listener.as_fd(), n.id, libc::EPERM);
-                    let what = seccomp::describe(n.nr as i64, &n.args);
-                    if !tried.contains(&what) {
-                        tried.push(what);
-                    }
-                }
-            } else if revents.intersects(PollFlags::HUP | PollFlags::ERR) {
-                break;
-            }
-        }
-        tried
-    })
 }
 
 fn run_in_namespaces(
@@ -253,13 +210,7 @@ fn run_in_namespaces(
     drop(terminal_keepout);
     // The command sends its notification listener just before exec (or closes the socket when
     // it fails, or when the kernel cannot do user notification: then the filter denies alone).
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let supervisor = match recv_fd(&notify_keepout) {
-        // Should no thread be had, the listener closes and the filter's calls fail with
-        // ENOSYS instead: still refused, only not recorded.
-        Ok(Some(listener)) => supervise(listener, stop.clone()).ok(),
-        _ => None,
-    };
+    let mut notifications = Notifications::new(recv_fd(&notify_keepout).ok().flatten());
     drop(notify_keepout);
 
     // Served from here on (the command is about to start): a second keepout may join.
@@ -268,7 +219,13 @@ fn run_in_namespaces(
         _ => None,
     };
     let report = read_report(err_read);
-    let status = wait_forwarding(child_pid, &signals, relay.as_ref(), resources);
+    let status = wait_forwarding(
+        child_pid,
+        &signals,
+        relay.as_ref(),
+        resources,
+        &mut notifications,
+    );
     drop(join_server);
     let dropped = relay.map(terminal::Relay::finish).unwrap_or_default();
     if let Some(helper) = idmap_helper {
@@ -276,8 +233,7 @@ fn run_in_namespaces(
     }
     // Held open until here: init reads EOF on it as "keepout is gone".
     drop(sync_write);
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let tried = supervisor.and_then(|s| s.join().ok()).unwrap_or_default();
+    let tried = notifications.finish();
     if let Some(err) = report {
         return Err(err);
     }

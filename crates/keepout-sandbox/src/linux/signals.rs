@@ -4,10 +4,12 @@
 //! keepout receives reaches the sandbox, and the command's terminal follows keepout's size.
 //! The sandbox's end is seen through a pidfd as well as SIGCHLD, so it is seen even when
 //! another thread of the process, one that does not block SIGCHLD, takes the signal (a test
-//! harness calling the library).
+//! harness calling the library). The deny filter's notifications are answered from the same
+//! wait (see [`super::notifications`]).
 
 use rustix::process::{Pid, Signal, WaitOptions};
 
+use super::notifications::Notifications;
 use super::{resources, sys, terminal};
 use crate::error::{Error, Result};
 use crate::outcome::Outcome;
@@ -46,17 +48,23 @@ pub(crate) fn parent_signals() -> Result<BlockedSignals> {
     Ok(BlockedSignals(set))
 }
 
-/// Wait for `child`, passing on every forwarded signal keepout receives meanwhile.
+/// Wait for `child`, passing on every forwarded signal keepout receives meanwhile and answering
+/// `notifications`.
 pub(crate) fn wait_forwarding(
     child: Pid,
     signals: &BlockedSignals,
     relay: Option<&terminal::Relay>,
     resources: &mut resources::Resources,
+    notifications: &mut Notifications,
 ) -> Result<Outcome> {
-    // A kernel without pidfds (before 5.3) or signalfd: SIGCHLD alone.
+    // A kernel without pidfds (before 5.3) or signalfd: SIGCHLD alone, and a thread for the
+    // notifications.
     let events = rustix::process::pidfd_open(child, rustix::process::PidfdFlags::empty())
         .ok()
         .zip(signals.0.signalfd().ok());
+    if events.is_none() {
+        notifications.serve_in_thread();
+    }
     loop {
         match rustix::process::waitpid(Some(child), WaitOptions::NOHANG) {
             Ok(Some((_, status))) => {
@@ -78,7 +86,7 @@ pub(crate) fn wait_forwarding(
         // Until the disk watcher must run, wait only that long (a short run never starts it).
         let wait = resources.start_watch_in();
         let signal = match (&events, wait) {
-            (Some((pidfd, signalfd)), wait) => next_event(pidfd, signalfd, wait),
+            (Some((pidfd, signalfd)), wait) => next_event(pidfd, signalfd, notifications, wait),
             (None, Some(wait)) => signals.0.wait_timeout(wait),
             (None, None) => signals.0.wait().map(Some),
         };
@@ -102,10 +110,11 @@ pub(crate) fn wait_forwarding(
 }
 
 /// The next blocked signal (from `signalfd`), or SIGCHLD when `pidfd` says the child ended;
-/// `None` when `timeout` passed first.
+/// `None` when `timeout` passed first or a notification was answered.
 fn next_event(
     pidfd: &std::os::fd::OwnedFd,
     signalfd: &std::os::fd::OwnedFd,
+    notifications: &mut Notifications,
     timeout: Option<std::time::Duration>,
 ) -> std::io::Result<Option<i32>> {
     use rustix::event::{PollFd, PollFlags, Timespec};
@@ -113,16 +122,28 @@ fn next_event(
         tv_sec: t.as_secs() as _,
         tv_nsec: t.subsec_nanos() as _,
     });
+    let listener = notifications.listener();
     let mut fds = [
         PollFd::new(signalfd, PollFlags::IN),
         PollFd::new(pidfd, PollFlags::IN),
+        PollFd::new(listener.unwrap_or(pidfd), PollFlags::IN),
     ];
-    match rustix::event::poll(&mut fds, timeout.as_ref()) {
+    let watched = if listener.is_some() { 3 } else { 2 };
+    match rustix::event::poll(&mut fds[..watched], timeout.as_ref()) {
         Ok(0) | Err(rustix::io::Errno::INTR) => return Ok(None),
         Ok(_) => {}
         Err(e) => return Err(e.into()),
     }
-    if !fds[0].revents().is_empty() {
+    let (signal_ready, child_ended) = (!fds[0].revents().is_empty(), !fds[1].revents().is_empty());
+    if let Some(listener) = fds[..watched]
+        .get(2)
+        .map(PollFd::revents)
+        .filter(|r| !r.is_empty())
+    {
+        notifications.answer(listener);
+        return Ok(None);
+    }
+    if signal_ready {
         // struct signalfd_siginfo: 128 bytes, the signal's number first.
         let mut info = [0u8; 128];
         match rustix::io::read(signalfd, &mut info) {
@@ -134,9 +155,5 @@ fn next_event(
             Err(e) => return Err(e.into()),
         }
     }
-    Ok(if fds[1].revents().is_empty() {
-        None
-    } else {
-        Some(libc::SIGCHLD)
-    })
+    Ok(child_ended.then_some(libc::SIGCHLD))
 }
