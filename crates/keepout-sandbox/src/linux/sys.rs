@@ -200,6 +200,20 @@ extern "C" fn hold_entry(arg: *mut libc::c_void) -> libc::c_int {
         rustix::io::close(write_end);
         std::os::fd::BorrowedFd::borrow_raw(read_end)
     };
+    // Every other descriptor this child's copy of the table holds goes too: in a process with
+    // threads, it holds what another thread had open at the clone, such as a second holder's
+    // write end, which would keep that holder (and so its owner's reap) waiting for as long as
+    // this one lives, and this one the same for the other.
+    use std::os::fd::AsRawFd;
+    let fd = read_end.as_raw_fd() as libc::c_uint;
+    for (first, last) in [(0, fd.checked_sub(1)), (fd + 1, Some(libc::c_uint::MAX))] {
+        if let Some(last) = last.filter(|&l| l >= first) {
+            // SAFETY: close_range(2) only closes descriptors of this child's own table; with
+            // valid arguments it does not fail, so glibc's wrapper leaves errno (the parent
+            // thread's, in the shared memory) untouched.
+            unsafe { libc::syscall(libc::SYS_close_range, first, last, 0 as libc::c_uint) };
+        }
+    }
     let mut byte = [0u8; 1];
     loop {
         match rustix::io::read(read_end, &mut byte) {
@@ -805,4 +819,38 @@ pub fn notification_deny(
         return Err(io::Error::last_os_error());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A second holder made while the first's pipe is open gets a copy of its write end (the
+    /// clone copies the whole table); it must close it, or releasing the first waits for the
+    /// second, and two such holders wait for each other (a hang seen with tests on threads).
+    #[test]
+    fn a_holder_keeps_no_other_holder_waiting() {
+        let Ok(mut first) = NamespaceHolder::spawn(CLONE_NEWUSER) else {
+            eprintln!("note: no unprivileged user namespaces here: not tested");
+            return;
+        };
+        let second = NamespaceHolder::spawn(CLONE_NEWUSER).expect("a second holder");
+        first.release();
+        let pid = rustix::process::Pid::from_raw(first.pid()).expect("a pid");
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let exited = loop {
+            match rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::NOHANG) {
+                Ok(Some(_)) => break true,
+                _ if std::time::Instant::now() > until => break false,
+                _ => std::thread::sleep(std::time::Duration::from_millis(10)),
+            }
+        };
+        // Reaped here already: its stack may go (the drop's own wait then fails and keeps it).
+        std::mem::forget(first);
+        second.reap();
+        assert!(
+            exited,
+            "the first holder exits on release while the second lives"
+        );
+    }
 }
