@@ -157,7 +157,8 @@ fn placeholder_for(key: &str, value: &str) -> bool {
     let k = k.rsplit([':', '.']).next().unwrap_or(&k);
     let method_name = v.len() <= 24
         && v.starts_with(|c: char| c.is_ascii_lowercase())
-        && v.chars().all(|c| c.is_ascii_lowercase() || c == '-' || c == '_');
+        && v.chars()
+            .all(|c| c.is_ascii_lowercase() || c == '-' || c == '_');
     placeholder(v)
         || (k.ends_with("key") && (v.starts_with('/') || v.starts_with("~/")))
         || ((k == "auth" || k.ends_with("_auth")) && method_name)
@@ -187,7 +188,9 @@ fn scrub_line(line: &str, n: usize, comment: bool, hits: &mut Vec<Hit>) -> Strin
     // URL userinfo: drop it (and its `@`), keep the URL.
     let mut out = String::with_capacity(line.len());
     let mut last = 0;
-    for c in url_re().captures_iter(line) {
+    // Each expression only where its literal is (it is compiled the first time one is).
+    let urls = line.contains("://").then(url_re);
+    for c in urls.into_iter().flat_map(|re| re.captures_iter(line)) {
         let info = c.get(1).expect("group");
         if credential_userinfo(info.as_str()) {
             hit(URL_USERINFO, info.as_str());
@@ -201,7 +204,11 @@ fn scrub_line(line: &str, n: usize, comment: bool, hits: &mut Vec<Hit>) -> Strin
     // Authorization headers: the header goes, to the end of its quoted string or line.
     let mut out = String::with_capacity(line.len());
     let mut last = 0;
-    for c in auth_re().captures_iter(&line) {
+    let headers = line
+        .to_ascii_lowercase()
+        .contains("authorization")
+        .then(auth_re);
+    for c in headers.into_iter().flat_map(|re| re.captures_iter(&line)) {
         let whole = c.get(0).expect("match");
         let value = c.get(2).expect("group").as_str();
         if !placeholder(value) {
@@ -220,7 +227,8 @@ fn scrub_line(line: &str, n: usize, comment: bool, hits: &mut Vec<Hit>) -> Strin
     // XML elements with a credential name: emptied.
     let mut out = String::with_capacity(line.len());
     let mut last = 0;
-    for c in xml_re().captures_iter(&line) {
+    let elements = line.contains("</").then(xml_re);
+    for c in elements.into_iter().flat_map(|re| re.captures_iter(&line)) {
         let (name, value) = (c.get(1).expect("group"), c.get(2).expect("group"));
         if is_credential_key(name.as_str()) && !placeholder_for(name.as_str(), value.as_str()) {
             hit(CREDENTIAL_VALUE, value.as_str());
@@ -275,8 +283,9 @@ fn scrub_line(line: &str, n: usize, comment: bool, hits: &mut Vec<Hit>) -> Strin
 /// Tokens of a known shape, wherever they are left: removed.
 fn scrub_shapes(line: &str, n: usize, hits: &mut Vec<Hit>) -> String {
     let mut line = line.to_string();
-    for (kind, re) in tokens::patterns() {
-        if *kind == tokens::PRIVATE_KEY {
+    let shapes: Vec<_> = tokens::shapes_in(&line).collect();
+    for (kind, re) in shapes {
+        if kind == tokens::PRIVATE_KEY {
             continue;
         }
         if let Some(m) = re.find(&line) {

@@ -10,36 +10,70 @@ use sha2::{Digest, Sha256};
 /// What [`find`] calls a private key block.
 pub const PRIVATE_KEY: &str = "private key block";
 
-/// (kind, pattern). Each pattern's match is the secret.
-const PATTERNS: &[(&str, &str)] = &[
+/// (kind, literals one of which every match holds, pattern). Each pattern's match is the
+/// secret.
+const PATTERNS: &[(&str, &[&str], &str)] = &[
     (
         "GitHub token",
+        &["ghp_", "gho_", "ghs_", "ghu_", "ghr_"],
         r"(?-u:\b)(?:ghp|gho|ghs|ghu|ghr)_[A-Za-z0-9]{36}(?-u:\b)",
     ),
     (
         "GitHub fine-grained token",
+        &["github_pat_"],
         r"(?-u:\b)github_pat_[A-Za-z0-9_]{40,}(?-u:\b)",
     ),
     (
         "PyPI token",
+        &["pypi-AgEIcHlwaS5vcmc"],
         r"(?-u:\b)pypi-AgEIcHlwaS5vcmc[A-Za-z0-9_-]{20,}",
     ),
-    ("npm token", r"(?-u:\b)npm_[A-Za-z0-9]{36}(?-u:\b)"),
-    ("crates.io token", r"(?-u:\b)cio[A-Za-z0-9]{32}(?-u:\b)"),
-    ("GitLab token", r"(?-u:\b)glpat-[A-Za-z0-9_-]{20,}(?-u:\b)"),
-    ("AWS access key id", r"(?-u:\b)AKIA[0-9A-Z]{16}(?-u:\b)"),
-    ("Slack token", r"(?-u:\b)xox[bp]-[0-9A-Za-z-]{10,}"),
-    (PRIVATE_KEY, r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
+    (
+        "npm token",
+        &["npm_"],
+        r"(?-u:\b)npm_[A-Za-z0-9]{36}(?-u:\b)",
+    ),
+    (
+        "crates.io token",
+        &["cio"],
+        r"(?-u:\b)cio[A-Za-z0-9]{32}(?-u:\b)",
+    ),
+    (
+        "GitLab token",
+        &["glpat-"],
+        r"(?-u:\b)glpat-[A-Za-z0-9_-]{20,}(?-u:\b)",
+    ),
+    (
+        "AWS access key id",
+        &["AKIA"],
+        r"(?-u:\b)AKIA[0-9A-Z]{16}(?-u:\b)",
+    ),
+    (
+        "Slack token",
+        &["xoxb-", "xoxp-"],
+        r"(?-u:\b)xox[bp]-[0-9A-Za-z-]{10,}",
+    ),
+    (
+        PRIVATE_KEY,
+        &["-----BEGIN "],
+        r"-----BEGIN [A-Z ]*PRIVATE KEY-----",
+    ),
 ];
 
-pub(crate) fn patterns() -> &'static [(&'static str, Regex)] {
-    static COMPILED: OnceLock<Vec<(&'static str, Regex)>> = OnceLock::new();
-    COMPILED.get_or_init(|| {
-        PATTERNS
-            .iter()
-            .map(|(kind, re)| (*kind, Regex::new(re).expect("valid pattern")))
-            .collect()
-    })
+/// The shapes that could match `line` (one of their literals is in it), each compiled the first
+/// time a line needs it: compiling all of them costs a run of the sandbox about a millisecond,
+/// and a line rarely holds the literal of more than one.
+pub(crate) fn shapes_in(line: &str) -> impl Iterator<Item = (&'static str, &'static Regex)> + '_ {
+    static COMPILED: [OnceLock<Regex>; PATTERNS.len()] =
+        [const { OnceLock::new() }; PATTERNS.len()];
+    PATTERNS
+        .iter()
+        .zip(&COMPILED)
+        .filter(move |((_, literals, _), _)| literals.iter().any(|l| line.contains(l)))
+        .map(|((kind, _, pattern), cell)| {
+            let re = cell.get_or_init(|| Regex::new(pattern).expect("valid pattern"));
+            (*kind, re)
+        })
 }
 
 /// `ghp_…(sha256:1a2b3c4d)`: enough to recognise a token you know, useless to anyone else.
@@ -85,7 +119,7 @@ impl std::fmt::Debug for FoundToken<'_> {
 pub fn find_secrets(text: &str) -> Vec<FoundToken<'_>> {
     let mut found = Vec::new();
     for (n, line) in text.lines().enumerate() {
-        for (kind, re) in patterns() {
+        for (kind, re) in shapes_in(line) {
             for m in re.find_iter(line) {
                 found.push(FoundToken {
                     line: n + 1,
@@ -121,5 +155,31 @@ mod tests {
         assert!(found[0].2.starts_with("ghp_…(sha256:") && !found[0].2.contains("a1B2"));
         assert_eq!((found[1].0, found[1].1), (3, "AWS access key id"));
         assert!(find("ciocio is a word; cio123").is_empty());
+    }
+
+    /// Every pattern's match holds one of its literals, so a line without them is skipped
+    /// rightly: each pattern, given a line that matches it, is among the shapes of that line.
+    #[test]
+    fn literals_gate_only_lines_that_cannot_match() {
+        let samples = [
+            format!("ghs_{}", "a1B2".repeat(9)),
+            format!("github_pat_{}", "a1B2_".repeat(9)),
+            format!("pypi-AgEIcHlwaS5vcmc{}", "x".repeat(24)),
+            format!("npm_{}", "a1B2".repeat(9)),
+            format!("cio{}", "a1B2".repeat(8)),
+            format!("glpat-{}", "a".repeat(20)),
+            "AKIAIOSFODNN7EXAMPLE".to_string(),
+            "xoxp-1234567890-abc".to_string(),
+            "-----BEGIN OPENSSH PRIVATE KEY-----".to_string(),
+        ];
+        assert_eq!(samples.len(), PATTERNS.len());
+        for (sample, (kind, _, _)) in samples.iter().zip(PATTERNS) {
+            let line = format!("x = {sample} ;");
+            assert!(
+                shapes_in(&line).any(|(k, re)| k == *kind && re.is_match(&line)),
+                "{kind}: {line}"
+            );
+        }
+        assert_eq!(shapes_in("TCP_AUTH=sys").count(), 0);
     }
 }
