@@ -227,7 +227,10 @@ pub fn run_args(policy: &Policy, inv: &Invocation) -> Result<Vec<String>> {
                 _ => {
                     return Err(Error::NotYet {
                         what: match podman {
-                            true => "a workspace's layers".into(),
+                            true => format!(
+                                "a workspace on {} layers (podman's overlay volume takes one)",
+                                layers.len()
+                            ),
                             false => format!("--review and {}", engine.name()),
                         },
                     })

@@ -588,7 +588,7 @@ fn a_review_is_an_overlay_volume_over_the_project() {
     let err = args(&overlay(vec!["/ws/l2", "/ws/l1"], "/ws/up"), &podman, false).unwrap_err();
     assert_eq!(
         err.to_string(),
-        "--image with a workspace's layers is not supported yet"
+        "--image with a workspace on 2 layers (podman's overlay volume takes one) is not supported yet"
     );
     let err = args(
         &overlay(vec!["/work/p"], "/store/r,1/upper"),

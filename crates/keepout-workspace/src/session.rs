@@ -40,7 +40,7 @@ pub struct Asked<'a> {
     /// `--env`: after the workspace's own variables.
     pub env: &'a [EnvRule],
     /// Anything else a joined command cannot have (`--no-toolchains`, `--memory`,
-    /// `--disk-reserve`).
+    /// `--disk-reserve`, `--image`).
     pub more: bool,
 }
 
@@ -182,8 +182,8 @@ impl fmt::Display for Notice<'_> {
                     .unwrap_or_default()
             ),
             Notice::JoinIgnores => f.write_str(
-                "--net, --env, --ro, --report, --no-toolchains, --memory and --disk-reserve do \
-                 not apply to a joined command: it has what the running one has",
+                "--net, --env, --ro, --report, --no-toolchains, --memory, --disk-reserve and \
+                 --image do not apply to a joined command: it has what the running one has",
             ),
         }
     }
@@ -815,8 +815,8 @@ mod tests {
         assert_eq!(
             said[2..],
             [
-                "--net, --env, --ro, --report, --no-toolchains, --memory and --disk-reserve do \
-                 not apply to a joined command: it has what the running one has",
+                "--net, --env, --ro, --report, --no-toolchains, --memory, --disk-reserve and \
+                 --image do not apply to a joined command: it has what the running one has",
                 "join ls",
             ]
         );

@@ -470,16 +470,6 @@ pub struct RunArgs {
     #[arg(long)]
     pub print_policy: bool,
 
-    /// Run the command in this podman or docker image, under the same policy (the project at its
-    /// path, protected names read-only, an empty home, no caller environment, no network, a
-    /// non-root user without capabilities); the image must be there already: keepout never pulls.
-    #[arg(long, value_name = "IMAGE")]
-    pub image: Option<String>,
-
-    /// The engine for --image [default: podman, else docker, found on PATH].
-    #[arg(long, requires = "image", value_parser = engine())]
-    pub engine: Option<keepout_container::EngineKind>,
-
     /// Every write to the project goes aside, the real tree is not touched; afterwards
     /// `keepout review` shows the changes, `review diff` the diff, `review apply` puts them in.
     #[arg(long, conflicts_with = "mode")]
@@ -555,6 +545,17 @@ pub struct SandboxArgs {
 
     #[command(flatten)]
     pub resources: ResourceArgs,
+
+    /// Run the command in this podman or docker image, under the same policy (the project, or
+    /// the workspace's home, at its path, protected names read-only, no caller environment, no
+    /// network, a non-root user without capabilities); the image must be there already: keepout
+    /// never pulls. `try` clones natively; its command runs in the image.
+    #[arg(long, value_name = "IMAGE")]
+    pub image: Option<String>,
+
+    /// The engine for --image [default: podman, else docker, found on PATH].
+    #[arg(long, requires = "image", value_parser = engine())]
+    pub engine: Option<keepout_container::EngineKind>,
 }
 
 /// What the command's output may do to your terminal (`run`, `try`, `shell`).

@@ -34,37 +34,6 @@ use cli::{Cli, Command};
 /// Exit code for keepout's own errors (as with podman and docker: 125 = the runner failed).
 pub const EXIT_KEEPOUT_ERROR: u8 = keepout_sandbox::EXIT_KEEPOUT;
 
-/// What clap's bare "invalid UTF-8 was detected" means for this command line: which arguments,
-/// shown with their bytes escaped, and what to do.
-fn not_utf8_arguments(args: impl Iterator<Item = std::ffi::OsString>) -> String {
-    let bad: Vec<String> = args
-        .enumerate()
-        .filter(|(_, a)| a.to_str().is_none())
-        .map(|(i, a)| format!("argument {i} \"{}\"", escaped_bytes(a.as_encoded_bytes())))
-        .collect();
-    format!(
-        "{} not valid UTF-8; keepout takes its arguments, and the command it runs, as UTF-8 text \
-         only. Rename the file, or reach it through a glob or a script inside the sandbox \
-         (keepout run -- sh -c 'ls ./*')",
-        match bad.as_slice() {
-            [one] => format!("{one} is"),
-            _ => format!("{} are", bad.join(", ")),
-        }
-    )
-}
-
-/// `bytes` as printable text: its UTF-8 parts with controls escaped, every other byte as `\xNN`.
-fn escaped_bytes(bytes: &[u8]) -> String {
-    let mut out = String::new();
-    for chunk in bytes.utf8_chunks() {
-        out.push_str(&shown::text(chunk.valid()));
-        for b in chunk.invalid() {
-            out.push_str(&format!("\\x{b:02x}"));
-        }
-    }
-    out
-}
-
 /// What `keepout --version` prints, as clap would (`Cli::command().render_version()`; a test
 /// checks they are the same), for the fast path in `main`.
 fn version_line() -> String {
@@ -108,7 +77,10 @@ fn main() -> ExitCode {
     let cli = match cli {
         Ok(cli) => cli,
         Err(e) if e.kind() == clap::error::ErrorKind::InvalidUtf8 => {
-            eprintln!("keepout: {}", not_utf8_arguments(std::env::args_os()));
+            eprintln!(
+                "keepout: {}",
+                keepout_launch::shown::not_utf8_arguments(std::env::args_os())
+            );
             return ExitCode::from(EXIT_KEEPOUT_ERROR);
         }
         Err(e) => e.exit(),

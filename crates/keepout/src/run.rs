@@ -76,7 +76,7 @@ pub fn run(args: RunArgs) -> Result<i32> {
     let setup = run_request(args.options(), Caller::current(), cfg).map_err(lift)?;
     say(&setup.notes);
     let mut req = setup.request;
-    if args.image.is_some() {
+    if args.sandbox.image.is_some() {
         keepout_container::adapt_request(&mut req);
     }
     req.home = decoys.as_ref().map(|d| d.home().to_path_buf()).or(req.home); // --decoys' home
@@ -110,9 +110,9 @@ fn sandbox(
     policy.terminal = args.sandbox.terminal.policy();
     drop(req);
     let (report, quiet) = (args.sandbox.report.as_deref(), args.sandbox.quiet);
-    if let Some(image) = &args.image {
+    if let Some(image) = &args.sandbox.image {
         // The policy in the engine's container, or its exact command line (--print-policy).
-        let plan = keepout_container::Plan::new(&policy, image, args.engine)?;
+        let plan = keepout_container::Plan::new(&policy, image, args.sandbox.engine)?;
         if args.print_policy {
             println!("{}", plan.command_line());
             return Ok(0);

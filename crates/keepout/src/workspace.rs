@@ -48,7 +48,10 @@ impl session::Sandbox for Launch<'_> {
 
     fn asked(&self) -> Asked<'_> {
         let (opts, limits) = (&self.opts, &self.opts.resources);
-        let more = opts.no_toolchains || limits.memory.is_some() || limits.disk_reserve.is_some();
+        let more = opts.no_toolchains
+            || limits.memory.is_some()
+            || limits.disk_reserve.is_some()
+            || opts.image.is_some();
         Asked {
             net: opts.net.as_deref(),
             read_only: &opts.read_only,
@@ -79,7 +82,7 @@ impl session::Sandbox for Launch<'_> {
 
     fn policy(&self, run: SandboxRun) -> Result<Policy> {
         let (config, opts) = (self.config, &self.opts);
-        let req = RunRequest {
+        let mut req = RunRequest {
             kept_home: Some(run.kept_home),
             read_only: opts.read_only.clone(),
             env: run.env,
@@ -88,15 +91,29 @@ impl session::Sandbox for Launch<'_> {
             limits: run::limits(config, &opts.resources, Limits::default())?,
             ..run::caller_request(run.command, self.caller.clone(), config)?
         };
+        if opts.image.is_some() {
+            keepout_container::adapt_request(&mut req);
+        }
         let mut policy = Policy::build(&req)?;
         policy.terminal = opts.terminal.policy();
-        policy.join_socket = run.join_socket;
+        // A run in an image serves no sandbox to join: a second run waits for the workspace.
+        policy.join_socket = run.join_socket.filter(|_| opts.image.is_none());
         Ok(policy)
     }
 
     fn execute(&self, policy: &Policy, allow: Option<&Allowlist>, decoys: &Decoys) -> Result<i32> {
-        let report = self.opts.report.as_deref();
-        run::execute(policy, allow, Some(decoys), report, self.opts.quiet, None)
+        let (opts, report) = (&self.opts, self.opts.report.as_deref());
+        let image = opts.image.as_deref();
+        let plan = image.map(|i| keepout_container::Plan::new(policy, i, opts.engine));
+        let plan = plan.transpose()?;
+        run::execute(
+            policy,
+            allow,
+            Some(decoys),
+            report,
+            opts.quiet,
+            plan.as_ref(),
+        )
     }
 
     fn join(&self, socket: &std::path::Path, command: &[String]) -> Result<i32> {

@@ -907,3 +907,109 @@ fn image_decoys_are_read_and_reported() {
         }
     }
 }
+
+/// `keepout try --image` and `shell --image`: the clone is made natively (by the host's git, in
+/// the native sandbox), and the command runs in the image with the workspace's home at its
+/// path: writable (as root too: a root caller's workspace belongs to the container's user),
+/// kept for the next `shell`, without the caller's credentials. On a layer (after a snapshot) the
+/// writes go to the workspace's own upper directory and the layer stays as it was; a workspace
+/// on two layers is refused, before anything runs, with what to do.
+#[test]
+fn image_try_and_shell_run_the_workspace_in_the_image() {
+    for r in runners() {
+        let fx = Fixture::new(&r);
+        let Some(mut env) = engine_env(&fx) else {
+            return;
+        };
+        let store = fx.home.join(".local/share/keepout");
+        env.push(("KEEPOUT_DATA_HOME".into(), store.display().to_string()));
+        let repo = fx.root.join("repro.git");
+        let bare = fx.outside(&format!(
+            "git clone -q --bare . {}",
+            q(repo.display().to_string())
+        ));
+        assert!(bare.success(), "[{r}] bare clone:{bare}");
+        let repo = repo.display().to_string();
+        // The host has bubblewrap, the test image does not: the command's system is the image's.
+        let script = "test ! -e /usr/bin/bwrap && echo in-image; pwd; cat README.md; \
+                      echo kept > ~/left-here && echo wrote-home; \
+                      touch made-here && echo wrote-project; cat ~/.netrc 2>&1 | head -1";
+        let tried = keepout_with(
+            &fx,
+            &[
+                "try", "--image", IMAGE, &repo, "--name", "img-1", "--", "sh", "-c", script,
+            ],
+            &env,
+        );
+        assert!(tried.success(), "[{r}] try --image:{tried}");
+        for said in ["in-image", "hello", "wrote-home", "wrote-project"] {
+            assert!(tried.has(said), "[{r}] {said}:{tried}");
+        }
+        let project = fx.home.join("img-1").display().to_string();
+        assert!(
+            tried.has(&project),
+            "[{r}] runs in the clone, ~/img-1:{tried}"
+        );
+        assert!(
+            !tried.stdout.contains(&fx.credential(".netrc")),
+            "[{r}] the real ~/.netrc is not in the workspace:{tried}"
+        );
+        let ws_home = store.join("workspaces/img-1/home");
+        assert!(
+            ws_home.join("left-here").exists() && ws_home.join("img-1/made-here").exists(),
+            "[{r}] the writes are the workspace's, on the host"
+        );
+
+        let shell = |script: &str, image: bool| {
+            let mut args = vec!["shell", "img-1"];
+            if image {
+                args.extend(["--image", IMAGE]);
+            }
+            args.extend(["--", "sh", "-c", script]);
+            keepout_with(&fx, &args, &env)
+        };
+        let again = shell(
+            "test ! -e /usr/bin/bwrap && echo in-image; cat ~/left-here",
+            true,
+        );
+        assert!(
+            again.has("in-image") && again.has("kept"),
+            "[{r}] shell --image comes back to the home as left:{again}"
+        );
+
+        let snap = keepout_with(&fx, &["workspace", "snapshot", "img-1", "lay-1"], &env);
+        assert!(snap.success(), "[{r}] snapshot:{snap}");
+        let on_layer = shell(
+            "cat ~/left-here; echo on-layer > ~/left-here; echo new > ~/added && echo wrote",
+            true,
+        );
+        assert!(
+            on_layer.has("kept") && on_layer.has("wrote"),
+            "[{r}] shell --image on a layer sees the layer and writes over it:{on_layer}"
+        );
+        let layer_file = store.join("layers/lay-1/home/left-here");
+        assert_eq!(
+            std::fs::read_to_string(&layer_file).unwrap(),
+            "kept\n",
+            "[{r}] the layer is as it was"
+        );
+        let native = shell("cat ~/left-here ~/added", false);
+        assert!(
+            native.has("on-layer") && native.has("new"),
+            "[{r}] the native sandbox sees what the image's run wrote:{native}"
+        );
+
+        let snap = keepout_with(&fx, &["workspace", "snapshot", "img-1", "lay-2"], &env);
+        assert!(snap.success(), "[{r}] second snapshot:{snap}");
+        let two = shell("echo ran", true);
+        assert_eq!(two.code, Some(125), "[{r}] two layers:{two}");
+        assert!(
+            two.stderr.contains("on 2 layers")
+                && two.stderr.contains("without --image")
+                && !two.has("ran"),
+            "[{r}] refused, saying what to do:{two}"
+        );
+        let rm = keepout_with(&fx, &["workspace", "rm", "img-1"], &env);
+        assert!(rm.success(), "[{r}] rm:{rm}");
+    }
+}
