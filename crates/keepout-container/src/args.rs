@@ -41,6 +41,9 @@ pub struct Invocation<'a> {
     /// Is this host path a directory? (A masked directory is an empty tmpfs, a masked file
     /// `/dev/null`.)
     pub is_dir: &'a dyn Fn(&Path) -> bool,
+    /// (the mount's path, where its idmapped copy is attached): a root caller's writable binds
+    /// for a rootful engine, bound from there instead (see [`crate::Plan`]).
+    pub rebound: &'a [(PathBuf, PathBuf)],
 }
 
 /// Can the engine be told never to detach (`--detach-keys ""`)? A local podman only.
@@ -184,6 +187,8 @@ pub fn run_args(policy: &Policy, inv: &Invocation) -> Result<Vec<String>> {
     };
     let mut pinned: Vec<PathBuf> = Vec::new();
     for m in &policy.mounts {
+        let rebound = inv.rebound.iter().find(|(path, _)| *path == m.path);
+        let rebound = rebound.map(|(_, attached)| attached.as_path());
         let src = m.source.as_deref().unwrap_or(&m.path);
         let words = match &m.kind {
             MountKind::Dev | MountKind::Proc | MountKind::Text { .. } => continue,
@@ -209,9 +214,11 @@ pub fn run_args(policy: &Policy, inv: &Invocation) -> Result<Vec<String>> {
             MountKind::Masked => volume(Path::new("/dev/null"), &m.path, "ro")?,
             MountKind::Pinned => {
                 pinned.push(m.path.clone());
-                volume(src, &m.path, "ro")?
+                volume(rebound.unwrap_or(src), &m.path, "ro")?
             }
-            MountKind::ReadWrite | MountKind::Kept => volume(src, &m.path, "rw")?,
+            MountKind::ReadWrite | MountKind::Kept => {
+                volume(rebound.unwrap_or(src), &m.path, "rw")?
+            }
             // `--review`: the project the lower layer, the run's writes in the review's upper
             // directory (podman's overlay volume; a workspace's several layers it cannot do).
             MountKind::Overlay { layers, work, .. } => match &layers[..] {
@@ -219,7 +226,7 @@ pub fn run_args(policy: &Policy, inv: &Invocation) -> Result<Vec<String>> {
                     let upper = no_separator(src)?.display();
                     let work = no_separator(work)?.display();
                     volume(
-                        project,
+                        rebound.unwrap_or(project),
                         &m.path,
                         &format!("O,upperdir={upper},workdir={work}"),
                     )?

@@ -91,6 +91,8 @@ pub struct LocalFacts {
     pub nproc_hard: u64,
     /// The user's name (for the rootless error).
     pub user: String,
+    /// This machine's host name (a docker daemon that names another is remote).
+    pub hostname: String,
 }
 
 impl LocalFacts {
@@ -107,6 +109,10 @@ impl LocalFacts {
             nproc_hard: hard(Resource::Nproc),
             user: std::env::var("USER")
                 .unwrap_or_else(|_| format!("uid {}", rustix::process::getuid().as_raw())),
+            hostname: rustix::system::uname()
+                .nodename()
+                .to_string_lossy()
+                .into_owned(),
         }
     }
 }
@@ -172,6 +178,9 @@ struct DockerInfo {
     default_runtime: String,
     #[serde(default)]
     security_options: Vec<String>,
+    /// The daemon's host name.
+    #[serde(default)]
+    name: String,
 }
 
 impl Engine {
@@ -310,7 +319,10 @@ impl Engine {
             program,
             version: info.server_version,
             rootless: info.security_options.iter().any(|o| o.contains("rootless")),
-            remote: std::env::var_os("DOCKER_HOST").is_some(),
+            // Remote: reached over the network, or a daemon (through a forwarded socket, a
+            // docker context) on a machine of another name.
+            remote: std::env::var("DOCKER_HOST").is_ok_and(|h| !h.starts_with("unix://"))
+                || (!info.name.is_empty() && info.name != local.hostname),
             cgroups_v1: info.cgroup_version != "2",
             default_runtime: info.default_runtime,
             runtime: None,
@@ -523,6 +535,7 @@ mod tests {
             nofile_hard: 20000,
             nproc_hard: 96365,
             user: "alice".into(),
+            hostname: "laptop".into(),
         }
     }
 
@@ -615,5 +628,24 @@ mod tests {
     fn an_answer_that_is_not_podman_info_is_an_error() {
         let err = Engine::from_podman_info("/p".into(), "{}", &local()).unwrap_err();
         assert!(matches!(err, Error::InfoFormat { .. }));
+    }
+
+    /// docker's `info`: a daemon on this machine (its name is this host's) is local, so a root
+    /// caller's project gets its idmapped copy and `--net` its proxy; one that names another
+    /// machine (a forwarded socket, a docker context) is remote.
+    #[test]
+    fn a_docker_daemon_on_another_machine_is_remote() {
+        if std::env::var_os("DOCKER_HOST").is_some() {
+            return;
+        }
+        let info = |name: &str| {
+            format!(
+                r#"{{"ServerVersion":"20.10.24","CgroupVersion":"1","DefaultRuntime":"runc","SecurityOptions":["name=seccomp,profile=default"],"Name":"{name}"}}"#
+            )
+        };
+        let here = Engine::from_docker_info("/d".into(), &info("laptop"), &local()).unwrap();
+        assert!(!here.remote && !here.rootless && here.cgroups_v1);
+        let there = Engine::from_docker_info("/d".into(), &info("build-box"), &local()).unwrap();
+        assert!(there.remote);
     }
 }

@@ -72,6 +72,15 @@ pub enum Error {
         source: serde_json::Error,
     },
 
+    /// A root caller's writable path could not be given to the container as writable by its
+    /// user (see `Plan`'s idmapped copies).
+    #[error("cannot prepare {} for the container (an idmapped copy of it)", path.display())]
+    Attach {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
     /// The extended profile cannot be written.
     #[error("cannot write the container's seccomp profile")]
     SeccompFile {
@@ -113,6 +122,9 @@ impl Error {
                 "run it without --image (the native sandbox), or as root, or on a machine with cgroup v2".into()
             }
             Error::PathSyntax { .. } => "rename it, or run without --image".into(),
+            Error::Attach { .. } => {
+                "run it without --image (the native sandbox), or as a plain user (rootless podman)".into()
+            }
             Error::Refused { engine } => format!(
                 "`keepout run --image IMAGE --print-policy -- COMMAND` shows the exact command line; `{engine} info` \
                  and `keepout doctor` show what the engine can do"

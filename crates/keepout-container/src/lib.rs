@@ -23,11 +23,15 @@
 //! * the same after-run check as the native backend undoes what the run left in the project
 //!   that the host would run later ([`keepout_sandbox::with_after_run_check`]).
 //!
-//! Not yet: `--net NAMES` (keepout's proxy), `--review`, `--decoys`, `--report`, `--mode
-//! landlock` (each refused: [`Error::NotYet`]); the deny list with docker or a remote podman, and
-//! the native terminal filter (left to the engine, as said above and in docs/container.md).
-//! A root caller's container runs as `nobody`, so root's project is writable there only where
-//! `nobody` may write (rootful podman with runc 1.1 has no idmapped mounts).
+//! * a root caller's project (and `--rw` paths) is writable by the container's `nobody` with a
+//!   rootful local engine, as natively: bound from a copy idmapped the native way, attached for
+//!   the run where only root may reach it, and detached after it (by the watcher if keepout is
+//!   killed).
+//!
+//! Not yet (each refused: [`Error::NotYet`]): `--mode landlock`; `--net NAMES` and `--review`
+//! with docker or a remote podman; a workspace on two or more layers. The deny list with docker
+//! or a remote podman, and the native terminal filter, are left to the engine
+//! (docs/container.md).
 
 mod args;
 mod engine;
@@ -147,6 +151,75 @@ pub struct Plan {
     proxy_port: Option<u16>,
     /// The seccomp profile the arguments name, kept for as long as the plan.
     seccomp: Option<std::sync::Arc<tempfile::NamedTempFile>>,
+    /// A root caller's writable binds, bound from idmapped copies (see [`rebinds`]).
+    rebinds: Vec<Rebind>,
+    /// The container's user on the host: root's files in the copies are its.
+    host_id: u32,
+}
+
+/// Where a root caller's idmapped copies are attached for a rootful engine: one directory per
+/// container, each only root may traverse.
+const ATTACHED_DIR: &str = "/run/keepout-idmapped";
+
+/// One of a root caller's writable binds (the project, `--rw` paths, a `.git` pointer file,
+/// `--review`'s lower layer), bound from a copy attached at `at`.
+#[derive(Debug, Clone)]
+struct Rebind {
+    source: std::path::PathBuf,
+    target: std::path::PathBuf,
+    at: std::path::PathBuf,
+}
+
+/// A rootful engine binds host paths as they are, and its container's user is `nobody`: root's
+/// project would be read-only there. For a local rootful engine and a root caller, the binds
+/// the native sandbox idmaps (its plan's, decided in one place) are bound instead from copies
+/// idmapped the same way, attached under [`ATTACHED_DIR`] for the run (a path with a symlink in
+/// it is bound as it is: the copy is made only through a path without one).
+fn rebinds(policy: &Policy, engine: &Engine, name: &str) -> Vec<Rebind> {
+    let plain = |p: &Path| std::fs::canonicalize(p).is_ok_and(|real| real == p);
+    rebinds_where(policy, engine, name, &plain)
+}
+
+/// [`rebinds`], with `plain` saying which paths have no symlink in them.
+fn rebinds_where(
+    policy: &Policy,
+    engine: &Engine,
+    name: &str,
+    plain: &dyn Fn(&Path) -> bool,
+) -> Vec<Rebind> {
+    if !policy.identity.idmap_root || engine.rootless || engine.remote {
+        return Vec::new();
+    }
+    let dir = Path::new(ATTACHED_DIR).join(name);
+    keepout_sandbox::SandboxPlan::for_namespaces(policy)
+        .steps
+        .iter()
+        .filter_map(|step| match step {
+            keepout_sandbox::MountStep::Bind {
+                source,
+                target,
+                idmap: true,
+                ..
+            } => Some((source.clone(), target.clone())),
+            // `--review`: the project, the overlay's one lower layer, idmapped as natively.
+            keepout_sandbox::MountStep::Overlay {
+                lower,
+                target,
+                idmap_lower: true,
+                ..
+            } if lower.len() == 1 => Some((lower[0].clone(), target.clone())),
+            _ => None,
+        })
+        // Not the home: `--decoys`' is given to the container's user (chowned), whose files an
+        // idmapped copy would leave unmapped; a root `--home DIR` stays root's, read-only there.
+        .filter(|(source, target)| plain(source) && *target != policy.home_path)
+        .enumerate()
+        .map(|(i, (source, target))| Rebind {
+            source,
+            target,
+            at: dir.join(i.to_string()),
+        })
+        .collect()
 }
 
 impl Plan {
@@ -167,6 +240,11 @@ impl Plan {
             .as_deref()
             .map(seccomp_file)
             .transpose()?;
+        let rebinds = rebinds(policy, &engine, &name);
+        let rebound: Vec<_> = rebinds
+            .iter()
+            .map(|r| (r.target.clone(), r.at.clone()))
+            .collect();
         let inv = Invocation {
             engine: &engine,
             image,
@@ -174,6 +252,7 @@ impl Plan {
             tty,
             seccomp: profile.as_ref().map(|f| f.path()),
             is_dir: &is_dir,
+            rebound: &rebound,
         };
         let args = run_args(policy, &inv)?;
         Ok(Plan {
@@ -181,6 +260,8 @@ impl Plan {
             image: image.to_string(),
             name,
             args,
+            rebinds,
+            host_id: policy.identity.host_uid,
             tty_stdin,
             proxy_port: match policy.network {
                 Network::Proxied { port } => Some(port),
@@ -198,17 +279,57 @@ impl Plan {
             let words = std::iter::once(program.as_str()).chain(args.iter().map(String::as_str));
             shlex::try_join(words).unwrap_or_else(|_| args.join(" "))
         };
+        let attached: String = self
+            .rebinds
+            .iter()
+            .map(|r| {
+                format!(
+                    "\n# {}: {} attached there first, idmapped (root's files the container user's)",
+                    r.at.display(),
+                    r.source.display()
+                )
+            })
+            .collect();
         let Some(port) = self.proxy_port else {
-            return line(&self.args);
+            return format!("{}{attached}", line(&self.args));
         };
         let mut init = self.engine.global_args();
         init.extend(["init".to_string(), self.name.clone()]);
         format!(
-            "{}\n{}\n# keepout's proxy listens on 127.0.0.1:{port} in the container's network namespace\n{}",
+            "{}\n{}\n# keepout's proxy listens on 127.0.0.1:{port} in the container's network namespace\n{}{attached}",
             line(&self.args),
             line(&init),
             line(&args::start_args(&self.engine, &self.name))
         )
+    }
+
+    /// The rebinds' copies attached where the arguments name them (see [`rebinds`]), with the
+    /// directory that holds them; a copy that could not be idmapped is said.
+    fn attach(&self) -> Result<Vec<keepout_sandbox::AttachedTree>> {
+        let Some(dir) = self.rebinds.first().and_then(|r| r.at.parent()) else {
+            return Ok(Vec::new());
+        };
+        let err = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| Error::Attach { path, source }
+        };
+        use std::os::unix::fs::DirBuilderExt;
+        let mut private = std::fs::DirBuilder::new();
+        private.mode(0o700).recursive(true);
+        private.create(dir).map_err(err(dir))?;
+        let mut attached = Vec::new();
+        for r in &self.rebinds {
+            let tree = keepout_sandbox::attach_idmapped(&r.source, &r.at, self.host_id)
+                .map_err(err(&r.source))?;
+            if !tree.idmapped() {
+                eprintln!(
+                    "keepout: warning: {}: its filesystem takes no idmapped mounts; root's files there stay read-only in the container",
+                    r.source.display()
+                );
+            }
+            attached.push(tree);
+        }
+        Ok(attached)
     }
 
     /// Run it (the image must be in the engine's storage), with the after-run check; the
@@ -222,6 +343,8 @@ impl Plan {
         policy: &Policy,
         egress: &mut dyn FnMut(std::net::TcpListener),
     ) -> Result<(i32, AfterRun)> {
+        let attached = self.attach()?;
+        let mounts = self.rebinds.first().and_then(|r| r.at.parent());
         let (code, after) = keepout_sandbox::with_after_run_check(policy, || {
             let profile = self.seccomp.as_ref().map(|f| f.path());
             let egress = match policy.network {
@@ -237,9 +360,14 @@ impl Plan {
                 &self.name,
                 self.tty_stdin,
                 profile,
+                mounts,
                 egress,
             )
         });
+        drop(attached);
+        if let Some(dir) = mounts {
+            let _ = std::fs::remove_dir(dir);
+        }
         self.clear_overlay_work(policy);
         match code? {
             125 => {

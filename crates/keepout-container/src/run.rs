@@ -44,7 +44,12 @@ struct Watcher {
 }
 
 impl Watcher {
-    fn start(engine: &Engine, name: &str, leftover: Option<&Path>) -> Result<Watcher> {
+    fn start(
+        engine: &Engine,
+        name: &str,
+        leftover: Option<&Path>,
+        mounts: Option<&Path>,
+    ) -> Result<Watcher> {
         let (reader, writer) = std::io::pipe().map_err(|source| Error::Wait {
             engine: engine.name().into(),
             source,
@@ -52,13 +57,18 @@ impl Watcher {
         let mut cmd = Command::new("/bin/sh");
         cmd.args([
             "-c",
-            r#"read -r _ || { "$@" >/dev/null 2>&1; [ -z "$KEEPOUT_LEFTOVER" ] || rm -f -- "$KEEPOUT_LEFTOVER"; }"#,
+            // Only detached and removed if empty, never deleted: a copy still attached is the
+            // project itself.
+            r#"read -r _ || { "$@" >/dev/null 2>&1; [ -z "$KEEPOUT_LEFTOVER" ] || rm -f -- "$KEEPOUT_LEFTOVER";
+               [ -z "$KEEPOUT_MOUNTS" ] || { for m in "$KEEPOUT_MOUNTS"/*; do umount -l "$m"; rmdir "$m"; done;
+               rmdir "$KEEPOUT_MOUNTS"; } >/dev/null 2>&1; }"#,
             "keepout-container-watcher",
         ])
         .arg(&engine.program)
         .args(engine.global_args())
         .args(["rm", "--force", "--time", "0", name])
         .env("KEEPOUT_LEFTOVER", leftover.unwrap_or(Path::new("")))
+        .env("KEEPOUT_MOUNTS", mounts.unwrap_or(Path::new("")))
         .stdin(reader)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -134,7 +144,8 @@ fn prepare(engine: &Engine, args: &[String], name: &str, egress: Egress) -> Resu
 
 /// Run `args` (from [`crate::run_args`]) with the engine; the command's exit status.
 /// `leftover`: a file of the run's (its seccomp profile) the watcher removes too when keepout
-/// dies without removing it itself. `egress`: a proxied run (`args` create the container,
+/// dies without removing it itself; `mounts`: a directory of attached copies (see
+/// [`crate::Plan`]) it detaches and removes then. `egress`: a proxied run (`args` create the container,
 /// which is then started).
 pub fn run(
     engine: &Engine,
@@ -142,10 +153,11 @@ pub fn run(
     name: &str,
     tty_stdin: bool,
     leftover: Option<&Path>,
+    mounts: Option<&Path>,
     egress: Option<Egress>,
 ) -> Result<i32> {
     let detachable = !crate::args::detach_keys_disabled(engine);
-    let watcher = Watcher::start(engine, name, leftover)?;
+    let watcher = Watcher::start(engine, name, leftover, mounts)?;
     let start;
     let args = match egress {
         None => args,

@@ -155,6 +155,7 @@ fn args(policy: &Policy, engine: &Engine, tty: bool) -> Result<Vec<String>> {
         tty,
         seccomp: None,
         is_dir: &is_dir,
+        rebound: &[],
     };
     run_args(policy, &inv)
 }
@@ -441,6 +442,8 @@ fn the_command_line_is_shell_quoted() {
         tty_stdin: false,
         proxy_port: None,
         seccomp: None,
+        rebinds: Vec::new(),
+        host_id: 1000,
     };
     assert_eq!(
         plan.command_line(),
@@ -502,6 +505,7 @@ fn the_extendedseccomp_profile_is_passed_after_no_new_privileges() {
         tty: false,
         seccomp: Some(Path::new("/tmp/keepout-seccomp-x.json")),
         is_dir: &is_dir,
+        rebound: &[],
     };
     let got = run_args(&policy(""), &inv).unwrap();
     let at = got.iter().position(|w| w == "no-new-privileges").unwrap();
@@ -597,4 +601,83 @@ fn a_review_is_an_overlay_volume_over_the_project() {
     )
     .unwrap_err();
     assert!(matches!(err, Error::PathSyntax { .. }), "{err}");
+}
+
+/// A root caller's writable binds with a local rootful engine (podman or docker) come from the
+/// idmapped copies keepout attaches (the native plan's idmapped binds: the project and its git
+/// directory here), and only those; never for a rootless or remote engine, or a plain caller.
+#[test]
+fn a_root_callers_writable_binds_come_from_their_attached_copies() {
+    let mut root = policy("");
+    root.identity.host_uid = 65534;
+    root.identity.host_gid = 65534;
+    root.identity.idmap_root = true;
+    let all = |_: &Path| true;
+    let rootful = engine(EngineKind::Podman, false, false);
+    let found = rebinds_where(&root, &rootful, "keepout-x", &all);
+    let pairs: Vec<(String, String, String)> = found
+        .iter()
+        .map(|r| {
+            let s = |p: &std::path::Path| p.display().to_string();
+            (s(&r.source), s(&r.target), s(&r.at))
+        })
+        .collect();
+    let at = |i: usize| format!("/run/keepout-idmapped/keepout-x/{i}");
+    assert_eq!(
+        pairs,
+        vec![
+            ("/work/p".into(), "/work/p".into(), at(0)),
+            ("/work/p/.git".into(), "/work/p/.git".into(), at(1)),
+        ]
+    );
+    let docker = engine(EngineKind::Docker, false, false);
+    assert_eq!(rebinds_where(&root, &docker, "keepout-x", &all).len(), 2);
+    let rootless = engine(EngineKind::Podman, true, false);
+    assert!(rebinds_where(&root, &rootless, "keepout-x", &all).is_empty());
+    let mut remote = rootful.clone();
+    remote.remote = true;
+    assert!(rebinds_where(&root, &remote, "keepout-x", &all).is_empty());
+    assert!(rebinds_where(&policy(""), &rootful, "keepout-x", &all).is_empty());
+    let with_symlink = |p: &Path| p != Path::new("/work/p");
+    assert_eq!(
+        rebinds_where(&root, &rootful, "keepout-x", &with_symlink).len(),
+        1
+    );
+
+    let rebound: Vec<_> = found
+        .iter()
+        .map(|r| (r.target.clone(), r.at.clone()))
+        .collect();
+    let is_dir = |p: &Path| p.ends_with("sockets");
+    let inv = Invocation {
+        engine: &rootful,
+        image: "localhost/py:3.12",
+        name: "keepout-x",
+        tty: false,
+        seccomp: None,
+        is_dir: &is_dir,
+        rebound: &rebound,
+    };
+    let got = run_args(&root, &inv).unwrap();
+    let volumes: Vec<&str> = got
+        .windows(2)
+        .filter(|w| w[0] == "--volume")
+        .map(|w| w[1].as_str())
+        .collect();
+    assert!(
+        volumes.contains(&"/run/keepout-idmapped/keepout-x/0:/work/p:rw"),
+        "{volumes:?}"
+    );
+    assert!(
+        volumes.contains(&"/run/keepout-idmapped/keepout-x/1:/work/p/.git:rw"),
+        "{volumes:?}"
+    );
+    assert!(
+        volumes.contains(&"/work/p/.git/hooks:/work/p/.git/hooks:ro"),
+        "the protected names from the host, read-only: {volumes:?}"
+    );
+    assert!(
+        !volumes.iter().any(|v| v.starts_with("/work/p:")),
+        "{volumes:?}"
+    );
 }

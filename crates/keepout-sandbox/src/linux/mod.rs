@@ -13,6 +13,7 @@
 //! doctor` reports); init gets SIGKILL when keepout dies, and when init exits the kernel kills
 //! every process left in the pid namespace; the command inherits no descriptor beyond 0-2.
 
+pub(crate) mod attach;
 mod channel;
 mod confine;
 mod exec;

