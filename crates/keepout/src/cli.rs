@@ -549,7 +549,7 @@ pub struct SandboxArgs {
     /// Run the command in this podman or docker image, under the same policy (the project, or
     /// the workspace's home, at its path, protected names read-only, no caller environment, no
     /// network, a non-root user without capabilities); the image must be there already: keepout
-    /// never pulls. `try` clones natively; its command runs in the image.
+    /// never pulls. `try` makes its workspace natively; only the command runs in the image.
     #[arg(long, value_name = "IMAGE")]
     pub image: Option<String>,
 
