@@ -74,8 +74,9 @@ pub struct Engine {
     /// The most processes keepout lets the container's user have (`--ulimit nproc`): its own
     /// hard limit, when lower than the policy's.
     pub nproc_hard: u64,
-    /// The engine's default seccomp profile, a file here (a local podman's), that keepout's
-    /// deny list is added to; `None`: the engine's own profile as it is.
+    /// The engine's default seccomp profile, a file here (a local podman's; for a local docker,
+    /// the same moby profile as podman's file), that keepout's deny list is added to; `None`:
+    /// the engine's own profile as it is.
     pub seccomp_profile: Option<PathBuf>,
 }
 
@@ -93,7 +94,13 @@ pub struct LocalFacts {
     pub user: String,
     /// This machine's host name (a docker daemon that names another is remote).
     pub hostname: String,
+    /// The default seccomp profile podman uses, as a file (containers-common's, moby's profile):
+    /// docker keeps its own inside dockerd, so keepout's deny list is added to this one for it.
+    pub moby_profile: Option<PathBuf>,
 }
+
+/// Where containers-common keeps the default seccomp profile.
+const MOBY_PROFILE: &str = "/usr/share/containers/seccomp.json";
 
 impl LocalFacts {
     /// This process's.
@@ -113,6 +120,7 @@ impl LocalFacts {
                 .nodename()
                 .to_string_lossy()
                 .into_owned(),
+            moby_profile: Some(PathBuf::from(MOBY_PROFILE)).filter(|p| p.is_file()),
         }
     }
 }
@@ -314,22 +322,27 @@ impl Engine {
             engine: "docker".into(),
             source,
         })?;
+        // Remote: reached over the network, or a daemon (through a forwarded socket, a docker
+        // context) on a machine of another name.
+        let remote = std::env::var("DOCKER_HOST").is_ok_and(|h| !h.starts_with("unix://"))
+            || (!info.name.is_empty() && info.name != local.hostname);
+        let seccomp = info
+            .security_options
+            .iter()
+            .any(|o| o.contains("name=seccomp"));
         Ok(Engine {
             kind: EngineKind::Docker,
             program,
             version: info.server_version,
             rootless: info.security_options.iter().any(|o| o.contains("rootless")),
-            // Remote: reached over the network, or a daemon (through a forwarded socket, a
-            // docker context) on a machine of another name.
-            remote: std::env::var("DOCKER_HOST").is_ok_and(|h| !h.starts_with("unix://"))
-                || (!info.name.is_empty() && info.name != local.hostname),
+            remote,
             cgroups_v1: info.cgroup_version != "2",
             default_runtime: info.default_runtime,
             runtime: None,
             cgroup_manager: None,
             nofile: local.nofile_hard,
             nproc_hard: local.nproc_hard,
-            seccomp_profile: None,
+            seccomp_profile: local.moby_profile.clone().filter(|_| seccomp && !remote),
         })
     }
 
@@ -536,6 +549,7 @@ mod tests {
             nproc_hard: 96365,
             user: "alice".into(),
             hostname: "laptop".into(),
+            moby_profile: Some("/usr/share/containers/seccomp.json".into()),
         }
     }
 
@@ -645,7 +659,12 @@ mod tests {
         };
         let here = Engine::from_docker_info("/d".into(), &info("laptop"), &local()).unwrap();
         assert!(!here.remote && !here.rootless && here.cgroups_v1);
+        assert_eq!(
+            here.seccomp_profile.as_deref(),
+            Some(Path::new("/usr/share/containers/seccomp.json")),
+            "a local docker gets keepout's deny list on the moby profile"
+        );
         let there = Engine::from_docker_info("/d".into(), &info("build-box"), &local()).unwrap();
-        assert!(there.remote);
+        assert!(there.remote && there.seccomp_profile.is_none());
     }
 }

