@@ -15,7 +15,7 @@
 //!   a root caller: `nobody`), with no capabilities, `no-new-privileges`, a read-only root,
 //!   `--pids-limit` (where the engine has a cgroup for it), RLIMIT_NPROC and RLIMIT_NOFILE, the
 //!   memory limit when the policy has one (an error where it cannot be enforced), no network,
-//!   and, with a local podman, keepout's seccomp deny list on top of the engine's profile
+//!   and, with a local engine, keepout's seccomp deny list on top of the engine's profile
 //!   (keepout-sandbox's list: [`with_denials`]);
 //! * keepout never pulls (`--pull never`: a missing image is an error that says what to do);
 //! * the container is removed when keepout ends, however it ends, and the exit status is the
@@ -29,9 +29,9 @@
 //!   killed).
 //!
 //! Not yet (each refused: [`Error::NotYet`]): `--mode landlock`; `--net NAMES` and `--review`
-//! with docker or a remote podman; a workspace on two or more layers. The deny list with docker
-//! or a remote podman, and the native terminal filter, are left to the engine
-//! (docs/container.md).
+//! with docker or a remote podman; a workspace on two or more layers. The deny list with a
+//! remote engine, or with docker where containers-common's profile is missing, and the native
+//! terminal filter, are left to the engine (docs/container.md).
 
 mod args;
 mod engine;
@@ -322,8 +322,14 @@ impl Plan {
         private.create(dir).map_err(err(dir))?;
         let mut attached = Vec::new();
         for r in &self.rebinds {
-            let tree = keepout_sandbox::attach_idmapped(&r.source, &r.at, self.host_id)
-                .map_err(err(&r.source))?;
+            let tree = match keepout_sandbox::attach_idmapped(&r.source, &r.at, self.host_id) {
+                Ok(tree) => tree,
+                Err(e) => {
+                    drop(attached);
+                    let _ = std::fs::remove_dir(dir);
+                    return Err(err(&r.source)(e));
+                }
+            };
             if !tree.idmapped() {
                 eprintln!(
                     "keepout: warning: {}: its filesystem takes no idmapped mounts; root's files there stay read-only in the container",

@@ -40,7 +40,8 @@ impl AttachedTree {
 impl Drop for AttachedTree {
     fn drop(&mut self) {
         let _ = rustix::mount::unmount(&self.at, rustix::mount::UnmountFlags::DETACH);
-        let _ = std::fs::remove_dir(&self.at);
+        // The mount point: a directory, or an empty file for a file's tree.
+        let _ = std::fs::remove_dir(&self.at).or_else(|_| std::fs::remove_file(&self.at));
     }
 }
 
@@ -49,7 +50,9 @@ impl Drop for AttachedTree {
 pub fn attach_idmapped(source: &Path, at: &Path, host_id: u32) -> io::Result<AttachedTree> {
     let c = CString::new(source.as_os_str().as_encoded_bytes())
         .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
-    let tree = sys::open_tree_clone_fd(sys::open_path_no_symlinks(&c)?.as_fd())?;
+    let handle = sys::open_path_no_symlinks(&c)?;
+    let is_dir = rustix::fs::fstat(&handle)?.st_mode & libc::S_IFMT == libc::S_IFDIR;
+    let tree = sys::open_tree_clone_fd(handle.as_fd())?;
     let idmapped = match super::idmap_user_namespace(host_id) {
         Ok((userns, holder)) => {
             let done = sys::mount_setattr_idmap(tree.as_fd(), userns.as_fd()).is_ok();
@@ -58,17 +61,22 @@ pub fn attach_idmapped(source: &Path, at: &Path, host_id: u32) -> io::Result<Att
         }
         Err(_) => false,
     };
-    std::fs::create_dir(at)?;
+    // A mount point of the tree's kind: a directory, or an empty file (a `.git` pointer file).
+    if is_dir {
+        std::fs::create_dir(at)?;
+    } else {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(at)?;
+    }
     let attached = AttachedTree {
         at: at.to_path_buf(),
         idmapped,
     };
     let target = rustix::fs::open(
         at,
-        rustix::fs::OFlags::PATH
-            | rustix::fs::OFlags::DIRECTORY
-            | rustix::fs::OFlags::NOFOLLOW
-            | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::OFlags::PATH | rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::CLOEXEC,
         rustix::fs::Mode::empty(),
     )?;
     sys::move_mount_to(tree.as_fd(), target.as_fd())?;
@@ -118,5 +126,13 @@ mod tests {
         drop(attached);
         assert!(!at.exists(), "detached and removed");
         assert!(source.join("f").exists(), "the source is untouched");
+
+        // A file's tree (a worktree's `.git` pointer file) is attached on a file.
+        let file_at = tmp.path().join("file-at");
+        let attached = attach_idmapped(&source.join("f"), &file_at, 65534).expect("a file");
+        assert_eq!(std::fs::read_to_string(&file_at).unwrap(), "x");
+        assert_eq!(std::fs::metadata(&file_at).unwrap().uid(), 65534);
+        drop(attached);
+        assert!(!file_at.exists(), "the file mount point removed");
     }
 }
