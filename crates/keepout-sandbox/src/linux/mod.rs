@@ -178,6 +178,10 @@ fn run_in_namespaces(
     drop(notify_init);
     drop(terminal_init);
     drop(join_init);
+    // Init has its own copies of the prepared trees: keepout's go now, so that what the last
+    // reference's release costs (the kernel waits for an expedited RCU grace period to let go of
+    // a mount, 0.3 ms here) falls in init's setup or exit, not in keepout's end of the run.
+    drop(detached);
     let child_pid = Pid::from_raw(child).expect("clone returned a positive pid");
 
     if let Err(e) = write_id_maps(child, policy, caller_is_root) {
