@@ -109,8 +109,9 @@ pub(crate) fn wait_forwarding(
     }
 }
 
-/// The next blocked signal (from `signalfd`), or SIGCHLD when `pidfd` says the child ended;
-/// `None` when `timeout` passed first or a notification was answered.
+/// The next blocked signal (from `signalfd`), or SIGCHLD when `pidfd` says the child ended,
+/// after answering the notification that is waiting, if one is; `None` when `timeout` passed
+/// first or only a notification was there.
 fn next_event(
     pidfd: &std::os::fd::OwnedFd,
     signalfd: &std::os::fd::OwnedFd,
@@ -135,13 +136,14 @@ fn next_event(
         Err(e) => return Err(e.into()),
     }
     let (signal_ready, child_ended) = (!fds[0].revents().is_empty(), !fds[1].revents().is_empty());
-    if let Some(listener) = fds[..watched]
+    // A notification is answered and the signal then handled in the same turn: a command that
+    // calls denied system calls without pause cannot hold back the user's ^C.
+    if let Some(revents) = fds[..watched]
         .get(2)
         .map(PollFd::revents)
         .filter(|r| !r.is_empty())
     {
-        notifications.answer(listener);
-        return Ok(None);
+        notifications.answer(revents);
     }
     if signal_ready {
         // struct signalfd_siginfo: 128 bytes, the signal's number first.

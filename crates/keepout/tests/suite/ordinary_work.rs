@@ -153,6 +153,52 @@ fn sigint_is_forwarded() {
     }
 }
 
+/// SIGINT still reaches the command while it calls deny-listed system calls without pause from
+/// 32 threads (each call waits for keepout's answer to its notification, served by the same
+/// loop that forwards signals). keepout answers one and handles the signal in the same turn;
+/// on this machine the flood did not hold back ^C with the earlier order either (answer, then
+/// poll again), so this guards the property rather than that one change.
+#[test]
+fn sigint_is_forwarded_while_the_command_floods_refused_calls() {
+    for r in runners() {
+        let fx = Fixture::new(&r);
+        let started = format!("started-{}", fx.rand);
+        let flood = format!(
+            "import ctypes, threading, time\n\
+             libc = ctypes.CDLL(None)\n\
+             def call():\n    while True: libc.syscall(250, 0, -3, 0)\n\
+             for _ in range(32): threading.Thread(target=call, daemon=True).start()\n\
+             time.sleep(0.5)\n\
+             open('{started}', 'w').close()\n\
+             time.sleep(60)\n"
+        );
+        fx.script("flood.py", &flood);
+        let mut running = fx.spawn_inside(&["--quiet"], "exec python3 flood.py");
+        assert!(
+            poll(Duration::from_secs(30), || fx
+                .project
+                .join(&started)
+                .exists()),
+            "[{r}] the flood did not start"
+        );
+        assert!(
+            signal(running.pid(), "INT"),
+            "[{r}] SIGINT delivered to keepout"
+        );
+        let stopped = poll(Duration::from_secs(10), || !running.is_running());
+        let out = running.wait();
+        assert!(
+            stopped,
+            "[{r}] keepout stops within seconds of SIGINT, flood or not:{out}"
+        );
+        assert_eq!(
+            out.code,
+            Some(130),
+            "[{r}] the command died of SIGINT:{out}"
+        );
+    }
+}
+
 #[test]
 fn print_policy_prints_and_runs_nothing() {
     for r in runners() {
