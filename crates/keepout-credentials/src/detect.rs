@@ -122,9 +122,15 @@ fn xml_re() -> &'static Regex {
 
 /// Is this key (`_authToken`, `DB_PASSWORD`, `client-key-data`) one whose value is a secret?
 pub fn is_credential_key(key: &str) -> bool {
-    let k = key.to_ascii_lowercase().replace('-', "_");
-    let k = k.rsplit([':', '.']).next().unwrap_or(&k);
+    let k = key_name(key);
     k == "auth" || k == "pass" || KEY_ENDINGS.iter().any(|e| k.ends_with(e))
+}
+
+/// A key's last part (after `:` and `.`: `//registry/:_authToken`, `http.extraHeader`), in lower
+/// case with `-` read as `_`.
+fn key_name(key: &str) -> String {
+    let k = key.to_ascii_lowercase().replace('-', "_");
+    k.rsplit([':', '.']).next().unwrap_or(&k).to_string()
 }
 
 /// A value that stands for a credential elsewhere, or for none.
@@ -153,8 +159,7 @@ fn placeholder(value: &str) -> bool {
 /// digits; a lower-case word without digits is taken for a method's name.
 fn placeholder_for(key: &str, value: &str) -> bool {
     let v = value.trim();
-    let k = key.to_ascii_lowercase().replace('-', "_");
-    let k = k.rsplit([':', '.']).next().unwrap_or(&k);
+    let k = key_name(key);
     let method_name = v.len() <= 24
         && v.starts_with(|c: char| c.is_ascii_lowercase())
         && v.chars()
