@@ -320,9 +320,10 @@ impl Plan {
         let mut private = std::fs::DirBuilder::new();
         private.mode(0o700).recursive(true);
         private.create(dir).map_err(err(dir))?;
+        let mapping = keepout_sandbox::IdMapping::new(self.host_id);
         let mut attached = Vec::new();
         for r in &self.rebinds {
-            let tree = match keepout_sandbox::attach_idmapped(&r.source, &r.at, self.host_id) {
+            let tree = match mapping.attach(&r.source, &r.at) {
                 Ok(tree) => tree,
                 Err(e) => {
                     drop(attached);

@@ -86,20 +86,11 @@ pub fn listen_in_network_of(pid: i32, port: u16) -> std::io::Result<std::net::Tc
     linux::sys::listen_in_network_of(pid, port).map(std::net::TcpListener::from)
 }
 
-/// For another backend (a rootful container engine, which binds host paths by name): a copy of
-/// `source`'s mount tree attached at `at`, idmapped as the native sandbox's writable binds of a
-/// root caller are, so that root's files there are `host_id`'s (see `linux::attach`).
+/// For another backend (a rootful container engine, which binds host paths by name): copies of
+/// mount trees attached on the host, idmapped as the native sandbox's writable binds of a root
+/// caller are, so that root's files there are the sandbox user's (see `linux::attach`).
 #[cfg(target_os = "linux")]
-pub fn attach_idmapped(
-    source: &std::path::Path,
-    at: &std::path::Path,
-    host_id: u32,
-) -> std::io::Result<AttachedTree> {
-    linux::attach::attach_idmapped(source, at, host_id)
-}
-
-#[cfg(target_os = "linux")]
-pub use linux::attach::AttachedTree;
+pub use linux::attach::{AttachedTree, IdMapping};
 
 /// [`run`], for a policy with `Network::Proxied`: `egress` gets the listening socket of the
 /// sandbox's proxy port (bound inside the sandbox's network namespace) as soon as it exists, and

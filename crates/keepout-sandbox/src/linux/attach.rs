@@ -26,11 +26,6 @@ pub struct AttachedTree {
 }
 
 impl AttachedTree {
-    /// Where it is attached.
-    pub fn path(&self) -> &Path {
-        &self.at
-    }
-
     /// Were root's files made the sandbox's user's (false: the plain copy, read-only to it)?
     pub fn idmapped(&self) -> bool {
         self.idmapped
@@ -45,22 +40,45 @@ impl Drop for AttachedTree {
     }
 }
 
-/// Attach a copy of `source`'s mount tree at `at` (a new directory, made here, whose parent
-/// only root may traverse), idmapped so that host root's files there are `host_id`'s.
-pub fn attach_idmapped(source: &Path, at: &Path, host_id: u32) -> io::Result<AttachedTree> {
+/// The id mapping of a run's copies (host root's files as `host_id`'s), made once for all of
+/// them, as the native sandbox makes one for its binds.
+pub struct IdMapping {
+    /// The mapping's user namespace; `None` where it could not be made (plain copies then).
+    userns: Option<std::os::fd::OwnedFd>,
+}
+
+impl IdMapping {
+    /// Root's files as `host_id`'s. The namespace's holder is gone once this returns: the
+    /// namespace lives on in the descriptor kept here.
+    pub fn new(host_id: u32) -> IdMapping {
+        let userns = super::idmap_user_namespace(host_id)
+            .ok()
+            .map(|(userns, holder)| {
+                holder.reap();
+                userns
+            });
+        IdMapping { userns }
+    }
+
+    /// Attach a copy of `source`'s mount tree at `at` (a new directory or file, made here, whose
+    /// parent only root may traverse), idmapped with this mapping.
+    pub fn attach(&self, source: &Path, at: &Path) -> io::Result<AttachedTree> {
+        attach(source, at, self.userns.as_ref())
+    }
+}
+
+fn attach(
+    source: &Path,
+    at: &Path,
+    userns: Option<&std::os::fd::OwnedFd>,
+) -> io::Result<AttachedTree> {
     let c = CString::new(source.as_os_str().as_encoded_bytes())
         .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
     let handle = sys::open_path_no_symlinks(&c)?;
     let is_dir = rustix::fs::fstat(&handle)?.st_mode & libc::S_IFMT == libc::S_IFDIR;
     let tree = sys::open_tree_clone_fd(handle.as_fd())?;
-    let idmapped = match super::idmap_user_namespace(host_id) {
-        Ok((userns, holder)) => {
-            let done = sys::mount_setattr_idmap(tree.as_fd(), userns.as_fd()).is_ok();
-            holder.reap();
-            done
-        }
-        Err(_) => false,
-    };
+    let idmapped =
+        userns.is_some_and(|ns| sys::mount_setattr_idmap(tree.as_fd(), ns.as_fd()).is_ok());
     // A mount point of the tree's kind: a directory, or an empty file (a `.git` pointer file).
     if is_dir {
         std::fs::create_dir(at)?;
@@ -107,7 +125,8 @@ mod tests {
         std::fs::create_dir(&source).unwrap();
         std::fs::write(source.join("f"), "x").unwrap();
         let at = tmp.path().join("at");
-        let attached = attach_idmapped(&source, &at, 65534).expect("attached");
+        let mapping = IdMapping::new(65534);
+        let attached = mapping.attach(&source, &at).expect("attached");
         assert!(
             attached.idmapped(),
             "this machine's filesystems take idmapped mounts"
@@ -129,7 +148,7 @@ mod tests {
 
         // A file's tree (a worktree's `.git` pointer file) is attached on a file.
         let file_at = tmp.path().join("file-at");
-        let attached = attach_idmapped(&source.join("f"), &file_at, 65534).expect("a file");
+        let attached = mapping.attach(&source.join("f"), &file_at).expect("a file");
         assert_eq!(std::fs::read_to_string(&file_at).unwrap(), "x");
         assert_eq!(std::fs::metadata(&file_at).unwrap().uid(), 65534);
         drop(attached);
