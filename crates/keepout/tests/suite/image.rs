@@ -930,13 +930,7 @@ fn image_try_and_shell_run_the_workspace_in_the_image() {
         };
         let store = fx.home.join(".local/share/keepout");
         env.push(("KEEPOUT_DATA_HOME".into(), store.display().to_string()));
-        let repo = fx.root.join("repro.git");
-        let bare = fx.outside(&format!(
-            "git clone -q --bare . {}",
-            q(repo.display().to_string())
-        ));
-        assert!(bare.success(), "[{r}] bare clone:{bare}");
-        let repo = repo.display().to_string();
+        let repo = super::workspaces::bare_repo(&fx);
         // The host has bubblewrap, the test image does not: the command's system is the image's.
         let script = "test ! -e /usr/bin/bwrap && echo in-image; pwd; cat README.md; \
                       echo kept > ~/left-here && echo wrote-home; \

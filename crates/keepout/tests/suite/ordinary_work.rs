@@ -116,6 +116,29 @@ fn exit_codes_pass_through() {
     }
 }
 
+/// `keepout run <extra> -- sh -c script` as the runner, sent SIGINT once the command has made
+/// `started` (within `start_secs`): whether keepout stopped within 10 s of it, and its output.
+fn interrupted(
+    fx: &Fixture,
+    extra: &[&str],
+    script: &str,
+    started: &std::path::Path,
+    start_secs: u64,
+) -> (bool, Output) {
+    let r = &fx.runner;
+    let mut running = fx.spawn_inside(extra, script);
+    assert!(
+        poll(Duration::from_secs(start_secs), || started.exists()),
+        "[{r}] the sandboxed command did not start"
+    );
+    assert!(
+        signal(running.pid(), "INT"),
+        "[{r}] SIGINT delivered to keepout"
+    );
+    let stopped = poll(Duration::from_secs(10), || !running.is_running());
+    (stopped, running.wait())
+}
+
 /// SIGINT sent to keepout while the command sleeps: forwarded, the command dies of it, keepout
 /// exits 130.
 #[test]
@@ -123,24 +146,12 @@ fn sigint_is_forwarded() {
     for r in runners() {
         let fx = Fixture::new(&r);
         let started = fx.project.join(format!("started-{}", fx.rand));
-        let mut running = fx.spawn_inside(
-            &[],
-            &format!(
-                "touch {} && exec sleep 30",
-                q(started.file_name().unwrap().to_string_lossy())
-            ),
-        );
-        assert!(
-            poll(Duration::from_secs(20), || started.exists()),
-            "[{r}] the sandboxed command did not start"
+        let script = format!(
+            "touch {} && exec sleep 30",
+            q(started.file_name().unwrap().to_string_lossy())
         );
         // (Should the signal reach sh before its `exec sleep`, sh dies of it: 130 as well.)
-        assert!(
-            signal(running.pid(), "INT"),
-            "[{r}] SIGINT delivered to keepout"
-        );
-        let stopped = poll(Duration::from_secs(10), || !running.is_running());
-        let out = running.wait();
+        let (stopped, out) = interrupted(&fx, &[], &script, &started, 20);
         assert!(
             stopped,
             "[{r}] keepout must stop within a few seconds of SIGINT:{out}"
@@ -162,31 +173,20 @@ fn sigint_is_forwarded() {
 fn sigint_is_forwarded_while_the_command_floods_refused_calls() {
     for r in runners() {
         let fx = Fixture::new(&r);
-        let started = format!("started-{}", fx.rand);
+        let started = fx.project.join(format!("started-{}", fx.rand));
+        let name = started.file_name().unwrap().to_string_lossy();
         let flood = format!(
             "import ctypes, threading, time\n\
              libc = ctypes.CDLL(None)\n\
              def call():\n    while True: libc.syscall(250, 0, -3, 0)\n\
              for _ in range(32): threading.Thread(target=call, daemon=True).start()\n\
              time.sleep(0.5)\n\
-             open('{started}', 'w').close()\n\
+             open('{name}', 'w').close()\n\
              time.sleep(60)\n"
         );
         fx.script("flood.py", &flood);
-        let mut running = fx.spawn_inside(&["--quiet"], "exec python3 flood.py");
-        assert!(
-            poll(Duration::from_secs(30), || fx
-                .project
-                .join(&started)
-                .exists()),
-            "[{r}] the flood did not start"
-        );
-        assert!(
-            signal(running.pid(), "INT"),
-            "[{r}] SIGINT delivered to keepout"
-        );
-        let stopped = poll(Duration::from_secs(10), || !running.is_running());
-        let out = running.wait();
+        let script = "exec python3 flood.py";
+        let (stopped, out) = interrupted(&fx, &["--quiet"], script, &started, 30);
         assert!(
             stopped,
             "[{r}] keepout stops within seconds of SIGINT, flood or not:{out}"

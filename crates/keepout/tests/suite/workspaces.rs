@@ -5,7 +5,7 @@
 use super::harness::*;
 
 /// A bare clone of the fixture's project, owned by the runner; returns its path.
-fn bare_repo(fx: &Fixture) -> String {
+pub(super) fn bare_repo(fx: &Fixture) -> String {
     let repo = fx.root.join("repro.git");
     let out = fx.outside(&format!(
         "git clone -q --bare . {}",
