@@ -306,10 +306,15 @@ impl Plan {
         )
     }
 
+    /// The directory of this run's attached copies (under [`ATTACHED_DIR`]), if it has any.
+    fn attached_dir(&self) -> Option<&Path> {
+        self.rebinds.first().and_then(|r| r.at.parent())
+    }
+
     /// The rebinds' copies attached where the arguments name them (see [`rebinds`]), with the
     /// directory that holds them; a copy that could not be idmapped is said.
     fn attach(&self) -> Result<Vec<keepout_sandbox::AttachedTree>> {
-        let Some(dir) = self.rebinds.first().and_then(|r| r.at.parent()) else {
+        let Some(dir) = self.attached_dir() else {
             return Ok(Vec::new());
         };
         let err = |path: &Path| {
@@ -354,7 +359,7 @@ impl Plan {
         egress: &mut dyn FnMut(std::net::TcpListener),
     ) -> Result<(i32, AfterRun)> {
         let attached = self.attach()?;
-        let mounts = self.rebinds.first().and_then(|r| r.at.parent());
+        let mounts = self.attached_dir();
         let (code, after) = keepout_sandbox::with_after_run_check(policy, || {
             let profile = self.seccomp.as_ref().map(|f| f.path());
             let egress = match policy.network {
