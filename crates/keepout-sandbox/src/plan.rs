@@ -81,6 +81,14 @@ pub struct SandboxPlan {
 }
 
 impl SandboxPlan {
+    /// Does the plan mount an overlay? Its upper directory is in use until that mount is
+    /// released, with the sandbox's mount namespace.
+    pub fn has_overlay(&self) -> bool {
+        self.steps
+            .iter()
+            .any(|s| matches!(s, MountStep::Overlay { .. }))
+    }
+
     /// The plan for namespaces mode: a new root built from `policy.mounts`.
     pub fn for_namespaces(policy: &Policy) -> SandboxPlan {
         let mut steps = Vec::new();

@@ -54,12 +54,41 @@ impl Policy {
                 "no command given: keepout run -- COMMAND [ARGS...]".into(),
             ));
         }
+        let caller_is_root = req.caller_uid == 0;
+        // The system's credential files depend on nothing else here, and checking them is a
+        // third of the system calls of a build: a thread of its own does it meanwhile. Scoped,
+        // so it is joined on every way out (a run starts no thread it does not wait for).
+        let clean_cache = cache_dir(&req.caller_env, &req.caller_home)
+            .map(|d| d.join("keepout/system-files-clean"));
+        let clean_cache = clean_cache.as_deref();
+        std::thread::scope(|scope| {
+            let system_files = std::thread::Builder::new()
+                .name("system-files".into())
+                .stack_size(SYSTEM_FILES_STACK)
+                .spawn_scoped(scope, move || {
+                    crate::system_credentials::mounts(caller_is_root, clean_cache)
+                });
+            let system_files = move || match system_files {
+                Ok(thread) => thread
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                // No thread to be had: the same work, here.
+                Err(_) => crate::system_credentials::mounts(caller_is_root, clean_cache),
+            };
+            Self::build_with(req, caller_is_root, system_files)
+        })
+    }
+
+    fn build_with(
+        req: &RunRequest,
+        caller_is_root: bool,
+        system_files: impl FnOnce() -> Vec<Mount>,
+    ) -> Result<Policy> {
         let secret_places = secret_places(&req.caller_home, &req.caller_env);
         let home_path = sandbox_home_path(&req.caller_home);
         let (project, cwd) = project_and_cwd(req, &home_path, &secret_places)?;
         let identity = identity(req.caller_uid, req.caller_gid);
         let home = home_spec(req)?;
-        let caller_is_root = req.caller_uid == 0;
 
         let mut mounts = system_mounts(caller_is_root)?;
         let tmp = MountKind::Tmpfs {
@@ -72,12 +101,7 @@ impl Policy {
             user_mounts(req, project.as_deref(), &secret_places, &toolchains)?;
         mounts.extend(user);
         // After every bind, so that no --ro of a directory shows such a file again.
-        let clean_cache = cache_dir(&req.caller_env, &req.caller_home)
-            .map(|d| d.join("keepout/system-files-clean"));
-        mounts.extend(crate::system_credentials::mounts(
-            caller_is_root,
-            clean_cache.as_deref(),
-        ));
+        mounts.extend(system_files());
         let (scans, protected) =
             protect::writable_trees(req, project.as_ref(), &requested_rw, &mut mounts)?;
 
@@ -103,6 +127,10 @@ impl Policy {
         })
     }
 }
+
+/// The stack of the thread that examines the system's credential files: the detector's regexes
+/// are compiled on the heap, and the walk is shallow.
+const SYSTEM_FILES_STACK: usize = 256 << 10;
 
 /// Where the sandbox's `$HOME` appears: at the caller's home's path (`/home/sandbox` for a home
 /// of `/` or a relative one).

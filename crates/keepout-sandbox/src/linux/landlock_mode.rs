@@ -161,6 +161,7 @@ pub(super) fn run(
     let report = read_report(err_read);
     let status = wait_forwarding(
         pid,
+        None,
         &signals,
         relay.as_ref(),
         resources,

@@ -11,7 +11,10 @@
 //! Guarantees: the command starts only after every layer is in place (a failing layer is an
 //! error, never a silent downgrade, except Landlock features the kernel lacks, which `keepout
 //! doctor` reports); init gets SIGKILL when keepout dies, and when init exits the kernel kills
-//! every process left in the pid namespace; the command inherits no descriptor beyond 0-2.
+//! every process left in the pid namespace; when the command ends, init kills and reaps every
+//! other process of the sandbox before it tells keepout the status, so none is left when the
+//! run returns (init itself may still be exiting then: see [`lingering`]); the command inherits
+//! no descriptor beyond 0-2.
 
 pub(crate) mod attach;
 mod channel;
@@ -20,6 +23,7 @@ mod exec;
 pub(crate) mod join;
 mod landlock;
 mod landlock_mode;
+mod lingering;
 mod mounts;
 mod notifications;
 mod report;
@@ -86,6 +90,7 @@ fn run_in_namespaces(
     egress: &mut dyn FnMut(std::net::TcpListener),
     resources: &mut resources::Resources,
 ) -> Result<(Outcome, Vec<String>, Vec<crate::terminal_filter::Dropped>)> {
+    lingering::reap_exited();
     let plan = SandboxPlan::for_namespaces(policy);
     let mut prepared = Prepared::new(policy)?;
     let pipe = || {
@@ -96,6 +101,8 @@ fn run_in_namespaces(
     };
     let (sync_read, sync_write) = pipe()?;
     let (err_read, err_write) = pipe()?;
+    // Init writes the command's status here once nothing of the sandbox runs any more.
+    let (status_read, status_write) = pipe()?;
     // A connected pair of unix stream sockets: one end for keepout, one for init.
     let socket_pair = |step: &str| {
         rustix::net::socketpair(
@@ -149,6 +156,7 @@ fn run_in_namespaces(
         Ok(None) => {
             drop(sync_write);
             drop(err_read);
+            drop(status_read);
             drop(egress_keepout);
             drop(notify_keepout);
             drop(terminal_keepout);
@@ -161,6 +169,7 @@ fn run_in_namespaces(
                 InitChannels {
                     sync_read,
                     err_write,
+                    status: status_write,
                     egress: egress_init,
                     notify: notify_init,
                     terminal: terminal_init,
@@ -174,6 +183,7 @@ fn run_in_namespaces(
     };
     drop(sync_read);
     drop(err_write);
+    drop(status_write);
     drop(egress_init);
     drop(notify_init);
     drop(terminal_init);
@@ -226,11 +236,26 @@ fn run_in_namespaces(
     let report = read_report(err_read);
     let status = wait_forwarding(
         child_pid,
+        Some(&status_read),
         &signals,
         relay.as_ref(),
         resources,
         &mut notifications,
     );
+    // Init may still be on its way out: what is left of its exit is the kernel releasing the
+    // namespaces (and with the mount namespace every mount, after an RCU grace period). Waited
+    // for where the next step needs them gone: the memory cgroup is removed next, and an
+    // overlay's upper directory is "in use" until its mount is released.
+    let must_be_gone = resources.has_memory_cgroup() || plan.has_overlay();
+    if status.is_ok()
+        && rustix::process::waitpid(Some(child_pid), WaitOptions::NOHANG).is_ok_and(|w| w.is_none())
+    {
+        if must_be_gone {
+            let _ = rustix::process::waitpid(Some(child_pid), WaitOptions::empty());
+        } else {
+            lingering::reap_later(child_pid);
+        }
+    }
     drop(join_server);
     let dropped = relay.map(terminal::Relay::finish).unwrap_or_default();
     if let Some(helper) = idmap_helper {
@@ -408,6 +433,8 @@ struct InitChannels {
     sync_read: OwnedFd,
     /// Setup failures, reported as text; closed on exec.
     err_write: OwnedFd,
+    /// The command's exit status (4 bytes), written once every other process is gone.
+    status: OwnedFd,
     /// Where the proxy port's listener goes (`Network::Proxied` only).
     egress: Option<OwnedFd>,
     /// Passed on to the command, which sends its seccomp listener through it.
@@ -429,6 +456,7 @@ fn init_main(
     let InitChannels {
         sync_read,
         err_write,
+        status,
         egress,
         notify,
         terminal,
@@ -543,14 +571,15 @@ fn init_main(
     drop(notify);
     drop(own_terminal);
     let join = join.as_ref().map(|j| (j, plan, prepared, policy));
-    init_loop(child, &signals, join)
+    init_loop(child, &signals, &status, join)
 }
 
-/// Reap every child; pass signals on; exit with the command's status. With `join`, also start
+/// Reap every child; pass signals on; when the command ends, [`finish`]. With `join`, also start
 /// the commands of keepouts that join the sandbox, and tell each its command's status.
 fn init_loop(
     command: libc::pid_t,
     signals: &sys::SignalSet,
+    status_pipe: &OwnedFd,
     join: Option<(&OwnedFd, &SandboxPlan, &Prepared, &Policy)>,
 ) -> ! {
     let command_pid = Pid::from_raw(command).expect("fork returned a positive pid");
@@ -614,19 +643,12 @@ fn init_loop(
         loop {
             match rustix::process::wait(WaitOptions::NOHANG) {
                 Ok(Some((pid, status))) if pid == command_pid => {
-                    let code = status
-                        .exit_status()
-                        .or_else(|| status.terminating_signal().map(|s| 128 + s))
-                        .unwrap_or(SETUP_FAILED);
-                    sys::exit_now(code);
+                    let code = exit_code(status);
+                    finish(code, status_pipe);
                 }
                 Ok(Some((pid, status))) => {
                     if let Some(at) = joined.iter().position(|j| j.pid() == pid) {
-                        let code = status
-                            .exit_status()
-                            .or_else(|| status.terminating_signal().map(|s| 128 + s))
-                            .unwrap_or(SETUP_FAILED);
-                        joined.swap_remove(at).report_exit(code);
+                        joined.swap_remove(at).report_exit(exit_code(status));
                     }
                     continue;
                 }
@@ -634,6 +656,29 @@ fn init_loop(
             }
         }
     }
+}
+
+/// A child's status as an exit code: its own, or 128 + the signal that ended it.
+fn exit_code(status: rustix::process::WaitStatus) -> i32 {
+    status
+        .exit_status()
+        .or_else(|| status.terminating_signal().map(|s| 128 + s))
+        .unwrap_or(SETUP_FAILED)
+}
+
+/// The command ended with `code`: kill every other process of the sandbox (what it left running
+/// in the background, joined commands), reap them all, and only then tell keepout the status and
+/// exit with it. keepout returns on the status: nothing of the sandbox runs any more, and the
+/// rest of init's exit (the kernel releasing the namespaces) need not be waited for.
+fn finish(code: i32, status_pipe: &OwnedFd) -> ! {
+    let _ = sys::kill_all_others();
+    // Until ECHILD: no child is left, so no process of the namespace is (every process in it
+    // descends from init, or was handed to it when its parent died).
+    while let Ok(Some(_)) | Err(rustix::io::Errno::INTR) =
+        rustix::process::wait(WaitOptions::empty())
+    {}
+    let _ = rustix::io::write(status_pipe, &code.to_ne_bytes());
+    sys::exit_now(code)
 }
 
 fn command_main(

@@ -509,6 +509,11 @@ impl Resources {
         Ok(r)
     }
 
+    /// Is the run in a memory cgroup of its own (removed after the run)?
+    pub(crate) fn has_memory_cgroup(&self) -> bool {
+        self.memory.is_some()
+    }
+
     /// Watch `dir`'s filesystem too (unless it is watched already); fail when it is already
     /// below the reserve.
     pub(crate) fn watch(&mut self, dir: &Path, role: &str) -> Result<()> {

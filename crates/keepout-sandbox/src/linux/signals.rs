@@ -7,6 +7,8 @@
 //! harness calling the library). The deny filter's notifications are answered from the same
 //! wait (see [`super::notifications`]).
 
+use std::os::fd::OwnedFd;
+
 use rustix::process::{Pid, Signal, WaitOptions};
 
 use super::notifications::Notifications;
@@ -49,9 +51,12 @@ pub(crate) fn parent_signals() -> Result<BlockedSignals> {
 }
 
 /// Wait for `child`, passing on every forwarded signal keepout receives meanwhile and answering
-/// `notifications`.
+/// `notifications`. With `status`, the command's status may come through it first (4 bytes,
+/// see `finish` in the backend): then the run is over though `child` may still be exiting, and
+/// the caller reaps it. EOF on it without a status leaves the end to `child`'s exit.
 pub(crate) fn wait_forwarding(
     child: Pid,
+    status: Option<&OwnedFd>,
     signals: &BlockedSignals,
     relay: Option<&terminal::Relay>,
     resources: &mut resources::Resources,
@@ -65,6 +70,7 @@ pub(crate) fn wait_forwarding(
     if events.is_none() {
         notifications.serve_in_thread();
     }
+    let mut status = status.filter(|_| events.is_some());
     loop {
         match rustix::process::waitpid(Some(child), WaitOptions::NOHANG) {
             Ok(Some((_, status))) => {
@@ -85,16 +91,22 @@ pub(crate) fn wait_forwarding(
         }
         // Until the disk watcher must run, wait only that long (a short run never starts it).
         let wait = resources.start_watch_in();
-        let signal = match (&events, wait) {
-            (Some((pidfd, signalfd)), wait) => next_event(pidfd, signalfd, notifications, wait),
-            (None, Some(wait)) => signals.0.wait_timeout(wait),
-            (None, None) => signals.0.wait().map(Some),
+        let event = match (&events, wait) {
+            (Some((pidfd, signalfd)), wait) => {
+                next_event(pidfd, signalfd, status, notifications, wait)
+            }
+            (None, Some(wait)) => signals.0.wait_timeout(wait).map(|s| s.map(Event::Signal)),
+            (None, None) => signals.0.wait().map(|s| Some(Event::Signal(s))),
         };
-        match signal {
-            Ok(None) | Ok(Some(libc::SIGCHLD)) => {}
+        match event {
+            Ok(None) | Ok(Some(Event::Signal(libc::SIGCHLD))) => {}
+            Ok(Some(Event::Status(code))) => return Ok(Outcome::Exited(code)),
+            Ok(Some(Event::StatusClosed)) => status = None,
             // The command has a terminal of its own: resizing it signals the command.
-            Ok(Some(libc::SIGWINCH)) if relay.is_some() => relay.expect("checked").resize(),
-            Ok(Some(sig)) => {
+            Ok(Some(Event::Signal(libc::SIGWINCH))) if relay.is_some() => {
+                relay.expect("checked").resize()
+            }
+            Ok(Some(Event::Signal(sig))) => {
                 if let Some(sig) = Signal::from_named_raw(sig) {
                     let _ = rustix::process::kill_process(child, sig);
                 }
@@ -109,41 +121,56 @@ pub(crate) fn wait_forwarding(
     }
 }
 
-/// The next blocked signal (from `signalfd`), or SIGCHLD when `pidfd` says the child ended,
-/// after answering the notification that is waiting, if one is; `None` when `timeout` passed
-/// first or only a notification was there.
+/// What [`next_event`] saw.
+enum Event {
+    /// A blocked signal arrived (SIGCHLD also when the pidfd says the child ended).
+    Signal(i32),
+    /// The command's status, from the status pipe.
+    Status(i32),
+    /// The status pipe closed without one.
+    StatusClosed,
+}
+
+/// The next event: a blocked signal (from `signalfd`), SIGCHLD when `pidfd` says the child
+/// ended, or what came through `status`, after answering the notification that is waiting, if
+/// one is; `None` when `timeout` passed first or only a notification was there.
 fn next_event(
-    pidfd: &std::os::fd::OwnedFd,
-    signalfd: &std::os::fd::OwnedFd,
+    pidfd: &OwnedFd,
+    signalfd: &OwnedFd,
+    status: Option<&OwnedFd>,
     notifications: &mut Notifications,
     timeout: Option<std::time::Duration>,
-) -> std::io::Result<Option<i32>> {
+) -> std::io::Result<Option<Event>> {
     use rustix::event::{PollFd, PollFlags, Timespec};
     let timeout = timeout.map(|t| Timespec {
         tv_sec: t.as_secs() as _,
         tv_nsec: t.subsec_nanos() as _,
     });
     let listener = notifications.listener();
+    // Unused slots watch the pidfd again, and are not passed to poll.
     let mut fds = [
         PollFd::new(signalfd, PollFlags::IN),
         PollFd::new(pidfd, PollFlags::IN),
+        PollFd::new(status.unwrap_or(pidfd), PollFlags::IN),
         PollFd::new(listener.unwrap_or(pidfd), PollFlags::IN),
     ];
-    let watched = if listener.is_some() { 3 } else { 2 };
+    let watched = match (status.is_some(), listener.is_some()) {
+        (_, true) => 4,
+        (true, false) => 3,
+        (false, false) => 2,
+    };
     match rustix::event::poll(&mut fds[..watched], timeout.as_ref()) {
         Ok(0) | Err(rustix::io::Errno::INTR) => return Ok(None),
         Ok(_) => {}
         Err(e) => return Err(e.into()),
     }
-    let (signal_ready, child_ended) = (!fds[0].revents().is_empty(), !fds[1].revents().is_empty());
+    let ready = |i: usize| i < watched && !fds[i].revents().is_empty();
+    let (signal_ready, child_ended) = (ready(0), ready(1));
+    let status_ready = status.is_some() && ready(2);
     // A notification is answered and the signal then handled in the same turn: a command that
     // calls denied system calls without pause cannot hold back the user's ^C.
-    if let Some(revents) = fds[..watched]
-        .get(2)
-        .map(PollFd::revents)
-        .filter(|r| !r.is_empty())
-    {
-        notifications.answer(revents);
+    if listener.is_some() && ready(3) {
+        notifications.answer(fds[3].revents());
     }
     if signal_ready {
         // struct signalfd_siginfo: 128 bytes, the signal's number first.
@@ -151,11 +178,20 @@ fn next_event(
         match rustix::io::read(signalfd, &mut info) {
             Ok(n) if n >= 4 => {
                 let signo = u32::from_ne_bytes(info[..4].try_into().expect("4 bytes"));
-                return Ok(Some(signo as i32));
+                return Ok(Some(Event::Signal(signo as i32)));
             }
             Ok(_) | Err(rustix::io::Errno::AGAIN) | Err(rustix::io::Errno::INTR) => {}
             Err(e) => return Err(e.into()),
         }
     }
-    Ok(child_ended.then_some(libc::SIGCHLD))
+    if let Some(pipe) = status.filter(|_| status_ready) {
+        // Init writes the 4 bytes at once, and then exits: a short read is the same as none.
+        let mut code = [0u8; 4];
+        return Ok(Some(match rustix::io::read(pipe, &mut code) {
+            Ok(4) => Event::Status(i32::from_ne_bytes(code)),
+            Err(rustix::io::Errno::INTR) | Err(rustix::io::Errno::AGAIN) => return Ok(None),
+            _ => Event::StatusClosed,
+        }));
+    }
+    Ok(child_ended.then_some(Event::Signal(libc::SIGCHLD)))
 }

@@ -602,6 +602,18 @@ pub fn exit_now(code: i32) -> ! {
     unsafe { libc::_exit(code) }
 }
 
+/// `kill(-1, SIGKILL)`: every process this one may signal, but itself (and, in a pid namespace,
+/// every process of that namespace but its init, which is the caller). `Ok` when at least one
+/// got the signal, `ESRCH` when there was none.
+pub fn kill_all_others() -> io::Result<()> {
+    // SAFETY: kill takes two integers and has no memory effects.
+    if unsafe { libc::kill(-1, libc::SIGKILL) } == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
 /// Bring the `lo` interface of the current network namespace up.
 pub fn bring_loopback_up() -> io::Result<()> {
     let sock = rustix::net::socket(
