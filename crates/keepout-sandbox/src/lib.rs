@@ -76,6 +76,15 @@ pub fn run(policy: &Policy) -> Result<RunReport> {
     run_with_egress(policy, &mut |_| {})
 }
 
+/// Make the first namespaces of a run for `req` now, while its policy is built: a user
+/// namespace and, unless the run keeps the host's network, a network namespace, which the
+/// kernel takes a while to make. [`run`] uses them when its policy has the same identity and
+/// network choice; otherwise it makes its own, as it does when this was not called.
+#[cfg(target_os = "linux")]
+pub fn make_namespaces_ahead(req: &RunRequest) {
+    linux::ahead::start(req)
+}
+
 /// For another backend's `Network::Proxied` (a container): a socket listening on
 /// 127.0.0.1:`port` inside the network namespace of process `pid`, held here, to hand to the
 /// proxy as [`run_with_egress`]'s `egress` gets it. The namespace's user namespace is joined

@@ -91,8 +91,9 @@ impl session::Sandbox for Launch<'_> {
             limits: run::limits(config, &opts.resources, Limits::default())?,
             ..run::caller_request(run.command, self.caller.clone(), config)?
         };
-        if opts.image.is_some() {
-            keepout_container::adapt_request(&mut req);
+        match opts.image {
+            Some(_) => keepout_container::adapt_request(&mut req),
+            None => keepout_sandbox::make_namespaces_ahead(&req),
         }
         let mut policy = Policy::build(&req)?;
         policy.terminal = opts.terminal.policy();

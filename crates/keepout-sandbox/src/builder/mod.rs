@@ -193,7 +193,7 @@ fn project_and_cwd(
 }
 
 /// The ids the command runs as: the caller's own, or for root an unprivileged pair.
-fn identity(caller_uid: u32, caller_gid: u32) -> Identity {
+pub(crate) fn identity(caller_uid: u32, caller_gid: u32) -> Identity {
     if caller_uid == 0 {
         Identity {
             uid: ROOT_CALLER_INNER_ID,

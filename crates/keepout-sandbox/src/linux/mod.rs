@@ -16,6 +16,7 @@
 //! run returns (init itself may still be exiting then: see [`lingering`]); the command inherits
 //! no descriptor beyond 0-2.
 
+pub(crate) mod ahead;
 pub(crate) mod attach;
 mod channel;
 mod confine;
@@ -51,7 +52,7 @@ use signals::{parent_signals, wait_forwarding, FORWARDED_SIGNALS};
 use crate::error::{Error, Result};
 use crate::outcome::Outcome;
 use crate::plan::SandboxPlan;
-use crate::policy::{Mode, Network, Policy};
+use crate::policy::{Identity, Mode, Network, Policy};
 
 pub(crate) use sys::landlock_abi;
 
@@ -91,6 +92,7 @@ fn run_in_namespaces(
     resources: &mut resources::Resources,
 ) -> Result<(Outcome, Vec<String>, Vec<crate::terminal_filter::Dropped>)> {
     lingering::reap_exited();
+    let mut ahead = ahead::take(policy);
     let plan = SandboxPlan::for_namespaces(policy);
     let mut prepared = Prepared::new(policy)?;
     let pipe = || {
@@ -141,60 +143,85 @@ fn run_in_namespaces(
         (HashMap::new(), None)
     };
 
-    let mut flags = sys::CLONE_NEWUSER
-        | sys::CLONE_NEWNS
-        | sys::CLONE_NEWPID
-        | sys::CLONE_NEWIPC
-        | sys::CLONE_NEWUTS;
-    if policy.network.isolated() {
-        flags |= sys::CLONE_NEWNET;
-    }
     let caller_is_root = rustix::process::geteuid().is_root();
     // Signals for the command wait, blocked, until keepout can pass them on (no thread needed).
     let signals = parent_signals()?;
-    let child = match sys::clone_process(flags) {
-        Ok(None) => {
-            drop(sync_write);
-            drop(err_read);
-            drop(status_read);
-            drop(egress_keepout);
-            drop(notify_keepout);
-            drop(terminal_keepout);
-            drop(join_keepout);
-            init_main(
-                policy,
-                &plan,
-                &prepared,
-                &detached,
-                InitChannels {
-                    sync_read,
-                    err_write,
-                    status: status_write,
-                    egress: egress_init,
-                    notify: notify_init,
-                    terminal: terminal_init,
-                    join: join_init,
-                },
-                caller_is_root,
-            )
-        }
-        Ok(Some(pid)) => pid,
-        Err(e) => return Err(namespace_error("create the namespaces", e)),
+    // keepout's ends, which init closes, and init's, which keepout closes once init has them.
+    let mut keepout_ends = Some((
+        sync_write,
+        err_read,
+        status_read,
+        egress_keepout,
+        notify_keepout,
+        terminal_keepout,
+        join_keepout,
+    ));
+    let mut init_channels = Some(InitChannels {
+        sync_read,
+        err_write,
+        status: status_write,
+        egress: egress_init,
+        notify: notify_init,
+        terminal: terminal_init,
+        join: join_init,
+    });
+    // What init runs, in its own copy of this memory (so `take` there leaves keepout's as is).
+    let mut in_init = || -> std::convert::Infallible {
+        drop(keepout_ends.take());
+        init_main(
+            policy,
+            &plan,
+            &prepared,
+            &detached,
+            init_channels.take().expect("init starts once"),
+            caller_is_root,
+        )
     };
-    drop(sync_read);
-    drop(err_write);
-    drop(status_write);
-    drop(egress_init);
-    drop(notify_init);
-    drop(terminal_init);
-    drop(join_init);
+    let mut flags = sys::CLONE_NEWNS | sys::CLONE_NEWPID | sys::CLONE_NEWIPC | sys::CLONE_NEWUTS;
+    // Made ahead (see `ahead`): the user and network namespaces exist, their maps written.
+    let from_ahead = ahead
+        .as_mut()
+        .and_then(|a| a.start_init(flags, &mut in_init).ok());
+    let maps_written = from_ahead.is_some();
+    let child = match from_ahead {
+        Some(pid) => pid,
+        None => {
+            flags |= sys::CLONE_NEWUSER;
+            if policy.network.isolated() {
+                flags |= sys::CLONE_NEWNET;
+            }
+            match sys::clone_process(flags) {
+                Ok(None) =>
+                {
+                    #[allow(unreachable_code)]
+                    match in_init() {}
+                }
+                Ok(Some(pid)) => pid,
+                Err(e) => return Err(namespace_error("create the namespaces", e)),
+            }
+        }
+    };
+    let (
+        sync_write,
+        err_read,
+        status_read,
+        egress_keepout,
+        notify_keepout,
+        terminal_keepout,
+        join_keepout,
+    ) = keepout_ends.take().expect("keepout's copy");
+    drop(init_channels);
     // Init has its own copies of the prepared trees: keepout's go now, so that what the last
     // reference's release costs (the kernel waits for an expedited RCU grace period to let go of
     // a mount, 0.3 ms here) falls in init's setup or exit, not in keepout's end of the run.
     drop(detached);
     let child_pid = Pid::from_raw(child).expect("clone returned a positive pid");
 
-    if let Err(e) = write_id_maps(child, policy, caller_is_root) {
+    let mapped = match maps_written {
+        true => Ok(()),
+        false => write_id_maps(child, &policy.identity, caller_is_root),
+    };
+    if let Err(e) = mapped {
         let _ = rustix::process::kill_process(child_pid, Signal::KILL);
         let _ = rustix::process::waitpid(Some(child_pid), WaitOptions::empty());
         return Err(namespace_error("map the sandbox's user", e));
@@ -260,6 +287,9 @@ fn run_in_namespaces(
     let dropped = relay.map(terminal::Relay::finish).unwrap_or_default();
     if let Some(helper) = idmap_helper {
         helper.reap();
+    }
+    if let Some(holder) = ahead {
+        holder.reap();
     }
     // Held open until here: init reads EOF on it as "keepout is gone".
     drop(sync_write);
@@ -408,8 +438,7 @@ fn idmap_user_namespace(host_id: u32) -> io::Result<(OwnedFd, sys::NamespaceHold
     result.map(|fd| (fd, holder))
 }
 
-fn write_id_maps(pid: libc::pid_t, policy: &Policy, caller_is_root: bool) -> io::Result<()> {
-    let id = &policy.identity;
+fn write_id_maps(pid: libc::pid_t, id: &Identity, caller_is_root: bool) -> io::Result<()> {
     let proc = PathBuf::from(format!("/proc/{pid}"));
     if !caller_is_root {
         // An unprivileged writer must give up setgroups before it may write gid_map.

@@ -287,6 +287,256 @@ impl Drop for NamespaceHolder {
     }
 }
 
+/// What an [`AheadHolder`]'s child is given, in the memory it shares with this process. The
+/// fields the parent sets after the clone are atomics, published before the go byte is written.
+struct AheadJob {
+    go_read: RawFd,
+    reply_write: RawFd,
+    spawner: libc::pid_t,
+    isolate_net: bool,
+    init_flags: std::sync::atomic::AtomicU64,
+    /// A `*mut &mut dyn FnMut() -> Infallible` on the parent's stack.
+    run: std::sync::atomic::AtomicPtr<libc::c_void>,
+}
+
+/// The stack the holder's child runs on, and (a copy of it) the init it clones: init runs the
+/// whole sandbox set-up there, as deep as it was on keepout's own stack; untouched pages cost
+/// nothing (`MAP_NORESERVE`).
+const AHEAD_STACK: usize = 8 << 20;
+
+// `run` never returns (its type is uninhabited), which the compiler reports about the match.
+#[allow(unreachable_code)]
+extern "C" fn ahead_entry(arg: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: `arg` is the `AheadJob` the parent boxed and keeps until this child is reaped.
+    let job = unsafe { &*arg.cast::<AheadJob>() };
+    // SAFETY: descriptors of the table shared with the parent (CLONE_FILES), which the parent
+    // closes only after this child has been reaped; only borrowed here.
+    let (go, reply) = unsafe {
+        (
+            std::os::fd::BorrowedFd::borrow_raw(job.go_read),
+            std::os::fd::BorrowedFd::borrow_raw(job.reply_write),
+        )
+    };
+    // The shared table keeps the go pipe open after keepout has died: die with it instead.
+    let _ = rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL));
+    if rustix::process::getppid().map(|p| p.as_raw_nonzero().get()) != Some(job.spawner) {
+        return 0;
+    }
+    // Made here, by this child, so that what it costs is spent while keepout goes on.
+    let net: i32 = if job.isolate_net {
+        // SAFETY: unsharing the network namespace changes nothing of the memory or the
+        // descriptor table that this child shares.
+        match unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWNET) } {
+            Ok(()) => 0,
+            Err(e) => e.raw_os_error(),
+        }
+    } else {
+        0
+    };
+    let _ = rustix::io::write(reply, &net.to_ne_bytes());
+    let mut byte = [0u8; 1];
+    loop {
+        match rustix::io::read(go, &mut byte) {
+            Ok(1) => break,
+            Err(rustix::io::Errno::INTR) => continue,
+            _ => return 0,
+        }
+    }
+    use std::sync::atomic::Ordering;
+    let flags =
+        job.init_flags.load(Ordering::Acquire) | libc::CLONE_PARENT as u64 | libc::SIGCHLD as u64;
+    // SAFETY: as in `clone_process`: a NULL stack gives fork semantics, the child (init) a
+    // copy-on-write copy of the memory, continuing on its copy of this stack. The parent is
+    // blocked reading the reply meanwhile and its other threads have ended (the caller's
+    // condition), so the copy holds no lock another thread had taken. CLONE_PARENT makes init
+    // the parent's child, not this one's. No pointer arguments.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            flags as libc::c_ulong,
+            std::ptr::null_mut::<libc::c_void>(),
+            std::ptr::null_mut::<libc::c_int>(),
+            std::ptr::null_mut::<libc::c_int>(),
+            0 as libc::c_ulong,
+        )
+    };
+    if ret == 0 {
+        // In init. SAFETY: `run` points to the parent's closure on the parent's stack, which
+        // this copy of the memory holds as it was when the parent published it and blocked.
+        let run = unsafe {
+            &mut *job
+                .run
+                .load(Ordering::Acquire)
+                .cast::<&mut dyn FnMut() -> std::convert::Infallible>()
+        };
+        match run() {}
+    }
+    let answer: i32 = if ret < 0 {
+        -io::Error::last_os_error()
+            .raw_os_error()
+            .unwrap_or(libc::EINVAL)
+    } else {
+        ret as i32
+    };
+    let _ = rustix::io::write(reply, &answer.to_ne_bytes());
+    0
+}
+
+/// The first namespaces of a run, made ahead while keepout builds the policy: a child in a new
+/// user namespace that, when asked, makes a new network namespace itself (what that costs the
+/// kernel, half a millisecond here, is then spent while keepout goes on), and waits. On
+/// [`start_init`](Self::start_init) it clones the sandbox's init into them, as this process's
+/// own child (CLONE_PARENT) and fork-style: init has a copy of this process's memory as it is
+/// then, descriptors included, and runs the given closure in it.
+///
+/// The child shares this process's memory and descriptor table (CLONE_VM, CLONE_FILES) and
+/// runs only raw system calls on a stack of its own (rustix: no errno, no allocation, no
+/// thread-local storage) while this process runs; it dies with this process (its parent-death
+/// signal). The caller must have no other thread running when it calls `start_init`.
+pub struct AheadHolder {
+    pid: libc::pid_t,
+    go: Option<std::os::fd::OwnedFd>,
+    reply: std::os::fd::OwnedFd,
+    /// Kept alive for the child, and ends of the pipes it uses, freed once it is reaped.
+    job: Box<AheadJob>,
+    ends: Option<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)>,
+    stack: Option<ChildStack>,
+}
+
+// SAFETY: the holder owns its stack mapping and job outright (the raw pointers in them are
+// not shared with any other thread of this process), so it may be moved to another thread.
+unsafe impl Send for AheadHolder {}
+
+impl AheadHolder {
+    /// Start the child in a new user namespace (and network namespace with `isolate_net`).
+    /// Its id maps are the caller's to write (as for any new user namespace: [`Self::pid`]).
+    pub fn spawn(isolate_net: bool) -> io::Result<AheadHolder> {
+        use std::os::fd::AsRawFd;
+        let cloexec = rustix::pipe::PipeFlags::CLOEXEC;
+        let (go_read, go_write) = rustix::pipe::pipe_with(cloexec).map_err(io::Error::from)?;
+        let (reply_read, reply_write) =
+            rustix::pipe::pipe_with(cloexec).map_err(io::Error::from)?;
+        let job = Box::new(AheadJob {
+            go_read: go_read.as_raw_fd(),
+            reply_write: reply_write.as_raw_fd(),
+            spawner: rustix::process::getpid().as_raw_nonzero().get(),
+            isolate_net,
+            init_flags: std::sync::atomic::AtomicU64::new(0),
+            run: std::sync::atomic::AtomicPtr::new(std::ptr::null_mut()),
+        });
+        let stack = ChildStack::new(AHEAD_STACK)?;
+        let arg = (&*job as *const AheadJob).cast_mut().cast::<libc::c_void>();
+        let flags = libc::CLONE_NEWUSER | libc::CLONE_VM | libc::CLONE_FILES | libc::SIGCHLD;
+        // SAFETY: `ahead_entry` matches clone's callback type and, until it is told to go, only
+        // makes raw system calls on its own stack (see the type's docs), racing with nothing in
+        // the shared memory; `stack` and `job` are kept in the returned value until the child is
+        // reaped. No CLONE_SETTLS, CLONE_*TID or pidfd arguments.
+        let pid = unsafe { libc::clone(ahead_entry, stack.top(), flags, arg) };
+        if pid < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(AheadHolder {
+            pid,
+            go: Some(go_write),
+            reply: reply_read,
+            job,
+            ends: Some((go_read, reply_write)),
+            stack: Some(stack),
+        })
+    }
+
+    pub fn pid(&self) -> libc::pid_t {
+        self.pid
+    }
+
+    fn read_reply(&self) -> io::Result<i32> {
+        let mut word = [0u8; 4];
+        let mut got = 0;
+        while got < 4 {
+            match rustix::io::read(&self.reply, &mut word[got..]) {
+                Ok(0) => return Err(io::Error::from_raw_os_error(libc::ECHILD)),
+                Ok(n) => got += n,
+                Err(rustix::io::Errno::INTR) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(i32::from_ne_bytes(word))
+    }
+
+    /// Clone init with `namespace_flags` (not CLONE_NEWUSER or CLONE_NEWNET: those are the
+    /// child's) into the child's namespaces; it runs `run`, which must not return. Init's pid;
+    /// an error when the child could not make the network namespace or clone (nothing was
+    /// started then). The caller must have no other thread running.
+    pub fn start_init(
+        &mut self,
+        namespace_flags: u64,
+        run: &mut dyn FnMut() -> std::convert::Infallible,
+    ) -> io::Result<libc::pid_t> {
+        let net = self.read_reply()?;
+        if net != 0 {
+            return Err(io::Error::from_raw_os_error(net));
+        }
+        let mut run = run;
+        use std::sync::atomic::Ordering;
+        self.job
+            .init_flags
+            .store(namespace_flags, Ordering::Release);
+        self.job.run.store(
+            (&mut run as *mut &mut dyn FnMut() -> std::convert::Infallible).cast(),
+            Ordering::Release,
+        );
+        let go = self.go.as_ref().expect("started once");
+        rustix::io::write(go, b"1").map_err(io::Error::from)?;
+        // Blocks until the child has cloned init: `run`, on this frame, stays as it is meanwhile.
+        let answer = self.read_reply()?;
+        self.go = None;
+        if answer < 0 {
+            return Err(io::Error::from_raw_os_error(-answer));
+        }
+        Ok(answer)
+    }
+
+    /// Let the child go (EOF on its pipe), wait for it to exit and free its stack.
+    pub fn reap(mut self) {
+        self.finish();
+    }
+
+    fn finish(&mut self) {
+        self.go = None;
+        if let Some(stack) = self.stack.take() {
+            let pid = rustix::process::Pid::from_raw(self.pid).expect("clone returned a pid");
+            // As for `NamespaceHolder`: the stack (and the job) only once the child is gone.
+            match rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty()) {
+                Ok(_) => {
+                    drop(stack);
+                    self.ends = None;
+                }
+                Err(_) => {
+                    std::mem::forget(stack);
+                    std::mem::forget(self.ends.take());
+                    std::mem::forget(std::mem::replace(
+                        &mut self.job,
+                        Box::new(AheadJob {
+                            go_read: -1,
+                            reply_write: -1,
+                            spawner: 0,
+                            isolate_net: false,
+                            init_flags: std::sync::atomic::AtomicU64::new(0),
+                            run: std::sync::atomic::AtomicPtr::new(std::ptr::null_mut()),
+                        }),
+                    ));
+                }
+            }
+        }
+    }
+}
+
+impl Drop for AheadHolder {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
 /// What [`listen_in_network_of`]'s child is given and gives back, in the memory it shares.
 struct ListenJob {
     /// The user namespace to join first (-1: the target is in this process's own).
