@@ -79,10 +79,24 @@ pub fn run(policy: &Policy) -> Result<RunReport> {
 /// Make the first namespaces of a run for `req` now, while its policy is built: a user
 /// namespace and, unless the run keeps the host's network, a network namespace, which the
 /// kernel takes a while to make. [`run`] uses them when its policy has the same identity and
-/// network choice; otherwise it makes its own, as it does when this was not called.
+/// network choice, and then returns as `end` says; otherwise it makes its own, as it does when
+/// this was not called, and returns after the sandbox's init has exited.
 #[cfg(target_os = "linux")]
-pub fn make_namespaces_ahead(req: &RunRequest) {
-    linux::ahead::start(req)
+pub fn make_namespaces_ahead(req: &RunRequest, end: RunEnd) {
+    linux::ahead::start(req, end)
+}
+
+/// When [`run`] returns, for a run prepared with [`make_namespaces_ahead`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunEnd {
+    /// As soon as the command's status is known. Every process of the sandbox has been killed
+    /// and reaped by then, and init holds none of the caller's descriptors (it closed them as
+    /// it started); it may still be exiting, and until it has, the kernel still holds the
+    /// sandbox's mounts. For a caller that reports and exits.
+    AtStatus,
+    /// Once the sandbox's init has exited too: its mounts are released and nothing of the
+    /// caller's is held any more (what a caller that goes on to use the same files needs).
+    AfterExit,
 }
 
 /// For another backend's `Network::Proxied` (a container): a socket listening on

@@ -6,8 +6,16 @@
 //! one, or contains one); [`readable_by_sandbox`] answers for the sandbox's user, not the
 //! caller, so a mask is placed wherever, and only where, the sandbox could otherwise read.
 //! Everything here only reads the host (metadata, `readlink`, directory listings).
+//!
+//! [`canonicalize`] is `std::fs::canonicalize` that, while a build holds [`RememberDirs`],
+//! resolves each directory once: a build resolves many paths in few directories (`/etc`,
+//! `/etc/ssh`, the home), and glibc's realpath asks the kernel about every component of every
+//! one of them.
 
-use std::path::{Path, PathBuf};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::io;
+use std::path::{Component, Path, PathBuf};
 
 use crate::error::{Error, Result};
 
@@ -69,7 +77,7 @@ pub(crate) fn secret_places(
         ("/mnt".into(), "/mnt".into()),
         ("/media".into(), "/media".into()),
     ];
-    if let Ok(home) = std::fs::canonicalize(caller_home) {
+    if let Ok(home) = canonicalize(caller_home) {
         places.push((home, "your home directory (SSH keys, tokens)".into()));
     }
     for (var, what) in [
@@ -87,7 +95,7 @@ pub(crate) fn secret_places(
             "SSH_AUTH_SOCK" => value.and_then(|v| v.parent().map(Path::to_path_buf)),
             _ => value,
         };
-        if let Some(dir) = dir.and_then(|d| std::fs::canonicalize(d).ok()) {
+        if let Some(dir) = dir.and_then(|d| canonicalize(&d).ok()) {
             places.push((dir, what.into()));
         }
     }
@@ -156,7 +164,7 @@ pub(crate) fn expand_masks(masks: &[&str]) -> Vec<PathBuf> {
         for p in candidates {
             // A secret that is a symlink is masked where it really is, when that is visible
             // (inside a system directory); a symlink to elsewhere leads nowhere inside.
-            let Ok(real) = std::fs::canonicalize(&p) else {
+            let Ok(real) = canonicalize(&p) else {
                 continue;
             };
             if SYSTEM_PATHS.iter().any(|s| real.starts_with(s)) && !out.contains(&real) {
@@ -167,9 +175,70 @@ pub(crate) fn expand_masks(masks: &[&str]) -> Vec<PathBuf> {
     out
 }
 
+/// A directory's canonical form, or the error (its raw number) resolving it gave.
+type Resolved = std::result::Result<PathBuf, i32>;
+
+thread_local! {
+    /// The directories [`canonicalize`] resolved on this thread while [`RememberDirs`] lives.
+    static DIRS: RefCell<Option<HashMap<PathBuf, Resolved>>> = const { RefCell::new(None) };
+}
+
+/// While it lives, [`canonicalize`] on this thread remembers the directories it resolves.
+/// Held for one policy build (a fraction of a millisecond): a directory renamed or retargeted
+/// meanwhile is the same race that resolving each path afresh would have.
+pub(crate) struct RememberDirs(());
+
+impl RememberDirs {
+    pub(crate) fn start() -> RememberDirs {
+        DIRS.with(|d| *d.borrow_mut() = Some(HashMap::new()));
+        RememberDirs(())
+    }
+}
+
+impl Drop for RememberDirs {
+    fn drop(&mut self) {
+        DIRS.with(|d| *d.borrow_mut() = None);
+    }
+}
+
+/// `std::fs::canonicalize(p)`. While [`RememberDirs`] lives: `p`'s directory resolved (once
+/// per directory), then one look at `p` itself there, a symlink resolved in full. A path that
+/// is relative, has `.` or `..`, or ends in `/`, is left to std.
+pub(crate) fn canonicalize(p: &Path) -> io::Result<PathBuf> {
+    let remembering = DIRS.with(|d| d.borrow().is_some());
+    let plain = p.is_absolute()
+        && !p.as_os_str().as_encoded_bytes().ends_with(b"/")
+        && p.components()
+            .all(|c| matches!(c, Component::RootDir | Component::Normal(_)));
+    let (Some(parent), Some(name), true, true) = (p.parent(), p.file_name(), remembering, plain)
+    else {
+        return std::fs::canonicalize(p);
+    };
+    let known = DIRS.with(|d| d.borrow().as_ref().and_then(|m| m.get(parent).cloned()));
+    let dir = match known {
+        Some(resolved) => resolved,
+        None => {
+            let resolved = canonicalize(parent).map_err(|e| e.raw_os_error().unwrap_or(libc::EIO));
+            DIRS.with(|d| {
+                if let Some(m) = d.borrow_mut().as_mut() {
+                    m.insert(parent.to_path_buf(), resolved.clone());
+                }
+            });
+            resolved
+        }
+    }
+    .map_err(io::Error::from_raw_os_error)?;
+    let candidate = dir.join(name);
+    match std::fs::symlink_metadata(&candidate) {
+        Ok(m) if m.file_type().is_symlink() => std::fs::canonicalize(&candidate),
+        Ok(_) => Ok(candidate),
+        Err(e) => Err(e),
+    }
+}
+
 /// `p` canonical, or a usage error naming it as `what`.
 pub(crate) fn canonical(p: &Path, what: &str) -> Result<PathBuf> {
-    std::fs::canonicalize(p).map_err(|e| {
+    canonicalize(p).map_err(|e| {
         Error::Usage(format!(
             "{what} {}: {}",
             p.display(),
@@ -194,4 +263,50 @@ pub(crate) fn clean_absolute(p: &Path) -> Option<PathBuf> {
         }
     }
     Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// With directories remembered, every path resolves as std's canonicalize resolves it:
+    /// symlinked directories and files, dangling and looping links, a file used as a
+    /// directory, `..`, a trailing `/`, a missing parent; asked twice, so that the second
+    /// answer comes from what was remembered.
+    #[test]
+    fn remembered_resolution_is_stds() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = std::fs::canonicalize(dir.path()).unwrap();
+        std::fs::create_dir_all(root.join("real/sub")).unwrap();
+        std::fs::write(root.join("real/sub/file"), "x").unwrap();
+        std::fs::write(root.join("real/other"), "y").unwrap();
+        std::os::unix::fs::symlink(root.join("real"), root.join("link")).unwrap();
+        std::os::unix::fs::symlink("sub/file", root.join("real/rel")).unwrap();
+        std::os::unix::fs::symlink("../other", root.join("real/sub/up")).unwrap();
+        std::os::unix::fs::symlink("nowhere", root.join("real/dangling")).unwrap();
+        std::os::unix::fs::symlink("loop", root.join("real/loop")).unwrap();
+        let asked = [
+            "real/sub/file",
+            "link/sub/file",
+            "link/rel",
+            "link/sub/up",
+            "real/dangling",
+            "real/loop",
+            "real/other/x",
+            "real/sub/../other",
+            "real/sub/file/",
+            "missing/file",
+            "link/missing",
+            "link",
+        ];
+        let _remember = RememberDirs::start();
+        for round in 0..2 {
+            for rel in asked {
+                let p = root.join(rel);
+                let ours = canonicalize(&p).map_err(|e| e.raw_os_error());
+                let std = std::fs::canonicalize(&p).map_err(|e| e.raw_os_error());
+                assert_eq!(ours, std, "{rel} (round {round})");
+            }
+        }
+    }
 }

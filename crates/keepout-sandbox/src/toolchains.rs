@@ -174,7 +174,8 @@ pub fn survey(caller: &Caller<'_>, detect: bool, extra: &[PathBuf]) -> Result<Su
     if let Some(home) = &home {
         for rel in BESIDE {
             let lexical = home.join(rel);
-            let real = std::fs::canonicalize(&lexical).unwrap_or_else(|_| lexical.clone());
+            let real =
+                crate::path_safety::canonicalize(&lexical).unwrap_or_else(|_| lexical.clone());
             for place in [lexical, real] {
                 places.push((place, format!("your {rel} (credentials)")));
             }
@@ -363,7 +364,7 @@ fn existing(path: &Path, dir: bool) -> Option<PathBuf> {
     if meta.is_dir() != dir {
         return None;
     }
-    std::fs::canonicalize(path).ok()
+    crate::path_safety::canonicalize(path).ok()
 }
 
 /// Go SDKs that `golang.org/dl` downloads: `~/sdk/go1.22.0`, each with `bin/go`.

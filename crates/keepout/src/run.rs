@@ -108,7 +108,7 @@ fn sandbox(
 ) -> Result<i32> {
     if args.sandbox.image.is_none() && !args.print_policy {
         // Made while the policy is built; used by the run when it matches (see the docs).
-        keepout_sandbox::make_namespaces_ahead(&req);
+        keepout_sandbox::make_namespaces_ahead(&req, keepout_sandbox::RunEnd::AtStatus);
     }
     let mut policy = Policy::build(&req)?;
     policy.terminal = args.sandbox.terminal.policy();

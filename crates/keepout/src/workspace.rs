@@ -91,9 +91,10 @@ impl session::Sandbox for Launch<'_> {
             limits: run::limits(config, &opts.resources, Limits::default())?,
             ..run::caller_request(run.command, self.caller.clone(), config)?
         };
+        use keepout_sandbox::RunEnd::AfterExit; // the workspace's lock and mount points go next
         match opts.image {
             Some(_) => keepout_container::adapt_request(&mut req),
-            None => keepout_sandbox::make_namespaces_ahead(&req),
+            None => keepout_sandbox::make_namespaces_ahead(&req, AfterExit),
         }
         let mut policy = Policy::build(&req)?;
         policy.terminal = opts.terminal.policy();

@@ -84,6 +84,7 @@ impl Policy {
         caller_is_root: bool,
         system_files: impl FnOnce() -> Vec<Mount>,
     ) -> Result<Policy> {
+        let _dirs = crate::path_safety::RememberDirs::start();
         let secret_places = secret_places(&req.caller_home, &req.caller_env);
         let home_path = sandbox_home_path(&req.caller_home);
         let (project, cwd) = project_and_cwd(req, &home_path, &secret_places)?;

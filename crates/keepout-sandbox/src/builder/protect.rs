@@ -65,7 +65,9 @@ fn protect_project(
 ) -> Result<Vec<ProtectedPath>> {
     let mut protected = Vec::new();
     let git = project.join(".git");
-    match std::fs::symlink_metadata(&git) {
+    let git_meta = std::fs::symlink_metadata(&git);
+    let git_is_dir = git_meta.as_ref().is_ok_and(|m| m.is_dir());
+    match git_meta {
         Ok(m) if m.file_type().is_symlink() => {
             return Err(Error::Usage(format!(
                 "{} is a symlink; keepout will not guess what it protects. Replace it with the directory, or run elsewhere",
@@ -133,8 +135,7 @@ fn protect_project(
     // What is absent at the top is watched (moved aside after the run if it appears).
     for name in PROTECTED_NAMES {
         let path = project.join(name);
-        if (name.starts_with(".git/") && !git.is_dir()) || protected.iter().any(|p| p.path == path)
-        {
+        if (name.starts_with(".git/") && !git_is_dir) || protected.iter().any(|p| p.path == path) {
             continue;
         }
         if std::fs::symlink_metadata(&path).is_err() {

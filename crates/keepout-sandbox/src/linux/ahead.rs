@@ -13,18 +13,20 @@ use std::sync::Mutex;
 
 use super::{signals, sys, write_id_maps};
 use crate::policy::{Identity, Mode, Policy, RunRequest};
+use crate::RunEnd;
 
 struct Ahead {
     holder: sys::AheadHolder,
     identity: Identity,
     isolate_net: bool,
+    end: RunEnd,
 }
 
 static AHEAD: Mutex<Option<Ahead>> = Mutex::new(None);
 
 /// Make them for `req` (a run in namespaces mode), replacing any made before and not used.
 /// Failing only costs the gain: the run makes its own.
-pub(crate) fn start(req: &RunRequest) {
+pub(crate) fn start(req: &RunRequest, end: RunEnd) {
     let stale = AHEAD.lock().ok().and_then(|mut a| a.take());
     drop(stale);
     if req.mode != Mode::Namespaces {
@@ -51,13 +53,15 @@ pub(crate) fn start(req: &RunRequest) {
             holder,
             identity,
             isolate_net,
+            end,
         });
     }
 }
 
-/// The namespaces made ahead, when they are what `policy` needs (else they go now).
-pub(super) fn take(policy: &Policy) -> Option<sys::AheadHolder> {
+/// The namespaces made ahead and how the run should end, when they are what `policy` needs
+/// (else they go now).
+pub(super) fn take(policy: &Policy) -> Option<(sys::AheadHolder, RunEnd)> {
     let ahead = AHEAD.lock().ok()?.take()?;
     (ahead.identity == policy.identity && ahead.isolate_net == policy.network.isolated())
-        .then_some(ahead.holder)
+        .then_some((ahead.holder, ahead.end))
 }

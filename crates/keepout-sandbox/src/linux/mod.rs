@@ -92,7 +92,10 @@ fn run_in_namespaces(
     resources: &mut resources::Resources,
 ) -> Result<(Outcome, Vec<String>, Vec<crate::terminal_filter::Dropped>)> {
     lingering::reap_exited();
-    let mut ahead = ahead::take(policy);
+    let (mut ahead, end) = match ahead::take(policy) {
+        Some((holder, end)) => (Some(holder), end),
+        None => (None, crate::RunEnd::AfterExit),
+    };
     let plan = SandboxPlan::for_namespaces(policy);
     let mut prepared = Prepared::new(policy)?;
     let pipe = || {
@@ -271,9 +274,11 @@ fn run_in_namespaces(
     );
     // Init may still be on its way out: what is left of its exit is the kernel releasing the
     // namespaces (and with the mount namespace every mount, after an RCU grace period). Waited
-    // for where the next step needs them gone: the memory cgroup is removed next, and an
-    // overlay's upper directory is "in use" until its mount is released.
-    let must_be_gone = resources.has_memory_cgroup() || plan.has_overlay();
+    // for unless the caller said it need not be (see `RunEnd`), and where the next step needs
+    // them gone anyway: the memory cgroup is removed next, and an overlay's upper directory is
+    // "in use" until its mount is released.
+    let must_be_gone =
+        end == crate::RunEnd::AfterExit || resources.has_memory_cgroup() || plan.has_overlay();
     if status.is_ok()
         && rustix::process::waitpid(Some(child_pid), WaitOptions::NOHANG).is_ok_and(|w| w.is_none())
     {
@@ -491,6 +496,23 @@ fn init_main(
         terminal,
         join,
     } = channels;
+    // Init holds nothing of keepout's but what it uses: it outlives keepout's return (a lock
+    // keepout was given must not stay taken), and the command must not inherit more.
+    {
+        use std::os::fd::AsRawFd;
+        let mut keep: Vec<std::os::fd::RawFd> = [&sync_read, &err_write, &status, &notify]
+            .iter()
+            .map(|fd| fd.as_raw_fd())
+            .collect();
+        keep.extend(
+            [&egress, &terminal, &join]
+                .iter()
+                .filter_map(|f| f.as_ref().map(|fd| fd.as_raw_fd())),
+        );
+        keep.extend(detached.values().map(|fd| fd.as_raw_fd()));
+        keep.extend(prepared.terminal.iter().flat_map(|t| t.descriptors()));
+        sys::close_all_but(&keep);
+    }
     let setup = || -> std::result::Result<Option<terminal::Terminal>, SetupError> {
         let e =
             |step: &'static str| move |err: rustix::io::Errno| SetupError::new(step, err.into());

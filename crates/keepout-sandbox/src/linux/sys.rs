@@ -693,6 +693,29 @@ pub fn landlock_abi() -> i32 {
     v.max(0) as i32
 }
 
+/// Close every descriptor from 3 up but those in `keep`, in this process's own table. For a
+/// child that holds a copy of its parent's table: the caller must not use or drop, afterwards,
+/// any value of the copied memory that owns one of the closed descriptors (the sandbox's init,
+/// which leaves through `_exit`, only uses its own).
+pub fn close_all_but(keep: &[RawFd]) {
+    let mut keep: Vec<u32> = keep
+        .iter()
+        .filter(|&&fd| fd >= 3)
+        .map(|&fd| fd as u32)
+        .collect();
+    keep.sort_unstable();
+    keep.dedup();
+    let mut first = 3u32;
+    for fd in keep.into_iter().chain(std::iter::once(u32::MAX)) {
+        if fd > first {
+            // SAFETY: close_range only closes descriptors of this process's table; the caller
+            // keeps what it uses (see above). Closing an unused number is no error.
+            unsafe { libc::syscall(libc::SYS_close_range, first, fd - 1, 0 as libc::c_uint) };
+        }
+        first = fd.saturating_add(1);
+    }
+}
+
 /// Mark every descriptor from `first` upward close-on-exec.
 pub fn close_range_cloexec(first: u32) -> io::Result<()> {
     const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;

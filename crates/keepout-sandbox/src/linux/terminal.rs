@@ -132,6 +132,15 @@ impl Terminal {
         }
     }
 
+    /// Its descriptors (the master, and the slave when it has one).
+    pub(crate) fn descriptors(&self) -> Vec<std::os::fd::RawFd> {
+        use std::os::fd::AsRawFd;
+        let slave = self.slave.as_ref().map(|s| s.as_raw_fd());
+        std::iter::once(self.master.as_raw_fd())
+            .chain(slave)
+            .collect()
+    }
+
     /// The master side, to hand out (see [`Terminal::remade_in_devpts`]).
     pub(crate) fn master(&self) -> BorrowedFd<'_> {
         self.master.as_fd()
