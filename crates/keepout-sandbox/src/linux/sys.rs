@@ -326,7 +326,8 @@ extern "C" fn ahead_entry(arg: *mut libc::c_void) -> libc::c_int {
     let net: i32 = if job.isolate_net {
         // SAFETY: unsharing the network namespace changes nothing of the memory or the
         // descriptor table that this child shares.
-        match unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWNET) } {
+        let made = unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWNET) };
+        match made.and_then(|()| loopback_up()) {
             Ok(()) => 0,
             Err(e) => e.raw_os_error(),
         }
@@ -383,8 +384,9 @@ extern "C" fn ahead_entry(arg: *mut libc::c_void) -> libc::c_int {
 }
 
 /// The first namespaces of a run, made ahead while keepout builds the policy: a child in a new
-/// user namespace that, when asked, makes a new network namespace itself (what that costs the
-/// kernel, half a millisecond here, is then spent while keepout goes on), and waits. On
+/// user namespace that, when asked, makes a new network namespace itself, with its loopback up
+/// (what that costs the kernel, half a millisecond here, is then spent while keepout goes on),
+/// and waits. On
 /// [`start_init`](Self::start_init) it clones the sandbox's init into them, as this process's
 /// own child (CLONE_PARENT) and fork-style: init has a copy of this process's memory as it is
 /// then, descriptors included, and runs the given closure in it.
@@ -888,27 +890,37 @@ pub fn kill_all_others() -> io::Result<()> {
 }
 
 /// Bring the `lo` interface of the current network namespace up.
+/// Nothing to do when it is up already (made ahead: see [`AheadHolder`]).
 pub fn bring_loopback_up() -> io::Result<()> {
+    loopback_up().map_err(io::Error::from)
+}
+
+/// [`bring_loopback_up`] in raw system calls (rustix's: no errno), as the ahead holder's child
+/// may use them.
+fn loopback_up() -> rustix::io::Result<()> {
+    use rustix::ioctl::{ioctl, Opcode, Updater};
+    const GET: Opcode = libc::SIOCGIFFLAGS as Opcode;
+    const SET: Opcode = libc::SIOCSIFFLAGS as Opcode;
     let sock = rustix::net::socket(
         rustix::net::AddressFamily::INET,
         rustix::net::SocketType::DGRAM,
         None,
     )?;
-    use std::os::fd::AsRawFd;
-    // SAFETY: `ifreq` is plain old data, zero is a valid value for all of it; the name is
-    // NUL-terminated within IFNAMSIZ; both ioctls read/write only this struct.
-    unsafe {
-        let mut req: libc::ifreq = std::mem::zeroed();
-        for (i, b) in b"lo\0".iter().enumerate() {
-            req.ifr_name[i] = *b as libc::c_char;
-        }
-        if libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        req.ifr_ifru.ifru_flags |= (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
-        if libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) < 0 {
-            return Err(io::Error::last_os_error());
-        }
+    // SAFETY: `ifreq` is plain old data, and zero is a valid value for all of it.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (i, b) in b"lo\0".iter().enumerate() {
+        req.ifr_name[i] = *b as libc::c_char;
+    }
+    // SAFETY: both requests take a `struct ifreq` with a NUL-terminated name within IFNAMSIZ,
+    // and read and write only that struct.
+    unsafe { ioctl(&sock, Updater::<GET, libc::ifreq>::new(&mut req))? };
+    // SAFETY: the union member the two requests use.
+    let flags = unsafe { req.ifr_ifru.ifru_flags };
+    let up = (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
+    if flags & up != up {
+        req.ifr_ifru.ifru_flags = flags | up;
+        // SAFETY: as above.
+        unsafe { ioctl(&sock, Updater::<SET, libc::ifreq>::new(&mut req))? };
     }
     Ok(())
 }
