@@ -65,3 +65,105 @@ pub(super) fn take(policy: &Policy) -> Option<(sys::AheadHolder, RunEnd)> {
     (ahead.identity == policy.identity && ahead.isolate_net == policy.network.isolated())
         .then_some((ahead.holder, ahead.end))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use rustix::event::{PollFd, PollFlags, Timespec};
+
+    use crate::policy::{Network, Policy, RunRequest};
+    use crate::{Outcome, RunEnd};
+
+    /// `sh -c SCRIPT` in `project` as this process's own user, its home beside the project.
+    fn request(project: &Path, script: &str) -> RunRequest {
+        RunRequest {
+            command: vec!["sh".into(), "-c".into(), script.into()],
+            caller_uid: rustix::process::geteuid().as_raw(),
+            caller_gid: rustix::process::getegid().as_raw(),
+            caller_home: project.parent().unwrap().join("home"),
+            ..RunRequest::for_tests(project)
+        }
+    }
+
+    fn dirs() -> (tempfile::TempDir, std::path::PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        std::fs::create_dir(root.join("home")).unwrap();
+        std::fs::create_dir(root.join("project")).unwrap();
+        (dir, root.join("project"))
+    }
+
+    /// Processes whose command line has `marker`.
+    fn with_arg(marker: &str) -> Vec<String> {
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter(|e| {
+                std::fs::read(e.path().join("cmdline"))
+                    .is_ok_and(|c| c.split(|&b| b == 0).any(|a| a == marker.as_bytes()))
+            })
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect()
+    }
+
+    /// A run made ahead that returns at the status: the command's status; what it left running
+    /// is gone by then; and nothing of the caller's is held any more: the write end of a pipe
+    /// the caller had open reads as closed as soon as the caller closes its own copy (init,
+    /// still exiting, closed its copy as it started). Several times, as init's exit races.
+    #[test]
+    fn a_run_made_ahead_returns_at_the_status_and_holds_nothing() {
+        let (_dir, project) = dirs();
+        for round in 0..8 {
+            let marker = format!("300.{round}{}", std::process::id());
+            let (read, write) = rustix::pipe::pipe().unwrap();
+            let req = request(&project, &format!("sleep {marker} & exit 7"));
+            crate::make_namespaces_ahead(&req, RunEnd::AtStatus);
+            let policy = Policy::build(&req).unwrap();
+            let report = crate::run(&policy).unwrap();
+            assert_eq!(report.outcome, Outcome::Exited(7), "round {round}");
+            assert_eq!(
+                with_arg(&marker),
+                Vec::<String>::new(),
+                "round {round}: left running"
+            );
+            drop(write);
+            let mut fds = [PollFd::new(&read, PollFlags::IN)];
+            rustix::event::poll(&mut fds, Some(&Timespec::default())).unwrap();
+            assert!(
+                fds[0].revents().contains(PollFlags::HUP),
+                "round {round}: the sandbox still holds the caller's pipe"
+            );
+        }
+    }
+
+    /// Namespaces made for another network choice are not used: a run with the host's network
+    /// made ahead as if it had none still has the host's (and the status is its command's).
+    #[test]
+    fn namespaces_made_for_another_request_are_not_used() {
+        let (_dir, project) = dirs();
+        // More than loopback in /proc/net/dev (two header lines): the host's network.
+        let script = "[ \"$(wc -l < /proc/net/dev)\" -gt 3 ] && exit 3; exit 4";
+        let isolated = request(&project, script);
+        let host = RunRequest {
+            network: Network::Host,
+            ..request(&project, script)
+        };
+        let host_has_more_than_lo = std::fs::read_to_string("/proc/net/dev")
+            .unwrap()
+            .lines()
+            .count()
+            > 3;
+        crate::make_namespaces_ahead(&isolated, RunEnd::AtStatus);
+        let report = crate::run(&Policy::build(&host).unwrap()).unwrap();
+        let expected = if host_has_more_than_lo { 3 } else { 4 };
+        assert_eq!(report.outcome, Outcome::Exited(expected));
+        crate::make_namespaces_ahead(&isolated, RunEnd::AtStatus);
+        let report = crate::run(&Policy::build(&isolated).unwrap()).unwrap();
+        assert_eq!(
+            report.outcome,
+            Outcome::Exited(4),
+            "only loopback when isolated"
+        );
+    }
+}
