@@ -331,7 +331,13 @@ struct AheadJob {
     init_flags: std::sync::atomic::AtomicU64,
     /// A `*mut &mut dyn FnMut() -> Infallible` on the parent's stack.
     run: std::sync::atomic::AtomicPtr<libc::c_void>,
+    /// Init's pid or -errno once the child has cloned it ([`NO_ANSWER`] before): the parent
+    /// polls this rather than sleep on the reply pipe, which would need a wake-up (slow for a
+    /// CPU the virtual machine has halted) for the one answer it is sure to get soon.
+    answer: std::sync::atomic::AtomicI32,
 }
+
+const NO_ANSWER: i32 = i32::MIN;
 
 /// The stack the holder's child runs on, and (a copy of it) the init it clones: init runs the
 /// whole sandbox set-up there, as deep as it was on keepout's own stack; untouched pages cost
@@ -413,6 +419,7 @@ extern "C" fn ahead_entry(arg: *mut libc::c_void) -> libc::c_int {
     } else {
         ret as i32
     };
+    job.answer.store(answer, Ordering::Release);
     let _ = rustix::io::write(reply, &answer.to_ne_bytes());
     0
 }
@@ -459,6 +466,7 @@ impl AheadHolder {
             isolate_net,
             init_flags: std::sync::atomic::AtomicU64::new(0),
             run: std::sync::atomic::AtomicPtr::new(std::ptr::null_mut()),
+            answer: std::sync::atomic::AtomicI32::new(NO_ANSWER),
         });
         let stack = ChildStack::take(AHEAD_STACK)?;
         let arg = (&*job as *const AheadJob).cast_mut().cast::<libc::c_void>();
@@ -523,8 +531,20 @@ impl AheadHolder {
         );
         let go = self.go.as_ref().expect("started once");
         rustix::io::write(go, b"1").map_err(io::Error::from)?;
-        // Blocks until the child has cloned init: `run`, on this frame, stays as it is meanwhile.
-        let answer = self.read_reply()?;
+        // Until the child has cloned init (`run`, on this frame, stays as it is meanwhile): the
+        // answer polled for a while, yielding the CPU (the child may be waiting for this one),
+        // then waited for on the pipe.
+        let started = std::time::Instant::now();
+        let answer = loop {
+            let answer = self.job.answer.load(Ordering::Acquire);
+            if answer != NO_ANSWER {
+                break answer;
+            }
+            if started.elapsed() > std::time::Duration::from_millis(5) {
+                break self.read_reply()?;
+            }
+            std::thread::yield_now();
+        };
         self.go = None;
         if answer < 0 {
             return Err(io::Error::from_raw_os_error(-answer));
@@ -559,6 +579,7 @@ impl AheadHolder {
                             isolate_net: false,
                             init_flags: std::sync::atomic::AtomicU64::new(0),
                             run: std::sync::atomic::AtomicPtr::new(std::ptr::null_mut()),
+                            answer: std::sync::atomic::AtomicI32::new(NO_ANSWER),
                         }),
                     ));
                 }
