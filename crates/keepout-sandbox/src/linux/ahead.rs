@@ -2,7 +2,8 @@
 //! the sandbox's user namespace and, for a run without the host's network, its network
 //! namespace (see [`sys::AheadHolder`]). Making a network namespace is half of what the kernel
 //! spends on a sandbox's start here (0.47 ms of `unshare -Un true`'s 2.1), and is then spent
-//! while keepout goes on. The run then clones init into them.
+//! while keepout goes on. The run then clones init into them. For a root caller, the user
+//! namespace that its idmapped mounts use is made ahead too.
 //!
 //! Guarantee: a run uses namespaces made ahead only when its policy has the same identity (the
 //! id maps written) and the same network choice as the request they were made for; otherwise,
@@ -11,15 +12,19 @@
 
 use std::sync::Mutex;
 
-use super::{signals, sys, write_id_maps};
+use super::{idmap_user_namespace, signals, sys, write_id_maps, IdMapping};
 use crate::policy::{Identity, Mode, Policy, RunRequest};
 use crate::RunEnd;
 
-struct Ahead {
-    holder: sys::AheadHolder,
+/// What a run takes from what was made ahead for it.
+pub(super) struct Ahead {
+    pub(super) holder: sys::AheadHolder,
     identity: Identity,
     isolate_net: bool,
-    end: RunEnd,
+    pub(super) end: RunEnd,
+    /// For a root caller: the user namespace of its idmapped mounts (it depends only on the
+    /// identity), made ahead too.
+    pub(super) idmap: Option<IdMapping>,
 }
 
 static AHEAD: Mutex<Option<Ahead>> = Mutex::new(None);
@@ -48,22 +53,26 @@ pub(crate) fn start(req: &RunRequest, end: RunEnd) {
     if write_id_maps(holder.pid(), &identity, caller_is_root).is_err() {
         return;
     }
+    let idmap = identity
+        .idmap_root
+        .then(|| idmap_user_namespace(identity.host_uid).ok())
+        .flatten();
     if let Ok(mut slot) = AHEAD.lock() {
         *slot = Some(Ahead {
             holder,
             identity,
             isolate_net,
             end,
+            idmap,
         });
     }
 }
 
-/// The namespaces made ahead and how the run should end, when they are what `policy` needs
-/// (else they go now).
-pub(super) fn take(policy: &Policy) -> Option<(sys::AheadHolder, RunEnd)> {
+/// What was made ahead, when it is what `policy` needs (else it goes now).
+pub(super) fn take(policy: &Policy) -> Option<Ahead> {
     let ahead = AHEAD.lock().ok()?.take()?;
     (ahead.identity == policy.identity && ahead.isolate_net == policy.network.isolated())
-        .then_some((ahead.holder, ahead.end))
+        .then_some(ahead)
 }
 
 #[cfg(test)]

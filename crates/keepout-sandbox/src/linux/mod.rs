@@ -92,9 +92,9 @@ fn run_in_namespaces(
     resources: &mut resources::Resources,
 ) -> Result<(Outcome, Vec<String>, Vec<crate::terminal_filter::Dropped>)> {
     lingering::reap_exited();
-    let (mut ahead, end) = match ahead::take(policy) {
-        Some((holder, end)) => (Some(holder), end),
-        None => (None, crate::RunEnd::AfterExit),
+    let (mut ahead, end, idmap_made) = match ahead::take(policy) {
+        Some(a) => (Some(a.holder), a.end, a.idmap),
+        None => (None, crate::RunEnd::AfterExit, None),
     };
     let plan = SandboxPlan::for_namespaces(policy);
     let mut prepared = Prepared::new(policy)?;
@@ -141,7 +141,7 @@ fn run_in_namespaces(
     let (join_keepout, join_init) =
         optional_pair(policy.join_socket.is_some(), "the join socket pair")?;
     let (detached, idmap_helper) = if policy.identity.idmap_root {
-        detached_trees(&plan, policy.identity.host_uid)
+        detached_trees(&plan, policy.identity.host_uid, idmap_made)
     } else {
         (HashMap::new(), None)
     };
@@ -315,6 +315,7 @@ fn run_in_namespaces(
 fn detached_trees(
     plan: &SandboxPlan,
     host_id: u32,
+    made_ahead: Option<IdMapping>,
 ) -> (HashMap<PathBuf, OwnedFd>, Option<sys::NamespaceHolder>) {
     let mut trees = HashMap::new();
     let binds: Vec<(&PathBuf, &PathBuf, bool)> = plan
@@ -342,7 +343,7 @@ fn detached_trees(
         )
     });
     if binds.iter().any(|b| b.2) || idmapped_overlay {
-        match idmap_user_namespace(host_id) {
+        match made_ahead.map_or_else(|| idmap_user_namespace(host_id), Ok) {
             Ok((fd, holder)) => {
                 userns = Some(fd);
                 helper = Some(holder);
@@ -429,7 +430,11 @@ fn detached_trees(
 
 /// A user namespace that maps id 0 to `host_id`, for idmapped mounts. Held by a short-lived
 /// child that shares keepout's memory rather than copying it ([`sys::NamespaceHolder`]).
-fn idmap_user_namespace(host_id: u32) -> io::Result<(OwnedFd, sys::NamespaceHolder)> {
+/// A user namespace that maps 0 to `host_id`, for idmapped mounts (see [`detached_trees`]), and
+/// the child that made it (gone already; to reap).
+type IdMapping = (OwnedFd, sys::NamespaceHolder);
+
+fn idmap_user_namespace(host_id: u32) -> io::Result<IdMapping> {
     let mut holder = sys::NamespaceHolder::spawn(sys::CLONE_NEWUSER)?;
     let proc = PathBuf::from(format!("/proc/{}", holder.pid()));
     let result = (|| {
