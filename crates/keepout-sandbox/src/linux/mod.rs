@@ -428,12 +428,12 @@ fn detached_trees(
     (trees, helper)
 }
 
-/// A user namespace that maps id 0 to `host_id`, for idmapped mounts. Held by a short-lived
-/// child that shares keepout's memory rather than copying it ([`sys::NamespaceHolder`]).
 /// A user namespace that maps 0 to `host_id`, for idmapped mounts (see [`detached_trees`]), and
 /// the child that made it (gone already; to reap).
 type IdMapping = (OwnedFd, sys::NamespaceHolder);
 
+/// A user namespace that maps id 0 to `host_id`, for idmapped mounts. Held by a short-lived
+/// child that shares keepout's memory rather than copying it ([`sys::NamespaceHolder`]).
 fn idmap_user_namespace(host_id: u32) -> io::Result<IdMapping> {
     let mut holder = sys::NamespaceHolder::spawn(sys::CLONE_NEWUSER)?;
     let proc = PathBuf::from(format!("/proc/{}", holder.pid()));

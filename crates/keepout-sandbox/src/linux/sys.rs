@@ -119,7 +119,7 @@ unsafe impl Send for ChildStack {}
 /// Stacks of children that have been reaped, kept for the next child of the same kind (a few
 /// at most): unmapping one makes the kernel flush the TLB of every CPU that runs this process's
 /// memory (another thread's, or a child's sharing it), which in a virtual machine interrupts
-/// them; measured at 0.1 ms at a run's end.
+/// them; measured at 0.3 ms at a run's end (the ahead holder's stack).
 static SPARE_STACKS: std::sync::Mutex<Vec<ChildStack>> = std::sync::Mutex::new(Vec::new());
 
 impl ChildStack {
