@@ -54,28 +54,13 @@ impl Policy {
                 "no command given: keepout run -- COMMAND [ARGS...]".into(),
             ));
         }
-        let caller_is_root = req.caller_uid == 0;
-        let clean_cache = cache_dir(&req.caller_env, &req.caller_home)
-            .map(|d| d.join("keepout/system-files-clean"));
-        // Examined here, not on a thread of their own: while the policy is built, the other CPU
-        // makes the run's network namespace (see `make_namespaces_ahead`), and a thread there
-        // made the build wait for it (0.2 ms slower interleaved, measured).
-        Self::build_with(req, caller_is_root, || {
-            crate::system_credentials::mounts(caller_is_root, clean_cache.as_deref())
-        })
-    }
-
-    fn build_with(
-        req: &RunRequest,
-        caller_is_root: bool,
-        system_files: impl FnOnce() -> Vec<Mount>,
-    ) -> Result<Policy> {
         let _dirs = crate::path_safety::RememberDirs::start();
         let secret_places = secret_places(&req.caller_home, &req.caller_env);
         let home_path = sandbox_home_path(&req.caller_home);
         let (project, cwd) = project_and_cwd(req, &home_path, &secret_places)?;
         let identity = identity(req.caller_uid, req.caller_gid);
         let home = home_spec(req)?;
+        let caller_is_root = req.caller_uid == 0;
 
         let mut mounts = system_mounts(caller_is_root)?;
         let tmp = MountKind::Tmpfs {
@@ -87,8 +72,16 @@ impl Policy {
         let (user, requested_rw) =
             user_mounts(req, project.as_deref(), &secret_places, &toolchains)?;
         mounts.extend(user);
-        // After every bind, so that no --ro of a directory shows such a file again.
-        mounts.extend(system_files());
+        // After every bind, so that no --ro of a directory shows such a file again. Examined
+        // here, not on a thread of their own: while the policy is built, the other CPU makes the
+        // run's network namespace (see `make_namespaces_ahead`), and a thread there made the
+        // build wait for it (0.2 ms slower interleaved, measured).
+        let clean_cache = cache_dir(&req.caller_env, &req.caller_home)
+            .map(|d| d.join("keepout/system-files-clean"));
+        mounts.extend(crate::system_credentials::mounts(
+            caller_is_root,
+            clean_cache.as_deref(),
+        ));
         let (scans, protected) =
             protect::writable_trees(req, project.as_ref(), &requested_rw, &mut mounts)?;
 

@@ -149,16 +149,8 @@ fn run_in_namespaces(
     let caller_is_root = rustix::process::geteuid().is_root();
     // Signals for the command wait, blocked, until keepout can pass them on (no thread needed).
     let signals = parent_signals()?;
-    // keepout's ends, which init closes, and init's, which keepout closes once init has them.
-    let mut keepout_ends = Some((
-        sync_write,
-        err_read,
-        status_read,
-        egress_keepout,
-        notify_keepout,
-        terminal_keepout,
-        join_keepout,
-    ));
+    // Init's ends, which keepout closes once init has them (init closes keepout's as it starts:
+    // every descriptor it does not use).
     let mut init_channels = Some(InitChannels {
         sync_read,
         err_write,
@@ -170,7 +162,6 @@ fn run_in_namespaces(
     });
     // What init runs, in its own copy of this memory (so `take` there leaves keepout's as is).
     let mut in_init = || -> std::convert::Infallible {
-        drop(keepout_ends.take());
         init_main(
             policy,
             &plan,
@@ -204,15 +195,6 @@ fn run_in_namespaces(
             }
         }
     };
-    let (
-        sync_write,
-        err_read,
-        status_read,
-        egress_keepout,
-        notify_keepout,
-        terminal_keepout,
-        join_keepout,
-    ) = keepout_ends.take().expect("keepout's copy");
     drop(init_channels);
     // Init has its own copies of the prepared trees: keepout's go now, so that what the last
     // reference's release costs (the kernel waits for an expedited RCU grace period to let go of
@@ -516,7 +498,7 @@ fn init_main(
         );
         keep.extend(detached.values().map(|fd| fd.as_raw_fd()));
         keep.extend(prepared.terminal.iter().flat_map(|t| t.descriptors()));
-        sys::close_all_but(&keep);
+        sys::close_all_but(3, &mut keep);
     }
     let setup = || -> std::result::Result<Option<terminal::Terminal>, SetupError> {
         let e =

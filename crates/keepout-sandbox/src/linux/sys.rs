@@ -135,6 +135,23 @@ impl ChildStack {
         }
     }
 
+    /// Wait for `pid`, the child that runs on this stack, then keep the stack for the next
+    /// child. Should waiting fail, the stack is leaked rather than freed under a child that may
+    /// still be running, and `false` says so (the caller leaks what the child uses too).
+    fn keep_after(self, pid: libc::pid_t) -> bool {
+        let pid = rustix::process::Pid::from_raw(pid).expect("clone returned a pid");
+        match rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty()) {
+            Ok(_) => {
+                self.keep();
+                true
+            }
+            Err(_) => {
+                std::mem::forget(self);
+                false
+            }
+        }
+    }
+
     /// Keep this stack for the next child; its own has been reaped (or has exec'd).
     fn keep(self) {
         if let Ok(mut spare) = SPARE_STACKS.lock() {
@@ -239,15 +256,7 @@ extern "C" fn hold_entry(arg: *mut libc::c_void) -> libc::c_int {
     // write end, which would keep that holder (and so its owner's reap) waiting for as long as
     // this one lives, and this one the same for the other.
     use std::os::fd::AsRawFd;
-    let fd = read_end.as_raw_fd() as libc::c_uint;
-    for (first, last) in [(0, fd.checked_sub(1)), (fd + 1, Some(libc::c_uint::MAX))] {
-        if let Some(last) = last.filter(|&l| l >= first) {
-            // SAFETY: close_range(2) only closes descriptors of this child's own table; with
-            // valid arguments it does not fail, so glibc's wrapper leaves errno (the parent
-            // thread's, in the shared memory) untouched.
-            unsafe { libc::syscall(libc::SYS_close_range, first, last, 0 as libc::c_uint) };
-        }
-    }
+    close_all_but(0, &mut [read_end.as_raw_fd()]);
     let mut byte = [0u8; 1];
     loop {
         match rustix::io::read(read_end, &mut byte) {
@@ -302,15 +311,9 @@ impl NamespaceHolder {
 
     fn finish(&mut self) {
         self.hold = None;
+        // The child exits as soon as it sees EOF.
         if let Some(stack) = self.stack.take() {
-            let pid = rustix::process::Pid::from_raw(self.pid).expect("clone returned a pid");
-            // The stack may be freed only once the child no longer runs on it: wait for it
-            // (it exits as soon as it sees EOF). Should waiting fail, the stack is leaked
-            // rather than freed under a child that may still be running.
-            match rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty()) {
-                Ok(_) => stack.keep(),
-                Err(_) => std::mem::forget(stack),
-            }
+            stack.keep_after(self.pid);
         }
     }
 }
@@ -440,10 +443,15 @@ pub struct AheadHolder {
     pid: libc::pid_t,
     go: Option<std::os::fd::OwnedFd>,
     reply: std::os::fd::OwnedFd,
-    /// Kept alive for the child, and ends of the pipes it uses, freed once it is reaped.
+    /// What the child uses, freed once it is reaped.
+    child: Option<AheadChild>,
+}
+
+/// What an [`AheadHolder`]'s child runs on and reads: its stack, its job, its pipes' ends.
+struct AheadChild {
+    stack: ChildStack,
     job: Box<AheadJob>,
-    ends: Option<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)>,
-    stack: Option<ChildStack>,
+    ends: (std::os::fd::OwnedFd, std::os::fd::OwnedFd),
 }
 
 // SAFETY: the holder owns its stack mapping and job outright (the raw pointers in them are
@@ -483,9 +491,11 @@ impl AheadHolder {
             pid,
             go: Some(go_write),
             reply: reply_read,
-            job,
-            ends: Some((go_read, reply_write)),
-            stack: Some(stack),
+            child: Some(AheadChild {
+                stack,
+                job,
+                ends: (go_read, reply_write),
+            }),
         })
     }
 
@@ -522,10 +532,9 @@ impl AheadHolder {
         }
         let mut run = run;
         use std::sync::atomic::Ordering;
-        self.job
-            .init_flags
-            .store(namespace_flags, Ordering::Release);
-        self.job.run.store(
+        let job = &self.child.as_ref().expect("not reaped yet").job;
+        job.init_flags.store(namespace_flags, Ordering::Release);
+        job.run.store(
             (&mut run as *mut &mut dyn FnMut() -> std::convert::Infallible).cast(),
             Ordering::Release,
         );
@@ -536,7 +545,7 @@ impl AheadHolder {
         // then waited for on the pipe.
         let started = std::time::Instant::now();
         let answer = loop {
-            let answer = self.job.answer.load(Ordering::Acquire);
+            let answer = job.answer.load(Ordering::Acquire);
             if answer != NO_ANSWER {
                 break answer;
             }
@@ -559,30 +568,10 @@ impl AheadHolder {
 
     fn finish(&mut self) {
         self.go = None;
-        if let Some(stack) = self.stack.take() {
-            let pid = rustix::process::Pid::from_raw(self.pid).expect("clone returned a pid");
-            // As for `NamespaceHolder`: the stack (and the job) only once the child is gone.
-            match rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty()) {
-                Ok(_) => {
-                    stack.keep();
-                    self.ends = None;
-                }
-                Err(_) => {
-                    std::mem::forget(stack);
-                    std::mem::forget(self.ends.take());
-                    std::mem::forget(std::mem::replace(
-                        &mut self.job,
-                        Box::new(AheadJob {
-                            go_read: -1,
-                            reply_write: -1,
-                            spawner: 0,
-                            isolate_net: false,
-                            init_flags: std::sync::atomic::AtomicU64::new(0),
-                            run: std::sync::atomic::AtomicPtr::new(std::ptr::null_mut()),
-                            answer: std::sync::atomic::AtomicI32::new(NO_ANSWER),
-                        }),
-                    ));
-                }
+        // The job and the pipes' ends too, only once the child is gone.
+        if let Some(AheadChild { stack, job, ends }) = self.child.take() {
+            if !stack.keep_after(self.pid) {
+                std::mem::forget((job, ends));
             }
         }
     }
@@ -750,26 +739,23 @@ pub fn landlock_abi() -> i32 {
     v.max(0) as i32
 }
 
-/// Close every descriptor from 3 up but those in `keep`, in this process's own table. For a
-/// child that holds a copy of its parent's table: the caller must not use or drop, afterwards,
-/// any value of the copied memory that owns one of the closed descriptors (the sandbox's init,
+/// Close every descriptor from `first` up but those in `keep` (sorted here, in place), in this
+/// process's own table. Allocates nothing and leaves errno alone (close_range with valid
+/// arguments does not fail), so a child sharing its parent's memory may call it. For a child
+/// that holds a copy of its parent's table: the caller must not use or drop, afterwards, any
+/// value of the copied memory that owns one of the closed descriptors (the sandbox's init,
 /// which leaves through `_exit`, only uses its own).
-pub fn close_all_but(keep: &[RawFd]) {
-    let mut keep: Vec<u32> = keep
-        .iter()
-        .filter(|&&fd| fd >= 3)
-        .map(|&fd| fd as u32)
-        .collect();
+pub fn close_all_but(first: u32, keep: &mut [RawFd]) {
     keep.sort_unstable();
-    keep.dedup();
-    let mut first = 3u32;
-    for fd in keep.into_iter().chain(std::iter::once(u32::MAX)) {
+    let mut first = first;
+    let kept = keep.iter().filter_map(|&fd| u32::try_from(fd).ok());
+    for fd in kept.chain(std::iter::once(u32::MAX)) {
         if fd > first {
             // SAFETY: close_range only closes descriptors of this process's table; the caller
             // keeps what it uses (see above). Closing an unused number is no error.
             unsafe { libc::syscall(libc::SYS_close_range, first, fd - 1, 0 as libc::c_uint) };
         }
-        first = fd.saturating_add(1);
+        first = first.max(fd.saturating_add(1));
     }
 }
 
