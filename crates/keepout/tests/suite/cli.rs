@@ -168,3 +168,22 @@ fn completions_offer_workspaces_layers_and_presets() {
         );
     }
 }
+
+/// keepout is linked with libgcc's unwinder archive instead of `libgcc_s`, a library less for
+/// the loader at every start (`crates/keepout/build.rs`): the binary names no `libgcc_s` to
+/// load, and a panic still unwinds (shown here in this test binary, which the build script
+/// links the same way).
+#[test]
+fn panics_unwind_without_libgcc_s() {
+    let binary = std::fs::read(keepout_bin()).expect("the keepout binary");
+    assert!(
+        !binary.windows(11).any(|w| w == b"libgcc_s.so"),
+        "the binary still needs libgcc_s"
+    );
+    let caught = std::panic::catch_unwind(|| panic!("unwound through the static unwinder"));
+    let message = caught.expect_err("the panic was caught");
+    assert_eq!(
+        message.downcast_ref::<&str>(),
+        Some(&"unwound through the static unwinder")
+    );
+}
