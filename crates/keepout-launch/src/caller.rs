@@ -47,7 +47,7 @@ impl Caller {
         let (env, env_not_utf8) = split_env(std::env::vars_os());
         Caller {
             uid: Caller::effective_uid(),
-            gid: rustix::process::getegid().as_raw(),
+            gid: Caller::effective_ids().1,
             home: std::env::var_os("HOME").map(PathBuf::from),
             env,
             env_not_utf8,
@@ -86,6 +86,11 @@ impl Caller {
     /// command that needs no more of the caller.
     pub fn effective_uid() -> u32 {
         rustix::process::geteuid().as_raw()
+    }
+
+    /// This process's effective (uid, gid), the ids [`Caller::current`] records.
+    pub fn effective_ids() -> (u32, u32) {
+        (Caller::effective_uid(), rustix::process::getegid().as_raw())
     }
 
     /// The working directory, or why it cannot be read.

@@ -31,6 +31,6 @@ pub use home::{prepare_home, PreparedHome};
 pub use launch::{launch, launch_in_image, Outcome};
 pub use pip::externally_managed_pip;
 pub use request::{
-    bytecode_cache, caller_request, network, review_project, run_request, RunOptions, RunSetup,
-    PROXY_PORT,
+    bytecode_cache, caller_request, make_namespaces_ahead, network, review_project, run_request,
+    RunOptions, RunSetup, PROXY_PORT,
 };

@@ -94,6 +94,18 @@ pub struct RunOptions {
     pub dry: bool,
 }
 
+/// Start making the run's first namespaces ([`keepout_sandbox::make_namespaces_ahead_for`])
+/// from what `opts` alone decide (the mode, the network) and the caller's ids, before the
+/// request is built, so that the kernel's work overlaps with building it and the policy.
+pub fn make_namespaces_ahead(opts: &RunOptions, end: keepout_sandbox::RunEnd) {
+    keepout_sandbox::make_namespaces_ahead_for(
+        opts.mode,
+        network(opts.net.as_deref()),
+        Caller::effective_ids(),
+        end,
+    );
+}
+
 /// A run's request, and what to tell the caller before the run.
 #[derive(Debug)]
 pub struct RunSetup {

@@ -86,6 +86,18 @@ pub fn make_namespaces_ahead(req: &RunRequest, end: RunEnd) {
     linux::ahead::start(req, end)
 }
 
+/// [`make_namespaces_ahead`] before the request is built, from what the namespaces depend on:
+/// the run's mode, its network and the caller's (uid, gid).
+#[cfg(target_os = "linux")]
+pub fn make_namespaces_ahead_for(
+    mode: Mode,
+    network: Network,
+    caller_ids: (u32, u32),
+    end: RunEnd,
+) {
+    linux::ahead::start_for(mode, network, caller_ids, end)
+}
+
 /// When [`run`] returns, for a run prepared with [`make_namespaces_ahead`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RunEnd {

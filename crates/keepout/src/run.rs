@@ -64,6 +64,11 @@ fn say(lines: impl IntoIterator<Item = impl std::fmt::Display>) {
 }
 
 pub fn run(args: RunArgs) -> Result<i32> {
+    let opts = args.options();
+    if args.sandbox.image.is_none() && !args.print_policy {
+        // Made while the request and the policy are built; used when they match (see the docs).
+        keepout_launch::make_namespaces_ahead(&opts, keepout_sandbox::RunEnd::AtStatus);
+    }
     let config = LazyConfig::new();
     let allow = match args.sandbox.net.as_deref() {
         None | Some("host") => None,
@@ -73,7 +78,7 @@ pub fn run(args: RunArgs) -> Result<i32> {
         .then(|| keepout_sandbox::decoys::Decoys::plant().context("cannot plant the decoys"))
         .transpose()?;
     let cfg = config.get().map_err(lift)?;
-    let setup = run_request(args.options(), Caller::current(), cfg).map_err(lift)?;
+    let setup = run_request(opts, Caller::current(), cfg).map_err(lift)?;
     say(&setup.notes);
     let mut req = setup.request;
     if args.sandbox.image.is_some() {
@@ -106,10 +111,6 @@ fn sandbox(
     allow: Option<&Allowlist>,
     decoys: Option<&Decoys>,
 ) -> Result<i32> {
-    if args.sandbox.image.is_none() && !args.print_policy {
-        // Made while the policy is built; used by the run when it matches (see the docs).
-        keepout_sandbox::make_namespaces_ahead(&req, keepout_sandbox::RunEnd::AtStatus);
-    }
     let mut policy = Policy::build(&req)?;
     policy.terminal = args.sandbox.terminal.policy();
     drop(req);

@@ -13,7 +13,7 @@
 use std::sync::Mutex;
 
 use super::{idmap_user_namespace, signals, sys, write_id_maps, IdMapping};
-use crate::policy::{Identity, Mode, Policy, RunRequest};
+use crate::policy::{Identity, Mode, Network, Policy, RunRequest};
 use crate::RunEnd;
 
 /// What a run takes from what was made ahead for it.
@@ -32,13 +32,20 @@ static AHEAD: Mutex<Option<Ahead>> = Mutex::new(None);
 /// Make them for `req` (a run in namespaces mode), replacing any made before and not used.
 /// Failing only costs the gain: the run makes its own.
 pub(crate) fn start(req: &RunRequest, end: RunEnd) {
+    start_for(req.mode, req.network, (req.caller_uid, req.caller_gid), end)
+}
+
+/// Make them for a run in `mode` with `network`, of the caller with these (uid, gid): what
+/// they depend on, known before the rest of the request is.
+pub(crate) fn start_for(mode: Mode, network: Network, (uid, gid): (u32, u32), end: RunEnd) {
     let stale = AHEAD.lock().ok().and_then(|mut a| a.take());
     drop(stale);
-    if req.mode != Mode::Namespaces {
+    super::lingering::let_holders_go();
+    if mode != Mode::Namespaces {
         return;
     }
-    let identity = crate::builder::identity(req.caller_uid, req.caller_gid);
-    let isolate_net = req.network.isolated();
+    let identity = crate::builder::identity(uid, gid);
+    let isolate_net = network.isolated();
     let caller_is_root = rustix::process::geteuid().is_root();
     // The holder, and init after it, start with the signals blocked that keepout blocks at a
     // run, so a ^C during init's set-up waits to be forwarded, as it would otherwise.
@@ -188,6 +195,73 @@ mod tests {
             report.outcome,
             Outcome::Exited(4),
             "only loopback when isolated"
+        );
+    }
+
+    /// After a run that returns at the status, its holder stays, holding one descriptor (its
+    /// go pipe) and nothing of the caller's, until the next run lets it go; then it exits and
+    /// is reaped. In a process of its own: another test's run would let it go meanwhile.
+    #[test]
+    fn the_holder_stays_until_the_next_run_and_holds_nothing() {
+        const ALONE: &str = "KEEPOUT_TEST_ALONE";
+        if std::env::var_os(ALONE).is_none() {
+            let name = "linux::ahead::tests::the_holder_stays_until_the_next_run_and_holds_nothing";
+            let out = std::process::Command::new(std::env::current_exe().unwrap())
+                .args([name, "--exact", "--test-threads=1", "--nocapture"])
+                .env(ALONE, "1")
+                .output()
+                .unwrap();
+            let text = String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr);
+            assert!(out.status.success() && text.contains("1 passed"), "{text}");
+            return;
+        }
+        let (_dir, project) = dirs();
+        let req = request(&project, "exit 3");
+        crate::make_namespaces_ahead(&req, RunEnd::AtStatus);
+        let report = crate::run(&Policy::build(&req).unwrap()).unwrap();
+        assert_eq!(report.outcome, Outcome::Exited(3));
+        let held = super::super::lingering::held_pids();
+        assert_eq!(held.len(), 1, "the run's holder is held");
+        let fds: Vec<_> = std::fs::read_dir(format!("/proc/{}/fd", held[0]))
+            .unwrap()
+            .collect();
+        assert_eq!(fds.len(), 1, "the holder keeps only its go pipe: {fds:?}");
+
+        super::super::lingering::let_holders_go();
+        let gone = (0..200).any(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            super::super::lingering::let_holders_go();
+            super::super::lingering::held_pids().is_empty()
+        });
+        assert!(gone, "the holder exited and was reaped once let go");
+        assert!(!Path::new(&format!("/proc/{}", held[0])).exists());
+    }
+
+    /// The holder runs on another CPU than keepout's while it makes the namespaces, but init and
+    /// the command get every CPU the caller may use.
+    #[test]
+    fn the_command_may_use_every_cpu_the_caller_may() {
+        let (_dir, project) = dirs();
+        let allowed = |status: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+                .map(|v| v.trim().to_string())
+                .expect("Cpus_allowed_list")
+        };
+        let ours = allowed(&std::fs::read_to_string("/proc/self/status").unwrap());
+        let script = format!(
+            "[ \"$(grep Cpus_allowed_list: /proc/self/status | tr -d '[:space:]')\" = \
+             'Cpus_allowed_list:{ours}' ] && exit 5; exit 6"
+        );
+        let req = request(&project, &script);
+        crate::make_namespaces_ahead(&req, RunEnd::AtStatus);
+        let report = crate::run(&Policy::build(&req).unwrap()).unwrap();
+        assert_eq!(
+            report.outcome,
+            Outcome::Exited(5),
+            "the command's CPUs: {ours}"
         );
     }
 }

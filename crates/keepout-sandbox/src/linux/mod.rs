@@ -92,6 +92,7 @@ fn run_in_namespaces(
     resources: &mut resources::Resources,
 ) -> Result<(Outcome, Vec<String>, Vec<crate::terminal_filter::Dropped>)> {
     lingering::reap_exited();
+    lingering::let_holders_go();
     let (mut ahead, end, idmap_made) = match ahead::take(policy) {
         Some(a) => (Some(a.holder), a.end, a.idmap),
         None => (None, crate::RunEnd::AfterExit, None),
@@ -276,7 +277,11 @@ fn run_in_namespaces(
         helper.reap();
     }
     if let Some(holder) = ahead {
-        holder.reap();
+        if must_be_gone {
+            holder.reap();
+        } else {
+            lingering::hold(holder);
+        }
     }
     // Held open until here: init reads EOF on it as "keepout is gone".
     drop(sync_write);

@@ -331,6 +331,9 @@ struct AheadJob {
     reply_write: RawFd,
     spawner: libc::pid_t,
     isolate_net: bool,
+    /// The CPUs this process may run on, which the child takes back once its namespaces are
+    /// made (init and the command inherit them); `None` when it was not moved.
+    affinity: Option<rustix::thread::CpuSet>,
     init_flags: std::sync::atomic::AtomicU64,
     /// A `*mut &mut dyn FnMut() -> Infallible` on the parent's stack.
     run: std::sync::atomic::AtomicPtr<libc::c_void>,
@@ -386,6 +389,11 @@ extern "C" fn ahead_entry(arg: *mut libc::c_void) -> libc::c_int {
             _ => return 0,
         }
     }
+    // Init and the command run where this process may: the CPUs it had, given back only now,
+    // when the parent has surely moved this child (before it wrote the go byte).
+    if let Some(cpus) = &job.affinity {
+        let _ = rustix::thread::sched_setaffinity(None, cpus);
+    }
     use std::sync::atomic::Ordering;
     let flags =
         job.init_flags.load(Ordering::Acquire) | libc::CLONE_PARENT as u64 | libc::SIGCHLD as u64;
@@ -424,21 +432,47 @@ extern "C" fn ahead_entry(arg: *mut libc::c_void) -> libc::c_int {
     };
     job.answer.store(answer, Ordering::Release);
     let _ = rustix::io::write(reply, &answer.to_ne_bytes());
-    0
+    if ret < 0 {
+        return 0;
+    }
+    // Init runs. This child now stays, holding only its go pipe's read end in a table of its
+    // own, until the parent lets it go or exits: while it lives the shared memory is not the
+    // parent's alone, so the parent's exit does not wait for the kernel to tear that memory
+    // down (the last user of it does: this child, after the parent is gone). The table's copy
+    // holds the parent's descriptors only for as long as the close takes.
+    // SAFETY: unsharing the descriptor table changes nothing of the shared memory; the parent's
+    // table is left as it is.
+    if unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::FILES) }.is_err() {
+        return 0;
+    }
+    close_all_but(0, &mut [job.go_read]);
+    loop {
+        match rustix::io::read(go, &mut byte) {
+            Err(rustix::io::Errno::INTR) => continue,
+            _ => return 0,
+        }
+    }
 }
 
 /// The first namespaces of a run, made ahead while keepout builds the policy: a child in a new
 /// user namespace that, when asked, makes a new network namespace itself, with its loopback up
 /// (what that costs the kernel, half a millisecond here, is then spent while keepout goes on),
-/// and waits. On
-/// [`start_init`](Self::start_init) it clones the sandbox's init into them, as this process's
-/// own child (CLONE_PARENT) and fork-style: init has a copy of this process's memory as it is
-/// then, descriptors included, and runs the given closure in it.
+/// and waits. It is sent to another CPU than this process's (and gives its CPUs back before it
+/// clones init): the kernel starts a new child on its parent's CPU, where it would wait for
+/// this process to block. On [`start_init`](Self::start_init) it clones the sandbox's init into
+/// them, as this process's own child (CLONE_PARENT) and fork-style: init has a copy of this
+/// process's memory as it is then, descriptors included, and runs the given closure in it.
 ///
-/// The child shares this process's memory and descriptor table (CLONE_VM, CLONE_FILES) and
-/// runs only raw system calls on a stack of its own (rustix: no errno, no allocation, no
-/// thread-local storage) while this process runs; it dies with this process (its parent-death
-/// signal). The caller must have no other thread running when it calls `start_init`.
+/// Then it stays, in a descriptor table of its own that holds nothing but its go pipe, until
+/// [`release`](Self::release) (or drop) or this process's exit: as long as it lives, this
+/// process's exit leaves the release of the memory they share to it, after this process is
+/// gone, rather than make whoever waits for this process wait for that too.
+///
+/// The child shares this process's memory and, until init is cloned, its descriptor table
+/// (CLONE_VM, CLONE_FILES) and runs only raw system calls on a stack of its own (rustix: no
+/// errno, no allocation, no thread-local storage) while this process runs; it dies with this
+/// process (its parent-death signal). The caller must have no other thread running when it
+/// calls `start_init`.
 pub struct AheadHolder {
     pid: libc::pid_t,
     go: Option<std::os::fd::OwnedFd>,
@@ -472,6 +506,7 @@ impl AheadHolder {
             reply_write: reply_write.as_raw_fd(),
             spawner: rustix::process::getpid().as_raw_nonzero().get(),
             isolate_net,
+            affinity: rustix::thread::sched_getaffinity(None).ok(),
             init_flags: std::sync::atomic::AtomicU64::new(0),
             run: std::sync::atomic::AtomicPtr::new(std::ptr::null_mut()),
             answer: std::sync::atomic::AtomicI32::new(NO_ANSWER),
@@ -486,6 +521,19 @@ impl AheadHolder {
         let pid = unsafe { libc::clone(ahead_entry, stack.top(), flags, arg) };
         if pid < 0 {
             return Err(io::Error::last_os_error());
+        }
+        // The kernel puts a new child on its parent's CPU, where it waits until this process
+        // blocks (half a millisecond and more here), although another CPU is idle: the child is
+        // sent to the others, to make the namespaces while this process goes on.
+        if let Some(cpus) = &job.affinity {
+            let mut elsewhere = *cpus;
+            elsewhere.unset(rustix::thread::sched_getcpu());
+            if elsewhere.count() > 0 {
+                let _ = rustix::thread::sched_setaffinity(
+                    rustix::process::Pid::from_raw(pid),
+                    &elsewhere,
+                );
+            }
         }
         Ok(AheadHolder {
             pid,
@@ -554,11 +602,38 @@ impl AheadHolder {
             }
             std::thread::yield_now();
         };
-        self.go = None;
         if answer < 0 {
+            self.go = None;
             return Err(io::Error::from_raw_os_error(-answer));
         }
         Ok(answer)
+    }
+
+    /// Let the child go (EOF on its pipe) without waiting for it; [`try_reap`](Self::try_reap)
+    /// later, or drop, which waits.
+    pub fn release(&mut self) {
+        self.go = None;
+    }
+
+    /// Reap the child if it has exited (freeing its stack); whether it had.
+    pub fn try_reap(&mut self) -> bool {
+        let Some(pid) = rustix::process::Pid::from_raw(self.pid) else {
+            return true;
+        };
+        match rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::NOHANG) {
+            Ok(None) => false,
+            Ok(Some(_)) => {
+                if let Some(AheadChild { stack, .. }) = self.child.take() {
+                    stack.keep();
+                }
+                true
+            }
+            // Not this process's child any more (reaped elsewhere): what it used stays leaked.
+            Err(_) => {
+                std::mem::forget(self.child.take());
+                true
+            }
+        }
     }
 
     /// Let the child go (EOF on its pipe), wait for it to exit and free its stack.
