@@ -91,6 +91,29 @@ mod tests {
     use crate::policy::{Network, Policy, RunRequest};
     use crate::{Outcome, RunEnd};
 
+    /// Whether this is the test process of its own that test `name` runs in: if not, the test
+    /// is run in one (and must pass there) and the caller returns.
+    fn alone(name: &str) -> bool {
+        const ALONE: &str = "KEEPOUT_TEST_ALONE";
+        if std::env::var_os(ALONE).is_some() {
+            return true;
+        }
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                &format!("linux::ahead::tests::{name}"),
+                "--exact",
+                "--test-threads=1",
+            ])
+            .arg("--nocapture")
+            .env(ALONE, "1")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success() && text.contains("1 passed"), "{text}");
+        false
+    }
+
     /// `sh -c SCRIPT` in `project` as this process's own user, its home beside the project.
     fn request(project: &Path, script: &str) -> RunRequest {
         RunRequest {
@@ -130,18 +153,7 @@ mod tests {
     /// process of its own: another test's child, started meanwhile, would hold the pipe too.
     #[test]
     fn a_run_made_ahead_returns_at_the_status_and_holds_nothing() {
-        const ALONE: &str = "KEEPOUT_TEST_ALONE";
-        if std::env::var_os(ALONE).is_none() {
-            let name =
-                "linux::ahead::tests::a_run_made_ahead_returns_at_the_status_and_holds_nothing";
-            let out = std::process::Command::new(std::env::current_exe().unwrap())
-                .args([name, "--exact", "--test-threads=1", "--nocapture"])
-                .env(ALONE, "1")
-                .output()
-                .unwrap();
-            let text = String::from_utf8_lossy(&out.stdout).into_owned()
-                + &String::from_utf8_lossy(&out.stderr);
-            assert!(out.status.success() && text.contains("1 passed"), "{text}");
+        if !alone("a_run_made_ahead_returns_at_the_status_and_holds_nothing") {
             return;
         }
         let (_dir, project) = dirs();
@@ -203,17 +215,7 @@ mod tests {
     /// is reaped. In a process of its own: another test's run would let it go meanwhile.
     #[test]
     fn the_holder_stays_until_the_next_run_and_holds_nothing() {
-        const ALONE: &str = "KEEPOUT_TEST_ALONE";
-        if std::env::var_os(ALONE).is_none() {
-            let name = "linux::ahead::tests::the_holder_stays_until_the_next_run_and_holds_nothing";
-            let out = std::process::Command::new(std::env::current_exe().unwrap())
-                .args([name, "--exact", "--test-threads=1", "--nocapture"])
-                .env(ALONE, "1")
-                .output()
-                .unwrap();
-            let text = String::from_utf8_lossy(&out.stdout).into_owned()
-                + &String::from_utf8_lossy(&out.stderr);
-            assert!(out.status.success() && text.contains("1 passed"), "{text}");
+        if !alone("the_holder_stays_until_the_next_run_and_holds_nothing") {
             return;
         }
         let (_dir, project) = dirs();
