@@ -23,22 +23,39 @@ trap 'rm -rf "$project"' EXIT
 home=${HOME:-/root}
 
 # bubblewrap with the isolation keepout gives by default: every namespace, a new session, death
-# with the parent, the system read-only, a tmpfs home and /tmp, new /proc and /dev, the project
-# read-write, a clean environment.
+# with the parent, the system read-only, a tmpfs home and /tmp, new /proc and /dev, the caller's
+# toolchains read-only (below), the project read-write, a clean environment.
 bwrap_cmd="bwrap --unshare-all --new-session --die-with-parent --clearenv --setenv PATH /usr/bin:/bin"
 for d in /usr /etc /opt; do [ -d "$d" ] && bwrap_cmd+=" --ro-bind $d $d"; done
 for l in /bin /sbin /lib /lib64; do
     if [ -L "$l" ]; then bwrap_cmd+=" --symlink $(readlink "$l") $l"; elif [ -d "$l" ]; then bwrap_cmd+=" --ro-bind $l $l"; fi
 done
-bwrap_cmd+=" --proc /proc --dev /dev --tmpfs /tmp --tmpfs $home --bind $project $project --chdir $project true"
+bwrap_cmd+=" --proc /proc --dev /dev --tmpfs /tmp --tmpfs $home"
+# The caller's toolchains that keepout binds read-only by default (rustup, pyenv, ~/.cargo/bin,
+# ...: `--print-policy` names them), bound the same way, so that both do the same mounts.
+toolchains=$("$KEEPOUT" run --print-policy --project "$project" -- true 2>/dev/null | python3 -c '
+import sys
+path = None
+for line in sys.stdin:
+    key, _, value = line.strip().partition(" = ")
+    if key == "path":
+        path = value.strip("\"")
+    elif key == "why" and value.startswith("\"toolchain:") and path:
+        print(path)
+')
+for t in $toolchains; do bwrap_cmd+=" --ro-bind $t $t"; done
+bwrap_cmd+=" --bind $project $project --chdir $project true"
 
 args=(-N --warmup 30 --runs "$RUNS" --style basic)
 names=(-n "bare true" true
        -n "bwrap (comparable isolation)" "$bwrap_cmd"
        -n "keepout run -- true" "$KEEPOUT run --project $project -- true"
        -n "keepout run --mode landlock -- true" "$KEEPOUT run --mode landlock --project $project -- true")
-if command -v firejail >/dev/null; then
-    names+=(-n "firejail --quiet --noprofile --private --net=none true" "firejail --quiet --noprofile --private --net=none true")
+fj="firejail --quiet --noprofile --private --net=none true"
+if command -v firejail >/dev/null && $fj >/dev/null 2>&1; then
+    names+=(-n "$fj" "$fj")
+elif command -v firejail >/dev/null; then
+    echo "note: firejail is installed but cannot start here: $($fj 2>&1 | head -1)" >&2
 fi
 # @anthropic-ai/sandbox-runtime (npm install -g @anthropic-ai/sandbox-runtime; needs ripgrep and
 # socat): its default, no network and the filesystem read-only but for the working directory.
