@@ -857,6 +857,9 @@ fn a_su_login_is_asked_on_the_terminal_the_agent_was_started_in() {
         let su_login = |w: &str| {
             // A plain `su -` (`su -c` would start a new session without the terminal).
             t.type_line(w, &format!("su - {}", r.name));
+            // The login shell's prompt first: what is typed while su sets the session up may be
+            // discarded with the terminal's pending input.
+            t.wait_for(w, "\n$", 1);
             t.type_line(
                 w,
                 &format!(
