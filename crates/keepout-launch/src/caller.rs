@@ -45,9 +45,10 @@ impl Caller {
     /// The caller of this process.
     pub fn current() -> Caller {
         let (env, env_not_utf8) = split_env(std::env::vars_os());
+        let (uid, gid) = Caller::effective_ids();
         Caller {
-            uid: Caller::effective_uid(),
-            gid: Caller::effective_ids().1,
+            uid,
+            gid,
             home: std::env::var_os("HOME").map(PathBuf::from),
             env,
             env_not_utf8,

@@ -40,7 +40,7 @@ pub(crate) fn start(req: &RunRequest, end: RunEnd) {
 pub(crate) fn start_for(mode: Mode, network: Network, (uid, gid): (u32, u32), end: RunEnd) {
     let stale = AHEAD.lock().ok().and_then(|mut a| a.take());
     drop(stale);
-    super::lingering::let_holders_go();
+    super::lingering::reap_exited();
     if mode != Mode::Namespaces {
         return;
     }
@@ -230,10 +230,10 @@ mod tests {
             .collect();
         assert_eq!(fds.len(), 1, "the holder keeps only its go pipe: {fds:?}");
 
-        super::super::lingering::let_holders_go();
+        super::super::lingering::reap_exited();
         let gone = (0..200).any(|_| {
             std::thread::sleep(std::time::Duration::from_millis(10));
-            super::super::lingering::let_holders_go();
+            super::super::lingering::reap_exited();
             super::super::lingering::held_pids().is_empty()
         });
         assert!(gone, "the holder exited and was reaped once let go");

@@ -30,14 +30,6 @@ pub(super) fn hold(holder: AheadHolder) {
     }
 }
 
-/// Let every held holder go; reap those that have exited by now (the others at the next call).
-pub(super) fn let_holders_go() {
-    if let Ok(mut held) = HELD.lock() {
-        held.iter_mut().for_each(AheadHolder::release);
-        held.retain_mut(|h| !h.try_reap());
-    }
-}
-
 /// The pids of the holders held now.
 #[cfg(test)]
 pub(super) fn held_pids() -> Vec<libc::pid_t> {
@@ -53,8 +45,13 @@ pub(super) fn reap_later(init: Pid) {
     }
 }
 
-/// Reap the listed inits that have exited by now; keep the others listed.
+/// What earlier runs left: let every held holder go, and reap the listed inits and holders that
+/// have exited by now; the others stay listed, for the next call.
 pub(super) fn reap_exited() {
+    if let Ok(mut held) = HELD.lock() {
+        held.iter_mut().for_each(AheadHolder::release);
+        held.retain_mut(|h| !h.try_reap());
+    }
     if let Ok(mut list) = LINGERING.lock() {
         list.retain(|&pid| {
             matches!(

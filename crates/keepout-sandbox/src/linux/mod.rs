@@ -92,7 +92,6 @@ fn run_in_namespaces(
     resources: &mut resources::Resources,
 ) -> Result<(Outcome, Vec<String>, Vec<crate::terminal_filter::Dropped>)> {
     lingering::reap_exited();
-    lingering::let_holders_go();
     let (mut ahead, end, idmap_made) = match ahead::take(policy) {
         Some(a) => (Some(a.holder), a.end, a.idmap),
         None => (None, crate::RunEnd::AfterExit, None),

@@ -331,8 +331,9 @@ struct AheadJob {
     reply_write: RawFd,
     spawner: libc::pid_t,
     isolate_net: bool,
-    /// The CPUs this process may run on, which the child takes back once its namespaces are
-    /// made (init and the command inherit them); `None` when it was not moved.
+    /// The CPUs this process may run on (`None`: they could not be read, and the child is not
+    /// moved): the child starts on the others and takes these back before it clones init, which
+    /// the command inherits them from.
     affinity: Option<rustix::thread::CpuSet>,
     init_flags: std::sync::atomic::AtomicU64,
     /// A `*mut &mut dyn FnMut() -> Infallible` on the parent's stack.
